@@ -1,0 +1,89 @@
+import { createHash } from "node:crypto";
+import { decodeProtectedHeader, errors, jwtVerify } from "jose";
+import { TesseraError } from "../domain/errors.js";
+import type { KeyRing } from "./key-ring.js";
+import { ACCESS_TOKEN_TYP, type AccessClaims, asAccessClaims } from "./token-claims.js";
+
+/** Tokens larger than this are refused before any parsing. */
+export const MAX_TOKEN_BYTES = 8 * 1024;
+const MAX_CACHED = 50_000;
+const ALLOWED_HEADER = new Set(["alg", "kid", "typ"]);
+
+export interface VerifierOptions {
+  readonly issuer: string;
+  readonly audience: string;
+  /** Seconds of clock skew tolerated on exp/nbf/iat. */
+  readonly clockToleranceSeconds: number;
+  readonly now: () => Date;
+}
+
+function invalid(message: string): TesseraError {
+  return new TesseraError("TOKEN_INVALID", message);
+}
+
+/**
+ * Verifies Tessera access tokens. A verified token is cached by its SHA-256 digest until it
+ * expires, so a repeat costs a hash and a map lookup instead of a signature check.
+ */
+export class TokenVerifier {
+  private readonly cache = new Map<string, AccessClaims>();
+
+  constructor(
+    private readonly keys: KeyRing,
+    private readonly opts: VerifierOptions,
+  ) {}
+
+  /** The token's claims, or a TesseraError with an UNAUTHENTICATED reason. */
+  async verify(token: string): Promise<AccessClaims> {
+    if (token.length === 0) throw new TesseraError("TOKEN_MALFORMED", "the token is empty");
+    if (token.length > MAX_TOKEN_BYTES) throw new TesseraError("TOKEN_TOO_LARGE", "the token exceeds 8 KiB");
+    const nowSec = Math.floor(this.opts.now().getTime() / 1000);
+    const digest = createHash("sha256").update(token).digest("base64url");
+    const cached = this.cache.get(digest);
+    if (cached) {
+      if (cached.exp > nowSec - this.opts.clockToleranceSeconds) return cached;
+      this.cache.delete(digest);
+      throw new TesseraError("TOKEN_EXPIRED", "the token has expired");
+    }
+    const claims = await this.verifyFresh(token, nowSec);
+    if (this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value as string);
+    this.cache.set(digest, claims);
+    return claims;
+  }
+
+  private async verifyFresh(token: string, nowSec: number): Promise<AccessClaims> {
+    let header: Record<string, unknown>;
+    try {
+      header = decodeProtectedHeader(token) as Record<string, unknown>;
+    } catch {
+      throw new TesseraError("TOKEN_MALFORMED", "the token is not a compact JWS");
+    }
+    // jku/x5u/jwk/crit and friends are refused outright: keys come only from our ring.
+    for (const name of Object.keys(header)) {
+      if (!ALLOWED_HEADER.has(name)) throw invalid(`header parameter "${name}" is not accepted`);
+    }
+    const key = typeof header.kid === "string" ? this.keys.find(header.kid) : undefined;
+    if (!key) throw new TesseraError("TOKEN_KEY_UNKNOWN", "the token's key is not known");
+    let payload: Record<string, unknown>;
+    try {
+      ({ payload } = await jwtVerify(token, key.key, {
+        algorithms: [key.alg],
+        issuer: this.opts.issuer,
+        audience: this.opts.audience,
+        typ: ACCESS_TOKEN_TYP,
+        currentDate: this.opts.now(),
+        clockTolerance: this.opts.clockToleranceSeconds,
+        requiredClaims: ["exp", "iat", "nbf", "jti", "sub"],
+      }));
+    } catch (err) {
+      // jose throws its own errors and, on some key mismatches, plain TypeErrors: all are refusals.
+      if (err instanceof errors.JWTExpired) throw new TesseraError("TOKEN_EXPIRED", "the token has expired");
+      throw invalid("the token failed verification");
+    }
+    const claims = asAccessClaims(payload);
+    if (!claims) throw invalid("the token's claims have the wrong shape");
+    if (claims.iat > nowSec + this.opts.clockToleranceSeconds)
+      throw invalid("the token was issued in the future");
+    return claims;
+  }
+}

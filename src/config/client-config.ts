@@ -1,0 +1,57 @@
+import { existsSync, readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { ConfigError } from "./config.js";
+
+/** Where the CLI finds the server and the credentials to use. */
+export interface ClientConfig {
+  /** Base URL of the gRPC port, e.g. `http://127.0.0.1:50051` or `https://tessera:50051`. */
+  readonly server: string;
+  readonly apiKey?: string | undefined;
+  readonly adminToken?: string | undefined;
+  /** PEM files for TLS: the CA that signed the server, and our client certificate and key (mTLS). */
+  readonly tlsCa?: string | undefined;
+  readonly tlsCert?: string | undefined;
+  readonly tlsKey?: string | undefined;
+}
+
+export type ClientConfigInput = Partial<Record<keyof ClientConfig, string | undefined>>;
+
+const ENV: Record<string, keyof ClientConfig> = {
+  TESSERA_SERVER: "server",
+  TESSERA_API_KEY: "apiKey",
+  TESSERA_ADMIN_TOKEN: "adminToken",
+  TESSERA_CA: "tlsCa",
+  TESSERA_CLIENT_CERT: "tlsCert",
+  TESSERA_CLIENT_KEY: "tlsKey",
+};
+
+/** The default config file, `~/.tessera/config` (YAML with the same keys). */
+export function defaultClientConfigPath(env: NodeJS.ProcessEnv = process.env): string {
+  return join(env.HOME ?? homedir(), ".tessera", "config");
+}
+
+function fromFile(path: string): ClientConfigInput {
+  if (!existsSync(path)) return {};
+  const parsed = parseYaml(readFileSync(path, "utf8")) as unknown;
+  if (parsed === null || parsed === undefined) return {};
+  if (typeof parsed !== "object" || Array.isArray(parsed))
+    throw new ConfigError(`${path} must be a YAML mapping`);
+  return parsed as ClientConfigInput;
+}
+
+/** Flags, then `TESSERA_SERVER`/`TESSERA_API_KEY`/`TESSERA_ADMIN_TOKEN`…, then `~/.tessera/config`. */
+export function loadClientConfig(
+  flags: ClientConfigInput,
+  env: NodeJS.ProcessEnv = process.env,
+): ClientConfig {
+  const fromEnv: ClientConfigInput = {};
+  for (const [name, key] of Object.entries(ENV)) if (env[name]) fromEnv[key] = env[name];
+  const defined = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined && v !== ""));
+  const merged = { ...fromFile(defaultClientConfigPath(env)), ...fromEnv, ...defined };
+  let server = merged.server ?? "http://127.0.0.1:50051";
+  if (!/^https?:\/\//.test(server))
+    server = `${merged.tlsCa || merged.tlsCert ? "https" : "http"}://${server}`;
+  return { ...merged, server };
+}

@@ -1,0 +1,169 @@
+import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
+import { parse as parseYaml } from "yaml";
+import { parseDuration } from "./duration.js";
+
+/** Paths of the TLS material for the server ports. */
+export interface TlsConfig {
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** When set, the gRPC port requires client certificates signed by this CA (mTLS). */
+  readonly clientCaFile?: string | undefined;
+}
+
+/** The server's validated, frozen configuration. Every default is documented here. */
+export interface Config {
+  /** Where the SQLite database lives. Default `./data`. */
+  readonly dataDir: string;
+  /** Address both ports bind. Default `127.0.0.1`; any other address requires TLS. */
+  readonly host: string;
+  /** gRPC port (grpc-js, the hot path). Default 50051; 0 picks a free port. */
+  readonly grpcPort: number;
+  /** HTTP port (Connect, gRPC-Web, JWKS, health). Default 8080; 0 picks a free port. */
+  readonly httpPort: number;
+  readonly tls?: TlsConfig | undefined;
+  /** `iss` of minted tokens and the only issuer accepted. Default `tessera`. */
+  readonly issuer: string;
+  /** `aud` of minted tokens and the only audience accepted. Default `tessera`. */
+  readonly audience: string;
+  /** Lifetime of a minted token when none is asked for. Default 15 minutes. */
+  readonly defaultTokenTtlSeconds: number;
+  /** Longest lifetime MintToken grants. Default 1 hour. */
+  readonly maxTokenTtlSeconds: number;
+  /** Clock skew tolerated when checking exp/nbf/iat. Default 10 seconds. */
+  readonly clockToleranceSeconds: number;
+  /** Largest request message accepted, in bytes. Default 64 KiB. */
+  readonly maxMessageBytes: number;
+  /** On first start with an empty database, create a development org and print its credentials. Default true. */
+  readonly bootstrapDevOrg: boolean;
+}
+
+/** Raw settings as flags, environment or a config file give them (all optional strings or numbers). */
+export type ConfigInput = Partial<
+  Record<
+    keyof Omit<Config, "tls"> | "tlsCert" | "tlsKey" | "tlsClientCa" | "config",
+    string | number | boolean | undefined
+  >
+>;
+
+/** A configuration problem, reported to the operator before anything starts. */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+const ENV: Record<string, keyof ConfigInput> = {
+  TESSERA_CONFIG: "config",
+  TESSERA_DATA_DIR: "dataDir",
+  TESSERA_HOST: "host",
+  TESSERA_GRPC_PORT: "grpcPort",
+  TESSERA_HTTP_PORT: "httpPort",
+  TESSERA_TLS_CERT: "tlsCert",
+  TESSERA_TLS_KEY: "tlsKey",
+  TESSERA_TLS_CLIENT_CA: "tlsClientCa",
+  TESSERA_ISSUER: "issuer",
+  TESSERA_AUDIENCE: "audience",
+  TESSERA_DEFAULT_TOKEN_TTL: "defaultTokenTtlSeconds",
+  TESSERA_MAX_TOKEN_TTL: "maxTokenTtlSeconds",
+  TESSERA_CLOCK_TOLERANCE: "clockToleranceSeconds",
+  TESSERA_MAX_MESSAGE_BYTES: "maxMessageBytes",
+  TESSERA_BOOTSTRAP_DEV_ORG: "bootstrapDevOrg",
+};
+
+function fromEnv(env: NodeJS.ProcessEnv): ConfigInput {
+  const out: ConfigInput = {};
+  for (const [name, key] of Object.entries(ENV)) {
+    const v = env[name];
+    if (v !== undefined && v !== "") out[key] = v;
+  }
+  return out;
+}
+
+function fromFile(path: string): ConfigInput {
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(readFileSync(path, "utf8"));
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${path}: ${(err as Error).message}`);
+  }
+  if (parsed === null || parsed === undefined) return {};
+  if (typeof parsed !== "object" || Array.isArray(parsed))
+    throw new ConfigError(`config file ${path} must be a mapping`);
+  return parsed as ConfigInput;
+}
+
+function port(name: string, v: unknown): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new ConfigError(`${name} must be a port number (0-65535), got ${String(v)}`);
+  return n;
+}
+
+function seconds(name: string, v: unknown): number {
+  const n = typeof v === "number" ? v : parseDuration(String(v));
+  if (n === undefined || !Number.isInteger(n) || n < 0)
+    throw new ConfigError(`${name} must be a duration like 30s, 15m or 1h`);
+  return n;
+}
+
+function bool(name: string, v: unknown): boolean {
+  if (typeof v === "boolean") return v;
+  if (["true", "1", "yes"].includes(String(v))) return true;
+  if (["false", "0", "no"].includes(String(v))) return false;
+  throw new ConfigError(`${name} must be true or false`);
+}
+
+/** True for addresses that only this machine can reach. */
+export function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || (isIP(host) === 4 && host.startsWith("127."));
+}
+
+/**
+ * Builds the server Config: flags over `TESSERA_*` environment variables over a config file
+ * (`--config` / `TESSERA_CONFIG`) over defaults. Throws ConfigError on anything invalid.
+ */
+export function loadConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = process.env): Config {
+  const envInput = fromEnv(env);
+  const given = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)) as ConfigInput;
+  const file = given.config ?? envInput.config;
+  const merged: ConfigInput = { ...(file ? fromFile(String(file)) : {}), ...envInput, ...given };
+  const get = <T>(key: keyof ConfigInput, fallback: T): unknown => merged[key] ?? fallback;
+  const tlsCert = merged.tlsCert;
+  const tlsKey = merged.tlsKey;
+  if (Boolean(tlsCert) !== Boolean(tlsKey)) throw new ConfigError("--tls-cert and --tls-key go together");
+  if (merged.tlsClientCa && !tlsCert) throw new ConfigError("--tls-client-ca needs --tls-cert and --tls-key");
+  const host = String(get("host", "127.0.0.1"));
+  if (!tlsCert && !isLoopback(host)) {
+    throw new ConfigError(
+      `refusing plaintext on ${host}: bind to a loopback address or configure --tls-cert/--tls-key`,
+    );
+  }
+  const maxTokenTtlSeconds = seconds("maxTokenTtl", get("maxTokenTtlSeconds", 3600));
+  if (maxTokenTtlSeconds === 0) throw new ConfigError("maxTokenTtl must be positive");
+  const config: Config = {
+    dataDir: String(get("dataDir", "./data")),
+    host,
+    grpcPort: port("grpcPort", get("grpcPort", 50051)),
+    httpPort: port("httpPort", get("httpPort", 8080)),
+    tls: tlsCert
+      ? {
+          certFile: String(tlsCert),
+          keyFile: String(tlsKey),
+          clientCaFile: merged.tlsClientCa ? String(merged.tlsClientCa) : undefined,
+        }
+      : undefined,
+    issuer: String(get("issuer", "tessera")),
+    audience: String(get("audience", "tessera")),
+    defaultTokenTtlSeconds: Math.min(
+      seconds("defaultTokenTtl", get("defaultTokenTtlSeconds", 900)),
+      maxTokenTtlSeconds,
+    ),
+    maxTokenTtlSeconds,
+    clockToleranceSeconds: seconds("clockTolerance", get("clockToleranceSeconds", 10)),
+    maxMessageBytes: Number(get("maxMessageBytes", 64 * 1024)),
+    bootstrapDevOrg: bool("bootstrapDevOrg", get("bootstrapDevOrg", true)),
+  };
+  if (!Number.isInteger(config.maxMessageBytes) || config.maxMessageBytes < 1024) {
+    throw new ConfigError("maxMessageBytes must be a whole number of at least 1024");
+  }
+  return Object.freeze(config);
+}

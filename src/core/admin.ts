@@ -1,0 +1,99 @@
+import type { OrgCredentials } from "../auth/org-credentials.js";
+import { newId } from "../auth/secrets.js";
+import { TesseraError } from "../domain/errors.js";
+import type { Tier } from "../domain/tiers.js";
+import { parsePolicyDocuments } from "../engine/document.js";
+import type { PolicyEngine } from "../engine/engine.js";
+import type { AgentRecord, AgentRepository } from "../store/agents.js";
+import type { PolicyRepository, PolicySummaryRow } from "../store/policies.js";
+import type { ServiceIdentityRepository } from "../store/services.js";
+import type { CallContext } from "./context.js";
+import { requireRoles, requireTags } from "./validate.js";
+
+const AGENT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+const IDENTITY =
+  /^(spiffe:\/\/[a-z0-9._-]+(\/[A-Za-z0-9._~%!$&'()*+,;=:@-]+)*|[A-Za-z0-9][A-Za-z0-9 ._-]{0,127})$/;
+
+export interface AdminDeps {
+  readonly engine: PolicyEngine;
+  readonly credentials: OrgCredentials;
+  readonly agents: AgentRepository;
+  readonly policies: PolicyRepository;
+  readonly services: ServiceIdentityRepository;
+  readonly now: () => Date;
+}
+
+/** The admin plane of one org. Every call first proves authority over the org. */
+export class AdminCore {
+  constructor(private readonly d: AdminDeps) {}
+
+  /** The org the caller administers (x-api-key + x-admin-token), or a refusal. */
+  adminOrg(ctx: CallContext): string {
+    return this.d.credentials.adminOrg(ctx.header("x-api-key"), ctx.header("x-admin-token"));
+  }
+
+  private nowSec(): number {
+    return Math.floor(this.d.now().getTime() / 1000);
+  }
+
+  createAgent(
+    orgId: string,
+    a: { name: string; tier: Tier; roles: readonly string[]; tags: readonly string[] },
+  ): AgentRecord {
+    if (!a.name) throw new TesseraError("NAME_MISSING", "name is required");
+    if (!AGENT_NAME.test(a.name))
+      throw new TesseraError("NAME_MISSING", "name must be 1-128 of [A-Za-z0-9_.-]");
+    requireRoles(a.roles);
+    requireTags(a.tags);
+    const agent: AgentRecord = { id: newId("agt"), orgId, ...a, createdAt: this.nowSec() };
+    if (!this.d.agents.insert(agent))
+      throw new TesseraError("AGENT_NAME_TAKEN", "the org already has an agent of that name");
+    return agent;
+  }
+
+  getAgent(orgId: string, id: string): AgentRecord {
+    const agent = id ? this.d.agents.get(orgId, id) : undefined;
+    if (!agent) throw new TesseraError("AGENT_NOT_FOUND", "no such agent in this org");
+    return agent;
+  }
+
+  listAgents(orgId: string): AgentRecord[] {
+    return this.d.agents.list(orgId);
+  }
+
+  /**
+   * Validates and compiles a policy document before anything is written; only then stores
+   * it and swaps the org's compiled revision. A bad document changes nothing.
+   */
+  putPolicy(orgId: string, document: string, file = "<request>"): { name: string; revision: number } {
+    const docs = parsePolicyDocuments(document, file);
+    if (docs.length !== 1)
+      throw new TesseraError("POLICY_INVALID", "send one policy document per call", { file });
+    const [doc] = docs as [(typeof docs)[0]];
+    const others = this.d.policies
+      .documents(orgId)
+      .flatMap((text, i) => parsePolicyDocuments(text, `stored:${i}`))
+      .filter((d) => d.name !== doc.name);
+    const candidate = [...others, doc];
+    const revision = this.d.policies.put(orgId, {
+      name: doc.name,
+      document,
+      ruleCount: doc.rules.length,
+      now: this.nowSec(),
+    });
+    this.d.engine.install(orgId, revision, candidate);
+    return { name: doc.name, revision };
+  }
+
+  listPolicies(orgId: string): { policies: PolicySummaryRow[]; revision: number } {
+    return { policies: this.d.policies.list(orgId), revision: this.d.engine.revision(orgId) };
+  }
+
+  bindServiceIdentity(orgId: string, identity: string): void {
+    if (!IDENTITY.test(identity))
+      throw new TesseraError("IDENTITY_INVALID", "identity must be a spiffe:// ID or a certificate CN");
+    if (!this.d.services.bind(identity, orgId, this.nowSec())) {
+      throw new TesseraError("IDENTITY_TAKEN", "that identity is already bound to an org");
+    }
+  }
+}

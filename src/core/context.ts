@@ -1,0 +1,14 @@
+import type { PeerIdentity } from "../domain/principal.js";
+
+/** What a handler may know about the call, whichever transport carried it. */
+export interface CallContext {
+  /** A request header / metadata value (lower-case name), first value only. */
+  header(name: string): string | undefined;
+  /** The verified mTLS client identity, when the caller presented a certificate. */
+  peer(): PeerIdentity | undefined;
+}
+
+/** A context with fixed headers and peer (for tests and in-process calls). */
+export function staticContext(headers: Record<string, string> = {}, peer?: PeerIdentity): CallContext {
+  return { header: (name) => headers[name], peer: () => peer };
+}

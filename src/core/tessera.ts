@@ -1,0 +1,55 @@
+import { KeyRing } from "../auth/key-ring.js";
+import { OrgCredentials } from "../auth/org-credentials.js";
+import { TokenSigner } from "../auth/token-signer.js";
+import { TokenVerifier } from "../auth/token-verifier.js";
+import { PolicyEngine } from "../engine/engine.js";
+import type { Store } from "../store/store.js";
+import { AdminCore } from "./admin.js";
+import { AuthCore } from "./auth.js";
+import type { CoreSettings } from "./settings.js";
+
+/** Everything the RPC layer calls into. Built once, by the composition root. */
+export interface Tessera {
+  readonly auth: AuthCore;
+  readonly admin: AdminCore;
+  readonly keys: KeyRing;
+  readonly engine: PolicyEngine;
+}
+
+/** Wires the core over an open store: loads keys and compiles every org's policies. */
+export async function buildTessera(
+  store: Store,
+  settings: CoreSettings,
+  now: () => Date = () => new Date(),
+): Promise<Tessera> {
+  const keys = await KeyRing.open(store.signingKeys, now);
+  const engine = new PolicyEngine();
+  engine.loadFrom(store.policies);
+  const credentials = new OrgCredentials(store.orgs);
+  const verifier = new TokenVerifier(keys, {
+    issuer: settings.issuer,
+    audience: settings.audience,
+    clockToleranceSeconds: settings.clockToleranceSeconds,
+    now,
+  });
+  const signer = new TokenSigner(keys, settings.issuer);
+  const auth = new AuthCore({
+    settings,
+    engine,
+    credentials,
+    verifier,
+    signer,
+    agents: store.agents,
+    services: store.services,
+    now,
+  });
+  const admin = new AdminCore({
+    engine,
+    credentials,
+    agents: store.agents,
+    policies: store.policies,
+    services: store.services,
+    now,
+  });
+  return { auth, admin, keys, engine };
+}

@@ -1,0 +1,72 @@
+/**
+ * The closed set of reasons Tessera gives for refusing a call. Domain code throws
+ * `TesseraError` with one of these; `rpc/errors.ts` is the only place that maps them to
+ * gRPC/Connect status codes. Clients match on the reason, never on the message.
+ */
+export const ERROR_KINDS = {
+  // INVALID_ARGUMENT: the request itself is malformed.
+  REQUEST_MALFORMED: "invalid_argument",
+  SUBJECT_MISSING: "invalid_argument",
+  TIER_INVALID: "invalid_argument",
+  SCOPE_MISSING: "invalid_argument",
+  SCOPE_INVALID: "invalid_argument",
+  AGENT_ID_MISSING: "invalid_argument",
+  NAME_MISSING: "invalid_argument",
+  ROLE_INVALID: "invalid_argument",
+  TAG_INVALID: "invalid_argument",
+  TTL_INVALID: "invalid_argument",
+  TTL_TOO_LONG: "invalid_argument",
+  AUDIENCE_INVALID: "invalid_argument",
+  IDENTITY_INVALID: "invalid_argument",
+  POLICY_INVALID: "invalid_argument",
+  RESOURCE_INVALID: "invalid_argument",
+  // UNAUTHENTICATED: no usable credential.
+  CREDENTIAL_MISSING: "unauthenticated",
+  CALLER_UNIDENTIFIED: "unauthenticated",
+  API_KEY_MISSING: "unauthenticated",
+  API_KEY_MALFORMED: "unauthenticated",
+  API_KEY_UNKNOWN: "unauthenticated",
+  ADMIN_TOKEN_MISSING: "unauthenticated",
+  ADMIN_TOKEN_MALFORMED: "unauthenticated",
+  ADMIN_TOKEN_UNKNOWN: "unauthenticated",
+  ADMIN_TOKEN_ORG_MISMATCH: "unauthenticated",
+  TOKEN_MALFORMED: "unauthenticated",
+  TOKEN_TOO_LARGE: "unauthenticated",
+  TOKEN_INVALID: "unauthenticated",
+  TOKEN_EXPIRED: "unauthenticated",
+  TOKEN_KEY_UNKNOWN: "unauthenticated",
+  // NOT_FOUND / ALREADY_EXISTS
+  AGENT_NOT_FOUND: "not_found",
+  AGENT_NAME_TAKEN: "already_exists",
+  IDENTITY_TAKEN: "already_exists",
+  // FAILED_PRECONDITION: the server is not in a state to do this.
+  NO_SIGNING_KEY: "failed_precondition",
+  // INTERNAL: never a client's fault.
+  INTERNAL: "internal",
+} as const;
+
+/** A reason code, e.g. `API_KEY_UNKNOWN`. */
+export type ErrorReason = keyof typeof ERROR_KINDS;
+/** The class of failure, which fixes the status code on the wire. */
+export type ErrorKind = (typeof ERROR_KINDS)[ErrorReason];
+
+/** A refusal with a stable reason code and a message safe to show the caller. */
+export class TesseraError extends Error {
+  readonly reason: ErrorReason;
+  readonly kind: ErrorKind;
+  /** Structured, non-secret details (e.g. the line and column of a policy error). */
+  readonly details: Readonly<Record<string, string>>;
+
+  constructor(reason: ErrorReason, message: string, details: Record<string, string> = {}) {
+    super(message);
+    this.name = "TesseraError";
+    this.reason = reason;
+    this.kind = ERROR_KINDS[reason];
+    this.details = details;
+  }
+}
+
+/** True when `err` is a TesseraError with the given reason (for tests and callers). */
+export function hasReason(err: unknown, reason: ErrorReason): boolean {
+  return err instanceof TesseraError && err.reason === reason;
+}

@@ -1,0 +1,65 @@
+import type { AddressInfo } from "node:net";
+import { promisify } from "node:util";
+import type * as grpc from "@grpc/grpc-js";
+import type { Config } from "./config/config.js";
+import { createOrg, EXAMPLE_POLICY, type NewOrg } from "./core/bootstrap.js";
+import { buildTessera, type Tessera } from "./core/tessera.js";
+import { openStore, type Store } from "./store/store.js";
+import { createServers } from "./transport/servers.js";
+import { grpcServerCredentials, readTls } from "./transport/tls.js";
+
+/** A started Tessera: its bound ports, and how to stop it. */
+export interface RunningTessera {
+  readonly grpcPort: number;
+  readonly httpPort: number;
+  readonly tessera: Tessera;
+  /** Credentials of the development org created on this start, if one was. */
+  readonly devOrg: NewOrg | undefined;
+  /** Stops accepting calls, lets in-flight ones finish, then closes the database. */
+  close(): Promise<void>;
+}
+
+/** On first start with an empty database, a development org with the example policy. */
+function bootstrapDevOrg(store: Store, t: Tessera, config: Config): NewOrg | undefined {
+  if (!config.bootstrapDevOrg || store.orgs.countOrgs() > 0) return undefined;
+  const org = createOrg(store, "development", new Date());
+  t.admin.putPolicy(org.orgId, EXAMPLE_POLICY, "example.yaml");
+  return org;
+}
+
+function bindGrpc(server: grpc.Server, address: string, creds: grpc.ServerCredentials): Promise<number> {
+  return promisify(server.bindAsync.bind(server))(address, creds);
+}
+
+/** The composition root: loadConfig's result → store → core → servers → listening. */
+export async function startTessera(config: Config): Promise<RunningTessera> {
+  const store = openStore(config.dataDir);
+  try {
+    const tessera = await buildTessera(store, config);
+    const devOrg = bootstrapDevOrg(store, tessera, config);
+    const tls = config.tls ? readTls(config.tls) : undefined;
+    const servers = createServers(tessera, { maxMessageBytes: config.maxMessageBytes, tls });
+    const host = config.host.includes(":") ? `[${config.host}]` : config.host;
+    const grpcPort = await bindGrpc(servers.grpc, `${host}:${config.grpcPort}`, grpcServerCredentials(tls));
+    await new Promise<void>((resolve, reject) => {
+      servers.http.once("error", reject);
+      servers.http.listen(config.httpPort, config.host, () => resolve());
+    });
+    const httpPort = (servers.http.address() as AddressInfo).port;
+    const close = async (): Promise<void> => {
+      servers.health.shutdown();
+      await Promise.all([
+        new Promise<void>((resolve) => servers.grpc.tryShutdown(() => resolve())),
+        new Promise<void>((resolve) => {
+          servers.http.close(() => resolve());
+          (servers.http as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+        }),
+      ]);
+      store.close();
+    };
+    return { grpcPort, httpPort, tessera, devOrg, close };
+  } catch (err) {
+    store.close();
+    throw err;
+  }
+}

@@ -1,0 +1,98 @@
+import { create, type JsonObject, type MessageInitShape } from "@bufbuild/protobuf";
+import { type Duration, type Timestamp, timestampFromMs } from "@bufbuild/protobuf/wkt";
+import {
+  AgentSchema,
+  AuthMethod as AuthMethodPb,
+  PrincipalKind as PrincipalKindPb,
+  type PrincipalSchema,
+  type Resource,
+  Tier as TierPb,
+} from "../../gen/tessera/v1/types_pb.js";
+import { TesseraError } from "../domain/errors.js";
+import type { AuthMethod, Principal, PrincipalKind } from "../domain/principal.js";
+import { TIERS, type Tier } from "../domain/tiers.js";
+import type { ResourceRef } from "../engine/types.js";
+import type { AgentRecord } from "../store/agents.js";
+
+const TIER_TO_PB: Record<Tier, TierPb> = {
+  unverified: TierPb.UNVERIFIED,
+  verified: TierPb.VERIFIED,
+  trusted: TierPb.TRUSTED,
+  privileged: TierPb.PRIVILEGED,
+};
+
+/** The wire tier of a domain tier. */
+export function tierToPb(tier: Tier): TierPb {
+  return TIER_TO_PB[tier];
+}
+
+/** The domain tier of a wire tier; unset means the lowest tier, never a higher one. */
+export function tierFromPb(tier: TierPb): Tier {
+  if (tier === TierPb.UNSPECIFIED) return "unverified";
+  const t = TIERS[tier - 1];
+  if (!t) throw new TesseraError("TIER_INVALID", "unknown tier");
+  return t;
+}
+
+const KIND_TO_PB: Record<PrincipalKind, PrincipalKindPb> = {
+  agent: PrincipalKindPb.AGENT,
+  user: PrincipalKindPb.USER,
+  service: PrincipalKindPb.SERVICE,
+  api_key: PrincipalKindPb.API_KEY,
+};
+
+const METHOD_TO_PB: Record<AuthMethod, AuthMethodPb> = {
+  api_key: AuthMethodPb.API_KEY,
+  admin_token: AuthMethodPb.ADMIN_TOKEN,
+  token: AuthMethodPb.TOKEN,
+  mtls: AuthMethodPb.MTLS,
+};
+
+export function secondsToTimestamp(sec: number): Timestamp {
+  return timestampFromMs(sec * 1000);
+}
+
+export function principalToPb(p: Principal): MessageInitShape<typeof PrincipalSchema> {
+  return {
+    id: p.id,
+    kind: KIND_TO_PB[p.kind],
+    orgId: p.orgId,
+    name: p.name,
+    tier: tierToPb(p.tier),
+    roles: [...p.roles],
+    scopes: [...p.scopes],
+    tags: [...p.tags],
+    authMethod: METHOD_TO_PB[p.authMethod],
+    ...(p.expiresAt !== undefined ? { expiresAt: secondsToTimestamp(p.expiresAt) } : {}),
+  };
+}
+
+export function agentToPb(a: AgentRecord) {
+  return create(AgentSchema, {
+    id: a.id,
+    orgId: a.orgId,
+    name: a.name,
+    tier: tierToPb(a.tier),
+    roles: [...a.roles],
+    tags: [...a.tags],
+    createdAt: secondsToTimestamp(a.createdAt),
+  });
+}
+
+export function resourceFromPb(r: Resource | undefined): ResourceRef | undefined {
+  return r && { kind: r.kind, id: r.id, attr: r.attr ?? {} };
+}
+
+/** A Duration as whole seconds; undefined when unset. Fractions are refused, not rounded. */
+export function durationSeconds(d: Duration | undefined): number | undefined {
+  if (!d) return undefined;
+  if (d.nanos !== 0 || d.seconds <= 0n || d.seconds > 10n ** 9n) {
+    throw new TesseraError("TTL_INVALID", "ttl must be a positive whole number of seconds");
+  }
+  return Number(d.seconds);
+}
+
+/** An empty Struct as a plain object. */
+export function jsonObject(o: JsonObject | undefined): Record<string, unknown> {
+  return o ?? {};
+}

@@ -1,0 +1,62 @@
+import { create, toBinary } from "@bufbuild/protobuf";
+import { anyPack } from "@bufbuild/protobuf/wkt";
+import { Code } from "@connectrpc/connect";
+import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
+import { StatusSchema } from "../../gen/google/rpc/status_pb.js";
+import { type ErrorKind, type ErrorReason, TesseraError } from "../domain/errors.js";
+
+/** The domain all Tessera ErrorInfo reasons belong to. */
+export const ERROR_DOMAIN = "tessera.dev";
+
+const CODES: Record<ErrorKind, Code> = {
+  invalid_argument: Code.InvalidArgument,
+  unauthenticated: Code.Unauthenticated,
+  permission_denied: Code.PermissionDenied,
+  not_found: Code.NotFound,
+  already_exists: Code.AlreadyExists,
+  failed_precondition: Code.FailedPrecondition,
+  resource_exhausted: Code.ResourceExhausted,
+  internal: Code.Internal,
+} as Record<ErrorKind, Code>;
+
+/** A failure as it goes on the wire: code, reason, a safe message, and details. */
+export interface WireError {
+  readonly code: Code;
+  readonly reason: ErrorReason;
+  readonly message: string;
+  readonly details: Readonly<Record<string, string>>;
+}
+
+/** Logs what the client is not shown. Set by the composition root. */
+let logInternal: (err: unknown) => void = (err) => console.error("internal error", err);
+
+export function setInternalErrorLogger(log: (err: unknown) => void): void {
+  logInternal = log;
+}
+
+/**
+ * The single map from anything a handler throws to what the client sees. Unknown errors
+ * become INTERNAL with a generic message; their cause is logged, never sent.
+ */
+export function toWireError(err: unknown): WireError {
+  if (err instanceof TesseraError) {
+    return { code: CODES[err.kind], reason: err.reason, message: err.message, details: err.details };
+  }
+  logInternal(err);
+  return { code: Code.Internal, reason: "INTERNAL", message: "internal error", details: {} };
+}
+
+/** The google.rpc.ErrorInfo detail carrying the reason. */
+export function errorInfo(e: WireError) {
+  return create(ErrorInfoSchema, { reason: e.reason, domain: ERROR_DOMAIN, metadata: { ...e.details } });
+}
+
+/** The `grpc-status-details-bin` payload: a google.rpc.Status with the ErrorInfo. */
+export function statusDetailsBin(e: WireError): Buffer {
+  const status = create(StatusSchema, {
+    code: e.code,
+    message: e.message,
+    details: [anyPack(ErrorInfoSchema, errorInfo(e))],
+  });
+  return Buffer.from(toBinary(StatusSchema, status));
+}

@@ -1,0 +1,28 @@
+import type { DescMessage, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
+import type { GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
+import type { CallContext } from "../core/context.js";
+
+/** One unary RPC, written once and served by every transport. */
+export type UnaryHandler<I extends DescMessage, O extends DescMessage> = (
+  request: MessageShape<I>,
+  ctx: CallContext,
+) => Promise<MessageInitShape<O>> | MessageInitShape<O>;
+
+/** A handler for every method of a service with only unary methods. */
+export type ServiceHandlers<M extends GenServiceMethods> = {
+  [K in keyof M]: UnaryHandler<M[K]["input"], M[K]["output"]>;
+};
+
+/** A service descriptor paired with its handlers, as transports take them. */
+export interface ServiceBinding {
+  readonly service: DescService;
+  readonly handlers: Record<string, UnaryHandler<DescMessage, DescMessage>>;
+}
+
+/** Pairs a generated service with its handlers (the cast is where the generic typing ends). */
+export function bindService<M extends GenServiceMethods>(
+  service: DescService & { method: { [K in keyof M]: M[K] } },
+  handlers: ServiceHandlers<M>,
+): ServiceBinding {
+  return { service, handlers: handlers as unknown as ServiceBinding["handlers"] };
+}

@@ -1,0 +1,39 @@
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { MIGRATIONS } from "./migrations/index.js";
+
+export type Db = Database.Database;
+
+/** The database file inside a data directory. */
+export function databasePath(dataDir: string): string {
+  return join(dataDir, "tessera.db");
+}
+
+/**
+ * Opens (creating if needed) the database in `dataDir`: WAL, foreign keys on,
+ * `synchronous = FULL` so an acknowledged write survives a crash, and every pending
+ * migration applied in one transaction each.
+ */
+export function openDatabase(dataDir: string): Db {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const db = new Database(databasePath(dataDir));
+  db.pragma("journal_mode = WAL");
+  db.pragma("synchronous = FULL");
+  db.pragma("foreign_keys = ON");
+  db.pragma("busy_timeout = 5000");
+  migrate(db);
+  return db;
+}
+
+/** Applies migrations newer than the database's `user_version`. */
+export function migrate(db: Db): void {
+  const current = db.pragma("user_version", { simple: true }) as number;
+  for (const m of MIGRATIONS) {
+    if (m.version <= current) continue;
+    db.transaction(() => {
+      db.exec(m.sql);
+      db.pragma(`user_version = ${m.version}`);
+    })();
+  }
+}

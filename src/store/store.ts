@@ -1,0 +1,31 @@
+import { AgentRepository } from "./agents.js";
+import { type Db, openDatabase } from "./db.js";
+import { OrgRepository } from "./orgs.js";
+import { PolicyRepository } from "./policies.js";
+import { ServiceIdentityRepository } from "./services.js";
+import { SigningKeyRepository } from "./signing-keys.js";
+
+/** Every repository over one database connection. */
+export interface Store {
+  readonly db: Db;
+  readonly orgs: OrgRepository;
+  readonly agents: AgentRepository;
+  readonly policies: PolicyRepository;
+  readonly signingKeys: SigningKeyRepository;
+  readonly services: ServiceIdentityRepository;
+  close(): void;
+}
+
+/** Opens the store in a data directory, applying migrations. */
+export function openStore(dataDir: string): Store {
+  const db = openDatabase(dataDir);
+  return {
+    db,
+    orgs: new OrgRepository(db),
+    agents: new AgentRepository(db),
+    policies: new PolicyRepository(db),
+    signingKeys: new SigningKeyRepository(db),
+    services: new ServiceIdentityRepository(db),
+    close: () => db.close(),
+  };
+}

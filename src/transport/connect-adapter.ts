@@ -1,0 +1,64 @@
+import type { TLSSocket } from "node:tls";
+import { create, type DescMessage, isMessage } from "@bufbuild/protobuf";
+import {
+  Code,
+  ConnectError,
+  type ConnectRouter,
+  createContextKey,
+  type HandlerContext,
+} from "@connectrpc/connect";
+import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
+import { peerIdentity } from "../auth/peer.js";
+import type { CallContext } from "../core/context.js";
+import type { PeerIdentity } from "../domain/principal.js";
+import { errorInfo, toWireError } from "../rpc/errors.js";
+import type { ServiceBinding } from "../rpc/handlers.js";
+
+/** Carries the verified client-certificate identity from the Node request into handlers. */
+export const peerKey = createContextKey<PeerIdentity | undefined>(undefined);
+
+/** The peer identity of a Node request's socket, when it presented a certificate we verified. */
+export function socketPeer(socket: unknown): PeerIdentity | undefined {
+  const tls = socket as Partial<TLSSocket>;
+  if (!tls.authorized || typeof tls.getPeerCertificate !== "function") return undefined;
+  return peerIdentity(tls.getPeerCertificate());
+}
+
+function connectContext(ctx: HandlerContext): CallContext {
+  return {
+    header: (name) => ctx.requestHeader.get(name) ?? undefined,
+    peer: () => ctx.values.get(peerKey),
+  };
+}
+
+/** A thrown error as a ConnectError carrying the ErrorInfo reason. */
+export function connectError(err: unknown): ConnectError {
+  const wire = toWireError(err);
+  return new ConnectError(
+    `${wire.reason}: ${wire.message}`,
+    wire.code as Code,
+    { "tessera-reason": wire.reason },
+    [{ desc: ErrorInfoSchema, value: errorInfo(wire) }],
+  );
+}
+
+/** Registers a service's handlers on a Connect router. */
+export function addConnectService(router: ConnectRouter, binding: ServiceBinding): void {
+  const impl: Record<string, (req: never, ctx: HandlerContext) => Promise<unknown>> = {};
+  for (const method of binding.service.methods) {
+    const handler = binding.handlers[method.localName];
+    if (!handler) throw new Error(`no handler for ${binding.service.typeName}.${method.name}`);
+    const output: DescMessage = method.output;
+    impl[method.localName] = async (req, ctx) => {
+      try {
+        const out = await handler(req, connectContext(ctx));
+        return isMessage(out, output) ? out : create(output, out as never);
+      } catch (err) {
+        throw connectError(err);
+      }
+    };
+  }
+  router.service(binding.service as never, impl as never);
+}
+
+export { Code };

@@ -1,0 +1,85 @@
+import { create, type DescMessage, fromBinary, isMessage, toBinary } from "@bufbuild/protobuf";
+import * as grpc from "@grpc/grpc-js";
+import { peerIdentity } from "../auth/peer.js";
+import type { CallContext } from "../core/context.js";
+import { TesseraError } from "../domain/errors.js";
+import type { PeerIdentity } from "../domain/principal.js";
+import { statusDetailsBin, toWireError } from "../rpc/errors.js";
+import type { ServiceBinding } from "../rpc/handlers.js";
+
+/** Marks a request that did not decode, so the handler answers INVALID_ARGUMENT instead of grpc-js's INTERNAL. */
+const UNDECODABLE: object = Object.freeze({});
+type Decoded = object;
+
+function grpcContext(call: grpc.ServerUnaryCall<unknown, unknown>): CallContext {
+  let peer: PeerIdentity | undefined | null = null;
+  return {
+    header(name) {
+      const v = call.metadata.get(name)[0];
+      return typeof v === "string" ? v : undefined;
+    },
+    peer() {
+      // Computed on first use only: most calls never ask.
+      if (peer === null) peer = peerIdentity(call.getAuthContext()?.sslPeerCertificate);
+      return peer;
+    },
+  };
+}
+
+/** The status object grpc-js sends for a failure, with the reason in the trailers. */
+export function grpcError(err: unknown): Partial<grpc.StatusObject> {
+  const wire = toWireError(err);
+  const metadata = new grpc.Metadata();
+  metadata.set("tessera-reason", wire.reason);
+  metadata.set("grpc-status-details-bin", statusDetailsBin(wire));
+  return { code: wire.code as number as grpc.status, details: `${wire.reason}: ${wire.message}`, metadata };
+}
+
+/** Registers a service's handlers on a grpc-js server, (de)serializing with protobuf-es. */
+export function addGrpcService(server: grpc.Server, binding: ServiceBinding): void {
+  const definition: Record<string, grpc.MethodDefinition<object, object>> = {};
+  const implementation: grpc.UntypedServiceImplementation = {};
+  for (const method of binding.service.methods) {
+    const handler = binding.handlers[method.localName];
+    if (!handler) throw new Error(`no handler for ${binding.service.typeName}.${method.name}`);
+    const output: DescMessage = method.output;
+    definition[method.localName] = {
+      path: `/${binding.service.typeName}/${method.name}`,
+      requestStream: false,
+      responseStream: false,
+      requestSerialize: (m: object) => Buffer.from(toBinary(method.input, m as never)),
+      requestDeserialize: (b: Buffer): Decoded => {
+        try {
+          return fromBinary(method.input, b);
+        } catch {
+          return UNDECODABLE;
+        }
+      },
+      responseSerialize: (m: object) => Buffer.from(toBinary(output, m as never)),
+      responseDeserialize: (b: Buffer) => fromBinary(output, b),
+    };
+    implementation[method.localName] = (
+      call: grpc.ServerUnaryCall<Decoded, object>,
+      callback: grpc.sendUnaryData<object>,
+    ) => {
+      if (call.request === UNDECODABLE) {
+        callback(
+          grpcError(new TesseraError("REQUEST_MALFORMED", "the request is not a valid protobuf message")),
+        );
+        return;
+      }
+      let result: ReturnType<typeof handler>;
+      try {
+        result = handler(call.request as never, grpcContext(call));
+      } catch (err) {
+        callback(grpcError(err));
+        return;
+      }
+      Promise.resolve(result).then(
+        (out) => callback(null, isMessage(out, output) ? out : create(output, out as never)),
+        (err: unknown) => callback(grpcError(err)),
+      );
+    };
+  }
+  server.addService(definition as grpc.ServiceDefinition, implementation);
+}

@@ -1,0 +1,73 @@
+import * as http from "node:http";
+import * as http2 from "node:http2";
+import { createContextValues } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { ServiceBinding } from "../rpc/handlers.js";
+import { addConnectService, peerKey, socketPeer } from "./connect-adapter.js";
+import type { TlsMaterial } from "./tls.js";
+
+export interface HttpOptions {
+  readonly bindings: readonly ServiceBinding[];
+  readonly maxMessageBytes: number;
+  /** The JWKS document served at /.well-known/jwks.json. */
+  readonly jwks: () => object;
+  /** True while the server is up and not draining. */
+  readonly healthy: () => boolean;
+  readonly tls?: TlsMaterial | undefined;
+}
+
+type NodeHandler = (
+  req: http.IncomingMessage | http2.Http2ServerRequest,
+  res: http.ServerResponse | http2.Http2ServerResponse,
+) => void;
+
+function sendJson(
+  res: http.ServerResponse | http2.Http2ServerResponse,
+  status: number,
+  body: object,
+  extra: Record<string, string> = {},
+): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(text),
+    ...extra,
+  });
+  res.end(text);
+}
+
+/**
+ * The HTTP port: Connect (JSON and binary) and gRPC-Web for every service, plus the plain
+ * endpoints. Built, not started: the caller listens.
+ */
+export function createHttpServer(opts: HttpOptions): http.Server | http2.Http2SecureServer {
+  const connect = connectNodeAdapter({
+    routes: (router) => {
+      for (const b of opts.bindings) addConnectService(router, b);
+    },
+    readMaxBytes: opts.maxMessageBytes,
+    contextValues: (req) => createContextValues().set(peerKey, socketPeer(req.socket)),
+  });
+  const handler: NodeHandler = (req, res) => {
+    const path = (req.url ?? "").split("?")[0];
+    if (req.method === "GET" && path === "/.well-known/jwks.json") {
+      return sendJson(res, 200, opts.jwks(), { "cache-control": "public, max-age=300" });
+    }
+    if (req.method === "GET" && path === "/healthz") {
+      return opts.healthy()
+        ? sendJson(res, 200, { status: "SERVING" })
+        : sendJson(res, 503, { status: "NOT_SERVING" });
+    }
+    connect(req as never, res as never);
+  };
+  if (!opts.tls) return http.createServer(handler as http.RequestListener);
+  return http2.createSecureServer(
+    {
+      allowHTTP1: true,
+      cert: opts.tls.cert,
+      key: opts.tls.key,
+      ...(opts.tls.clientCa ? { ca: opts.tls.clientCa, requestCert: true, rejectUnauthorized: false } : {}),
+    },
+    handler,
+  );
+}

@@ -1,0 +1,54 @@
+import type * as http from "node:http";
+import type * as http2 from "node:http2";
+import * as grpc from "@grpc/grpc-js";
+import { file_google_rpc_error_details } from "../../gen/google/rpc/error_details_pb.js";
+import { file_grpc_health_v1_health } from "../../gen/grpc/health/v1/health_pb.js";
+import { file_tessera_v1_admin_service } from "../../gen/tessera/v1/admin_service_pb.js";
+import { file_tessera_v1_auth_service } from "../../gen/tessera/v1/auth_service_pb.js";
+import type { Tessera } from "../core/tessera.js";
+import { adminService } from "../rpc/admin-service.js";
+import { authService } from "../rpc/auth-service.js";
+import { addGrpcService } from "./grpc-adapter.js";
+import { HealthState } from "./health.js";
+import { createHttpServer } from "./http-server.js";
+import { addReflection } from "./reflection.js";
+import type { TlsMaterial } from "./tls.js";
+
+export interface ServerOptions {
+  readonly maxMessageBytes: number;
+  readonly tls?: TlsMaterial | undefined;
+}
+
+/** Both ports' servers, built but not listening. */
+export interface Servers {
+  readonly grpc: grpc.Server;
+  readonly http: http.Server | http2.Http2SecureServer;
+  readonly health: HealthState;
+}
+
+/** Builds the gRPC and HTTP servers over one set of handlers. */
+export function createServers(t: Tessera, opts: ServerOptions): Servers {
+  const bindings = [authService(t), adminService(t)];
+  const health = new HealthState(bindings.map((b) => b.service.typeName));
+  const server = new grpc.Server({
+    "grpc.max_receive_message_length": opts.maxMessageBytes,
+    "grpc.keepalive_permit_without_calls": 1,
+  });
+  for (const b of bindings) addGrpcService(server, b);
+  health.addTo(server);
+  addReflection(server, [
+    file_tessera_v1_auth_service,
+    file_tessera_v1_admin_service,
+    file_grpc_health_v1_health,
+    // Lets grpcurl and buf curl decode the ErrorInfo reason in error details.
+    file_google_rpc_error_details,
+  ]);
+  const httpServer = createHttpServer({
+    bindings,
+    maxMessageBytes: opts.maxMessageBytes,
+    jwks: () => ({ keys: t.keys.jwks() }),
+    healthy: () => health.get("") === 1,
+    tls: opts.tls,
+  });
+  return { grpc: server, http: httpServer, health };
+}
