@@ -1,0 +1,37 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type ConfigInput, loadConfig } from "../../src/config/config.js";
+import type { NewOrg } from "../../src/core/bootstrap.js";
+import { type RunningTessera, startTessera } from "../../src/main.js";
+
+/** A fresh temporary data directory; removed by the returned cleanup. */
+export function tempDir(prefix = "tessera-test-"): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export interface TestServer extends RunningTessera {
+  readonly dataDir: string;
+  /** The development org created on first start (with the example policy). */
+  readonly org: NewOrg;
+  /** Stops the server and deletes its data directory (unless keepData). */
+  stop(opts?: { keepData?: boolean }): Promise<void>;
+}
+
+/** Starts a real server on free ports over a temp (or given) data directory. */
+export async function startTestServer(overrides: ConfigInput = {}, dataDir?: string): Promise<TestServer> {
+  const tmp = dataDir ? { dir: dataDir, cleanup: () => {} } : tempDir();
+  const config = loadConfig({ dataDir: tmp.dir, grpcPort: 0, httpPort: 0, ...overrides }, {});
+  const running = await startTessera(config);
+  const org = running.devOrg ?? { orgId: "", apiKey: "", adminToken: "" };
+  return {
+    ...running,
+    dataDir: tmp.dir,
+    org,
+    async stop(opts = {}) {
+      await running.close();
+      if (!opts.keepData) tmp.cleanup();
+    },
+  };
+}
