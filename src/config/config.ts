@@ -34,6 +34,8 @@ export interface Config {
   readonly clockToleranceSeconds: number;
   /** Largest request message accepted, in bytes. Default 64 KiB. */
   readonly maxMessageBytes: number;
+  /** Log level: trace, debug, info, warn, error, fatal or silent. Default info. */
+  readonly logLevel: string;
   /** On first start with an empty database, create a development org and print its credentials. Default true. */
   readonly bootstrapDevOrg: boolean;
 }
@@ -51,6 +53,8 @@ export class ConfigError extends Error {
   override readonly name = "ConfigError";
 }
 
+const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
+
 const ENV: Record<string, keyof ConfigInput> = {
   TESSERA_CONFIG: "config",
   TESSERA_DATA_DIR: "dataDir",
@@ -67,6 +71,7 @@ const ENV: Record<string, keyof ConfigInput> = {
   TESSERA_CLOCK_TOLERANCE: "clockToleranceSeconds",
   TESSERA_MAX_MESSAGE_BYTES: "maxMessageBytes",
   TESSERA_BOOTSTRAP_DEV_ORG: "bootstrapDevOrg",
+  TESSERA_LOG_LEVEL: "logLevel",
 };
 
 function fromEnv(env: NodeJS.ProcessEnv): ConfigInput {
@@ -160,8 +165,11 @@ export function loadConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = pro
     maxTokenTtlSeconds,
     clockToleranceSeconds: seconds("clockTolerance", get("clockToleranceSeconds", 10)),
     maxMessageBytes: Number(get("maxMessageBytes", 64 * 1024)),
+    logLevel: String(get("logLevel", "info")),
     bootstrapDevOrg: bool("bootstrapDevOrg", get("bootstrapDevOrg", true)),
   };
+  if (!LOG_LEVELS.includes(config.logLevel))
+    throw new ConfigError(`logLevel must be one of ${LOG_LEVELS.join(", ")}`);
   if (!Number.isInteger(config.maxMessageBytes) || config.maxMessageBytes < 1024) {
     throw new ConfigError("maxMessageBytes must be a whole number of at least 1024");
   }

@@ -8,6 +8,7 @@ import { file_tessera_v1_auth_service } from "../../gen/tessera/v1/auth_service_
 import type { Tessera } from "../core/tessera.js";
 import { adminService } from "../rpc/admin-service.js";
 import { authService } from "../rpc/auth-service.js";
+import type { ServiceBinding } from "../rpc/handlers.js";
 import { addGrpcService } from "./grpc-adapter.js";
 import { HealthState } from "./health.js";
 import { createHttpServer } from "./http-server.js";
@@ -26,9 +27,14 @@ export interface Servers {
   readonly health: HealthState;
 }
 
+/** Tessera's own services, bound to their handlers: served by every transport. */
+export function serviceBindings(t: Tessera): ServiceBinding[] {
+  return [authService(t), adminService(t)];
+}
+
 /** Builds the gRPC and HTTP servers over one set of handlers. */
 export function createServers(t: Tessera, opts: ServerOptions): Servers {
-  const bindings = [authService(t), adminService(t)];
+  const bindings = serviceBindings(t);
   const health = new HealthState(bindings.map((b) => b.service.typeName));
   const server = new grpc.Server({
     "grpc.max_receive_message_length": opts.maxMessageBytes,

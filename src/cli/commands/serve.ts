@@ -38,6 +38,10 @@ export function registerServe(program: Command): void {
       "require client certificates signed by this CA on the gRPC port (TESSERA_TLS_CLIENT_CA)",
     )
     .option("--max-token-ttl <duration>", "longest token lifetime MintToken grants (default 1h)")
+    .option(
+      "--log-level <level>",
+      "trace | debug | info | warn | error | silent (TESSERA_LOG_LEVEL, default info)",
+    )
     .option("--no-bootstrap-dev-org", "do not create a development org on first start")
     .action(async (o: Record<string, string | boolean | undefined>) => {
       const config = loadConfig({
@@ -50,9 +54,10 @@ export function registerServe(program: Command): void {
         tlsKey: o.tlsKey as string | undefined,
         tlsClientCa: o.tlsClientCa as string | undefined,
         maxTokenTtlSeconds: o.maxTokenTtl as string | undefined,
+        logLevel: o.logLevel as string | undefined,
         ...(o.bootstrapDevOrg === false ? { bootstrapDevOrg: false } : {}),
       });
-      const log = createLogger(process.env.TESSERA_LOG_LEVEL ?? "info");
+      const log = createLogger(config.logLevel);
       setInternalErrorLogger((err) => log.error({ err }, "internal error"));
       const running = await startTessera(config);
       if (running.devOrg) process.stdout.write(`${devOrgBanner(running.devOrg, running.grpcPort)}\n`);

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Fails when gen/ differs from what the protos in proto/ generate (someone edited a .proto
+# and forgot `npm run generate`, or edited gen/ by hand).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+npx --no-install buf generate --output "$tmp"
+if ! diff -r gen "$tmp/gen" >/dev/null; then
+  echo "gen/ is out of date with proto/: run 'npm run generate' and commit the result." >&2
+  diff -r gen "$tmp/gen" | head -40 >&2
+  exit 1
+fi
+echo "gen/ is up to date with proto/"
