@@ -23,7 +23,7 @@ export interface RunningTessera {
 function bootstrapDevOrg(store: Store, t: Tessera, config: Config): NewOrg | undefined {
   if (!config.bootstrapDevOrg || store.orgs.countOrgs() > 0) return undefined;
   const org = createOrg(store, "development", new Date());
-  t.admin.putPolicy(org.orgId, EXAMPLE_POLICY, "example.yaml");
+  t.policies.put(org.orgId, EXAMPLE_POLICY, "example.yaml");
   return org;
 }
 

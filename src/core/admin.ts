@@ -2,10 +2,7 @@ import type { OrgCredentials } from "../auth/org-credentials.js";
 import { newId } from "../auth/secrets.js";
 import { TesseraError } from "../domain/errors.js";
 import type { Tier } from "../domain/tiers.js";
-import { parsePolicyDocuments } from "../engine/document.js";
-import type { PolicyEngine } from "../engine/engine.js";
 import type { AgentRecord, AgentRepository } from "../store/agents.js";
-import type { PolicyRepository, PolicySummaryRow } from "../store/policies.js";
 import type { ServiceIdentityRepository } from "../store/services.js";
 import type { CallContext } from "./context.js";
 import { requireRoles, requireTags } from "./validate.js";
@@ -15,10 +12,8 @@ const IDENTITY =
   /^(spiffe:\/\/[a-z0-9._-]+(\/[A-Za-z0-9._~%!$&'()*+,;=:@-]+)*|[A-Za-z0-9][A-Za-z0-9 ._-]{0,127})$/;
 
 export interface AdminDeps {
-  readonly engine: PolicyEngine;
   readonly credentials: OrgCredentials;
   readonly agents: AgentRepository;
-  readonly policies: PolicyRepository;
   readonly services: ServiceIdentityRepository;
   readonly now: () => Date;
 }
@@ -59,34 +54,6 @@ export class AdminCore {
 
   listAgents(orgId: string): AgentRecord[] {
     return this.d.agents.list(orgId);
-  }
-
-  /**
-   * Validates and compiles a policy document before anything is written; only then stores
-   * it and swaps the org's compiled revision. A bad document changes nothing.
-   */
-  putPolicy(orgId: string, document: string, file = "<request>"): { name: string; revision: number } {
-    const docs = parsePolicyDocuments(document, file);
-    if (docs.length !== 1)
-      throw new TesseraError("POLICY_INVALID", "send one policy document per call", { file });
-    const [doc] = docs as [(typeof docs)[0]];
-    const others = this.d.policies
-      .documents(orgId)
-      .flatMap((text, i) => parsePolicyDocuments(text, `stored:${i}`))
-      .filter((d) => d.name !== doc.name);
-    const candidate = [...others, doc];
-    const revision = this.d.policies.put(orgId, {
-      name: doc.name,
-      document,
-      ruleCount: doc.rules.length,
-      now: this.nowSec(),
-    });
-    this.d.engine.install(orgId, revision, candidate);
-    return { name: doc.name, revision };
-  }
-
-  listPolicies(orgId: string): { policies: PolicySummaryRow[]; revision: number } {
-    return { policies: this.d.policies.list(orgId), revision: this.d.engine.revision(orgId) };
   }
 
   bindServiceIdentity(orgId: string, identity: string): void {

@@ -15,15 +15,22 @@ import { requireScope, requireScopePatterns } from "./validate.js";
 
 export type Credential = { kind: "token"; token: string } | { kind: "apiKey"; apiKey: string };
 
-export interface AuthorizeInput {
-  readonly subject:
-    | { kind: "token"; token: string }
-    | { kind: "attributes"; attributes: Subject }
-    | undefined;
+export type SubjectInput = { kind: "token"; token: string } | { kind: "attributes"; attributes: Subject };
+
+/** One (scope, resource, context) question about a subject. */
+export interface CheckInput {
   readonly scope: string;
   readonly resource?: ResourceRef | undefined;
   readonly context?: Readonly<Record<string, unknown>> | undefined;
 }
+
+export interface AuthorizeInput extends CheckInput {
+  readonly subject: SubjectInput | undefined;
+  readonly explain?: boolean | undefined;
+}
+
+/** Most checks one AuthorizeBatch may carry. */
+export const MAX_BATCH = 100;
 
 export interface MintInput {
   readonly agentId: string;
@@ -115,28 +122,60 @@ export class AuthCore {
     return orgId;
   }
 
+  /** The org whose policies apply and the subject as the engine sees it. */
+  private async resolveSubject(
+    input: SubjectInput | undefined,
+    ctx: CallContext,
+  ): Promise<{ orgId: string; subject: Subject }> {
+    if (!input) throw new TesseraError("SUBJECT_MISSING", "a subject (token or attributes) is required");
+    if (input.kind === "attributes") return { orgId: this.callerOrg(ctx), subject: input.attributes };
+    const c = await this.d.verifier.verify(input.token);
+    return {
+      orgId: c.org,
+      subject: { id: c.sub, tier: c.tier, roles: c.roles, scopes: c.scopes, tags: c.tags, attr: {} },
+    };
+  }
+
+  private decideOne(
+    orgId: string,
+    subject: Subject,
+    check: CheckInput,
+    explain: boolean,
+  ): Decision & { decisionId: string } {
+    const query: AuthzQuery = {
+      subject,
+      scope: check.scope,
+      resource: check.resource,
+      context: check.context,
+      explain,
+    };
+    return { ...this.d.engine.decide(orgId, query), decisionId: randomUUID() };
+  }
+
   /** Decides one query. A deny is a Decision, never an error. */
   async authorize(input: AuthorizeInput, ctx: CallContext): Promise<Decision & { decisionId: string }> {
     if (!input.subject)
       throw new TesseraError("SUBJECT_MISSING", "a subject (token or attributes) is required");
     requireScope(input.scope);
-    let orgId: string;
-    let subject: Subject;
-    if (input.subject.kind === "token") {
-      const c = await this.d.verifier.verify(input.subject.token);
-      orgId = c.org;
-      subject = { id: c.sub, tier: c.tier, roles: c.roles, scopes: c.scopes, tags: c.tags, attr: {} };
-    } else {
-      orgId = this.callerOrg(ctx);
-      subject = input.subject.attributes;
-    }
-    const query: AuthzQuery = {
-      subject,
-      scope: input.scope,
-      resource: input.resource,
-      context: input.context,
-    };
-    return { ...this.d.engine.decide(orgId, query), decisionId: randomUUID() };
+    const { orgId, subject } = await this.resolveSubject(input.subject, ctx);
+    return this.decideOne(orgId, subject, input, input.explain ?? false);
+  }
+
+  /** Decides many checks for one subject, in order. Every check is validated before any is decided. */
+  async authorizeBatch(
+    subjectInput: SubjectInput | undefined,
+    checks: readonly CheckInput[],
+    explain: boolean,
+    ctx: CallContext,
+  ): Promise<(Decision & { decisionId: string })[]> {
+    if (!subjectInput)
+      throw new TesseraError("SUBJECT_MISSING", "a subject (token or attributes) is required");
+    if (checks.length === 0) throw new TesseraError("CHECKS_MISSING", "a batch needs at least one check");
+    if (checks.length > MAX_BATCH)
+      throw new TesseraError("BATCH_TOO_LARGE", `a batch holds at most ${MAX_BATCH} checks`);
+    for (const c of checks) requireScope(c.scope);
+    const { orgId, subject } = await this.resolveSubject(subjectInput, ctx);
+    return checks.map((c) => this.decideOne(orgId, subject, c, explain));
   }
 
   /** Mints a token for an agent of the admin caller's org. */

@@ -6,12 +6,14 @@ import { PolicyEngine } from "../engine/engine.js";
 import type { Store } from "../store/store.js";
 import { AdminCore } from "./admin.js";
 import { AuthCore } from "./auth.js";
+import { PolicyAdmin } from "./policies.js";
 import type { CoreSettings } from "./settings.js";
 
 /** Everything the RPC layer calls into. Built once, by the composition root. */
 export interface Tessera {
   readonly auth: AuthCore;
   readonly admin: AdminCore;
+  readonly policies: PolicyAdmin;
   readonly keys: KeyRing;
   readonly engine: PolicyEngine;
 }
@@ -23,7 +25,7 @@ export async function buildTessera(
   now: () => Date = () => new Date(),
 ): Promise<Tessera> {
   const keys = await KeyRing.open(store.signingKeys, now);
-  const engine = new PolicyEngine();
+  const engine = new PolicyEngine(now);
   engine.loadFrom(store.policies);
   const credentials = new OrgCredentials(store.orgs);
   const verifier = new TokenVerifier(keys, {
@@ -43,13 +45,7 @@ export async function buildTessera(
     services: store.services,
     now,
   });
-  const admin = new AdminCore({
-    engine,
-    credentials,
-    agents: store.agents,
-    policies: store.policies,
-    services: store.services,
-    now,
-  });
-  return { auth, admin, keys, engine };
+  const admin = new AdminCore({ credentials, agents: store.agents, services: store.services, now });
+  const policies = new PolicyAdmin({ engine, policies: store.policies, now });
+  return { auth, admin, policies, keys, engine };
 }

@@ -7,6 +7,8 @@ export const ERROR_KINDS = {
   // INVALID_ARGUMENT: the request itself is malformed.
   REQUEST_MALFORMED: "invalid_argument",
   SUBJECT_MISSING: "invalid_argument",
+  CHECKS_MISSING: "invalid_argument",
+  BATCH_TOO_LARGE: "invalid_argument",
   TIER_INVALID: "invalid_argument",
   SCOPE_MISSING: "invalid_argument",
   SCOPE_INVALID: "invalid_argument",
@@ -37,6 +39,7 @@ export const ERROR_KINDS = {
   TOKEN_KEY_UNKNOWN: "unauthenticated",
   // NOT_FOUND / ALREADY_EXISTS
   AGENT_NOT_FOUND: "not_found",
+  POLICY_NOT_FOUND: "not_found",
   AGENT_NAME_TAKEN: "already_exists",
   IDENTITY_TAKEN: "already_exists",
   // FAILED_PRECONDITION: the server is not in a state to do this.

@@ -1,5 +1,7 @@
-import { DEFAULT_ROLES, roleClosure } from "../domain/roles.js";
 import { tierRank } from "../domain/tiers.js";
+import { type Condition, compileCondition } from "./condition.js";
+import { policyError } from "./document.js";
+import { roleGraphOf, satisfiersOf } from "./roles.js";
 import type { Effect, PolicyDocument } from "./types.js";
 
 /** A rule ready to evaluate: sets instead of lists, tiers as ranks, roles pre-expanded. */
@@ -11,66 +13,99 @@ export interface CompiledRule {
   readonly minTierRank: number;
   /** Every held role that satisfies the rule (the rule's roles and all roles inheriting them). */
   readonly satisfiedBy: ReadonlySet<string> | undefined;
+  readonly condition: Condition | undefined;
+}
+
+/** Rules for one scope key: those for any resource kind, and those for specific kinds. */
+export interface RuleBucket {
+  readonly anyKind: CompiledRule[];
+  readonly byKind: Map<string, CompiledRule[]>;
 }
 
 /**
- * Rules indexed by scope pattern shape, so a decision only looks at rules that can match
- * its scope however many rules are loaded: exact scopes, `domain:*`, `*:verb`, and `*`.
+ * Rules indexed by scope pattern shape and then resource kind, so a decision looks only at
+ * rules that can match its scope and resource however many rules are loaded: exact scopes,
+ * `domain:*`, `*:verb`, and `*`.
  */
 export interface ScopeIndex {
-  readonly exact: ReadonlyMap<string, readonly CompiledRule[]>;
-  readonly byDomain: ReadonlyMap<string, readonly CompiledRule[]>;
-  readonly byVerb: ReadonlyMap<string, readonly CompiledRule[]>;
-  readonly any: readonly CompiledRule[];
+  readonly exact: ReadonlyMap<string, RuleBucket>;
+  readonly byDomain: ReadonlyMap<string, RuleBucket>;
+  readonly byVerb: ReadonlyMap<string, RuleBucket>;
+  readonly any: RuleBucket;
+  readonly ruleCount: number;
 }
 
-/** Inverse of the role closure: role → every role that satisfies it. */
-function satisfiers(): Map<string, Set<string>> {
-  const out = new Map<string, Set<string>>();
-  for (const [holder, implied] of roleClosure(DEFAULT_ROLES)) {
-    for (const role of implied) {
-      const set = out.get(role) ?? new Set<string>();
-      set.add(holder);
-      out.set(role, set);
-    }
+function newBucket(): RuleBucket {
+  return { anyKind: [], byKind: new Map() };
+}
+
+function add(bucket: RuleBucket, rule: CompiledRule): void {
+  if (!rule.resources) {
+    if (!bucket.anyKind.includes(rule)) bucket.anyKind.push(rule);
+    return;
   }
-  return out;
+  for (const kind of rule.resources) {
+    const list = bucket.byKind.get(kind);
+    if (!list) bucket.byKind.set(kind, [rule]);
+    else if (!list.includes(rule)) list.push(rule);
+  }
 }
 
-function push(map: Map<string, CompiledRule[]>, key: string, rule: CompiledRule): void {
-  const list = map.get(key);
-  if (list) {
-    if (!list.includes(rule)) list.push(rule);
-  } else map.set(key, [rule]);
+function bucketFor(map: Map<string, RuleBucket>, key: string): RuleBucket {
+  let b = map.get(key);
+  if (!b) {
+    b = newBucket();
+    map.set(key, b);
+  }
+  return b;
 }
 
-/** Compiles validated documents into a scope index. Pure; safe to run beside the live revision. */
+/**
+ * Compiles validated documents into a scope index. Throws POLICY_INVALID for what only the
+ * whole set can reveal (duplicate policy names, role problems). Pure: runs beside the live revision.
+ */
 export function compileRules(documents: readonly PolicyDocument[]): ScopeIndex {
-  const inverse = satisfiers();
-  const exact = new Map<string, CompiledRule[]>();
-  const byDomain = new Map<string, CompiledRule[]>();
-  const byVerb = new Map<string, CompiledRule[]>();
-  const any: CompiledRule[] = [];
+  const satisfiers = satisfiersOf(roleGraphOf(documents));
+  const conditions = new Map<string, Condition>();
+  const exact = new Map<string, RuleBucket>();
+  const byDomain = new Map<string, RuleBucket>();
+  const byVerb = new Map<string, RuleBucket>();
+  const any = newBucket();
+  const names = new Set<string>();
+  let ruleCount = 0;
   for (const doc of documents) {
+    if (names.has(doc.name))
+      throw policyError(doc.file ?? doc.name, undefined, `two documents are named "${doc.name}"`);
+    names.add(doc.name);
     for (const spec of doc.rules) {
+      for (const r of spec.roles ?? []) {
+        if (!satisfiers.has(r))
+          throw policyError(doc.file ?? doc.name, spec.position, `unknown role "${r}"`, spec.name);
+      }
+      let condition: Condition | undefined;
+      if (spec.condition !== undefined) {
+        condition = conditions.get(spec.condition) ?? compileCondition(spec.condition);
+        conditions.set(spec.condition, condition);
+      }
       const rule: CompiledRule = {
         id: `${doc.name}/${spec.name}`,
         effect: spec.effect,
-        resources: spec.resources ? new Set(spec.resources) : undefined,
+        resources: spec.resources && spec.resources.length > 0 ? new Set(spec.resources) : undefined,
         minTierRank: spec.minTier ? tierRank(spec.minTier) : 0,
         satisfiedBy: spec.roles
-          ? new Set(spec.roles.flatMap((r) => [...(inverse.get(r) ?? [r])]))
+          ? new Set(spec.roles.flatMap((r) => [...(satisfiers.get(r) ?? [])]))
           : undefined,
+        condition,
       };
+      ruleCount++;
       for (const pattern of spec.scopes) {
         const [domain = "*", verb = "*"] = pattern.split(":");
-        if (domain === "*" && verb === "*") {
-          if (!any.includes(rule)) any.push(rule);
-        } else if (verb === "*") push(byDomain, domain, rule);
-        else if (domain === "*") push(byVerb, verb, rule);
-        else push(exact, pattern, rule);
+        if (domain === "*" && verb === "*") add(any, rule);
+        else if (verb === "*") add(bucketFor(byDomain, domain), rule);
+        else if (domain === "*") add(bucketFor(byVerb, verb), rule);
+        else add(bucketFor(exact, pattern), rule);
       }
     }
   }
-  return { exact, byDomain, byVerb, any };
+  return { exact, byDomain, byVerb, any, ruleCount };
 }

@@ -1,43 +1,69 @@
 import { compileRules, type ScopeIndex } from "./compile.js";
 import { decide } from "./decide.js";
-import { parsePolicyDocuments } from "./document.js";
+import { parseDocumentSet } from "./document.js";
 import type { AuthzQuery, Decision, PolicyDocument, PolicySource } from "./types.js";
 
-interface Revision {
+/** One org's policies compiled at one revision. */
+export interface CompiledRevision {
   readonly number: number;
   readonly index: ScopeIndex;
+  readonly documents: readonly PolicyDocument[];
 }
 
-const EMPTY: Revision = { number: 0, index: compileRules([]) };
+const EMPTY: CompiledRevision = { number: 0, index: compileRules([]), documents: [] };
 
 /**
  * The policy decision point: one compiled revision per org, swapped atomically when a
  * new revision is compiled, so the old one serves until the new one is ready.
  */
 export class PolicyEngine {
-  private readonly revisions = new Map<string, Revision>();
+  private readonly revisions = new Map<string, CompiledRevision>();
+
+  constructor(private readonly now: () => Date = () => new Date()) {}
 
   /** Compiles every org's stored policies (at start). Throws if a stored document no longer compiles. */
   loadFrom(source: PolicySource): void {
     for (const { orgId, revision, documents } of source.loadAll()) {
-      const docs = documents.flatMap((text, i) => parsePolicyDocuments(text, `stored:${orgId}:${i}`));
-      this.install(orgId, revision, docs);
+      this.install(
+        orgId,
+        revision,
+        parseDocumentSet(documents.map((text, i) => ({ text, file: `stored:${orgId}:${i}` }))),
+      );
     }
+  }
+
+  /** Compiles a candidate set without installing it (validate, test, and the first half of install). */
+  static compile(revision: number, documents: readonly PolicyDocument[]): CompiledRevision {
+    return { number: revision, index: compileRules(documents), documents };
   }
 
   /** Makes `documents` the org's policy at `revision`. */
   install(orgId: string, revision: number, documents: readonly PolicyDocument[]): void {
-    this.revisions.set(orgId, { number: revision, index: compileRules(documents) });
+    this.installCompiled(orgId, PolicyEngine.compile(revision, documents));
   }
 
-  /** The org's revision in force (0 when it has no policy). */
+  /** Swaps in an already compiled revision. */
+  installCompiled(orgId: string, compiled: CompiledRevision): void {
+    this.revisions.set(orgId, compiled);
+  }
+
+  /** The org's revision in force (its number is 0 when it has no policy). */
+  current(orgId: string): CompiledRevision {
+    return this.revisions.get(orgId) ?? EMPTY;
+  }
+
+  /** The org's revision number in force (0 when it has no policy). */
   revision(orgId: string): number {
-    return (this.revisions.get(orgId) ?? EMPTY).number;
+    return this.current(orgId).number;
   }
 
   /** Decides a query for an org. Pure and synchronous: no I/O on this path. */
   decide(orgId: string, query: AuthzQuery): Decision {
-    const rev = this.revisions.get(orgId) ?? EMPTY;
-    return decide(rev.index, rev.number, query);
+    return decideWith(this.current(orgId), orgId, query, this.now().getTime());
   }
+}
+
+/** Decides against a given compiled revision (used for candidate sets in policy tests). */
+export function decideWith(rev: CompiledRevision, orgId: string, query: AuthzQuery, nowMs: number): Decision {
+  return decide(rev.index, rev.number, orgId, query, nowMs);
 }

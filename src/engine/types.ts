@@ -2,9 +2,18 @@ import type { Tier } from "../domain/tiers.js";
 
 export type Effect = "allow" | "deny";
 
+/** Where something was written, for error messages. */
+export interface Position {
+  readonly line: number;
+  readonly column: number;
+}
+
 /** One rule of a policy document, as written. */
 export interface RuleSpec {
   readonly name: string;
+  /** A CEL expression over principal, resource, context and now; the rule matches only when it is true. */
+  readonly condition?: string | undefined;
+  readonly position?: Position | undefined;
   readonly scopes: readonly string[];
   readonly resources?: readonly string[] | undefined;
   readonly effect: Effect;
@@ -12,10 +21,20 @@ export interface RuleSpec {
   readonly roles?: readonly string[] | undefined;
 }
 
+/** A custom role and the roles it inherits (may do everything they may). */
+export interface RoleSpec {
+  readonly inherits: readonly string[];
+  readonly position?: Position | undefined;
+}
+
 /** A parsed and validated `kind: Policy` document. */
 export interface PolicyDocument {
   readonly name: string;
   readonly rules: readonly RuleSpec[];
+  /** Custom roles this document defines (org-wide once applied). */
+  readonly roles?: ReadonlyMap<string, RoleSpec> | undefined;
+  /** The file (or request) the document came from. */
+  readonly file?: string | undefined;
 }
 
 /** Who is asking, as the engine sees it. */
@@ -27,6 +46,8 @@ export interface Subject {
   readonly scopes?: readonly string[] | undefined;
   readonly tags: readonly string[];
   readonly attr: Readonly<Record<string, unknown>>;
+  /** Typed grants a token carries (room, role, tunnel_ports, api), visible to conditions. */
+  readonly grants?: Readonly<Record<string, unknown>> | undefined;
 }
 
 export interface ResourceRef {
@@ -41,9 +62,29 @@ export interface AuthzQuery {
   readonly scope: string;
   readonly resource?: ResourceRef | undefined;
   readonly context?: Readonly<Record<string, unknown>> | undefined;
+  /** Ask for the trace of every candidate rule. */
+  readonly explain?: boolean | undefined;
 }
 
 export type DecisionReason = "ALLOWED_BY_RULE" | "DENIED_BY_RULE" | "NO_MATCHING_RULE" | "SCOPE_NOT_GRANTED";
+
+/** Why a candidate rule (one whose scope covers the query's) did or did not match. */
+export type RuleOutcome =
+  | "MATCHED"
+  | "RESOURCE_MISMATCH"
+  | "TIER_TOO_LOW"
+  | "ROLE_MISSING"
+  | "CONDITION_FALSE"
+  | "CONDITION_ERROR";
+
+/** One line of an explanation. */
+export interface RuleTrace {
+  readonly rule: string;
+  readonly effect: Effect;
+  readonly outcome: RuleOutcome;
+  /** For CONDITION_ERROR: what went wrong while evaluating. */
+  readonly error?: string | undefined;
+}
 
 /** The engine's answer; a deny is an answer, not an error. */
 export interface Decision {
@@ -52,6 +93,8 @@ export interface Decision {
   /** `policy/rule` of the deciding rule, or "" when none decided. */
   readonly rule: string;
   readonly revision: number;
+  /** With `explain`: every candidate rule and its outcome. */
+  readonly explanation?: readonly RuleTrace[] | undefined;
 }
 
 /** What the engine needs from storage (the store implements it). */

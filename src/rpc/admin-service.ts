@@ -24,11 +24,16 @@ export function adminService(t: Tessera): ServiceBinding {
       return { agents: a.listAgents(a.adminOrg(ctx)).map(agentToPb) };
     },
     putPolicy(req, ctx) {
-      const { name, revision } = a.putPolicy(a.adminOrg(ctx), req.document);
-      return { name, revision: BigInt(revision) };
+      const { names, revision } = t.policies.put(a.adminOrg(ctx), req.document, req.file || undefined);
+      return { name: names[0] ?? "", names, revision: BigInt(revision) };
+    },
+    getPolicy(req, ctx) {
+      const rev = req.revision > 0n ? Number(req.revision) : undefined;
+      const p = t.policies.get(a.adminOrg(ctx), req.name, rev);
+      return { name: req.name, revision: BigInt(p.revision), document: p.document };
     },
     listPolicies(_req, ctx) {
-      const { policies, revision } = a.listPolicies(a.adminOrg(ctx));
+      const { policies, revision } = t.policies.list(a.adminOrg(ctx));
       return {
         revision: BigInt(revision),
         policies: policies.map((p) => ({
@@ -38,6 +43,27 @@ export function adminService(t: Tessera): ServiceBinding {
           updatedAt: secondsToTimestamp(p.updatedAt),
         })),
       };
+    },
+    deletePolicy(req, ctx) {
+      return { revision: BigInt(t.policies.delete(a.adminOrg(ctx), req.name)) };
+    },
+    policyHistory(req, ctx) {
+      const changes = t.policies.history(a.adminOrg(ctx), req.name || undefined);
+      return {
+        changes: changes.map((c) => ({
+          revision: BigInt(c.revision),
+          name: c.name,
+          action: c.action,
+          changedAt: secondsToTimestamp(c.changedAt),
+        })),
+      };
+    },
+    validatePolicy(req, ctx) {
+      return t.policies.validate(a.adminOrg(ctx), req.document, req.file || undefined);
+    },
+    testPolicy(req, ctx) {
+      const r = t.policies.test(a.adminOrg(ctx), req.tests, req.candidate);
+      return { passed: r.passed, failed: r.failed, failures: r.failures.map((f) => ({ ...f })) };
     },
     bindServiceIdentity(req, ctx) {
       const orgId = a.adminOrg(ctx);

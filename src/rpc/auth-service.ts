@@ -1,8 +1,52 @@
-import { AuthService, Decision } from "../../gen/tessera/v1/auth_service_pb.js";
-import type { Credential } from "../core/auth.js";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import {
+  type AuthorizeRequest,
+  type AuthorizeResponseSchema,
+  AuthService,
+  Decision as DecisionPb,
+} from "../../gen/tessera/v1/auth_service_pb.js";
+import type { Credential, SubjectInput } from "../core/auth.js";
 import type { Tessera } from "../core/tessera.js";
+import type { Decision } from "../engine/types.js";
 import { durationSeconds, principalToPb, resourceFromPb, secondsToTimestamp, tierFromPb } from "./convert.js";
 import { bindService, type ServiceBinding } from "./handlers.js";
+
+/** The subject oneof of Authorize and AuthorizeBatch. */
+function subjectFromPb(s: AuthorizeRequest["subject"]): SubjectInput | undefined {
+  if (s.case === "token") return { kind: "token", token: s.value };
+  if (s.case !== "attributes") return undefined;
+  const a = s.value;
+  return {
+    kind: "attributes",
+    attributes: {
+      id: a.id,
+      tier: tierFromPb(a.tier),
+      roles: a.roles,
+      scopes: a.scopes.length > 0 ? a.scopes : undefined,
+      tags: a.tags,
+      attr: a.attr ?? {},
+    },
+  };
+}
+
+function decisionToPb(
+  d: Decision & { decisionId: string },
+): MessageInitShape<typeof AuthorizeResponseSchema> {
+  return {
+    decision: d.allow ? DecisionPb.ALLOW : DecisionPb.DENY,
+    reason: d.reason,
+    rule: d.rule,
+    policyRevision: BigInt(d.revision),
+    decisionId: d.decisionId,
+    explanation:
+      d.explanation?.map((e) => ({
+        rule: e.rule,
+        effect: e.effect,
+        outcome: e.outcome,
+        error: e.error ?? "",
+      })) ?? [],
+  };
+}
 
 /** tessera.v1.AuthService: wire ⇄ domain mapping only. */
 export function authService(t: Tessera): ServiceBinding {
@@ -19,34 +63,27 @@ export function authService(t: Tessera): ServiceBinding {
     },
 
     async authorize(req, ctx) {
-      const s = req.subject;
-      const subject =
-        s.case === "token"
-          ? ({ kind: "token", token: s.value } as const)
-          : s.case === "attributes"
-            ? ({
-                kind: "attributes",
-                attributes: {
-                  id: s.value.id,
-                  tier: tierFromPb(s.value.tier),
-                  roles: s.value.roles,
-                  scopes: s.value.scopes.length > 0 ? s.value.scopes : undefined,
-                  tags: s.value.tags,
-                  attr: s.value.attr ?? {},
-                },
-              } as const)
-            : undefined;
       const d = await t.auth.authorize(
-        { subject, scope: req.scope, resource: resourceFromPb(req.resource), context: req.context },
+        {
+          subject: subjectFromPb(req.subject),
+          scope: req.scope,
+          resource: resourceFromPb(req.resource),
+          context: req.context,
+          explain: req.explain,
+        },
         ctx,
       );
-      return {
-        decision: d.allow ? Decision.ALLOW : Decision.DENY,
-        reason: d.reason,
-        rule: d.rule,
-        policyRevision: BigInt(d.revision),
-        decisionId: d.decisionId,
-      };
+      return decisionToPb(d);
+    },
+
+    async authorizeBatch(req, ctx) {
+      const checks = req.checks.map((c) => ({
+        scope: c.scope,
+        resource: resourceFromPb(c.resource),
+        context: c.context,
+      }));
+      const results = await t.auth.authorizeBatch(subjectFromPb(req.subject), checks, req.explain, ctx);
+      return { results: results.map(decisionToPb) };
     },
 
     async mintToken(req, ctx) {

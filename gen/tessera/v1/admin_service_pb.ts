@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tessera/v1/admin_service.proto.
  */
 export const file_tessera_v1_admin_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch50ZXNzZXJhL3YxL2FkbWluX3NlcnZpY2UucHJvdG8SCnRlc3NlcmEudjEiXwoSQ3JlYXRlQWdlbnRSZXF1ZXN0EgwKBG5hbWUYASABKAkSHgoEdGllchgCIAEoDjIQLnRlc3NlcmEudjEuVGllchINCgVyb2xlcxgDIAMoCRIMCgR0YWdzGAQgAygJIjcKE0NyZWF0ZUFnZW50UmVzcG9uc2USIAoFYWdlbnQYASABKAsyES50ZXNzZXJhLnYxLkFnZW50Ih0KD0dldEFnZW50UmVxdWVzdBIKCgJpZBgBIAEoCSI0ChBHZXRBZ2VudFJlc3BvbnNlEiAKBWFnZW50GAEgASgLMhEudGVzc2VyYS52MS5BZ2VudCITChFMaXN0QWdlbnRzUmVxdWVzdCI3ChJMaXN0QWdlbnRzUmVzcG9uc2USIQoGYWdlbnRzGAEgAygLMhEudGVzc2VyYS52MS5BZ2VudCIkChBQdXRQb2xpY3lSZXF1ZXN0EhAKCGRvY3VtZW50GAEgASgJIjMKEVB1dFBvbGljeVJlc3BvbnNlEgwKBG5hbWUYASABKAkSEAoIcmV2aXNpb24YAiABKAMiFQoTTGlzdFBvbGljaWVzUmVxdWVzdCJzCg1Qb2xpY3lTdW1tYXJ5EgwKBG5hbWUYASABKAkSEAoIcmV2aXNpb24YAiABKAMSEgoKcnVsZV9jb3VudBgDIAEoBRIuCgp1cGRhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJVChRMaXN0UG9saWNpZXNSZXNwb25zZRIrCghwb2xpY2llcxgBIAMoCzIZLnRlc3NlcmEudjEuUG9saWN5U3VtbWFyeRIQCghyZXZpc2lvbhgCIAEoAyIuChpCaW5kU2VydmljZUlkZW50aXR5UmVxdWVzdBIQCghpZGVudGl0eRgBIAEoCSI/ChtCaW5kU2VydmljZUlkZW50aXR5UmVzcG9uc2USEAoIaWRlbnRpdHkYASABKAkSDgoGb3JnX2lkGAIgASgJMvcDCgxBZG1pblNlcnZpY2USTgoLQ3JlYXRlQWdlbnQSHi50ZXNzZXJhLnYxLkNyZWF0ZUFnZW50UmVxdWVzdBofLnRlc3NlcmEudjEuQ3JlYXRlQWdlbnRSZXNwb25zZRJFCghHZXRBZ2VudBIbLnRlc3NlcmEudjEuR2V0QWdlbnRSZXF1ZXN0GhwudGVzc2VyYS52MS5HZXRBZ2VudFJlc3BvbnNlEksKCkxpc3RBZ2VudHMSHS50ZXNzZXJhLnYxLkxpc3RBZ2VudHNSZXF1ZXN0Gh4udGVzc2VyYS52MS5MaXN0QWdlbnRzUmVzcG9uc2USSAoJUHV0UG9saWN5EhwudGVzc2VyYS52MS5QdXRQb2xpY3lSZXF1ZXN0Gh0udGVzc2VyYS52MS5QdXRQb2xpY3lSZXNwb25zZRJRCgxMaXN0UG9saWNpZXMSHy50ZXNzZXJhLnYxLkxpc3RQb2xpY2llc1JlcXVlc3QaIC50ZXNzZXJhLnYxLkxpc3RQb2xpY2llc1Jlc3BvbnNlEmYKE0JpbmRTZXJ2aWNlSWRlbnRpdHkSJi50ZXNzZXJhLnYxLkJpbmRTZXJ2aWNlSWRlbnRpdHlSZXF1ZXN0GicudGVzc2VyYS52MS5CaW5kU2VydmljZUlkZW50aXR5UmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp, file_tessera_v1_types]);
+  fileDesc("Ch50ZXNzZXJhL3YxL2FkbWluX3NlcnZpY2UucHJvdG8SCnRlc3NlcmEudjEiXwoSQ3JlYXRlQWdlbnRSZXF1ZXN0EgwKBG5hbWUYASABKAkSHgoEdGllchgCIAEoDjIQLnRlc3NlcmEudjEuVGllchINCgVyb2xlcxgDIAMoCRIMCgR0YWdzGAQgAygJIjcKE0NyZWF0ZUFnZW50UmVzcG9uc2USIAoFYWdlbnQYASABKAsyES50ZXNzZXJhLnYxLkFnZW50Ih0KD0dldEFnZW50UmVxdWVzdBIKCgJpZBgBIAEoCSI0ChBHZXRBZ2VudFJlc3BvbnNlEiAKBWFnZW50GAEgASgLMhEudGVzc2VyYS52MS5BZ2VudCITChFMaXN0QWdlbnRzUmVxdWVzdCI3ChJMaXN0QWdlbnRzUmVzcG9uc2USIQoGYWdlbnRzGAEgAygLMhEudGVzc2VyYS52MS5BZ2VudCIyChBQdXRQb2xpY3lSZXF1ZXN0EhAKCGRvY3VtZW50GAEgASgJEgwKBGZpbGUYAiABKAkiQgoRUHV0UG9saWN5UmVzcG9uc2USDAoEbmFtZRgBIAEoCRIQCghyZXZpc2lvbhgCIAEoAxINCgVuYW1lcxgDIAMoCSIyChBHZXRQb2xpY3lSZXF1ZXN0EgwKBG5hbWUYASABKAkSEAoIcmV2aXNpb24YAiABKAMiRQoRR2V0UG9saWN5UmVzcG9uc2USDAoEbmFtZRgBIAEoCRIQCghyZXZpc2lvbhgCIAEoAxIQCghkb2N1bWVudBgDIAEoCSIjChNEZWxldGVQb2xpY3lSZXF1ZXN0EgwKBG5hbWUYASABKAkiKAoURGVsZXRlUG9saWN5UmVzcG9uc2USEAoIcmV2aXNpb24YASABKAMiJAoUUG9saWN5SGlzdG9yeVJlcXVlc3QSDAoEbmFtZRgBIAEoCSJuCgxQb2xpY3lDaGFuZ2USEAoIcmV2aXNpb24YASABKAMSDAoEbmFtZRgCIAEoCRIOCgZhY3Rpb24YAyABKAkSLgoKY2hhbmdlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiQgoVUG9saWN5SGlzdG9yeVJlc3BvbnNlEikKB2NoYW5nZXMYASADKAsyGC50ZXNzZXJhLnYxLlBvbGljeUNoYW5nZSI3ChVWYWxpZGF0ZVBvbGljeVJlcXVlc3QSEAoIZG9jdW1lbnQYASABKAkSDAoEZmlsZRgCIAEoCSI7ChZWYWxpZGF0ZVBvbGljeVJlc3BvbnNlEg0KBW5hbWVzGAEgAygJEhIKCnJ1bGVfY291bnQYAiABKAUiNQoRVGVzdFBvbGljeVJlcXVlc3QSDQoFdGVzdHMYASABKAkSEQoJY2FuZGlkYXRlGAIgASgJImoKC1Rlc3RGYWlsdXJlEg0KBXN1aXRlGAEgASgJEgwKBGNhc2UYAiABKAkSEAoIZXhwZWN0ZWQYAyABKAkSDgoGYWN0dWFsGAQgASgJEgwKBHJ1bGUYBSABKAkSDgoGcmVhc29uGAYgASgJIl8KElRlc3RQb2xpY3lSZXNwb25zZRIOCgZwYXNzZWQYASABKAUSDgoGZmFpbGVkGAIgASgFEikKCGZhaWx1cmVzGAMgAygLMhcudGVzc2VyYS52MS5UZXN0RmFpbHVyZSIVChNMaXN0UG9saWNpZXNSZXF1ZXN0InMKDVBvbGljeVN1bW1hcnkSDAoEbmFtZRgBIAEoCRIQCghyZXZpc2lvbhgCIAEoAxISCgpydWxlX2NvdW50GAMgASgFEi4KCnVwZGF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlUKFExpc3RQb2xpY2llc1Jlc3BvbnNlEisKCHBvbGljaWVzGAEgAygLMhkudGVzc2VyYS52MS5Qb2xpY3lTdW1tYXJ5EhAKCHJldmlzaW9uGAIgASgDIi4KGkJpbmRTZXJ2aWNlSWRlbnRpdHlSZXF1ZXN0EhAKCGlkZW50aXR5GAEgASgJIj8KG0JpbmRTZXJ2aWNlSWRlbnRpdHlSZXNwb25zZRIQCghpZGVudGl0eRgBIAEoCRIOCgZvcmdfaWQYAiABKAkykAcKDEFkbWluU2VydmljZRJOCgtDcmVhdGVBZ2VudBIeLnRlc3NlcmEudjEuQ3JlYXRlQWdlbnRSZXF1ZXN0Gh8udGVzc2VyYS52MS5DcmVhdGVBZ2VudFJlc3BvbnNlEkUKCEdldEFnZW50EhsudGVzc2VyYS52MS5HZXRBZ2VudFJlcXVlc3QaHC50ZXNzZXJhLnYxLkdldEFnZW50UmVzcG9uc2USSwoKTGlzdEFnZW50cxIdLnRlc3NlcmEudjEuTGlzdEFnZW50c1JlcXVlc3QaHi50ZXNzZXJhLnYxLkxpc3RBZ2VudHNSZXNwb25zZRJICglQdXRQb2xpY3kSHC50ZXNzZXJhLnYxLlB1dFBvbGljeVJlcXVlc3QaHS50ZXNzZXJhLnYxLlB1dFBvbGljeVJlc3BvbnNlEkgKCUdldFBvbGljeRIcLnRlc3NlcmEudjEuR2V0UG9saWN5UmVxdWVzdBodLnRlc3NlcmEudjEuR2V0UG9saWN5UmVzcG9uc2USUQoMTGlzdFBvbGljaWVzEh8udGVzc2VyYS52MS5MaXN0UG9saWNpZXNSZXF1ZXN0GiAudGVzc2VyYS52MS5MaXN0UG9saWNpZXNSZXNwb25zZRJRCgxEZWxldGVQb2xpY3kSHy50ZXNzZXJhLnYxLkRlbGV0ZVBvbGljeVJlcXVlc3QaIC50ZXNzZXJhLnYxLkRlbGV0ZVBvbGljeVJlc3BvbnNlElQKDVBvbGljeUhpc3RvcnkSIC50ZXNzZXJhLnYxLlBvbGljeUhpc3RvcnlSZXF1ZXN0GiEudGVzc2VyYS52MS5Qb2xpY3lIaXN0b3J5UmVzcG9uc2USVwoOVmFsaWRhdGVQb2xpY3kSIS50ZXNzZXJhLnYxLlZhbGlkYXRlUG9saWN5UmVxdWVzdBoiLnRlc3NlcmEudjEuVmFsaWRhdGVQb2xpY3lSZXNwb25zZRJLCgpUZXN0UG9saWN5Eh0udGVzc2VyYS52MS5UZXN0UG9saWN5UmVxdWVzdBoeLnRlc3NlcmEudjEuVGVzdFBvbGljeVJlc3BvbnNlEmYKE0JpbmRTZXJ2aWNlSWRlbnRpdHkSJi50ZXNzZXJhLnYxLkJpbmRTZXJ2aWNlSWRlbnRpdHlSZXF1ZXN0GicudGVzc2VyYS52MS5CaW5kU2VydmljZUlkZW50aXR5UmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp, file_tessera_v1_types]);
 
 /**
  * @generated from message tessera.v1.CreateAgentRequest
@@ -134,11 +134,18 @@ export const ListAgentsResponseSchema: GenMessage<ListAgentsResponse> = /*@__PUR
  */
 export type PutPolicyRequest = Message<"tessera.v1.PutPolicyRequest"> & {
   /**
-   * One policy document in YAML (apiVersion tessera.dev/v1, kind Policy).
+   * One or more policy documents in YAML (apiVersion tessera.dev/v1, kind Policy).
    *
    * @generated from field: string document = 1;
    */
   document: string;
+
+  /**
+   * The file the text came from, named in error messages.
+   *
+   * @generated from field: string file = 2;
+   */
+  file: string;
 };
 
 /**
@@ -153,6 +160,8 @@ export const PutPolicyRequestSchema: GenMessage<PutPolicyRequest> = /*@__PURE__*
  */
 export type PutPolicyResponse = Message<"tessera.v1.PutPolicyResponse"> & {
   /**
+   * The first document's name.
+   *
    * @generated from field: string name = 1;
    */
   name: string;
@@ -161,6 +170,13 @@ export type PutPolicyResponse = Message<"tessera.v1.PutPolicyResponse"> & {
    * @generated from field: int64 revision = 2;
    */
   revision: bigint;
+
+  /**
+   * Every document's name.
+   *
+   * @generated from field: repeated string names = 3;
+   */
+  names: string[];
 };
 
 /**
@@ -169,6 +185,307 @@ export type PutPolicyResponse = Message<"tessera.v1.PutPolicyResponse"> & {
  */
 export const PutPolicyResponseSchema: GenMessage<PutPolicyResponse> = /*@__PURE__*/
   messageDesc(file_tessera_v1_admin_service, 7);
+
+/**
+ * @generated from message tessera.v1.GetPolicyRequest
+ */
+export type GetPolicyRequest = Message<"tessera.v1.GetPolicyRequest"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * 0 means the document in force.
+   *
+   * @generated from field: int64 revision = 2;
+   */
+  revision: bigint;
+};
+
+/**
+ * Describes the message tessera.v1.GetPolicyRequest.
+ * Use `create(GetPolicyRequestSchema)` to create a new message.
+ */
+export const GetPolicyRequestSchema: GenMessage<GetPolicyRequest> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 8);
+
+/**
+ * @generated from message tessera.v1.GetPolicyResponse
+ */
+export type GetPolicyResponse = Message<"tessera.v1.GetPolicyResponse"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * The revision at which this text was stored.
+   *
+   * @generated from field: int64 revision = 2;
+   */
+  revision: bigint;
+
+  /**
+   * @generated from field: string document = 3;
+   */
+  document: string;
+};
+
+/**
+ * Describes the message tessera.v1.GetPolicyResponse.
+ * Use `create(GetPolicyResponseSchema)` to create a new message.
+ */
+export const GetPolicyResponseSchema: GenMessage<GetPolicyResponse> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 9);
+
+/**
+ * @generated from message tessera.v1.DeletePolicyRequest
+ */
+export type DeletePolicyRequest = Message<"tessera.v1.DeletePolicyRequest"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message tessera.v1.DeletePolicyRequest.
+ * Use `create(DeletePolicyRequestSchema)` to create a new message.
+ */
+export const DeletePolicyRequestSchema: GenMessage<DeletePolicyRequest> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 10);
+
+/**
+ * @generated from message tessera.v1.DeletePolicyResponse
+ */
+export type DeletePolicyResponse = Message<"tessera.v1.DeletePolicyResponse"> & {
+  /**
+   * @generated from field: int64 revision = 1;
+   */
+  revision: bigint;
+};
+
+/**
+ * Describes the message tessera.v1.DeletePolicyResponse.
+ * Use `create(DeletePolicyResponseSchema)` to create a new message.
+ */
+export const DeletePolicyResponseSchema: GenMessage<DeletePolicyResponse> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 11);
+
+/**
+ * @generated from message tessera.v1.PolicyHistoryRequest
+ */
+export type PolicyHistoryRequest = Message<"tessera.v1.PolicyHistoryRequest"> & {
+  /**
+   * Only this policy's changes; empty for all.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message tessera.v1.PolicyHistoryRequest.
+ * Use `create(PolicyHistoryRequestSchema)` to create a new message.
+ */
+export const PolicyHistoryRequestSchema: GenMessage<PolicyHistoryRequest> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 12);
+
+/**
+ * One change to an org's policies.
+ *
+ * @generated from message tessera.v1.PolicyChange
+ */
+export type PolicyChange = Message<"tessera.v1.PolicyChange"> & {
+  /**
+   * @generated from field: int64 revision = 1;
+   */
+  revision: bigint;
+
+  /**
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * put | delete
+   *
+   * @generated from field: string action = 3;
+   */
+  action: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp changed_at = 4;
+   */
+  changedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message tessera.v1.PolicyChange.
+ * Use `create(PolicyChangeSchema)` to create a new message.
+ */
+export const PolicyChangeSchema: GenMessage<PolicyChange> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 13);
+
+/**
+ * @generated from message tessera.v1.PolicyHistoryResponse
+ */
+export type PolicyHistoryResponse = Message<"tessera.v1.PolicyHistoryResponse"> & {
+  /**
+   * @generated from field: repeated tessera.v1.PolicyChange changes = 1;
+   */
+  changes: PolicyChange[];
+};
+
+/**
+ * Describes the message tessera.v1.PolicyHistoryResponse.
+ * Use `create(PolicyHistoryResponseSchema)` to create a new message.
+ */
+export const PolicyHistoryResponseSchema: GenMessage<PolicyHistoryResponse> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 14);
+
+/**
+ * @generated from message tessera.v1.ValidatePolicyRequest
+ */
+export type ValidatePolicyRequest = Message<"tessera.v1.ValidatePolicyRequest"> & {
+  /**
+   * @generated from field: string document = 1;
+   */
+  document: string;
+
+  /**
+   * @generated from field: string file = 2;
+   */
+  file: string;
+};
+
+/**
+ * Describes the message tessera.v1.ValidatePolicyRequest.
+ * Use `create(ValidatePolicyRequestSchema)` to create a new message.
+ */
+export const ValidatePolicyRequestSchema: GenMessage<ValidatePolicyRequest> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 15);
+
+/**
+ * @generated from message tessera.v1.ValidatePolicyResponse
+ */
+export type ValidatePolicyResponse = Message<"tessera.v1.ValidatePolicyResponse"> & {
+  /**
+   * @generated from field: repeated string names = 1;
+   */
+  names: string[];
+
+  /**
+   * @generated from field: int32 rule_count = 2;
+   */
+  ruleCount: number;
+};
+
+/**
+ * Describes the message tessera.v1.ValidatePolicyResponse.
+ * Use `create(ValidatePolicyResponseSchema)` to create a new message.
+ */
+export const ValidatePolicyResponseSchema: GenMessage<ValidatePolicyResponse> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 16);
+
+/**
+ * @generated from message tessera.v1.TestPolicyRequest
+ */
+export type TestPolicyRequest = Message<"tessera.v1.TestPolicyRequest"> & {
+  /**
+   * PolicyTest documents (YAML).
+   *
+   * @generated from field: string tests = 1;
+   */
+  tests: string;
+
+  /**
+   * Candidate policy documents to test instead of the stored ones of the same name; empty
+   * tests the policies in force.
+   *
+   * @generated from field: string candidate = 2;
+   */
+  candidate: string;
+};
+
+/**
+ * Describes the message tessera.v1.TestPolicyRequest.
+ * Use `create(TestPolicyRequestSchema)` to create a new message.
+ */
+export const TestPolicyRequestSchema: GenMessage<TestPolicyRequest> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 17);
+
+/**
+ * A case that did not get what it expected.
+ *
+ * @generated from message tessera.v1.TestFailure
+ */
+export type TestFailure = Message<"tessera.v1.TestFailure"> & {
+  /**
+   * @generated from field: string suite = 1;
+   */
+  suite: string;
+
+  /**
+   * @generated from field: string case = 2;
+   */
+  case: string;
+
+  /**
+   * @generated from field: string expected = 3;
+   */
+  expected: string;
+
+  /**
+   * @generated from field: string actual = 4;
+   */
+  actual: string;
+
+  /**
+   * @generated from field: string rule = 5;
+   */
+  rule: string;
+
+  /**
+   * @generated from field: string reason = 6;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message tessera.v1.TestFailure.
+ * Use `create(TestFailureSchema)` to create a new message.
+ */
+export const TestFailureSchema: GenMessage<TestFailure> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 18);
+
+/**
+ * @generated from message tessera.v1.TestPolicyResponse
+ */
+export type TestPolicyResponse = Message<"tessera.v1.TestPolicyResponse"> & {
+  /**
+   * @generated from field: int32 passed = 1;
+   */
+  passed: number;
+
+  /**
+   * @generated from field: int32 failed = 2;
+   */
+  failed: number;
+
+  /**
+   * @generated from field: repeated tessera.v1.TestFailure failures = 3;
+   */
+  failures: TestFailure[];
+};
+
+/**
+ * Describes the message tessera.v1.TestPolicyResponse.
+ * Use `create(TestPolicyResponseSchema)` to create a new message.
+ */
+export const TestPolicyResponseSchema: GenMessage<TestPolicyResponse> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 19);
 
 /**
  * @generated from message tessera.v1.ListPoliciesRequest
@@ -181,7 +498,7 @@ export type ListPoliciesRequest = Message<"tessera.v1.ListPoliciesRequest"> & {
  * Use `create(ListPoliciesRequestSchema)` to create a new message.
  */
 export const ListPoliciesRequestSchema: GenMessage<ListPoliciesRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 8);
+  messageDesc(file_tessera_v1_admin_service, 20);
 
 /**
  * A stored policy document.
@@ -215,7 +532,7 @@ export type PolicySummary = Message<"tessera.v1.PolicySummary"> & {
  * Use `create(PolicySummarySchema)` to create a new message.
  */
 export const PolicySummarySchema: GenMessage<PolicySummary> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 9);
+  messageDesc(file_tessera_v1_admin_service, 21);
 
 /**
  * @generated from message tessera.v1.ListPoliciesResponse
@@ -239,7 +556,7 @@ export type ListPoliciesResponse = Message<"tessera.v1.ListPoliciesResponse"> & 
  * Use `create(ListPoliciesResponseSchema)` to create a new message.
  */
 export const ListPoliciesResponseSchema: GenMessage<ListPoliciesResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 10);
+  messageDesc(file_tessera_v1_admin_service, 22);
 
 /**
  * @generated from message tessera.v1.BindServiceIdentityRequest
@@ -258,7 +575,7 @@ export type BindServiceIdentityRequest = Message<"tessera.v1.BindServiceIdentity
  * Use `create(BindServiceIdentityRequestSchema)` to create a new message.
  */
 export const BindServiceIdentityRequestSchema: GenMessage<BindServiceIdentityRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 11);
+  messageDesc(file_tessera_v1_admin_service, 23);
 
 /**
  * @generated from message tessera.v1.BindServiceIdentityResponse
@@ -280,7 +597,7 @@ export type BindServiceIdentityResponse = Message<"tessera.v1.BindServiceIdentit
  * Use `create(BindServiceIdentityResponseSchema)` to create a new message.
  */
 export const BindServiceIdentityResponseSchema: GenMessage<BindServiceIdentityResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 12);
+  messageDesc(file_tessera_v1_admin_service, 24);
 
 /**
  * The admin plane of one org, authorized by its API key and admin token.
@@ -313,7 +630,7 @@ export const AdminService: GenService<{
     output: typeof ListAgentsResponseSchema;
   },
   /**
-   * Replaces (or creates) a policy document; the org's policy revision goes up by one.
+   * Replaces (or creates) the policy documents in a YAML text, all or none, as one new revision.
    *
    * @generated from rpc tessera.v1.AdminService.PutPolicy
    */
@@ -323,12 +640,62 @@ export const AdminService: GenService<{
     output: typeof PutPolicyResponseSchema;
   },
   /**
+   * One stored policy document (the current one, or as it was at a revision).
+   *
+   * @generated from rpc tessera.v1.AdminService.GetPolicy
+   */
+  getPolicy: {
+    methodKind: "unary";
+    input: typeof GetPolicyRequestSchema;
+    output: typeof GetPolicyResponseSchema;
+  },
+  /**
    * @generated from rpc tessera.v1.AdminService.ListPolicies
    */
   listPolicies: {
     methodKind: "unary";
     input: typeof ListPoliciesRequestSchema;
     output: typeof ListPoliciesResponseSchema;
+  },
+  /**
+   * Removes a policy document; the org's policy revision goes up by one.
+   *
+   * @generated from rpc tessera.v1.AdminService.DeletePolicy
+   */
+  deletePolicy: {
+    methodKind: "unary";
+    input: typeof DeletePolicyRequestSchema;
+    output: typeof DeletePolicyResponseSchema;
+  },
+  /**
+   * Every change to the org's policies, newest first.
+   *
+   * @generated from rpc tessera.v1.AdminService.PolicyHistory
+   */
+  policyHistory: {
+    methodKind: "unary";
+    input: typeof PolicyHistoryRequestSchema;
+    output: typeof PolicyHistoryResponseSchema;
+  },
+  /**
+   * Checks documents against the org's policy set without writing anything.
+   *
+   * @generated from rpc tessera.v1.AdminService.ValidatePolicy
+   */
+  validatePolicy: {
+    methodKind: "unary";
+    input: typeof ValidatePolicyRequestSchema;
+    output: typeof ValidatePolicyResponseSchema;
+  },
+  /**
+   * Runs PolicyTest suites against the org's policies, or a candidate change of them, without applying it.
+   *
+   * @generated from rpc tessera.v1.AdminService.TestPolicy
+   */
+  testPolicy: {
+    methodKind: "unary";
+    input: typeof TestPolicyRequestSchema;
+    output: typeof TestPolicyResponseSchema;
   },
   /**
    * Binds an mTLS identity (SPIFFE ID or certificate CN) to the caller's org.

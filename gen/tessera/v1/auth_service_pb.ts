@@ -14,7 +14,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file tessera/v1/auth_service.proto.
  */
 export const file_tessera_v1_auth_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch10ZXNzZXJhL3YxL2F1dGhfc2VydmljZS5wcm90bxIKdGVzc2VyYS52MSJHChNBdXRoZW50aWNhdGVSZXF1ZXN0Eg8KBXRva2VuGAEgASgJSAASEQoHYXBpX2tleRgCIAEoCUgAQgwKCmNyZWRlbnRpYWwiQAoUQXV0aGVudGljYXRlUmVzcG9uc2USKAoJcHJpbmNpcGFsGAEgASgLMhUudGVzc2VyYS52MS5QcmluY2lwYWwikwEKEVN1YmplY3RBdHRyaWJ1dGVzEgoKAmlkGAEgASgJEh4KBHRpZXIYAiABKA4yEC50ZXNzZXJhLnYxLlRpZXISDQoFcm9sZXMYAyADKAkSDgoGc2NvcGVzGAQgAygJEgwKBHRhZ3MYBSADKAkSJQoEYXR0chgGIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QixAEKEEF1dGhvcml6ZVJlcXVlc3QSDwoFdG9rZW4YASABKAlIABIzCgphdHRyaWJ1dGVzGAIgASgLMh0udGVzc2VyYS52MS5TdWJqZWN0QXR0cmlidXRlc0gAEg0KBXNjb3BlGAMgASgJEiYKCHJlc291cmNlGAQgASgLMhQudGVzc2VyYS52MS5SZXNvdXJjZRIoCgdjb250ZXh0GAUgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdEIJCgdzdWJqZWN0IocBChFBdXRob3JpemVSZXNwb25zZRImCghkZWNpc2lvbhgBIAEoDjIULnRlc3NlcmEudjEuRGVjaXNpb24SDgoGcmVhc29uGAIgASgJEgwKBHJ1bGUYAyABKAkSFwoPcG9saWN5X3JldmlzaW9uGAQgASgDEhMKC2RlY2lzaW9uX2lkGAUgASgJIm4KEE1pbnRUb2tlblJlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkSDgoGc2NvcGVzGAIgAygJEhAKCGF1ZGllbmNlGAMgASgJEiYKA3R0bBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiJkChFNaW50VG9rZW5SZXNwb25zZRINCgV0b2tlbhgBIAEoCRIuCgpleHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCgh0b2tlbl9pZBgDIAEoCSIQCg5HZXRKd2tzUmVxdWVzdCI4Cg9HZXRKd2tzUmVzcG9uc2USJQoEa2V5cxgBIAMoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QqSwoIRGVjaXNpb24SGAoUREVDSVNJT05fVU5TUEVDSUZJRUQQABISCg5ERUNJU0lPTl9BTExPVxABEhEKDURFQ0lTSU9OX0RFTlkQAjK4AgoLQXV0aFNlcnZpY2USUQoMQXV0aGVudGljYXRlEh8udGVzc2VyYS52MS5BdXRoZW50aWNhdGVSZXF1ZXN0GiAudGVzc2VyYS52MS5BdXRoZW50aWNhdGVSZXNwb25zZRJICglBdXRob3JpemUSHC50ZXNzZXJhLnYxLkF1dGhvcml6ZVJlcXVlc3QaHS50ZXNzZXJhLnYxLkF1dGhvcml6ZVJlc3BvbnNlEkgKCU1pbnRUb2tlbhIcLnRlc3NlcmEudjEuTWludFRva2VuUmVxdWVzdBodLnRlc3NlcmEudjEuTWludFRva2VuUmVzcG9uc2USQgoHR2V0SndrcxIaLnRlc3NlcmEudjEuR2V0Sndrc1JlcXVlc3QaGy50ZXNzZXJhLnYxLkdldEp3a3NSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp, file_tessera_v1_types]);
+  fileDesc("Ch10ZXNzZXJhL3YxL2F1dGhfc2VydmljZS5wcm90bxIKdGVzc2VyYS52MSJHChNBdXRoZW50aWNhdGVSZXF1ZXN0Eg8KBXRva2VuGAEgASgJSAASEQoHYXBpX2tleRgCIAEoCUgAQgwKCmNyZWRlbnRpYWwiQAoUQXV0aGVudGljYXRlUmVzcG9uc2USKAoJcHJpbmNpcGFsGAEgASgLMhUudGVzc2VyYS52MS5QcmluY2lwYWwikwEKEVN1YmplY3RBdHRyaWJ1dGVzEgoKAmlkGAEgASgJEh4KBHRpZXIYAiABKA4yEC50ZXNzZXJhLnYxLlRpZXISDQoFcm9sZXMYAyADKAkSDgoGc2NvcGVzGAQgAygJEgwKBHRhZ3MYBSADKAkSJQoEYXR0chgGIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3Qi1QEKEEF1dGhvcml6ZVJlcXVlc3QSDwoFdG9rZW4YASABKAlIABIzCgphdHRyaWJ1dGVzGAIgASgLMh0udGVzc2VyYS52MS5TdWJqZWN0QXR0cmlidXRlc0gAEg0KBXNjb3BlGAMgASgJEiYKCHJlc291cmNlGAQgASgLMhQudGVzc2VyYS52MS5SZXNvdXJjZRIoCgdjb250ZXh0GAUgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIPCgdleHBsYWluGAYgASgIQgkKB3N1YmplY3QiswEKEUF1dGhvcml6ZVJlc3BvbnNlEiYKCGRlY2lzaW9uGAEgASgOMhQudGVzc2VyYS52MS5EZWNpc2lvbhIOCgZyZWFzb24YAiABKAkSDAoEcnVsZRgDIAEoCRIXCg9wb2xpY3lfcmV2aXNpb24YBCABKAMSEwoLZGVjaXNpb25faWQYBSABKAkSKgoLZXhwbGFuYXRpb24YBiADKAsyFS50ZXNzZXJhLnYxLlJ1bGVUcmFjZSJJCglSdWxlVHJhY2USDAoEcnVsZRgBIAEoCRIOCgZlZmZlY3QYAiABKAkSDwoHb3V0Y29tZRgDIAEoCRINCgVlcnJvchgEIAEoCSJxCg5BdXRob3JpemVDaGVjaxINCgVzY29wZRgBIAEoCRImCghyZXNvdXJjZRgCIAEoCzIULnRlc3NlcmEudjEuUmVzb3VyY2USKAoHY29udGV4dBgDIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QipQEKFUF1dGhvcml6ZUJhdGNoUmVxdWVzdBIPCgV0b2tlbhgBIAEoCUgAEjMKCmF0dHJpYnV0ZXMYAiABKAsyHS50ZXNzZXJhLnYxLlN1YmplY3RBdHRyaWJ1dGVzSAASKgoGY2hlY2tzGAMgAygLMhoudGVzc2VyYS52MS5BdXRob3JpemVDaGVjaxIPCgdleHBsYWluGAQgASgIQgkKB3N1YmplY3QiSAoWQXV0aG9yaXplQmF0Y2hSZXNwb25zZRIuCgdyZXN1bHRzGAEgAygLMh0udGVzc2VyYS52MS5BdXRob3JpemVSZXNwb25zZSJuChBNaW50VG9rZW5SZXF1ZXN0EhAKCGFnZW50X2lkGAEgASgJEg4KBnNjb3BlcxgCIAMoCRIQCghhdWRpZW5jZRgDIAEoCRImCgN0dGwYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iZAoRTWludFRva2VuUmVzcG9uc2USDQoFdG9rZW4YASABKAkSLgoKZXhwaXJlc19hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIdG9rZW5faWQYAyABKAkiEAoOR2V0Sndrc1JlcXVlc3QiOAoPR2V0Sndrc1Jlc3BvbnNlEiUKBGtleXMYASADKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0KksKCERlY2lzaW9uEhgKFERFQ0lTSU9OX1VOU1BFQ0lGSUVEEAASEgoOREVDSVNJT05fQUxMT1cQARIRCg1ERUNJU0lPTl9ERU5ZEAIykQMKC0F1dGhTZXJ2aWNlElEKDEF1dGhlbnRpY2F0ZRIfLnRlc3NlcmEudjEuQXV0aGVudGljYXRlUmVxdWVzdBogLnRlc3NlcmEudjEuQXV0aGVudGljYXRlUmVzcG9uc2USSAoJQXV0aG9yaXplEhwudGVzc2VyYS52MS5BdXRob3JpemVSZXF1ZXN0Gh0udGVzc2VyYS52MS5BdXRob3JpemVSZXNwb25zZRJXCg5BdXRob3JpemVCYXRjaBIhLnRlc3NlcmEudjEuQXV0aG9yaXplQmF0Y2hSZXF1ZXN0GiIudGVzc2VyYS52MS5BdXRob3JpemVCYXRjaFJlc3BvbnNlEkgKCU1pbnRUb2tlbhIcLnRlc3NlcmEudjEuTWludFRva2VuUmVxdWVzdBodLnRlc3NlcmEudjEuTWludFRva2VuUmVzcG9uc2USQgoHR2V0SndrcxIaLnRlc3NlcmEudjEuR2V0Sndrc1JlcXVlc3QaGy50ZXNzZXJhLnYxLkdldEp3a3NSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp, file_tessera_v1_types]);
 
 /**
  * @generated from message tessera.v1.AuthenticateRequest
@@ -157,6 +157,13 @@ export type AuthorizeRequest = Message<"tessera.v1.AuthorizeRequest"> & {
    * @generated from field: google.protobuf.Struct context = 5;
    */
   context?: JsonObject | undefined;
+
+  /**
+   * Also return the trace of every candidate rule.
+   *
+   * @generated from field: bool explain = 6;
+   */
+  explain: boolean;
 };
 
 /**
@@ -202,6 +209,13 @@ export type AuthorizeResponse = Message<"tessera.v1.AuthorizeResponse"> & {
    * @generated from field: string decision_id = 5;
    */
   decisionId: string;
+
+  /**
+   * With `explain`: every rule whose scope covered the request, and its outcome.
+   *
+   * @generated from field: repeated tessera.v1.RuleTrace explanation = 6;
+   */
+  explanation: RuleTrace[];
 };
 
 /**
@@ -210,6 +224,135 @@ export type AuthorizeResponse = Message<"tessera.v1.AuthorizeResponse"> & {
  */
 export const AuthorizeResponseSchema: GenMessage<AuthorizeResponse> = /*@__PURE__*/
   messageDesc(file_tessera_v1_auth_service, 4);
+
+/**
+ * Why one candidate rule matched or did not.
+ *
+ * @generated from message tessera.v1.RuleTrace
+ */
+export type RuleTrace = Message<"tessera.v1.RuleTrace"> & {
+  /**
+   * `policy/rule`.
+   *
+   * @generated from field: string rule = 1;
+   */
+  rule: string;
+
+  /**
+   * allow | deny
+   *
+   * @generated from field: string effect = 2;
+   */
+  effect: string;
+
+  /**
+   * MATCHED, RESOURCE_MISMATCH, TIER_TOO_LOW, ROLE_MISSING, CONDITION_FALSE or CONDITION_ERROR.
+   *
+   * @generated from field: string outcome = 3;
+   */
+  outcome: string;
+
+  /**
+   * For CONDITION_ERROR: what went wrong while evaluating the condition.
+   *
+   * @generated from field: string error = 4;
+   */
+  error: string;
+};
+
+/**
+ * Describes the message tessera.v1.RuleTrace.
+ * Use `create(RuleTraceSchema)` to create a new message.
+ */
+export const RuleTraceSchema: GenMessage<RuleTrace> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_auth_service, 5);
+
+/**
+ * One check of a batch.
+ *
+ * @generated from message tessera.v1.AuthorizeCheck
+ */
+export type AuthorizeCheck = Message<"tessera.v1.AuthorizeCheck"> & {
+  /**
+   * @generated from field: string scope = 1;
+   */
+  scope: string;
+
+  /**
+   * @generated from field: tessera.v1.Resource resource = 2;
+   */
+  resource?: Resource | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Struct context = 3;
+   */
+  context?: JsonObject | undefined;
+};
+
+/**
+ * Describes the message tessera.v1.AuthorizeCheck.
+ * Use `create(AuthorizeCheckSchema)` to create a new message.
+ */
+export const AuthorizeCheckSchema: GenMessage<AuthorizeCheck> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_auth_service, 6);
+
+/**
+ * @generated from message tessera.v1.AuthorizeBatchRequest
+ */
+export type AuthorizeBatchRequest = Message<"tessera.v1.AuthorizeBatchRequest"> & {
+  /**
+   * @generated from oneof tessera.v1.AuthorizeBatchRequest.subject
+   */
+  subject: {
+    /**
+     * @generated from field: string token = 1;
+     */
+    value: string;
+    case: "token";
+  } | {
+    /**
+     * @generated from field: tessera.v1.SubjectAttributes attributes = 2;
+     */
+    value: SubjectAttributes;
+    case: "attributes";
+  } | { case: undefined; value?: undefined };
+
+  /**
+   * @generated from field: repeated tessera.v1.AuthorizeCheck checks = 3;
+   */
+  checks: AuthorizeCheck[];
+
+  /**
+   * @generated from field: bool explain = 4;
+   */
+  explain: boolean;
+};
+
+/**
+ * Describes the message tessera.v1.AuthorizeBatchRequest.
+ * Use `create(AuthorizeBatchRequestSchema)` to create a new message.
+ */
+export const AuthorizeBatchRequestSchema: GenMessage<AuthorizeBatchRequest> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_auth_service, 7);
+
+/**
+ * @generated from message tessera.v1.AuthorizeBatchResponse
+ */
+export type AuthorizeBatchResponse = Message<"tessera.v1.AuthorizeBatchResponse"> & {
+  /**
+   * One answer per check, in request order.
+   *
+   * @generated from field: repeated tessera.v1.AuthorizeResponse results = 1;
+   */
+  results: AuthorizeResponse[];
+};
+
+/**
+ * Describes the message tessera.v1.AuthorizeBatchResponse.
+ * Use `create(AuthorizeBatchResponseSchema)` to create a new message.
+ */
+export const AuthorizeBatchResponseSchema: GenMessage<AuthorizeBatchResponse> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_auth_service, 8);
 
 /**
  * @generated from message tessera.v1.MintTokenRequest
@@ -249,7 +392,7 @@ export type MintTokenRequest = Message<"tessera.v1.MintTokenRequest"> & {
  * Use `create(MintTokenRequestSchema)` to create a new message.
  */
 export const MintTokenRequestSchema: GenMessage<MintTokenRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_auth_service, 5);
+  messageDesc(file_tessera_v1_auth_service, 9);
 
 /**
  * @generated from message tessera.v1.MintTokenResponse
@@ -278,7 +421,7 @@ export type MintTokenResponse = Message<"tessera.v1.MintTokenResponse"> & {
  * Use `create(MintTokenResponseSchema)` to create a new message.
  */
 export const MintTokenResponseSchema: GenMessage<MintTokenResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_auth_service, 6);
+  messageDesc(file_tessera_v1_auth_service, 10);
 
 /**
  * @generated from message tessera.v1.GetJwksRequest
@@ -291,7 +434,7 @@ export type GetJwksRequest = Message<"tessera.v1.GetJwksRequest"> & {
  * Use `create(GetJwksRequestSchema)` to create a new message.
  */
 export const GetJwksRequestSchema: GenMessage<GetJwksRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_auth_service, 7);
+  messageDesc(file_tessera_v1_auth_service, 11);
 
 /**
  * @generated from message tessera.v1.GetJwksResponse
@@ -310,7 +453,7 @@ export type GetJwksResponse = Message<"tessera.v1.GetJwksResponse"> & {
  * Use `create(GetJwksResponseSchema)` to create a new message.
  */
 export const GetJwksResponseSchema: GenMessage<GetJwksResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_auth_service, 8);
+  messageDesc(file_tessera_v1_auth_service, 12);
 
 /**
  * The outcome of a policy decision.
@@ -365,6 +508,16 @@ export const AuthService: GenService<{
     methodKind: "unary";
     input: typeof AuthorizeRequestSchema;
     output: typeof AuthorizeResponseSchema;
+  },
+  /**
+   * Decides many (scope, resource) checks for one subject; answers in request order.
+   *
+   * @generated from rpc tessera.v1.AuthService.AuthorizeBatch
+   */
+  authorizeBatch: {
+    methodKind: "unary";
+    input: typeof AuthorizeBatchRequestSchema;
+    output: typeof AuthorizeBatchResponseSchema;
   },
   /**
    * Issues a short-lived signed JWT for an agent of the caller's org.

@@ -70,4 +70,22 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 2,
+    name: "policy history",
+    sql: `
+      -- Every change to an org's policies, one row per document per revision.
+      CREATE TABLE policy_history (
+        org_id TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
+        revision INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        action TEXT NOT NULL CHECK (action IN ('put', 'delete')),
+        document TEXT,
+        changed_at INTEGER NOT NULL,
+        PRIMARY KEY (org_id, revision, name)
+      ) STRICT;
+      INSERT INTO policy_history (org_id, revision, name, action, document, changed_at)
+        SELECT org_id, revision, name, 'put', document, updated_at FROM policies;
+    `,
+  },
 ];
