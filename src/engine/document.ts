@@ -183,9 +183,12 @@ function rolesDefinedIn(text: string): string[] {
  * Parses several texts that make up one org's policy set, where a rule in one may use a
  * role another defines. Any error rejects the whole set.
  */
-export function parseDocumentSet(texts: readonly { text: string; file: string }[]): PolicyDocument[] {
+export function parseDocumentSet(
+  texts: readonly { text: string; file: string }[],
+  opts: { skipOtherKinds?: boolean } = {},
+): PolicyDocument[] {
   const knownRoles = texts.flatMap((t) => rolesDefinedIn(t.text));
-  return texts.flatMap((t) => parsePolicyDocuments(t.text, t.file, { knownRoles }));
+  return texts.flatMap((t) => parsePolicyDocuments(t.text, t.file, { knownRoles, ...opts }));
 }
 
 export interface ParseOptions {

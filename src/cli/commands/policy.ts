@@ -1,37 +1,63 @@
-import { readdirSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
 import type { Command } from "commander";
-import { clientsFor } from "../common.js";
-import { emit } from "../output.js";
+import { clientsFor, wantsJson } from "../common.js";
+import { EXIT, emit, UsageError } from "../output.js";
+import { compileLocal, policyTexts, testLocal } from "../policy-local.js";
 
-/** The YAML files at a path: the file itself, or a directory's *.yaml/*.yml in name order. */
-export function yamlFiles(path: string): string[] {
-  if (!statSync(path).isDirectory()) return [path];
-  return readdirSync(path)
-    .filter((f) => /\.ya?ml$/.test(f))
-    .sort()
-    .map((f) => join(path, f));
+function registerLocal(policy: Command): void {
+  policy
+    .command("validate <path>")
+    .description(
+      "check policy files (a file or a directory) locally, with no server; exits 1 on the first error",
+    )
+    .action((path: string, _o: unknown, cmd: Command) => {
+      const { documents } = compileLocal([path]);
+      const rules = documents.reduce((n, d) => n + d.rules.length, 0);
+      emit(
+        wantsJson(cmd),
+        { valid: true, policies: documents.map((d) => d.name), rules },
+        () => `ok: ${documents.length} policies, ${rules} rules`,
+      );
+    });
+  policy
+    .command("test [path]")
+    .description("run PolicyTest suites locally against policies, with no server; exits 1 if any case fails")
+    .option("--policies <path>", "policy files (default: <path>)")
+    .option("--tests <path>", "PolicyTest files (default: <path>)")
+    .action((path: string | undefined, o: { policies?: string; tests?: string }, cmd: Command) => {
+      const policies = o.policies ?? path;
+      const tests = o.tests ?? path;
+      if (!policies || !tests) throw new UsageError("give a path, or --policies and --tests");
+      const report = testLocal([policies], [tests]);
+      emit(wantsJson(cmd), report, () =>
+        [
+          ...report.failures.map(
+            (f) =>
+              `FAIL ${f.suite} › ${f.case}: expected ${f.expected}, got ${f.actual} (${f.reason}${f.rule ? ` by ${f.rule}` : ""})`,
+          ),
+          `${report.passed} passed, ${report.failed} failed`,
+        ].join("\n"),
+      );
+      if (report.failed > 0) process.exitCode = EXIT.failed;
+    });
 }
 
-export function registerPolicy(program: Command): void {
-  const policy = program.command("policy").description("manage the org's policies");
+function registerRemote(policy: Command): void {
   policy
     .command("apply")
-    .description("store policy documents (a file or a directory of YAML files); each becomes a new revision")
+    .description("validate policy files locally, then store them all as one new revision (all or nothing)")
     .requiredOption("-f, --file <path>", "a YAML file or a directory")
     .action(async (o: { file: string }, cmd: Command) => {
+      compileLocal([o.file]);
+      const texts = policyTexts([o.file]);
+      if (texts.length === 0) throw new UsageError(`no Policy document in ${o.file}`);
       const { clients, json } = clientsFor(cmd);
-      const applied: { file: string; name: string; revision: number }[] = [];
-      for (const file of yamlFiles(o.file)) {
-        const res = await clients.admin.putPolicy(
-          { document: readFileSync(file, "utf8") },
-          { headers: clients.adminHeaders() },
-        );
-        applied.push({ file, name: res.name, revision: Number(res.revision) });
-      }
-      emit(json, { applied }, () =>
-        applied.map((a) => `${a.file}: policy ${a.name} at revision ${a.revision}`).join("\n"),
+      const document = texts.join("---\n");
+      const res = await clients.admin.putPolicy(
+        { document, file: o.file },
+        { headers: clients.adminHeaders() },
       );
+      const out = { policies: res.names, revision: Number(res.revision) };
+      emit(json, out, () => `applied ${res.names.join(", ")} as revision ${res.revision}`);
     });
   policy
     .command("list")
@@ -51,4 +77,50 @@ export function registerPolicy(program: Command): void {
         ].join("\n"),
       );
     });
+  policy
+    .command("get <name>")
+    .description("print a stored policy document (as in force, or at --revision)")
+    .option("--revision <n>", "the revision to show")
+    .action(async (name: string, o: { revision?: string }, cmd: Command) => {
+      const { clients, json } = clientsFor(cmd);
+      const revision = o.revision === undefined ? 0n : BigInt(Number.parseInt(o.revision, 10) || 0);
+      const res = await clients.admin.getPolicy({ name, revision }, { headers: clients.adminHeaders() });
+      emit(json, { name: res.name, revision: Number(res.revision), document: res.document }, () =>
+        res.document.trimEnd(),
+      );
+    });
+  policy
+    .command("history [name]")
+    .description("every change to the org's policies, newest first")
+    .action(async (name: string | undefined, _o: unknown, cmd: Command) => {
+      const { clients, json } = clientsFor(cmd);
+      const res = await clients.admin.policyHistory(
+        { name: name ?? "" },
+        { headers: clients.adminHeaders() },
+      );
+      const changes = res.changes.map((c) => ({
+        revision: Number(c.revision),
+        name: c.name,
+        action: c.action,
+      }));
+      emit(
+        json,
+        { changes },
+        () => changes.map((c) => `${c.revision}  ${c.action}  ${c.name}`).join("\n") || "(no changes)",
+      );
+    });
+  policy
+    .command("delete <name>")
+    .description("remove a policy document (a new revision)")
+    .action(async (name: string, _o: unknown, cmd: Command) => {
+      const { clients, json } = clientsFor(cmd);
+      const res = await clients.admin.deletePolicy({ name }, { headers: clients.adminHeaders() });
+      emit(json, { revision: Number(res.revision) }, () => `deleted ${name}; revision ${res.revision}`);
+    });
+}
+
+export function registerPolicy(program: Command): void {
+  const policy = program.command("policy").description("write, check, test and apply policies");
+  registerLocal(policy);
+  registerRemote(policy);
 }
