@@ -1,0 +1,171 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { OrgCredentials } from "../../src/auth/org-credentials.js";
+import {
+  digestsEqual,
+  generateSecret,
+  isWellFormedSecret,
+  newId,
+  SECRET_PREFIXES,
+  type SecretType,
+  secretDigest,
+} from "../../src/auth/secrets.js";
+import { createOrg, type NewOrg } from "../../src/core/bootstrap.js";
+import { type ErrorReason, TesseraError } from "../../src/domain/errors.js";
+import { openStore, type Store } from "../../src/store/store.js";
+import { tempDir } from "../helpers/server.js";
+
+const ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+const TYPES: [SecretType, string][] = [
+  ["apiKey", "tsk_"],
+  ["adminToken", "tat_"],
+];
+
+/** The reason `fn` is refused with; fails when it returns or throws something else. */
+function reasonOf(fn: () => unknown): ErrorReason {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(TesseraError);
+    return (err as TesseraError).reason;
+  }
+  throw new Error("expected a TesseraError, but nothing was thrown");
+}
+
+describe("secrets", () => {
+  it.each(TYPES)("generates well-formed %s secrets with prefix %s", (type, prefix) => {
+    expect(SECRET_PREFIXES[type]).toBe(prefix);
+    const seen = new Set<string>();
+    for (let i = 0; i < 200; i++) {
+      const s = generateSecret(type);
+      expect(s).toMatch(new RegExp(`^${prefix}[0-9A-Za-z]{46}$`));
+      expect(isWellFormedSecret(type, s)).toBe(true);
+      seen.add(s);
+    }
+    expect(seen.size).toBe(200);
+  });
+
+  it.each(TYPES)("the %s checksum catches every one-character change", (type) => {
+    const s = generateSecret(type);
+    for (let i = 4; i < s.length; i++) {
+      for (const c of ALPHABET) {
+        if (c === s[i]) continue;
+        const changed = s.slice(0, i) + c + s.slice(i + 1);
+        expect(isWellFormedSecret(type, changed), `position ${i} → ${c}`).toBe(false);
+      }
+    }
+  });
+
+  it("the checksum covers the prefix: a swapped prefix is refused as either type", () => {
+    const key = generateSecret("apiKey");
+    const swapped = `tat_${key.slice(4)}`;
+    expect(isWellFormedSecret("adminToken", swapped)).toBe(false);
+    expect(isWellFormedSecret("apiKey", swapped)).toBe(false);
+    expect(isWellFormedSecret("adminToken", key)).toBe(false);
+  });
+
+  it.each([
+    ["empty", ""],
+    ["prefix only", "tsk_"],
+    ["short", "tsk_abc"],
+    ["one character too long", `${generateSecret("apiKey")}0`],
+    ["upper-case prefix", `TSK_${generateSecret("apiKey").slice(4)}`],
+    [
+      "non-base62 character",
+      `${generateSecret("apiKey").slice(0, 20)}-${generateSecret("apiKey").slice(21)}`,
+    ],
+  ])("refuses a malformed key: %s", (_name, value) => {
+    expect(isWellFormedSecret("apiKey", value)).toBe(false);
+  });
+
+  it("digests are 32-byte SHA-256 values compared exactly", () => {
+    // The FIPS 180-2 test vector: SHA-256("abc").
+    expect(secretDigest("abc").toString("hex")).toBe(
+      "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+    );
+    const a = secretDigest(generateSecret("apiKey"));
+    expect(a).toHaveLength(32);
+    expect(secretDigest(generateSecret("adminToken"))).toHaveLength(32);
+    expect(digestsEqual(a, Buffer.from(a))).toBe(true);
+    expect(digestsEqual(a, secretDigest("tsk_b"))).toBe(false);
+    expect(digestsEqual(a, a.subarray(0, 31))).toBe(false);
+  });
+
+  it.each(["org", "agt", "key"])(
+    "newId(%s) is the prefix, an underscore and 20 base62 characters",
+    (prefix) => {
+      const ids = new Set(Array.from({ length: 100 }, () => newId(prefix)));
+      expect(ids.size).toBe(100);
+      for (const id of ids) expect(id).toMatch(new RegExp(`^${prefix}_[0-9A-Za-z]{20}$`));
+    },
+  );
+});
+
+describe("OrgCredentials over a real store", () => {
+  const tmp = tempDir();
+  let store: Store;
+  let creds: OrgCredentials;
+  let a: NewOrg;
+  let b: NewOrg;
+
+  beforeAll(() => {
+    store = openStore(tmp.dir);
+    creds = new OrgCredentials(store.orgs);
+    a = createOrg(store, "org-a", new Date(0));
+    b = createOrg(store, "org-b", new Date(0));
+  });
+  afterAll(() => {
+    store.close();
+    tmp.cleanup();
+  });
+
+  it("resolves an API key and an admin pair to their org", () => {
+    expect(creds.orgOfApiKey(a.apiKey)).toBe(a.orgId);
+    expect(creds.orgOfApiKey(b.apiKey)).toBe(b.orgId);
+    expect(creds.adminOrg(a.apiKey, a.adminToken)).toBe(a.orgId);
+    expect(creds.adminOrg(b.apiKey, b.adminToken)).toBe(b.orgId);
+  });
+
+  const flip = (s: string) => s.slice(0, -1) + (s.endsWith("A") ? "B" : "A");
+
+  it.each<[string, () => unknown, ErrorReason]>([
+    ["a short key", () => creds.orgOfApiKey("tsk_x"), "API_KEY_MALFORMED"],
+    ["a key with a bad checksum", () => creds.orgOfApiKey(flip(a.apiKey)), "API_KEY_MALFORMED"],
+    ["an admin token as API key", () => creds.orgOfApiKey(a.adminToken), "API_KEY_MALFORMED"],
+    ["a well-formed unknown key", () => creds.orgOfApiKey(generateSecret("apiKey")), "API_KEY_UNKNOWN"],
+    ["no admin token", () => creds.adminOrg(a.apiKey, undefined), "ADMIN_TOKEN_MISSING"],
+    ["an empty admin token", () => creds.adminOrg(a.apiKey, ""), "ADMIN_TOKEN_MISSING"],
+    ["an admin token without key", () => creds.adminOrg(undefined, a.adminToken), "API_KEY_MISSING"],
+    ["an admin token with an empty key", () => creds.adminOrg("", a.adminToken), "API_KEY_MISSING"],
+    [
+      "an admin pair with an unknown key",
+      () => creds.adminOrg(generateSecret("apiKey"), a.adminToken),
+      "API_KEY_UNKNOWN",
+    ],
+    ["a malformed admin token", () => creds.adminOrg(a.apiKey, "tat_x"), "ADMIN_TOKEN_MALFORMED"],
+    ["an API key as admin token", () => creds.adminOrg(a.apiKey, a.apiKey), "ADMIN_TOKEN_MALFORMED"],
+    [
+      "an unknown admin token",
+      () => creds.adminOrg(a.apiKey, generateSecret("adminToken")),
+      "ADMIN_TOKEN_UNKNOWN",
+    ],
+    [
+      "org A's key with org B's admin token",
+      () => creds.adminOrg(a.apiKey, b.adminToken),
+      "ADMIN_TOKEN_ORG_MISMATCH",
+    ],
+    [
+      "org B's key with org A's admin token",
+      () => creds.adminOrg(b.apiKey, a.adminToken),
+      "ADMIN_TOKEN_ORG_MISMATCH",
+    ],
+  ])("refuses %s", (_name, call, reason) => {
+    expect(reasonOf(call)).toBe(reason);
+  });
+
+  it("refuses a revoked API key and admin token as unknown", () => {
+    const c = createOrg(store, "org-c", new Date(0));
+    store.db.prepare("UPDATE org_credentials SET revoked_at = 1 WHERE org_id = ?").run(c.orgId);
+    expect(reasonOf(() => creds.orgOfApiKey(c.apiKey))).toBe("API_KEY_UNKNOWN");
+    expect(reasonOf(() => creds.adminOrg(a.apiKey, c.adminToken))).toBe("ADMIN_TOKEN_UNKNOWN");
+  });
+});
