@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { decodeProtectedHeader, errors, jwtVerify } from "jose";
 import { TesseraError } from "../domain/errors.js";
 import type { KeyRing } from "./key-ring.js";
+import { hasDuplicateKeys } from "./strict-json.js";
 import { ACCESS_TOKEN_TYP, type AccessClaims, asAccessClaims } from "./token-claims.js";
 
 /** Tokens larger than this are refused before any parsing. */
@@ -21,6 +22,33 @@ function invalid(message: string): TesseraError {
   return new TesseraError("TOKEN_INVALID", message);
 }
 
+const B64URL = /^[A-Za-z0-9_-]*$/;
+
+/**
+ * One token, one meaning: three canonical base64url segments (no spare bits set, so a
+ * signature cannot be altered without being refused), and no key twice in the header or
+ * the claims.
+ */
+function assertStrictEncoding(token: string): void {
+  const parts = token.split(".");
+  if (parts.length !== 3)
+    throw new TesseraError("TOKEN_MALFORMED", "a token has three dot-separated segments");
+  for (const part of parts) {
+    if (!B64URL.test(part) || Buffer.from(part, "base64url").toString("base64url") !== part) {
+      throw new TesseraError("TOKEN_MALFORMED", "the token is not canonical base64url");
+    }
+  }
+  for (const part of parts.slice(0, 2)) {
+    const json = Buffer.from(part, "base64url").toString("utf8");
+    try {
+      JSON.parse(json);
+    } catch {
+      throw new TesseraError("TOKEN_MALFORMED", "the token's header or claims are not JSON");
+    }
+    if (hasDuplicateKeys(json)) throw invalid("the token's header or claims repeat a key");
+  }
+}
+
 /**
  * Verifies Tessera access tokens. A verified token is cached by its SHA-256 digest until it
  * expires, so a repeat costs a hash and a map lookup instead of a signature check.
@@ -36,7 +64,10 @@ export class TokenVerifier {
   /** The token's claims, or a TesseraError with an UNAUTHENTICATED reason. */
   async verify(token: string): Promise<AccessClaims> {
     if (token.length === 0) throw new TesseraError("TOKEN_MALFORMED", "the token is empty");
-    if (token.length > MAX_TOKEN_BYTES) throw new TesseraError("TOKEN_TOO_LARGE", "the token exceeds 8 KiB");
+    // Characters never outnumber UTF-8 bytes, so the cheap test goes first.
+    if (token.length > MAX_TOKEN_BYTES || Buffer.byteLength(token, "utf8") > MAX_TOKEN_BYTES) {
+      throw new TesseraError("TOKEN_TOO_LARGE", "the token exceeds 8 KiB");
+    }
     const nowSec = Math.floor(this.opts.now().getTime() / 1000);
     const digest = createHash("sha256").update(token).digest("base64url");
     const cached = this.cache.get(digest);
@@ -52,6 +83,7 @@ export class TokenVerifier {
   }
 
   private async verifyFresh(token: string, nowSec: number): Promise<AccessClaims> {
+    assertStrictEncoding(token);
     let header: Record<string, unknown>;
     try {
       header = decodeProtectedHeader(token) as Record<string, unknown>;

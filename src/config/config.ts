@@ -97,7 +97,8 @@ function fromFile(path: string): ConfigInput {
 }
 
 function port(name: string, v: unknown): number {
-  const n = Number(v);
+  const n =
+    typeof v === "number" ? v : /^\d{1,5}$/.test(String(v).trim()) ? Number(String(v).trim()) : Number.NaN;
   if (!Number.isInteger(n) || n < 0 || n > 65535)
     throw new ConfigError(`${name} must be a port number (0-65535), got ${String(v)}`);
   return n;

@@ -41,6 +41,19 @@ const FATAL = [/^unresolved attribute/, /^unbound function/, /^no such overload/
  * result is returned as `{ error }`, never thrown.
  */
 export function compileCondition(source: string): Condition {
+  const cached = COMPILED.get(source);
+  if (cached) return cached;
+  const compiled = compileUncached(source);
+  // Conditions are pure, so one compiled function can serve every rule and revision that uses the text.
+  if (COMPILED.size >= MAX_CACHED) COMPILED.clear();
+  COMPILED.set(source, compiled);
+  return compiled;
+}
+
+const COMPILED = new Map<string, Condition>();
+const MAX_CACHED = 20_000;
+
+function compileUncached(source: string): Condition {
   let run: ReturnType<typeof plan>;
   try {
     run = plan(ENV, parse(source));

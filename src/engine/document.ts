@@ -1,4 +1,5 @@
-import { isMap, isSeq, LineCounter, type Node, parseAllDocuments, type YAMLMap } from "yaml";
+import jsyaml from "js-yaml";
+import { isMap, isPair, isScalar, LineCounter, type Node, parseAllDocuments } from "yaml";
 import { TesseraError } from "../domain/errors.js";
 import { DEFAULT_ROLES, isRoleName } from "../domain/roles.js";
 import { isScopePattern } from "../domain/scopes.js";
@@ -8,20 +9,24 @@ import type { Effect, PolicyDocument, Position, RoleSpec, RuleSpec } from "./typ
 
 export const API_VERSION = "tessera.dev/v1";
 const NAME = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
-const RESOURCE_KIND = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
 const RULE_FIELDS = new Set(["name", "scopes", "resources", "effect", "minTier", "roles", "condition"]);
 const MAX_CONDITION = 4096;
 
-/** Where in a text a document is, so every error can name file, rule, line and column. */
-export interface Place {
-  readonly file: string;
-  readonly lines: LineCounter;
+/** Where a problem is inside one document: a path of keys, and whether the key itself (not its value) is meant. */
+export interface Loc {
+  readonly path: readonly (string | number)[];
+  readonly key?: boolean;
 }
 
-export function positionOf(place: Place, node: Node | null | undefined): Position | undefined {
-  if (!node?.range) return undefined;
-  const pos = place.lines.linePos(node.range[0]);
-  return { line: pos.line, column: pos.col };
+/** A validation failure before it is given a line and column. */
+export class Invalid extends Error {
+  constructor(
+    message: string,
+    readonly loc: Loc,
+    readonly rule?: string,
+  ) {
+    super(message);
+  }
 }
 
 /** A POLICY_INVALID error naming file, rule, line and column. */
@@ -42,153 +47,173 @@ export function policyError(
   return new TesseraError("POLICY_INVALID", `${where}: ${rule ? `rule "${rule}": ` : ""}${message}`, details);
 }
 
-export function fail(place: Place, node: Node | null | undefined, message: string, rule?: string): never {
-  throw policyError(place.file, positionOf(place, node), message, rule);
+/**
+ * The line and column of a location in document `index` of `text`. Only called on the way
+ * to an error: it re-parses with the position-keeping YAML parser, which is ten times slower.
+ */
+export function locate(text: string, index: number, loc: Loc): Position | undefined {
+  const lines = new LineCounter();
+  const doc = parseAllDocuments(text, { lineCounter: lines })[index];
+  if (!doc || !("contents" in doc)) return undefined;
+  let node: unknown = doc.contents;
+  if (loc.path.length > 0) {
+    const parent = loc.path.length > 1 ? doc.getIn(loc.path.slice(0, -1), true) : doc.contents;
+    const last = loc.path[loc.path.length - 1];
+    const pair = isMap(parent)
+      ? parent.items.find((p) => isPair(p) && isScalar(p.key) && p.key.value === last)
+      : undefined;
+    node = loc.key && pair ? pair.key : doc.getIn(loc.path, true);
+  }
+  const range = (node as Node | undefined)?.range;
+  if (!range) return undefined;
+  const p = lines.linePos(range[0]);
+  return { line: p.line, column: p.col };
 }
 
-function stringList(place: Place, map: YAMLMap, key: string, rule?: string): string[] | undefined {
-  const node = map.get(key, true) as Node | undefined;
-  if (node === undefined) return undefined;
-  const value = (map.toJSON() as Record<string, unknown>)[key];
-  if (!Array.isArray(value) || !value.every((v) => typeof v === "string")) {
-    fail(place, node, `${key} must be a list of strings`, rule);
-  }
-  return value as string[];
+type Json = Record<string, unknown>;
+
+export function isObject(v: unknown): v is Json {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
+}
+
+function stringList(v: unknown, at: Loc, what: string, rule?: string): string[] | undefined {
+  if (v === undefined) return undefined;
+  if (!Array.isArray(v) || !v.every((x) => typeof x === "string"))
+    throw new Invalid(`${what} must be a list of strings`, at, rule);
+  return v as string[];
 }
 
 function parseRule(
-  place: Place,
-  node: unknown,
+  raw: unknown,
+  at: readonly (string | number)[],
   names: Set<string>,
   knownRoles: ReadonlySet<string>,
+  checkConditions: boolean,
 ): RuleSpec {
-  if (!isMap(node)) fail(place, node as Node, "a rule must be a mapping");
-  const raw = node.toJSON() as Record<string, unknown>;
+  const here = { path: at };
+  const field = (key: string): Loc => ({ path: [...at, key] });
+  if (!isObject(raw)) throw new Invalid("a rule must be a mapping", here);
   const name = raw.name;
-  if (typeof name !== "string" || !NAME.test(name)) fail(place, node, "rule needs a name of [a-z0-9_.-]");
-  for (const key of Object.keys(raw)) {
-    if (!RULE_FIELDS.has(key)) fail(place, node.get(key, true) as Node, `unknown field "${key}"`, name);
-  }
-  if (names.has(name)) fail(place, node, "duplicate rule name", name);
+  if (typeof name !== "string" || !NAME.test(name))
+    throw new Invalid("rule needs a name of [a-z0-9_.-]", here);
+  for (const key of Object.keys(raw))
+    if (!RULE_FIELDS.has(key)) throw new Invalid(`unknown field "${key}"`, field(key), name);
+  if (names.has(name)) throw new Invalid("duplicate rule name", here, name);
   names.add(name);
-  const scopes = stringList(place, node, "scopes", name);
-  if (!scopes || scopes.length === 0) fail(place, node, "scopes must list at least one scope", name);
+  const scopes = stringList(raw.scopes, field("scopes"), "scopes", name);
+  if (!scopes || scopes.length === 0) throw new Invalid("scopes must list at least one scope", here, name);
   for (const s of scopes)
-    if (!isScopePattern(s)) fail(place, node.get("scopes", true) as Node, `bad scope "${s}"`, name);
-  const resources = stringList(place, node, "resources", name);
-  for (const r of resources ?? []) {
-    if (!RESOURCE_KIND.test(r))
-      fail(place, node.get("resources", true) as Node, `bad resource kind "${r}"`, name);
-  }
+    if (!isScopePattern(s)) throw new Invalid(`bad scope "${s}"`, field("scopes"), name);
+  const resources = stringList(raw.resources, field("resources"), "resources", name);
+  for (const r of resources ?? [])
+    if (!NAME.test(r)) throw new Invalid(`bad resource kind "${r}"`, field("resources"), name);
   const effect = raw.effect;
   if (effect !== "allow" && effect !== "deny") {
-    fail(place, (node.get("effect", true) as Node) ?? node, "effect must be allow or deny", name);
+    throw new Invalid("effect must be allow or deny", effect === undefined ? here : field("effect"), name);
   }
   const minTier = raw.minTier;
-  if (minTier !== undefined && !isTier(minTier)) {
-    fail(place, node.get("minTier", true) as Node, `unknown tier "${String(minTier)}"`, name);
-  }
-  const roles = stringList(place, node, "roles", name);
-  for (const r of roles ?? []) {
-    if (!knownRoles.has(r)) fail(place, node.get("roles", true) as Node, `unknown role "${r}"`, name);
-  }
+  if (minTier !== undefined && !isTier(minTier))
+    throw new Invalid(`unknown tier "${String(minTier)}"`, field("minTier"), name);
+  const roles = stringList(raw.roles, field("roles"), "roles", name);
+  for (const r of roles ?? [])
+    if (!knownRoles.has(r)) throw new Invalid(`unknown role "${r}"`, field("roles"), name);
   const condition = raw.condition;
   if (condition !== undefined) {
-    const at = node.get("condition", true) as Node;
     if (typeof condition !== "string" || condition.trim() === "")
-      fail(place, at, "condition must be a CEL string", name);
+      throw new Invalid("condition must be a CEL string", field("condition"), name);
     if (condition.length > MAX_CONDITION)
-      fail(place, at, `condition is longer than ${MAX_CONDITION} characters`, name);
+      throw new Invalid(`condition is longer than ${MAX_CONDITION} characters`, field("condition"), name);
     try {
-      compileCondition(condition);
+      if (checkConditions) compileCondition(condition);
     } catch (err) {
-      fail(place, at, (err as Error).message, name);
+      throw new Invalid((err as Error).message, field("condition"), name);
     }
   }
-  return {
-    name,
-    scopes,
-    resources,
-    effect: effect as Effect,
-    minTier,
-    roles,
-    condition,
-    position: positionOf(place, node),
-  };
+  return { name, scopes, resources, effect, minTier, roles, condition };
 }
 
-function parseRoles(place: Place, node: unknown): Map<string, RoleSpec> {
+function parseRoles(raw: unknown): Map<string, RoleSpec> {
   const out = new Map<string, RoleSpec>();
-  if (node === undefined) return out;
-  if (!isMap(node)) fail(place, node as Node, "spec.roles must be a mapping of role → { inherits: [...] }");
-  for (const pair of node.items) {
-    const keyNode = pair.key as Node;
-    const name = String((pair.key as { value?: unknown })?.value ?? pair.key);
-    if (!isRoleName(name)) fail(place, keyNode, `bad role name "${name}"`);
-    const value = pair.value;
+  if (raw === undefined) return out;
+  if (!isObject(raw))
+    throw new Invalid("spec.roles must be a mapping of role → { inherits: [...] }", {
+      path: ["spec", "roles"],
+    });
+  for (const [name, value] of Object.entries(raw)) {
+    const keyLoc = { path: ["spec", "roles", name], key: true };
+    if (!isRoleName(name)) throw new Invalid(`bad role name "${name}"`, keyLoc);
     let inherits: string[] = [];
-    if (value !== null && value !== undefined && !(isMap(value) && value.items.length === 0)) {
-      if (!isMap(value)) fail(place, keyNode, `role "${name}" must be a mapping`);
-      for (const key of Object.keys(value.toJSON() as object)) {
+    if (value !== null && value !== undefined) {
+      if (!isObject(value)) throw new Invalid(`role "${name}" must be a mapping`, keyLoc);
+      for (const key of Object.keys(value)) {
         if (key !== "inherits")
-          fail(place, value.get(key, true) as Node, `unknown field "${key}" in role "${name}"`);
+          throw new Invalid(`unknown field "${key}" in role "${name}"`, {
+            path: ["spec", "roles", name, key],
+          });
       }
-      inherits = stringList(place, value, "inherits") ?? [];
+      inherits = stringList(value.inherits, { path: ["spec", "roles", name, "inherits"] }, "inherits") ?? [];
     }
-    out.set(name, { inherits, position: positionOf(place, keyNode) });
+    out.set(name, { inherits });
   }
   return out;
 }
 
-function parseOne(place: Place, doc: YAMLMap, knownRoles: ReadonlySet<string>): PolicyDocument {
-  const raw = doc.toJSON() as Record<string, unknown>;
+function parseOne(
+  raw: unknown,
+  knownRoles: ReadonlySet<string>,
+  checkConditions: boolean,
+): Omit<PolicyDocument, "file"> {
+  const root = { path: [] };
+  if (!isObject(raw)) throw new Invalid("a document must be a mapping", root);
   for (const key of Object.keys(raw)) {
     if (!["apiVersion", "kind", "metadata", "spec"].includes(key))
-      fail(place, doc.get(key, true) as Node, `unknown field "${key}"`);
+      throw new Invalid(`unknown field "${key}"`, { path: [key] });
   }
-  if (raw.apiVersion !== API_VERSION) fail(place, doc, `apiVersion must be ${API_VERSION}`);
-  if (raw.kind !== "Policy") fail(place, doc, "kind must be Policy");
-  const meta = raw.metadata as Record<string, unknown> | undefined;
-  const name = meta?.name;
+  if (raw.apiVersion !== API_VERSION) throw new Invalid(`apiVersion must be ${API_VERSION}`, root);
+  if (raw.kind !== "Policy") throw new Invalid("kind must be Policy", root);
+  const name = isObject(raw.metadata) ? raw.metadata.name : undefined;
   if (typeof name !== "string" || !NAME.test(name))
-    fail(place, doc, "metadata.name of [a-z0-9_.-] is required");
-  const spec = doc.get("spec", true);
-  if (!isMap(spec)) fail(place, doc, "spec must be a mapping");
-  for (const pair of spec.items) {
-    const key = String((pair.key as { value?: unknown })?.value ?? pair.key);
-    if (key !== "rules" && key !== "roles") fail(place, pair.key as Node, `unknown field "spec.${key}"`);
+    throw new Invalid("metadata.name of [a-z0-9_.-] is required", root);
+  const spec = raw.spec;
+  if (!isObject(spec)) throw new Invalid("spec must be a mapping", root);
+  for (const key of Object.keys(spec)) {
+    if (key !== "rules" && key !== "roles")
+      throw new Invalid(`unknown field "spec.${key}"`, { path: ["spec", key], key: true });
   }
-  const roles = parseRoles(place, spec.get("roles", true));
-  const rulesNode = spec.get("rules", true);
-  if (!isSeq(rulesNode)) fail(place, spec, "spec.rules must be a list");
+  const roles = parseRoles(spec.roles);
+  if (!Array.isArray(spec.rules)) throw new Invalid("spec.rules must be a list", { path: ["spec"] });
   const names = new Set<string>();
   const known = new Set([...knownRoles, ...roles.keys()]);
   return {
     name,
-    file: place.file,
     roles,
-    rules: rulesNode.items.map((r) => parseRule(place, r, names, known)),
+    rules: spec.rules.map((r, i) => parseRule(r, ["spec", "rules", i], names, known, checkConditions)),
   };
 }
 
-/** The custom role names a YAML text defines, without validating anything else. */
-function rolesDefinedIn(text: string): string[] {
-  return parseAllDocuments(text).flatMap((d) => {
-    const roles = isMap(d.contents) ? (d.contents.getIn(["spec", "roles"], true) as unknown) : undefined;
-    return isMap(roles) ? roles.items.map((p) => String((p.key as { value?: unknown })?.value ?? p.key)) : [];
-  });
+/** Loads every document of a text as plain data; a YAML error (including a duplicate key) is POLICY_INVALID. */
+export function loadAll(text: string, file: string): unknown[] {
+  try {
+    return jsyaml.loadAll(text, undefined, { schema: jsyaml.CORE_SCHEMA });
+  } catch (err) {
+    // Report the error where the position-keeping parser puts it, with js-yaml's as a fallback.
+    const first = parseAllDocuments(text, { uniqueKeys: true, lineCounter: new LineCounter() })
+      .flatMap((d) => ("errors" in d ? d.errors : []))
+      .at(0);
+    const mark = (err as { mark?: { line: number; column: number } }).mark;
+    const pos = first?.linePos?.[0]
+      ? { line: first.linePos[0].line, column: first.linePos[0].col }
+      : mark && { line: mark.line + 1, column: mark.column + 1 };
+    const message = first?.message.split("\n")[0] ?? (err as { reason?: string }).reason ?? "bad YAML";
+    throw policyError(file, pos, message);
+  }
 }
 
-/**
- * Parses several texts that make up one org's policy set, where a rule in one may use a
- * role another defines. Any error rejects the whole set.
- */
-export function parseDocumentSet(
-  texts: readonly { text: string; file: string }[],
-  opts: { skipOtherKinds?: boolean } = {},
-): PolicyDocument[] {
-  const knownRoles = texts.flatMap((t) => rolesDefinedIn(t.text));
-  return texts.flatMap((t) => parsePolicyDocuments(t.text, t.file, { knownRoles, ...opts }));
+/** The custom role names a YAML text defines, without validating anything else. */
+function rolesDefinedIn(docs: readonly unknown[]): string[] {
+  return docs.flatMap((d) =>
+    isObject(d) && isObject(d.spec) && isObject(d.spec.roles) ? Object.keys(d.spec.roles) : [],
+  );
 }
 
 export interface ParseOptions {
@@ -196,18 +221,8 @@ export interface ParseOptions {
   readonly knownRoles?: Iterable<string> | undefined;
   /** Skip documents of another kind (e.g. PolicyTest) instead of rejecting them. */
   readonly skipOtherKinds?: boolean | undefined;
-}
-
-/** Each document of a YAML text as its own source text (comments kept), in order. */
-export function splitDocuments(text: string): string[] {
-  return parseAllDocuments(text)
-    .filter((d) => d.contents !== null)
-    .map((d) => `${text.slice(d.range[0], d.range[2]).trimEnd()}\n`);
-}
-
-/** The `kind` of a parsed document's mapping, if it has one. */
-export function kindOf(contents: unknown): unknown {
-  return isMap(contents) ? contents.get("kind") : undefined;
+  /** Compile every CEL condition to check it (default). Off only for documents validated when stored. */
+  readonly checkConditions?: boolean | undefined;
 }
 
 /**
@@ -219,27 +234,47 @@ export function parsePolicyDocuments(
   file = "<input>",
   opts: ParseOptions = {},
 ): PolicyDocument[] {
-  const lines = new LineCounter();
-  const place = { file, lines };
-  const docs = parseAllDocuments(text, { lineCounter: lines, uniqueKeys: true });
-  if (!Array.isArray(docs)) fail(place, undefined, "no document found");
-  const known = new Set([...DEFAULT_ROLES.keys(), ...(opts.knownRoles ?? []), ...rolesDefinedIn(text)]);
+  const docs = loadAll(text, file);
+  const known = new Set([...DEFAULT_ROLES.keys(), ...(opts.knownRoles ?? []), ...rolesDefinedIn(docs)]);
   const out: PolicyDocument[] = [];
-  for (const doc of docs) {
-    const err = doc.errors[0];
-    if (err) {
-      const pos = err.linePos?.[0];
-      throw policyError(
-        file,
-        pos && { line: pos.line, column: pos.col },
-        err.message.split("\n")[0] ?? "bad YAML",
-      );
+  docs.forEach((raw, index) => {
+    if (raw === null || raw === undefined) return;
+    if (opts.skipOtherKinds && !(isObject(raw) && raw.kind === "Policy")) return;
+    try {
+      const doc = parseOne(raw, known, opts.checkConditions ?? true);
+      const rulePosition = (i: number) => locate(text, index, { path: ["spec", "rules", i] });
+      const rolePosition = (name: string) =>
+        locate(text, index, { path: ["spec", "roles", name], key: true });
+      out.push({ ...doc, file, rulePosition, rolePosition });
+    } catch (err) {
+      if (!(err instanceof Invalid)) throw err;
+      throw policyError(file, locate(text, index, err.loc), err.message, err.rule);
     }
-    if (doc.contents === null) continue;
-    if (!isMap(doc.contents)) fail(place, doc.contents, "a document must be a mapping");
-    if (opts.skipOtherKinds && kindOf(doc.contents) !== "Policy") continue;
-    out.push(parseOne(place, doc.contents, known));
-  }
-  if (out.length === 0 && !opts.skipOtherKinds) fail(place, undefined, "no document found");
+  });
+  if (out.length === 0 && !opts.skipOtherKinds) throw policyError(file, undefined, "no document found");
   return out;
+}
+
+/**
+ * Parses several texts that make up one org's policy set, where a rule in one may use a
+ * role another defines. Any error rejects the whole set.
+ */
+export function parseDocumentSet(
+  texts: readonly { text: string; file: string }[],
+  opts: Omit<ParseOptions, "knownRoles"> = {},
+): PolicyDocument[] {
+  const knownRoles = texts.flatMap((t) => rolesDefinedIn(loadAll(t.text, t.file)));
+  return texts.flatMap((t) => parsePolicyDocuments(t.text, t.file, { knownRoles, ...opts }));
+}
+
+/** Each non-empty document of a YAML text as its own source text (comments inside kept), in order. */
+export function splitDocuments(text: string): string[] {
+  return parseAllDocuments(text)
+    .filter((d) => d.contents !== null && !(isScalar(d.contents) && d.contents.value === null))
+    .map((d) => `${text.slice(d.range[0], d.range[2]).trimEnd()}\n`);
+}
+
+/** The `kind` of a parsed document's mapping, if it has one. */
+export function kindOf(contents: unknown): unknown {
+  return isMap(contents) ? contents.get("kind") : undefined;
 }

@@ -24,11 +24,7 @@ export class PolicyEngine {
   /** Compiles every org's stored policies (at start). Throws if a stored document no longer compiles. */
   loadFrom(source: PolicySource): void {
     for (const { orgId, revision, documents } of source.loadAll()) {
-      this.install(
-        orgId,
-        revision,
-        parseDocumentSet(documents.map((text, i) => ({ text, file: `stored:${orgId}:${i}` }))),
-      );
+      this.install(orgId, revision, parseStored(orgId, documents));
     }
   }
 
@@ -61,6 +57,14 @@ export class PolicyEngine {
   decide(orgId: string, query: AuthzQuery): Decision {
     return decideWith(this.current(orgId), orgId, query, this.now().getTime());
   }
+}
+
+/** Parses an org's stored documents: validated when they were put, so their conditions compile on first use. */
+export function parseStored(orgId: string, documents: readonly string[]): PolicyDocument[] {
+  return parseDocumentSet(
+    documents.map((text, i) => ({ text, file: `stored:${orgId}:${i}` })),
+    { checkConditions: false },
+  );
 }
 
 /** Decides against a given compiled revision (used for candidate sets in policy tests). */

@@ -1,7 +1,6 @@
-import { isMap, isSeq, LineCounter, type Node, parseAllDocuments, type YAMLMap } from "yaml";
 import { isScope } from "../domain/scopes.js";
 import { isTier, type Tier } from "../domain/tiers.js";
-import { API_VERSION, fail, kindOf, type Place, policyError } from "./document.js";
+import { API_VERSION, Invalid, isObject, type Loc, loadAll, locate, policyError } from "./document.js";
 import { type CompiledRevision, decideWith } from "./engine.js";
 import type { AuthzQuery } from "./types.js";
 
@@ -14,7 +13,7 @@ export interface PolicyTestCase {
   readonly rule?: string | undefined;
   /** When set, the reason code the decision must carry. */
   readonly reason?: string | undefined;
-  /** The time conditions see, as an ISO date; default: when the suite runs. */
+  /** The time conditions see; default: when the suite runs. */
   readonly nowMs?: number | undefined;
 }
 
@@ -53,47 +52,51 @@ const CASE_FIELDS = new Set([
 const SUBJECT_FIELDS = new Set(["id", "tier", "roles", "scopes", "tags", "attr", "grants"]);
 
 function obj(v: unknown): Record<string, unknown> {
-  return v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+  return isObject(v) ? v : {};
 }
 
-function strings(v: unknown): string[] | undefined {
-  return Array.isArray(v) && v.every((x) => typeof x === "string") ? v : undefined;
+function strings(v: unknown, at: Loc, suite: string): string[] {
+  if (!Array.isArray(v) || !v.every((x) => typeof x === "string"))
+    throw new Invalid("roles, scopes and tags are lists of strings", at, suite);
+  return v;
 }
 
-function parseCase(place: Place, node: unknown, suite: string): PolicyTestCase {
-  if (!isMap(node)) fail(place, node as Node, "a case must be a mapping");
-  const raw = node.toJSON() as Record<string, unknown>;
-  const name = typeof raw.name === "string" && raw.name ? raw.name : fail(place, node, "a case needs a name");
-  const at = (key: string) => (node.get(key, true) as Node | undefined) ?? node;
+function parseCase(raw: unknown, at: readonly (string | number)[], suite: string): PolicyTestCase {
+  const loc = (key?: string): Loc => ({ path: key ? [...at, key] : at });
+  if (!isObject(raw)) throw new Invalid("a case must be a mapping", loc(), suite);
+  const name = raw.name;
+  if (typeof name !== "string" || !name) throw new Invalid("a case needs a name", loc(), suite);
   for (const key of Object.keys(raw))
-    if (!CASE_FIELDS.has(key)) fail(place, at(key), `unknown field "${key}" in case "${name}"`, suite);
-  if (!isMap(node.get("subject", true)))
-    fail(place, at("subject"), `case "${name}" needs a subject mapping`, suite);
-  const s = obj(raw.subject);
+    if (!CASE_FIELDS.has(key)) throw new Invalid(`unknown field "${key}" in case "${name}"`, loc(key), suite);
+  const s = raw.subject;
+  if (!isObject(s))
+    throw new Invalid(
+      `case "${name}" needs a subject mapping`,
+      loc(raw.subject === undefined ? undefined : "subject"),
+      suite,
+    );
   for (const key of Object.keys(s))
-    if (!SUBJECT_FIELDS.has(key)) fail(place, at("subject"), `unknown subject field "${key}"`, suite);
+    if (!SUBJECT_FIELDS.has(key)) throw new Invalid(`unknown subject field "${key}"`, loc("subject"), suite);
   const tier = s.tier ?? "unverified";
-  if (!isTier(tier)) fail(place, at("subject"), `unknown tier "${String(tier)}" in case "${name}"`, suite);
-  const roles = s.roles === undefined ? [] : strings(s.roles);
-  const scopes = s.scopes === undefined ? undefined : strings(s.scopes);
-  const tags = s.tags === undefined ? [] : strings(s.tags);
-  if (!roles || !tags || (s.scopes !== undefined && !scopes))
-    fail(place, at("subject"), "roles, scopes and tags are lists of strings", suite);
+  if (!isTier(tier))
+    throw new Invalid(`unknown tier "${String(tier)}" in case "${name}"`, loc("subject"), suite);
   if (typeof raw.scope !== "string" || !isScope(raw.scope))
-    fail(place, at("scope"), `case "${name}" needs a scope like domain:verb`, suite);
-  if (raw.expect !== "allow" && raw.expect !== "deny")
-    fail(place, at("expect"), `case "${name}": expect must be allow or deny`, suite);
+    throw new Invalid(`case "${name}" needs a scope like domain:verb`, loc("scope"), suite);
+  const expect = raw.expect;
+  if (expect !== "allow" && expect !== "deny")
+    throw new Invalid(`case "${name}": expect must be allow or deny`, loc("expect"), suite);
   const r = raw.resource === undefined ? undefined : obj(raw.resource);
   if (r && typeof r.kind !== "string")
-    fail(place, at("resource"), `case "${name}": resource needs a kind`, suite);
+    throw new Invalid(`case "${name}": resource needs a kind`, loc("resource"), suite);
   let nowMs: number | undefined;
   if (raw.now !== undefined) {
     nowMs = Date.parse(String(raw.now));
-    if (Number.isNaN(nowMs)) fail(place, at("now"), `case "${name}": now must be an ISO date`, suite);
+    if (Number.isNaN(nowMs)) throw new Invalid(`case "${name}": now must be an ISO date`, loc("now"), suite);
   }
+  const subjectLoc = loc("subject");
   return {
     name,
-    expect: raw.expect,
+    expect,
     rule: typeof raw.rule === "string" ? raw.rule : undefined,
     reason: typeof raw.reason === "string" ? raw.reason : undefined,
     nowMs,
@@ -101,9 +104,9 @@ function parseCase(place: Place, node: unknown, suite: string): PolicyTestCase {
       subject: {
         id: String(s.id ?? ""),
         tier: tier as Tier,
-        roles,
-        scopes,
-        tags,
+        roles: s.roles === undefined ? [] : strings(s.roles, subjectLoc, suite),
+        scopes: s.scopes === undefined ? undefined : strings(s.scopes, subjectLoc, suite),
+        tags: s.tags === undefined ? [] : strings(s.tags, subjectLoc, suite),
         attr: obj(s.attr),
         grants: obj(s.grants),
       },
@@ -114,36 +117,30 @@ function parseCase(place: Place, node: unknown, suite: string): PolicyTestCase {
   };
 }
 
-function parseSuite(place: Place, doc: YAMLMap): PolicyTestSuite {
-  const raw = doc.toJSON() as Record<string, unknown>;
-  if (raw.apiVersion !== API_VERSION) fail(place, doc, `apiVersion must be ${API_VERSION}`);
+function parseSuite(raw: Record<string, unknown>, file: string): PolicyTestSuite {
+  const root = { path: [] };
+  if (raw.apiVersion !== API_VERSION) throw new Invalid(`apiVersion must be ${API_VERSION}`, root);
   const name = obj(raw.metadata).name;
-  if (typeof name !== "string" || !name) fail(place, doc, "metadata.name is required");
-  const cases = doc.getIn(["spec", "cases"], true);
-  if (!isSeq(cases)) fail(place, doc, "spec.cases must be a list", name);
-  return { name, file: place.file, cases: cases.items.map((c) => parseCase(place, c, name)) };
+  if (typeof name !== "string" || !name) throw new Invalid("metadata.name is required", root);
+  const cases = obj(raw.spec).cases;
+  if (!Array.isArray(cases)) throw new Invalid("spec.cases must be a list", root, name);
+  return { name, file, cases: cases.map((c, i) => parseCase(c, ["spec", "cases", i], name)) };
 }
 
 /** Parses the `kind: PolicyTest` documents of a YAML text (Policy documents are skipped). */
 export function parsePolicyTests(text: string, file = "<input>"): PolicyTestSuite[] {
-  const lines = new LineCounter();
-  const place = { file, lines };
   const out: PolicyTestSuite[] = [];
-  for (const doc of parseAllDocuments(text, { lineCounter: lines, uniqueKeys: true })) {
-    const err = doc.errors[0];
-    if (err) {
-      const pos = err.linePos?.[0];
-      throw policyError(
-        file,
-        pos && { line: pos.line, column: pos.col },
-        err.message.split("\n")[0] ?? "bad YAML",
-      );
+  loadAll(text, file).forEach((raw, index) => {
+    if (raw === null || raw === undefined || (isObject(raw) && raw.kind === "Policy")) return;
+    try {
+      if (!isObject(raw) || raw.kind !== "PolicyTest")
+        throw new Invalid("kind must be Policy or PolicyTest", { path: [] });
+      out.push(parseSuite(raw, file));
+    } catch (err) {
+      if (!(err instanceof Invalid)) throw err;
+      throw policyError(file, locate(text, index, err.loc), err.message, err.rule);
     }
-    if (doc.contents === null || kindOf(doc.contents) === "Policy") continue;
-    if (!isMap(doc.contents) || kindOf(doc.contents) !== "PolicyTest")
-      fail(place, doc.contents, "kind must be Policy or PolicyTest");
-    out.push(parseSuite(place, doc.contents));
-  }
+  });
   return out;
 }
 

@@ -14,12 +14,16 @@ export function roleGraphOf(documents: readonly PolicyDocument[]): RoleGraph {
     for (const [name, spec] of doc.roles ?? []) {
       const file = doc.file ?? doc.name;
       if (DEFAULT_ROLES.has(name))
-        throw policyError(file, spec.position, `role "${name}" is built in and cannot be redefined`);
+        throw policyError(
+          file,
+          doc.rolePosition?.(name),
+          `role "${name}" is built in and cannot be redefined`,
+        );
       const previous = definedIn.get(name);
       if (previous && JSON.stringify(graph.get(name)) !== JSON.stringify(spec.inherits)) {
         throw policyError(
           file,
-          spec.position,
+          doc.rolePosition?.(name),
           `role "${name}" is also defined, differently, in policy "${previous.name}"`,
         );
       }
@@ -33,7 +37,7 @@ export function roleGraphOf(documents: readonly PolicyDocument[]): RoleGraph {
         if (!graph.has(parent))
           throw policyError(
             doc.file ?? doc.name,
-            spec.position,
+            doc.rolePosition?.(name),
             `role "${name}" inherits unknown role "${parent}"`,
           );
       }
@@ -52,7 +56,7 @@ function assertAcyclic(graph: RoleGraph, documents: readonly PolicyDocument[]): 
       const cycle = [...path.slice(path.indexOf(role)), role].join(" → ");
       throw policyError(
         doc?.file ?? doc?.name ?? "<roles>",
-        doc?.roles?.get(role)?.position,
+        doc?.rolePosition?.(role),
         `role inheritance cycle: ${cycle}`,
       );
     }

@@ -13,7 +13,6 @@ export interface RuleSpec {
   readonly name: string;
   /** A CEL expression over principal, resource, context and now; the rule matches only when it is true. */
   readonly condition?: string | undefined;
-  readonly position?: Position | undefined;
   readonly scopes: readonly string[];
   readonly resources?: readonly string[] | undefined;
   readonly effect: Effect;
@@ -24,7 +23,6 @@ export interface RuleSpec {
 /** A custom role and the roles it inherits (may do everything they may). */
 export interface RoleSpec {
   readonly inherits: readonly string[];
-  readonly position?: Position | undefined;
 }
 
 /** A parsed and validated `kind: Policy` document. */
@@ -35,6 +33,10 @@ export interface PolicyDocument {
   readonly roles?: ReadonlyMap<string, RoleSpec> | undefined;
   /** The file (or request) the document came from. */
   readonly file?: string | undefined;
+  /** Where rule `i` is written (computed on demand, for errors only the whole set reveals). */
+  readonly rulePosition?: ((index: number) => Position | undefined) | undefined;
+  /** Where a custom role is defined (computed on demand). */
+  readonly rolePosition?: ((name: string) => Position | undefined) | undefined;
 }
 
 /** Who is asking, as the engine sees it. */
