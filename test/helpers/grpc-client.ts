@@ -21,7 +21,7 @@ export interface CallFailure {
 }
 
 /** The reason from the grpc-status-details-bin ErrorInfo (and the plain trailer, which must agree). */
-function reasonOf(err: grpc.ServiceError): string {
+export function reasonOf(err: grpc.ServiceError): string {
   const bin = err.metadata?.get("grpc-status-details-bin")[0];
   if (bin instanceof Buffer) {
     const status = fromBinary(StatusSchema, bin);

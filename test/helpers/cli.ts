@@ -1,0 +1,93 @@
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+
+/** The built `tessera` command (run `npm run build` first: it loads dist/). */
+export const TESSERA_BIN = join(process.cwd(), "bin", "tessera.js");
+
+export interface CliRun {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * The environment a user's shell would give the CLI: PATH, a HOME of our choosing (so no real
+ * ~/.tessera/config is read) and only the TESSERA_* variables passed in.
+ */
+export function cliEnv(home: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return { PATH: process.env.PATH ?? "", HOME: home, ...extra };
+}
+
+/** Runs `node bin/tessera.js …args` to completion (bounded by a timeout). */
+export function runTessera(args: string[], env: NodeJS.ProcessEnv): Promise<CliRun> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [TESSERA_BIN, ...args], { env, timeout: 15_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === "number" ? err.code : -1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** What `tessera serve` printed up to its "tessera listening" log line. */
+export interface ServeReady {
+  readonly grpcPort: number;
+  readonly httpPort: number;
+  /** The dev-org banner's `export NAME=value` lines. */
+  readonly exports: Readonly<Record<string, string>>;
+}
+
+export interface ServeProcess {
+  readonly child: ChildProcess;
+  readonly ready: Promise<ServeReady>;
+  /** Sends `signal` and resolves to the exit code (rejects if it has not exited within `ms`). */
+  stop(signal?: NodeJS.Signals, ms?: number): Promise<number | null>;
+}
+
+/** Spawns `tessera serve …args` and reads its stdout until it is listening. */
+export function spawnServe(args: string[], env: NodeJS.ProcessEnv, readyMs = 15_000): ServeProcess {
+  const child = spawn(process.execPath, [TESSERA_BIN, "serve", ...args], {
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  let stderr = "";
+  child.stderr?.on("data", (b: Buffer) => {
+    stderr += b.toString();
+  });
+  const ready = new Promise<ServeReady>((resolve, reject) => {
+    const exports: Record<string, string> = {};
+    const timer = setTimeout(() => reject(new Error(`serve not ready in ${readyMs} ms: ${stderr}`)), readyMs);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`serve exited (${code}) before listening: ${stderr}`));
+    });
+    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+    lines.on("line", (line) => {
+      const banner = /^\s*export (TESSERA_[A-Z_]+)=(\S+)$/.exec(line);
+      if (banner?.[1] && banner[2]) exports[banner[1]] = banner[2];
+      if (!line.startsWith("{")) return;
+      const log = JSON.parse(line) as { msg?: string; grpcPort?: number; httpPort?: number };
+      if (log.msg !== "tessera listening") return;
+      clearTimeout(timer);
+      resolve({ grpcPort: log.grpcPort ?? 0, httpPort: log.httpPort ?? 0, exports });
+    });
+  });
+  ready.catch(() => child.kill("SIGKILL"));
+  return {
+    child,
+    ready,
+    stop(signal = "SIGTERM", ms = 5_000) {
+      if (child.exitCode !== null) return Promise.resolve(child.exitCode);
+      child.kill(signal);
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          child.kill("SIGKILL");
+          reject(new Error(`serve did not exit within ${ms} ms of ${signal}`));
+        }, ms);
+      });
+      return Promise.race([exited, timeout]).finally(() => clearTimeout(timer));
+    },
+  };
+}
