@@ -3,8 +3,10 @@ import { promisify } from "node:util";
 import type * as grpc from "@grpc/grpc-js";
 import type { Config } from "./config/config.js";
 import { createOrg, EXAMPLE_POLICY, type NewOrg } from "./core/bootstrap.js";
+import { startSync } from "./core/sync.js";
 import { buildTessera, type Tessera } from "./core/tessera.js";
 import { openStore, type Store } from "./store/store.js";
+import { closeHttpServer } from "./transport/http-server.js";
 import { createServers } from "./transport/servers.js";
 import { grpcServerCredentials, readTls } from "./transport/tls.js";
 
@@ -31,8 +33,13 @@ function bindGrpc(server: grpc.Server, address: string, creds: grpc.ServerCreden
   return promisify(server.bindAsync.bind(server))(address, creds);
 }
 
+export interface StartOptions {
+  /** Called when applying another process's change fails (it is retried). */
+  readonly onSyncError?: (err: unknown) => void;
+}
+
 /** The composition root: loadConfig's result → store → core → servers → listening. */
-export async function startTessera(config: Config): Promise<RunningTessera> {
+export async function startTessera(config: Config, opts: StartOptions = {}): Promise<RunningTessera> {
   const store = openStore(config.dataDir);
   try {
     const tessera = await buildTessera(store, config);
@@ -46,14 +53,17 @@ export async function startTessera(config: Config): Promise<RunningTessera> {
       servers.http.listen(config.httpPort, config.host, () => resolve());
     });
     const httpPort = (servers.http.address() as AddressInfo).port;
+    const stopSync = startSync(
+      store,
+      { engine: tessera.engine, credentials: tessera.credentials },
+      { onError: opts.onSyncError },
+    );
     const close = async (): Promise<void> => {
+      stopSync();
       servers.health.shutdown();
       await Promise.all([
         new Promise<void>((resolve) => servers.grpc.tryShutdown(() => resolve())),
-        new Promise<void>((resolve) => {
-          servers.http.close(() => resolve());
-          (servers.http as { closeIdleConnections?: () => void }).closeIdleConnections?.();
-        }),
+        closeHttpServer(servers.http),
       ]);
       store.close();
     };

@@ -1,10 +1,34 @@
 import { TesseraError } from "../domain/errors.js";
-import type { OrgRepository } from "../store/orgs.js";
+import type { CredentialRow, OrgRepository } from "../store/orgs.js";
+
+const MAX_CACHED = 100_000;
+
 import { digestsEqual, isWellFormedSecret, secretDigest } from "./secrets.js";
 
-/** Resolves API keys and admin tokens to their org. */
+/**
+ * Resolves API keys and admin tokens to their org. Known credentials are cached in memory
+ * by digest, so the per-request path does not touch the database; any credential change
+ * (made here or seen in the change log) empties the cache.
+ */
 export class OrgCredentials {
+  private readonly cache = new Map<string, CredentialRow>();
+
   constructor(private readonly orgs: OrgRepository) {}
+
+  /** Forgets every cached credential (after a rotation or revocation anywhere). */
+  invalidate(): void {
+    this.cache.clear();
+  }
+
+  private find(digest: Buffer): CredentialRow | undefined {
+    const key = digest.toString("base64");
+    const hit = this.cache.get(key);
+    if (hit) return hit;
+    const row = this.orgs.findCredential(digest);
+    // Only hits are cached: an unknown key may be created at any moment.
+    if (row && this.cache.size < MAX_CACHED) this.cache.set(key, row);
+    return row;
+  }
 
   /** The org an API key belongs to. Malformed keys are refused before any lookup. */
   orgOfApiKey(apiKey: string): string {
@@ -12,7 +36,7 @@ export class OrgCredentials {
       throw new TesseraError("API_KEY_MALFORMED", "the API key is not a well-formed tsk_ key");
     }
     const digest = secretDigest(apiKey);
-    const row = this.orgs.findCredential(digest);
+    const row = this.find(digest);
     if (row?.kind !== "api_key" || !digestsEqual(row.digest, digest)) {
       throw new TesseraError("API_KEY_UNKNOWN", "the API key is not known");
     }
@@ -38,7 +62,7 @@ export class OrgCredentials {
       throw new TesseraError("ADMIN_TOKEN_MALFORMED", "the admin token is not a well-formed tat_ token");
     }
     const digest = secretDigest(adminToken);
-    const row = this.orgs.findCredential(digest);
+    const row = this.find(digest);
     if (row?.kind !== "admin_token" || !digestsEqual(row.digest, digest)) {
       throw new TesseraError("ADMIN_TOKEN_UNKNOWN", "the admin token is not known");
     }

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
+import { availableParallelism } from "node:os";
 import { parse as parseYaml } from "yaml";
 import { parseDuration } from "./duration.js";
 
@@ -34,6 +35,8 @@ export interface Config {
   readonly clockToleranceSeconds: number;
   /** Largest request message accepted, in bytes. Default 64 KiB. */
   readonly maxMessageBytes: number;
+  /** Server processes sharing the ports (node:cluster). Default: one per core; 1 runs in a single process. */
+  readonly workers: number;
   /** Log level: trace, debug, info, warn, error, fatal or silent. Default info. */
   readonly logLevel: string;
   /** On first start with an empty database, create a development org and print its credentials. Default true. */
@@ -72,6 +75,7 @@ const ENV: Record<string, keyof ConfigInput> = {
   TESSERA_MAX_MESSAGE_BYTES: "maxMessageBytes",
   TESSERA_BOOTSTRAP_DEV_ORG: "bootstrapDevOrg",
   TESSERA_LOG_LEVEL: "logLevel",
+  TESSERA_WORKERS: "workers",
 };
 
 function fromEnv(env: NodeJS.ProcessEnv): ConfigInput {
@@ -101,6 +105,14 @@ function port(name: string, v: unknown): number {
     typeof v === "number" ? v : /^\d{1,5}$/.test(String(v).trim()) ? Number(String(v).trim()) : Number.NaN;
   if (!Number.isInteger(n) || n < 0 || n > 65535)
     throw new ConfigError(`${name} must be a port number (0-65535), got ${String(v)}`);
+  return n;
+}
+
+function count(name: string, v: unknown): number {
+  const n =
+    typeof v === "number" ? v : /^\d{1,3}$/.test(String(v).trim()) ? Number(String(v).trim()) : Number.NaN;
+  if (!Number.isInteger(n) || n < 1 || n > 256)
+    throw new ConfigError(`${name} must be a whole number from 1 to 256, got ${String(v)}`);
   return n;
 }
 
@@ -167,6 +179,7 @@ export function loadConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = pro
     clockToleranceSeconds: seconds("clockTolerance", get("clockToleranceSeconds", 10)),
     maxMessageBytes: Number(get("maxMessageBytes", 64 * 1024)),
     logLevel: String(get("logLevel", "info")),
+    workers: count("workers", get("workers", availableParallelism())),
     bootstrapDevOrg: bool("bootstrapDevOrg", get("bootstrapDevOrg", true)),
   };
   if (!LOG_LEVELS.includes(config.logLevel))

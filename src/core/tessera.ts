@@ -14,6 +14,7 @@ export interface Tessera {
   readonly auth: AuthCore;
   readonly admin: AdminCore;
   readonly policies: PolicyAdmin;
+  readonly credentials: OrgCredentials;
   readonly keys: KeyRing;
   readonly engine: PolicyEngine;
 }
@@ -47,5 +48,5 @@ export async function buildTessera(
   });
   const admin = new AdminCore({ credentials, agents: store.agents, services: store.services, now });
   const policies = new PolicyAdmin({ engine, policies: store.policies, now });
-  return { auth, admin, policies, keys, engine };
+  return { auth, admin, policies, credentials, keys, engine };
 }

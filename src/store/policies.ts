@@ -1,4 +1,5 @@
 import type { PolicySource } from "../engine/types.js";
+import { ChangeLog } from "./changes.js";
 import type { Db } from "./db.js";
 
 export interface PolicySummaryRow {
@@ -24,7 +25,20 @@ export interface PolicyWrite {
 
 /** Policy documents per org, with the org's revision counter and history. Implements the engine's PolicySource. */
 export class PolicyRepository implements PolicySource {
-  constructor(private readonly db: Db) {}
+  private readonly changes: ChangeLog;
+
+  constructor(private readonly db: Db) {
+    this.changes = new ChangeLog(db);
+  }
+
+  /** The org's policy revision as stored (other processes may be ahead of this one's memory). */
+  storedRevision(orgId: string): number {
+    return (
+      this.db
+        .prepare<[string], { policy_revision: number }>("SELECT policy_revision FROM orgs WHERE id = ?")
+        .get(orgId)?.policy_revision ?? 0
+    );
+  }
 
   private bump(orgId: string): number {
     const row = this.db
@@ -52,6 +66,7 @@ export class PolicyRepository implements PolicySource {
         upsert.run(orgId, d.name, d.document, d.ruleCount, revision, now);
         history.run(orgId, revision, d.name, d.document, now);
       }
+      this.changes.record("policy", orgId, String(revision));
       return revision;
     })();
   }
@@ -67,6 +82,7 @@ export class PolicyRepository implements PolicySource {
           "INSERT INTO policy_history (org_id, revision, name, action, document, changed_at) VALUES (?, ?, ?, 'delete', NULL, ?)",
         )
         .run(orgId, revision, name, now);
+      this.changes.record("policy", orgId, String(revision));
       return revision;
     })();
   }
@@ -123,6 +139,14 @@ export class PolicyRepository implements PolicySource {
       )
       .all(orgId, name ?? null, name ?? null)
       .map((r) => ({ revision: r.revision, name: r.name, action: r.action, changedAt: r.changed_at }));
+  }
+
+  /** The org's revision and documents, read consistently. */
+  snapshot(orgId: string): { revision: number; documents: string[] } {
+    return this.db.transaction(() => ({
+      revision: this.storedRevision(orgId),
+      documents: this.documents(orgId),
+    }))();
   }
 
   *loadAll(): Iterable<{ orgId: string; revision: number; documents: readonly string[] }> {

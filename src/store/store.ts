@@ -1,4 +1,5 @@
 import { AgentRepository } from "./agents.js";
+import { ChangeLog } from "./changes.js";
 import { type Db, openDatabase } from "./db.js";
 import { OrgRepository } from "./orgs.js";
 import { PolicyRepository } from "./policies.js";
@@ -13,6 +14,7 @@ export interface Store {
   readonly policies: PolicyRepository;
   readonly signingKeys: SigningKeyRepository;
   readonly services: ServiceIdentityRepository;
+  readonly changes: ChangeLog;
   close(): void;
 }
 
@@ -26,6 +28,7 @@ export function openStore(dataDir: string): Store {
     policies: new PolicyRepository(db),
     signingKeys: new SigningKeyRepository(db),
     services: new ServiceIdentityRepository(db),
+    changes: new ChangeLog(db),
     close: () => db.close(),
   };
 }

@@ -61,7 +61,7 @@ export function createHttpServer(opts: HttpOptions): http.Server | http2.Http2Se
     connect(req as never, res as never);
   };
   if (!opts.tls) return http.createServer(handler as http.RequestListener);
-  return http2.createSecureServer(
+  const server = http2.createSecureServer(
     {
       allowHTTP1: true,
       cert: opts.tls.cert,
@@ -70,4 +70,41 @@ export function createHttpServer(opts: HttpOptions): http.Server | http2.Http2Se
     },
     handler,
   );
+  trackSessions(server);
+  return server;
+}
+
+const SESSIONS = Symbol("sessions");
+
+/** Remembers a server's open HTTP/2 sessions: its close() waits for them all, idle or not. */
+function trackSessions(server: http2.Http2SecureServer): void {
+  const sessions = new Set<http2.ServerHttp2Session>();
+  (server as unknown as Record<symbol, unknown>)[SESSIONS] = sessions;
+  server.on("session", (s) => {
+    sessions.add(s);
+    s.once("close", () => sessions.delete(s));
+  });
+}
+
+/**
+ * Stops the HTTP port: no new connections, in-flight requests finish, idle connections
+ * (HTTP/1.1 keep-alive and HTTP/2 sessions, which get a GOAWAY) close, and after `graceMs`
+ * whatever is left is cut.
+ */
+export function closeHttpServer(
+  server: http.Server | http2.Http2SecureServer,
+  graceMs = 5000,
+): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    (server as http.Server).closeIdleConnections?.();
+    const sessions = (server as unknown as Record<symbol, Set<http2.ServerHttp2Session> | undefined>)[
+      SESSIONS
+    ];
+    for (const s of sessions ?? []) s.close();
+    setTimeout(() => {
+      for (const s of sessions ?? []) s.destroy();
+      (server as http.Server).closeAllConnections?.();
+    }, graceMs).unref();
+  });
 }

@@ -1,4 +1,6 @@
+import cluster from "node:cluster";
 import type { Command } from "commander";
+import { prepareDataDir, reportListening, runPrimary } from "../../cluster.js";
 import { loadConfig } from "../../config/config.js";
 import type { NewOrg } from "../../core/bootstrap.js";
 import { createLogger } from "../../log.js";
@@ -38,6 +40,7 @@ export function registerServe(program: Command): void {
       "require client certificates signed by this CA on the gRPC port (TESSERA_TLS_CLIENT_CA)",
     )
     .option("--max-token-ttl <duration>", "longest token lifetime MintToken grants (default 1h)")
+    .option("--workers <n>", "server processes sharing the ports (TESSERA_WORKERS, default: one per core)")
     .option(
       "--log-level <level>",
       "trace | debug | info | warn | error | silent (TESSERA_LOG_LEVEL, default info)",
@@ -55,23 +58,30 @@ export function registerServe(program: Command): void {
         tlsClientCa: o.tlsClientCa as string | undefined,
         maxTokenTtlSeconds: o.maxTokenTtl as string | undefined,
         logLevel: o.logLevel as string | undefined,
+        workers: o.workers as string | undefined,
         ...(o.bootstrapDevOrg === false ? { bootstrapDevOrg: false } : {}),
       });
       const log = createLogger(config.logLevel);
       setInternalErrorLogger((err) => log.error({ err }, "internal error"));
-      const running = await startTessera(config);
-      if (running.devOrg) process.stdout.write(`${devOrgBanner(running.devOrg, running.grpcPort)}\n`);
-      log.info(
-        {
-          grpcPort: running.grpcPort,
-          httpPort: running.httpPort,
-          host: config.host,
-          dataDir: config.dataDir,
-          tls: Boolean(config.tls),
-          mtls: Boolean(config.tls?.clientCaFile),
-        },
-        "tessera listening",
-      );
+      const listening = (ports: { grpcPort: number; httpPort: number }, devOrg: NewOrg | undefined) => {
+        if (devOrg) process.stdout.write(`${devOrgBanner(devOrg, ports.grpcPort)}\n`);
+        const tls = Boolean(config.tls);
+        const mtls = Boolean(config.tls?.clientCaFile);
+        log.info(
+          { ...ports, host: config.host, dataDir: config.dataDir, workers: config.workers, tls, mtls },
+          "tessera listening",
+        );
+      };
+      if (config.workers > 1 && cluster.isPrimary) {
+        const devOrg = await prepareDataDir(config);
+        runPrimary(config, log, { onListening: (ports) => listening(ports, devOrg) });
+        return;
+      }
+      const running = await startTessera(config, {
+        onSyncError: (err) => log.error({ err }, "applying a change failed"),
+      });
+      if (cluster.isWorker) reportListening(running.grpcPort, running.httpPort);
+      else listening({ grpcPort: running.grpcPort, httpPort: running.httpPort }, running.devOrg);
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) return;

@@ -88,4 +88,20 @@ export const MIGRATIONS: readonly Migration[] = [
         SELECT org_id, revision, name, 'put', document, updated_at FROM policies;
     `,
   },
+  {
+    version: 3,
+    name: "change log",
+    sql: `
+      -- Changes that other processes on this database must apply to their in-memory state
+      -- (policy revisions, keys, revocations, suspensions). Written in the same transaction
+      -- as the change; each server process polls it. Old rows are pruned.
+      CREATE TABLE changes (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        org_id TEXT,
+        ref TEXT,
+        at INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
 ];

@@ -1,0 +1,59 @@
+import type { OrgCredentials } from "../auth/org-credentials.js";
+import type { PolicyEngine } from "../engine/engine.js";
+import { parseStored } from "../engine/engine.js";
+import type { Change } from "../store/changes.js";
+import type { Store } from "../store/store.js";
+
+export interface SyncTargets {
+  readonly engine: PolicyEngine;
+  readonly credentials: OrgCredentials;
+  /** Extra appliers for kinds other modules own (revocations, suspensions, keys). */
+  readonly others?: Partial<Record<Change["kind"], (change: Change) => void | Promise<void>>>;
+}
+
+export interface SyncOptions {
+  /** How often to poll the change log. Default 25 ms, so every process converges well within 100 ms. */
+  readonly intervalMs?: number;
+  readonly onError?: ((err: unknown) => void) | undefined;
+}
+
+/**
+ * Keeps this process's in-memory state (compiled policies, credential cache, …) in step with
+ * changes other processes write to the same database, by polling the change log off the hot
+ * path. Returns a function that stops it.
+ */
+export function startSync(store: Store, targets: SyncTargets, opts: SyncOptions = {}): () => void {
+  let seen = store.changes.latest();
+  let running = false;
+  let ticks = 0;
+  const apply = async (c: Change): Promise<void> => {
+    if (c.kind === "policy" && c.orgId) {
+      // A change this process made is already in force; reparse only when the store is ahead.
+      if (store.policies.storedRevision(c.orgId) > targets.engine.revision(c.orgId)) {
+        const snap = store.policies.snapshot(c.orgId);
+        targets.engine.install(c.orgId, snap.revision, parseStored(c.orgId, snap.documents));
+      }
+    } else if (c.kind === "credential") {
+      targets.credentials.invalidate();
+    }
+    await targets.others?.[c.kind]?.(c);
+  };
+  const tick = async (): Promise<void> => {
+    if (running) return;
+    running = true;
+    try {
+      for (const c of store.changes.since(seen)) {
+        await apply(c);
+        seen = c.seq;
+      }
+      if (++ticks % 2400 === 0) store.changes.prune(3600); // about once a minute
+    } catch (err) {
+      opts.onError?.(err);
+    } finally {
+      running = false;
+    }
+  };
+  const timer = setInterval(() => void tick(), opts.intervalMs ?? 25);
+  timer.unref();
+  return () => clearInterval(timer);
+}
