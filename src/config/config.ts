@@ -31,6 +31,16 @@ export interface Config {
   readonly defaultTokenTtlSeconds: number;
   /** Longest lifetime MintToken grants. Default 1 hour. */
   readonly maxTokenTtlSeconds: number;
+  /** Lifetime of a refresh token (and so of an idle session). Default 7 days. */
+  readonly refreshTokenTtlSeconds: number;
+  /** Longest `act` delegation chain MintToken accepts from agent minters. Default 3. */
+  readonly maxDelegationDepth: number;
+  /** Algorithm of new signing keys: EdDSA (default) or ES256. */
+  readonly signingAlg: "EdDSA" | "ES256";
+  /** Rotate the signing key automatically this often; 0 (default) rotates only on request. */
+  readonly keyRotationIntervalSeconds: number;
+  /** 32-byte key (base64) that encrypts signing private keys at rest; unset stores them in clear (development). */
+  readonly masterKey?: Buffer | undefined;
   /** Clock skew tolerated when checking exp/nbf/iat. Default 10 seconds. */
   readonly clockToleranceSeconds: number;
   /** Largest request message accepted, in bytes. Default 64 KiB. */
@@ -76,6 +86,11 @@ const ENV: Record<string, keyof ConfigInput> = {
   TESSERA_BOOTSTRAP_DEV_ORG: "bootstrapDevOrg",
   TESSERA_LOG_LEVEL: "logLevel",
   TESSERA_WORKERS: "workers",
+  TESSERA_REFRESH_TOKEN_TTL: "refreshTokenTtlSeconds",
+  TESSERA_MAX_DELEGATION_DEPTH: "maxDelegationDepth",
+  TESSERA_SIGNING_ALG: "signingAlg",
+  TESSERA_KEY_ROTATION_INTERVAL: "keyRotationIntervalSeconds",
+  TESSERA_MASTER_KEY: "masterKey",
 };
 
 function fromEnv(env: NodeJS.ProcessEnv): ConfigInput {
@@ -114,6 +129,19 @@ function count(name: string, v: unknown): number {
   if (!Number.isInteger(n) || n < 1 || n > 256)
     throw new ConfigError(`${name} must be a whole number from 1 to 256, got ${String(v)}`);
   return n;
+}
+
+function signingAlg(v: unknown): "EdDSA" | "ES256" {
+  if (v === "EdDSA" || v === "ES256") return v;
+  throw new ConfigError(`signingAlg must be EdDSA or ES256, got ${String(v)}`);
+}
+
+function masterKey(v: unknown): Buffer | undefined {
+  if (v === undefined || v === "") return undefined;
+  const key = Buffer.from(String(v), "base64");
+  // The value itself is never echoed: it is a secret.
+  if (key.length !== 32) throw new ConfigError("masterKey must be 32 bytes, base64-encoded (e.g. openssl rand -base64 32)");
+  return key;
 }
 
 function seconds(name: string, v: unknown): number {
@@ -177,6 +205,11 @@ export function loadConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = pro
     ),
     maxTokenTtlSeconds,
     clockToleranceSeconds: seconds("clockTolerance", get("clockToleranceSeconds", 10)),
+    refreshTokenTtlSeconds: seconds("refreshTokenTtl", get("refreshTokenTtlSeconds", 7 * 86400)),
+    maxDelegationDepth: count("maxDelegationDepth", get("maxDelegationDepth", 3)),
+    signingAlg: signingAlg(get("signingAlg", "EdDSA")),
+    keyRotationIntervalSeconds: seconds("keyRotationInterval", get("keyRotationIntervalSeconds", 0)),
+    masterKey: masterKey(merged.masterKey),
     maxMessageBytes: Number(get("maxMessageBytes", 64 * 1024)),
     logLevel: String(get("logLevel", "info")),
     workers: count("workers", get("workers", availableParallelism())),

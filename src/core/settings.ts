@@ -5,4 +5,9 @@ export interface CoreSettings {
   readonly defaultTokenTtlSeconds: number;
   readonly maxTokenTtlSeconds: number;
   readonly clockToleranceSeconds: number;
+  readonly refreshTokenTtlSeconds: number;
+  readonly maxDelegationDepth: number;
+  readonly signingAlg: "EdDSA" | "ES256";
+  readonly keyRotationIntervalSeconds: number;
+  readonly masterKey?: Buffer | undefined;
 }

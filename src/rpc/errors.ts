@@ -15,9 +15,9 @@ const CODES: Record<ErrorKind, Code> = {
   not_found: Code.NotFound,
   already_exists: Code.AlreadyExists,
   failed_precondition: Code.FailedPrecondition,
-  resource_exhausted: Code.ResourceExhausted,
+  unimplemented: Code.Unimplemented,
   internal: Code.Internal,
-} as Record<ErrorKind, Code>;
+};
 
 /** A failure as it goes on the wire: code, reason, a safe message, and details. */
 export interface WireError {

@@ -16,6 +16,10 @@ export const TEST_SETTINGS: CoreSettings = {
   defaultTokenTtlSeconds: 900,
   maxTokenTtlSeconds: 3600,
   clockToleranceSeconds: 10,
+  refreshTokenTtlSeconds: 7 * 86400,
+  maxDelegationDepth: 3,
+  signingAlg: "EdDSA",
+  keyRotationIntervalSeconds: 0,
 };
 
 /** The whole core behind an in-memory Connect transport, over a real SQLite file. */

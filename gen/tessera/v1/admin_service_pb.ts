@@ -4,9 +4,9 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
-import type { Agent, Tier } from "./types_pb.js";
+import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Agent, ApiKey, SigningKey, Tier, User } from "./types_pb.js";
 import { file_tessera_v1_types } from "./types_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tessera/v1/admin_service.proto.
  */
 export const file_tessera_v1_admin_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch50ZXNzZXJhL3YxL2FkbWluX3NlcnZpY2UucHJvdG8SCnRlc3NlcmEudjEiXwoSQ3JlYXRlQWdlbnRSZXF1ZXN0EgwKBG5hbWUYASABKAkSHgoEdGllchgCIAEoDjIQLnRlc3NlcmEudjEuVGllchINCgVyb2xlcxgDIAMoCRIMCgR0YWdzGAQgAygJIjcKE0NyZWF0ZUFnZW50UmVzcG9uc2USIAoFYWdlbnQYASABKAsyES50ZXNzZXJhLnYxLkFnZW50Ih0KD0dldEFnZW50UmVxdWVzdBIKCgJpZBgBIAEoCSI0ChBHZXRBZ2VudFJlc3BvbnNlEiAKBWFnZW50GAEgASgLMhEudGVzc2VyYS52MS5BZ2VudCITChFMaXN0QWdlbnRzUmVxdWVzdCI3ChJMaXN0QWdlbnRzUmVzcG9uc2USIQoGYWdlbnRzGAEgAygLMhEudGVzc2VyYS52MS5BZ2VudCIyChBQdXRQb2xpY3lSZXF1ZXN0EhAKCGRvY3VtZW50GAEgASgJEgwKBGZpbGUYAiABKAkiQgoRUHV0UG9saWN5UmVzcG9uc2USDAoEbmFtZRgBIAEoCRIQCghyZXZpc2lvbhgCIAEoAxINCgVuYW1lcxgDIAMoCSIyChBHZXRQb2xpY3lSZXF1ZXN0EgwKBG5hbWUYASABKAkSEAoIcmV2aXNpb24YAiABKAMiRQoRR2V0UG9saWN5UmVzcG9uc2USDAoEbmFtZRgBIAEoCRIQCghyZXZpc2lvbhgCIAEoAxIQCghkb2N1bWVudBgDIAEoCSIjChNEZWxldGVQb2xpY3lSZXF1ZXN0EgwKBG5hbWUYASABKAkiKAoURGVsZXRlUG9saWN5UmVzcG9uc2USEAoIcmV2aXNpb24YASABKAMiJAoUUG9saWN5SGlzdG9yeVJlcXVlc3QSDAoEbmFtZRgBIAEoCSJuCgxQb2xpY3lDaGFuZ2USEAoIcmV2aXNpb24YASABKAMSDAoEbmFtZRgCIAEoCRIOCgZhY3Rpb24YAyABKAkSLgoKY2hhbmdlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiQgoVUG9saWN5SGlzdG9yeVJlc3BvbnNlEikKB2NoYW5nZXMYASADKAsyGC50ZXNzZXJhLnYxLlBvbGljeUNoYW5nZSI3ChVWYWxpZGF0ZVBvbGljeVJlcXVlc3QSEAoIZG9jdW1lbnQYASABKAkSDAoEZmlsZRgCIAEoCSI7ChZWYWxpZGF0ZVBvbGljeVJlc3BvbnNlEg0KBW5hbWVzGAEgAygJEhIKCnJ1bGVfY291bnQYAiABKAUiNQoRVGVzdFBvbGljeVJlcXVlc3QSDQoFdGVzdHMYASABKAkSEQoJY2FuZGlkYXRlGAIgASgJImoKC1Rlc3RGYWlsdXJlEg0KBXN1aXRlGAEgASgJEgwKBGNhc2UYAiABKAkSEAoIZXhwZWN0ZWQYAyABKAkSDgoGYWN0dWFsGAQgASgJEgwKBHJ1bGUYBSABKAkSDgoGcmVhc29uGAYgASgJIl8KElRlc3RQb2xpY3lSZXNwb25zZRIOCgZwYXNzZWQYASABKAUSDgoGZmFpbGVkGAIgASgFEikKCGZhaWx1cmVzGAMgAygLMhcudGVzc2VyYS52MS5UZXN0RmFpbHVyZSIVChNMaXN0UG9saWNpZXNSZXF1ZXN0InMKDVBvbGljeVN1bW1hcnkSDAoEbmFtZRgBIAEoCRIQCghyZXZpc2lvbhgCIAEoAxISCgpydWxlX2NvdW50GAMgASgFEi4KCnVwZGF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlUKFExpc3RQb2xpY2llc1Jlc3BvbnNlEisKCHBvbGljaWVzGAEgAygLMhkudGVzc2VyYS52MS5Qb2xpY3lTdW1tYXJ5EhAKCHJldmlzaW9uGAIgASgDIi4KGkJpbmRTZXJ2aWNlSWRlbnRpdHlSZXF1ZXN0EhAKCGlkZW50aXR5GAEgASgJIj8KG0JpbmRTZXJ2aWNlSWRlbnRpdHlSZXNwb25zZRIQCghpZGVudGl0eRgBIAEoCRIOCgZvcmdfaWQYAiABKAkykAcKDEFkbWluU2VydmljZRJOCgtDcmVhdGVBZ2VudBIeLnRlc3NlcmEudjEuQ3JlYXRlQWdlbnRSZXF1ZXN0Gh8udGVzc2VyYS52MS5DcmVhdGVBZ2VudFJlc3BvbnNlEkUKCEdldEFnZW50EhsudGVzc2VyYS52MS5HZXRBZ2VudFJlcXVlc3QaHC50ZXNzZXJhLnYxLkdldEFnZW50UmVzcG9uc2USSwoKTGlzdEFnZW50cxIdLnRlc3NlcmEudjEuTGlzdEFnZW50c1JlcXVlc3QaHi50ZXNzZXJhLnYxLkxpc3RBZ2VudHNSZXNwb25zZRJICglQdXRQb2xpY3kSHC50ZXNzZXJhLnYxLlB1dFBvbGljeVJlcXVlc3QaHS50ZXNzZXJhLnYxLlB1dFBvbGljeVJlc3BvbnNlEkgKCUdldFBvbGljeRIcLnRlc3NlcmEudjEuR2V0UG9saWN5UmVxdWVzdBodLnRlc3NlcmEudjEuR2V0UG9saWN5UmVzcG9uc2USUQoMTGlzdFBvbGljaWVzEh8udGVzc2VyYS52MS5MaXN0UG9saWNpZXNSZXF1ZXN0GiAudGVzc2VyYS52MS5MaXN0UG9saWNpZXNSZXNwb25zZRJRCgxEZWxldGVQb2xpY3kSHy50ZXNzZXJhLnYxLkRlbGV0ZVBvbGljeVJlcXVlc3QaIC50ZXNzZXJhLnYxLkRlbGV0ZVBvbGljeVJlc3BvbnNlElQKDVBvbGljeUhpc3RvcnkSIC50ZXNzZXJhLnYxLlBvbGljeUhpc3RvcnlSZXF1ZXN0GiEudGVzc2VyYS52MS5Qb2xpY3lIaXN0b3J5UmVzcG9uc2USVwoOVmFsaWRhdGVQb2xpY3kSIS50ZXNzZXJhLnYxLlZhbGlkYXRlUG9saWN5UmVxdWVzdBoiLnRlc3NlcmEudjEuVmFsaWRhdGVQb2xpY3lSZXNwb25zZRJLCgpUZXN0UG9saWN5Eh0udGVzc2VyYS52MS5UZXN0UG9saWN5UmVxdWVzdBoeLnRlc3NlcmEudjEuVGVzdFBvbGljeVJlc3BvbnNlEmYKE0JpbmRTZXJ2aWNlSWRlbnRpdHkSJi50ZXNzZXJhLnYxLkJpbmRTZXJ2aWNlSWRlbnRpdHlSZXF1ZXN0GicudGVzc2VyYS52MS5CaW5kU2VydmljZUlkZW50aXR5UmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp, file_tessera_v1_types]);
+  fileDesc("Ch50ZXNzZXJhL3YxL2FkbWluX3NlcnZpY2UucHJvdG8SCnRlc3NlcmEudjEiXwoSQ3JlYXRlQWdlbnRSZXF1ZXN0EgwKBG5hbWUYASABKAkSHgoEdGllchgCIAEoDjIQLnRlc3NlcmEudjEuVGllchINCgVyb2xlcxgDIAMoCRIMCgR0YWdzGAQgAygJIjcKE0NyZWF0ZUFnZW50UmVzcG9uc2USIAoFYWdlbnQYASABKAsyES50ZXNzZXJhLnYxLkFnZW50Ih0KD0dldEFnZW50UmVxdWVzdBIKCgJpZBgBIAEoCSI0ChBHZXRBZ2VudFJlc3BvbnNlEiAKBWFnZW50GAEgASgLMhEudGVzc2VyYS52MS5BZ2VudCITChFMaXN0QWdlbnRzUmVxdWVzdCI3ChJMaXN0QWdlbnRzUmVzcG9uc2USIQoGYWdlbnRzGAEgAygLMhEudGVzc2VyYS52MS5BZ2VudCKCAQoSVXBkYXRlQWdlbnRSZXF1ZXN0EgoKAmlkGAEgASgJEh4KBHRpZXIYAiABKA4yEC50ZXNzZXJhLnYxLlRpZXISDQoFcm9sZXMYAyADKAkSEQoJc2V0X3JvbGVzGAQgASgIEgwKBHRhZ3MYBSADKAkSEAoIc2V0X3RhZ3MYBiABKAgiNwoTVXBkYXRlQWdlbnRSZXNwb25zZRIgCgVhZ2VudBgBIAEoCzIRLnRlc3NlcmEudjEuQWdlbnQiIQoTU3VzcGVuZEFnZW50UmVxdWVzdBIKCgJpZBgBIAEoCSI4ChRTdXNwZW5kQWdlbnRSZXNwb25zZRIgCgVhZ2VudBgBIAEoCzIRLnRlc3NlcmEudjEuQWdlbnQiIAoSUmVzdW1lQWdlbnRSZXF1ZXN0EgoKAmlkGAEgASgJIjcKE1Jlc3VtZUFnZW50UmVzcG9uc2USIAoFYWdlbnQYASABKAsyES50ZXNzZXJhLnYxLkFnZW50IiAKEkRlbGV0ZUFnZW50UmVxdWVzdBIKCgJpZBgBIAEoCSIVChNEZWxldGVBZ2VudFJlc3BvbnNlIiwKGENyZWF0ZUFnZW50U2VjcmV0UmVxdWVzdBIQCghhZ2VudF9pZBgBIAEoCSIrChlDcmVhdGVBZ2VudFNlY3JldFJlc3BvbnNlEg4KBnNlY3JldBgBIAEoCSI/ChdSZWdpc3RlckFnZW50S2V5UmVxdWVzdBIQCghhZ2VudF9pZBgBIAEoCRISCgpwdWJsaWNfa2V5GAIgASgJIjcKGFJlZ2lzdGVyQWdlbnRLZXlSZXNwb25zZRIOCgZrZXlfaWQYASABKAkSCwoDYWxnGAIgASgJIjkKFVJlbW92ZUFnZW50S2V5UmVxdWVzdBIQCghhZ2VudF9pZBgBIAEoCRIOCgZrZXlfaWQYAiABKAkiGAoWUmVtb3ZlQWdlbnRLZXlSZXNwb25zZSIdChtSb3RhdGVPcmdDcmVkZW50aWFsc1JlcXVlc3QiRAocUm90YXRlT3JnQ3JlZGVudGlhbHNSZXNwb25zZRIPCgdhcGlfa2V5GAEgASgJEhMKC2FkbWluX3Rva2VuGAIgASgJImMKE0NyZWF0ZUFwaUtleVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIOCgZzY29wZXMYAiADKAkSLgoKZXhwaXJlc19hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiSAoUQ3JlYXRlQXBpS2V5UmVzcG9uc2USDwoHYXBpX2tleRgBIAEoCRIfCgNrZXkYAiABKAsyEi50ZXNzZXJhLnYxLkFwaUtleSIUChJMaXN0QXBpS2V5c1JlcXVlc3QiNwoTTGlzdEFwaUtleXNSZXNwb25zZRIgCgRrZXlzGAEgAygLMhIudGVzc2VyYS52MS5BcGlLZXkiIQoTUmV2b2tlQXBpS2V5UmVxdWVzdBIKCgJpZBgBIAEoCSIWChRSZXZva2VBcGlLZXlSZXNwb25zZSJLChNSb3RhdGVBcGlLZXlSZXF1ZXN0EgoKAmlkGAEgASgJEigKBWdyYWNlGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIkgKFFJvdGF0ZUFwaUtleVJlc3BvbnNlEg8KB2FwaV9rZXkYASABKAkSHwoDa2V5GAIgASgLMhIudGVzc2VyYS52MS5BcGlLZXkiRQoRQ3JlYXRlVXNlclJlcXVlc3QSEAoIdXNlcm5hbWUYASABKAkSEAoIcGFzc3dvcmQYAiABKAkSDAoEcm9sZRgDIAEoCSI0ChJDcmVhdGVVc2VyUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnRlc3NlcmEudjEuVXNlciISChBMaXN0VXNlcnNSZXF1ZXN0IjQKEUxpc3RVc2Vyc1Jlc3BvbnNlEh8KBXVzZXJzGAEgAygLMhAudGVzc2VyYS52MS5Vc2VyIjsKFlNldFVzZXJQYXNzd29yZFJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRIQCghwYXNzd29yZBgCIAEoCSIZChdTZXRVc2VyUGFzc3dvcmRSZXNwb25zZSIkChFEZWxldGVVc2VyUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJIhQKEkRlbGV0ZVVzZXJSZXNwb25zZSIYChZMaXN0U2lnbmluZ0tleXNSZXF1ZXN0Ij8KF0xpc3RTaWduaW5nS2V5c1Jlc3BvbnNlEiQKBGtleXMYASADKAsyFi50ZXNzZXJhLnYxLlNpZ25pbmdLZXkiGgoYUm90YXRlU2lnbmluZ0tleXNSZXF1ZXN0IkEKGVJvdGF0ZVNpZ25pbmdLZXlzUmVzcG9uc2USJAoEa2V5cxgBIAMoCzIWLnRlc3NlcmEudjEuU2lnbmluZ0tleSIyChBQdXRQb2xpY3lSZXF1ZXN0EhAKCGRvY3VtZW50GAEgASgJEgwKBGZpbGUYAiABKAkiQgoRUHV0UG9saWN5UmVzcG9uc2USDAoEbmFtZRgBIAEoCRIQCghyZXZpc2lvbhgCIAEoAxINCgVuYW1lcxgDIAMoCSIyChBHZXRQb2xpY3lSZXF1ZXN0EgwKBG5hbWUYASABKAkSEAoIcmV2aXNpb24YAiABKAMiRQoRR2V0UG9saWN5UmVzcG9uc2USDAoEbmFtZRgBIAEoCRIQCghyZXZpc2lvbhgCIAEoAxIQCghkb2N1bWVudBgDIAEoCSIjChNEZWxldGVQb2xpY3lSZXF1ZXN0EgwKBG5hbWUYASABKAkiKAoURGVsZXRlUG9saWN5UmVzcG9uc2USEAoIcmV2aXNpb24YASABKAMiJAoUUG9saWN5SGlzdG9yeVJlcXVlc3QSDAoEbmFtZRgBIAEoCSJuCgxQb2xpY3lDaGFuZ2USEAoIcmV2aXNpb24YASABKAMSDAoEbmFtZRgCIAEoCRIOCgZhY3Rpb24YAyABKAkSLgoKY2hhbmdlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiQgoVUG9saWN5SGlzdG9yeVJlc3BvbnNlEikKB2NoYW5nZXMYASADKAsyGC50ZXNzZXJhLnYxLlBvbGljeUNoYW5nZSI3ChVWYWxpZGF0ZVBvbGljeVJlcXVlc3QSEAoIZG9jdW1lbnQYASABKAkSDAoEZmlsZRgCIAEoCSI7ChZWYWxpZGF0ZVBvbGljeVJlc3BvbnNlEg0KBW5hbWVzGAEgAygJEhIKCnJ1bGVfY291bnQYAiABKAUiNQoRVGVzdFBvbGljeVJlcXVlc3QSDQoFdGVzdHMYASABKAkSEQoJY2FuZGlkYXRlGAIgASgJImoKC1Rlc3RGYWlsdXJlEg0KBXN1aXRlGAEgASgJEgwKBGNhc2UYAiABKAkSEAoIZXhwZWN0ZWQYAyABKAkSDgoGYWN0dWFsGAQgASgJEgwKBHJ1bGUYBSABKAkSDgoGcmVhc29uGAYgASgJIl8KElRlc3RQb2xpY3lSZXNwb25zZRIOCgZwYXNzZWQYASABKAUSDgoGZmFpbGVkGAIgASgFEikKCGZhaWx1cmVzGAMgAygLMhcudGVzc2VyYS52MS5UZXN0RmFpbHVyZSIVChNMaXN0UG9saWNpZXNSZXF1ZXN0InMKDVBvbGljeVN1bW1hcnkSDAoEbmFtZRgBIAEoCRIQCghyZXZpc2lvbhgCIAEoAxISCgpydWxlX2NvdW50GAMgASgFEi4KCnVwZGF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlUKFExpc3RQb2xpY2llc1Jlc3BvbnNlEisKCHBvbGljaWVzGAEgAygLMhkudGVzc2VyYS52MS5Qb2xpY3lTdW1tYXJ5EhAKCHJldmlzaW9uGAIgASgDIi4KGkJpbmRTZXJ2aWNlSWRlbnRpdHlSZXF1ZXN0EhAKCGlkZW50aXR5GAEgASgJIj8KG0JpbmRTZXJ2aWNlSWRlbnRpdHlSZXNwb25zZRIQCghpZGVudGl0eRgBIAEoCRIOCgZvcmdfaWQYAiABKAkynxMKDEFkbWluU2VydmljZRJOCgtDcmVhdGVBZ2VudBIeLnRlc3NlcmEudjEuQ3JlYXRlQWdlbnRSZXF1ZXN0Gh8udGVzc2VyYS52MS5DcmVhdGVBZ2VudFJlc3BvbnNlEkUKCEdldEFnZW50EhsudGVzc2VyYS52MS5HZXRBZ2VudFJlcXVlc3QaHC50ZXNzZXJhLnYxLkdldEFnZW50UmVzcG9uc2USSwoKTGlzdEFnZW50cxIdLnRlc3NlcmEudjEuTGlzdEFnZW50c1JlcXVlc3QaHi50ZXNzZXJhLnYxLkxpc3RBZ2VudHNSZXNwb25zZRJOCgtVcGRhdGVBZ2VudBIeLnRlc3NlcmEudjEuVXBkYXRlQWdlbnRSZXF1ZXN0Gh8udGVzc2VyYS52MS5VcGRhdGVBZ2VudFJlc3BvbnNlElEKDFN1c3BlbmRBZ2VudBIfLnRlc3NlcmEudjEuU3VzcGVuZEFnZW50UmVxdWVzdBogLnRlc3NlcmEudjEuU3VzcGVuZEFnZW50UmVzcG9uc2USTgoLUmVzdW1lQWdlbnQSHi50ZXNzZXJhLnYxLlJlc3VtZUFnZW50UmVxdWVzdBofLnRlc3NlcmEudjEuUmVzdW1lQWdlbnRSZXNwb25zZRJOCgtEZWxldGVBZ2VudBIeLnRlc3NlcmEudjEuRGVsZXRlQWdlbnRSZXF1ZXN0Gh8udGVzc2VyYS52MS5EZWxldGVBZ2VudFJlc3BvbnNlEmAKEUNyZWF0ZUFnZW50U2VjcmV0EiQudGVzc2VyYS52MS5DcmVhdGVBZ2VudFNlY3JldFJlcXVlc3QaJS50ZXNzZXJhLnYxLkNyZWF0ZUFnZW50U2VjcmV0UmVzcG9uc2USXQoQUmVnaXN0ZXJBZ2VudEtleRIjLnRlc3NlcmEudjEuUmVnaXN0ZXJBZ2VudEtleVJlcXVlc3QaJC50ZXNzZXJhLnYxLlJlZ2lzdGVyQWdlbnRLZXlSZXNwb25zZRJXCg5SZW1vdmVBZ2VudEtleRIhLnRlc3NlcmEudjEuUmVtb3ZlQWdlbnRLZXlSZXF1ZXN0GiIudGVzc2VyYS52MS5SZW1vdmVBZ2VudEtleVJlc3BvbnNlEmkKFFJvdGF0ZU9yZ0NyZWRlbnRpYWxzEicudGVzc2VyYS52MS5Sb3RhdGVPcmdDcmVkZW50aWFsc1JlcXVlc3QaKC50ZXNzZXJhLnYxLlJvdGF0ZU9yZ0NyZWRlbnRpYWxzUmVzcG9uc2USUQoMQ3JlYXRlQXBpS2V5Eh8udGVzc2VyYS52MS5DcmVhdGVBcGlLZXlSZXF1ZXN0GiAudGVzc2VyYS52MS5DcmVhdGVBcGlLZXlSZXNwb25zZRJOCgtMaXN0QXBpS2V5cxIeLnRlc3NlcmEudjEuTGlzdEFwaUtleXNSZXF1ZXN0Gh8udGVzc2VyYS52MS5MaXN0QXBpS2V5c1Jlc3BvbnNlElEKDFJldm9rZUFwaUtleRIfLnRlc3NlcmEudjEuUmV2b2tlQXBpS2V5UmVxdWVzdBogLnRlc3NlcmEudjEuUmV2b2tlQXBpS2V5UmVzcG9uc2USUQoMUm90YXRlQXBpS2V5Eh8udGVzc2VyYS52MS5Sb3RhdGVBcGlLZXlSZXF1ZXN0GiAudGVzc2VyYS52MS5Sb3RhdGVBcGlLZXlSZXNwb25zZRJLCgpDcmVhdGVVc2VyEh0udGVzc2VyYS52MS5DcmVhdGVVc2VyUmVxdWVzdBoeLnRlc3NlcmEudjEuQ3JlYXRlVXNlclJlc3BvbnNlEkgKCUxpc3RVc2VycxIcLnRlc3NlcmEudjEuTGlzdFVzZXJzUmVxdWVzdBodLnRlc3NlcmEudjEuTGlzdFVzZXJzUmVzcG9uc2USWgoPU2V0VXNlclBhc3N3b3JkEiIudGVzc2VyYS52MS5TZXRVc2VyUGFzc3dvcmRSZXF1ZXN0GiMudGVzc2VyYS52MS5TZXRVc2VyUGFzc3dvcmRSZXNwb25zZRJLCgpEZWxldGVVc2VyEh0udGVzc2VyYS52MS5EZWxldGVVc2VyUmVxdWVzdBoeLnRlc3NlcmEudjEuRGVsZXRlVXNlclJlc3BvbnNlEloKD0xpc3RTaWduaW5nS2V5cxIiLnRlc3NlcmEudjEuTGlzdFNpZ25pbmdLZXlzUmVxdWVzdBojLnRlc3NlcmEudjEuTGlzdFNpZ25pbmdLZXlzUmVzcG9uc2USYAoRUm90YXRlU2lnbmluZ0tleXMSJC50ZXNzZXJhLnYxLlJvdGF0ZVNpZ25pbmdLZXlzUmVxdWVzdBolLnRlc3NlcmEudjEuUm90YXRlU2lnbmluZ0tleXNSZXNwb25zZRJICglQdXRQb2xpY3kSHC50ZXNzZXJhLnYxLlB1dFBvbGljeVJlcXVlc3QaHS50ZXNzZXJhLnYxLlB1dFBvbGljeVJlc3BvbnNlEkgKCUdldFBvbGljeRIcLnRlc3NlcmEudjEuR2V0UG9saWN5UmVxdWVzdBodLnRlc3NlcmEudjEuR2V0UG9saWN5UmVzcG9uc2USUQoMTGlzdFBvbGljaWVzEh8udGVzc2VyYS52MS5MaXN0UG9saWNpZXNSZXF1ZXN0GiAudGVzc2VyYS52MS5MaXN0UG9saWNpZXNSZXNwb25zZRJRCgxEZWxldGVQb2xpY3kSHy50ZXNzZXJhLnYxLkRlbGV0ZVBvbGljeVJlcXVlc3QaIC50ZXNzZXJhLnYxLkRlbGV0ZVBvbGljeVJlc3BvbnNlElQKDVBvbGljeUhpc3RvcnkSIC50ZXNzZXJhLnYxLlBvbGljeUhpc3RvcnlSZXF1ZXN0GiEudGVzc2VyYS52MS5Qb2xpY3lIaXN0b3J5UmVzcG9uc2USVwoOVmFsaWRhdGVQb2xpY3kSIS50ZXNzZXJhLnYxLlZhbGlkYXRlUG9saWN5UmVxdWVzdBoiLnRlc3NlcmEudjEuVmFsaWRhdGVQb2xpY3lSZXNwb25zZRJLCgpUZXN0UG9saWN5Eh0udGVzc2VyYS52MS5UZXN0UG9saWN5UmVxdWVzdBoeLnRlc3NlcmEudjEuVGVzdFBvbGljeVJlc3BvbnNlEmYKE0JpbmRTZXJ2aWNlSWRlbnRpdHkSJi50ZXNzZXJhLnYxLkJpbmRTZXJ2aWNlSWRlbnRpdHlSZXF1ZXN0GicudGVzc2VyYS52MS5CaW5kU2VydmljZUlkZW50aXR5UmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_tessera_v1_types]);
 
 /**
  * @generated from message tessera.v1.CreateAgentRequest
@@ -130,6 +130,685 @@ export const ListAgentsResponseSchema: GenMessage<ListAgentsResponse> = /*@__PUR
   messageDesc(file_tessera_v1_admin_service, 5);
 
 /**
+ * @generated from message tessera.v1.UpdateAgentRequest
+ */
+export type UpdateAgentRequest = Message<"tessera.v1.UpdateAgentRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Unset (TIER_UNSPECIFIED) keeps the tier.
+   *
+   * @generated from field: tessera.v1.Tier tier = 2;
+   */
+  tier: Tier;
+
+  /**
+   * Replace the roles / tags only when the matching flag is set (so an empty list can be set).
+   *
+   * @generated from field: repeated string roles = 3;
+   */
+  roles: string[];
+
+  /**
+   * @generated from field: bool set_roles = 4;
+   */
+  setRoles: boolean;
+
+  /**
+   * @generated from field: repeated string tags = 5;
+   */
+  tags: string[];
+
+  /**
+   * @generated from field: bool set_tags = 6;
+   */
+  setTags: boolean;
+};
+
+/**
+ * Describes the message tessera.v1.UpdateAgentRequest.
+ * Use `create(UpdateAgentRequestSchema)` to create a new message.
+ */
+export const UpdateAgentRequestSchema: GenMessage<UpdateAgentRequest> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 6);
+
+/**
+ * @generated from message tessera.v1.UpdateAgentResponse
+ */
+export type UpdateAgentResponse = Message<"tessera.v1.UpdateAgentResponse"> & {
+  /**
+   * @generated from field: tessera.v1.Agent agent = 1;
+   */
+  agent?: Agent | undefined;
+};
+
+/**
+ * Describes the message tessera.v1.UpdateAgentResponse.
+ * Use `create(UpdateAgentResponseSchema)` to create a new message.
+ */
+export const UpdateAgentResponseSchema: GenMessage<UpdateAgentResponse> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 7);
+
+/**
+ * @generated from message tessera.v1.SuspendAgentRequest
+ */
+export type SuspendAgentRequest = Message<"tessera.v1.SuspendAgentRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message tessera.v1.SuspendAgentRequest.
+ * Use `create(SuspendAgentRequestSchema)` to create a new message.
+ */
+export const SuspendAgentRequestSchema: GenMessage<SuspendAgentRequest> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 8);
+
+/**
+ * @generated from message tessera.v1.SuspendAgentResponse
+ */
+export type SuspendAgentResponse = Message<"tessera.v1.SuspendAgentResponse"> & {
+  /**
+   * @generated from field: tessera.v1.Agent agent = 1;
+   */
+  agent?: Agent | undefined;
+};
+
+/**
+ * Describes the message tessera.v1.SuspendAgentResponse.
+ * Use `create(SuspendAgentResponseSchema)` to create a new message.
+ */
+export const SuspendAgentResponseSchema: GenMessage<SuspendAgentResponse> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 9);
+
+/**
+ * @generated from message tessera.v1.ResumeAgentRequest
+ */
+export type ResumeAgentRequest = Message<"tessera.v1.ResumeAgentRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message tessera.v1.ResumeAgentRequest.
+ * Use `create(ResumeAgentRequestSchema)` to create a new message.
+ */
+export const ResumeAgentRequestSchema: GenMessage<ResumeAgentRequest> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 10);
+
+/**
+ * @generated from message tessera.v1.ResumeAgentResponse
+ */
+export type ResumeAgentResponse = Message<"tessera.v1.ResumeAgentResponse"> & {
+  /**
+   * @generated from field: tessera.v1.Agent agent = 1;
+   */
+  agent?: Agent | undefined;
+};
+
+/**
+ * Describes the message tessera.v1.ResumeAgentResponse.
+ * Use `create(ResumeAgentResponseSchema)` to create a new message.
+ */
+export const ResumeAgentResponseSchema: GenMessage<ResumeAgentResponse> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 11);
+
+/**
+ * @generated from message tessera.v1.DeleteAgentRequest
+ */
+export type DeleteAgentRequest = Message<"tessera.v1.DeleteAgentRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message tessera.v1.DeleteAgentRequest.
+ * Use `create(DeleteAgentRequestSchema)` to create a new message.
+ */
+export const DeleteAgentRequestSchema: GenMessage<DeleteAgentRequest> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 12);
+
+/**
+ * @generated from message tessera.v1.DeleteAgentResponse
+ */
+export type DeleteAgentResponse = Message<"tessera.v1.DeleteAgentResponse"> & {
+};
+
+/**
+ * Describes the message tessera.v1.DeleteAgentResponse.
+ * Use `create(DeleteAgentResponseSchema)` to create a new message.
+ */
+export const DeleteAgentResponseSchema: GenMessage<DeleteAgentResponse> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 13);
+
+/**
+ * @generated from message tessera.v1.CreateAgentSecretRequest
+ */
+export type CreateAgentSecretRequest = Message<"tessera.v1.CreateAgentSecretRequest"> & {
+  /**
+   * @generated from field: string agent_id = 1;
+   */
+  agentId: string;
+};
+
+/**
+ * Describes the message tessera.v1.CreateAgentSecretRequest.
+ * Use `create(CreateAgentSecretRequestSchema)` to create a new message.
+ */
+export const CreateAgentSecretRequestSchema: GenMessage<CreateAgentSecretRequest> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 14);
+
+/**
+ * @generated from message tessera.v1.CreateAgentSecretResponse
+ */
+export type CreateAgentSecretResponse = Message<"tessera.v1.CreateAgentSecretResponse"> & {
+  /**
+   * tas_…, shown this once.
+   *
+   * @generated from field: string secret = 1;
+   */
+  secret: string;
+};
+
+/**
+ * Describes the message tessera.v1.CreateAgentSecretResponse.
+ * Use `create(CreateAgentSecretResponseSchema)` to create a new message.
+ */
+export const CreateAgentSecretResponseSchema: GenMessage<CreateAgentSecretResponse> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 15);
+
+/**
+ * @generated from message tessera.v1.RegisterAgentKeyRequest
+ */
+export type RegisterAgentKeyRequest = Message<"tessera.v1.RegisterAgentKeyRequest"> & {
+  /**
+   * @generated from field: string agent_id = 1;
+   */
+  agentId: string;
+
+  /**
+   * A public key as PEM (SPKI) or as a JWK JSON object.
+   *
+   * @generated from field: string public_key = 2;
+   */
+  publicKey: string;
+};
+
+/**
+ * Describes the message tessera.v1.RegisterAgentKeyRequest.
+ * Use `create(RegisterAgentKeyRequestSchema)` to create a new message.
+ */
+export const RegisterAgentKeyRequestSchema: GenMessage<RegisterAgentKeyRequest> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 16);
+
+/**
+ * @generated from message tessera.v1.RegisterAgentKeyResponse
+ */
+export type RegisterAgentKeyResponse = Message<"tessera.v1.RegisterAgentKeyResponse"> & {
+  /**
+   * The key's id (its JWK thumbprint); put it in the assertion's `kid` header.
+   *
+   * @generated from field: string key_id = 1;
+   */
+  keyId: string;
+
+  /**
+   * EdDSA | RS256
+   *
+   * @generated from field: string alg = 2;
+   */
+  alg: string;
+};
+
+/**
+ * Describes the message tessera.v1.RegisterAgentKeyResponse.
+ * Use `create(RegisterAgentKeyResponseSchema)` to create a new message.
+ */
+export const RegisterAgentKeyResponseSchema: GenMessage<RegisterAgentKeyResponse> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 17);
+
+/**
+ * @generated from message tessera.v1.RemoveAgentKeyRequest
+ */
+export type RemoveAgentKeyRequest = Message<"tessera.v1.RemoveAgentKeyRequest"> & {
+  /**
+   * @generated from field: string agent_id = 1;
+   */
+  agentId: string;
+
+  /**
+   * @generated from field: string key_id = 2;
+   */
+  keyId: string;
+};
+
+/**
+ * Describes the message tessera.v1.RemoveAgentKeyRequest.
+ * Use `create(RemoveAgentKeyRequestSchema)` to create a new message.
+ */
+export const RemoveAgentKeyRequestSchema: GenMessage<RemoveAgentKeyRequest> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 18);
+
+/**
+ * @generated from message tessera.v1.RemoveAgentKeyResponse
+ */
+export type RemoveAgentKeyResponse = Message<"tessera.v1.RemoveAgentKeyResponse"> & {
+};
+
+/**
+ * Describes the message tessera.v1.RemoveAgentKeyResponse.
+ * Use `create(RemoveAgentKeyResponseSchema)` to create a new message.
+ */
+export const RemoveAgentKeyResponseSchema: GenMessage<RemoveAgentKeyResponse> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 19);
+
+/**
+ * @generated from message tessera.v1.RotateOrgCredentialsRequest
+ */
+export type RotateOrgCredentialsRequest = Message<"tessera.v1.RotateOrgCredentialsRequest"> & {
+};
+
+/**
+ * Describes the message tessera.v1.RotateOrgCredentialsRequest.
+ * Use `create(RotateOrgCredentialsRequestSchema)` to create a new message.
+ */
+export const RotateOrgCredentialsRequestSchema: GenMessage<RotateOrgCredentialsRequest> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 20);
+
+/**
+ * @generated from message tessera.v1.RotateOrgCredentialsResponse
+ */
+export type RotateOrgCredentialsResponse = Message<"tessera.v1.RotateOrgCredentialsResponse"> & {
+  /**
+   * @generated from field: string api_key = 1;
+   */
+  apiKey: string;
+
+  /**
+   * @generated from field: string admin_token = 2;
+   */
+  adminToken: string;
+};
+
+/**
+ * Describes the message tessera.v1.RotateOrgCredentialsResponse.
+ * Use `create(RotateOrgCredentialsResponseSchema)` to create a new message.
+ */
+export const RotateOrgCredentialsResponseSchema: GenMessage<RotateOrgCredentialsResponse> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 21);
+
+/**
+ * @generated from message tessera.v1.CreateApiKeyRequest
+ */
+export type CreateApiKeyRequest = Message<"tessera.v1.CreateApiKeyRequest"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * governance:propose, governance:read, audit:read, capabilities:manage, policies:manage, admin, or the org's own.
+   *
+   * @generated from field: repeated string scopes = 2;
+   */
+  scopes: string[];
+
+  /**
+   * Unset: no expiry.
+   *
+   * @generated from field: google.protobuf.Timestamp expires_at = 3;
+   */
+  expiresAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message tessera.v1.CreateApiKeyRequest.
+ * Use `create(CreateApiKeyRequestSchema)` to create a new message.
+ */
+export const CreateApiKeyRequestSchema: GenMessage<CreateApiKeyRequest> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 22);
+
+/**
+ * @generated from message tessera.v1.CreateApiKeyResponse
+ */
+export type CreateApiKeyResponse = Message<"tessera.v1.CreateApiKeyResponse"> & {
+  /**
+   * tsk_…, shown this once.
+   *
+   * @generated from field: string api_key = 1;
+   */
+  apiKey: string;
+
+  /**
+   * @generated from field: tessera.v1.ApiKey key = 2;
+   */
+  key?: ApiKey | undefined;
+};
+
+/**
+ * Describes the message tessera.v1.CreateApiKeyResponse.
+ * Use `create(CreateApiKeyResponseSchema)` to create a new message.
+ */
+export const CreateApiKeyResponseSchema: GenMessage<CreateApiKeyResponse> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 23);
+
+/**
+ * @generated from message tessera.v1.ListApiKeysRequest
+ */
+export type ListApiKeysRequest = Message<"tessera.v1.ListApiKeysRequest"> & {
+};
+
+/**
+ * Describes the message tessera.v1.ListApiKeysRequest.
+ * Use `create(ListApiKeysRequestSchema)` to create a new message.
+ */
+export const ListApiKeysRequestSchema: GenMessage<ListApiKeysRequest> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 24);
+
+/**
+ * @generated from message tessera.v1.ListApiKeysResponse
+ */
+export type ListApiKeysResponse = Message<"tessera.v1.ListApiKeysResponse"> & {
+  /**
+   * @generated from field: repeated tessera.v1.ApiKey keys = 1;
+   */
+  keys: ApiKey[];
+};
+
+/**
+ * Describes the message tessera.v1.ListApiKeysResponse.
+ * Use `create(ListApiKeysResponseSchema)` to create a new message.
+ */
+export const ListApiKeysResponseSchema: GenMessage<ListApiKeysResponse> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 25);
+
+/**
+ * @generated from message tessera.v1.RevokeApiKeyRequest
+ */
+export type RevokeApiKeyRequest = Message<"tessera.v1.RevokeApiKeyRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message tessera.v1.RevokeApiKeyRequest.
+ * Use `create(RevokeApiKeyRequestSchema)` to create a new message.
+ */
+export const RevokeApiKeyRequestSchema: GenMessage<RevokeApiKeyRequest> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 26);
+
+/**
+ * @generated from message tessera.v1.RevokeApiKeyResponse
+ */
+export type RevokeApiKeyResponse = Message<"tessera.v1.RevokeApiKeyResponse"> & {
+};
+
+/**
+ * Describes the message tessera.v1.RevokeApiKeyResponse.
+ * Use `create(RevokeApiKeyResponseSchema)` to create a new message.
+ */
+export const RevokeApiKeyResponseSchema: GenMessage<RevokeApiKeyResponse> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 27);
+
+/**
+ * @generated from message tessera.v1.RotateApiKeyRequest
+ */
+export type RotateApiKeyRequest = Message<"tessera.v1.RotateApiKeyRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * How long the old key keeps working; default 24 hours, at most 30 days.
+   *
+   * @generated from field: google.protobuf.Duration grace = 2;
+   */
+  grace?: Duration | undefined;
+};
+
+/**
+ * Describes the message tessera.v1.RotateApiKeyRequest.
+ * Use `create(RotateApiKeyRequestSchema)` to create a new message.
+ */
+export const RotateApiKeyRequestSchema: GenMessage<RotateApiKeyRequest> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 28);
+
+/**
+ * @generated from message tessera.v1.RotateApiKeyResponse
+ */
+export type RotateApiKeyResponse = Message<"tessera.v1.RotateApiKeyResponse"> & {
+  /**
+   * @generated from field: string api_key = 1;
+   */
+  apiKey: string;
+
+  /**
+   * @generated from field: tessera.v1.ApiKey key = 2;
+   */
+  key?: ApiKey | undefined;
+};
+
+/**
+ * Describes the message tessera.v1.RotateApiKeyResponse.
+ * Use `create(RotateApiKeyResponseSchema)` to create a new message.
+ */
+export const RotateApiKeyResponseSchema: GenMessage<RotateApiKeyResponse> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 29);
+
+/**
+ * @generated from message tessera.v1.CreateUserRequest
+ */
+export type CreateUserRequest = Message<"tessera.v1.CreateUserRequest"> & {
+  /**
+   * @generated from field: string username = 1;
+   */
+  username: string;
+
+  /**
+   * @generated from field: string password = 2;
+   */
+  password: string;
+
+  /**
+   * viewer | operator | admin
+   *
+   * @generated from field: string role = 3;
+   */
+  role: string;
+};
+
+/**
+ * Describes the message tessera.v1.CreateUserRequest.
+ * Use `create(CreateUserRequestSchema)` to create a new message.
+ */
+export const CreateUserRequestSchema: GenMessage<CreateUserRequest> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 30);
+
+/**
+ * @generated from message tessera.v1.CreateUserResponse
+ */
+export type CreateUserResponse = Message<"tessera.v1.CreateUserResponse"> & {
+  /**
+   * @generated from field: tessera.v1.User user = 1;
+   */
+  user?: User | undefined;
+};
+
+/**
+ * Describes the message tessera.v1.CreateUserResponse.
+ * Use `create(CreateUserResponseSchema)` to create a new message.
+ */
+export const CreateUserResponseSchema: GenMessage<CreateUserResponse> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 31);
+
+/**
+ * @generated from message tessera.v1.ListUsersRequest
+ */
+export type ListUsersRequest = Message<"tessera.v1.ListUsersRequest"> & {
+};
+
+/**
+ * Describes the message tessera.v1.ListUsersRequest.
+ * Use `create(ListUsersRequestSchema)` to create a new message.
+ */
+export const ListUsersRequestSchema: GenMessage<ListUsersRequest> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 32);
+
+/**
+ * @generated from message tessera.v1.ListUsersResponse
+ */
+export type ListUsersResponse = Message<"tessera.v1.ListUsersResponse"> & {
+  /**
+   * @generated from field: repeated tessera.v1.User users = 1;
+   */
+  users: User[];
+};
+
+/**
+ * Describes the message tessera.v1.ListUsersResponse.
+ * Use `create(ListUsersResponseSchema)` to create a new message.
+ */
+export const ListUsersResponseSchema: GenMessage<ListUsersResponse> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 33);
+
+/**
+ * @generated from message tessera.v1.SetUserPasswordRequest
+ */
+export type SetUserPasswordRequest = Message<"tessera.v1.SetUserPasswordRequest"> & {
+  /**
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * @generated from field: string password = 2;
+   */
+  password: string;
+};
+
+/**
+ * Describes the message tessera.v1.SetUserPasswordRequest.
+ * Use `create(SetUserPasswordRequestSchema)` to create a new message.
+ */
+export const SetUserPasswordRequestSchema: GenMessage<SetUserPasswordRequest> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 34);
+
+/**
+ * @generated from message tessera.v1.SetUserPasswordResponse
+ */
+export type SetUserPasswordResponse = Message<"tessera.v1.SetUserPasswordResponse"> & {
+};
+
+/**
+ * Describes the message tessera.v1.SetUserPasswordResponse.
+ * Use `create(SetUserPasswordResponseSchema)` to create a new message.
+ */
+export const SetUserPasswordResponseSchema: GenMessage<SetUserPasswordResponse> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 35);
+
+/**
+ * @generated from message tessera.v1.DeleteUserRequest
+ */
+export type DeleteUserRequest = Message<"tessera.v1.DeleteUserRequest"> & {
+  /**
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+};
+
+/**
+ * Describes the message tessera.v1.DeleteUserRequest.
+ * Use `create(DeleteUserRequestSchema)` to create a new message.
+ */
+export const DeleteUserRequestSchema: GenMessage<DeleteUserRequest> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 36);
+
+/**
+ * @generated from message tessera.v1.DeleteUserResponse
+ */
+export type DeleteUserResponse = Message<"tessera.v1.DeleteUserResponse"> & {
+};
+
+/**
+ * Describes the message tessera.v1.DeleteUserResponse.
+ * Use `create(DeleteUserResponseSchema)` to create a new message.
+ */
+export const DeleteUserResponseSchema: GenMessage<DeleteUserResponse> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 37);
+
+/**
+ * @generated from message tessera.v1.ListSigningKeysRequest
+ */
+export type ListSigningKeysRequest = Message<"tessera.v1.ListSigningKeysRequest"> & {
+};
+
+/**
+ * Describes the message tessera.v1.ListSigningKeysRequest.
+ * Use `create(ListSigningKeysRequestSchema)` to create a new message.
+ */
+export const ListSigningKeysRequestSchema: GenMessage<ListSigningKeysRequest> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 38);
+
+/**
+ * @generated from message tessera.v1.ListSigningKeysResponse
+ */
+export type ListSigningKeysResponse = Message<"tessera.v1.ListSigningKeysResponse"> & {
+  /**
+   * @generated from field: repeated tessera.v1.SigningKey keys = 1;
+   */
+  keys: SigningKey[];
+};
+
+/**
+ * Describes the message tessera.v1.ListSigningKeysResponse.
+ * Use `create(ListSigningKeysResponseSchema)` to create a new message.
+ */
+export const ListSigningKeysResponseSchema: GenMessage<ListSigningKeysResponse> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 39);
+
+/**
+ * @generated from message tessera.v1.RotateSigningKeysRequest
+ */
+export type RotateSigningKeysRequest = Message<"tessera.v1.RotateSigningKeysRequest"> & {
+};
+
+/**
+ * Describes the message tessera.v1.RotateSigningKeysRequest.
+ * Use `create(RotateSigningKeysRequestSchema)` to create a new message.
+ */
+export const RotateSigningKeysRequestSchema: GenMessage<RotateSigningKeysRequest> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 40);
+
+/**
+ * @generated from message tessera.v1.RotateSigningKeysResponse
+ */
+export type RotateSigningKeysResponse = Message<"tessera.v1.RotateSigningKeysResponse"> & {
+  /**
+   * @generated from field: repeated tessera.v1.SigningKey keys = 1;
+   */
+  keys: SigningKey[];
+};
+
+/**
+ * Describes the message tessera.v1.RotateSigningKeysResponse.
+ * Use `create(RotateSigningKeysResponseSchema)` to create a new message.
+ */
+export const RotateSigningKeysResponseSchema: GenMessage<RotateSigningKeysResponse> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 41);
+
+/**
  * @generated from message tessera.v1.PutPolicyRequest
  */
 export type PutPolicyRequest = Message<"tessera.v1.PutPolicyRequest"> & {
@@ -153,7 +832,7 @@ export type PutPolicyRequest = Message<"tessera.v1.PutPolicyRequest"> & {
  * Use `create(PutPolicyRequestSchema)` to create a new message.
  */
 export const PutPolicyRequestSchema: GenMessage<PutPolicyRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 6);
+  messageDesc(file_tessera_v1_admin_service, 42);
 
 /**
  * @generated from message tessera.v1.PutPolicyResponse
@@ -184,7 +863,7 @@ export type PutPolicyResponse = Message<"tessera.v1.PutPolicyResponse"> & {
  * Use `create(PutPolicyResponseSchema)` to create a new message.
  */
 export const PutPolicyResponseSchema: GenMessage<PutPolicyResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 7);
+  messageDesc(file_tessera_v1_admin_service, 43);
 
 /**
  * @generated from message tessera.v1.GetPolicyRequest
@@ -208,7 +887,7 @@ export type GetPolicyRequest = Message<"tessera.v1.GetPolicyRequest"> & {
  * Use `create(GetPolicyRequestSchema)` to create a new message.
  */
 export const GetPolicyRequestSchema: GenMessage<GetPolicyRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 8);
+  messageDesc(file_tessera_v1_admin_service, 44);
 
 /**
  * @generated from message tessera.v1.GetPolicyResponse
@@ -237,7 +916,7 @@ export type GetPolicyResponse = Message<"tessera.v1.GetPolicyResponse"> & {
  * Use `create(GetPolicyResponseSchema)` to create a new message.
  */
 export const GetPolicyResponseSchema: GenMessage<GetPolicyResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 9);
+  messageDesc(file_tessera_v1_admin_service, 45);
 
 /**
  * @generated from message tessera.v1.DeletePolicyRequest
@@ -254,7 +933,7 @@ export type DeletePolicyRequest = Message<"tessera.v1.DeletePolicyRequest"> & {
  * Use `create(DeletePolicyRequestSchema)` to create a new message.
  */
 export const DeletePolicyRequestSchema: GenMessage<DeletePolicyRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 10);
+  messageDesc(file_tessera_v1_admin_service, 46);
 
 /**
  * @generated from message tessera.v1.DeletePolicyResponse
@@ -271,7 +950,7 @@ export type DeletePolicyResponse = Message<"tessera.v1.DeletePolicyResponse"> & 
  * Use `create(DeletePolicyResponseSchema)` to create a new message.
  */
 export const DeletePolicyResponseSchema: GenMessage<DeletePolicyResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 11);
+  messageDesc(file_tessera_v1_admin_service, 47);
 
 /**
  * @generated from message tessera.v1.PolicyHistoryRequest
@@ -290,7 +969,7 @@ export type PolicyHistoryRequest = Message<"tessera.v1.PolicyHistoryRequest"> & 
  * Use `create(PolicyHistoryRequestSchema)` to create a new message.
  */
 export const PolicyHistoryRequestSchema: GenMessage<PolicyHistoryRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 12);
+  messageDesc(file_tessera_v1_admin_service, 48);
 
 /**
  * One change to an org's policies.
@@ -326,7 +1005,7 @@ export type PolicyChange = Message<"tessera.v1.PolicyChange"> & {
  * Use `create(PolicyChangeSchema)` to create a new message.
  */
 export const PolicyChangeSchema: GenMessage<PolicyChange> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 13);
+  messageDesc(file_tessera_v1_admin_service, 49);
 
 /**
  * @generated from message tessera.v1.PolicyHistoryResponse
@@ -343,7 +1022,7 @@ export type PolicyHistoryResponse = Message<"tessera.v1.PolicyHistoryResponse"> 
  * Use `create(PolicyHistoryResponseSchema)` to create a new message.
  */
 export const PolicyHistoryResponseSchema: GenMessage<PolicyHistoryResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 14);
+  messageDesc(file_tessera_v1_admin_service, 50);
 
 /**
  * @generated from message tessera.v1.ValidatePolicyRequest
@@ -365,7 +1044,7 @@ export type ValidatePolicyRequest = Message<"tessera.v1.ValidatePolicyRequest"> 
  * Use `create(ValidatePolicyRequestSchema)` to create a new message.
  */
 export const ValidatePolicyRequestSchema: GenMessage<ValidatePolicyRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 15);
+  messageDesc(file_tessera_v1_admin_service, 51);
 
 /**
  * @generated from message tessera.v1.ValidatePolicyResponse
@@ -387,7 +1066,7 @@ export type ValidatePolicyResponse = Message<"tessera.v1.ValidatePolicyResponse"
  * Use `create(ValidatePolicyResponseSchema)` to create a new message.
  */
 export const ValidatePolicyResponseSchema: GenMessage<ValidatePolicyResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 16);
+  messageDesc(file_tessera_v1_admin_service, 52);
 
 /**
  * @generated from message tessera.v1.TestPolicyRequest
@@ -414,7 +1093,7 @@ export type TestPolicyRequest = Message<"tessera.v1.TestPolicyRequest"> & {
  * Use `create(TestPolicyRequestSchema)` to create a new message.
  */
 export const TestPolicyRequestSchema: GenMessage<TestPolicyRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 17);
+  messageDesc(file_tessera_v1_admin_service, 53);
 
 /**
  * A case that did not get what it expected.
@@ -458,7 +1137,7 @@ export type TestFailure = Message<"tessera.v1.TestFailure"> & {
  * Use `create(TestFailureSchema)` to create a new message.
  */
 export const TestFailureSchema: GenMessage<TestFailure> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 18);
+  messageDesc(file_tessera_v1_admin_service, 54);
 
 /**
  * @generated from message tessera.v1.TestPolicyResponse
@@ -485,7 +1164,7 @@ export type TestPolicyResponse = Message<"tessera.v1.TestPolicyResponse"> & {
  * Use `create(TestPolicyResponseSchema)` to create a new message.
  */
 export const TestPolicyResponseSchema: GenMessage<TestPolicyResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 19);
+  messageDesc(file_tessera_v1_admin_service, 55);
 
 /**
  * @generated from message tessera.v1.ListPoliciesRequest
@@ -498,7 +1177,7 @@ export type ListPoliciesRequest = Message<"tessera.v1.ListPoliciesRequest"> & {
  * Use `create(ListPoliciesRequestSchema)` to create a new message.
  */
 export const ListPoliciesRequestSchema: GenMessage<ListPoliciesRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 20);
+  messageDesc(file_tessera_v1_admin_service, 56);
 
 /**
  * A stored policy document.
@@ -532,7 +1211,7 @@ export type PolicySummary = Message<"tessera.v1.PolicySummary"> & {
  * Use `create(PolicySummarySchema)` to create a new message.
  */
 export const PolicySummarySchema: GenMessage<PolicySummary> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 21);
+  messageDesc(file_tessera_v1_admin_service, 57);
 
 /**
  * @generated from message tessera.v1.ListPoliciesResponse
@@ -556,7 +1235,7 @@ export type ListPoliciesResponse = Message<"tessera.v1.ListPoliciesResponse"> & 
  * Use `create(ListPoliciesResponseSchema)` to create a new message.
  */
 export const ListPoliciesResponseSchema: GenMessage<ListPoliciesResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 22);
+  messageDesc(file_tessera_v1_admin_service, 58);
 
 /**
  * @generated from message tessera.v1.BindServiceIdentityRequest
@@ -575,7 +1254,7 @@ export type BindServiceIdentityRequest = Message<"tessera.v1.BindServiceIdentity
  * Use `create(BindServiceIdentityRequestSchema)` to create a new message.
  */
 export const BindServiceIdentityRequestSchema: GenMessage<BindServiceIdentityRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 23);
+  messageDesc(file_tessera_v1_admin_service, 59);
 
 /**
  * @generated from message tessera.v1.BindServiceIdentityResponse
@@ -597,7 +1276,7 @@ export type BindServiceIdentityResponse = Message<"tessera.v1.BindServiceIdentit
  * Use `create(BindServiceIdentityResponseSchema)` to create a new message.
  */
 export const BindServiceIdentityResponseSchema: GenMessage<BindServiceIdentityResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 24);
+  messageDesc(file_tessera_v1_admin_service, 60);
 
 /**
  * The admin plane of one org, authorized by its API key and admin token.
@@ -628,6 +1307,168 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof ListAgentsRequestSchema;
     output: typeof ListAgentsResponseSchema;
+  },
+  /**
+   * Changes an agent's tier, roles or tags; tokens minted afterwards carry the change.
+   *
+   * @generated from rpc tessera.v1.AdminService.UpdateAgent
+   */
+  updateAgent: {
+    methodKind: "unary";
+    input: typeof UpdateAgentRequestSchema;
+    output: typeof UpdateAgentResponseSchema;
+  },
+  /**
+   * Suspends an agent: it cannot authenticate and every token it holds stops working at once.
+   *
+   * @generated from rpc tessera.v1.AdminService.SuspendAgent
+   */
+  suspendAgent: {
+    methodKind: "unary";
+    input: typeof SuspendAgentRequestSchema;
+    output: typeof SuspendAgentResponseSchema;
+  },
+  /**
+   * Lets a suspended agent authenticate again; tokens from before the suspension stay dead.
+   *
+   * @generated from rpc tessera.v1.AdminService.ResumeAgent
+   */
+  resumeAgent: {
+    methodKind: "unary";
+    input: typeof ResumeAgentRequestSchema;
+    output: typeof ResumeAgentResponseSchema;
+  },
+  /**
+   * @generated from rpc tessera.v1.AdminService.DeleteAgent
+   */
+  deleteAgent: {
+    methodKind: "unary";
+    input: typeof DeleteAgentRequestSchema;
+    output: typeof DeleteAgentResponseSchema;
+  },
+  /**
+   * Issues a new agent secret (tas_…), shown once; the previous one stops working.
+   *
+   * @generated from rpc tessera.v1.AdminService.CreateAgentSecret
+   */
+  createAgentSecret: {
+    methodKind: "unary";
+    input: typeof CreateAgentSecretRequestSchema;
+    output: typeof CreateAgentSecretResponseSchema;
+  },
+  /**
+   * Registers a public key (Ed25519, or RSA of 2048 bits or more) for signed client assertions.
+   *
+   * @generated from rpc tessera.v1.AdminService.RegisterAgentKey
+   */
+  registerAgentKey: {
+    methodKind: "unary";
+    input: typeof RegisterAgentKeyRequestSchema;
+    output: typeof RegisterAgentKeyResponseSchema;
+  },
+  /**
+   * @generated from rpc tessera.v1.AdminService.RemoveAgentKey
+   */
+  removeAgentKey: {
+    methodKind: "unary";
+    input: typeof RemoveAgentKeyRequestSchema;
+    output: typeof RemoveAgentKeyResponseSchema;
+  },
+  /**
+   * New org API key and admin token, shown once; the old ones stop working at once.
+   *
+   * @generated from rpc tessera.v1.AdminService.RotateOrgCredentials
+   */
+  rotateOrgCredentials: {
+    methodKind: "unary";
+    input: typeof RotateOrgCredentialsRequestSchema;
+    output: typeof RotateOrgCredentialsResponseSchema;
+  },
+  /**
+   * A scoped API key for automation, shown once.
+   *
+   * @generated from rpc tessera.v1.AdminService.CreateApiKey
+   */
+  createApiKey: {
+    methodKind: "unary";
+    input: typeof CreateApiKeyRequestSchema;
+    output: typeof CreateApiKeyResponseSchema;
+  },
+  /**
+   * @generated from rpc tessera.v1.AdminService.ListApiKeys
+   */
+  listApiKeys: {
+    methodKind: "unary";
+    input: typeof ListApiKeysRequestSchema;
+    output: typeof ListApiKeysResponseSchema;
+  },
+  /**
+   * @generated from rpc tessera.v1.AdminService.RevokeApiKey
+   */
+  revokeApiKey: {
+    methodKind: "unary";
+    input: typeof RevokeApiKeyRequestSchema;
+    output: typeof RevokeApiKeyResponseSchema;
+  },
+  /**
+   * A replacement key; the old one keeps working until the grace period ends.
+   *
+   * @generated from rpc tessera.v1.AdminService.RotateApiKey
+   */
+  rotateApiKey: {
+    methodKind: "unary";
+    input: typeof RotateApiKeyRequestSchema;
+    output: typeof RotateApiKeyResponseSchema;
+  },
+  /**
+   * @generated from rpc tessera.v1.AdminService.CreateUser
+   */
+  createUser: {
+    methodKind: "unary";
+    input: typeof CreateUserRequestSchema;
+    output: typeof CreateUserResponseSchema;
+  },
+  /**
+   * @generated from rpc tessera.v1.AdminService.ListUsers
+   */
+  listUsers: {
+    methodKind: "unary";
+    input: typeof ListUsersRequestSchema;
+    output: typeof ListUsersResponseSchema;
+  },
+  /**
+   * @generated from rpc tessera.v1.AdminService.SetUserPassword
+   */
+  setUserPassword: {
+    methodKind: "unary";
+    input: typeof SetUserPasswordRequestSchema;
+    output: typeof SetUserPasswordResponseSchema;
+  },
+  /**
+   * @generated from rpc tessera.v1.AdminService.DeleteUser
+   */
+  deleteUser: {
+    methodKind: "unary";
+    input: typeof DeleteUserRequestSchema;
+    output: typeof DeleteUserResponseSchema;
+  },
+  /**
+   * @generated from rpc tessera.v1.AdminService.ListSigningKeys
+   */
+  listSigningKeys: {
+    methodKind: "unary";
+    input: typeof ListSigningKeysRequestSchema;
+    output: typeof ListSigningKeysResponseSchema;
+  },
+  /**
+   * Promotes the published next key to signing, retires the current one, publishes a new next.
+   *
+   * @generated from rpc tessera.v1.AdminService.RotateSigningKeys
+   */
+  rotateSigningKeys: {
+    methodKind: "unary";
+    input: typeof RotateSigningKeysRequestSchema;
+    output: typeof RotateSigningKeysResponseSchema;
   },
   /**
    * Replaces (or creates) the policy documents in a YAML text, all or none, as one new revision.

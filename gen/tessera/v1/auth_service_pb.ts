@@ -14,7 +14,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file tessera/v1/auth_service.proto.
  */
 export const file_tessera_v1_auth_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch10ZXNzZXJhL3YxL2F1dGhfc2VydmljZS5wcm90bxIKdGVzc2VyYS52MSJHChNBdXRoZW50aWNhdGVSZXF1ZXN0Eg8KBXRva2VuGAEgASgJSAASEQoHYXBpX2tleRgCIAEoCUgAQgwKCmNyZWRlbnRpYWwiQAoUQXV0aGVudGljYXRlUmVzcG9uc2USKAoJcHJpbmNpcGFsGAEgASgLMhUudGVzc2VyYS52MS5QcmluY2lwYWwikwEKEVN1YmplY3RBdHRyaWJ1dGVzEgoKAmlkGAEgASgJEh4KBHRpZXIYAiABKA4yEC50ZXNzZXJhLnYxLlRpZXISDQoFcm9sZXMYAyADKAkSDgoGc2NvcGVzGAQgAygJEgwKBHRhZ3MYBSADKAkSJQoEYXR0chgGIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3Qi1QEKEEF1dGhvcml6ZVJlcXVlc3QSDwoFdG9rZW4YASABKAlIABIzCgphdHRyaWJ1dGVzGAIgASgLMh0udGVzc2VyYS52MS5TdWJqZWN0QXR0cmlidXRlc0gAEg0KBXNjb3BlGAMgASgJEiYKCHJlc291cmNlGAQgASgLMhQudGVzc2VyYS52MS5SZXNvdXJjZRIoCgdjb250ZXh0GAUgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIPCgdleHBsYWluGAYgASgIQgkKB3N1YmplY3QiswEKEUF1dGhvcml6ZVJlc3BvbnNlEiYKCGRlY2lzaW9uGAEgASgOMhQudGVzc2VyYS52MS5EZWNpc2lvbhIOCgZyZWFzb24YAiABKAkSDAoEcnVsZRgDIAEoCRIXCg9wb2xpY3lfcmV2aXNpb24YBCABKAMSEwoLZGVjaXNpb25faWQYBSABKAkSKgoLZXhwbGFuYXRpb24YBiADKAsyFS50ZXNzZXJhLnYxLlJ1bGVUcmFjZSJJCglSdWxlVHJhY2USDAoEcnVsZRgBIAEoCRIOCgZlZmZlY3QYAiABKAkSDwoHb3V0Y29tZRgDIAEoCRINCgVlcnJvchgEIAEoCSJxCg5BdXRob3JpemVDaGVjaxINCgVzY29wZRgBIAEoCRImCghyZXNvdXJjZRgCIAEoCzIULnRlc3NlcmEudjEuUmVzb3VyY2USKAoHY29udGV4dBgDIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QipQEKFUF1dGhvcml6ZUJhdGNoUmVxdWVzdBIPCgV0b2tlbhgBIAEoCUgAEjMKCmF0dHJpYnV0ZXMYAiABKAsyHS50ZXNzZXJhLnYxLlN1YmplY3RBdHRyaWJ1dGVzSAASKgoGY2hlY2tzGAMgAygLMhoudGVzc2VyYS52MS5BdXRob3JpemVDaGVjaxIPCgdleHBsYWluGAQgASgIQgkKB3N1YmplY3QiSAoWQXV0aG9yaXplQmF0Y2hSZXNwb25zZRIuCgdyZXN1bHRzGAEgAygLMh0udGVzc2VyYS52MS5BdXRob3JpemVSZXNwb25zZSJuChBNaW50VG9rZW5SZXF1ZXN0EhAKCGFnZW50X2lkGAEgASgJEg4KBnNjb3BlcxgCIAMoCRIQCghhdWRpZW5jZRgDIAEoCRImCgN0dGwYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iZAoRTWludFRva2VuUmVzcG9uc2USDQoFdG9rZW4YASABKAkSLgoKZXhwaXJlc19hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIdG9rZW5faWQYAyABKAkiEAoOR2V0Sndrc1JlcXVlc3QiOAoPR2V0Sndrc1Jlc3BvbnNlEiUKBGtleXMYASADKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0KksKCERlY2lzaW9uEhgKFERFQ0lTSU9OX1VOU1BFQ0lGSUVEEAASEgoOREVDSVNJT05fQUxMT1cQARIRCg1ERUNJU0lPTl9ERU5ZEAIykQMKC0F1dGhTZXJ2aWNlElEKDEF1dGhlbnRpY2F0ZRIfLnRlc3NlcmEudjEuQXV0aGVudGljYXRlUmVxdWVzdBogLnRlc3NlcmEudjEuQXV0aGVudGljYXRlUmVzcG9uc2USSAoJQXV0aG9yaXplEhwudGVzc2VyYS52MS5BdXRob3JpemVSZXF1ZXN0Gh0udGVzc2VyYS52MS5BdXRob3JpemVSZXNwb25zZRJXCg5BdXRob3JpemVCYXRjaBIhLnRlc3NlcmEudjEuQXV0aG9yaXplQmF0Y2hSZXF1ZXN0GiIudGVzc2VyYS52MS5BdXRob3JpemVCYXRjaFJlc3BvbnNlEkgKCU1pbnRUb2tlbhIcLnRlc3NlcmEudjEuTWludFRva2VuUmVxdWVzdBodLnRlc3NlcmEudjEuTWludFRva2VuUmVzcG9uc2USQgoHR2V0SndrcxIaLnRlc3NlcmEudjEuR2V0Sndrc1JlcXVlc3QaGy50ZXNzZXJhLnYxLkdldEp3a3NSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp, file_tessera_v1_types]);
+  fileDesc("Ch10ZXNzZXJhL3YxL2F1dGhfc2VydmljZS5wcm90bxIKdGVzc2VyYS52MSKhAgoTQXV0aGVudGljYXRlUmVxdWVzdBIPCgV0b2tlbhgBIAEoCUgAEhEKB2FwaV9rZXkYAiABKAlIABI5CgxhZ2VudF9zZWNyZXQYAyABKAsyIS50ZXNzZXJhLnYxLkFnZW50U2VjcmV0Q3JlZGVudGlhbEgAEhoKEGNsaWVudF9hc3NlcnRpb24YBCABKAlIABIyCghwYXNzd29yZBgFIAEoCzIeLnRlc3NlcmEudjEuUGFzc3dvcmRDcmVkZW50aWFsSAASNwoLYWRtaW5fdG9rZW4YBiABKAsyIC50ZXNzZXJhLnYxLkFkbWluVG9rZW5DcmVkZW50aWFsSAASFAoMaXNzdWVfdG9rZW5zGAogASgIQgwKCmNyZWRlbnRpYWwiOQoVQWdlbnRTZWNyZXRDcmVkZW50aWFsEhAKCGFnZW50X2lkGAEgASgJEg4KBnNlY3JldBgCIAEoCSJIChJQYXNzd29yZENyZWRlbnRpYWwSDgoGb3JnX2lkGAEgASgJEhAKCHVzZXJuYW1lGAIgASgJEhAKCHBhc3N3b3JkGAMgASgJIjwKFEFkbWluVG9rZW5DcmVkZW50aWFsEg8KB2FwaV9rZXkYASABKAkSEwoLYWRtaW5fdG9rZW4YAiABKAkiZwoUQXV0aGVudGljYXRlUmVzcG9uc2USKAoJcHJpbmNpcGFsGAEgASgLMhUudGVzc2VyYS52MS5QcmluY2lwYWwSJQoGdG9rZW5zGAIgASgLMhUudGVzc2VyYS52MS5Ub2tlblBhaXIiswEKCVRva2VuUGFpchIUCgxhY2Nlc3NfdG9rZW4YASABKAkSOwoXYWNjZXNzX3Rva2VuX2V4cGlyZXNfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDXJlZnJlc2hfdG9rZW4YAyABKAkSPAoYcmVmcmVzaF90b2tlbl9leHBpcmVzX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKTAQoRU3ViamVjdEF0dHJpYnV0ZXMSCgoCaWQYASABKAkSHgoEdGllchgCIAEoDjIQLnRlc3NlcmEudjEuVGllchINCgVyb2xlcxgDIAMoCRIOCgZzY29wZXMYBCADKAkSDAoEdGFncxgFIAMoCRIlCgRhdHRyGAYgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCLVAQoQQXV0aG9yaXplUmVxdWVzdBIPCgV0b2tlbhgBIAEoCUgAEjMKCmF0dHJpYnV0ZXMYAiABKAsyHS50ZXNzZXJhLnYxLlN1YmplY3RBdHRyaWJ1dGVzSAASDQoFc2NvcGUYAyABKAkSJgoIcmVzb3VyY2UYBCABKAsyFC50ZXNzZXJhLnYxLlJlc291cmNlEigKB2NvbnRleHQYBSABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Eg8KB2V4cGxhaW4YBiABKAhCCQoHc3ViamVjdCKzAQoRQXV0aG9yaXplUmVzcG9uc2USJgoIZGVjaXNpb24YASABKA4yFC50ZXNzZXJhLnYxLkRlY2lzaW9uEg4KBnJlYXNvbhgCIAEoCRIMCgRydWxlGAMgASgJEhcKD3BvbGljeV9yZXZpc2lvbhgEIAEoAxITCgtkZWNpc2lvbl9pZBgFIAEoCRIqCgtleHBsYW5hdGlvbhgGIAMoCzIVLnRlc3NlcmEudjEuUnVsZVRyYWNlIkkKCVJ1bGVUcmFjZRIMCgRydWxlGAEgASgJEg4KBmVmZmVjdBgCIAEoCRIPCgdvdXRjb21lGAMgASgJEg0KBWVycm9yGAQgASgJInEKDkF1dGhvcml6ZUNoZWNrEg0KBXNjb3BlGAEgASgJEiYKCHJlc291cmNlGAIgASgLMhQudGVzc2VyYS52MS5SZXNvdXJjZRIoCgdjb250ZXh0GAMgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCKlAQoVQXV0aG9yaXplQmF0Y2hSZXF1ZXN0Eg8KBXRva2VuGAEgASgJSAASMwoKYXR0cmlidXRlcxgCIAEoCzIdLnRlc3NlcmEudjEuU3ViamVjdEF0dHJpYnV0ZXNIABIqCgZjaGVja3MYAyADKAsyGi50ZXNzZXJhLnYxLkF1dGhvcml6ZUNoZWNrEg8KB2V4cGxhaW4YBCABKAhCCQoHc3ViamVjdCJIChZBdXRob3JpemVCYXRjaFJlc3BvbnNlEi4KB3Jlc3VsdHMYASADKAsyHS50ZXNzZXJhLnYxLkF1dGhvcml6ZVJlc3BvbnNlImAKBkdyYW50cxIMCgRyb29tGAEgASgJEgwKBHJvbGUYAiABKAkSFAoMdHVubmVsX3BvcnRzGAMgASgJEiQKA2FwaRgEIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QisgEKEE1pbnRUb2tlblJlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkSDgoGc2NvcGVzGAIgAygJEhAKCGF1ZGllbmNlGAMgASgJEiYKA3R0bBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIiCgZncmFudHMYBSABKAsyEi50ZXNzZXJhLnYxLkdyYW50cxIeCgR0aWVyGAYgASgOMhAudGVzc2VyYS52MS5UaWVyImQKEU1pbnRUb2tlblJlc3BvbnNlEg0KBXRva2VuGAEgASgJEi4KCmV4cGlyZXNfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCHRva2VuX2lkGAMgASgJIhAKDkdldEp3a3NSZXF1ZXN0IjgKD0dldEp3a3NSZXNwb25zZRIlCgRrZXlzGAEgAygLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCIsChNSZWZyZXNoVG9rZW5SZXF1ZXN0EhUKDXJlZnJlc2hfdG9rZW4YASABKAkiPQoUUmVmcmVzaFRva2VuUmVzcG9uc2USJQoGdG9rZW5zGAEgASgLMhUudGVzc2VyYS52MS5Ub2tlblBhaXIiIwoSUmV2b2tlVG9rZW5SZXF1ZXN0Eg0KBXRva2VuGAEgASgJIhUKE1Jldm9rZVRva2VuUmVzcG9uc2UiJwoWSW50cm9zcGVjdFRva2VuUmVxdWVzdBINCgV0b2tlbhgBIAEoCSKPAgoXSW50cm9zcGVjdFRva2VuUmVzcG9uc2USDgoGYWN0aXZlGAEgASgIEgsKA3N1YhgCIAEoCRILCgNvcmcYAyABKAkSDgoGc2NvcGVzGAQgAygJEhIKCnRva2VuX3R5cGUYBSABKAkSJwoDZXhwGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBInCgNpYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgsKA2p0aRgIIAEoCRILCgNpc3MYCSABKAkSCwoDYXVkGAogASgJEh4KBHRpZXIYCyABKA4yEC50ZXNzZXJhLnYxLlRpZXISDQoFcm9sZXMYDCADKAkiJgoNTG9nb3V0UmVxdWVzdBIVCg1yZWZyZXNoX3Rva2VuGAEgASgJIhAKDkxvZ291dFJlc3BvbnNlIg8KDVdob0FtSVJlcXVlc3QiOgoOV2hvQW1JUmVzcG9uc2USKAoJcHJpbmNpcGFsGAEgASgLMhUudGVzc2VyYS52MS5QcmluY2lwYWwqSwoIRGVjaXNpb24SGAoUREVDSVNJT05fVU5TUEVDSUZJRUQQABISCg5ERUNJU0lPTl9BTExPVxABEhEKDURFQ0lTSU9OX0RFTlkQAjKSBgoLQXV0aFNlcnZpY2USUQoMQXV0aGVudGljYXRlEh8udGVzc2VyYS52MS5BdXRoZW50aWNhdGVSZXF1ZXN0GiAudGVzc2VyYS52MS5BdXRoZW50aWNhdGVSZXNwb25zZRJICglBdXRob3JpemUSHC50ZXNzZXJhLnYxLkF1dGhvcml6ZVJlcXVlc3QaHS50ZXNzZXJhLnYxLkF1dGhvcml6ZVJlc3BvbnNlElcKDkF1dGhvcml6ZUJhdGNoEiEudGVzc2VyYS52MS5BdXRob3JpemVCYXRjaFJlcXVlc3QaIi50ZXNzZXJhLnYxLkF1dGhvcml6ZUJhdGNoUmVzcG9uc2USSAoJTWludFRva2VuEhwudGVzc2VyYS52MS5NaW50VG9rZW5SZXF1ZXN0Gh0udGVzc2VyYS52MS5NaW50VG9rZW5SZXNwb25zZRJCCgdHZXRKd2tzEhoudGVzc2VyYS52MS5HZXRKd2tzUmVxdWVzdBobLnRlc3NlcmEudjEuR2V0Sndrc1Jlc3BvbnNlElEKDFJlZnJlc2hUb2tlbhIfLnRlc3NlcmEudjEuUmVmcmVzaFRva2VuUmVxdWVzdBogLnRlc3NlcmEudjEuUmVmcmVzaFRva2VuUmVzcG9uc2USTgoLUmV2b2tlVG9rZW4SHi50ZXNzZXJhLnYxLlJldm9rZVRva2VuUmVxdWVzdBofLnRlc3NlcmEudjEuUmV2b2tlVG9rZW5SZXNwb25zZRJaCg9JbnRyb3NwZWN0VG9rZW4SIi50ZXNzZXJhLnYxLkludHJvc3BlY3RUb2tlblJlcXVlc3QaIy50ZXNzZXJhLnYxLkludHJvc3BlY3RUb2tlblJlc3BvbnNlEj8KBkxvZ291dBIZLnRlc3NlcmEudjEuTG9nb3V0UmVxdWVzdBoaLnRlc3NlcmEudjEuTG9nb3V0UmVzcG9uc2USPwoGV2hvQW1JEhkudGVzc2VyYS52MS5XaG9BbUlSZXF1ZXN0GhoudGVzc2VyYS52MS5XaG9BbUlSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp, file_tessera_v1_types]);
 
 /**
  * @generated from message tessera.v1.AuthenticateRequest
@@ -41,7 +41,46 @@ export type AuthenticateRequest = Message<"tessera.v1.AuthenticateRequest"> & {
      */
     value: string;
     case: "apiKey";
+  } | {
+    /**
+     * An agent's id and secret (tas_…).
+     *
+     * @generated from field: tessera.v1.AgentSecretCredential agent_secret = 3;
+     */
+    value: AgentSecretCredential;
+    case: "agentSecret";
+  } | {
+    /**
+     * A short JWT the agent signed with its registered key (RFC 7523 style).
+     *
+     * @generated from field: string client_assertion = 4;
+     */
+    value: string;
+    case: "clientAssertion";
+  } | {
+    /**
+     * A user's username and password.
+     *
+     * @generated from field: tessera.v1.PasswordCredential password = 5;
+     */
+    value: PasswordCredential;
+    case: "password";
+  } | {
+    /**
+     * An org's API key with its admin token.
+     *
+     * @generated from field: tessera.v1.AdminTokenCredential admin_token = 6;
+     */
+    value: AdminTokenCredential;
+    case: "adminToken";
   } | { case: undefined; value?: undefined };
+
+  /**
+   * Also return an access token and a refresh token (agents and users only).
+   *
+   * @generated from field: bool issue_tokens = 10;
+   */
+  issueTokens: boolean;
 };
 
 /**
@@ -52,6 +91,79 @@ export const AuthenticateRequestSchema: GenMessage<AuthenticateRequest> = /*@__P
   messageDesc(file_tessera_v1_auth_service, 0);
 
 /**
+ * @generated from message tessera.v1.AgentSecretCredential
+ */
+export type AgentSecretCredential = Message<"tessera.v1.AgentSecretCredential"> & {
+  /**
+   * @generated from field: string agent_id = 1;
+   */
+  agentId: string;
+
+  /**
+   * @generated from field: string secret = 2;
+   */
+  secret: string;
+};
+
+/**
+ * Describes the message tessera.v1.AgentSecretCredential.
+ * Use `create(AgentSecretCredentialSchema)` to create a new message.
+ */
+export const AgentSecretCredentialSchema: GenMessage<AgentSecretCredential> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_auth_service, 1);
+
+/**
+ * @generated from message tessera.v1.PasswordCredential
+ */
+export type PasswordCredential = Message<"tessera.v1.PasswordCredential"> & {
+  /**
+   * The org the user belongs to.
+   *
+   * @generated from field: string org_id = 1;
+   */
+  orgId: string;
+
+  /**
+   * @generated from field: string username = 2;
+   */
+  username: string;
+
+  /**
+   * @generated from field: string password = 3;
+   */
+  password: string;
+};
+
+/**
+ * Describes the message tessera.v1.PasswordCredential.
+ * Use `create(PasswordCredentialSchema)` to create a new message.
+ */
+export const PasswordCredentialSchema: GenMessage<PasswordCredential> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_auth_service, 2);
+
+/**
+ * @generated from message tessera.v1.AdminTokenCredential
+ */
+export type AdminTokenCredential = Message<"tessera.v1.AdminTokenCredential"> & {
+  /**
+   * @generated from field: string api_key = 1;
+   */
+  apiKey: string;
+
+  /**
+   * @generated from field: string admin_token = 2;
+   */
+  adminToken: string;
+};
+
+/**
+ * Describes the message tessera.v1.AdminTokenCredential.
+ * Use `create(AdminTokenCredentialSchema)` to create a new message.
+ */
+export const AdminTokenCredentialSchema: GenMessage<AdminTokenCredential> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_auth_service, 3);
+
+/**
  * @generated from message tessera.v1.AuthenticateResponse
  */
 export type AuthenticateResponse = Message<"tessera.v1.AuthenticateResponse"> & {
@@ -59,6 +171,13 @@ export type AuthenticateResponse = Message<"tessera.v1.AuthenticateResponse"> & 
    * @generated from field: tessera.v1.Principal principal = 1;
    */
   principal?: Principal | undefined;
+
+  /**
+   * With issue_tokens: a fresh pair.
+   *
+   * @generated from field: tessera.v1.TokenPair tokens = 2;
+   */
+  tokens?: TokenPair | undefined;
 };
 
 /**
@@ -66,7 +185,43 @@ export type AuthenticateResponse = Message<"tessera.v1.AuthenticateResponse"> & 
  * Use `create(AuthenticateResponseSchema)` to create a new message.
  */
 export const AuthenticateResponseSchema: GenMessage<AuthenticateResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_auth_service, 1);
+  messageDesc(file_tessera_v1_auth_service, 4);
+
+/**
+ * An access token and the refresh token that renews it.
+ *
+ * @generated from message tessera.v1.TokenPair
+ */
+export type TokenPair = Message<"tessera.v1.TokenPair"> & {
+  /**
+   * @generated from field: string access_token = 1;
+   */
+  accessToken: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp access_token_expires_at = 2;
+   */
+  accessTokenExpiresAt?: Timestamp | undefined;
+
+  /**
+   * trt_…; single use: each refresh returns a new one.
+   *
+   * @generated from field: string refresh_token = 3;
+   */
+  refreshToken: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp refresh_token_expires_at = 4;
+   */
+  refreshTokenExpiresAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message tessera.v1.TokenPair.
+ * Use `create(TokenPairSchema)` to create a new message.
+ */
+export const TokenPairSchema: GenMessage<TokenPair> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_auth_service, 5);
 
 /**
  * Explicit attributes of a principal the caller has already authenticated.
@@ -112,7 +267,7 @@ export type SubjectAttributes = Message<"tessera.v1.SubjectAttributes"> & {
  * Use `create(SubjectAttributesSchema)` to create a new message.
  */
 export const SubjectAttributesSchema: GenMessage<SubjectAttributes> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_auth_service, 2);
+  messageDesc(file_tessera_v1_auth_service, 6);
 
 /**
  * @generated from message tessera.v1.AuthorizeRequest
@@ -171,7 +326,7 @@ export type AuthorizeRequest = Message<"tessera.v1.AuthorizeRequest"> & {
  * Use `create(AuthorizeRequestSchema)` to create a new message.
  */
 export const AuthorizeRequestSchema: GenMessage<AuthorizeRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_auth_service, 3);
+  messageDesc(file_tessera_v1_auth_service, 7);
 
 /**
  * @generated from message tessera.v1.AuthorizeResponse
@@ -223,7 +378,7 @@ export type AuthorizeResponse = Message<"tessera.v1.AuthorizeResponse"> & {
  * Use `create(AuthorizeResponseSchema)` to create a new message.
  */
 export const AuthorizeResponseSchema: GenMessage<AuthorizeResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_auth_service, 4);
+  messageDesc(file_tessera_v1_auth_service, 8);
 
 /**
  * Why one candidate rule matched or did not.
@@ -265,7 +420,7 @@ export type RuleTrace = Message<"tessera.v1.RuleTrace"> & {
  * Use `create(RuleTraceSchema)` to create a new message.
  */
 export const RuleTraceSchema: GenMessage<RuleTrace> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_auth_service, 5);
+  messageDesc(file_tessera_v1_auth_service, 9);
 
 /**
  * One check of a batch.
@@ -294,7 +449,7 @@ export type AuthorizeCheck = Message<"tessera.v1.AuthorizeCheck"> & {
  * Use `create(AuthorizeCheckSchema)` to create a new message.
  */
 export const AuthorizeCheckSchema: GenMessage<AuthorizeCheck> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_auth_service, 6);
+  messageDesc(file_tessera_v1_auth_service, 10);
 
 /**
  * @generated from message tessera.v1.AuthorizeBatchRequest
@@ -333,7 +488,7 @@ export type AuthorizeBatchRequest = Message<"tessera.v1.AuthorizeBatchRequest"> 
  * Use `create(AuthorizeBatchRequestSchema)` to create a new message.
  */
 export const AuthorizeBatchRequestSchema: GenMessage<AuthorizeBatchRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_auth_service, 7);
+  messageDesc(file_tessera_v1_auth_service, 11);
 
 /**
  * @generated from message tessera.v1.AuthorizeBatchResponse
@@ -352,14 +507,57 @@ export type AuthorizeBatchResponse = Message<"tessera.v1.AuthorizeBatchResponse"
  * Use `create(AuthorizeBatchResponseSchema)` to create a new message.
  */
 export const AuthorizeBatchResponseSchema: GenMessage<AuthorizeBatchResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_auth_service, 8);
+  messageDesc(file_tessera_v1_auth_service, 12);
+
+/**
+ * Typed permissions inside a token, as agent platforms use them.
+ *
+ * @generated from message tessera.v1.Grants
+ */
+export type Grants = Message<"tessera.v1.Grants"> & {
+  /**
+   * The room that may be joined.
+   *
+   * @generated from field: string room = 1;
+   */
+  room: string;
+
+  /**
+   * agent | tool | user
+   *
+   * @generated from field: string role = 2;
+   */
+  role: string;
+
+  /**
+   * Comma-separated ports that may be tunnelled.
+   *
+   * @generated from field: string tunnel_ports = 3;
+   */
+  tunnelPorts: string;
+
+  /**
+   * Structured API permissions by section (storage, containers, secrets, …).
+   *
+   * @generated from field: google.protobuf.Struct api = 4;
+   */
+  api?: JsonObject | undefined;
+};
+
+/**
+ * Describes the message tessera.v1.Grants.
+ * Use `create(GrantsSchema)` to create a new message.
+ */
+export const GrantsSchema: GenMessage<Grants> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_auth_service, 13);
 
 /**
  * @generated from message tessera.v1.MintTokenRequest
  */
 export type MintTokenRequest = Message<"tessera.v1.MintTokenRequest"> & {
   /**
-   * The agent the token is for; it must belong to the caller's org.
+   * The agent the token is for; it must belong to the caller's org. An agent caller
+   * (authorization: Bearer <its token>) mints for a sub-agent and may only attenuate.
    *
    * @generated from field: string agent_id = 1;
    */
@@ -385,6 +583,18 @@ export type MintTokenRequest = Message<"tessera.v1.MintTokenRequest"> & {
    * @generated from field: google.protobuf.Duration ttl = 4;
    */
   ttl?: Duration | undefined;
+
+  /**
+   * @generated from field: tessera.v1.Grants grants = 5;
+   */
+  grants?: Grants | undefined;
+
+  /**
+   * For an agent minter: the tier to give (no higher than its own); unset keeps the target's, capped.
+   *
+   * @generated from field: tessera.v1.Tier tier = 6;
+   */
+  tier: Tier;
 };
 
 /**
@@ -392,7 +602,7 @@ export type MintTokenRequest = Message<"tessera.v1.MintTokenRequest"> & {
  * Use `create(MintTokenRequestSchema)` to create a new message.
  */
 export const MintTokenRequestSchema: GenMessage<MintTokenRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_auth_service, 9);
+  messageDesc(file_tessera_v1_auth_service, 14);
 
 /**
  * @generated from message tessera.v1.MintTokenResponse
@@ -421,7 +631,7 @@ export type MintTokenResponse = Message<"tessera.v1.MintTokenResponse"> & {
  * Use `create(MintTokenResponseSchema)` to create a new message.
  */
 export const MintTokenResponseSchema: GenMessage<MintTokenResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_auth_service, 10);
+  messageDesc(file_tessera_v1_auth_service, 15);
 
 /**
  * @generated from message tessera.v1.GetJwksRequest
@@ -434,7 +644,7 @@ export type GetJwksRequest = Message<"tessera.v1.GetJwksRequest"> & {
  * Use `create(GetJwksRequestSchema)` to create a new message.
  */
 export const GetJwksRequestSchema: GenMessage<GetJwksRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_auth_service, 11);
+  messageDesc(file_tessera_v1_auth_service, 16);
 
 /**
  * @generated from message tessera.v1.GetJwksResponse
@@ -453,7 +663,226 @@ export type GetJwksResponse = Message<"tessera.v1.GetJwksResponse"> & {
  * Use `create(GetJwksResponseSchema)` to create a new message.
  */
 export const GetJwksResponseSchema: GenMessage<GetJwksResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_auth_service, 12);
+  messageDesc(file_tessera_v1_auth_service, 17);
+
+/**
+ * @generated from message tessera.v1.RefreshTokenRequest
+ */
+export type RefreshTokenRequest = Message<"tessera.v1.RefreshTokenRequest"> & {
+  /**
+   * @generated from field: string refresh_token = 1;
+   */
+  refreshToken: string;
+};
+
+/**
+ * Describes the message tessera.v1.RefreshTokenRequest.
+ * Use `create(RefreshTokenRequestSchema)` to create a new message.
+ */
+export const RefreshTokenRequestSchema: GenMessage<RefreshTokenRequest> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_auth_service, 18);
+
+/**
+ * @generated from message tessera.v1.RefreshTokenResponse
+ */
+export type RefreshTokenResponse = Message<"tessera.v1.RefreshTokenResponse"> & {
+  /**
+   * @generated from field: tessera.v1.TokenPair tokens = 1;
+   */
+  tokens?: TokenPair | undefined;
+};
+
+/**
+ * Describes the message tessera.v1.RefreshTokenResponse.
+ * Use `create(RefreshTokenResponseSchema)` to create a new message.
+ */
+export const RefreshTokenResponseSchema: GenMessage<RefreshTokenResponse> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_auth_service, 19);
+
+/**
+ * @generated from message tessera.v1.RevokeTokenRequest
+ */
+export type RevokeTokenRequest = Message<"tessera.v1.RevokeTokenRequest"> & {
+  /**
+   * @generated from field: string token = 1;
+   */
+  token: string;
+};
+
+/**
+ * Describes the message tessera.v1.RevokeTokenRequest.
+ * Use `create(RevokeTokenRequestSchema)` to create a new message.
+ */
+export const RevokeTokenRequestSchema: GenMessage<RevokeTokenRequest> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_auth_service, 20);
+
+/**
+ * @generated from message tessera.v1.RevokeTokenResponse
+ */
+export type RevokeTokenResponse = Message<"tessera.v1.RevokeTokenResponse"> & {
+};
+
+/**
+ * Describes the message tessera.v1.RevokeTokenResponse.
+ * Use `create(RevokeTokenResponseSchema)` to create a new message.
+ */
+export const RevokeTokenResponseSchema: GenMessage<RevokeTokenResponse> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_auth_service, 21);
+
+/**
+ * @generated from message tessera.v1.IntrospectTokenRequest
+ */
+export type IntrospectTokenRequest = Message<"tessera.v1.IntrospectTokenRequest"> & {
+  /**
+   * @generated from field: string token = 1;
+   */
+  token: string;
+};
+
+/**
+ * Describes the message tessera.v1.IntrospectTokenRequest.
+ * Use `create(IntrospectTokenRequestSchema)` to create a new message.
+ */
+export const IntrospectTokenRequestSchema: GenMessage<IntrospectTokenRequest> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_auth_service, 22);
+
+/**
+ * @generated from message tessera.v1.IntrospectTokenResponse
+ */
+export type IntrospectTokenResponse = Message<"tessera.v1.IntrospectTokenResponse"> & {
+  /**
+   * @generated from field: bool active = 1;
+   */
+  active: boolean;
+
+  /**
+   * The fields below are set only when active.
+   *
+   * @generated from field: string sub = 2;
+   */
+  sub: string;
+
+  /**
+   * @generated from field: string org = 3;
+   */
+  org: string;
+
+  /**
+   * @generated from field: repeated string scopes = 4;
+   */
+  scopes: string[];
+
+  /**
+   * access_token | refresh_token
+   *
+   * @generated from field: string token_type = 5;
+   */
+  tokenType: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp exp = 6;
+   */
+  exp?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp iat = 7;
+   */
+  iat?: Timestamp | undefined;
+
+  /**
+   * @generated from field: string jti = 8;
+   */
+  jti: string;
+
+  /**
+   * @generated from field: string iss = 9;
+   */
+  iss: string;
+
+  /**
+   * @generated from field: string aud = 10;
+   */
+  aud: string;
+
+  /**
+   * @generated from field: tessera.v1.Tier tier = 11;
+   */
+  tier: Tier;
+
+  /**
+   * @generated from field: repeated string roles = 12;
+   */
+  roles: string[];
+};
+
+/**
+ * Describes the message tessera.v1.IntrospectTokenResponse.
+ * Use `create(IntrospectTokenResponseSchema)` to create a new message.
+ */
+export const IntrospectTokenResponseSchema: GenMessage<IntrospectTokenResponse> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_auth_service, 23);
+
+/**
+ * @generated from message tessera.v1.LogoutRequest
+ */
+export type LogoutRequest = Message<"tessera.v1.LogoutRequest"> & {
+  /**
+   * The session's refresh token; when empty, the session of the bearer access token.
+   *
+   * @generated from field: string refresh_token = 1;
+   */
+  refreshToken: string;
+};
+
+/**
+ * Describes the message tessera.v1.LogoutRequest.
+ * Use `create(LogoutRequestSchema)` to create a new message.
+ */
+export const LogoutRequestSchema: GenMessage<LogoutRequest> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_auth_service, 24);
+
+/**
+ * @generated from message tessera.v1.LogoutResponse
+ */
+export type LogoutResponse = Message<"tessera.v1.LogoutResponse"> & {
+};
+
+/**
+ * Describes the message tessera.v1.LogoutResponse.
+ * Use `create(LogoutResponseSchema)` to create a new message.
+ */
+export const LogoutResponseSchema: GenMessage<LogoutResponse> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_auth_service, 25);
+
+/**
+ * @generated from message tessera.v1.WhoAmIRequest
+ */
+export type WhoAmIRequest = Message<"tessera.v1.WhoAmIRequest"> & {
+};
+
+/**
+ * Describes the message tessera.v1.WhoAmIRequest.
+ * Use `create(WhoAmIRequestSchema)` to create a new message.
+ */
+export const WhoAmIRequestSchema: GenMessage<WhoAmIRequest> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_auth_service, 26);
+
+/**
+ * @generated from message tessera.v1.WhoAmIResponse
+ */
+export type WhoAmIResponse = Message<"tessera.v1.WhoAmIResponse"> & {
+  /**
+   * @generated from field: tessera.v1.Principal principal = 1;
+   */
+  principal?: Principal | undefined;
+};
+
+/**
+ * Describes the message tessera.v1.WhoAmIResponse.
+ * Use `create(WhoAmIResponseSchema)` to create a new message.
+ */
+export const WhoAmIResponseSchema: GenMessage<WhoAmIResponse> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_auth_service, 27);
 
 /**
  * The outcome of a policy decision.
@@ -538,6 +967,56 @@ export const AuthService: GenService<{
     methodKind: "unary";
     input: typeof GetJwksRequestSchema;
     output: typeof GetJwksResponseSchema;
+  },
+  /**
+   * Exchanges a refresh token for a new access + refresh pair; a replayed one revokes its family.
+   *
+   * @generated from rpc tessera.v1.AuthService.RefreshToken
+   */
+  refreshToken: {
+    methodKind: "unary";
+    input: typeof RefreshTokenRequestSchema;
+    output: typeof RefreshTokenResponseSchema;
+  },
+  /**
+   * Revokes an access or refresh token (RFC 7009): unknown or malformed tokens are OK too.
+   *
+   * @generated from rpc tessera.v1.AuthService.RevokeToken
+   */
+  revokeToken: {
+    methodKind: "unary";
+    input: typeof RevokeTokenRequestSchema;
+    output: typeof RevokeTokenResponseSchema;
+  },
+  /**
+   * Describes a token (RFC 7662 shape): `active: false` and nothing else for anything not valid.
+   *
+   * @generated from rpc tessera.v1.AuthService.IntrospectToken
+   */
+  introspectToken: {
+    methodKind: "unary";
+    input: typeof IntrospectTokenRequestSchema;
+    output: typeof IntrospectTokenResponseSchema;
+  },
+  /**
+   * Ends the caller's session: its refresh token family and access token stop working.
+   *
+   * @generated from rpc tessera.v1.AuthService.Logout
+   */
+  logout: {
+    methodKind: "unary";
+    input: typeof LogoutRequestSchema;
+    output: typeof LogoutResponseSchema;
+  },
+  /**
+   * The principal of the caller's own credential (authorization bearer, x-api-key or mTLS).
+   *
+   * @generated from rpc tessera.v1.AuthService.WhoAmI
+   */
+  whoAmI: {
+    methodKind: "unary";
+    input: typeof WhoAmIRequestSchema;
+    output: typeof WhoAmIResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_tessera_v1_auth_service, 0);

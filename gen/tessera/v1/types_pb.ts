@@ -12,7 +12,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file tessera/v1/types.proto.
  */
 export const file_tessera_v1_types: GenFile = /*@__PURE__*/
-  fileDesc("ChZ0ZXNzZXJhL3YxL3R5cGVzLnByb3RvEgp0ZXNzZXJhLnYxIogCCglQcmluY2lwYWwSCgoCaWQYASABKAkSJwoEa2luZBgCIAEoDjIZLnRlc3NlcmEudjEuUHJpbmNpcGFsS2luZBIOCgZvcmdfaWQYAyABKAkSDAoEbmFtZRgEIAEoCRIeCgR0aWVyGAUgASgOMhAudGVzc2VyYS52MS5UaWVyEg0KBXJvbGVzGAYgAygJEg4KBnNjb3BlcxgHIAMoCRIMCgR0YWdzGAggAygJEisKC2F1dGhfbWV0aG9kGAkgASgOMhYudGVzc2VyYS52MS5BdXRoTWV0aG9kEi4KCmV4cGlyZXNfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIp4BCgVBZ2VudBIKCgJpZBgBIAEoCRIOCgZvcmdfaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIeCgR0aWVyGAQgASgOMhAudGVzc2VyYS52MS5UaWVyEg0KBXJvbGVzGAUgAygJEgwKBHRhZ3MYBiADKAkSLgoKY3JlYXRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiSwoIUmVzb3VyY2USDAoEa2luZBgBIAEoCRIKCgJpZBgCIAEoCRIlCgRhdHRyGAMgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCprCgRUaWVyEhQKEFRJRVJfVU5TUEVDSUZJRUQQABITCg9USUVSX1VOVkVSSUZJRUQQARIRCg1USUVSX1ZFUklGSUVEEAISEAoMVElFUl9UUlVTVEVEEAMSEwoPVElFUl9QUklWSUxFR0VEEAQqmgEKDVByaW5jaXBhbEtpbmQSHgoaUFJJTkNJUEFMX0tJTkRfVU5TUEVDSUZJRUQQABIYChRQUklOQ0lQQUxfS0lORF9BR0VOVBABEhcKE1BSSU5DSVBBTF9LSU5EX1VTRVIQAhIaChZQUklOQ0lQQUxfS0lORF9TRVJWSUNFEAMSGgoWUFJJTkNJUEFMX0tJTkRfQVBJX0tFWRAEKuYBCgpBdXRoTWV0aG9kEhsKF0FVVEhfTUVUSE9EX1VOU1BFQ0lGSUVEEAASFwoTQVVUSF9NRVRIT0RfQVBJX0tFWRABEhsKF0FVVEhfTUVUSE9EX0FETUlOX1RPS0VOEAISFQoRQVVUSF9NRVRIT0RfVE9LRU4QAxIcChhBVVRIX01FVEhPRF9BR0VOVF9TRUNSRVQQBBIgChxBVVRIX01FVEhPRF9DTElFTlRfQVNTRVJUSU9OEAUSGAoUQVVUSF9NRVRIT0RfUEFTU1dPUkQQBhIUChBBVVRIX01FVEhPRF9NVExTEAdiBnByb3RvMw", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChZ0ZXNzZXJhL3YxL3R5cGVzLnByb3RvEgp0ZXNzZXJhLnYxIogCCglQcmluY2lwYWwSCgoCaWQYASABKAkSJwoEa2luZBgCIAEoDjIZLnRlc3NlcmEudjEuUHJpbmNpcGFsS2luZBIOCgZvcmdfaWQYAyABKAkSDAoEbmFtZRgEIAEoCRIeCgR0aWVyGAUgASgOMhAudGVzc2VyYS52MS5UaWVyEg0KBXJvbGVzGAYgAygJEg4KBnNjb3BlcxgHIAMoCRIMCgR0YWdzGAggAygJEisKC2F1dGhfbWV0aG9kGAkgASgOMhYudGVzc2VyYS52MS5BdXRoTWV0aG9kEi4KCmV4cGlyZXNfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIrEBCgVBZ2VudBIKCgJpZBgBIAEoCRIOCgZvcmdfaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIeCgR0aWVyGAQgASgOMhAudGVzc2VyYS52MS5UaWVyEg0KBXJvbGVzGAUgAygJEgwKBHRhZ3MYBiADKAkSLgoKY3JlYXRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJc3VzcGVuZGVkGAggASgIItIBCgZBcGlLZXkSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIOCgZzY29wZXMYAyADKAkSLgoKY3JlYXRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKZXhwaXJlc19hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKcmV2b2tlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGcHJlZml4GAcgASgJInIKBFVzZXISCgoCaWQYASABKAkSDgoGb3JnX2lkGAIgASgJEhAKCHVzZXJuYW1lGAMgASgJEgwKBHJvbGUYBCABKAkSLgoKY3JlYXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAimgEKClNpZ25pbmdLZXkSCwoDa2lkGAEgASgJEgsKA2FsZxgCIAEoCRINCgVzdGF0ZRgDIAEoCRIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIzCg9wdWJsaXNoZWRfdW50aWwYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIksKCFJlc291cmNlEgwKBGtpbmQYASABKAkSCgoCaWQYAiABKAkSJQoEYXR0chgDIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QqawoEVGllchIUChBUSUVSX1VOU1BFQ0lGSUVEEAASEwoPVElFUl9VTlZFUklGSUVEEAESEQoNVElFUl9WRVJJRklFRBACEhAKDFRJRVJfVFJVU1RFRBADEhMKD1RJRVJfUFJJVklMRUdFRBAEKpoBCg1QcmluY2lwYWxLaW5kEh4KGlBSSU5DSVBBTF9LSU5EX1VOU1BFQ0lGSUVEEAASGAoUUFJJTkNJUEFMX0tJTkRfQUdFTlQQARIXChNQUklOQ0lQQUxfS0lORF9VU0VSEAISGgoWUFJJTkNJUEFMX0tJTkRfU0VSVklDRRADEhoKFlBSSU5DSVBBTF9LSU5EX0FQSV9LRVkQBCrmAQoKQXV0aE1ldGhvZBIbChdBVVRIX01FVEhPRF9VTlNQRUNJRklFRBAAEhcKE0FVVEhfTUVUSE9EX0FQSV9LRVkQARIbChdBVVRIX01FVEhPRF9BRE1JTl9UT0tFThACEhUKEUFVVEhfTUVUSE9EX1RPS0VOEAMSHAoYQVVUSF9NRVRIT0RfQUdFTlRfU0VDUkVUEAQSIAocQVVUSF9NRVRIT0RfQ0xJRU5UX0FTU0VSVElPThAFEhgKFEFVVEhfTUVUSE9EX1BBU1NXT1JEEAYSFAoQQVVUSF9NRVRIT0RfTVRMUxAHYgZwcm90bzM", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * An authenticated caller.
@@ -120,6 +120,13 @@ export type Agent = Message<"tessera.v1.Agent"> & {
    * @generated from field: google.protobuf.Timestamp created_at = 7;
    */
   createdAt?: Timestamp | undefined;
+
+  /**
+   * Suspended agents cannot authenticate; every token they hold stops working.
+   *
+   * @generated from field: bool suspended = 8;
+   */
+  suspended: boolean;
 };
 
 /**
@@ -128,6 +135,145 @@ export type Agent = Message<"tessera.v1.Agent"> & {
  */
 export const AgentSchema: GenMessage<Agent> = /*@__PURE__*/
   messageDesc(file_tessera_v1_types, 1);
+
+/**
+ * An API key's description (never its secret).
+ *
+ * @generated from message tessera.v1.ApiKey
+ */
+export type ApiKey = Message<"tessera.v1.ApiKey"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string name = 2;
+   */
+  name: string;
+
+  /**
+   * Empty for the org's primary key (which, with the admin token, may do everything).
+   *
+   * @generated from field: repeated string scopes = 3;
+   */
+  scopes: string[];
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_at = 4;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp expires_at = 5;
+   */
+  expiresAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp revoked_at = 6;
+   */
+  revokedAt?: Timestamp | undefined;
+
+  /**
+   * The first characters of the key, to recognise it (tsk_AbCd…).
+   *
+   * @generated from field: string prefix = 7;
+   */
+  prefix: string;
+};
+
+/**
+ * Describes the message tessera.v1.ApiKey.
+ * Use `create(ApiKeySchema)` to create a new message.
+ */
+export const ApiKeySchema: GenMessage<ApiKey> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_types, 2);
+
+/**
+ * A human operator of an org.
+ *
+ * @generated from message tessera.v1.User
+ */
+export type User = Message<"tessera.v1.User"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string org_id = 2;
+   */
+  orgId: string;
+
+  /**
+   * @generated from field: string username = 3;
+   */
+  username: string;
+
+  /**
+   * viewer | operator | admin
+   *
+   * @generated from field: string role = 4;
+   */
+  role: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_at = 5;
+   */
+  createdAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message tessera.v1.User.
+ * Use `create(UserSchema)` to create a new message.
+ */
+export const UserSchema: GenMessage<User> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_types, 3);
+
+/**
+ * A token signing key.
+ *
+ * @generated from message tessera.v1.SigningKey
+ */
+export type SigningKey = Message<"tessera.v1.SigningKey"> & {
+  /**
+   * @generated from field: string kid = 1;
+   */
+  kid: string;
+
+  /**
+   * EdDSA | ES256
+   *
+   * @generated from field: string alg = 2;
+   */
+  alg: string;
+
+  /**
+   * next (published, not yet signing) | active (signing) | retired (published until its tokens expire)
+   *
+   * @generated from field: string state = 3;
+   */
+  state: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_at = 4;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * For retired keys: when they leave the JWKS.
+   *
+   * @generated from field: google.protobuf.Timestamp published_until = 5;
+   */
+  publishedUntil?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message tessera.v1.SigningKey.
+ * Use `create(SigningKeySchema)` to create a new message.
+ */
+export const SigningKeySchema: GenMessage<SigningKey> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_types, 4);
 
 /**
  * The thing a scope is exercised on.
@@ -156,7 +302,7 @@ export type Resource = Message<"tessera.v1.Resource"> & {
  * Use `create(ResourceSchema)` to create a new message.
  */
 export const ResourceSchema: GenMessage<Resource> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_types, 2);
+  messageDesc(file_tessera_v1_types, 5);
 
 /**
  * Trust tier of a principal, ordered: UNVERIFIED < VERIFIED < TRUSTED < PRIVILEGED.

@@ -104,4 +104,96 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 4,
+    name: "credentials and token lifecycle",
+    sql: `
+      -- Scoped API keys live beside the org's primary key and admin token.
+      ALTER TABLE org_credentials ADD COLUMN name TEXT NOT NULL DEFAULT '';
+      ALTER TABLE org_credentials ADD COLUMN scopes TEXT;            -- JSON list; NULL = primary key / admin token
+      ALTER TABLE org_credentials ADD COLUMN prefix TEXT NOT NULL DEFAULT '';
+      ALTER TABLE org_credentials ADD COLUMN expires_at INTEGER;     -- NULL = never
+      ALTER TABLE org_credentials ADD COLUMN grace_until INTEGER;    -- set when rotated out: valid until then
+
+      ALTER TABLE agents ADD COLUMN suspended_at INTEGER;
+      -- Tokens issued at or before this second are dead (set on suspension; resuming keeps it).
+      ALTER TABLE agents ADD COLUMN tokens_valid_after INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE agents ADD COLUMN secret_digest BLOB;
+
+      CREATE TABLE agent_keys (
+        id TEXT PRIMARY KEY,                    -- JWK thumbprint
+        agent_id TEXT NOT NULL REFERENCES agents(id) ON DELETE CASCADE,
+        alg TEXT NOT NULL CHECK (alg IN ('EdDSA', 'RS256')),
+        public_jwk TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        UNIQUE (agent_id, id)
+      ) STRICT;
+
+      -- Client-assertion ids already used, until they expire (replay protection across processes).
+      CREATE TABLE used_assertions (
+        jti TEXT PRIMARY KEY,
+        agent_id TEXT NOT NULL,
+        expires_at INTEGER NOT NULL
+      ) STRICT;
+
+      CREATE TABLE users (
+        id TEXT PRIMARY KEY,
+        org_id TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
+        username TEXT NOT NULL,
+        password_hash TEXT NOT NULL,            -- scrypt, with its parameters and salt
+        role TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+        created_at INTEGER NOT NULL,
+        UNIQUE (org_id, username)
+      ) STRICT;
+
+      -- Failed logins per (org, username), whether or not the user exists, so lockout reveals nothing.
+      CREATE TABLE login_failures (
+        org_id TEXT NOT NULL,
+        username TEXT NOT NULL,
+        failures INTEGER NOT NULL,
+        locked_until INTEGER NOT NULL DEFAULT 0,
+        last_failure_at INTEGER NOT NULL,
+        PRIMARY KEY (org_id, username)
+      ) STRICT;
+
+      -- Rotating refresh tokens: one family per login; only digests are stored.
+      CREATE TABLE refresh_tokens (
+        id TEXT PRIMARY KEY,
+        family_id TEXT NOT NULL,
+        digest BLOB NOT NULL UNIQUE,
+        org_id TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
+        subject_kind TEXT NOT NULL CHECK (subject_kind IN ('agent', 'user')),
+        subject_id TEXT NOT NULL,
+        issued_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        used_at INTEGER,
+        revoked_at INTEGER
+      ) STRICT;
+      CREATE INDEX refresh_tokens_family ON refresh_tokens(family_id);
+
+      -- Revoked access tokens (by jti) and sessions (by family), until the tokens would expire.
+      CREATE TABLE revocations (
+        kind TEXT NOT NULL CHECK (kind IN ('jti', 'family')),
+        value TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        PRIMARY KEY (kind, value)
+      ) STRICT;
+
+      -- Signing keys gain a lifecycle: next (published) → active (signing) → retired (published
+      -- until its last token expires). SQLite cannot change a CHECK, so the table is rebuilt.
+      CREATE TABLE signing_keys_v4 (
+        kid TEXT PRIMARY KEY,
+        alg TEXT NOT NULL CHECK (alg IN ('EdDSA', 'ES256')),
+        public_jwk TEXT NOT NULL,
+        private_jwk TEXT NOT NULL,              -- encrypted with the master key when one is configured
+        state TEXT NOT NULL CHECK (state IN ('next', 'active', 'retired')),
+        created_at INTEGER NOT NULL,
+        published_until INTEGER
+      ) STRICT;
+      INSERT INTO signing_keys_v4 (kid, alg, public_jwk, private_jwk, state, created_at)
+        SELECT kid, alg, public_jwk, private_jwk, state, created_at FROM signing_keys;
+      DROP TABLE signing_keys;
+      ALTER TABLE signing_keys_v4 RENAME TO signing_keys;
+    `,
+  },
 ];
