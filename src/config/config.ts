@@ -140,7 +140,8 @@ function masterKey(v: unknown): Buffer | undefined {
   if (v === undefined || v === "") return undefined;
   const key = Buffer.from(String(v), "base64");
   // The value itself is never echoed: it is a secret.
-  if (key.length !== 32) throw new ConfigError("masterKey must be 32 bytes, base64-encoded (e.g. openssl rand -base64 32)");
+  if (key.length !== 32)
+    throw new ConfigError("masterKey must be 32 bytes, base64-encoded (e.g. openssl rand -base64 32)");
   return key;
 }
 

@@ -29,7 +29,11 @@ export class AgentCredentialService {
   }
 
   /** Registers a public key (PEM SPKI or JWK JSON): Ed25519, or RSA ≥ 2048. */
-  registerKey(_orgId: string, _agentId: string, _publicKey: string): { keyId: string; alg: "EdDSA" | "RS256" } {
+  registerKey(
+    _orgId: string,
+    _agentId: string,
+    _publicKey: string,
+  ): { keyId: string; alg: "EdDSA" | "RS256" } {
     throw notYet();
   }
 

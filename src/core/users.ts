@@ -31,7 +31,10 @@ export interface UserDeps {
 export class UserService {
   constructor(private readonly d: UserDeps) {}
 
-  async create(_orgId: string, _u: { username: string; password: string; role: string }): Promise<UserRecord> {
+  async create(
+    _orgId: string,
+    _u: { username: string; password: string; role: string },
+  ): Promise<UserRecord> {
     throw notYet();
   }
 

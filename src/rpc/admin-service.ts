@@ -2,6 +2,7 @@ import { AdminService } from "../../gen/tessera/v1/admin_service_pb.js";
 import type { Tessera } from "../core/tessera.js";
 import { agentToPb, secondsToTimestamp, tierFromPb } from "./convert.js";
 import { bindService, type ServiceBinding } from "./handlers.js";
+import { pending } from "./pending.js";
 
 /** tessera.v1.AdminService: every method first proves admin authority over an org. */
 export function adminService(t: Tessera): ServiceBinding {
@@ -70,5 +71,23 @@ export function adminService(t: Tessera): ServiceBinding {
       a.bindServiceIdentity(orgId, req.identity);
       return { identity: req.identity, orgId };
     },
+    updateAgent: pending,
+    suspendAgent: pending,
+    resumeAgent: pending,
+    deleteAgent: pending,
+    createAgentSecret: pending,
+    registerAgentKey: pending,
+    removeAgentKey: pending,
+    rotateOrgCredentials: pending,
+    createApiKey: pending,
+    listApiKeys: pending,
+    revokeApiKey: pending,
+    rotateApiKey: pending,
+    createUser: pending,
+    listUsers: pending,
+    setUserPassword: pending,
+    deleteUser: pending,
+    listSigningKeys: pending,
+    rotateSigningKeys: pending,
   });
 }

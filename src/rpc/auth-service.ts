@@ -10,6 +10,7 @@ import type { Tessera } from "../core/tessera.js";
 import type { Decision } from "../engine/types.js";
 import { durationSeconds, principalToPb, resourceFromPb, secondsToTimestamp, tierFromPb } from "./convert.js";
 import { bindService, type ServiceBinding } from "./handlers.js";
+import { pending } from "./pending.js";
 
 /** The subject oneof of Authorize and AuthorizeBatch. */
 function subjectFromPb(s: AuthorizeRequest["subject"]): SubjectInput | undefined {
@@ -100,5 +101,10 @@ export function authService(t: Tessera): ServiceBinding {
     getJwks() {
       return { keys: t.keys.jwks() as Record<string, string>[] };
     },
+    refreshToken: pending,
+    revokeToken: pending,
+    introspectToken: pending,
+    logout: pending,
+    whoAmI: pending,
   });
 }
