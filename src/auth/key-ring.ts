@@ -8,6 +8,17 @@ export const SIGNING_ALG = "EdDSA";
 /** A key object as jose imports and generates them. */
 type JoseKey = Awaited<ReturnType<typeof importJWK>>;
 
+/** A signing key as the admin plane lists it. */
+export interface SigningKeyInfo {
+  readonly kid: string;
+  readonly alg: string;
+  readonly state: "next" | "active" | "retired";
+  /** Seconds since the epoch. */
+  readonly createdAt: number;
+  /** For retired keys: when they leave the JWKS (seconds since the epoch). */
+  readonly publishedUntil?: number | undefined;
+}
+
 export interface VerificationKey {
   readonly kid: string;
   readonly alg: string;
@@ -76,6 +87,24 @@ export class KeyRing {
   /** The published key with exactly this `kid`, if any. */
   find(kid: string): VerificationKey | undefined {
     return this.byKid.get(kid);
+  }
+
+  /** Every key and its state (next, active, retired), for the admin plane. */
+  list(): SigningKeyInfo[] {
+    throw new TesseraError("NOT_IMPLEMENTED", "key listing is not implemented yet");
+  }
+
+  /**
+   * Rotates: the published next key starts signing, the active one retires (published until
+   * its last token expires), and a new next key is published. Records a "keys" change.
+   */
+  async rotate(): Promise<SigningKeyInfo[]> {
+    throw new TesseraError("NOT_IMPLEMENTED", "key rotation is not implemented yet");
+  }
+
+  /** Re-reads the keys from the store (another process rotated them). */
+  async reload(): Promise<void> {
+    throw new TesseraError("NOT_IMPLEMENTED", "key reload is not implemented yet");
   }
 
   /** The public keys, as a JWKS `keys` array. */

@@ -5,9 +5,11 @@ import { TokenVerifier } from "../auth/token-verifier.js";
 import { PolicyEngine } from "../engine/engine.js";
 import type { Store } from "../store/store.js";
 import { AdminCore } from "./admin.js";
+import { AgentCredentialService } from "./agent-credentials.js";
 import { AuthCore } from "./auth.js";
 import { PolicyAdmin } from "./policies.js";
 import type { CoreSettings } from "./settings.js";
+import { UserService } from "./users.js";
 
 /** Everything the RPC layer calls into. Built once, by the composition root. */
 export interface Tessera {
@@ -15,6 +17,8 @@ export interface Tessera {
   readonly admin: AdminCore;
   readonly policies: PolicyAdmin;
   readonly credentials: OrgCredentials;
+  readonly users: UserService;
+  readonly agentCredentials: AgentCredentialService;
   readonly keys: KeyRing;
   readonly engine: PolicyEngine;
 }
@@ -48,5 +52,12 @@ export async function buildTessera(
   });
   const admin = new AdminCore({ credentials, agents: store.agents, services: store.services, now });
   const policies = new PolicyAdmin({ engine, policies: store.policies, now });
-  return { auth, admin, policies, credentials, keys, engine };
+  const users = new UserService({ db: store.db, now });
+  const agentCredentials = new AgentCredentialService({
+    db: store.db,
+    audience: settings.audience,
+    clockToleranceSeconds: settings.clockToleranceSeconds,
+    now,
+  });
+  return { auth, admin, policies, credentials, users, agentCredentials, keys, engine };
 }
