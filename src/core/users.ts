@@ -1,5 +1,25 @@
+import { setTimeout as delay } from "node:timers/promises";
+import {
+  DEFAULT_SCRYPT_COST,
+  dummyHash,
+  hashPassword,
+  needsRehash,
+  type ScryptCost,
+  verifyPassword,
+} from "../auth/passwords.js";
+import { newId } from "../auth/secrets.js";
+import { TesseraError } from "../domain/errors.js";
 import type { Tier } from "../domain/tiers.js";
 import type { Db } from "../store/db.js";
+import { epochSeconds } from "../store/rows.js";
+import {
+  type Attempt,
+  type LockPolicy,
+  LoginFailureRepository,
+  UserRepository,
+  type UserRole,
+  type UserRow,
+} from "../store/users.js";
 
 /** A user as the admin plane shows it (never the password hash). */
 export interface UserRecord {
@@ -21,6 +41,32 @@ export interface LoggedInUser {
 export interface UserDeps {
   readonly db: Db;
   readonly now: () => Date;
+  /** scrypt parameters for new hashes; tests pass cheap ones. Default: DEFAULT_SCRYPT_COST. */
+  readonly scryptCost?: ScryptCost;
+  /** How a failed login waits before answering; tests record the delays instead. */
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+const ROLES: readonly string[] = ["viewer", "operator", "admin"] satisfies UserRole[];
+const isRole = (r: string): r is UserRole => ROLES.includes(r);
+// Checked before lower-casing: toLowerCase maps some non-ASCII letters (the Kelvin sign) to ASCII.
+const USERNAME = /^[A-Za-z0-9._@-]{1,64}$/;
+const LOCK: LockPolicy = { maxFailures: 5, lockSeconds: 15 * 60 };
+
+/** The wait after the n-th consecutive failure: 0, 0, 250 ms, 500 ms, 1 s, then 2 s. */
+function failureDelayMs(failures: number): number {
+  return failures < 3 ? 0 : Math.min(2000, 250 * 2 ** (failures - 3));
+}
+
+function checkPassword(password: string): void {
+  const length = [...password].length; // code points, so an emoji counts once
+  if (length < 12 || length > 1024) {
+    throw new TesseraError("PASSWORD_WEAK", "password must be 12 to 1024 characters");
+  }
+}
+
+function toRecord(r: UserRow): UserRecord {
+  return { id: r.id, orgId: r.orgId, username: r.username, role: r.role, createdAt: r.createdAt };
 }
 
 /**
@@ -29,39 +75,105 @@ export interface UserDeps {
  * not the user exists; no answer reveals whether a username exists.
  */
 export class UserService {
-  constructor(private readonly d: UserDeps) {}
+  private readonly users: UserRepository;
+  private readonly failures: LoginFailureRepository;
+  private readonly cost: ScryptCost;
+  private readonly sleep: (ms: number) => Promise<void>;
+  /** Checked when the username is unknown, so that costs the same scrypt run as a wrong password. */
+  private readonly dummy: string;
 
-  async create(
-    _orgId: string,
-    _u: { username: string; password: string; role: string },
-  ): Promise<UserRecord> {
-    throw notYet();
+  constructor(private readonly d: UserDeps) {
+    this.users = new UserRepository(d.db);
+    this.failures = new LoginFailureRepository(d.db);
+    this.cost = d.scryptCost ?? DEFAULT_SCRYPT_COST;
+    this.sleep = d.sleep ?? ((ms) => delay(ms));
+    this.dummy = dummyHash(this.cost);
   }
 
-  list(_orgId: string): UserRecord[] {
-    throw notYet();
+  /** Creates a user; USERNAME_INVALID, PASSWORD_WEAK, ROLE_INVALID or USERNAME_TAKEN otherwise. */
+  async create(orgId: string, u: { username: string; password: string; role: string }): Promise<UserRecord> {
+    if (!USERNAME.test(u.username)) {
+      throw new TesseraError("USERNAME_INVALID", "username must be 1 to 64 of a-z 0-9 . _ @ -");
+    }
+    checkPassword(u.password);
+    if (!isRole(u.role)) throw new TesseraError("ROLE_INVALID", "role must be viewer, operator or admin");
+    const username = u.username.toLowerCase();
+    const taken = () => new TesseraError("USERNAME_TAKEN", "the org already has a user of that name");
+    // Checked before hashing too, so a duplicate costs no scrypt run; the insert settles races.
+    if (this.users.byUsername(orgId, username)) throw taken();
+    const row: UserRow = {
+      id: newId("usr"),
+      orgId,
+      username,
+      passwordHash: await hashPassword(u.password, this.cost),
+      role: u.role,
+      createdAt: epochSeconds(this.d.now()),
+    };
+    if (!this.users.insert(row)) throw taken();
+    return toRecord(row);
   }
 
-  get(_orgId: string, _userId: string): UserRecord | undefined {
-    throw notYet();
+  /** The org's users, oldest first. */
+  list(orgId: string): UserRecord[] {
+    return this.users.list(orgId).map(toRecord);
   }
 
-  async setPassword(_orgId: string, _userId: string, _password: string): Promise<void> {
-    throw notYet();
+  /** The user, or undefined when the org has no such user. */
+  get(orgId: string, userId: string): UserRecord | undefined {
+    const row = this.users.get(orgId, userId);
+    return row && toRecord(row);
   }
 
-  delete(_orgId: string, _userId: string): void {
-    throw notYet();
+  /** Sets a new password and forgets past login failures; PASSWORD_WEAK or USER_NOT_FOUND otherwise. */
+  async setPassword(orgId: string, userId: string, password: string): Promise<void> {
+    checkPassword(password);
+    const user = this.users.get(orgId, userId);
+    if (!user) throw notFound();
+    const hash = await hashPassword(password, this.cost);
+    const done = this.d.db.transaction(() => {
+      const changed = this.users.setHash(orgId, userId, hash);
+      if (changed) this.failures.clear(orgId, user.username);
+      return changed;
+    })();
+    if (!done) throw notFound(); // deleted while we hashed
+  }
+
+  /** Deletes the user; USER_NOT_FOUND when the org has no such user. */
+  delete(orgId: string, userId: string): void {
+    if (!this.users.delete(orgId, userId)) throw notFound();
   }
 
   /** Checks a password; throws LOGIN_FAILED or ACCOUNT_LOCKED (UNAUTHENTICATED) otherwise. */
-  async login(_orgId: string, _username: string, _password: string): Promise<LoggedInUser> {
-    throw notYet();
+  async login(orgId: string, username: string, password: string): Promise<LoggedInUser> {
+    // A malformed name can never be a user: no row is kept for it, so junk cannot fill the table.
+    const name = USERNAME.test(username) ? username.toLowerCase() : undefined;
+    const now = epochSeconds(this.d.now());
+    const attempt: Attempt = name
+      ? this.failures.begin(orgId, name, now, LOCK)
+      : { locked: false, failures: 0 };
+    if (attempt.locked) {
+      const details = { retry_after_seconds: String(attempt.lockedUntil - now) };
+      throw new TesseraError("ACCOUNT_LOCKED", "too many failed logins; try again later", details);
+    }
+    const user = name ? this.users.byUsername(orgId, name) : undefined;
+    const ok = await verifyPassword(password, user?.passwordHash ?? this.dummy);
+    if (!user || !ok || !name) {
+      await this.sleep(failureDelayMs(attempt.failures));
+      throw new TesseraError("LOGIN_FAILED", "wrong username or password");
+    }
+    this.failures.clear(orgId, name);
+    await this.upgradeHash(user, password);
+    return { user: toRecord(user), tier: "verified" };
+  }
+
+  /** Re-hashes with the current parameters when the stored ones are older. */
+  private async upgradeHash(user: UserRow, password: string): Promise<void> {
+    if (!needsRehash(user.passwordHash, this.cost)) return;
+    const next = await hashPassword(password, this.cost);
+    this.users.upgradeHash(user.orgId, user.id, user.passwordHash, next);
   }
 }
 
-import { TesseraError } from "../domain/errors.js";
-
-function notYet(): TesseraError {
-  return new TesseraError("NOT_IMPLEMENTED", "users are not implemented yet");
+function notFound(): TesseraError {
+  return new TesseraError("USER_NOT_FOUND", "no such user");
 }

@@ -1,0 +1,138 @@
+import type { Db } from "./db.js";
+
+export type UserRole = "viewer" | "operator" | "admin";
+
+/** A user row, including its password hash: never hand this to the admin plane as is. */
+export interface UserRow {
+  readonly id: string;
+  readonly orgId: string;
+  readonly username: string;
+  readonly passwordHash: string;
+  readonly role: UserRole;
+  /** Seconds since the epoch. */
+  readonly createdAt: number;
+}
+
+interface UserDbRow {
+  id: string;
+  org_id: string;
+  username: string;
+  password_hash: string;
+  role: UserRole;
+  created_at: number;
+}
+
+function toRow(r: UserDbRow): UserRow {
+  return {
+    id: r.id,
+    orgId: r.org_id,
+    username: r.username,
+    passwordHash: r.password_hash,
+    role: r.role,
+    createdAt: r.created_at,
+  };
+}
+
+/** Users, always looked up within one org: nothing crosses orgs. */
+export class UserRepository {
+  constructor(private readonly db: Db) {}
+
+  /** Inserts a user; returns false when the org already has a user of that name. */
+  insert(u: UserRow): boolean {
+    const info = this.db
+      .prepare(
+        `INSERT INTO users (id, org_id, username, password_hash, role, created_at)
+         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (org_id, username) DO NOTHING`,
+      )
+      .run(u.id, u.orgId, u.username, u.passwordHash, u.role, u.createdAt);
+    return info.changes === 1;
+  }
+
+  get(orgId: string, id: string): UserRow | undefined {
+    const row = this.db
+      .prepare<[string, string], UserDbRow>("SELECT * FROM users WHERE org_id = ? AND id = ?")
+      .get(orgId, id);
+    return row && toRow(row);
+  }
+
+  byUsername(orgId: string, username: string): UserRow | undefined {
+    const row = this.db
+      .prepare<[string, string], UserDbRow>("SELECT * FROM users WHERE org_id = ? AND username = ?")
+      .get(orgId, username);
+    return row && toRow(row);
+  }
+
+  list(orgId: string): UserRow[] {
+    return this.db
+      .prepare<[string], UserDbRow>("SELECT * FROM users WHERE org_id = ? ORDER BY created_at, id")
+      .all(orgId)
+      .map(toRow);
+  }
+
+  /** Sets a user's password hash; returns false when there is no such user. */
+  setHash(orgId: string, id: string, hash: string): boolean {
+    const sql = "UPDATE users SET password_hash = ? WHERE org_id = ? AND id = ?";
+    return this.db.prepare(sql).run(hash, orgId, id).changes === 1;
+  }
+
+  /** Replaces the hash only while it is still `previous`, so a login's rehash never undoes a reset. */
+  upgradeHash(orgId: string, id: string, previous: string, next: string): boolean {
+    const sql = "UPDATE users SET password_hash = ? WHERE org_id = ? AND id = ? AND password_hash = ?";
+    return this.db.prepare(sql).run(next, orgId, id, previous).changes === 1;
+  }
+
+  /** Deletes a user; returns false when there was none. */
+  delete(orgId: string, id: string): boolean {
+    return this.db.prepare("DELETE FROM users WHERE org_id = ? AND id = ?").run(orgId, id).changes === 1;
+  }
+}
+
+/** How many failures lock a username, and for how long. */
+export interface LockPolicy {
+  readonly maxFailures: number;
+  readonly lockSeconds: number;
+}
+
+/** The state of an (org, username) as a login attempt begins. */
+export type Attempt =
+  | { readonly locked: true; readonly lockedUntil: number }
+  | { readonly locked: false; readonly failures: number };
+
+/** Failed logins per (org, username), whether or not the user exists. */
+export class LoginFailureRepository {
+  constructor(private readonly db: Db) {}
+
+  /**
+   * Starts an attempt: refuses it when locked, else counts it as a failure up front (cleared on
+   * success) so parallel guesses cannot all pass the lock check before any of them fails.
+   * One IMMEDIATE transaction, so concurrent processes see each other's counts.
+   */
+  begin(orgId: string, username: string, now: number, policy: LockPolicy): Attempt {
+    const run = this.db.transaction((): Attempt => {
+      const row = this.db
+        .prepare<[string, string], { failures: number; locked_until: number }>(
+          "SELECT failures, locked_until FROM login_failures WHERE org_id = ? AND username = ?",
+        )
+        .get(orgId, username);
+      if (row && row.locked_until > now) return { locked: true, lockedUntil: row.locked_until };
+      const failures = (row?.failures ?? 0) + 1;
+      // Past the threshold every further failure locks again, until a success or a reset.
+      const lockedUntil = failures >= policy.maxFailures ? now + policy.lockSeconds : 0;
+      this.db
+        .prepare(
+          `INSERT INTO login_failures (org_id, username, failures, locked_until, last_failure_at)
+           VALUES (?, ?, ?, ?, ?) ON CONFLICT (org_id, username) DO UPDATE SET
+           failures = excluded.failures, locked_until = excluded.locked_until,
+           last_failure_at = excluded.last_failure_at`,
+        )
+        .run(orgId, username, failures, lockedUntil, now);
+      return { locked: false, failures };
+    });
+    return run.immediate();
+  }
+
+  /** Forgets the failures of an (org, username): after a success or a password reset. */
+  clear(orgId: string, username: string): void {
+    this.db.prepare("DELETE FROM login_failures WHERE org_id = ? AND username = ?").run(orgId, username);
+  }
+}
