@@ -1,6 +1,12 @@
+import { createPublicKey, type JsonWebKey } from "node:crypto";
+import { type AssertionKey, readAssertion, verifyAssertion } from "../auth/client-assertion.js";
+import { parsePublicKey } from "../auth/public-keys.js";
+import { digestsEqual, generateSecret, isWellFormedSecret, secretDigest } from "../auth/secrets.js";
 import { TesseraError } from "../domain/errors.js";
+import { AgentCredentialRepository } from "../store/agent-credentials.js";
 import type { AgentRecord } from "../store/agents.js";
 import type { Db } from "../store/db.js";
+import { epochSeconds } from "../store/rows.js";
 
 export interface AgentCredentialDeps {
   readonly db: Db;
@@ -10,43 +16,116 @@ export interface AgentCredentialDeps {
   readonly now: () => Date;
 }
 
+// Compared against when the agent or its secret is missing, so every refusal costs the same.
+const NO_DIGEST = secretDigest("no secret");
+// Used assertion ids are swept at most this often, and kept this long past expiry for
+// processes whose clocks run behind ours.
+const SWEEP_EVERY_SECONDS = 60;
+const SWEEP_MARGIN_SECONDS = 300;
+
 /**
  * Agent secrets (tas_…, stored as digests) and registered public keys for signed client
  * assertions (RFC 7523 style: iss = sub = agent id, aud = Tessera, exp ≤ 5 minutes, a jti
  * never seen before).
  */
 export class AgentCredentialService {
-  constructor(private readonly d: AgentCredentialDeps) {}
+  private readonly repo: AgentCredentialRepository;
+  private lastSweep = 0;
+
+  constructor(private readonly d: AgentCredentialDeps) {
+    this.repo = new AgentCredentialRepository(d.db);
+  }
 
   /** A new secret for the agent, shown once; the previous one stops working. */
-  createSecret(_orgId: string, _agentId: string): string {
-    throw notYet();
+  createSecret(orgId: string, agentId: string): string {
+    const secret = generateSecret("agentSecret");
+    if (!this.repo.setSecretDigest(orgId, agentId, secretDigest(secret))) throw notFound();
+    return secret;
   }
 
   /** The agent whose id and secret these are; throws AGENT_SECRET_INVALID (or AGENT_SUSPENDED). */
-  authenticateSecret(_agentId: string, _secret: string): AgentRecord {
-    throw notYet();
+  authenticateSecret(agentId: string, secret: string): AgentRecord {
+    const refused = new TesseraError("AGENT_SECRET_INVALID", "the agent id or secret is not valid");
+    // A typo or a different kind of secret is refused before touching the database.
+    if (!isWellFormedSecret("agentSecret", secret)) throw refused;
+    const state = this.repo.find(agentId);
+    const stored = state?.secretDigest ?? NO_DIGEST;
+    if (!digestsEqual(stored, secretDigest(secret)) || !state?.secretDigest) throw refused;
+    // Only someone holding the secret learns that the agent is suspended.
+    if (state.suspendedAt !== null) throw suspended();
+    return state.agent;
   }
 
   /** Registers a public key (PEM SPKI or JWK JSON): Ed25519, or RSA ≥ 2048. */
-  registerKey(
-    _orgId: string,
-    _agentId: string,
-    _publicKey: string,
-  ): { keyId: string; alg: "EdDSA" | "RS256" } {
-    throw notYet();
+  registerKey(orgId: string, agentId: string, publicKey: string): { keyId: string; alg: "EdDSA" | "RS256" } {
+    if (!this.repo.exists(orgId, agentId)) throw notFound();
+    const parsed = parsePublicKey(publicKey);
+    const row = { id: parsed.thumbprint, agentId, alg: parsed.alg, publicJwk: JSON.stringify(parsed.jwk) };
+    // agent_keys.id (the thumbprint) is unique across all agents, so a key already registered
+    // for any agent is refused here too: one key speaks for one agent.
+    if (!this.repo.insertKey(row, epochSeconds(this.d.now()))) {
+      throw new TesseraError("AGENT_KEY_EXISTS", "this key is already registered");
+    }
+    return { keyId: parsed.thumbprint, alg: parsed.alg };
   }
 
-  removeKey(_orgId: string, _agentId: string, _keyId: string): void {
-    throw notYet();
+  /** Removes a registered key; assertions signed with it are refused from now on. */
+  removeKey(orgId: string, agentId: string, keyId: string): void {
+    if (!this.repo.exists(orgId, agentId)) throw notFound();
+    if (!this.repo.deleteKey(agentId, keyId)) {
+      throw new TesseraError("AGENT_KEY_NOT_FOUND", "the agent has no key with this id");
+    }
   }
 
   /** The agent a client assertion proves; throws ASSERTION_INVALID / ASSERTION_REPLAYED / AGENT_SUSPENDED. */
-  async authenticateAssertion(_assertion: string): Promise<AgentRecord> {
-    throw notYet();
+  async authenticateAssertion(assertion: string): Promise<AgentRecord> {
+    const claimed = readAssertion(assertion);
+    const state = this.repo.find(claimed.agentId);
+    const keys = state ? this.candidateKeys(claimed.agentId, claimed.alg, claimed.kid) : [];
+    if (!state || keys.length === 0) {
+      throw new TesseraError("ASSERTION_INVALID", "no registered key of the agent matches the assertion");
+    }
+    const { jti, exp } = await verifyAssertion(assertion, claimed.agentId, keys, {
+      audience: this.d.audience,
+      clockToleranceSeconds: this.d.clockToleranceSeconds,
+      now: this.d.now,
+    });
+    if (state.suspendedAt !== null) throw suspended();
+    // Recorded only now: a forged or refused assertion must not burn the jti it carries.
+    this.sweep();
+    // The id is per agent (RFC 7523 §3: unique for its issuer), so one agent cannot block
+    // another's jti by using it first.
+    if (!this.repo.recordAssertion(`${claimed.agentId}:${jti}`, claimed.agentId, exp)) {
+      throw new TesseraError("ASSERTION_REPLAYED", "this assertion has already been used");
+    }
+    return state.agent;
+  }
+
+  /** The agent's keys the assertion may be verified with: exactly `kid`, or all of its alg. */
+  private candidateKeys(agentId: string, alg: string, kid: string | undefined): AssertionKey[] {
+    const out: AssertionKey[] = [];
+    for (const row of this.repo.keysOf(agentId)) {
+      // The algorithm is pinned per key: a header naming another one never reaches jose.
+      if (row.alg !== alg || (kid !== undefined && row.id !== kid)) continue;
+      const jwk = JSON.parse(row.publicJwk) as JsonWebKey;
+      out.push({ key: createPublicKey({ key: jwk, format: "jwk" }), alg: row.alg });
+    }
+    return out;
+  }
+
+  /** Deletes used assertion ids long expired; opportunistic, since the table has no expiry index. */
+  private sweep(): void {
+    const now = epochSeconds(this.d.now());
+    if (now - this.lastSweep < SWEEP_EVERY_SECONDS) return;
+    this.lastSweep = now;
+    this.repo.sweepAssertions(now - this.d.clockToleranceSeconds - SWEEP_MARGIN_SECONDS);
   }
 }
 
-function notYet(): TesseraError {
-  return new TesseraError("NOT_IMPLEMENTED", "agent credentials are not implemented yet");
+function notFound(): TesseraError {
+  return new TesseraError("AGENT_NOT_FOUND", "the org has no agent with this id");
+}
+
+function suspended(): TesseraError {
+  return new TesseraError("AGENT_SUSPENDED", "the agent is suspended");
 }

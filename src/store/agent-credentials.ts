@@ -1,0 +1,138 @@
+import type { Tier } from "../domain/tiers.js";
+import type { AgentRecord } from "./agents.js";
+import type { Db } from "./db.js";
+import { fromJsonList } from "./rows.js";
+
+/** An agent with the credential state that agents.ts does not expose. */
+export interface AgentCredentialState {
+  readonly agent: AgentRecord;
+  readonly secretDigest: Buffer | null;
+  /** Seconds since the epoch; null while the agent is active. */
+  readonly suspendedAt: number | null;
+}
+
+/** A registered public key of an agent, its JWK as stored. */
+export interface AgentKeyRow {
+  readonly id: string;
+  readonly agentId: string;
+  readonly alg: "EdDSA" | "RS256";
+  readonly publicJwk: string;
+}
+
+interface AgentCredentialDbRow {
+  id: string;
+  org_id: string;
+  name: string;
+  tier: Tier;
+  roles: string;
+  tags: string;
+  created_at: number;
+  secret_digest: Buffer | null;
+  suspended_at: number | null;
+}
+
+interface KeyDbRow {
+  id: string;
+  agent_id: string;
+  alg: "EdDSA" | "RS256";
+  public_jwk: string;
+}
+
+const toKey = (r: KeyDbRow): AgentKeyRow => ({
+  id: r.id,
+  agentId: r.agent_id,
+  alg: r.alg,
+  publicJwk: r.public_jwk,
+});
+
+/**
+ * Agent secrets, public keys and used client-assertion ids. Writes that need an org are
+ * scoped to it in SQL, so an agent of another org is simply not found.
+ */
+export class AgentCredentialRepository {
+  // Prepared once: find, keysOf and recordAssertion run on every agent authentication.
+  private readonly byId;
+  private readonly inOrg;
+  private readonly setDigest;
+  private readonly addKey;
+  private readonly dropKey;
+  private readonly keysById;
+  private readonly addAssertion;
+  private readonly dropAssertions;
+
+  constructor(db: Db) {
+    this.byId = db.prepare<[string], AgentCredentialDbRow>(
+      `SELECT id, org_id, name, tier, roles, tags, created_at, secret_digest, suspended_at
+       FROM agents WHERE id = ?`,
+    );
+    this.inOrg = db.prepare<[string, string], { one: number }>(
+      "SELECT 1 AS one FROM agents WHERE org_id = ? AND id = ?",
+    );
+    this.setDigest = db.prepare<[Buffer, string, string]>(
+      "UPDATE agents SET secret_digest = ? WHERE org_id = ? AND id = ?",
+    );
+    this.addKey = db.prepare<[string, string, string, string, number]>(
+      `INSERT INTO agent_keys (id, agent_id, alg, public_jwk, created_at)
+       VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+    );
+    this.dropKey = db.prepare<[string, string]>("DELETE FROM agent_keys WHERE agent_id = ? AND id = ?");
+    this.keysById = db.prepare<[string], KeyDbRow>(
+      "SELECT id, agent_id, alg, public_jwk FROM agent_keys WHERE agent_id = ? ORDER BY created_at, id",
+    );
+    this.addAssertion = db.prepare<[string, string, number]>(
+      "INSERT INTO used_assertions (jti, agent_id, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+    );
+    this.dropAssertions = db.prepare<[number]>("DELETE FROM used_assertions WHERE expires_at < ?");
+  }
+
+  /** Any org's agent by id: secrets and assertions name the agent, not its org. */
+  find(agentId: string): AgentCredentialState | undefined {
+    const r = this.byId.get(agentId);
+    if (!r) return undefined;
+    const agent: AgentRecord = {
+      id: r.id,
+      orgId: r.org_id,
+      name: r.name,
+      tier: r.tier,
+      roles: fromJsonList(r.roles),
+      tags: fromJsonList(r.tags),
+      createdAt: r.created_at,
+    };
+    return { agent, secretDigest: r.secret_digest, suspendedAt: r.suspended_at };
+  }
+
+  exists(orgId: string, agentId: string): boolean {
+    return this.inOrg.get(orgId, agentId) !== undefined;
+  }
+
+  /** Replaces the agent's secret digest; false when the org has no such agent. */
+  setSecretDigest(orgId: string, agentId: string, digest: Buffer): boolean {
+    return this.setDigest.run(digest, orgId, agentId).changes === 1;
+  }
+
+  /** Inserts a key; false when that key (same thumbprint) is already registered. */
+  insertKey(key: AgentKeyRow, now: number): boolean {
+    return this.addKey.run(key.id, key.agentId, key.alg, key.publicJwk, now).changes === 1;
+  }
+
+  deleteKey(agentId: string, keyId: string): boolean {
+    return this.dropKey.run(agentId, keyId).changes === 1;
+  }
+
+  keysOf(agentId: string): AgentKeyRow[] {
+    return this.keysById.all(agentId).map(toKey);
+  }
+
+  /**
+   * Records a used assertion id; false when it was already there. The primary key makes this
+   * atomic across every process on the database, so one assertion is accepted once.
+   */
+  recordAssertion(key: string, agentId: string, expiresAt: number): boolean {
+    return this.addAssertion.run(key, agentId, expiresAt).changes === 1;
+  }
+
+  /** Forgets assertion ids that expired before `before` (they would be refused as expired anyway). */
+  sweepAssertions(before: number): void {
+    this.dropAssertions.run(before);
+  }
+}
