@@ -1,9 +1,13 @@
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from "jose";
+import { importJWK, type JWK } from "jose";
 import { TesseraError } from "../domain/errors.js";
-import type { SigningKeyRepository } from "../store/signing-keys.js";
+import type { SigningKeyRepository, SigningKeyRow } from "../store/signing-keys.js";
+import { generateSigningKey, isSealed, openSigningKey, sealPrivateJwk } from "./master-key.js";
 
-/** The one algorithm a key may verify: pinned per key, never taken from a token header. */
+/** The default signing algorithm. Each key still verifies only its own alg, never the header's. */
 export const SIGNING_ALG = "EdDSA";
+
+/** The algorithms a new signing key may use. */
+export type SigningAlg = "EdDSA" | "ES256";
 
 /** A key object as jose imports and generates them. */
 type JoseKey = Awaited<ReturnType<typeof importJWK>>;
@@ -19,6 +23,7 @@ export interface SigningKeyInfo {
   readonly publishedUntil?: number | undefined;
 }
 
+/** A published public key, looked up by `kid`. */
 export interface VerificationKey {
   readonly kid: string;
   readonly alg: string;
@@ -26,72 +31,129 @@ export interface VerificationKey {
   readonly publicJwk: JWK;
 }
 
-interface SigningKey extends VerificationKey {
+/** The active key: signs new tokens. */
+export interface SigningKey extends VerificationKey {
   readonly privateKey: JoseKey;
 }
 
+export interface KeyRingOptions {
+  readonly now: () => Date;
+  /** The algorithm of newly generated keys; existing keys keep theirs. */
+  readonly alg: SigningAlg;
+  /** 32 bytes: seals private keys at rest. Without it they are stored in clear (development). */
+  readonly masterKey?: Buffer | undefined;
+  /** How long a retired key stays published: the longest token lifetime plus clock tolerance. */
+  readonly retireAfterSeconds: number;
+  /** `rotateIfDue` rotates once the active key has signed this long; 0 = never. */
+  readonly rotationIntervalSeconds: number;
+}
+
+/** For `open(repo, now)`: the server's default settings (1h max token TTL + 10s tolerance). */
+const DEFAULTS = { alg: "EdDSA", retireAfterSeconds: 3610, rotationIntervalSeconds: 0 } as const;
+
+interface Published {
+  readonly key: VerificationKey;
+  readonly until: number | undefined;
+}
+
+/** What one reload produced; replaced as a whole so readers never see half a rotation. */
+interface Loaded {
+  readonly byKid: ReadonlyMap<string, Published>;
+  readonly active: SigningKey | undefined;
+  /** When the current next key was created, which is when the active key started signing. */
+  readonly rotatedAt: number;
+}
+
+/** Whether a key is still published at `now` (only retired keys have an end). */
+const published = (until: number | undefined, now: number): boolean => until === undefined || until > now;
+
 /**
- * The server's token keys: one active signing key, and every published key by `kid`
- * (an exact map lookup, so a `kid` can never be a path or a query).
+ * The server's token keys: one active key signs; the next key (published before it ever signs,
+ * so caches of the JWKS already hold it), the active one and retired ones still within their
+ * tokens' lifetime are published and found by exact `kid` lookup (never a path or a query).
  */
 export class KeyRing {
-  private readonly byKid = new Map<string, VerificationKey>();
-  private active: SigningKey | undefined;
+  private loaded: Loaded = { byKid: new Map(), active: undefined, rotatedAt: 0 };
+  private loads = 0;
 
-  private constructor(private readonly repo: SigningKeyRepository) {}
+  private constructor(
+    private readonly repo: SigningKeyRepository,
+    private readonly opts: KeyRingOptions,
+  ) {}
 
-  /** Loads the stored keys, generating the first signing key when there is none. */
-  static async open(repo: SigningKeyRepository, now: () => Date): Promise<KeyRing> {
-    const ring = new KeyRing(repo);
-    for (const row of repo.all()) {
-      const publicJwk = JSON.parse(row.publicJwk) as JWK;
-      const key: VerificationKey = {
-        kid: row.kid,
-        alg: row.alg,
-        key: await importJWK(publicJwk, row.alg),
-        publicJwk,
-      };
-      ring.byKid.set(row.kid, key);
-      if (row.state === "active") {
-        ring.active = { ...key, privateKey: await importJWK(JSON.parse(row.privateJwk) as JWK, row.alg) };
-      }
-    }
-    if (!ring.active) await ring.generate(now);
+  /**
+   * Loads the stored keys, first making sure there is exactly one active and one next key.
+   * Rejects with a MasterKeyError (naming the kid) when a private key cannot be opened.
+   * The `now` form uses the defaults (EdDSA, no master key, no scheduled rotation).
+   */
+  static async open(repo: SigningKeyRepository, options: KeyRingOptions | (() => Date)): Promise<KeyRing> {
+    const opts = typeof options === "function" ? { ...DEFAULTS, now: options } : options;
+    const ring = new KeyRing(repo, opts);
+    await ring.ensure();
+    await ring.reload();
     return ring;
   }
 
-  private async generate(now: () => Date): Promise<void> {
-    const { publicKey, privateKey } = await generateKeyPair(SIGNING_ALG, { extractable: true });
-    const publicJwk = await exportJWK(publicKey);
-    const kid = await calculateJwkThumbprint(publicJwk);
-    const published: JWK = { ...publicJwk, kid, alg: SIGNING_ALG, use: "sig" };
-    this.repo.insert({
-      kid,
-      alg: SIGNING_ALG,
-      publicJwk: JSON.stringify(published),
-      privateJwk: JSON.stringify(await exportJWK(privateKey)),
-      state: "active",
-      createdAt: Math.floor(now().getTime() / 1000),
+  private nowSec(): number {
+    return Math.floor(this.opts.now().getTime() / 1000);
+  }
+
+  private generate(state: "next" | "active"): Promise<SigningKeyRow> {
+    return generateSigningKey(this.opts.alg, this.opts.masterKey, state, this.nowSec());
+  }
+
+  /** Creates what is missing and tidies the table; the decisions are re-made under the write lock. */
+  private async ensure(): Promise<void> {
+    const r = this.repo;
+    const complete = r.inState("active").length > 0 && r.inState("next").length > 0;
+    // Keys are generated before the transaction: generation is async, a transaction is not.
+    const spare = complete ? [] : [await this.generate("active"), await this.generate("next")];
+    const now = this.nowSec();
+    r.transaction(() => {
+      let changed = false;
+      if (r.inState("active").length === 0) {
+        const next = r.inState("next")[0];
+        if (next) r.setState(next.kid, "active");
+        else r.insert(spare[0] as SigningKeyRow);
+        changed = true;
+      }
+      if (r.inState("next").length === 0) {
+        r.insert(spare[1] as SigningKeyRow);
+        changed = true;
+      }
+      for (const row of r.all()) {
+        // A retired key never signs again: its private half is only a liability.
+        if (row.state === "retired" && row.privateJwk !== "") r.setPrivateJwk(row.kid, "");
+        // A master key configured after development: seal the keys stored in clear.
+        else if (row.state !== "retired" && this.opts.masterKey && !isSealed(row.privateJwk)) {
+          r.setPrivateJwk(row.kid, sealPrivateJwk(row.privateJwk, this.opts.masterKey, row.kid));
+        }
+      }
+      changed = r.bound(now + this.opts.retireAfterSeconds) + r.deleteExpired(now) > 0 || changed;
+      if (changed) r.recordChange();
     });
-    const key = { kid, alg: SIGNING_ALG, key: publicKey, publicJwk: published };
-    this.byKid.set(kid, key);
-    this.active = { ...key, privateKey };
   }
 
-  /** The key that signs new tokens. */
-  signingKey(): SigningKey {
-    if (!this.active) throw new TesseraError("NO_SIGNING_KEY", "no signing key is active");
-    return this.active;
-  }
-
-  /** The published key with exactly this `kid`, if any. */
-  find(kid: string): VerificationKey | undefined {
-    return this.byKid.get(kid);
-  }
-
-  /** Every key and its state (next, active, retired), for the admin plane. */
-  list(): SigningKeyInfo[] {
-    throw new TesseraError("NOT_IMPLEMENTED", "key listing is not implemented yet");
+  /** Re-reads the keys from the store (another process rotated them) and swaps them in at once. */
+  async reload(): Promise<void> {
+    const load = ++this.loads;
+    const now = this.nowSec();
+    const byKid = new Map<string, Published>();
+    let active: SigningKey | undefined;
+    let rotatedAt = 0;
+    for (const row of this.repo.all()) {
+      if (!published(row.publishedUntil, now)) continue;
+      const publicJwk = JSON.parse(row.publicJwk) as JWK;
+      const key = { kid: row.kid, alg: row.alg, key: await importJWK(publicJwk, row.alg), publicJwk };
+      byKid.set(row.kid, { key, until: row.publishedUntil });
+      // The next key is opened too, so a bad master key fails now rather than at rotation.
+      if (row.state === "retired") continue;
+      const privateKey = await openSigningKey(row, publicJwk, this.opts.masterKey);
+      if (row.state === "active") active = { ...key, privateKey };
+      else rotatedAt = Math.max(rotatedAt, row.createdAt);
+    }
+    // Reloads may overlap (a rotation and a change poll): only the newest one lands.
+    if (load === this.loads) this.loaded = { byKid, active, rotatedAt };
   }
 
   /**
@@ -99,16 +161,74 @@ export class KeyRing {
    * its last token expires), and a new next key is published. Records a "keys" change.
    */
   async rotate(): Promise<SigningKeyInfo[]> {
-    throw new TesseraError("NOT_IMPLEMENTED", "key rotation is not implemented yet");
+    await this.rotateWhen(() => true);
+    return this.list();
   }
 
-  /** Re-reads the keys from the store (another process rotated them). */
-  async reload(): Promise<void> {
-    throw new TesseraError("NOT_IMPLEMENTED", "key reload is not implemented yet");
+  /**
+   * Rotates when the active key has signed for `rotationIntervalSeconds` (never when 0). The
+   * age is re-checked under the write lock, so processes calling this together rotate once.
+   */
+  async rotateIfDue(): Promise<boolean> {
+    const every = this.opts.rotationIntervalSeconds;
+    if (every <= 0 || this.nowSec() - this.loaded.rotatedAt < every) return false;
+    const lastRotation = () => Math.max(0, ...this.repo.inState("next").map((k) => k.createdAt));
+    return this.rotateWhen(() => this.nowSec() - lastRotation() >= every);
   }
 
-  /** The public keys, as a JWKS `keys` array. */
+  private async rotateWhen(due: () => boolean): Promise<boolean> {
+    const fresh = await this.generate("next");
+    const now = this.nowSec();
+    const r = this.repo;
+    const rotated = r.transaction(() => {
+      if (!due()) return false;
+      const next = r.inState("next")[0];
+      if (!next) throw new TesseraError("NO_SIGNING_KEY", "no next key is published to take over");
+      for (const old of r.inState("active")) {
+        r.setState(old.kid, "retired", now + this.opts.retireAfterSeconds);
+        r.setPrivateJwk(old.kid, "");
+      }
+      r.setState(next.kid, "active");
+      r.insert(fresh);
+      r.deleteExpired(now);
+      r.recordChange();
+      return true;
+    });
+    if (rotated) await this.reload();
+    return rotated;
+  }
+
+  /** The key that signs new tokens. */
+  signingKey(): SigningKey {
+    const active = this.loaded.active;
+    if (!active) throw new TesseraError("NO_SIGNING_KEY", "no signing key is active");
+    return active;
+  }
+
+  /** The published key with exactly this `kid`, if any (a retired key only until its end). */
+  find(kid: string): VerificationKey | undefined {
+    const p = this.loaded.byKid.get(kid);
+    return p && published(p.until, this.nowSec()) ? p.key : undefined;
+  }
+
+  /** Every key in the store and its state, read fresh; retired keys past their end are gone. */
+  list(): SigningKeyInfo[] {
+    const now = this.nowSec();
+    return this.repo
+      .all()
+      .filter((r) => published(r.publishedUntil, now))
+      .map(({ kid, alg, state, createdAt, publishedUntil }) => ({
+        kid,
+        alg,
+        state,
+        createdAt,
+        publishedUntil,
+      }));
+  }
+
+  /** The published keys (next, active, retired within their tokens' lifetime), as a JWKS `keys` array. */
   jwks(): JWK[] {
-    return [...this.byKid.values()].map((k) => k.publicJwk);
+    const now = this.nowSec();
+    return [...this.loaded.byKid.values()].filter((p) => published(p.until, now)).map((p) => p.key.publicJwk);
   }
 }
