@@ -38,6 +38,20 @@ export interface StartOptions {
   readonly onSyncError?: (err: unknown) => void;
 }
 
+/** Rotates the signing key when it is due; every process asks, one rotates (the ring guards it). */
+function startKeyRotation(
+  t: Tessera,
+  config: Config,
+  onError: ((err: unknown) => void) | undefined,
+): () => void {
+  if (config.keyRotationIntervalSeconds <= 0) return () => {};
+  const timer = setInterval(() => {
+    t.keys.rotateIfDue().catch((err: unknown) => onError?.(err));
+  }, 60_000);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
 /** The composition root: loadConfig's result → store → core → servers → listening. */
 export async function startTessera(config: Config, opts: StartOptions = {}): Promise<RunningTessera> {
   const store = openStore(config.dataDir);
@@ -55,11 +69,21 @@ export async function startTessera(config: Config, opts: StartOptions = {}): Pro
     const httpPort = (servers.http.address() as AddressInfo).port;
     const stopSync = startSync(
       store,
-      { engine: tessera.engine, credentials: tessera.credentials },
+      {
+        engine: tessera.engine,
+        credentials: tessera.credentials,
+        others: {
+          agent: (c) => tessera.liveness.apply(c),
+          token_revoked: (c) => tessera.liveness.apply(c),
+          keys: () => tessera.keys.reload(),
+        },
+      },
       { onError: opts.onSyncError },
     );
+    const stopRotation = startKeyRotation(tessera, config, opts.onSyncError);
     const close = async (): Promise<void> => {
       stopSync();
+      stopRotation();
       servers.health.shutdown();
       await Promise.all([
         new Promise<void>((resolve) => servers.grpc.tryShutdown(() => resolve())),

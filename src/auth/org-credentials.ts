@@ -13,7 +13,10 @@ import { digestsEqual, isWellFormedSecret, secretDigest } from "./secrets.js";
 export class OrgCredentials {
   private readonly cache = new Map<string, CredentialRow>();
 
-  constructor(private readonly orgs: OrgRepository) {}
+  constructor(
+    private readonly orgs: OrgRepository,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
 
   /** Forgets every cached credential (after a rotation or revocation anywhere). */
   invalidate(): void {
@@ -32,6 +35,11 @@ export class OrgCredentials {
 
   /** The org an API key belongs to. Malformed keys are refused before any lookup. */
   orgOfApiKey(apiKey: string): string {
+    return this.apiKey(apiKey).orgId;
+  }
+
+  /** The live API key (primary or scoped) this secret is; refused when unknown, revoked, expired or past its grace. */
+  apiKey(apiKey: string): CredentialRow {
     if (!isWellFormedSecret("apiKey", apiKey)) {
       throw new TesseraError("API_KEY_MALFORMED", "the API key is not a well-formed tsk_ key");
     }
@@ -40,7 +48,14 @@ export class OrgCredentials {
     if (row?.kind !== "api_key" || !digestsEqual(row.digest, digest)) {
       throw new TesseraError("API_KEY_UNKNOWN", "the API key is not known");
     }
-    return row.orgId;
+    const nowSec = Math.floor(this.now().getTime() / 1000);
+    if (
+      (row.expiresAt !== undefined && row.expiresAt <= nowSec) ||
+      (row.graceUntil !== undefined && row.graceUntil <= nowSec)
+    ) {
+      throw new TesseraError("API_KEY_EXPIRED", "the API key has expired");
+    }
+    return row;
   }
 
   /**

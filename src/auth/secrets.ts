@@ -5,7 +5,12 @@ import { crc32 } from "node:zlib";
  * Tessera's secrets carry a type prefix and a CRC32 checksum (`tsk_<40 base62><6 base62>`),
  * so secret scanners can find leaked ones and typos are rejected before any lookup.
  */
-export const SECRET_PREFIXES = { apiKey: "tsk_", adminToken: "tat_" } as const;
+export const SECRET_PREFIXES = {
+  apiKey: "tsk_",
+  adminToken: "tat_",
+  agentSecret: "tas_",
+  refreshToken: "trt_",
+} as const;
 export type SecretType = keyof typeof SECRET_PREFIXES;
 
 const ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";

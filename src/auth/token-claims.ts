@@ -3,6 +3,22 @@ import { isTier, type Tier } from "../domain/tiers.js";
 /** `typ` header of Tessera access tokens (RFC 9068). */
 export const ACCESS_TOKEN_TYP = "at+jwt";
 
+/** Typed permissions a token carries, as agent platforms use them. */
+export interface TokenGrants {
+  readonly room?: string | undefined;
+  readonly role?: "agent" | "tool" | "user" | undefined;
+  /** Comma-separated ports. */
+  readonly tunnel_ports?: string | undefined;
+  /** Structured API permissions by section. */
+  readonly api?: Readonly<Record<string, unknown>> | undefined;
+}
+
+/** One link of a delegation chain (RFC 8693 `act`): who minted, and who minted for them. */
+export interface ActorClaim {
+  readonly sub: string;
+  readonly act?: ActorClaim | undefined;
+}
+
 /** The claims of a Tessera access token, after verification. */
 export interface AccessClaims {
   readonly iss: string;
@@ -18,10 +34,38 @@ export interface AccessClaims {
   readonly nbf: number;
   readonly exp: number;
   readonly jti: string;
+  /** What the subject is; absent means an agent (tokens minted for agents). */
+  readonly kind?: "agent" | "user" | undefined;
+  /** The session (refresh-token family) this token belongs to, when it came from a login. */
+  readonly sid?: string | undefined;
+  readonly grants?: TokenGrants | undefined;
+  readonly act?: ActorClaim | undefined;
 }
 
 function isStringList(v: unknown): v is string[] {
   return Array.isArray(v) && v.every((x) => typeof x === "string");
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === "object" && !Array.isArray(v);
+}
+
+/** True for a well-formed delegation chain no deeper than 16 links. */
+export function isActor(v: unknown, depth = 0): v is ActorClaim {
+  if (!isObject(v) || typeof v.sub !== "string" || depth > 16) return false;
+  return v.act === undefined || isActor(v.act, depth + 1);
+}
+
+export function isGrants(v: unknown): v is TokenGrants {
+  if (!isObject(v)) return false;
+  const { room, role, tunnel_ports, api, ...rest } = v;
+  return (
+    Object.keys(rest).length === 0 &&
+    (room === undefined || typeof room === "string") &&
+    (role === undefined || role === "agent" || role === "tool" || role === "user") &&
+    (tunnel_ports === undefined || typeof tunnel_ports === "string") &&
+    (api === undefined || isObject(api))
+  );
 }
 
 /** Narrows a verified payload to AccessClaims; undefined when any claim has the wrong type. */
@@ -39,6 +83,10 @@ export function asAccessClaims(p: Record<string, unknown>): AccessClaims | undef
     Number.isInteger(p.iat) &&
     Number.isInteger(p.nbf) &&
     Number.isInteger(p.exp) &&
-    typeof p.jti === "string";
+    typeof p.jti === "string" &&
+    (p.kind === undefined || p.kind === "agent" || p.kind === "user") &&
+    (p.sid === undefined || typeof p.sid === "string") &&
+    (p.grants === undefined || isGrants(p.grants)) &&
+    (p.act === undefined || isActor(p.act));
   return ok ? (p as unknown as AccessClaims) : undefined;
 }

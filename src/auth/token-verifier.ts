@@ -16,6 +16,8 @@ export interface VerifierOptions {
   /** Seconds of clock skew tolerated on exp/nbf/iat. */
   readonly clockToleranceSeconds: number;
   readonly now: () => Date;
+  /** Refuses verified tokens that were revoked or whose subject was suspended (runs on every use). */
+  readonly check?: ((claims: AccessClaims) => void) | undefined;
 }
 
 function invalid(message: string): TesseraError {
@@ -72,13 +74,17 @@ export class TokenVerifier {
     const digest = createHash("sha256").update(token).digest("base64url");
     const cached = this.cache.get(digest);
     if (cached) {
-      if (cached.exp > nowSec - this.opts.clockToleranceSeconds) return cached;
-      this.cache.delete(digest);
-      throw new TesseraError("TOKEN_EXPIRED", "the token has expired");
+      if (cached.exp <= nowSec - this.opts.clockToleranceSeconds) {
+        this.cache.delete(digest);
+        throw new TesseraError("TOKEN_EXPIRED", "the token has expired");
+      }
+      this.opts.check?.(cached);
+      return cached;
     }
     const claims = await this.verifyFresh(token, nowSec);
     if (this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value as string);
     this.cache.set(digest, claims);
+    this.opts.check?.(claims);
     return claims;
   }
 

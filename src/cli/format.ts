@@ -25,9 +25,10 @@ export function agentJson(a: Agent) {
     roles: a.roles,
     tags: a.tags,
     createdAt: a.createdAt ? timestampDate(a.createdAt).toISOString() : undefined,
+    suspended: a.suspended,
   };
 }
 
 export function agentLine(a: Agent): string {
-  return `${a.id}  ${a.name}  tier=${tierName(a.tier)}  roles=${a.roles.join(",") || "-"}  tags=${a.tags.join(",") || "-"}`;
+  return `${a.id}  ${a.name}  tier=${tierName(a.tier)}  roles=${a.roles.join(",") || "-"}  tags=${a.tags.join(",") || "-"}${a.suspended ? "  SUSPENDED" : ""}`;
 }

@@ -3,6 +3,8 @@ import { registerAgents } from "./commands/agents.js";
 import { registerCerts } from "./commands/certs.js";
 import { registerCheck } from "./commands/check.js";
 import { registerInit } from "./commands/init.js";
+import { registerKeys } from "./commands/keys.js";
+import { registerOrg } from "./commands/org.js";
 import { registerPolicy } from "./commands/policy.js";
 import { registerServe } from "./commands/serve.js";
 import { registerServices } from "./commands/services.js";
@@ -26,6 +28,8 @@ export function buildProgram(): Command {
   registerPolicy(program);
   registerServices(program);
   registerCerts(program);
+  registerKeys(program);
+  registerOrg(program);
   return program;
 }
 

@@ -1,10 +1,11 @@
-import type { OrgCredentials } from "../auth/org-credentials.js";
 import { newId } from "../auth/secrets.js";
 import { TesseraError } from "../domain/errors.js";
 import type { Tier } from "../domain/tiers.js";
 import type { AgentRecord, AgentRepository } from "../store/agents.js";
 import type { ServiceIdentityRepository } from "../store/services.js";
+import type { AccessControl, AdminScope } from "./access.js";
 import type { CallContext } from "./context.js";
+import type { Liveness } from "./liveness.js";
 import { requireRoles, requireTags } from "./validate.js";
 
 const AGENT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
@@ -12,19 +13,20 @@ const IDENTITY =
   /^(spiffe:\/\/[a-z0-9._-]+(\/[A-Za-z0-9._~%!$&'()*+,;=:@-]+)*|[A-Za-z0-9][A-Za-z0-9 ._-]{0,127})$/;
 
 export interface AdminDeps {
-  readonly credentials: OrgCredentials;
+  readonly access: AccessControl;
+  readonly liveness: Liveness;
   readonly agents: AgentRepository;
   readonly services: ServiceIdentityRepository;
   readonly now: () => Date;
 }
 
-/** The admin plane of one org. Every call first proves authority over the org. */
+/** The admin plane's agents and service identities. Every call first proves authority over an org. */
 export class AdminCore {
   constructor(private readonly d: AdminDeps) {}
 
-  /** The org the caller administers (x-api-key + x-admin-token), or a refusal. */
-  adminOrg(ctx: CallContext): string {
-    return this.d.credentials.adminOrg(ctx.header("x-api-key"), ctx.header("x-admin-token"));
+  /** The org the caller may administer for `scope` (default: everything), or a refusal. */
+  adminOrg(ctx: CallContext, scope: AdminScope = "admin"): Promise<string> {
+    return this.d.access.admin(ctx, scope);
   }
 
   private nowSec(): number {
@@ -54,6 +56,37 @@ export class AdminCore {
 
   listAgents(orgId: string): AgentRecord[] {
     return this.d.agents.list(orgId);
+  }
+
+  /** Tier, roles and tags apply to tokens minted afterwards; existing tokens keep their claims. */
+  updateAgent(
+    orgId: string,
+    id: string,
+    patch: {
+      tier?: Tier | undefined;
+      roles?: readonly string[] | undefined;
+      tags?: readonly string[] | undefined;
+    },
+  ): AgentRecord {
+    if (patch.roles) requireRoles(patch.roles);
+    if (patch.tags) requireTags(patch.tags);
+    const agent = this.d.agents.update(orgId, id, patch);
+    if (!agent) throw new TesseraError("AGENT_NOT_FOUND", "no such agent in this org");
+    return agent;
+  }
+
+  /** Suspends (every token it holds dies at once, here and, via the change log, everywhere) or resumes. */
+  setSuspended(orgId: string, id: string, suspended: boolean): AgentRecord {
+    const agent = this.d.agents.setSuspended(orgId, id, suspended, this.nowSec());
+    if (!agent) throw new TesseraError("AGENT_NOT_FOUND", "no such agent in this org");
+    this.d.liveness.refreshAgent(id);
+    return agent;
+  }
+
+  deleteAgent(orgId: string, id: string): void {
+    if (!this.d.agents.delete(orgId, id))
+      throw new TesseraError("AGENT_NOT_FOUND", "no such agent in this org");
+    this.d.liveness.refreshAgent(id);
   }
 
   bindServiceIdentity(orgId: string, identity: string): void {

@@ -2,12 +2,20 @@ import { KeyRing } from "../auth/key-ring.js";
 import { OrgCredentials } from "../auth/org-credentials.js";
 import { TokenSigner } from "../auth/token-signer.js";
 import { TokenVerifier } from "../auth/token-verifier.js";
+import { TesseraError } from "../domain/errors.js";
 import { PolicyEngine } from "../engine/engine.js";
+import { RefreshTokenRepository } from "../store/refresh-tokens.js";
 import type { Store } from "../store/store.js";
+import { AccessControl } from "./access.js";
 import { AdminCore } from "./admin.js";
 import { AgentCredentialService } from "./agent-credentials.js";
+import { ApiKeyService } from "./api-keys.js";
 import { AuthCore } from "./auth.js";
+import { Authenticator, agentSubject, userSubject } from "./authenticate.js";
+import { Liveness } from "./liveness.js";
+import { Minter } from "./mint.js";
 import { PolicyAdmin } from "./policies.js";
+import { type SessionSubject, Sessions } from "./sessions.js";
 import type { CoreSettings } from "./settings.js";
 import { UserService } from "./users.js";
 
@@ -17,6 +25,12 @@ export interface Tessera {
   readonly admin: AdminCore;
   readonly policies: PolicyAdmin;
   readonly credentials: OrgCredentials;
+  readonly liveness: Liveness;
+  readonly access: AccessControl;
+  readonly login: Authenticator;
+  readonly minter: Minter;
+  readonly sessions: Sessions;
+  readonly apiKeys: ApiKeyService;
   readonly users: UserService;
   readonly agentCredentials: AgentCredentialService;
   readonly keys: KeyRing;
@@ -29,28 +43,28 @@ export async function buildTessera(
   settings: CoreSettings,
   now: () => Date = () => new Date(),
 ): Promise<Tessera> {
-  const keys = await KeyRing.open(store.signingKeys, now);
+  const keys = await KeyRing.open(store.signingKeys, {
+    now,
+    alg: settings.signingAlg,
+    masterKey: settings.masterKey,
+    retireAfterSeconds: settings.maxTokenTtlSeconds + settings.clockToleranceSeconds,
+    rotationIntervalSeconds: settings.keyRotationIntervalSeconds,
+  });
   const engine = new PolicyEngine(now);
   engine.loadFrom(store.policies);
-  const credentials = new OrgCredentials(store.orgs);
+  const credentials = new OrgCredentials(store.orgs, now);
+  const liveness = new Liveness(store, now);
   const verifier = new TokenVerifier(keys, {
     issuer: settings.issuer,
     audience: settings.audience,
     clockToleranceSeconds: settings.clockToleranceSeconds,
     now,
+    check: (claims) => liveness.check(claims),
   });
   const signer = new TokenSigner(keys, settings.issuer);
-  const auth = new AuthCore({
-    settings,
-    engine,
-    credentials,
-    verifier,
-    signer,
-    agents: store.agents,
-    services: store.services,
-    now,
-  });
-  const admin = new AdminCore({ credentials, agents: store.agents, services: store.services, now });
+  const access = new AccessControl({ credentials, verifier, services: store.services });
+  const auth = new AuthCore({ engine, access, verifier });
+  const admin = new AdminCore({ access, liveness, agents: store.agents, services: store.services, now });
   const policies = new PolicyAdmin({ engine, policies: store.policies, now });
   const users = new UserService({ db: store.db, now });
   const agentCredentials = new AgentCredentialService({
@@ -59,5 +73,59 @@ export async function buildTessera(
     clockToleranceSeconds: settings.clockToleranceSeconds,
     now,
   });
-  return { auth, admin, policies, credentials, users, agentCredentials, keys, engine };
+  const sessions = new Sessions({
+    settings,
+    refreshTokens: new RefreshTokenRepository(store.db),
+    signer,
+    verifier,
+    liveness,
+    resolve: (kind, orgId, id) => resolveSubject(store, users, kind, orgId, id),
+    now,
+  });
+  const login = new Authenticator({
+    credentials,
+    verifier,
+    services: store.services,
+    agentCredentials,
+    users,
+    sessions,
+  });
+  const minter = new Minter({ settings, access, verifier, signer, agents: store.agents, now });
+  const apiKeys = new ApiKeyService({ orgs: store.orgs, credentials, now });
+  return {
+    auth,
+    admin,
+    policies,
+    access,
+    login,
+    minter,
+    sessions,
+    apiKeys,
+    credentials,
+    liveness,
+    users,
+    agentCredentials,
+    keys,
+    engine,
+  };
+}
+
+/** The subject of a session as it is now, for a refresh; refuses one that may no longer log in. */
+function resolveSubject(
+  store: Store,
+  users: UserService,
+  kind: "agent" | "user",
+  orgId: string,
+  id: string,
+): SessionSubject {
+  const invalid = () => new TesseraError("REFRESH_TOKEN_INVALID", "the session's subject no longer exists");
+  if (kind === "user") {
+    const user = users.get(orgId, id);
+    if (!user) throw invalid();
+    return userSubject(user);
+  }
+  const agent = store.agents.get(orgId, id);
+  if (!agent) throw invalid();
+  if (agent.suspendedAt !== undefined) throw new TesseraError("AGENT_SUSPENDED", "the agent is suspended");
+  return agentSubject(agent);
 }

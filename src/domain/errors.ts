@@ -54,6 +54,7 @@ export const ERROR_KINDS = {
   EXPIRY_INVALID: "invalid_argument",
   GRANT_INVALID: "invalid_argument",
   ORG_MISSING: "invalid_argument",
+  ISSUE_TOKENS_UNSUPPORTED: "invalid_argument",
   AGENT_SECRET_INVALID: "unauthenticated",
   AGENT_SUSPENDED: "unauthenticated",
   ASSERTION_INVALID: "unauthenticated",

@@ -1,7 +1,14 @@
 import type { Tier } from "./tiers.js";
 
 export type PrincipalKind = "agent" | "user" | "service" | "api_key";
-export type AuthMethod = "api_key" | "admin_token" | "token" | "mtls";
+export type AuthMethod =
+  | "api_key"
+  | "admin_token"
+  | "token"
+  | "mtls"
+  | "agent_secret"
+  | "client_assertion"
+  | "password";
 
 /** Whoever is calling, once authenticated. */
 export interface Principal {

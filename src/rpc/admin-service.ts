@@ -1,16 +1,26 @@
 import { AdminService } from "../../gen/tessera/v1/admin_service_pb.js";
+import { Tier } from "../../gen/tessera/v1/types_pb.js";
 import type { Tessera } from "../core/tessera.js";
-import { agentToPb, secondsToTimestamp, tierFromPb } from "./convert.js";
+import { policyHandlers } from "./admin-policies.js";
+import {
+  agentToPb,
+  apiKeyToPb,
+  durationSeconds,
+  signingKeyToPb,
+  tierFromPb,
+  timestampSeconds,
+  userToPb,
+} from "./convert.js";
 import { bindService, type ServiceBinding } from "./handlers.js";
-import { pending } from "./pending.js";
 
-/** tessera.v1.AdminService: every method first proves admin authority over an org. */
+/** tessera.v1.AdminService: every method first proves authority over an org for its scope. */
 export function adminService(t: Tessera): ServiceBinding {
   const a = t.admin;
+  const agents = (ctx: Parameters<typeof a.adminOrg>[0]) => a.adminOrg(ctx, "capabilities:manage");
   return bindService(AdminService, {
-    createAgent(req, ctx) {
-      const orgId = a.adminOrg(ctx);
-      const agent = a.createAgent(orgId, {
+    ...policyHandlers(t),
+    async createAgent(req, ctx) {
+      const agent = a.createAgent(await agents(ctx), {
         name: req.name,
         tier: tierFromPb(req.tier),
         roles: req.roles,
@@ -18,76 +28,98 @@ export function adminService(t: Tessera): ServiceBinding {
       });
       return { agent: agentToPb(agent) };
     },
-    getAgent(req, ctx) {
-      return { agent: agentToPb(a.getAgent(a.adminOrg(ctx), req.id)) };
+    async getAgent(req, ctx) {
+      return { agent: agentToPb(a.getAgent(await agents(ctx), req.id)) };
     },
-    listAgents(_req, ctx) {
-      return { agents: a.listAgents(a.adminOrg(ctx)).map(agentToPb) };
+    async listAgents(_req, ctx) {
+      return { agents: a.listAgents(await agents(ctx)).map(agentToPb) };
     },
-    putPolicy(req, ctx) {
-      const { names, revision } = t.policies.put(a.adminOrg(ctx), req.document, req.file || undefined);
-      return { name: names[0] ?? "", names, revision: BigInt(revision) };
+    async updateAgent(req, ctx) {
+      const agent = a.updateAgent(await agents(ctx), req.id, {
+        tier: req.tier === Tier.UNSPECIFIED ? undefined : tierFromPb(req.tier),
+        roles: req.setRoles ? req.roles : undefined,
+        tags: req.setTags ? req.tags : undefined,
+      });
+      return { agent: agentToPb(agent) };
     },
-    getPolicy(req, ctx) {
-      const rev = req.revision > 0n ? Number(req.revision) : undefined;
-      const p = t.policies.get(a.adminOrg(ctx), req.name, rev);
-      return { name: req.name, revision: BigInt(p.revision), document: p.document };
+    async suspendAgent(req, ctx) {
+      return { agent: agentToPb(a.setSuspended(await agents(ctx), req.id, true)) };
     },
-    listPolicies(_req, ctx) {
-      const { policies, revision } = t.policies.list(a.adminOrg(ctx));
-      return {
-        revision: BigInt(revision),
-        policies: policies.map((p) => ({
-          name: p.name,
-          revision: BigInt(p.revision),
-          ruleCount: p.ruleCount,
-          updatedAt: secondsToTimestamp(p.updatedAt),
-        })),
-      };
+    async resumeAgent(req, ctx) {
+      return { agent: agentToPb(a.setSuspended(await agents(ctx), req.id, false)) };
     },
-    deletePolicy(req, ctx) {
-      return { revision: BigInt(t.policies.delete(a.adminOrg(ctx), req.name)) };
+    async deleteAgent(req, ctx) {
+      a.deleteAgent(await agents(ctx), req.id);
+      return {};
     },
-    policyHistory(req, ctx) {
-      const changes = t.policies.history(a.adminOrg(ctx), req.name || undefined);
-      return {
-        changes: changes.map((c) => ({
-          revision: BigInt(c.revision),
-          name: c.name,
-          action: c.action,
-          changedAt: secondsToTimestamp(c.changedAt),
-        })),
-      };
+    async createAgentSecret(req, ctx) {
+      return { secret: t.agentCredentials.createSecret(await agents(ctx), req.agentId) };
     },
-    validatePolicy(req, ctx) {
-      return t.policies.validate(a.adminOrg(ctx), req.document, req.file || undefined);
+    async registerAgentKey(req, ctx) {
+      return t.agentCredentials.registerKey(await agents(ctx), req.agentId, req.publicKey);
     },
-    testPolicy(req, ctx) {
-      const r = t.policies.test(a.adminOrg(ctx), req.tests, req.candidate);
-      return { passed: r.passed, failed: r.failed, failures: r.failures.map((f) => ({ ...f })) };
+    async removeAgentKey(req, ctx) {
+      t.agentCredentials.removeKey(await agents(ctx), req.agentId, req.keyId);
+      return {};
     },
-    bindServiceIdentity(req, ctx) {
-      const orgId = a.adminOrg(ctx);
+    async bindServiceIdentity(req, ctx) {
+      const orgId = await a.adminOrg(ctx);
       a.bindServiceIdentity(orgId, req.identity);
       return { identity: req.identity, orgId };
     },
-    updateAgent: pending,
-    suspendAgent: pending,
-    resumeAgent: pending,
-    deleteAgent: pending,
-    createAgentSecret: pending,
-    registerAgentKey: pending,
-    removeAgentKey: pending,
-    rotateOrgCredentials: pending,
-    createApiKey: pending,
-    listApiKeys: pending,
-    revokeApiKey: pending,
-    rotateApiKey: pending,
-    createUser: pending,
-    listUsers: pending,
-    setUserPassword: pending,
-    deleteUser: pending,
-    listSigningKeys: pending,
-    rotateSigningKeys: pending,
+    async rotateOrgCredentials(_req, ctx) {
+      return t.apiKeys.rotateOrgCredentials(await a.adminOrg(ctx));
+    },
+    async createApiKey(req, ctx) {
+      const issued = t.apiKeys.create(
+        await a.adminOrg(ctx),
+        req.name,
+        req.scopes,
+        timestampSeconds(req.expiresAt),
+      );
+      return { apiKey: issued.secret, key: apiKeyToPb(issued.key) };
+    },
+    async listApiKeys(_req, ctx) {
+      return { keys: t.apiKeys.list(await a.adminOrg(ctx)).map(apiKeyToPb) };
+    },
+    async revokeApiKey(req, ctx) {
+      t.apiKeys.revoke(await a.adminOrg(ctx), req.id);
+      return {};
+    },
+    async rotateApiKey(req, ctx) {
+      const grace = req.grace ? Number(req.grace.seconds) : undefined;
+      const issued = t.apiKeys.rotate(await a.adminOrg(ctx), req.id, grace);
+      return { apiKey: issued.secret, key: apiKeyToPb(issued.key) };
+    },
+    async createUser(req, ctx) {
+      const user = await t.users.create(await a.adminOrg(ctx), {
+        username: req.username,
+        password: req.password,
+        role: req.role,
+      });
+      return { user: userToPb(user) };
+    },
+    async listUsers(_req, ctx) {
+      return { users: t.users.list(await a.adminOrg(ctx)).map(userToPb) };
+    },
+    async setUserPassword(req, ctx) {
+      await t.users.setPassword(await a.adminOrg(ctx), req.userId, req.password);
+      return {};
+    },
+    async deleteUser(req, ctx) {
+      t.users.delete(await a.adminOrg(ctx), req.userId);
+      t.sessions.endAllFor(req.userId);
+      return {};
+    },
+    async listSigningKeys(_req, ctx) {
+      await a.adminOrg(ctx);
+      return { keys: t.keys.list().map(signingKeyToPb) };
+    },
+    async rotateSigningKeys(_req, ctx) {
+      await a.adminOrg(ctx);
+      return { keys: (await t.keys.rotate()).map(signingKeyToPb) };
+    },
   });
 }
+
+export { durationSeconds };

@@ -5,12 +5,14 @@ import {
   AuthService,
   Decision as DecisionPb,
 } from "../../gen/tessera/v1/auth_service_pb.js";
-import type { Credential, SubjectInput } from "../core/auth.js";
+import { Tier } from "../../gen/tessera/v1/types_pb.js";
+import { bearerOf } from "../core/access.js";
+import type { SubjectInput } from "../core/auth.js";
 import type { Tessera } from "../core/tessera.js";
 import type { Decision } from "../engine/types.js";
+import { credentialFromPb, grantsFromPb, introspectionToPb, tokenPairToPb } from "./auth-convert.js";
 import { durationSeconds, principalToPb, resourceFromPb, secondsToTimestamp, tierFromPb } from "./convert.js";
 import { bindService, type ServiceBinding } from "./handlers.js";
-import { pending } from "./pending.js";
 
 /** The subject oneof of Authorize and AuthorizeBatch. */
 function subjectFromPb(s: AuthorizeRequest["subject"]): SubjectInput | undefined {
@@ -53,14 +55,12 @@ function decisionToPb(
 export function authService(t: Tessera): ServiceBinding {
   return bindService(AuthService, {
     async authenticate(req, ctx) {
-      const c = req.credential;
-      const cred: Credential | undefined =
-        c.case === "token"
-          ? { kind: "token", token: c.value }
-          : c.case === "apiKey"
-            ? { kind: "apiKey", apiKey: c.value }
-            : undefined;
-      return { principal: principalToPb(await t.auth.authenticate(cred, ctx)) };
+      const { principal, tokens } = await t.login.authenticate(
+        credentialFromPb(req.credential),
+        req.issueTokens,
+        ctx,
+      );
+      return { principal: principalToPb(principal), ...(tokens ? { tokens: tokenPairToPb(tokens) } : {}) };
     },
 
     async authorize(req, ctx) {
@@ -88,23 +88,47 @@ export function authService(t: Tessera): ServiceBinding {
     },
 
     async mintToken(req, ctx) {
-      const orgId = t.admin.adminOrg(ctx);
-      const { token, claims } = await t.auth.mintToken(orgId, {
-        agentId: req.agentId,
-        scopes: req.scopes,
-        audience: req.audience,
-        ttlSeconds: durationSeconds(req.ttl),
-      });
+      const { token, claims } = await t.minter.mint(
+        {
+          agentId: req.agentId,
+          scopes: req.scopes,
+          audience: req.audience,
+          ttlSeconds: durationSeconds(req.ttl),
+          grants: grantsFromPb(req.grants),
+          tier: req.tier === Tier.UNSPECIFIED ? undefined : tierFromPb(req.tier),
+        },
+        ctx,
+      );
       return { token, expiresAt: secondsToTimestamp(claims.exp), tokenId: claims.jti };
     },
 
     getJwks() {
       return { keys: t.keys.jwks() as Record<string, string>[] };
     },
-    refreshToken: pending,
-    revokeToken: pending,
-    introspectToken: pending,
-    logout: pending,
-    whoAmI: pending,
+
+    async refreshToken(req) {
+      return { tokens: tokenPairToPb(await t.sessions.refresh(req.refreshToken)) };
+    },
+
+    async revokeToken(req, ctx) {
+      // RFC 7009 asks for an authenticated caller; what it revokes needs no further proof.
+      await t.access.callerOrg(ctx);
+      await t.sessions.revoke(req.token);
+      return {};
+    },
+
+    async introspectToken(req, ctx) {
+      const result = await t.sessions.introspect(req.token, await t.access.callerOrg(ctx));
+      return introspectionToPb(result);
+    },
+
+    async logout(req, ctx) {
+      await t.sessions.logout(req.refreshToken || undefined, bearerOf(ctx));
+      return {};
+    },
+
+    async whoAmI(_req, ctx) {
+      return { principal: principalToPb(await t.login.whoAmI(ctx)) };
+    },
   });
 }

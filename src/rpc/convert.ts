@@ -2,17 +2,23 @@ import { create, type JsonObject, type MessageInitShape } from "@bufbuild/protob
 import { type Duration, type Timestamp, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import {
   AgentSchema,
+  type ApiKeySchema,
   AuthMethod as AuthMethodPb,
   PrincipalKind as PrincipalKindPb,
   type PrincipalSchema,
   type Resource,
+  type SigningKeySchema,
   Tier as TierPb,
+  type UserSchema,
 } from "../../gen/tessera/v1/types_pb.js";
+import type { SigningKeyInfo } from "../auth/key-ring.js";
+import type { UserRecord } from "../core/users.js";
 import { TesseraError } from "../domain/errors.js";
 import type { AuthMethod, Principal, PrincipalKind } from "../domain/principal.js";
 import { TIERS, type Tier } from "../domain/tiers.js";
 import type { ResourceRef } from "../engine/types.js";
 import type { AgentRecord } from "../store/agents.js";
+import type { CredentialRow } from "../store/orgs.js";
 
 const TIER_TO_PB: Record<Tier, TierPb> = {
   unverified: TierPb.UNVERIFIED,
@@ -46,6 +52,9 @@ const METHOD_TO_PB: Record<AuthMethod, AuthMethodPb> = {
   admin_token: AuthMethodPb.ADMIN_TOKEN,
   token: AuthMethodPb.TOKEN,
   mtls: AuthMethodPb.MTLS,
+  agent_secret: AuthMethodPb.AGENT_SECRET,
+  client_assertion: AuthMethodPb.CLIENT_ASSERTION,
+  password: AuthMethodPb.PASSWORD,
 };
 
 export function secondsToTimestamp(sec: number): Timestamp {
@@ -76,7 +85,52 @@ export function agentToPb(a: AgentRecord) {
     roles: [...a.roles],
     tags: [...a.tags],
     createdAt: secondsToTimestamp(a.createdAt),
+    suspended: a.suspendedAt !== undefined,
   });
+}
+
+/** A key's description for the wire; never its secret or digest. */
+export function apiKeyToPb(k: CredentialRow): MessageInitShape<typeof ApiKeySchema> {
+  return {
+    id: k.id,
+    name: k.name ?? "",
+    scopes: [...(k.scopes ?? [])],
+    prefix: k.prefix ?? "",
+    ...(k.createdAt !== undefined ? { createdAt: secondsToTimestamp(k.createdAt) } : {}),
+    ...(k.expiresAt !== undefined || k.graceUntil !== undefined
+      ? {
+          expiresAt: secondsToTimestamp(
+            Math.min(k.expiresAt ?? Number.MAX_SAFE_INTEGER, k.graceUntil ?? Number.MAX_SAFE_INTEGER),
+          ),
+        }
+      : {}),
+    ...(k.revokedAt !== undefined ? { revokedAt: secondsToTimestamp(k.revokedAt) } : {}),
+  };
+}
+
+export function userToPb(u: UserRecord): MessageInitShape<typeof UserSchema> {
+  return {
+    id: u.id,
+    orgId: u.orgId,
+    username: u.username,
+    role: u.role,
+    createdAt: secondsToTimestamp(u.createdAt),
+  };
+}
+
+export function signingKeyToPb(k: SigningKeyInfo): MessageInitShape<typeof SigningKeySchema> {
+  return {
+    kid: k.kid,
+    alg: k.alg,
+    state: k.state,
+    createdAt: secondsToTimestamp(k.createdAt),
+    ...(k.publishedUntil !== undefined ? { publishedUntil: secondsToTimestamp(k.publishedUntil) } : {}),
+  };
+}
+
+/** Whole seconds of a Timestamp; undefined when unset. */
+export function timestampSeconds(t: Timestamp | undefined): number | undefined {
+  return t ? Number(t.seconds) : undefined;
 }
 
 export function resourceFromPb(r: Resource | undefined): ResourceRef | undefined {

@@ -1,4 +1,5 @@
 import type { Tier } from "../domain/tiers.js";
+import { ChangeLog } from "./changes.js";
 import type { Db } from "./db.js";
 import { fromJsonList, toJsonList } from "./rows.js";
 
@@ -11,6 +12,10 @@ export interface AgentRecord {
   readonly tags: readonly string[];
   /** Seconds since the epoch. */
   readonly createdAt: number;
+  /** Seconds since the epoch when it was suspended; undefined when active. */
+  readonly suspendedAt?: number | undefined;
+  /** Tokens issued at or before this second are dead (0: none). */
+  readonly tokensValidAfter?: number | undefined;
 }
 
 interface AgentDbRow {
@@ -21,6 +26,8 @@ interface AgentDbRow {
   roles: string;
   tags: string;
   created_at: number;
+  suspended_at: number | null;
+  tokens_valid_after: number;
 }
 
 function toRecord(r: AgentDbRow): AgentRecord {
@@ -32,12 +39,81 @@ function toRecord(r: AgentDbRow): AgentRecord {
     roles: fromJsonList(r.roles),
     tags: fromJsonList(r.tags),
     createdAt: r.created_at,
+    suspendedAt: r.suspended_at ?? undefined,
+    tokensValidAfter: r.tokens_valid_after,
   };
 }
 
 /** Agents, always looked up within one org: nothing crosses orgs. */
 export class AgentRepository {
-  constructor(private readonly db: Db) {}
+  private readonly changes: ChangeLog;
+
+  constructor(private readonly db: Db) {
+    this.changes = new ChangeLog(db);
+  }
+
+  /** An agent by id whatever its org (for token checks); undefined when gone. */
+  byId(id: string): AgentRecord | undefined {
+    const row = this.db.prepare<[string], AgentDbRow>("SELECT * FROM agents WHERE id = ?").get(id);
+    return row && toRecord(row);
+  }
+
+  /** Agents whose tokens need checking: suspended, or with a token floor. */
+  restricted(): AgentRecord[] {
+    return this.db
+      .prepare<[], AgentDbRow>(
+        "SELECT * FROM agents WHERE suspended_at IS NOT NULL OR tokens_valid_after > 0",
+      )
+      .all()
+      .map(toRecord);
+  }
+
+  /** Changes tier, roles or tags; returns the updated agent, or undefined when it is not in the org. */
+  update(
+    orgId: string,
+    id: string,
+    patch: {
+      tier?: string | undefined;
+      roles?: readonly string[] | undefined;
+      tags?: readonly string[] | undefined;
+    },
+  ): AgentRecord | undefined {
+    return this.db.transaction(() => {
+      const cur = this.get(orgId, id);
+      if (!cur) return undefined;
+      this.db
+        .prepare("UPDATE agents SET tier = ?, roles = ?, tags = ? WHERE id = ?")
+        .run(
+          patch.tier ?? cur.tier,
+          toJsonList(patch.roles ?? cur.roles),
+          toJsonList(patch.tags ?? cur.tags),
+          id,
+        );
+      return this.get(orgId, id);
+    })();
+  }
+
+  /** Suspends (tokens issued until `now` die) or resumes an agent; records an "agent" change. */
+  setSuspended(orgId: string, id: string, suspended: boolean, now: number): AgentRecord | undefined {
+    return this.db.transaction(() => {
+      const sql = suspended
+        ? "UPDATE agents SET suspended_at = ?, tokens_valid_after = max(tokens_valid_after, ?) WHERE org_id = ? AND id = ?"
+        : "UPDATE agents SET suspended_at = NULL WHERE ? IS NOT NULL AND ? IS NOT NULL AND org_id = ? AND id = ?";
+      if (this.db.prepare(sql).run(now, now, orgId, id).changes === 0) return undefined;
+      this.changes.record("agent", orgId, id);
+      return this.get(orgId, id);
+    })();
+  }
+
+  /** Deletes an agent; its tokens die with it (the change tells every process). */
+  delete(orgId: string, id: string): boolean {
+    return this.db.transaction(() => {
+      const gone =
+        this.db.prepare("DELETE FROM agents WHERE org_id = ? AND id = ?").run(orgId, id).changes === 1;
+      if (gone) this.changes.record("agent", orgId, id);
+      return gone;
+    })();
+  }
 
   /** Inserts an agent; returns false when the org already has an agent of that name. */
   insert(a: AgentRecord): boolean {

@@ -1,4 +1,6 @@
+import { ChangeLog } from "./changes.js";
 import type { Db } from "./db.js";
+import { fromJsonList, toJsonList } from "./rows.js";
 
 export interface OrgRow {
   readonly id: string;
@@ -13,19 +15,60 @@ export interface CredentialRow {
   readonly orgId: string;
   readonly kind: CredentialKind;
   readonly digest: Buffer;
+  /** Undefined for the org's primary key and its admin token; a list for scoped keys. */
+  readonly scopes?: readonly string[] | undefined;
+  readonly name?: string | undefined;
+  readonly prefix?: string | undefined;
+  /** Seconds since the epoch; the key stops working then. */
+  readonly expiresAt?: number | undefined;
+  /** Set on a rotated-out key: it works until then. */
+  readonly graceUntil?: number | undefined;
+  readonly createdAt?: number | undefined;
+  readonly revokedAt?: number | undefined;
+}
+
+interface CredentialDbRow {
+  id: string;
+  org_id: string;
+  kind: CredentialKind;
+  digest: Buffer;
+  scopes: string | null;
+  name: string;
+  prefix: string;
+  expires_at: number | null;
+  grace_until: number | null;
+  created_at: number;
+  revoked_at: number | null;
+}
+
+function toRow(r: CredentialDbRow): CredentialRow {
+  return {
+    id: r.id,
+    orgId: r.org_id,
+    kind: r.kind,
+    digest: r.digest,
+    scopes: r.scopes === null ? undefined : fromJsonList(r.scopes),
+    name: r.name,
+    prefix: r.prefix,
+    expiresAt: r.expires_at ?? undefined,
+    graceUntil: r.grace_until ?? undefined,
+    createdAt: r.created_at,
+    revokedAt: r.revoked_at ?? undefined,
+  };
 }
 
 /** Orgs and their API keys / admin tokens (stored as digests only). */
 export class OrgRepository {
   private readonly byDigest;
   private readonly count;
+  private readonly changes: ChangeLog;
 
   constructor(private readonly db: Db) {
-    this.byDigest = db.prepare<
-      [Buffer],
-      { id: string; org_id: string; kind: CredentialKind; digest: Buffer }
-    >("SELECT id, org_id, kind, digest FROM org_credentials WHERE digest = ? AND revoked_at IS NULL");
+    this.byDigest = db.prepare<[Buffer], CredentialDbRow>(
+      "SELECT * FROM org_credentials WHERE digest = ? AND revoked_at IS NULL",
+    );
     this.count = db.prepare<[], { n: number }>("SELECT count(*) AS n FROM orgs");
+    this.changes = new ChangeLog(db);
   }
 
   /** Creates an org with its first API key and admin token, in one transaction. */
@@ -37,17 +80,97 @@ export class OrgRepository {
       this.db
         .prepare("INSERT INTO orgs (id, name, created_at) VALUES (?, ?, ?)")
         .run(org.id, org.name, org.now);
-      const insert = this.db.prepare(
-        "INSERT INTO org_credentials (id, org_id, kind, digest, created_at) VALUES (?, ?, ?, ?, ?)",
-      );
-      for (const c of creds) insert.run(c.id, org.id, c.kind, c.digest, org.now);
+      for (const c of creds) this.insertCredential({ ...c, orgId: org.id }, org.now);
     })();
   }
 
-  /** The live credential with this digest, if any. */
+  private insertCredential(c: CredentialRow, now: number): void {
+    this.db
+      .prepare(
+        `INSERT INTO org_credentials (id, org_id, kind, digest, created_at, name, scopes, prefix, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        c.id,
+        c.orgId,
+        c.kind,
+        c.digest,
+        now,
+        c.name ?? "",
+        c.scopes ? toJsonList(c.scopes) : null,
+        c.prefix ?? "",
+        c.expiresAt ?? null,
+      );
+  }
+
+  /** The unrevoked credential with this digest, if any (the caller checks expiry and grace). */
   findCredential(digest: Buffer): CredentialRow | undefined {
     const row = this.byDigest.get(digest);
-    return row && { id: row.id, orgId: row.org_id, kind: row.kind, digest: row.digest };
+    return row && toRow(row);
+  }
+
+  /** Adds a scoped API key; records a credential change. */
+  addScopedKey(c: CredentialRow, now: number): void {
+    this.db.transaction(() => {
+      this.insertCredential(c, now);
+      this.changes.record("credential", c.orgId, c.id);
+    })();
+  }
+
+  /** The org's scoped API keys, newest first (revoked ones included, for the record). */
+  scopedKeys(orgId: string): CredentialRow[] {
+    return this.db
+      .prepare<[string], CredentialDbRow>(
+        "SELECT * FROM org_credentials WHERE org_id = ? AND scopes IS NOT NULL ORDER BY created_at DESC, id",
+      )
+      .all(orgId)
+      .map(toRow);
+  }
+
+  scopedKey(orgId: string, id: string): CredentialRow | undefined {
+    const row = this.db
+      .prepare<[string, string], CredentialDbRow>(
+        "SELECT * FROM org_credentials WHERE org_id = ? AND id = ? AND scopes IS NOT NULL",
+      )
+      .get(orgId, id);
+    return row && toRow(row);
+  }
+
+  /** Revokes a scoped key now; false when it does not exist or is already revoked. */
+  revokeKey(orgId: string, id: string, now: number): boolean {
+    return this.db.transaction(() => {
+      const info = this.db
+        .prepare(
+          "UPDATE org_credentials SET revoked_at = ? WHERE org_id = ? AND id = ? AND scopes IS NOT NULL AND revoked_at IS NULL",
+        )
+        .run(now, orgId, id);
+      if (info.changes === 1) this.changes.record("credential", orgId, id);
+      return info.changes === 1;
+    })();
+  }
+
+  /** Adds `replacement` and lets the old key work until `graceUntil`, in one transaction. */
+  rotateKey(orgId: string, oldId: string, replacement: CredentialRow, graceUntil: number, now: number): void {
+    this.db.transaction(() => {
+      this.db
+        .prepare("UPDATE org_credentials SET grace_until = ? WHERE org_id = ? AND id = ?")
+        .run(graceUntil, orgId, oldId);
+      this.insertCredential(replacement, now);
+      this.changes.record("credential", orgId, oldId);
+    })();
+  }
+
+  /** Replaces the org's primary API key and admin token; the old ones stop working at once. */
+  replacePrimary(orgId: string, creds: readonly Omit<CredentialRow, "orgId">[], now: number): void {
+    this.db.transaction(() => {
+      this.db
+        .prepare(
+          "UPDATE org_credentials SET revoked_at = ? WHERE org_id = ? AND scopes IS NULL AND revoked_at IS NULL",
+        )
+        .run(now, orgId);
+      for (const c of creds) this.insertCredential({ ...c, orgId }, now);
+      this.changes.record("credential", orgId, null);
+    })();
   }
 
   get(id: string): OrgRow | undefined {

@@ -3,6 +3,7 @@ import { ChangeLog } from "./changes.js";
 import { type Db, openDatabase } from "./db.js";
 import { OrgRepository } from "./orgs.js";
 import { PolicyRepository } from "./policies.js";
+import { RevocationRepository } from "./revocations.js";
 import { ServiceIdentityRepository } from "./services.js";
 import { SigningKeyRepository } from "./signing-keys.js";
 
@@ -15,6 +16,7 @@ export interface Store {
   readonly signingKeys: SigningKeyRepository;
   readonly services: ServiceIdentityRepository;
   readonly changes: ChangeLog;
+  readonly revocations: RevocationRepository;
   close(): void;
 }
 
@@ -29,6 +31,7 @@ export function openStore(dataDir: string): Store {
     signingKeys: new SigningKeyRepository(db),
     services: new ServiceIdentityRepository(db),
     changes: new ChangeLog(db),
+    revocations: new RevocationRepository(db),
     close: () => db.close(),
   };
 }

@@ -63,11 +63,11 @@ describe("serve --workers 2", () => {
     return out;
   }
 
-  it("creates one dev org and one signing key however many workers start", async () => {
+  it("creates one dev org and one active + one next signing key however many workers start", async () => {
     const c = freshClient(port);
     const jwks = expectOk(await c.call("getJwks", {}));
     c.close();
-    expect(jwks.keys).toHaveLength(1);
+    expect(jwks.keys).toHaveLength(2);
     expect(apiKey).toMatch(/^tsk_/);
   });
 

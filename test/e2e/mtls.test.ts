@@ -101,7 +101,7 @@ describe("gRPC port with mTLS", () => {
       () => ca.issueClient({ commonName: "old", spiffeId: GATEWAY, notAfter: new Date(Date.now() - 30_000) }),
     ],
   ])("fails the handshake for %s, and no handler runs", async (_name, cert) => {
-    const authenticate = vi.spyOn(server.tessera.auth, "authenticate");
+    const authenticate = vi.spyOn(server.tessera.login, "authenticate");
     const adminOrg = vi.spyOn(server.tessera.admin, "adminOrg");
     try {
       const c = clientsWith(await cert());

@@ -119,12 +119,14 @@ describe("restart on the same data directory", () => {
     expect(res).toMatchObject({ decision: Decision.ALLOW, rule: "example/propose" });
   });
 
-  it("signs with the same persisted key: one key in the JWKS, the old token's kid", async () => {
+  it("signs with the same persisted key: the JWKS holds it and the published next key, no more", async () => {
     const res = await fetch(`http://127.0.0.1:${restarted.httpPort}/.well-known/jwks.json`, {
       signal: AbortSignal.timeout(10_000),
     });
     const jwks = (await res.json()) as { keys: { kid: string }[] };
-    expect(jwks.keys.map((k) => k.kid)).toEqual([decodeProtectedHeader(token).kid]);
+    // Two keys: the active one (which signed the old token) and the next one, published before it signs.
+    expect(jwks.keys).toHaveLength(2);
+    expect(jwks.keys.map((k) => k.kid)).toContain(decodeProtectedHeader(token).kid);
     const fresh = expectOk(
       await c.auth.call("mintToken", { agentId, scopes: ["reports:read"] }, adminHeaders(org)),
     );

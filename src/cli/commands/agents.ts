@@ -34,6 +34,34 @@ export function registerAgents(program: Command): void {
         () => res.agents.map(agentLine).join("\n") || "(no agents)",
       );
     });
+  for (const [name, suspend] of [
+    ["suspend", true],
+    ["resume", false],
+  ] as const) {
+    agents
+      .command(`${name} <id>`)
+      .description(
+        suspend
+          ? "suspend an agent: every token it holds stops working at once"
+          : "let a suspended agent authenticate again",
+      )
+      .action(async (id: string, _o: unknown, cmd: Command) => {
+        const { clients, json } = clientsFor(cmd);
+        const call = suspend ? clients.admin.suspendAgent : clients.admin.resumeAgent;
+        const res = await call({ id }, { headers: clients.adminHeaders() });
+        const a = res.agent;
+        if (!a) throw new Error("the server returned no agent");
+        emit(json, agentJson(a), () => agentLine(a));
+      });
+  }
+  agents
+    .command("secret <id>")
+    .description("issue a new agent secret (tas_…, shown once); the previous one stops working")
+    .action(async (id: string, _o: unknown, cmd: Command) => {
+      const { clients, json } = clientsFor(cmd);
+      const res = await clients.admin.createAgentSecret({ agentId: id }, { headers: clients.adminHeaders() });
+      emit(json, { agentId: id, secret: res.secret }, () => res.secret);
+    });
   agents
     .command("get <id>")
     .description("show one agent")

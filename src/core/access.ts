@@ -1,0 +1,85 @@
+import type { OrgCredentials } from "../auth/org-credentials.js";
+import type { TokenVerifier } from "../auth/token-verifier.js";
+import { TesseraError } from "../domain/errors.js";
+import type { ServiceIdentityRepository } from "../store/services.js";
+import type { CallContext } from "./context.js";
+
+/** What an admin RPC needs; `admin` covers everything. */
+export type AdminScope = "admin" | "policies:manage" | "capabilities:manage" | "audit:read";
+
+/** The admin scopes a user role grants. */
+const ROLE_SCOPES: Record<string, readonly AdminScope[]> = {
+  admin: ["admin"],
+  operator: ["policies:manage", "capabilities:manage", "audit:read"],
+  viewer: ["audit:read"],
+};
+
+export interface AccessDeps {
+  readonly credentials: OrgCredentials;
+  readonly verifier: TokenVerifier;
+  readonly services: ServiceIdentityRepository;
+}
+
+/** Who may call what, decided once for every transport. */
+export class AccessControl {
+  constructor(private readonly d: AccessDeps) {}
+
+  /**
+   * The org the caller may administer for `scope`: the org's API key with its admin token
+   * (everything); a scoped API key holding the scope or `admin`; or a user session token
+   * whose role grants it. Refusals: UNAUTHENTICATED without a usable credential,
+   * PERMISSION_DENIED when the credential lacks the scope.
+   */
+  async admin(ctx: CallContext, scope: AdminScope): Promise<string> {
+    const apiKey = ctx.header("x-api-key");
+    const adminToken = ctx.header("x-admin-token");
+    if (adminToken || !apiKey) {
+      const bearer = bearerOf(ctx);
+      if (bearer && !adminToken) return this.userAdmin(bearer, scope);
+      return this.d.credentials.adminOrg(apiKey, adminToken);
+    }
+    const key = this.d.credentials.apiKey(apiKey);
+    // The org's primary key names the org but proves no authority without its admin token.
+    if (!key.scopes)
+      throw new TesseraError("ADMIN_TOKEN_MISSING", "this call needs an admin token (x-admin-token)");
+    if (!key.scopes.includes("admin") && !key.scopes.includes(scope)) {
+      throw new TesseraError("API_KEY_SCOPE_MISSING", `this API key lacks the ${scope} scope`, { scope });
+    }
+    return key.orgId;
+  }
+
+  private async userAdmin(bearer: string, scope: AdminScope): Promise<string> {
+    const claims = await this.d.verifier.verify(bearer);
+    const granted = claims.kind === "user" ? claims.roles.flatMap((r) => ROLE_SCOPES[r] ?? []) : [];
+    if (!granted.includes("admin") && !granted.includes(scope)) {
+      throw new TesseraError("ROLE_FORBIDDEN", `this principal may not use ${scope}`, { scope });
+    }
+    return claims.org;
+  }
+
+  /**
+   * The org of any authenticated caller (for introspection and Authorize with an attributes
+   * subject): its API key, its bearer token, or its mTLS identity bound to an org.
+   */
+  async callerOrg(ctx: CallContext): Promise<string> {
+    const apiKey = ctx.header("x-api-key");
+    if (apiKey) return this.d.credentials.orgOfApiKey(apiKey);
+    const bearer = bearerOf(ctx);
+    if (bearer) return (await this.d.verifier.verify(bearer)).org;
+    const peer = ctx.peer();
+    const orgId = peer && this.d.services.orgOf(peer.id);
+    if (!orgId)
+      throw new TesseraError(
+        "CALLER_UNIDENTIFIED",
+        "send x-api-key or a bearer token, or call over mTLS with an identity bound to an org",
+      );
+    return orgId;
+  }
+}
+
+/** The token of an `authorization: Bearer …` header, if any. */
+export function bearerOf(ctx: CallContext): string | undefined {
+  const h = ctx.header("authorization");
+  const m = h ? /^Bearer\s+(\S+)$/i.exec(h) : null;
+  return m?.[1];
+}

@@ -1,0 +1,119 @@
+import type { OrgCredentials } from "../auth/org-credentials.js";
+import { generateSecret, newId, secretDigest } from "../auth/secrets.js";
+import { TesseraError } from "../domain/errors.js";
+import { isScopePattern } from "../domain/scopes.js";
+import type { CredentialRow, OrgRepository } from "../store/orgs.js";
+
+const MAX_GRACE = 30 * 86400;
+const DEFAULT_GRACE = 86400;
+const NAME = /^[A-Za-z0-9][A-Za-z0-9 _.:-]{0,63}$/;
+
+export interface ApiKeyDeps {
+  readonly orgs: OrgRepository;
+  readonly credentials: OrgCredentials;
+  readonly now: () => Date;
+}
+
+/** A new secret and its description; the secret is shown this once. */
+export interface IssuedKey {
+  readonly secret: string;
+  readonly key: CredentialRow;
+}
+
+/** Scoped API keys for automation, and rotation of the org's own credentials. */
+export class ApiKeyService {
+  constructor(private readonly d: ApiKeyDeps) {}
+
+  private nowSec(): number {
+    return Math.floor(this.d.now().getTime() / 1000);
+  }
+
+  private newKey(
+    orgId: string,
+    name: string,
+    scopes: readonly string[],
+    expiresAt: number | undefined,
+  ): IssuedKey {
+    const secret = generateSecret("apiKey");
+    const key: CredentialRow = {
+      id: newId("key"),
+      orgId,
+      kind: "api_key",
+      digest: secretDigest(secret),
+      name,
+      scopes,
+      prefix: secret.slice(0, 8),
+      expiresAt,
+      createdAt: this.nowSec(),
+    };
+    return { secret, key };
+  }
+
+  create(orgId: string, name: string, scopes: readonly string[], expiresAt: number | undefined): IssuedKey {
+    if (!NAME.test(name))
+      throw new TesseraError("NAME_MISSING", "a key needs a name of 1-64 letters, digits, spaces or _.:-");
+    if (scopes.length === 0 || scopes.length > 64)
+      throw new TesseraError("SCOPE_INVALID", "a key needs 1 to 64 scopes");
+    for (const s of scopes) {
+      if (s !== "admin" && !isScopePattern(s))
+        throw new TesseraError("SCOPE_INVALID", "each scope is `admin` or looks like domain:verb");
+    }
+    if (expiresAt !== undefined && expiresAt <= this.nowSec())
+      throw new TesseraError("EXPIRY_INVALID", "expires_at must be in the future");
+    const issued = this.newKey(orgId, name, scopes, expiresAt);
+    this.d.orgs.addScopedKey(issued.key, this.nowSec());
+    return issued;
+  }
+
+  list(orgId: string): CredentialRow[] {
+    return this.d.orgs.scopedKeys(orgId);
+  }
+
+  revoke(orgId: string, id: string): void {
+    if (!this.d.orgs.revokeKey(orgId, id, this.nowSec()))
+      throw new TesseraError("API_KEY_NOT_FOUND", "no such live API key in this org");
+    this.d.credentials.invalidate();
+  }
+
+  /** A replacement with the same name, scopes and expiry; the old key works until the grace period ends. */
+  rotate(orgId: string, id: string, graceSeconds: number | undefined): IssuedKey {
+    const old = this.d.orgs.scopedKey(orgId, id);
+    if (!old || old.revokedAt !== undefined)
+      throw new TesseraError("API_KEY_NOT_FOUND", "no such live API key in this org");
+    const grace = graceSeconds ?? DEFAULT_GRACE;
+    if (!Number.isInteger(grace) || grace < 0 || grace > MAX_GRACE)
+      throw new TesseraError("GRACE_INVALID", "grace must be between 0 and 30 days");
+    const issued = this.newKey(orgId, old.name ?? "", old.scopes ?? [], old.expiresAt);
+    const now = this.nowSec();
+    this.d.orgs.rotateKey(
+      orgId,
+      id,
+      issued.key,
+      Math.min(now + grace, old.graceUntil ?? Number.MAX_SAFE_INTEGER),
+      now,
+    );
+    this.d.credentials.invalidate();
+    return issued;
+  }
+
+  /** New primary API key and admin token; the old ones stop working at once. */
+  rotateOrgCredentials(orgId: string): { apiKey: string; adminToken: string } {
+    const apiKey = generateSecret("apiKey");
+    const adminToken = generateSecret("adminToken");
+    this.d.orgs.replacePrimary(
+      orgId,
+      [
+        { id: newId("key"), kind: "api_key", digest: secretDigest(apiKey), prefix: apiKey.slice(0, 8) },
+        {
+          id: newId("key"),
+          kind: "admin_token",
+          digest: secretDigest(adminToken),
+          prefix: adminToken.slice(0, 8),
+        },
+      ],
+      this.nowSec(),
+    );
+    this.d.credentials.invalidate();
+    return { apiKey, adminToken };
+  }
+}

@@ -1,0 +1,192 @@
+import type { OrgCredentials } from "../auth/org-credentials.js";
+import type { AccessClaims } from "../auth/token-claims.js";
+import type { TokenVerifier } from "../auth/token-verifier.js";
+import { TesseraError } from "../domain/errors.js";
+import type { AuthMethod, Principal } from "../domain/principal.js";
+import type { AgentRecord } from "../store/agents.js";
+import type { ServiceIdentityRepository } from "../store/services.js";
+import { bearerOf } from "./access.js";
+import type { AgentCredentialService } from "./agent-credentials.js";
+import type { CallContext } from "./context.js";
+import type { SessionSubject, Sessions, TokenPair } from "./sessions.js";
+import type { UserRecord, UserService } from "./users.js";
+
+/** One credential, as Authenticate accepts them. */
+export type Credential =
+  | { kind: "token"; token: string }
+  | { kind: "apiKey"; apiKey: string }
+  | { kind: "adminToken"; apiKey: string; adminToken: string }
+  | { kind: "agentSecret"; agentId: string; secret: string }
+  | { kind: "clientAssertion"; assertion: string }
+  | { kind: "password"; orgId: string; username: string; password: string };
+
+export interface AuthenticatorDeps {
+  readonly credentials: OrgCredentials;
+  readonly verifier: TokenVerifier;
+  readonly services: ServiceIdentityRepository;
+  readonly agentCredentials: AgentCredentialService;
+  readonly users: UserService;
+  readonly sessions: Sessions;
+}
+
+/** Agents' sessions carry every scope: policies decide by role and tier; minted tokens narrow it. */
+export function agentSubject(a: AgentRecord): SessionSubject {
+  return {
+    kind: "agent",
+    id: a.id,
+    orgId: a.orgId,
+    name: a.name,
+    tier: a.tier,
+    roles: a.roles,
+    scopes: ["*"],
+    tags: a.tags,
+  };
+}
+
+export function userSubject(u: UserRecord): SessionSubject {
+  return {
+    kind: "user",
+    id: u.id,
+    orgId: u.orgId,
+    name: u.username,
+    tier: "verified",
+    roles: [u.role],
+    scopes: ["*"],
+    tags: [],
+  };
+}
+
+function fromSubject(s: SessionSubject, authMethod: AuthMethod): Principal {
+  return {
+    id: s.id,
+    kind: s.kind,
+    orgId: s.orgId,
+    name: s.name,
+    tier: s.tier,
+    roles: s.roles,
+    scopes: s.scopes,
+    tags: s.tags,
+    authMethod,
+  };
+}
+
+export function principalFromClaims(c: AccessClaims): Principal {
+  return {
+    id: c.sub,
+    kind: c.kind ?? "agent",
+    orgId: c.org,
+    name: c.name,
+    tier: c.tier,
+    roles: c.roles,
+    scopes: c.scopes,
+    tags: c.tags,
+    authMethod: "token",
+    expiresAt: c.exp,
+  };
+}
+
+function orgPrincipal(
+  orgId: string,
+  authMethod: AuthMethod,
+  scopes: readonly string[],
+  roles: readonly string[] = [],
+): Principal {
+  return {
+    id: orgId,
+    kind: "api_key",
+    orgId,
+    name: orgId,
+    tier: "unverified",
+    roles,
+    scopes,
+    tags: [],
+    authMethod,
+  };
+}
+
+/** Authenticate and WhoAmI: every credential Tessera accepts, resolved to a principal. */
+export class Authenticator {
+  constructor(private readonly d: AuthenticatorDeps) {}
+
+  /** Resolves a credential (or, with none, the caller's mTLS identity); with `issueTokens`, starts a session. */
+  async authenticate(
+    cred: Credential | undefined,
+    issueTokens: boolean,
+    ctx: CallContext,
+  ): Promise<{ principal: Principal; tokens?: TokenPair }> {
+    let session: { subject: SessionSubject; method: AuthMethod } | undefined;
+    if (cred?.kind === "agentSecret") {
+      session = {
+        subject: agentSubject(this.d.agentCredentials.authenticateSecret(cred.agentId, cred.secret)),
+        method: "agent_secret",
+      };
+    } else if (cred?.kind === "clientAssertion") {
+      session = {
+        subject: agentSubject(await this.d.agentCredentials.authenticateAssertion(cred.assertion)),
+        method: "client_assertion",
+      };
+    } else if (cred?.kind === "password") {
+      if (!cred.orgId) throw new TesseraError("ORG_MISSING", "a password login names its org (org_id)");
+      const { user } = await this.d.users.login(cred.orgId, cred.username, cred.password);
+      session = { subject: userSubject(user), method: "password" };
+    }
+    if (session) {
+      const principal = fromSubject(session.subject, session.method);
+      return issueTokens
+        ? { principal, tokens: await this.d.sessions.issue(session.subject) }
+        : { principal };
+    }
+    if (issueTokens) {
+      throw new TesseraError(
+        "ISSUE_TOKENS_UNSUPPORTED",
+        "tokens are issued for agent secrets, client assertions and passwords only",
+      );
+    }
+    return { principal: await this.principalOf(cred, ctx) };
+  }
+
+  private async principalOf(cred: Credential | undefined, ctx: CallContext): Promise<Principal> {
+    if (cred?.kind === "token") return principalFromClaims(await this.d.verifier.verify(cred.token));
+    if (cred?.kind === "apiKey") {
+      const key = this.d.credentials.apiKey(cred.apiKey);
+      return orgPrincipal(key.orgId, "api_key", key.scopes ?? []);
+    }
+    if (cred?.kind === "adminToken") {
+      return orgPrincipal(
+        this.d.credentials.adminOrg(cred.apiKey, cred.adminToken),
+        "admin_token",
+        ["admin"],
+        ["admin"],
+      );
+    }
+    const peer = ctx.peer();
+    if (!peer)
+      throw new TesseraError(
+        "CREDENTIAL_MISSING",
+        "no credential was given and the caller has no client certificate",
+      );
+    const orgId = this.d.services.orgOf(peer.id) ?? "";
+    return {
+      id: peer.id,
+      kind: "service",
+      orgId,
+      name: peer.id,
+      tier: "unverified",
+      roles: [],
+      scopes: [],
+      tags: [],
+      authMethod: "mtls",
+    };
+  }
+
+  /** The principal of the caller's own credential: bearer token, API key (+ admin token), or mTLS. */
+  async whoAmI(ctx: CallContext): Promise<Principal> {
+    const bearer = bearerOf(ctx);
+    if (bearer) return this.principalOf({ kind: "token", token: bearer }, ctx);
+    const apiKey = ctx.header("x-api-key");
+    const adminToken = ctx.header("x-admin-token");
+    if (apiKey && adminToken) return this.principalOf({ kind: "adminToken", apiKey, adminToken }, ctx);
+    if (apiKey) return this.principalOf({ kind: "apiKey", apiKey }, ctx);
+    return this.principalOf(undefined, ctx);
+  }
+}

@@ -1,0 +1,102 @@
+import type { AccessClaims } from "../auth/token-claims.js";
+import { TesseraError } from "../domain/errors.js";
+import type { Change } from "../store/changes.js";
+import type { Store } from "../store/store.js";
+
+interface AgentFloor {
+  readonly suspended: boolean;
+  /** Tokens issued at or before this second are dead. */
+  readonly validAfter: number;
+}
+
+/**
+ * Whether a verified token may still be used: not revoked by jti, not from a revoked session,
+ * not held by a suspended, deleted or floored agent. All in memory, so the per-request check is
+ * a few map lookups; other processes' changes arrive through the change log.
+ */
+export class Liveness {
+  private readonly jtis = new Map<string, number>();
+  private readonly families = new Map<string, number>();
+  private readonly agents = new Map<string, AgentFloor>();
+  private readonly deleted = new Set<string>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly now: () => Date,
+  ) {
+    const nowSec = this.nowSec();
+    for (const r of store.revocations.live(nowSec)) this.remember(r.kind, r.value, r.expiresAt);
+    for (const a of store.agents.restricted()) this.agents.set(a.id, floorOf(a));
+  }
+
+  private nowSec(): number {
+    return Math.floor(this.now().getTime() / 1000);
+  }
+
+  private remember(kind: "jti" | "family", value: string, expiresAt: number): void {
+    (kind === "jti" ? this.jtis : this.families).set(value, expiresAt);
+  }
+
+  /** Throws TOKEN_REVOKED / AGENT_SUSPENDED when the token must no longer work. */
+  check(c: AccessClaims): void {
+    if (this.jtis.has(c.jti) || (c.sid !== undefined && this.families.has(c.sid))) {
+      throw new TesseraError("TOKEN_REVOKED", "the token has been revoked");
+    }
+    if (c.kind === "user") return;
+    if (this.deleted.has(c.sub))
+      throw new TesseraError("TOKEN_REVOKED", "the token's agent no longer exists");
+    const floor = this.agents.get(c.sub);
+    if (floor?.suspended) throw new TesseraError("AGENT_SUSPENDED", "the token's agent is suspended");
+    if (floor && c.iat <= floor.validAfter)
+      throw new TesseraError("TOKEN_REVOKED", "the token predates its agent's suspension");
+  }
+
+  /** Revokes one access token until it would have expired. */
+  revokeJti(jti: string, exp: number): void {
+    this.store.revocations.revoke("jti", jti, exp);
+    this.remember("jti", jti, exp);
+  }
+
+  /** Revokes a whole session (refresh family) and the access tokens it issued. */
+  revokeFamily(sid: string, until: number): void {
+    this.store.revocations.revoke("family", sid, until);
+    this.remember("family", sid, until);
+  }
+
+  familyRevoked(sid: string): boolean {
+    return this.families.has(sid);
+  }
+
+  /** Re-reads one agent after a suspension, resumption or deletion anywhere. */
+  refreshAgent(id: string): void {
+    const a = this.store.agents.byId(id);
+    if (!a) {
+      this.deleted.add(id);
+      this.agents.delete(id);
+      return;
+    }
+    this.deleted.delete(id);
+    this.agents.set(id, floorOf(a));
+  }
+
+  /** Applies a change another process made. */
+  apply(c: Change): void {
+    if (c.kind === "agent" && c.ref) this.refreshAgent(c.ref);
+    if (c.kind === "token_revoked" && c.ref) {
+      const [kind, value] = [c.ref.slice(0, c.ref.indexOf(":")), c.ref.slice(c.ref.indexOf(":") + 1)];
+      if (kind !== "jti" && kind !== "family") return;
+      const exp = this.store.revocations.get(kind, value);
+      if (exp !== undefined) this.remember(kind, value, exp);
+    }
+  }
+
+  /** Forgets revocations of tokens that have expired anyway (bounded memory). */
+  prune(): void {
+    const nowSec = this.nowSec();
+    for (const m of [this.jtis, this.families]) for (const [k, exp] of m) if (exp <= nowSec) m.delete(k);
+  }
+}
+
+function floorOf(a: { suspendedAt?: number | undefined; tokensValidAfter?: number | undefined }): AgentFloor {
+  return { suspended: a.suspendedAt !== undefined, validAfter: a.tokensValidAfter ?? 0 };
+}

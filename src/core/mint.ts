@@ -1,0 +1,154 @@
+import { type AccessClaims, isGrants, type TokenGrants } from "../auth/token-claims.js";
+import type { TokenSigner } from "../auth/token-signer.js";
+import type { TokenVerifier } from "../auth/token-verifier.js";
+import { actDepth, grantsBeyond, parsePorts, scopesBeyond } from "../domain/attenuation.js";
+import { TesseraError } from "../domain/errors.js";
+import { DEFAULT_ROLES, effectiveRoles, roleClosure } from "../domain/roles.js";
+import { type Tier, tierRank } from "../domain/tiers.js";
+import type { AgentRecord, AgentRepository } from "../store/agents.js";
+import { type AccessControl, bearerOf } from "./access.js";
+import type { CallContext } from "./context.js";
+import type { CoreSettings } from "./settings.js";
+import { requireScopePatterns } from "./validate.js";
+
+export interface MintInput {
+  readonly agentId: string;
+  readonly scopes: readonly string[];
+  readonly audience: string;
+  /** Undefined means the server's default lifetime (capped by the minter's own expiry). */
+  readonly ttlSeconds: number | undefined;
+  readonly grants?: TokenGrants | undefined;
+  /** Undefined keeps the target agent's tier (capped at an agent minter's own). */
+  readonly tier?: Tier | undefined;
+}
+
+export interface MinterDeps {
+  readonly settings: CoreSettings;
+  readonly access: AccessControl;
+  readonly verifier: TokenVerifier;
+  readonly signer: TokenSigner;
+  readonly agents: AgentRepository;
+  readonly now: () => Date;
+}
+
+const CLOSURE = roleClosure(DEFAULT_ROLES);
+
+function violated(field: string, message: string): TesseraError {
+  return new TesseraError("ATTENUATION_VIOLATED", message, { field });
+}
+
+/** Checks grants are well-formed (never more than a small JSON document). */
+function requireGrants(g: TokenGrants | undefined): void {
+  if (!g) return;
+  if (!isGrants(g))
+    throw new TesseraError("GRANT_INVALID", "grants have room, role (agent|tool|user), tunnel_ports and api");
+  if (g.room !== undefined && (g.room.length === 0 || g.room.length > 128))
+    throw new TesseraError("GRANT_INVALID", "room is 1-128 characters");
+  if (g.tunnel_ports !== undefined && !parsePorts(g.tunnel_ports))
+    throw new TesseraError("GRANT_INVALID", "tunnel_ports are comma-separated ports");
+  if (g.api !== undefined && JSON.stringify(g.api).length > 4096)
+    throw new TesseraError("GRANT_INVALID", "api grants are at most 4 KiB");
+}
+
+/**
+ * MintToken. An admin of the org mints for its agents; an agent (authorization: Bearer its
+ * token) may only attenuate: a subset of its scopes and grants, a tier and roles no higher, an
+ * expiry no later, with the delegation chain recorded in `act` up to a maximum depth.
+ */
+export class Minter {
+  constructor(private readonly d: MinterDeps) {}
+
+  async mint(input: MintInput, ctx: CallContext): Promise<{ token: string; claims: AccessClaims }> {
+    if (!input.agentId) throw new TesseraError("AGENT_ID_MISSING", "agent_id is required");
+    requireScopePatterns(input.scopes);
+    requireGrants(input.grants);
+    const { settings } = this.d;
+    const audience = input.audience || settings.audience;
+    if (audience !== settings.audience)
+      throw new TesseraError("AUDIENCE_INVALID", "only this server's audience can be minted for");
+    if (input.ttlSeconds !== undefined && input.ttlSeconds > settings.maxTokenTtlSeconds) {
+      throw new TesseraError("TTL_TOO_LONG", `ttl may not exceed ${settings.maxTokenTtlSeconds}s`, {
+        maxTtlSeconds: String(settings.maxTokenTtlSeconds),
+      });
+    }
+    const bearer = bearerOf(ctx);
+    const minter =
+      bearer && !ctx.header("x-api-key") && !ctx.header("x-admin-token")
+        ? await this.d.verifier.verify(bearer)
+        : undefined;
+    if (minter && minter.kind !== "user") return this.mintAsAgent(minter, input, audience);
+    const orgId = await this.d.access.admin(ctx, "capabilities:manage");
+    const target = this.target(orgId, input.agentId);
+    if (input.tier !== undefined && tierRank(input.tier) > tierRank(target.tier)) {
+      throw violated("tier", "a token may not carry a tier above its agent's");
+    }
+    const ttl = input.ttlSeconds ?? Math.min(settings.defaultTokenTtlSeconds, settings.maxTokenTtlSeconds);
+    return this.sign(
+      target,
+      { ...input, audience, tier: input.tier ?? target.tier, roles: target.roles },
+      ttl,
+      undefined,
+    );
+  }
+
+  private target(orgId: string, agentId: string): AgentRecord {
+    const agent = this.d.agents.get(orgId, agentId);
+    if (!agent) throw new TesseraError("AGENT_NOT_FOUND", "no such agent in this org");
+    if (agent.suspendedAt !== undefined) throw new TesseraError("AGENT_SUSPENDED", "the agent is suspended");
+    return agent;
+  }
+
+  private async mintAsAgent(m: AccessClaims, input: MintInput, audience: string) {
+    const act = { sub: m.sub, ...(m.act ? { act: m.act } : {}) };
+    if (actDepth(act) > this.d.settings.maxDelegationDepth) {
+      throw new TesseraError(
+        "DELEGATION_TOO_DEEP",
+        `delegation chains are at most ${this.d.settings.maxDelegationDepth} deep`,
+      );
+    }
+    const target = this.target(m.org, input.agentId);
+    const beyond = scopesBeyond(m.scopes, input.scopes);
+    if (beyond.length > 0) throw violated("scopes", `the minter does not hold ${beyond.join(", ")}`);
+    const grants = grantsBeyond(m.grants, input.grants);
+    if (grants.length > 0)
+      throw violated("grants", `the minter does not hold the ${grants.join(", ")} grant`);
+    if (input.tier !== undefined && tierRank(input.tier) > tierRank(m.tier))
+      throw violated("tier", "a tier above the minter's");
+    const wanted = input.tier ?? target.tier;
+    const tier = tierRank(wanted) <= tierRank(m.tier) ? wanted : m.tier;
+    // Roles: only those the minter itself satisfies survive.
+    const minterRoles = effectiveRoles(m.roles, CLOSURE);
+    const roles = target.roles.filter((r) => minterRoles.has(r));
+    const now = Math.floor(this.d.now().getTime() / 1000);
+    const left = m.exp - now;
+    const ttl = input.ttlSeconds ?? Math.min(this.d.settings.defaultTokenTtlSeconds, left);
+    if (ttl <= 0 || ttl > left) throw violated("ttl", "a token may not outlive its minter's");
+    return this.sign(target, { ...input, audience, tier, roles }, ttl, act);
+  }
+
+  private sign(
+    target: AgentRecord,
+    c: MintInput & { audience: string; tier: Tier; roles: readonly string[] },
+    ttl: number,
+    act: AccessClaims["act"],
+  ) {
+    const nowSec = Math.floor(this.d.now().getTime() / 1000);
+    return this.d.signer.sign(
+      {
+        kind: "agent",
+        aud: c.audience,
+        sub: target.id,
+        org: target.orgId,
+        name: target.name,
+        tier: c.tier,
+        roles: c.roles,
+        scopes: c.scopes,
+        tags: target.tags,
+        ...(c.grants && Object.keys(c.grants).length > 0 ? { grants: c.grants } : {}),
+        ...(act ? { act } : {}),
+      },
+      nowSec,
+      ttl,
+    );
+  }
+}

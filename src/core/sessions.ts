@@ -1,0 +1,192 @@
+import { generateSecret, isWellFormedSecret, newId, secretDigest } from "../auth/secrets.js";
+import type { AccessClaims } from "../auth/token-claims.js";
+import type { TokenSigner } from "../auth/token-signer.js";
+import type { TokenVerifier } from "../auth/token-verifier.js";
+import { TesseraError } from "../domain/errors.js";
+import type { Tier } from "../domain/tiers.js";
+import type { RefreshTokenRepository } from "../store/refresh-tokens.js";
+import type { Liveness } from "./liveness.js";
+import type { CoreSettings } from "./settings.js";
+
+/** Whom a session is for, as its access tokens will say. */
+export interface SessionSubject {
+  readonly kind: "agent" | "user";
+  readonly id: string;
+  readonly orgId: string;
+  readonly name: string;
+  readonly tier: Tier;
+  readonly roles: readonly string[];
+  readonly scopes: readonly string[];
+  readonly tags: readonly string[];
+}
+
+export interface TokenPair {
+  readonly accessToken: string;
+  readonly accessExpiresAt: number;
+  readonly refreshToken: string;
+  readonly refreshExpiresAt: number;
+}
+
+export interface SessionDeps {
+  readonly settings: CoreSettings;
+  readonly refreshTokens: RefreshTokenRepository;
+  readonly signer: TokenSigner;
+  readonly verifier: TokenVerifier;
+  readonly liveness: Liveness;
+  /** The subject as it is now (tier and role changes apply on refresh); throws if it may not log in. */
+  readonly resolve: (kind: "agent" | "user", orgId: string, id: string) => SessionSubject;
+  readonly now: () => Date;
+}
+
+/** RFC 7662 introspection: `active: false` and nothing else for anything not valid. */
+export type Introspection =
+  | { active: false }
+  | { active: true; type: "access_token" | "refresh_token"; claims: Partial<AccessClaims> };
+
+/**
+ * Logins as sessions: an access token plus a single-use refresh token (trt_…). Refreshing
+ * returns a new pair; presenting a used refresh token again revokes the whole family.
+ */
+export class Sessions {
+  constructor(private readonly d: SessionDeps) {}
+
+  private nowSec(): number {
+    return Math.floor(this.d.now().getTime() / 1000);
+  }
+
+  /** Starts (or, with `familyId`, continues) a session. */
+  async issue(s: SessionSubject, familyId = newId("ses")): Promise<TokenPair> {
+    const now = this.nowSec();
+    const ttl = this.d.settings.defaultTokenTtlSeconds;
+    const { token, claims } = await this.d.signer.sign(
+      {
+        kind: s.kind,
+        sid: familyId,
+        aud: this.d.settings.audience,
+        sub: s.id,
+        org: s.orgId,
+        name: s.name,
+        tier: s.tier,
+        roles: s.roles,
+        scopes: s.scopes,
+        tags: s.tags,
+      },
+      now,
+      ttl,
+    );
+    const refreshToken = generateSecret("refreshToken");
+    const refreshExpiresAt = now + this.d.settings.refreshTokenTtlSeconds;
+    this.d.refreshTokens.insert(
+      {
+        id: newId("rt"),
+        familyId,
+        orgId: s.orgId,
+        subjectKind: s.kind,
+        subjectId: s.id,
+        issuedAt: now,
+        expiresAt: refreshExpiresAt,
+      },
+      secretDigest(refreshToken),
+    );
+    return { accessToken: token, accessExpiresAt: claims.exp, refreshToken, refreshExpiresAt };
+  }
+
+  /** Exchanges a refresh token for a new pair; a replayed one revokes its family. */
+  async refresh(refreshToken: string): Promise<TokenPair> {
+    const invalid = () => new TesseraError("REFRESH_TOKEN_INVALID", "the refresh token is not valid");
+    if (!isWellFormedSecret("refreshToken", refreshToken)) throw invalid();
+    const row = this.d.refreshTokens.byDigest(secretDigest(refreshToken));
+    const now = this.nowSec();
+    if (
+      !row ||
+      row.revokedAt !== undefined ||
+      row.expiresAt <= now ||
+      this.d.liveness.familyRevoked(row.familyId)
+    )
+      throw invalid();
+    if (!this.d.refreshTokens.claim(row.id, now)) {
+      // Used before: a stolen copy or a replay. Kill the session so neither holder keeps it.
+      this.endFamily(row.familyId);
+      throw new TesseraError(
+        "REFRESH_TOKEN_REUSED",
+        "the refresh token was already used; the session is revoked",
+      );
+    }
+    const subject = this.d.resolve(row.subjectKind, row.orgId, row.subjectId);
+    return this.issue(subject, row.familyId);
+  }
+
+  private endFamily(familyId: string): void {
+    const until = this.d.refreshTokens.revokeFamily(familyId, this.nowSec());
+    // Access tokens of the family live at most maxTokenTtl: keep the revocation at least that long.
+    this.d.liveness.revokeFamily(
+      familyId,
+      Math.max(until, this.nowSec() + this.d.settings.maxTokenTtlSeconds),
+    );
+  }
+
+  /** RFC 7009: revokes an access token (by jti) or a refresh token (its session); anything else is OK. */
+  async revoke(token: string): Promise<void> {
+    if (token.startsWith("trt_")) {
+      if (!isWellFormedSecret("refreshToken", token)) return;
+      const row = this.d.refreshTokens.byDigest(secretDigest(token));
+      if (row) this.endFamily(row.familyId);
+      return;
+    }
+    const claims = await this.d.verifier.verify(token).catch(() => undefined);
+    if (claims) this.d.liveness.revokeJti(claims.jti, claims.exp);
+  }
+
+  /** Describes a token for a caller of `callerOrg`; another org's token is simply not active. */
+  async introspect(token: string, callerOrg: string): Promise<Introspection> {
+    if (token.startsWith("trt_")) {
+      const row = isWellFormedSecret("refreshToken", token)
+        ? this.d.refreshTokens.byDigest(secretDigest(token))
+        : undefined;
+      const live =
+        row &&
+        row.orgId === callerOrg &&
+        row.usedAt === undefined &&
+        row.revokedAt === undefined &&
+        row.expiresAt > this.nowSec();
+      if (!live || this.d.liveness.familyRevoked(row.familyId)) return { active: false };
+      return {
+        active: true,
+        type: "refresh_token",
+        claims: { sub: row.subjectId, org: row.orgId, iat: row.issuedAt, exp: row.expiresAt },
+      };
+    }
+    const claims = await this.d.verifier.verify(token).catch(() => undefined);
+    if (!claims || claims.org !== callerOrg) return { active: false };
+    return { active: true, type: "access_token", claims };
+  }
+
+  /** Ends a session, named by its refresh token or by an access token of it. */
+  async logout(refreshToken: string | undefined, bearer: string | undefined): Promise<void> {
+    if (refreshToken) {
+      if (!isWellFormedSecret("refreshToken", refreshToken))
+        throw new TesseraError("SESSION_INVALID", "not a session's refresh token");
+      const row = this.d.refreshTokens.byDigest(secretDigest(refreshToken));
+      if (!row) throw new TesseraError("SESSION_INVALID", "not a session's refresh token");
+      this.endFamily(row.familyId);
+      return;
+    }
+    if (!bearer)
+      throw new TesseraError(
+        "CREDENTIAL_MISSING",
+        "send the session's refresh token or its access token (authorization: Bearer)",
+      );
+    const claims = await this.d.verifier.verify(bearer);
+    if (!claims.sid) {
+      // A minted (non-session) token: logging out revokes just that token.
+      this.d.liveness.revokeJti(claims.jti, claims.exp);
+      return;
+    }
+    this.endFamily(claims.sid);
+  }
+
+  /** Ends every session of a subject (a deleted user). */
+  endAllFor(subjectId: string): void {
+    for (const f of this.d.refreshTokens.familiesOf(subjectId)) this.endFamily(f);
+  }
+}
