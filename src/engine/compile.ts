@@ -14,6 +14,12 @@ export interface CompiledRule {
   /** Every held role that satisfies the rule (the rule's roles and all roles inheriting them). */
   readonly satisfiedBy: ReadonlySet<string> | undefined;
   readonly condition: Condition | undefined;
+  /**
+   * The last decision that looked at this rule. A rule can sit in several buckets (several
+   * patterns covering one scope, several resource kinds); the stamp lets a decision visit it
+   * once without allocating a set on the hot path. Decisions are synchronous, so it is safe.
+   */
+  visited: number;
 }
 
 /** Rules for one scope key: those for any resource kind, and those for specific kinds. */
@@ -111,6 +117,7 @@ export function compileRules(documents: readonly PolicyDocument[]): ScopeIndex {
           ? new Set(spec.roles.flatMap((r) => [...(satisfiers.get(r) ?? [])]))
           : undefined,
         condition,
+        visited: 0,
       };
       ruleCount++;
       for (const pattern of spec.scopes) {

@@ -32,7 +32,7 @@ const PROBE: ConditionInput = {
 };
 
 /** Compile-time failures: the expression can never work, whatever the input. */
-const FATAL = [/^unresolved attribute/, /^unbound function/, /^no such overload/];
+const FATAL = [/^unresolved attribute/, /^unbound function/, /no matching overload/, /^no such overload/];
 
 /**
  * Compiles a CEL condition once per policy revision. Throws an Error with a message safe to

@@ -78,6 +78,9 @@ function bucketsFor(index: ScopeIndex, scope: string): RuleBucket[] {
 
 const NONE: readonly CompiledRule[] = [];
 
+/** Increments per decision; see CompiledRule.visited. */
+let decisionStamp = 0;
+
 /**
  * Decides a query against one compiled revision. Deny overrides allow; no matching rule
  * denies with NO_MATCHING_RULE; a subject that carries scopes must hold the one asked about.
@@ -101,6 +104,7 @@ export function decide(
     };
   }
   const e: Evaluation = { query, orgId, nowMs, rank: tierRank(subject.tier) };
+  const stamp = ++decisionStamp;
   const trace: RuleTrace[] | undefined = query.explain ? [] : undefined;
   const kind = query.resource?.kind;
   let allowedBy: CompiledRule | undefined;
@@ -110,6 +114,8 @@ export function decide(
     if (trace) for (const [k, rules] of bucket.byKind) if (k !== kind) lists.push(rules);
     for (const list of lists) {
       for (const rule of list) {
+        if (rule.visited === stamp) continue;
+        rule.visited = stamp;
         e.error = undefined;
         const outcome = outcomeOf(rule, e);
         trace?.push({ rule: rule.id, effect: rule.effect, outcome, ...(e.error ? { error: e.error } : {}) });

@@ -171,6 +171,12 @@ function parseOne(
   }
   if (raw.apiVersion !== API_VERSION) throw new Invalid(`apiVersion must be ${API_VERSION}`, root);
   if (raw.kind !== "Policy") throw new Invalid("kind must be Policy", root);
+  if (isObject(raw.metadata)) {
+    for (const key of Object.keys(raw.metadata)) {
+      if (key !== "name")
+        throw new Invalid(`unknown field "metadata.${key}"`, { path: ["metadata", key], key: true });
+    }
+  }
   const name = isObject(raw.metadata) ? raw.metadata.name : undefined;
   if (typeof name !== "string" || !NAME.test(name))
     throw new Invalid("metadata.name of [a-z0-9_.-] is required", root);

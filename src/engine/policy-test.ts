@@ -50,6 +50,8 @@ const CASE_FIELDS = new Set([
   "now",
 ]);
 const SUBJECT_FIELDS = new Set(["id", "tier", "roles", "scopes", "tags", "attr", "grants"]);
+const RESOURCE_FIELDS = new Set(["kind", "id", "attr"]);
+const REASONS = new Set(["ALLOWED_BY_RULE", "DENIED_BY_RULE", "NO_MATCHING_RULE", "SCOPE_NOT_GRANTED"]);
 
 function obj(v: unknown): Record<string, unknown> {
   return isObject(v) ? v : {};
@@ -61,67 +63,108 @@ function strings(v: unknown, at: Loc, suite: string): string[] {
   return v;
 }
 
-function parseCase(raw: unknown, at: readonly (string | number)[], suite: string): PolicyTestCase {
-  const loc = (key?: string): Loc => ({ path: key ? [...at, key] : at });
+/** Refuses keys outside `allowed`: a typo would otherwise make a case test less than it says. */
+function onlyFields(
+  v: Record<string, unknown>,
+  allowed: ReadonlySet<string>,
+  at: Loc,
+  what: string,
+  suite: string,
+): void {
+  for (const key of Object.keys(v))
+    if (!allowed.has(key)) throw new Invalid(`unknown field "${key}" in ${what}`, at, suite);
+}
+
+/** An optional mapping (attr, context, grants): absent is {}, anything but a mapping is refused. */
+function mapping(v: unknown, at: Loc, what: string, suite: string): Record<string, unknown> {
+  if (v === undefined) return {};
+  if (!isObject(v)) throw new Invalid(`${what} must be a mapping`, at, suite);
+  return v;
+}
+
+/** An optional string: absent is undefined, anything but a string is refused. */
+function optionalString(v: unknown, at: Loc, what: string, suite: string): string | undefined {
+  if (v !== undefined && typeof v !== "string") throw new Invalid(`${what} must be a string`, at, suite);
+  return v;
+}
+
+function parseSubject(s: Record<string, unknown>, at: Loc, name: string, suite: string) {
+  onlyFields(s, SUBJECT_FIELDS, at, "subject", suite);
+  const tier = s.tier ?? "unverified";
+  if (!isTier(tier)) throw new Invalid(`unknown tier "${String(tier)}" in case "${name}"`, at, suite);
+  return {
+    id: optionalString(s.id, at, "subject.id", suite) ?? "",
+    tier: tier as Tier,
+    roles: s.roles === undefined ? [] : strings(s.roles, at, suite),
+    scopes: s.scopes === undefined ? undefined : strings(s.scopes, at, suite),
+    tags: s.tags === undefined ? [] : strings(s.tags, at, suite),
+    attr: mapping(s.attr, at, "subject.attr", suite),
+    grants: mapping(s.grants, at, "subject.grants", suite),
+  };
+}
+
+function parseResource(v: unknown, at: Loc, name: string, suite: string) {
+  if (v === undefined) return undefined;
+  const r = mapping(v, at, "resource", suite);
+  onlyFields(r, RESOURCE_FIELDS, at, "resource", suite);
+  if (typeof r.kind !== "string") throw new Invalid(`case "${name}": resource needs a kind`, at, suite);
+  return {
+    kind: r.kind,
+    id: optionalString(r.id, at, "resource.id", suite) ?? "",
+    attr: mapping(r.attr, at, "resource.attr", suite),
+  };
+}
+
+function parseCase(raw: unknown, path: readonly (string | number)[], suite: string): PolicyTestCase {
+  // A missing key has no position of its own: point at the case instead.
+  const loc = (key?: string): Loc => ({
+    path: key && isObject(raw) && raw[key] !== undefined ? [...path, key] : path,
+  });
   if (!isObject(raw)) throw new Invalid("a case must be a mapping", loc(), suite);
   const name = raw.name;
   if (typeof name !== "string" || !name) throw new Invalid("a case needs a name", loc(), suite);
-  for (const key of Object.keys(raw))
+  for (const key of Object.keys(raw)) {
     if (!CASE_FIELDS.has(key)) throw new Invalid(`unknown field "${key}" in case "${name}"`, loc(key), suite);
-  const s = raw.subject;
-  if (!isObject(s))
-    throw new Invalid(
-      `case "${name}" needs a subject mapping`,
-      loc(raw.subject === undefined ? undefined : "subject"),
-      suite,
-    );
-  for (const key of Object.keys(s))
-    if (!SUBJECT_FIELDS.has(key)) throw new Invalid(`unknown subject field "${key}"`, loc("subject"), suite);
-  const tier = s.tier ?? "unverified";
-  if (!isTier(tier))
-    throw new Invalid(`unknown tier "${String(tier)}" in case "${name}"`, loc("subject"), suite);
-  if (typeof raw.scope !== "string" || !isScope(raw.scope))
+  }
+  if (!isObject(raw.subject))
+    throw new Invalid(`case "${name}" needs a subject mapping`, loc("subject"), suite);
+  if (typeof raw.scope !== "string" || !isScope(raw.scope)) {
     throw new Invalid(`case "${name}" needs a scope like domain:verb`, loc("scope"), suite);
+  }
   const expect = raw.expect;
   if (expect !== "allow" && expect !== "deny")
     throw new Invalid(`case "${name}": expect must be allow or deny`, loc("expect"), suite);
-  const r = raw.resource === undefined ? undefined : obj(raw.resource);
-  if (r && typeof r.kind !== "string")
-    throw new Invalid(`case "${name}": resource needs a kind`, loc("resource"), suite);
+  const reason = optionalString(raw.reason, loc("reason"), "reason", suite);
+  if (reason !== undefined && !REASONS.has(reason))
+    throw new Invalid(`unknown reason "${reason}"`, loc("reason"), suite);
   let nowMs: number | undefined;
   if (raw.now !== undefined) {
     nowMs = Date.parse(String(raw.now));
     if (Number.isNaN(nowMs)) throw new Invalid(`case "${name}": now must be an ISO date`, loc("now"), suite);
   }
-  const subjectLoc = loc("subject");
   return {
     name,
     expect,
-    rule: typeof raw.rule === "string" ? raw.rule : undefined,
-    reason: typeof raw.reason === "string" ? raw.reason : undefined,
+    rule: optionalString(raw.rule, loc("rule"), "rule", suite),
+    reason,
     nowMs,
     query: {
-      subject: {
-        id: String(s.id ?? ""),
-        tier: tier as Tier,
-        roles: s.roles === undefined ? [] : strings(s.roles, subjectLoc, suite),
-        scopes: s.scopes === undefined ? undefined : strings(s.scopes, subjectLoc, suite),
-        tags: s.tags === undefined ? [] : strings(s.tags, subjectLoc, suite),
-        attr: obj(s.attr),
-        grants: obj(s.grants),
-      },
+      subject: parseSubject(raw.subject, loc("subject"), name, suite),
       scope: raw.scope,
-      resource: r && { kind: String(r.kind), id: String(r.id ?? ""), attr: obj(r.attr) },
-      context: obj(raw.context),
+      resource: parseResource(raw.resource, loc("resource"), name, suite),
+      context: mapping(raw.context, loc("context"), "context", suite),
     },
   };
 }
 
 function parseSuite(raw: Record<string, unknown>, file: string): PolicyTestSuite {
   const root = { path: [] };
+  onlyFields(raw, new Set(["apiVersion", "kind", "metadata", "spec"]), root, "a PolicyTest", "");
   if (raw.apiVersion !== API_VERSION) throw new Invalid(`apiVersion must be ${API_VERSION}`, root);
   const name = obj(raw.metadata).name;
   if (typeof name !== "string" || !name) throw new Invalid("metadata.name is required", root);
+  onlyFields(obj(raw.metadata), new Set(["name"]), { path: ["metadata"] }, "metadata", name);
+  onlyFields(obj(raw.spec), new Set(["cases"]), { path: ["spec"] }, "spec", name);
   const cases = obj(raw.spec).cases;
   if (!Array.isArray(cases)) throw new Invalid("spec.cases must be a list", root, name);
   return { name, file, cases: cases.map((c, i) => parseCase(c, ["spec", "cases", i], name)) };
