@@ -56,7 +56,7 @@ function startKeyRotation(
 export async function startTessera(config: Config, opts: StartOptions = {}): Promise<RunningTessera> {
   const store = openStore(config.dataDir);
   try {
-    const tessera = await buildTessera(store, config);
+    const tessera = await buildTessera(store, config, undefined, opts.onSyncError);
     const devOrg = bootstrapDevOrg(store, tessera, config);
     const tls = config.tls ? readTls(config.tls) : undefined;
     const servers = createServers(tessera, { maxMessageBytes: config.maxMessageBytes, tls });
@@ -89,6 +89,8 @@ export async function startTessera(config: Config, opts: StartOptions = {}): Pro
         new Promise<void>((resolve) => servers.grpc.tryShutdown(() => resolve())),
         closeHttpServer(servers.http),
       ]);
+      // In-flight calls are done: write every decision they made before the database closes.
+      tessera.decisionLog?.close();
       store.close();
     };
     return { grpcPort, httpPort, tessera, devOrg, close };

@@ -41,6 +41,8 @@ export interface Config {
   readonly keyRotationIntervalSeconds: number;
   /** 32-byte key (base64) that encrypts signing private keys at rest; unset stores them in clear (development). */
   readonly masterKey?: Buffer | undefined;
+  /** Record every Authorize decision in the decision log (batched off the hot path). Default true. */
+  readonly decisionLog: boolean;
   /** Clock skew tolerated when checking exp/nbf/iat. Default 10 seconds. */
   readonly clockToleranceSeconds: number;
   /** Largest request message accepted, in bytes. Default 64 KiB. */
@@ -91,6 +93,7 @@ const ENV: Record<string, keyof ConfigInput> = {
   TESSERA_SIGNING_ALG: "signingAlg",
   TESSERA_KEY_ROTATION_INTERVAL: "keyRotationIntervalSeconds",
   TESSERA_MASTER_KEY: "masterKey",
+  TESSERA_DECISION_LOG: "decisionLog",
 };
 
 function fromEnv(env: NodeJS.ProcessEnv): ConfigInput {
@@ -211,6 +214,7 @@ export function loadConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = pro
     signingAlg: signingAlg(get("signingAlg", "EdDSA")),
     keyRotationIntervalSeconds: seconds("keyRotationInterval", get("keyRotationIntervalSeconds", 0)),
     masterKey: masterKey(merged.masterKey),
+    decisionLog: bool("decisionLog", get("decisionLog", true)),
     maxMessageBytes: Number(get("maxMessageBytes", 64 * 1024)),
     logLevel: String(get("logLevel", "info")),
     workers: count("workers", get("workers", availableParallelism())),

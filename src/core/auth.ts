@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import type { DecisionLog } from "../audit/decision-log.js";
 import type { TokenVerifier } from "../auth/token-verifier.js";
 import { TesseraError } from "../domain/errors.js";
 import type { PolicyEngine } from "../engine/engine.js";
@@ -25,6 +26,8 @@ export interface AuthorizeInput extends CheckInput {
 export const MAX_BATCH = 100;
 
 export interface AuthDeps {
+  readonly log?: DecisionLog | undefined;
+  readonly now?: (() => Date) | undefined;
   readonly engine: PolicyEngine;
   readonly access: AccessControl;
   readonly verifier: TokenVerifier;
@@ -54,6 +57,7 @@ export class AuthCore {
     subject: Subject,
     check: CheckInput,
     explain: boolean,
+    waits: Promise<void>[],
   ): Decision & { decisionId: string } {
     const query: AuthzQuery = {
       subject,
@@ -62,7 +66,27 @@ export class AuthCore {
       context: check.context,
       explain,
     };
-    return { ...this.d.engine.decide(orgId, query), decisionId: randomUUID() };
+    const decision = { ...this.d.engine.decide(orgId, query), decisionId: randomUUID() };
+    const wait = this.logged(orgId, subject, check, decision);
+    if (wait) waits.push(wait);
+    return decision;
+  }
+
+  /** Queues the decision; a promise back means the log is full and the caller must wait (backpressure). */
+  private logged(orgId: string, subject: Subject, check: CheckInput, d: Decision & { decisionId: string }) {
+    return this.d.log?.record({
+      id: d.decisionId,
+      orgId,
+      atMs: (this.d.now?.() ?? new Date()).getTime(),
+      subjectId: subject.id,
+      scope: check.scope,
+      resourceKind: check.resource?.kind ?? "",
+      resourceId: check.resource?.id ?? "",
+      allowed: d.allow,
+      reason: d.reason,
+      rule: d.rule,
+      revision: d.revision,
+    });
   }
 
   /** Decides one query. A deny is a Decision, never an error. */
@@ -71,7 +95,10 @@ export class AuthCore {
       throw new TesseraError("SUBJECT_MISSING", "a subject (token or attributes) is required");
     requireScope(input.scope);
     const { orgId, subject } = await this.resolveSubject(input.subject, ctx);
-    return this.decideOne(orgId, subject, input, input.explain ?? false);
+    const waits: Promise<void>[] = [];
+    const decision = this.decideOne(orgId, subject, input, input.explain ?? false, waits);
+    if (waits.length > 0) await Promise.all(waits);
+    return decision;
   }
 
   /** Decides many checks for one subject, in order. Every check is validated before any is decided. */
@@ -88,6 +115,9 @@ export class AuthCore {
       throw new TesseraError("BATCH_TOO_LARGE", `a batch holds at most ${MAX_BATCH} checks`);
     for (const c of checks) requireScope(c.scope);
     const { orgId, subject } = await this.resolveSubject(subjectInput, ctx);
-    return checks.map((c) => this.decideOne(orgId, subject, c, explain));
+    const waits: Promise<void>[] = [];
+    const decisions = checks.map((c) => this.decideOne(orgId, subject, c, explain, waits));
+    if (waits.length > 0) await Promise.all(waits);
+    return decisions;
   }
 }

@@ -10,4 +10,6 @@ export interface CoreSettings {
   readonly signingAlg: "EdDSA" | "ES256";
   readonly keyRotationIntervalSeconds: number;
   readonly masterKey?: Buffer | undefined;
+  /** Record decisions; default true. */
+  readonly decisionLog?: boolean | undefined;
 }

@@ -1,3 +1,4 @@
+import { DecisionLog } from "../audit/decision-log.js";
 import { KeyRing } from "../auth/key-ring.js";
 import { OrgCredentials } from "../auth/org-credentials.js";
 import { TokenSigner } from "../auth/token-signer.js";
@@ -35,6 +36,8 @@ export interface Tessera {
   readonly agentCredentials: AgentCredentialService;
   readonly keys: KeyRing;
   readonly engine: PolicyEngine;
+  /** Undefined when decision logging is off. */
+  readonly decisionLog: DecisionLog | undefined;
 }
 
 /** Wires the core over an open store: loads keys and compiles every org's policies. */
@@ -42,6 +45,7 @@ export async function buildTessera(
   store: Store,
   settings: CoreSettings,
   now: () => Date = () => new Date(),
+  onLogError: (err: unknown) => void = () => {},
 ): Promise<Tessera> {
   const keys = await KeyRing.open(store.signingKeys, {
     now,
@@ -63,7 +67,9 @@ export async function buildTessera(
   });
   const signer = new TokenSigner(keys, settings.issuer);
   const access = new AccessControl({ credentials, verifier, services: store.services });
-  const auth = new AuthCore({ engine, access, verifier });
+  const decisionLog =
+    settings.decisionLog === false ? undefined : new DecisionLog(store.decisions, { onError: onLogError });
+  const auth = new AuthCore({ engine, access, verifier, log: decisionLog, now });
   const admin = new AdminCore({ access, liveness, agents: store.agents, services: store.services, now });
   const policies = new PolicyAdmin({ engine, policies: store.policies, now });
   const users = new UserService({ db: store.db, now });
@@ -107,6 +113,7 @@ export async function buildTessera(
     agentCredentials,
     keys,
     engine,
+    decisionLog,
   };
 }
 

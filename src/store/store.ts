@@ -1,6 +1,7 @@
 import { AgentRepository } from "./agents.js";
 import { ChangeLog } from "./changes.js";
 import { type Db, openDatabase } from "./db.js";
+import { DecisionRepository } from "./decisions.js";
 import { OrgRepository } from "./orgs.js";
 import { PolicyRepository } from "./policies.js";
 import { RevocationRepository } from "./revocations.js";
@@ -17,6 +18,7 @@ export interface Store {
   readonly services: ServiceIdentityRepository;
   readonly changes: ChangeLog;
   readonly revocations: RevocationRepository;
+  readonly decisions: DecisionRepository;
   close(): void;
 }
 
@@ -32,6 +34,7 @@ export function openStore(dataDir: string): Store {
     services: new ServiceIdentityRepository(db),
     changes: new ChangeLog(db),
     revocations: new RevocationRepository(db),
+    decisions: new DecisionRepository(db),
     close: () => db.close(),
   };
 }

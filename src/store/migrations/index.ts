@@ -196,4 +196,25 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE signing_keys_v4 RENAME TO signing_keys;
     `,
   },
+  {
+    version: 5,
+    name: "decision log",
+    sql: `
+      -- Every Authorize decision, written in batches off the hot path.
+      CREATE TABLE decision_log (
+        id TEXT PRIMARY KEY,
+        org_id TEXT NOT NULL,
+        at_ms INTEGER NOT NULL,
+        subject_id TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        resource_kind TEXT NOT NULL,
+        resource_id TEXT NOT NULL,
+        allowed INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        rule TEXT NOT NULL,
+        revision INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX decision_log_org_time ON decision_log(org_id, at_ms);
+    `,
+  },
 ];
