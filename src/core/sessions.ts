@@ -33,8 +33,11 @@ export interface SessionDeps {
   readonly signer: TokenSigner;
   readonly verifier: TokenVerifier;
   readonly liveness: Liveness;
-  /** The subject as it is now (tier and role changes apply on refresh); throws if it may not log in. */
-  readonly resolve: (kind: "agent" | "user", orgId: string, id: string) => SessionSubject;
+  /**
+   * The subject as it is now (tier and role changes apply on refresh); throws if it may not
+   * log in, or if its sessions from `issuedAt` were cut (a suspension since).
+   */
+  readonly resolve: (kind: "agent" | "user", orgId: string, id: string, issuedAt: number) => SessionSubject;
   readonly now: () => Date;
 }
 
@@ -104,6 +107,8 @@ export class Sessions {
       this.d.liveness.familyRevoked(row.familyId)
     )
       throw invalid();
+    // Checked before the token is marked used: a refused refresh must change nothing.
+    const subject = this.d.resolve(row.subjectKind, row.orgId, row.subjectId, row.issuedAt);
     if (!this.d.refreshTokens.claim(row.id, now)) {
       // Used before: a stolen copy or a replay. Kill the session so neither holder keeps it.
       this.endFamily(row.familyId);
@@ -112,7 +117,6 @@ export class Sessions {
         "the refresh token was already used; the session is revoked",
       );
     }
-    const subject = this.d.resolve(row.subjectKind, row.orgId, row.subjectId);
     return this.issue(subject, row.familyId);
   }
 
@@ -125,16 +129,19 @@ export class Sessions {
     );
   }
 
-  /** RFC 7009: revokes an access token (by jti) or a refresh token (its session); anything else is OK. */
-  async revoke(token: string): Promise<void> {
+  /**
+   * RFC 7009: revokes an access token (by jti) or a refresh token (its session) of the caller's
+   * org; anything else (unknown, malformed, another org's) is answered OK and changes nothing.
+   */
+  async revoke(token: string, callerOrg: string): Promise<void> {
     if (token.startsWith("trt_")) {
       if (!isWellFormedSecret("refreshToken", token)) return;
       const row = this.d.refreshTokens.byDigest(secretDigest(token));
-      if (row) this.endFamily(row.familyId);
+      if (row && row.orgId === callerOrg) this.endFamily(row.familyId);
       return;
     }
     const claims = await this.d.verifier.verify(token).catch(() => undefined);
-    if (claims) this.d.liveness.revokeJti(claims.jti, claims.exp);
+    if (claims && claims.org === callerOrg) this.d.liveness.revokeJti(claims.jti, claims.exp);
   }
 
   /** Describes a token for a caller of `callerOrg`; another org's token is simply not active. */
@@ -149,7 +156,8 @@ export class Sessions {
         row.usedAt === undefined &&
         row.revokedAt === undefined &&
         row.expiresAt > this.nowSec();
-      if (!live || this.d.liveness.familyRevoked(row.familyId)) return { active: false };
+      if (!live || this.d.liveness.familyRevoked(row.familyId) || !this.canRefresh(row))
+        return { active: false };
       return {
         active: true,
         type: "refresh_token",
@@ -159,6 +167,21 @@ export class Sessions {
     const claims = await this.d.verifier.verify(token).catch(() => undefined);
     if (!claims || claims.org !== callerOrg) return { active: false };
     return { active: true, type: "access_token", claims };
+  }
+
+  /** True when the session's subject may still refresh (exists, not suspended, not cut since). */
+  private canRefresh(row: {
+    subjectKind: "agent" | "user";
+    orgId: string;
+    subjectId: string;
+    issuedAt: number;
+  }): boolean {
+    try {
+      this.d.resolve(row.subjectKind, row.orgId, row.subjectId, row.issuedAt);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** Ends a session, named by its refresh token or by an access token of it. */

@@ -85,7 +85,7 @@ export async function buildTessera(
     signer,
     verifier,
     liveness,
-    resolve: (kind, orgId, id) => resolveSubject(store, users, kind, orgId, id),
+    resolve: (kind, orgId, id, issuedAt) => resolveSubject(store, users, kind, orgId, id, issuedAt),
     now,
   });
   const login = new Authenticator({
@@ -124,6 +124,7 @@ function resolveSubject(
   kind: "agent" | "user",
   orgId: string,
   id: string,
+  issuedAt: number,
 ): SessionSubject {
   const invalid = () => new TesseraError("REFRESH_TOKEN_INVALID", "the session's subject no longer exists");
   if (kind === "user") {
@@ -134,5 +135,8 @@ function resolveSubject(
   const agent = store.agents.get(orgId, id);
   if (!agent) throw invalid();
   if (agent.suspendedAt !== undefined) throw new TesseraError("AGENT_SUSPENDED", "the agent is suspended");
+  // A suspension cuts every session that existed then; resuming does not revive them.
+  if (issuedAt <= (agent.tokensValidAfter ?? 0))
+    throw new TesseraError("TOKEN_REVOKED", "the session predates the agent's suspension");
   return agentSubject(agent);
 }

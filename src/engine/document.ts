@@ -277,7 +277,9 @@ export function parseDocumentSet(
 export function splitDocuments(text: string): string[] {
   // One document (the common case) is the text itself; only several need the CST parser,
   // which costs ten times js-yaml in time and far more in memory on a large policy.
-  const docs = jsyaml.loadAll(text, undefined, { schema: jsyaml.CORE_SCHEMA }).filter((d) => d !== null && d !== undefined);
+  const docs = jsyaml
+    .loadAll(text, undefined, { schema: jsyaml.CORE_SCHEMA })
+    .filter((d) => d !== null && d !== undefined);
   if (docs.length === 1 && !/^---/m.test(text)) return [`${text.trimEnd()}\n`];
   return parseAllDocuments(text)
     .filter((d) => d.contents !== null && !(isScalar(d.contents) && d.contents.value === null))

@@ -111,9 +111,8 @@ export function authService(t: Tessera): ServiceBinding {
     },
 
     async revokeToken(req, ctx) {
-      // RFC 7009 asks for an authenticated caller; what it revokes needs no further proof.
-      await t.access.callerOrg(ctx);
-      await t.sessions.revoke(req.token);
+      // RFC 7009: an authenticated caller, and only its own org's tokens are affected.
+      await t.sessions.revoke(req.token, await t.access.callerOrg(ctx));
       return {};
     },
 
