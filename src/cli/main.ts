@@ -8,7 +8,9 @@ import { registerOrg } from "./commands/org.js";
 import { registerPolicy } from "./commands/policy.js";
 import { registerServe } from "./commands/serve.js";
 import { registerServices } from "./commands/services.js";
+import { registerSession } from "./commands/session.js";
 import { registerToken } from "./commands/token.js";
+import { registerUsers } from "./commands/users.js";
 import { addGlobalOptions } from "./common.js";
 import { EXIT, reportError } from "./output.js";
 
@@ -30,6 +32,8 @@ export function buildProgram(): Command {
   registerCerts(program);
   registerKeys(program);
   registerOrg(program);
+  registerUsers(program);
+  registerSession(program);
   return program;
 }
 
