@@ -19,7 +19,13 @@ spec:
 
 /** 10,000 rules over 2,000 scopes (5 each), a mix of kinds, tiers, roles and conditions. */
 function bigPolicy() {
-  const lines = ["apiVersion: tessera.dev/v1", "kind: Policy", "metadata: { name: big }", "spec:", "  rules:"];
+  const lines = [
+    "apiVersion: tessera.dev/v1",
+    "kind: Policy",
+    "metadata: { name: big }",
+    "spec:",
+    "  rules:",
+  ];
   const tiers = ["unverified", "verified", "trusted", "privileged"];
   const roles = ["viewer", "operator", "admin"];
   for (let s = 0; s < 2000; s++) {

@@ -5,7 +5,7 @@ import { DEFAULT_ROLES, isRoleName } from "../domain/roles.js";
 import { isScopePattern } from "../domain/scopes.js";
 import { isTier } from "../domain/tiers.js";
 import { compileCondition } from "./condition.js";
-import type { Effect, PolicyDocument, Position, RoleSpec, RuleSpec } from "./types.js";
+import type { PolicyDocument, Position, RoleSpec, RuleSpec } from "./types.js";
 
 export const API_VERSION = "tessera.dev/v1";
 const NAME = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
