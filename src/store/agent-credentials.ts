@@ -1,7 +1,5 @@
-import type { Tier } from "../domain/tiers.js";
-import type { AgentRecord } from "./agents.js";
+import { type AgentDbRow, type AgentRecord, toRecord } from "./agents.js";
 import type { Db } from "./db.js";
-import { fromJsonList } from "./rows.js";
 
 /** An agent with the credential state that agents.ts does not expose. */
 export interface AgentCredentialState {
@@ -19,17 +17,7 @@ export interface AgentKeyRow {
   readonly publicJwk: string;
 }
 
-interface AgentCredentialDbRow {
-  id: string;
-  org_id: string;
-  name: string;
-  tier: Tier;
-  roles: string;
-  tags: string;
-  created_at: number;
-  secret_digest: Buffer | null;
-  suspended_at: number | null;
-}
+type AgentCredentialDbRow = AgentDbRow & { secret_digest: Buffer | null };
 
 interface KeyDbRow {
   id: string;
@@ -61,10 +49,7 @@ export class AgentCredentialRepository {
   private readonly dropAssertions;
 
   constructor(db: Db) {
-    this.byId = db.prepare<[string], AgentCredentialDbRow>(
-      `SELECT id, org_id, name, tier, roles, tags, created_at, secret_digest, suspended_at
-       FROM agents WHERE id = ?`,
-    );
+    this.byId = db.prepare<[string], AgentCredentialDbRow>("SELECT * FROM agents WHERE id = ?");
     this.inOrg = db.prepare<[string, string], { one: number }>(
       "SELECT 1 AS one FROM agents WHERE org_id = ? AND id = ?",
     );
@@ -89,16 +74,7 @@ export class AgentCredentialRepository {
   find(agentId: string): AgentCredentialState | undefined {
     const r = this.byId.get(agentId);
     if (!r) return undefined;
-    const agent: AgentRecord = {
-      id: r.id,
-      orgId: r.org_id,
-      name: r.name,
-      tier: r.tier,
-      roles: fromJsonList(r.roles),
-      tags: fromJsonList(r.tags),
-      createdAt: r.created_at,
-    };
-    return { agent, secretDigest: r.secret_digest, suspendedAt: r.suspended_at };
+    return { agent: toRecord(r), secretDigest: r.secret_digest, suspendedAt: r.suspended_at };
   }
 
   exists(orgId: string, agentId: string): boolean {

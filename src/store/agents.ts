@@ -18,7 +18,8 @@ export interface AgentRecord {
   readonly tokensValidAfter?: number | undefined;
 }
 
-interface AgentDbRow {
+/** An agents row as SQLite returns it. */
+export interface AgentDbRow {
   id: string;
   org_id: string;
   name: string;
@@ -30,7 +31,8 @@ interface AgentDbRow {
   tokens_valid_after: number;
 }
 
-function toRecord(r: AgentDbRow): AgentRecord {
+/** An agents row as the domain sees it. */
+export function toRecord(r: AgentDbRow): AgentRecord {
   return {
     id: r.id,
     orgId: r.org_id,

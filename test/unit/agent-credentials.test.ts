@@ -72,7 +72,7 @@ describe("agent secrets", () => {
       secret_digest: Buffer;
     };
     expect(row.secret_digest.equals(secretDigest(secret))).toBe(true);
-    expect(service.authenticateSecret(agent.id, secret)).toEqual(agent);
+    expect(service.authenticateSecret(agent.id, secret)).toEqual(store.agents.get(agent.orgId, agent.id));
   });
 
   it("rotating kills the old secret", () => {

@@ -103,7 +103,9 @@ describe("valid assertions", () => {
     ["EdDSA", () => ed],
     ["RS256", () => rsa],
   ])("accepts %s and returns the agent", async (_, s) => {
-    expect(await service.authenticateAssertion(await assertion(s()))).toEqual(ed.agent);
+    expect(await service.authenticateAssertion(await assertion(s()))).toEqual(
+      store.agents.get(ed.agent.orgId, ed.agent.id),
+    );
   });
 
   it("accepts no kid (the agent's keys of that alg are tried), a typ, and aud as an array", async () => {
