@@ -49,14 +49,19 @@ export function toRecord(r: AgentDbRow): AgentRecord {
 /** Agents, always looked up within one org: nothing crosses orgs. */
 export class AgentRepository {
   private readonly changes: ChangeLog;
+  // Prepared once: MintToken, refresh and token checks look agents up on every call.
+  private readonly inOrg;
+  private readonly anyOrg;
 
   constructor(private readonly db: Db) {
     this.changes = new ChangeLog(db);
+    this.inOrg = db.prepare<[string, string], AgentDbRow>("SELECT * FROM agents WHERE org_id = ? AND id = ?");
+    this.anyOrg = db.prepare<[string], AgentDbRow>("SELECT * FROM agents WHERE id = ?");
   }
 
   /** An agent by id whatever its org (for token checks); undefined when gone. */
   byId(id: string): AgentRecord | undefined {
-    const row = this.db.prepare<[string], AgentDbRow>("SELECT * FROM agents WHERE id = ?").get(id);
+    const row = this.anyOrg.get(id);
     return row && toRecord(row);
   }
 
@@ -129,9 +134,7 @@ export class AgentRepository {
   }
 
   get(orgId: string, id: string): AgentRecord | undefined {
-    const row = this.db
-      .prepare<[string, string], AgentDbRow>("SELECT * FROM agents WHERE org_id = ? AND id = ?")
-      .get(orgId, id);
+    const row = this.inOrg.get(orgId, id);
     return row && toRecord(row);
   }
 

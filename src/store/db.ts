@@ -26,6 +26,15 @@ export function openDatabase(dataDir: string): Db {
   return db;
 }
 
+/** A second connection for append-heavy logs: WAL with `synchronous = NORMAL` (no fsync per commit). */
+export function openLogConnection(dataDir: string): Db {
+  const db = new Database(databasePath(dataDir));
+  db.pragma("journal_mode = WAL");
+  db.pragma("synchronous = NORMAL");
+  db.pragma("busy_timeout = 5000");
+  return db;
+}
+
 /** Applies migrations newer than the database's `user_version`. */
 export function migrate(db: Db): void {
   const current = db.pragma("user_version", { simple: true }) as number;

@@ -15,7 +15,11 @@ export interface DecisionRecord {
   readonly revision: number;
 }
 
-/** The decision log table. */
+/**
+ * The decision log table, on a connection of its own with `synchronous = NORMAL`: in WAL mode
+ * a batch survives a process crash, and the log does not pay an fsync per batch the way the
+ * admin writes (FULL) do.
+ */
 export class DecisionRepository {
   private readonly insertOne;
   private readonly insertMany;
@@ -53,7 +57,7 @@ export class DecisionRepository {
   recent(orgId: string, limit: number): DecisionRecord[] {
     return this.db
       .prepare<[string, number], Record<string, string | number>>(
-        "SELECT * FROM decision_log WHERE org_id = ? ORDER BY at_ms DESC, id LIMIT ?",
+        "SELECT * FROM decision_log WHERE org_id = ? ORDER BY at_ms DESC, seq DESC LIMIT ?",
       )
       .all(orgId, limit)
       .map((r) => ({

@@ -1,6 +1,6 @@
 import { AgentRepository } from "./agents.js";
 import { ChangeLog } from "./changes.js";
-import { type Db, openDatabase } from "./db.js";
+import { type Db, openDatabase, openLogConnection } from "./db.js";
 import { DecisionRepository } from "./decisions.js";
 import { OrgRepository } from "./orgs.js";
 import { PolicyRepository } from "./policies.js";
@@ -25,6 +25,7 @@ export interface Store {
 /** Opens the store in a data directory, applying migrations. */
 export function openStore(dataDir: string): Store {
   const db = openDatabase(dataDir);
+  const logDb = openLogConnection(dataDir);
   return {
     db,
     orgs: new OrgRepository(db),
@@ -34,7 +35,10 @@ export function openStore(dataDir: string): Store {
     services: new ServiceIdentityRepository(db),
     changes: new ChangeLog(db),
     revocations: new RevocationRepository(db),
-    decisions: new DecisionRepository(db),
-    close: () => db.close(),
+    decisions: new DecisionRepository(logDb),
+    close: () => {
+      logDb.close();
+      db.close();
+    },
   };
 }

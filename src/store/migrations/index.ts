@@ -200,9 +200,11 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 5,
     name: "decision log",
     sql: `
-      -- Every Authorize decision, written in batches off the hot path.
+      -- Every Authorize decision, written in batches off the hot path. The integer key makes
+      -- inserts appends; the decision's own (random) id is a plain column.
       CREATE TABLE decision_log (
-        id TEXT PRIMARY KEY,
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL,
         org_id TEXT NOT NULL,
         at_ms INTEGER NOT NULL,
         subject_id TEXT NOT NULL,
