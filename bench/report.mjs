@@ -1,0 +1,208 @@
+// The run's output: a table and the goal ratios on stdout, bench/results/latest.json,
+// bench/results/chart.svg, and this benchmark's section of BENCHMARKS.md (other sections kept).
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus, hostname, release, totalmem } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chartSvg } from "./chart.mjs";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const RESULTS = join(ROOT, "bench/results");
+export const SECTION = "## gRPC benchmark: Tessera vs. Cerbos vs. bare grpc-js";
+
+export const CASES = {
+  attrs: "Authorize, attributes subject",
+  token: "Authorize, token subject (cache warm)",
+  big: "Authorize, 10,005 rules + 100k agents",
+  authn: "Authenticate, API key",
+  mint: "MintToken",
+  nolog: "Authorize, attributes, decision log off",
+};
+const TARGET_CASE = { cerbos: { attrs: "CheckResources, the same question" } };
+export const caseLabel = (target, caseId) => TARGET_CASE[target]?.[caseId] ?? CASES[caseId];
+
+const find = (rows, target, caseId, mode = "throughput") =>
+  rows.find((r) => r.target === target && r.caseId === caseId && r.mode === mode);
+
+function ratios(d) {
+  const rps = (t, c) => find(d.rows, t, c)?.reqPerSec;
+  const maxRss = Math.max(...d.rss.big.map((p) => p.rssMiB));
+  const list = [
+    ["Authorize (attributes) / Cerbos, req/s", rps("tessera", "attrs") / rps("cerbos", "attrs"), ">=", 1.5],
+    ["Authorize (token) / Cerbos, req/s", rps("tessera", "token") / rps("cerbos", "attrs"), ">=", 1.3],
+    ["Authorize (attributes) / limit, req/s", rps("tessera", "attrs") / rps("limit", "attrs"), ">=", 0.85],
+    [
+      "serial mean latency, Tessera / Cerbos",
+      find(d.rows, "tessera", "attrs", "serial").meanUs / find(d.rows, "cerbos", "attrs", "serial").meanUs,
+      "<=",
+      0.8,
+    ],
+    [
+      `p99 at ${d.openLoopRate} req/s (half Cerbos's), Tessera / Cerbos`,
+      find(d.rows, "tessera", "attrs", "open-loop").p99Us /
+        find(d.rows, "cerbos", "attrs", "open-loop").p99Us,
+      "<=",
+      1.0,
+    ],
+    [
+      "10,005 rules + 100k agents / 5 rules, req/s",
+      rps("tessera", "big") / rps("tessera", "attrs"),
+      ">=",
+      0.9,
+    ],
+    ["Authenticate (API key) / limit, req/s", rps("tessera", "authn") / rps("limit", "authn"), ">=", 0.8],
+    ["MintToken req/s / raw Ed25519 signatures/s", rps("tessera", "mint") / d.ed25519OpsPerSec, ">=", 0.6],
+    ["RSS per process, MiB (largest, 100k agents + 10,005 rules)", maxRss, "<=", 200],
+  ];
+  const out = list.map(([name, value, op, goal]) => ({
+    name,
+    value: Number(value.toFixed(name.startsWith("RSS") ? 1 : 3)),
+    goal: `${op === ">=" ? "≥" : "≤"} ${goal}`,
+    met: op === ">=" ? value >= goal : value <= goal,
+  }));
+  if (rps("tessera", "nolog")) {
+    const v = rps("tessera", "attrs") / rps("tessera", "nolog");
+    out.push({
+      name: `decision logging: Authorize (attributes) with the log / without (${d.decisionLogOff})`,
+      value: Number(v.toFixed(3)),
+      goal: "–",
+      met: null,
+    });
+  }
+  return out;
+}
+
+const ms = (us) => (us === undefined ? "–" : `${(us / 1000).toFixed(2)} ms`);
+const num = (x) => Math.round(x).toLocaleString("en-US");
+const MODE = {
+  throughput: "throughput (-c 4 -m 32)",
+  serial: "serial (-c 1 -m 1)",
+  "open-loop": "open loop",
+};
+
+function table(d) {
+  const order = (list, v) => list.indexOf(v);
+  const modes = ["throughput", "serial", "open-loop"];
+  const cases = ["attrs", "nolog", "token", "big", "authn", "mint"];
+  const targets = ["limit", "cerbos", "tessera"];
+  const rows = [...d.rows].sort(
+    (a, b) =>
+      order(modes, a.mode) - order(modes, b.mode) ||
+      order(cases, a.caseId) - order(cases, b.caseId) ||
+      order(targets, a.target) - order(targets, b.target),
+  );
+  const lines = [
+    "| target | case | load | req/s | mean | max | p50 | p99 |",
+    "|---|---|---|---:|---:|---:|---:|---:|",
+    ...rows.map((r) => {
+      const load = r.mode === "open-loop" ? `open loop @ ${num(r.targetRate)} req/s` : MODE[r.mode];
+      return `| ${r.target} | ${caseLabel(r.target, r.caseId)} | ${load} | ${num(r.reqPerSec)} | ${ms(r.meanUs)} | ${ms(r.maxUs)} | ${ms(r.p50Us)} | ${ms(r.p99Us)} |`;
+    }),
+    `| raw Ed25519 (node:crypto sign, ${d.workers} process${d.workers > 1 ? "es" : ""}) | MintToken baseline | loop | ${num(d.ed25519OpsPerSec)} | | | | |`,
+  ];
+  return lines.join("\n");
+}
+
+function ratioTable(list) {
+  return [
+    "| ratio (same run) | value | goal | |",
+    "|---|---:|---|---|",
+    ...list.map(
+      (r) =>
+        `| ${r.name} | ${r.value} | ${r.goal} | ${r.met === null ? "info" : r.met ? "met" : "**missed**"} |`,
+    ),
+  ].join("\n");
+}
+
+function machine() {
+  return {
+    hostname: hostname(),
+    cpuModel: cpus()[0]?.model ?? "unknown",
+    cpus: cpus().length,
+    memGiB: Number((totalmem() / 2 ** 30).toFixed(1)),
+    kernel: release(),
+    node: process.version,
+  };
+}
+
+function section(d, list, m) {
+  const date = new Date(d.started).toISOString().replace(/\.\d+Z$/, "Z");
+  const rss = d.rss.big
+    .map((p) => `${p.primary ? "primary" : "worker"} ${p.rssMiB.toFixed(0)} MiB`)
+    .join(", ");
+  return `${SECTION}
+
+Produced by \`npm run bench\` (bench/run.mjs; the protocol of BENCHMARK.md: every figure is a
+ratio against targets measured in the same run, same load generator, same machine).
+
+- **Date:** ${date}; \`node bench/run.mjs\` took ${Math.round(d.seconds)} s (plus the build).
+- **Machine:** ${m.cpuModel}, ${m.cpus} cores, ${m.memGiB} GiB, Linux ${m.kernel}; Node ${m.node}.
+- **Load:** ${d.versions.h2load}, one thread: throughput \`-n ${d.settings.n} -c 4 -m 32 -t 1\`
+  (after ${d.settings.warmup.toLocaleString("en-US")} warm-up requests), serial \`-n ${d.settings.serial} -c 1 -m 1\`,
+  latency percentiles open-loop with \`--rps\` at half of Cerbos's throughput for ${d.settings.openLoopSeconds} s, every latency logged.
+  The targets take turns in ${d.rounds} interleaved rounds; each figure is the best round (highest req/s,
+  lowest serial mean, lowest open-loop p99), since other work on a shared machine only slows a round down.
+- **Targets:** Tessera \`serve ${d.workersFlag ? `--workers ${d.workers}` : "(one process: no --workers flag)"}\`;
+  limit = bare grpc-js + protobuf-es decode, constant answer, ${d.workers} cluster worker(s);
+  ${d.versions.cerbos} (disk store, \`--log-level=warn\`, no telemetry). Each answer was checked with a real
+  gRPC client first (ALLOW / EFFECT_ALLOW), and h2load's responses were all 200 with the expected body size.
+
+![Throughput per case](bench/results/chart.svg)
+
+${table(d)}
+
+${ratioTable(list)}
+
+RSS per process with 100,000 agents and 10,005 rules, after the load: ${rss}.
+${d.skipped.map((s) => `Not measured: ${s}.`).join("\n")}
+Raw figures: [bench/results/latest.json](bench/results/latest.json).
+`;
+}
+
+/** Replaces this benchmark's section of BENCHMARKS.md (from its heading to the next `## `). */
+export function updateMarkdown(text, path = join(ROOT, "BENCHMARKS.md")) {
+  const old = existsSync(path) ? readFileSync(path, "utf8") : "# Benchmarks\n";
+  const start = old.indexOf(`${SECTION}\n`);
+  let next;
+  if (start < 0) next = `${old.trimEnd()}\n\n${text}`;
+  else {
+    const rest = old.slice(start + SECTION.length);
+    const end = rest.search(/^## /m);
+    next = `${old.slice(0, start)}${text}${end < 0 ? "" : `\n${rest.slice(end)}`}`;
+  }
+  writeFileSync(path, `${next.trimEnd()}\n`);
+}
+
+export function report(d) {
+  const list = ratios(d);
+  const m = machine();
+  console.log(`\n${table(d)}\n\n${ratioTable(list)}\n`);
+  mkdirSync(RESULTS, { recursive: true });
+  const json = {
+    date: new Date(d.started).toISOString(),
+    command: "npm run bench",
+    seconds: Number(d.seconds.toFixed(1)),
+    machine: m,
+    workers: d.workers,
+    workersFlag: d.workersFlag,
+    versions: { ...d.versions, node: process.version },
+    settings: d.settings,
+    openLoopRate: d.openLoopRate,
+    rounds: d.rounds,
+    results: d.rows.map((r) => ({ ...r, case: caseLabel(r.target, r.caseId) })),
+    allRounds: d.allRounds,
+    rawEd25519OpsPerSec: d.ed25519OpsPerSec,
+    rssMiB: d.rss,
+    ratios: list,
+    skipped: d.skipped,
+  };
+  writeFileSync(join(RESULTS, "latest.json"), `${JSON.stringify(json, null, 2)}\n`);
+  writeFileSync(join(RESULTS, "chart.svg"), chartSvg(d, find, json.date));
+  updateMarkdown(section(d, list, m));
+  const goals = list.filter((r) => r.met !== null);
+  const missed = goals.filter((r) => !r.met);
+  console.log(
+    `${goals.length - missed.length}/${goals.length} goals met${missed.length ? `; missed: ${missed.map((r) => r.name).join("; ")}` : ""}`,
+  );
+  console.log("wrote bench/results/latest.json, bench/results/chart.svg, BENCHMARKS.md");
+}

@@ -1,0 +1,52 @@
+// Target 2, the peer: Cerbos from the npm package @cerbos/cerbos-linux-x64, disk storage over
+// bench/cerbos/policies/, gRPC on a loopback port (its HTTP listener on a unix socket, unused).
+import { accessSync, chmodSync, constants, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { freePorts, runOk, start, waitFor } from "../proc.mjs";
+
+const POLICIES = fileURLToPath(new URL("../cerbos/policies", import.meta.url));
+
+/** The Cerbos binary the devDependency ships (its package's main). */
+export function cerbosBinary() {
+  const bin = createRequire(import.meta.url).resolve("@cerbos/cerbos-linux-x64");
+  try {
+    accessSync(bin, constants.X_OK);
+  } catch {
+    chmodSync(bin, 0o755);
+  }
+  return bin;
+}
+
+export async function cerbosVersion() {
+  const { stdout } = await runOk(cerbosBinary(), ["--version"], { timeoutMs: 10_000 });
+  return `Cerbos ${stdout.split("\n")[0].trim()}`;
+}
+
+/** Starts Cerbos; `ready(port)` is a real call that resolves once it answers. */
+export async function startCerbos(tmp, ready) {
+  const [port] = await freePorts(1);
+  const config = join(tmp, "cerbos.yaml");
+  writeFileSync(
+    config,
+    [
+      "server:",
+      `  grpcListenAddr: "127.0.0.1:${port}"`,
+      `  httpListenAddr: "unix:${join(tmp, "cerbos-http.sock")}"`,
+      "storage:",
+      "  driver: disk",
+      "  disk:",
+      `    directory: ${JSON.stringify(POLICIES)}`,
+      "    watchForChanges: false",
+      "audit:",
+      "  enabled: false",
+      "",
+    ].join("\n"),
+  );
+  const proc = start("cerbos", cerbosBinary(), ["server", `--config=${config}`, "--log-level=warn"], {
+    env: { CERBOS_NO_TELEMETRY: "1" },
+  });
+  await waitFor("Cerbos to answer", () => ready(port), { proc, timeoutMs: 30_000, intervalMs: 200 });
+  return { name: "cerbos", port, proc };
+}

@@ -1,0 +1,15 @@
+// Target 1, the limit: bench/limit-server.mjs with as many processes as Tessera.
+import { fileURLToPath } from "node:url";
+import { freePorts, start, waitFor } from "../proc.mjs";
+
+const SERVER = fileURLToPath(new URL("../limit-server.mjs", import.meta.url));
+
+export async function startLimit(workers) {
+  const [port] = await freePorts(1);
+  const proc = start("limit", process.execPath, [SERVER, String(port), String(workers)]);
+  await waitFor("the limit server to listen", () => proc.out.includes("limit listening"), {
+    proc,
+    timeoutMs: 20_000,
+  });
+  return { name: "limit", port, proc };
+}
