@@ -19,7 +19,8 @@ interface ListeningMessage {
 export async function prepareDataDir(config: Config): Promise<NewOrg | undefined> {
   const store = openStore(config.dataDir);
   try {
-    const t = await buildTessera(store, config);
+    // No decisions are made here: the primary only prepares the directory.
+    const t = await buildTessera(store, { ...config, decisionLog: false });
     if (!config.bootstrapDevOrg || store.orgs.countOrgs() > 0) return undefined;
     const org = createOrg(store, "development", new Date());
     t.policies.put(org.orgId, EXAMPLE_POLICY, "example.yaml");

@@ -90,7 +90,7 @@ export async function startTessera(config: Config, opts: StartOptions = {}): Pro
         closeHttpServer(servers.http),
       ]);
       // In-flight calls are done: write every decision they made before the database closes.
-      tessera.decisionLog?.close();
+      await tessera.decisionLog?.close();
       store.close();
     };
     return { grpcPort, httpPort, tessera, devOrg, close };

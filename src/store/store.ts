@@ -10,6 +10,8 @@ import { SigningKeyRepository } from "./signing-keys.js";
 
 /** Every repository over one database connection. */
 export interface Store {
+  /** The data directory the database lives in. */
+  readonly dataDir: string;
   readonly db: Db;
   readonly orgs: OrgRepository;
   readonly agents: AgentRepository;
@@ -27,6 +29,7 @@ export function openStore(dataDir: string): Store {
   const db = openDatabase(dataDir);
   const logDb = openLogConnection(dataDir);
   return {
+    dataDir,
     db,
     orgs: new OrgRepository(db),
     agents: new AgentRepository(db),

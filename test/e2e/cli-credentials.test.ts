@@ -58,9 +58,30 @@ describe("the CLI for every credential type", () => {
     );
     const secret = await run("agents", "secret", String(agent.id));
     expect(secret.secret).toMatch(/^tas_/);
+    const secretFile = join(home.dir, "agent.secret");
+    writeFileSync(secretFile, `${secret.secret}\n`);
+    const bySecret = await run("login", "--agent", String(agent.id), "--secret-file", secretFile);
+    expect(bySecret.refreshToken).toMatch(/^trt_/);
+    const pair = generateKeyPairSync("ed25519");
     const pem = join(home.dir, "agent.pub");
-    writeFileSync(pem, generateKeyPairSync("ed25519").publicKey.export({ type: "spki", format: "pem" }));
-    expect(await run("agents", "keys", "add", String(agent.id), pem)).toMatchObject({ alg: "EdDSA" });
+    const privatePem = join(home.dir, "agent.key");
+    writeFileSync(pem, pair.publicKey.export({ type: "spki", format: "pem" }));
+    writeFileSync(privatePem, pair.privateKey.export({ type: "pkcs8", format: "pem" }));
+    const key = await run("agents", "keys", "add", String(agent.id), pem);
+    expect(key).toMatchObject({ alg: "EdDSA" });
+    const byKey = await run(
+      "login",
+      "--agent",
+      String(agent.id),
+      "--key-file",
+      privatePem,
+      "--key-id",
+      String(key.keyId),
+    );
+    expect(await run("token", "introspect", String(byKey.accessToken))).toMatchObject({
+      active: true,
+      sub: agent.id,
+    });
     expect(await run("agents", "suspend", String(agent.id))).toMatchObject({ suspended: true });
     expect(await run("agents", "resume", String(agent.id))).toMatchObject({ suspended: false });
   });

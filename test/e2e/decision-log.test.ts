@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { AuthService } from "../../gen/tessera/v1/auth_service_pb.js";
 import { Tier } from "../../gen/tessera/v1/types_pb.js";
 import { openStore } from "../../src/store/store.js";
+import { cliEnv, spawnServe } from "../helpers/cli.js";
 import { expectOk } from "../helpers/e2e.js";
 import { grpcClient } from "../helpers/grpc-client.js";
 import { startTestServer, tempDir } from "../helpers/server.js";
@@ -47,6 +48,46 @@ describe("decision log over a real server", () => {
       });
     } finally {
       store.close();
+      data.cleanup();
+    }
+  });
+});
+
+describe("decision log in the built server", () => {
+  it("writes every decision from its writer thread by the time the process exits", async () => {
+    const data = tempDir();
+    const serve = spawnServe(
+      ["--data-dir", data.dir, "--grpc-port", "0", "--http-port", "0", "--workers", "1"],
+      cliEnv(data.dir),
+    );
+    try {
+      const ready = await serve.ready;
+      const client = grpcClient(AuthService, `127.0.0.1:${ready.grpcPort}`);
+      const ids: string[] = [];
+      for (let i = 0; i < 40; i++) {
+        const res = await client.call(
+          "authorize",
+          {
+            subject: { case: "attributes", value: { id: `a${i}`, tier: Tier.VERIFIED, roles: ["viewer"] } },
+            scope: "governance:read",
+          },
+          { "x-api-key": ready.exports.TESSERA_API_KEY ?? "" },
+        );
+        ids.push(expectOk(res).decisionId);
+      }
+      client.close();
+      expect(await serve.stop()).toBe(0);
+      const store = openStore(data.dir);
+      try {
+        const logged = store.db
+          .prepare<[], { id: string }>("SELECT id FROM decision_log")
+          .all()
+          .map((r) => r.id);
+        expect(logged.sort()).toEqual([...ids].sort());
+      } finally {
+        store.close();
+      }
+    } finally {
       data.cleanup();
     }
   });

@@ -1,9 +1,15 @@
+import { createPrivateKey, randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
+import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Command } from "commander";
-import type { TokenPair } from "../../../gen/tessera/v1/auth_service_pb.js";
+import { SignJWT } from "jose";
+import type { AuthenticateRequestSchema, TokenPair } from "../../../gen/tessera/v1/auth_service_pb.js";
+
+type LoginCredential = MessageInitShape<typeof AuthenticateRequestSchema>["credential"];
+
 import { clientsFor } from "../common.js";
-import { emit } from "../output.js";
+import { emit, UsageError } from "../output.js";
 
 function pairJson(p: TokenPair | undefined) {
   const at = (t: TokenPair["accessTokenExpiresAt"]) => (t ? timestampDate(t).toISOString() : undefined);
@@ -17,24 +23,74 @@ function pairJson(p: TokenPair | undefined) {
   );
 }
 
+interface LoginOptions {
+  org?: string;
+  username?: string;
+  passwordFile?: string;
+  agent?: string;
+  secretFile?: string;
+  keyFile?: string;
+  keyId?: string;
+  audience?: string;
+}
+
+/** A secret from a file (or "-" for standard input), never from argv where `ps` would show it. */
+function readSecretFile(path: string): string {
+  return readFileSync(path === "-" ? 0 : path, "utf8").replace(/\r?\n$/, "");
+}
+
+/** The Authenticate credential the login options describe. */
+async function loginCredential(o: LoginOptions): Promise<LoginCredential> {
+  if (o.agent && o.secretFile) {
+    return { case: "agentSecret", value: { agentId: o.agent, secret: readSecretFile(o.secretFile) } };
+  }
+  if (o.agent && o.keyFile) {
+    const key = createPrivateKey(readFileSync(o.keyFile));
+    const alg = key.asymmetricKeyType === "ed25519" ? "EdDSA" : "RS256";
+    const assertion = await new SignJWT({})
+      .setProtectedHeader({ alg, ...(o.keyId ? { kid: o.keyId } : {}) })
+      .setIssuer(o.agent)
+      .setSubject(o.agent)
+      .setAudience(o.audience ?? "tessera")
+      .setIssuedAt()
+      .setExpirationTime("2m")
+      .setJti(randomUUID())
+      .sign(key);
+    return { case: "clientAssertion", value: assertion };
+  }
+  if (o.org && o.username && o.passwordFile) {
+    return {
+      case: "password",
+      value: { orgId: o.org, username: o.username, password: readSecretFile(o.passwordFile) },
+    };
+  }
+  throw new UsageError(
+    "give --agent with --secret-file or --key-file, or --org, --username and --password-file",
+  );
+}
+
 /** `tessera login`, `tessera token refresh|revoke|introspect`, `tessera agents keys add|remove`. */
 export function registerSession(program: Command): void {
   program
     .command("login")
     .description(
-      "log in as a user (password from a file or standard input); prints an access and a refresh token",
+      "log in and print an access and a refresh token: a user (password) or an agent (secret or signed key)",
     )
-    .requiredOption("--org <orgId>", "the user's org")
-    .requiredOption("--username <name>", "username")
-    .requiredOption("--password-file <path>", "file holding the password; - reads standard input")
-    .action(async (o: { org: string; username: string; passwordFile: string }, cmd: Command) => {
+    .option("--org <orgId>", "a user's org")
+    .option("--username <name>", "a user's username")
+    .option("--password-file <path>", "file holding a user's password; - reads standard input")
+    .option("--agent <agentId>", "log in as this agent")
+    .option("--secret-file <path>", "file holding the agent's tas_ secret; - reads standard input")
+    .option(
+      "--key-file <path>",
+      "the agent's private key (PEM): sign a client assertion instead of sending a secret",
+    )
+    .option("--key-id <kid>", "the registered key's id, put in the assertion's kid header")
+    .option("--audience <aud>", "the server's audience (TESSERA_AUDIENCE on the server)", "tessera")
+    .action(async (o: LoginOptions, cmd: Command) => {
       const { clients, json } = clientsFor(cmd);
-      const password = readFileSync(o.passwordFile === "-" ? 0 : o.passwordFile, "utf8").replace(
-        /\r?\n$/,
-        "",
-      );
       const res = await clients.auth.authenticate({
-        credential: { case: "password", value: { orgId: o.org, username: o.username, password } },
+        credential: await loginCredential(o),
         issueTokens: true,
       });
       emit(

@@ -1,0 +1,30 @@
+/**
+ * The decision log's writer thread: owns its own SQLite connection and inserts the batches the
+ * server's event loop posts, so a slow disk or another process holding the write lock never
+ * stalls request handling.
+ */
+import { parentPort, workerData } from "node:worker_threads";
+import { openLogConnection } from "../store/db.js";
+import { type DecisionRecord, DecisionRepository } from "../store/decisions.js";
+
+interface Batch {
+  readonly id: number;
+  readonly rows: DecisionRecord[];
+}
+
+const db = openLogConnection((workerData as { dataDir: string }).dataDir);
+const repo = new DecisionRepository(db);
+
+parentPort?.on("message", (batch: Batch | "close") => {
+  if (batch === "close") {
+    db.close();
+    parentPort?.close();
+    return;
+  }
+  try {
+    repo.insert(batch.rows);
+    parentPort?.postMessage({ id: batch.id, ok: true });
+  } catch (err) {
+    parentPort?.postMessage({ id: batch.id, ok: false, error: (err as Error).message });
+  }
+});
