@@ -6,7 +6,7 @@ import type { Command } from "commander";
 import { SignJWT } from "jose";
 import type { AuthenticateRequestSchema, TokenPair } from "../../../gen/tessera/v1/auth_service_pb.js";
 
-type LoginCredential = MessageInitShape<typeof AuthenticateRequestSchema>["credential"];
+type LoginCredential = NonNullable<MessageInitShape<typeof AuthenticateRequestSchema>["credential"]>;
 
 import { clientsFor } from "../common.js";
 import { emit, UsageError } from "../output.js";
