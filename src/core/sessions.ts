@@ -3,22 +3,18 @@ import type { AccessClaims } from "../auth/token-claims.js";
 import type { TokenSigner } from "../auth/token-signer.js";
 import type { TokenVerifier } from "../auth/token-verifier.js";
 import { TesseraError } from "../domain/errors.js";
-import type { Tier } from "../domain/tiers.js";
+import type { Principal } from "../domain/principal.js";
 import type { RefreshTokenRepository } from "../store/refresh-tokens.js";
 import type { Liveness } from "./liveness.js";
 import type { CoreSettings } from "./settings.js";
 
-/** Whom a session is for, as its access tokens will say. */
-export interface SessionSubject {
+/** Whom a session is for, as its access tokens will say: a principal that is an agent or a user. */
+export type SessionSubject = Pick<
+  Principal,
+  "id" | "orgId" | "name" | "tier" | "roles" | "scopes" | "tags"
+> & {
   readonly kind: "agent" | "user";
-  readonly id: string;
-  readonly orgId: string;
-  readonly name: string;
-  readonly tier: Tier;
-  readonly roles: readonly string[];
-  readonly scopes: readonly string[];
-  readonly tags: readonly string[];
-}
+};
 
 export interface TokenPair {
   readonly accessToken: string;

@@ -1,22 +1,14 @@
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AdminService } from "../../gen/tessera/v1/admin_service_pb.js";
-import { AuthService } from "../../gen/tessera/v1/auth_service_pb.js";
 import { Tier } from "../../gen/tessera/v1/types_pb.js";
 import { cliEnv, type ServeProcess, spawnServe } from "../helpers/cli.js";
 import { expectOk } from "../helpers/e2e.js";
-import { grpcClient } from "../helpers/grpc-client.js";
+import { freshAuthClient, grpcClient } from "../helpers/grpc-client.js";
 import { tempDir } from "../helpers/server.js";
 
 const CONNECTIONS = 8;
 const BOUND_MS = 2000;
-
-/** A client on a connection of its own: the cluster hands each new connection to the next worker. */
-function freshClient(port: number) {
-  return grpcClient(AuthService, `127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
-    "grpc.use_local_subchannel_pool": 1,
-  });
-}
 
 describe("serve --workers 2: a revocation or suspension reaches every worker", () => {
   const data = tempDir();
@@ -50,7 +42,7 @@ describe("serve --workers 2: a revocation or suspension reaches every worker", (
       await adminClient.call("createAgent", { name, tier: Tier.VERIFIED, roles: ["operator"] }, admin),
     );
     const agentId = created.agent?.id ?? "";
-    const c = freshClient(port);
+    const c = freshAuthClient(port);
     const minted = expectOk(
       await c.call("mintToken", { agentId, scopes: ["governance:read"], ttl: { seconds: 600n } }, admin),
     );
@@ -60,7 +52,7 @@ describe("serve --workers 2: a revocation or suspension reaches every worker", (
 
   /** What Authorize with the token answers on each of `CONNECTIONS` fresh connections. */
   async function answers(token: string): Promise<string[]> {
-    const clients = Array.from({ length: CONNECTIONS }, () => freshClient(port));
+    const clients = Array.from({ length: CONNECTIONS }, () => freshAuthClient(port));
     const results = await Promise.all(
       clients.map((c) =>
         c.call("authorize", { subject: { case: "token", value: token }, scope: "governance:read" }),
@@ -81,7 +73,7 @@ describe("serve --workers 2: a revocation or suspension reaches every worker", (
   it("RevokeToken through one connection refuses the token on every fresh connection", async () => {
     const { token } = await agentToken("revoked");
     expect(await answers(token)).toEqual(Array(CONNECTIONS).fill("ALLOWED_BY_RULE"));
-    const one = freshClient(port);
+    const one = freshAuthClient(port);
     expectOk(await one.call("revokeToken", { token }, { "x-api-key": admin["x-api-key"] ?? "" }));
     one.close();
     const { seen } = await settle(token, "UNAUTHENTICATED TOKEN_REVOKED");

@@ -1,11 +1,10 @@
-import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AdminService } from "../../gen/tessera/v1/admin_service_pb.js";
-import { AuthService, Decision } from "../../gen/tessera/v1/auth_service_pb.js";
+import { Decision } from "../../gen/tessera/v1/auth_service_pb.js";
 import { Tier } from "../../gen/tessera/v1/types_pb.js";
 import { cliEnv, type ServeProcess, spawnServe } from "../helpers/cli.js";
 import { expectOk } from "../helpers/e2e.js";
-import { grpcClient } from "../helpers/grpc-client.js";
+import { freshAuthClient, grpcClient } from "../helpers/grpc-client.js";
 import { tempDir } from "../helpers/server.js";
 
 const EXTRA = `apiVersion: tessera.dev/v1
@@ -15,13 +14,6 @@ spec:
   rules:
     - { name: reports, scopes: ["reports:read"], effect: allow, roles: [viewer] }
 `;
-
-/** A client on a connection of its own: the cluster hands each new connection to the next worker. */
-function freshClient(port: number) {
-  return grpcClient(AuthService, `127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
-    "grpc.use_local_subchannel_pool": 1,
-  });
-}
 
 describe("serve --workers 2", () => {
   const data = tempDir();
@@ -48,7 +40,7 @@ describe("serve --workers 2", () => {
   async function decisionsOnFreshConnections(n: number): Promise<Decision[]> {
     const out: Decision[] = [];
     for (let i = 0; i < n; i++) {
-      const c = freshClient(port);
+      const c = freshAuthClient(port);
       const res = await c.call(
         "authorize",
         {
@@ -64,7 +56,7 @@ describe("serve --workers 2", () => {
   }
 
   it("creates one dev org and one active + one next signing key however many workers start", async () => {
-    const c = freshClient(port);
+    const c = freshAuthClient(port);
     const jwks = expectOk(await c.call("getJwks", {}));
     c.close();
     expect(jwks.keys).toHaveLength(2);

@@ -12,6 +12,7 @@ import { anyUnpack } from "@bufbuild/protobuf/wkt";
 import * as grpc from "@grpc/grpc-js";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { StatusSchema } from "../../gen/google/rpc/status_pb.js";
+import { AuthService } from "../../gen/tessera/v1/auth_service_pb.js";
 
 /** A failed call as tests see it: the gRPC code and Tessera's reason. */
 export interface CallFailure {
@@ -85,4 +86,14 @@ export function grpcClient<M extends GenServiceMethods>(
     });
   }
   return { call, close: () => client.close(), raw: client };
+}
+
+/**
+ * An AuthService client on a connection of its own: with `serve --workers N`, the cluster hands
+ * each new connection to the next worker, so a series of these reaches every worker.
+ */
+export function freshAuthClient(port: number) {
+  return grpcClient(AuthService, `127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
+    "grpc.use_local_subchannel_pool": 1,
+  });
 }
