@@ -7,8 +7,3 @@ export interface CallContext {
   /** The verified mTLS client identity, when the caller presented a certificate. */
   peer(): PeerIdentity | undefined;
 }
-
-/** A context with fixed headers and peer (for tests and in-process calls). */
-export function staticContext(headers: Record<string, string> = {}, peer?: PeerIdentity): CallContext {
-  return { header: (name) => headers[name], peer: () => peer };
-}

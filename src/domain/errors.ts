@@ -21,7 +21,6 @@ export const ERROR_KINDS = {
   AUDIENCE_INVALID: "invalid_argument",
   IDENTITY_INVALID: "invalid_argument",
   POLICY_INVALID: "invalid_argument",
-  RESOURCE_INVALID: "invalid_argument",
   // UNAUTHENTICATED: no usable credential.
   CREDENTIAL_MISSING: "unauthenticated",
   CALLER_UNIDENTIFIED: "unauthenticated",
@@ -45,7 +44,6 @@ export const ERROR_KINDS = {
   // FAILED_PRECONDITION: the server is not in a state to do this.
   NO_SIGNING_KEY: "failed_precondition",
   // Issue 4 reasons.
-  SECRET_INVALID: "invalid_argument",
   PUBLIC_KEY_INVALID: "invalid_argument",
   PUBLIC_KEY_WEAK: "invalid_argument",
   USERNAME_INVALID: "invalid_argument",
@@ -70,13 +68,11 @@ export const ERROR_KINDS = {
   ROLE_FORBIDDEN: "permission_denied",
   ATTENUATION_VIOLATED: "permission_denied",
   DELEGATION_TOO_DEEP: "permission_denied",
-  IDENTITY_NOT_ALLOWED: "permission_denied",
   USER_NOT_FOUND: "not_found",
   API_KEY_NOT_FOUND: "not_found",
   AGENT_KEY_NOT_FOUND: "not_found",
   USERNAME_TAKEN: "already_exists",
   AGENT_KEY_EXISTS: "already_exists",
-  NOT_IMPLEMENTED: "unimplemented",
   // INTERNAL: never a client's fault.
   INTERNAL: "internal",
 } as const;
@@ -100,9 +96,4 @@ export class TesseraError extends Error {
     this.kind = ERROR_KINDS[reason];
     this.details = details;
   }
-}
-
-/** True when `err` is a TesseraError with the given reason (for tests and callers). */
-export function hasReason(err: unknown, reason: ErrorReason): boolean {
-  return err instanceof TesseraError && err.reason === reason;
 }

@@ -2,15 +2,7 @@ import { AdminService } from "../../gen/tessera/v1/admin_service_pb.js";
 import { Tier } from "../../gen/tessera/v1/types_pb.js";
 import type { Tessera } from "../core/tessera.js";
 import { policyHandlers } from "./admin-policies.js";
-import {
-  agentToPb,
-  apiKeyToPb,
-  durationSeconds,
-  signingKeyToPb,
-  tierFromPb,
-  timestampSeconds,
-  userToPb,
-} from "./convert.js";
+import { agentToPb, apiKeyToPb, signingKeyToPb, tierFromPb, timestampSeconds, userToPb } from "./convert.js";
 import { bindService, type ServiceBinding } from "./handlers.js";
 
 /** tessera.v1.AdminService: every method first proves authority over an org for its scope. */
@@ -121,5 +113,3 @@ export function adminService(t: Tessera): ServiceBinding {
     },
   });
 }
-
-export { durationSeconds };

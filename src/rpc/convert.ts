@@ -1,4 +1,4 @@
-import { create, type JsonObject, type MessageInitShape } from "@bufbuild/protobuf";
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { type Duration, type Timestamp, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import {
   AgentSchema,
@@ -144,9 +144,4 @@ export function durationSeconds(d: Duration | undefined): number | undefined {
     throw new TesseraError("TTL_INVALID", "ttl must be a positive whole number of seconds");
   }
   return Number(d.seconds);
-}
-
-/** An empty Struct as a plain object. */
-export function jsonObject(o: JsonObject | undefined): Record<string, unknown> {
-  return o ?? {};
 }

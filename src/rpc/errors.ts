@@ -15,7 +15,6 @@ const CODES: Record<ErrorKind, Code> = {
   not_found: Code.NotFound,
   already_exists: Code.AlreadyExists,
   failed_precondition: Code.FailedPrecondition,
-  unimplemented: Code.Unimplemented,
   internal: Code.Internal,
 };
 
