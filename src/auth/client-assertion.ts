@@ -1,6 +1,7 @@
 import type { KeyObject } from "node:crypto";
 import { errors, jwtVerify } from "jose";
 import { TesseraError } from "../domain/errors.js";
+import { epochSeconds } from "../domain/time.js";
 import type { AgentKeyAlg } from "./public-keys.js";
 import { hasDuplicateKeys } from "./strict-json.js";
 
@@ -113,7 +114,7 @@ export async function verifyAssertion(
       if (err instanceof errors.JWSSignatureVerificationFailed) continue;
       throw invalid("the assertion failed verification");
     }
-    return checkClaims(payload, Math.floor(now.getTime() / 1000), check.clockToleranceSeconds);
+    return checkClaims(payload, epochSeconds(now), check.clockToleranceSeconds);
   }
   throw invalid("no registered key of the agent verifies the assertion");
 }

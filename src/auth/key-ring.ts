@@ -1,5 +1,6 @@
 import { importJWK, type JWK } from "jose";
 import { TesseraError } from "../domain/errors.js";
+import { epochSeconds } from "../domain/time.js";
 import type { SigningKeyRepository, SigningKeyRow } from "../store/signing-keys.js";
 import { generateSigningKey, isSealed, openSigningKey, sealPrivateJwk } from "./master-key.js";
 
@@ -95,7 +96,7 @@ export class KeyRing {
   }
 
   private nowSec(): number {
-    return Math.floor(this.opts.now().getTime() / 1000);
+    return epochSeconds(this.opts.now());
   }
 
   private generate(state: "next" | "active"): Promise<SigningKeyRow> {

@@ -3,6 +3,7 @@ import type { CredentialRow, OrgRepository } from "../store/orgs.js";
 
 const MAX_CACHED = 100_000;
 
+import { epochSeconds } from "../domain/time.js";
 import { digestsEqual, isWellFormedSecret, secretDigest } from "./secrets.js";
 
 /**
@@ -48,7 +49,7 @@ export class OrgCredentials {
     if (row?.kind !== "api_key" || !digestsEqual(row.digest, digest)) {
       throw new TesseraError("API_KEY_UNKNOWN", "the API key is not known");
     }
-    const nowSec = Math.floor(this.now().getTime() / 1000);
+    const nowSec = epochSeconds(this.now());
     if (
       (row.expiresAt !== undefined && row.expiresAt <= nowSec) ||
       (row.graceUntil !== undefined && row.graceUntil <= nowSec)

@@ -1,3 +1,4 @@
+import { isObject } from "../domain/json.js";
 import { isTier, type Tier } from "../domain/tiers.js";
 
 /** `typ` header of Tessera access tokens (RFC 9068). */
@@ -44,10 +45,6 @@ export interface AccessClaims {
 
 function isStringList(v: unknown): v is string[] {
   return Array.isArray(v) && v.every((x) => typeof x === "string");
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === "object" && !Array.isArray(v);
 }
 
 /** True for a well-formed delegation chain no deeper than 16 links. */

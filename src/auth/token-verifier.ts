@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { decodeProtectedHeader, errors, jwtVerify } from "jose";
 import { TesseraError } from "../domain/errors.js";
+import { epochSeconds } from "../domain/time.js";
 import type { KeyRing } from "./key-ring.js";
 import { hasDuplicateKeys } from "./strict-json.js";
 import { ACCESS_TOKEN_TYP, type AccessClaims, asAccessClaims } from "./token-claims.js";
@@ -70,7 +71,7 @@ export class TokenVerifier {
     if (token.length > MAX_TOKEN_BYTES || Buffer.byteLength(token, "utf8") > MAX_TOKEN_BYTES) {
       throw new TesseraError("TOKEN_TOO_LARGE", "the token exceeds 8 KiB");
     }
-    const nowSec = Math.floor(this.opts.now().getTime() / 1000);
+    const nowSec = epochSeconds(this.opts.now());
     const digest = createHash("sha256").update(token).digest("base64url");
     const cached = this.cache.get(digest);
     if (cached) {

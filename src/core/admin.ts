@@ -1,6 +1,7 @@
 import { newId } from "../auth/secrets.js";
 import { TesseraError } from "../domain/errors.js";
 import type { Tier } from "../domain/tiers.js";
+import { epochSeconds } from "../domain/time.js";
 import type { AgentRecord, AgentRepository } from "../store/agents.js";
 import type { ServiceIdentityRepository } from "../store/services.js";
 import type { AccessControl, AdminScope } from "./access.js";
@@ -30,7 +31,7 @@ export class AdminCore {
   }
 
   private nowSec(): number {
-    return Math.floor(this.d.now().getTime() / 1000);
+    return epochSeconds(this.d.now());
   }
 
   createAgent(

@@ -3,10 +3,10 @@ import { type AssertionKey, readAssertion, verifyAssertion } from "../auth/clien
 import { parsePublicKey } from "../auth/public-keys.js";
 import { digestsEqual, generateSecret, isWellFormedSecret, secretDigest } from "../auth/secrets.js";
 import { TesseraError } from "../domain/errors.js";
+import { epochSeconds } from "../domain/time.js";
 import { AgentCredentialRepository } from "../store/agent-credentials.js";
 import type { AgentRecord } from "../store/agents.js";
 import type { Db } from "../store/db.js";
-import { epochSeconds } from "../store/rows.js";
 
 export interface AgentCredentialDeps {
   readonly db: Db;

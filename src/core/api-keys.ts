@@ -2,6 +2,7 @@ import type { OrgCredentials } from "../auth/org-credentials.js";
 import { generateSecret, newId, secretDigest } from "../auth/secrets.js";
 import { TesseraError } from "../domain/errors.js";
 import { isScopePattern } from "../domain/scopes.js";
+import { epochSeconds } from "../domain/time.js";
 import type { CredentialRow, OrgRepository } from "../store/orgs.js";
 
 const MAX_GRACE = 30 * 86400;
@@ -25,7 +26,7 @@ export class ApiKeyService {
   constructor(private readonly d: ApiKeyDeps) {}
 
   private nowSec(): number {
-    return Math.floor(this.d.now().getTime() / 1000);
+    return epochSeconds(this.d.now());
   }
 
   private newKey(

@@ -1,4 +1,5 @@
 import { generateSecret, newId, secretDigest } from "../auth/secrets.js";
+import { epochSeconds } from "../domain/time.js";
 import type { Store } from "../store/store.js";
 
 /** The credentials of a new org; shown once, never stored in clear. */
@@ -13,7 +14,7 @@ export function createOrg(store: Store, name: string, now: Date): NewOrg {
   const orgId = newId("org");
   const apiKey = generateSecret("apiKey");
   const adminToken = generateSecret("adminToken");
-  store.orgs.create({ id: orgId, name, now: Math.floor(now.getTime() / 1000) }, [
+  store.orgs.create({ id: orgId, name, now: epochSeconds(now) }, [
     { id: newId("key"), kind: "api_key", digest: secretDigest(apiKey) },
     { id: newId("key"), kind: "admin_token", digest: secretDigest(adminToken) },
   ]);

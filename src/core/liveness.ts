@@ -1,5 +1,6 @@
 import type { AccessClaims } from "../auth/token-claims.js";
 import { TesseraError } from "../domain/errors.js";
+import { epochSeconds } from "../domain/time.js";
 import type { Change } from "../store/changes.js";
 import type { Store } from "../store/store.js";
 
@@ -30,7 +31,7 @@ export class Liveness {
   }
 
   private nowSec(): number {
-    return Math.floor(this.now().getTime() / 1000);
+    return epochSeconds(this.now());
   }
 
   private remember(kind: "jti" | "family", value: string, expiresAt: number): void {

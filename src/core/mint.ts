@@ -5,6 +5,7 @@ import { actDepth, grantsBeyond, parsePorts, scopesBeyond } from "../domain/atte
 import { TesseraError } from "../domain/errors.js";
 import { DEFAULT_ROLES, effectiveRoles, roleClosure } from "../domain/roles.js";
 import { type Tier, tierRank } from "../domain/tiers.js";
+import { epochSeconds } from "../domain/time.js";
 import type { AgentRecord, AgentRepository } from "../store/agents.js";
 import { type AccessControl, bearerOf } from "./access.js";
 import type { CallContext } from "./context.js";
@@ -119,7 +120,7 @@ export class Minter {
     // Roles: only those the minter itself satisfies survive.
     const minterRoles = effectiveRoles(m.roles, CLOSURE);
     const roles = target.roles.filter((r) => minterRoles.has(r));
-    const now = Math.floor(this.d.now().getTime() / 1000);
+    const now = epochSeconds(this.d.now());
     const left = m.exp - now;
     const ttl = input.ttlSeconds ?? Math.min(this.d.settings.defaultTokenTtlSeconds, left);
     if (ttl <= 0 || ttl > left) throw violated("ttl", "a token may not outlive its minter's");
@@ -132,7 +133,7 @@ export class Minter {
     ttl: number,
     act: AccessClaims["act"],
   ) {
-    const nowSec = Math.floor(this.d.now().getTime() / 1000);
+    const nowSec = epochSeconds(this.d.now());
     return this.d.signer.sign(
       {
         kind: "agent",

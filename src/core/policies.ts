@@ -1,4 +1,5 @@
 import { TesseraError } from "../domain/errors.js";
+import { epochSeconds } from "../domain/time.js";
 import { parsePolicyDocuments, splitDocuments } from "../engine/document.js";
 import { type CompiledRevision, PolicyEngine } from "../engine/engine.js";
 import { parsePolicyTests, runPolicyTests, type TestReport } from "../engine/policy-test.js";
@@ -18,7 +19,7 @@ export class PolicyAdmin {
   constructor(private readonly d: PolicyDeps) {}
 
   private nowSec(): number {
-    return Math.floor(this.d.now().getTime() / 1000);
+    return epochSeconds(this.d.now());
   }
 
   /** Parses a text against the org's custom roles; throws POLICY_INVALID. */

@@ -4,6 +4,7 @@ import type { TokenSigner } from "../auth/token-signer.js";
 import type { TokenVerifier } from "../auth/token-verifier.js";
 import { TesseraError } from "../domain/errors.js";
 import type { Principal } from "../domain/principal.js";
+import { epochSeconds } from "../domain/time.js";
 import type { RefreshTokenRepository } from "../store/refresh-tokens.js";
 import type { Liveness } from "./liveness.js";
 import type { CoreSettings } from "./settings.js";
@@ -50,7 +51,7 @@ export class Sessions {
   constructor(private readonly d: SessionDeps) {}
 
   private nowSec(): number {
-    return Math.floor(this.d.now().getTime() / 1000);
+    return epochSeconds(this.d.now());
   }
 
   /** Starts (or, with `familyId`, continues) a session. */

@@ -10,8 +10,8 @@ import {
 import { newId } from "../auth/secrets.js";
 import { TesseraError } from "../domain/errors.js";
 import type { Tier } from "../domain/tiers.js";
+import { epochSeconds } from "../domain/time.js";
 import type { Db } from "../store/db.js";
-import { epochSeconds } from "../store/rows.js";
 import {
   type Attempt,
   type LockPolicy,

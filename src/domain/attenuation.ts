@@ -1,3 +1,4 @@
+import { isObject } from "./json.js";
 /**
  * Attenuation: what a delegated token may hold relative to its minter's. Pure functions, so
  * property tests can check that a minted token never holds more than its minter.
@@ -27,10 +28,6 @@ export function parsePorts(text: string): Set<number> | undefined {
     out.add(Number(p));
   }
   return out;
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === "object" && !Array.isArray(v);
 }
 
 /** True when `child` asks for nothing `parent` does not have: keys ⊆, lists ⊆, scalars equal. */

@@ -1,6 +1,7 @@
 import jsyaml from "js-yaml";
 import { isMap, isPair, isScalar, LineCounter, type Node, parseAllDocuments } from "yaml";
 import { TesseraError } from "../domain/errors.js";
+import { isObject } from "../domain/json.js";
 import { DEFAULT_ROLES, isRoleName } from "../domain/roles.js";
 import { isScopePattern } from "../domain/scopes.js";
 import { isTier } from "../domain/tiers.js";
@@ -68,12 +69,6 @@ export function locate(text: string, index: number, loc: Loc): Position | undefi
   if (!range) return undefined;
   const p = lines.linePos(range[0]);
   return { line: p.line, column: p.col };
-}
-
-type Json = Record<string, unknown>;
-
-export function isObject(v: unknown): v is Json {
-  return v !== null && typeof v === "object" && !Array.isArray(v);
 }
 
 function stringList(v: unknown, at: Loc, what: string, rule?: string): string[] | undefined {

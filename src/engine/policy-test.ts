@@ -1,6 +1,7 @@
+import { isObject } from "../domain/json.js";
 import { isScope } from "../domain/scopes.js";
 import { isTier, type Tier } from "../domain/tiers.js";
-import { API_VERSION, Invalid, isObject, type Loc, loadAll, locate, policyError } from "./document.js";
+import { API_VERSION, Invalid, type Loc, loadAll, locate, policyError } from "./document.js";
 import { type CompiledRevision, decideWith } from "./engine.js";
 import type { AuthzQuery } from "./types.js";
 

@@ -7,8 +7,3 @@ export function fromJsonList(text: string): string[] {
   const v = JSON.parse(text) as unknown;
   return Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : [];
 }
-
-/** Seconds since the epoch. */
-export function epochSeconds(date: Date): number {
-  return Math.floor(date.getTime() / 1000);
-}
