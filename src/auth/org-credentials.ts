@@ -3,6 +3,12 @@ import type { CredentialRow, OrgRepository } from "../store/orgs.js";
 
 const MAX_CACHED = 100_000;
 
+/** How each kind of org secret is named in refusals. */
+const REASONS = {
+  apiKey: { name: "API key", malformed: "API_KEY_MALFORMED", unknown: "API_KEY_UNKNOWN" },
+  adminToken: { name: "admin token", malformed: "ADMIN_TOKEN_MALFORMED", unknown: "ADMIN_TOKEN_UNKNOWN" },
+} as const;
+
 import { epochSeconds } from "../domain/time.js";
 import { digestsEqual, isWellFormedSecret, secretDigest } from "./secrets.js";
 
@@ -34,6 +40,22 @@ export class OrgCredentials {
     return row;
   }
 
+  /**
+   * The live credential of `kind` this secret is. A malformed secret (prefix, checksum) is
+   * refused before any lookup; the digest is compared in constant time.
+   */
+  private lookup(type: "apiKey" | "adminToken", kind: CredentialRow["kind"], secret: string): CredentialRow {
+    const what = REASONS[type];
+    if (!isWellFormedSecret(type, secret))
+      throw new TesseraError(what.malformed, `the ${what.name} is not well-formed`);
+    const digest = secretDigest(secret);
+    const row = this.find(digest);
+    if (row?.kind !== kind || !digestsEqual(row.digest, digest)) {
+      throw new TesseraError(what.unknown, `the ${what.name} is not known`);
+    }
+    return row;
+  }
+
   /** The org an API key belongs to. Malformed keys are refused before any lookup. */
   orgOfApiKey(apiKey: string): string {
     return this.apiKey(apiKey).orgId;
@@ -41,14 +63,7 @@ export class OrgCredentials {
 
   /** The live API key (primary or scoped) this secret is; refused when unknown, revoked, expired or past its grace. */
   apiKey(apiKey: string): CredentialRow {
-    if (!isWellFormedSecret("apiKey", apiKey)) {
-      throw new TesseraError("API_KEY_MALFORMED", "the API key is not a well-formed tsk_ key");
-    }
-    const digest = secretDigest(apiKey);
-    const row = this.find(digest);
-    if (row?.kind !== "api_key" || !digestsEqual(row.digest, digest)) {
-      throw new TesseraError("API_KEY_UNKNOWN", "the API key is not known");
-    }
+    const row = this.lookup("apiKey", "api_key", apiKey);
     const nowSec = epochSeconds(this.now());
     if (
       (row.expiresAt !== undefined && row.expiresAt <= nowSec) ||
@@ -74,14 +89,7 @@ export class OrgCredentials {
       );
     }
     const orgId = this.orgOfApiKey(apiKey);
-    if (!isWellFormedSecret("adminToken", adminToken)) {
-      throw new TesseraError("ADMIN_TOKEN_MALFORMED", "the admin token is not a well-formed tat_ token");
-    }
-    const digest = secretDigest(adminToken);
-    const row = this.find(digest);
-    if (row?.kind !== "admin_token" || !digestsEqual(row.digest, digest)) {
-      throw new TesseraError("ADMIN_TOKEN_UNKNOWN", "the admin token is not known");
-    }
+    const row = this.lookup("adminToken", "admin_token", adminToken);
     if (row.orgId !== orgId) {
       throw new TesseraError(
         "ADMIN_TOKEN_ORG_MISMATCH",
