@@ -4,6 +4,7 @@
 import { performance } from "node:perf_hooks";
 import { parsePolicyDocuments } from "../dist/src/engine/document.js";
 import { PolicyEngine, parseStored } from "../dist/src/engine/engine.js";
+import { bigPolicy } from "./scenario/big-policy.mjs";
 
 const SCENARIO = `apiVersion: tessera.dev/v1
 kind: Policy
@@ -16,29 +17,6 @@ spec:
     - { name: audit, scopes: ["audit:read"], effect: allow, roles: [admin] }
     - { name: secrets, scopes: ["secrets:*"], effect: deny, condition: '!tier_at_least(principal.tier, "privileged")' }
 `;
-
-/** 10,000 rules over 2,000 scopes (5 each), a mix of kinds, tiers, roles and conditions. */
-function bigPolicy() {
-  const lines = [
-    "apiVersion: tessera.dev/v1",
-    "kind: Policy",
-    "metadata: { name: big }",
-    "spec:",
-    "  rules:",
-  ];
-  const tiers = ["unverified", "verified", "trusted", "privileged"];
-  const roles = ["viewer", "operator", "admin"];
-  for (let s = 0; s < 2000; s++) {
-    for (let r = 0; r < 5; r++) {
-      const cond = r % 2 === 0 ? `, condition: 'resource.attr.env != "e${s}-${r}"'` : ""; // 6,000 distinct conditions
-      const effect = r === 4 ? "deny" : "allow";
-      lines.push(
-        `    - { name: s${s}-r${r}, scopes: ["domain${s}:verb${r}"], resources: [kind${r}], effect: ${effect}, minTier: ${tiers[r % 4]}, roles: [${roles[r % 3]}]${cond} }`,
-      );
-    }
-  }
-  return lines.join("\n");
-}
 
 const QUERY = {
   subject: { id: "agent_abc123", tier: "verified", roles: ["operator"], tags: [], attr: {} },
