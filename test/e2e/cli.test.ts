@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AdminService } from "../../gen/tessera/v1/admin_service_pb.js";
 import { generateSecret } from "../../src/auth/secrets.js";
-import { cliEnv, runTessera } from "../helpers/cli.js";
+import { cliEnv, cliFlags, runTessera } from "../helpers/cli.js";
 import { adminHeaders, expectOk } from "../helpers/e2e.js";
 import { grpcClient } from "../helpers/grpc-client.js";
 import { startTestServer, type TestServer, tempDir } from "../helpers/server.js";
@@ -20,15 +20,7 @@ describe("the tessera CLI against a running server", () => {
     home = tempDir("tessera-cli-home-");
     server = await startTestServer();
     admin = grpcClient(AdminService, `127.0.0.1:${server.grpcPort}`);
-    const { apiKey, adminToken } = server.org;
-    flags = [
-      "--server",
-      `http://127.0.0.1:${server.grpcPort}`,
-      "--api-key",
-      apiKey,
-      "--admin-token",
-      adminToken,
-    ];
+    flags = cliFlags(server);
   });
   afterAll(async () => {
     admin?.close();

@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cliEnv, runTessera } from "../helpers/cli.js";
+import { cliEnv, cliFlags, runTessera } from "../helpers/cli.js";
 import { startTestServer, type TestServer, tempDir } from "../helpers/server.js";
 
 // Run `npm run build` first: these tests start bin/tessera.js, which loads dist/.
@@ -100,15 +100,7 @@ describe("tessera policy against a running server", () => {
   let flags: string[];
   beforeAll(async () => {
     server = await startTestServer();
-    const { apiKey, adminToken } = server.org;
-    flags = [
-      "--server",
-      `http://127.0.0.1:${server.grpcPort}`,
-      "--api-key",
-      apiKey,
-      "--admin-token",
-      adminToken,
-    ];
+    flags = cliFlags(server);
   });
   afterAll(async () => {
     await server?.stop();

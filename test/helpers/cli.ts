@@ -91,3 +91,18 @@ export function spawnServe(args: string[], env: NodeJS.ProcessEnv, readyMs = 15_
     },
   };
 }
+
+/** The flags that point the CLI at a test server with its dev org's admin credentials. */
+export function cliFlags(server: {
+  grpcPort: number;
+  org: { apiKey: string; adminToken: string };
+}): string[] {
+  return [
+    "--server",
+    `http://127.0.0.1:${server.grpcPort}`,
+    "--api-key",
+    server.org.apiKey,
+    "--admin-token",
+    server.org.adminToken,
+  ];
+}
