@@ -21,6 +21,7 @@ export class DecisionLog {
   private pending: DecisionRecord[] = [];
   private inFlight: readonly DecisionRecord[] = [];
   private timer: NodeJS.Timeout | undefined;
+  private timerDelay = 0;
   private writing: Promise<void> | undefined;
   private waiters: (() => void)[] = [];
   private readonly interval: number;
@@ -45,8 +46,10 @@ export class DecisionLog {
   }
 
   private schedule(delay: number): void {
-    if (this.writing || (this.timer && delay > 0)) return;
+    // A timer already due as soon (or sooner) stands: re-arming one per record costs the hot path.
+    if (this.writing || (this.timer && delay >= this.timerDelay)) return;
     if (this.timer) clearTimeout(this.timer);
+    this.timerDelay = delay;
     this.timer = setTimeout(() => void this.flush(), delay);
   }
 
@@ -65,7 +68,10 @@ export class DecisionLog {
         const ready = this.waiters;
         this.waiters = [];
         for (const w of ready) w();
-        if (this.pending.length > 0) this.schedule(0);
+        // What arrived during the write waits for a full batch or the interval, like any other
+        // record: flushing at once would send many tiny batches under load.
+        if (this.pending.length > 0)
+          this.schedule(this.pending.length >= this.batchSize ? 0 : this.interval);
       },
       (err: unknown) => {
         // Keep the batch, ahead of newer records, and try again later: nothing is dropped.

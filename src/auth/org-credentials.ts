@@ -10,7 +10,7 @@ const REASONS = {
 } as const;
 
 import { epochSeconds } from "../domain/time.js";
-import { digestsEqual, isWellFormedSecret, secretDigest } from "./secrets.js";
+import { digestsEqual, isWellFormedSecret, secretDigestText } from "./secrets.js";
 
 /**
  * Resolves API keys and admin tokens to their org. Known credentials are cached in memory
@@ -30,29 +30,26 @@ export class OrgCredentials {
     this.cache.clear();
   }
 
-  private find(digest: Buffer): CredentialRow | undefined {
-    const key = digest.toString("base64");
-    const hit = this.cache.get(key);
-    if (hit) return hit;
-    const row = this.orgs.findCredential(digest);
-    // Only hits are cached: an unknown key may be created at any moment.
-    if (row && this.cache.size < MAX_CACHED) this.cache.set(key, row);
-    return row;
-  }
-
   /**
-   * The live credential of `kind` this secret is. A malformed secret (prefix, checksum) is
-   * refused before any lookup; the digest is compared in constant time.
+   * The live credential of `kind` this secret is. Known secrets are found by digest first: a
+   * cached one is well-formed by construction, so the shape and checksum tests (and the
+   * database) are only for secrets not seen before. A malformed secret is refused before any
+   * lookup; a stored digest is compared in constant time.
    */
   private lookup(type: "apiKey" | "adminToken", kind: CredentialRow["kind"], secret: string): CredentialRow {
+    const key = secretDigestText(secret);
+    const hit = this.cache.get(key);
+    if (hit?.kind === kind) return hit;
     const what = REASONS[type];
     if (!isWellFormedSecret(type, secret))
       throw new TesseraError(what.malformed, `the ${what.name} is not well-formed`);
-    const digest = secretDigest(secret);
-    const row = this.find(digest);
+    const digest = Buffer.from(key, "base64");
+    const row = this.orgs.findCredential(digest);
     if (row?.kind !== kind || !digestsEqual(row.digest, digest)) {
       throw new TesseraError(what.unknown, `the ${what.name} is not known`);
     }
+    // Only hits are cached: an unknown key may be created at any moment.
+    if (this.cache.size < MAX_CACHED) this.cache.set(key, row);
     return row;
   }
 

@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { hash, randomBytes, timingSafeEqual } from "node:crypto";
 import { crc32 } from "node:zlib";
 
 /**
@@ -53,7 +53,12 @@ export function isWellFormedSecret(type: SecretType, value: string): boolean {
 
 /** The SHA-256 digest under which a secret is stored. */
 export function secretDigest(value: string): Buffer {
-  return createHash("sha256").update(value).digest();
+  return hash("sha256", value, "buffer");
+}
+
+/** The same digest as base64 text, for in-memory lookups (one call, no Hash object). */
+export function secretDigestText(value: string): string {
+  return hash("sha256", value, "base64");
 }
 
 /** Constant-time digest comparison. */

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import { decodeProtectedHeader, errors, jwtVerify } from "jose";
 import { TesseraError } from "../domain/errors.js";
 import { epochSeconds } from "../domain/time.js";
@@ -52,6 +52,19 @@ function assertStrictEncoding(token: string): void {
   }
 }
 
+function checkSize(token: string): void {
+  if (token.length === 0) throw new TesseraError("TOKEN_MALFORMED", "the token is empty");
+  // Characters never outnumber UTF-8 bytes, so the cheap test goes first.
+  if (token.length > MAX_TOKEN_BYTES || Buffer.byteLength(token, "utf8") > MAX_TOKEN_BYTES) {
+    throw new TesseraError("TOKEN_TOO_LARGE", "the token exceeds 8 KiB");
+  }
+}
+
+/** The cache key: a one-shot SHA-256 (cheaper than a Hash object per call). */
+function tokenDigest(token: string): string {
+  return hash("sha256", token, "base64url");
+}
+
 /**
  * Verifies Tessera access tokens. A verified token is cached by its SHA-256 digest until it
  * expires, so a repeat costs a hash and a map lookup instead of a signature check.
@@ -66,25 +79,31 @@ export class TokenVerifier {
 
   /** The token's claims, or a TesseraError with an UNAUTHENTICATED reason. */
   async verify(token: string): Promise<AccessClaims> {
-    if (token.length === 0) throw new TesseraError("TOKEN_MALFORMED", "the token is empty");
-    // Characters never outnumber UTF-8 bytes, so the cheap test goes first.
-    if (token.length > MAX_TOKEN_BYTES || Buffer.byteLength(token, "utf8") > MAX_TOKEN_BYTES) {
-      throw new TesseraError("TOKEN_TOO_LARGE", "the token exceeds 8 KiB");
-    }
-    const nowSec = epochSeconds(this.opts.now());
-    const digest = createHash("sha256").update(token).digest("base64url");
+    return this.verifyNow(token) ?? this.verifyAndCache(token);
+  }
+
+  /**
+   * The claims of a token verified before, at once (no promise: the Authorize hot path uses
+   * this); undefined when the token is not in the cache. Expired, revoked or suspended tokens
+   * are refused here as in `verify`.
+   */
+  verifyNow(token: string): AccessClaims | undefined {
+    checkSize(token);
+    const digest = tokenDigest(token);
     const cached = this.cache.get(digest);
-    if (cached) {
-      if (cached.exp <= nowSec - this.opts.clockToleranceSeconds) {
-        this.cache.delete(digest);
-        throw new TesseraError("TOKEN_EXPIRED", "the token has expired");
-      }
-      this.opts.check?.(cached);
-      return cached;
+    if (!cached) return undefined;
+    if (cached.exp <= epochSeconds(this.opts.now()) - this.opts.clockToleranceSeconds) {
+      this.cache.delete(digest);
+      throw new TesseraError("TOKEN_EXPIRED", "the token has expired");
     }
-    const claims = await this.verifyFresh(token, nowSec);
+    this.opts.check?.(cached);
+    return cached;
+  }
+
+  private async verifyAndCache(token: string): Promise<AccessClaims> {
+    const claims = await this.verifyFresh(token, epochSeconds(this.opts.now()));
     if (this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value as string);
-    this.cache.set(digest, claims);
+    this.cache.set(tokenDigest(token), claims);
     this.opts.check?.(claims);
     return claims;
   }

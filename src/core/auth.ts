@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { DecisionLog } from "../audit/decision-log.js";
+import type { AccessClaims } from "../auth/token-claims.js";
 import type { TokenVerifier } from "../auth/token-verifier.js";
 import { TesseraError } from "../domain/errors.js";
 import type { PolicyEngine } from "../engine/engine.js";
@@ -9,6 +10,20 @@ import type { CallContext } from "./context.js";
 import { requireScope } from "./validate.js";
 
 export type SubjectInput = { kind: "token"; token: string } | { kind: "attributes"; attributes: Subject };
+
+interface Resolved {
+  readonly orgId: string;
+  readonly subject: Subject;
+}
+
+function subjectOfClaims(c: AccessClaims): Resolved {
+  return {
+    orgId: c.org,
+    subject: { id: c.sub, tier: c.tier, roles: c.roles, scopes: c.scopes, tags: c.tags, attr: {} },
+  };
+}
+
+type Decided = Decision & { decisionId: string };
 
 /** One (scope, resource, context) question about a subject. */
 export interface CheckInput {
@@ -37,28 +52,21 @@ export interface AuthDeps {
 export class AuthCore {
   constructor(private readonly d: AuthDeps) {}
 
-  /** The org whose policies apply and the subject as the engine sees it. */
-  private async resolveSubject(
-    input: SubjectInput | undefined,
-    ctx: CallContext,
-  ): Promise<{ orgId: string; subject: Subject }> {
-    if (!input) throw new TesseraError("SUBJECT_MISSING", "a subject (token or attributes) is required");
-    if (input.kind === "attributes")
-      return { orgId: await this.d.access.callerOrg(ctx), subject: input.attributes };
-    const c = await this.d.verifier.verify(input.token);
-    return {
-      orgId: c.org,
-      subject: { id: c.sub, tier: c.tier, roles: c.roles, scopes: c.scopes, tags: c.tags, attr: {} },
-    };
+  /**
+   * The org whose policies apply and the subject as the engine sees it; a promise only when
+   * a token or bearer still needs its signature checked.
+   */
+  private resolveSubject(input: SubjectInput, ctx: CallContext): Resolved | Promise<Resolved> {
+    if (input.kind === "attributes") {
+      const orgId = this.d.access.callerOrgNow(ctx);
+      if (orgId !== undefined) return { orgId, subject: input.attributes };
+      return this.d.access.callerOrg(ctx).then((org) => ({ orgId: org, subject: input.attributes }));
+    }
+    const cached = this.d.verifier.verifyNow(input.token);
+    return cached ? subjectOfClaims(cached) : this.d.verifier.verify(input.token).then(subjectOfClaims);
   }
 
-  private decideOne(
-    orgId: string,
-    subject: Subject,
-    check: CheckInput,
-    explain: boolean,
-    waits: Promise<void>[],
-  ): Decision & { decisionId: string } {
+  private decideOne(orgId: string, subject: Subject, check: CheckInput, explain: boolean): Decided {
     const query: AuthzQuery = {
       subject,
       scope: check.scope,
@@ -66,14 +74,11 @@ export class AuthCore {
       context: check.context,
       explain,
     };
-    const decision = { ...this.d.engine.decide(orgId, query), decisionId: randomUUID() };
-    const wait = this.logged(orgId, subject, check, decision);
-    if (wait) waits.push(wait);
-    return decision;
+    return { ...this.d.engine.decide(orgId, query), decisionId: randomUUID() };
   }
 
   /** Queues the decision; a promise back means the log is full and the caller must wait (backpressure). */
-  private logged(orgId: string, subject: Subject, check: CheckInput, d: Decision & { decisionId: string }) {
+  private logged(orgId: string, subject: Subject, check: CheckInput, d: Decided): Promise<void> | undefined {
     return this.d.log?.record({
       id: d.decisionId,
       orgId,
@@ -89,16 +94,24 @@ export class AuthCore {
     });
   }
 
-  /** Decides one query. A deny is a Decision, never an error. */
-  async authorize(input: AuthorizeInput, ctx: CallContext): Promise<Decision & { decisionId: string }> {
+  /**
+   * Decides one query. A deny is a Decision, never an error. Not async: with an API key or a
+   * cached token the decision comes back at once (the hot path); a promise otherwise, or when
+   * the decision log is full and the caller must wait for it.
+   */
+  authorize(input: AuthorizeInput, ctx: CallContext): Decided | Promise<Decided> {
     if (!input.subject)
       throw new TesseraError("SUBJECT_MISSING", "a subject (token or attributes) is required");
     requireScope(input.scope);
-    const { orgId, subject } = await this.resolveSubject(input.subject, ctx);
-    const waits: Promise<void>[] = [];
-    const decision = this.decideOne(orgId, subject, input, input.explain ?? false, waits);
-    if (waits.length > 0) await Promise.all(waits);
-    return decision;
+    const resolved = this.resolveSubject(input.subject, ctx);
+    if (resolved instanceof Promise) return resolved.then((r) => this.decideAndLog(r, input));
+    return this.decideAndLog(resolved, input);
+  }
+
+  private decideAndLog({ orgId, subject }: Resolved, input: AuthorizeInput): Decided | Promise<Decided> {
+    const decision = this.decideOne(orgId, subject, input, input.explain ?? false);
+    const wait = this.logged(orgId, subject, input, decision);
+    return wait ? wait.then(() => decision) : decision;
   }
 
   /** Decides many checks for one subject, in order. Every check is validated before any is decided. */
@@ -107,7 +120,7 @@ export class AuthCore {
     checks: readonly CheckInput[],
     explain: boolean,
     ctx: CallContext,
-  ): Promise<(Decision & { decisionId: string })[]> {
+  ): Promise<Decided[]> {
     if (!subjectInput)
       throw new TesseraError("SUBJECT_MISSING", "a subject (token or attributes) is required");
     if (checks.length === 0) throw new TesseraError("CHECKS_MISSING", "a batch needs at least one check");
@@ -116,7 +129,12 @@ export class AuthCore {
     for (const c of checks) requireScope(c.scope);
     const { orgId, subject } = await this.resolveSubject(subjectInput, ctx);
     const waits: Promise<void>[] = [];
-    const decisions = checks.map((c) => this.decideOne(orgId, subject, c, explain, waits));
+    const decisions = checks.map((c) => {
+      const decision = this.decideOne(orgId, subject, c, explain);
+      const wait = this.logged(orgId, subject, c, decision);
+      if (wait) waits.push(wait);
+      return decision;
+    });
     if (waits.length > 0) await Promise.all(waits);
     return decisions;
   }

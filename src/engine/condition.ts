@@ -1,12 +1,12 @@
-import { CelScalar, celEnv, celFunc, isCelError, parse, plan } from "@bufbuild/cel";
+import { type CelInput, CelScalar, celEnv, celFunc, isCelError, parse, plan } from "@bufbuild/cel";
 import { type Timestamp, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { isTier, tierAtLeast } from "../domain/tiers.js";
 
-/** What a condition sees: `principal`, `resource`, `context` and `now`. */
+/** What a condition sees: `principal`, `resource`, `context` (plain objects or CEL maps) and `now`. */
 export interface ConditionInput {
-  readonly principal: Readonly<Record<string, unknown>>;
-  readonly resource: Readonly<Record<string, unknown>>;
-  readonly context: Readonly<Record<string, unknown>>;
+  readonly principal: CelInput;
+  readonly resource: CelInput;
+  readonly context: CelInput;
   readonly now: Timestamp;
 }
 

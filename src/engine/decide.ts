@@ -1,6 +1,8 @@
-import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import type { CelMap } from "@bufbuild/cel";
+import { type Timestamp, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { anyScopeMatches } from "../domain/scopes.js";
 import { tierRank } from "../domain/tiers.js";
+import { celObject } from "./cel-object.js";
 import type { CompiledRule, RuleBucket, ScopeIndex } from "./compile.js";
 import type { ConditionInput } from "./condition.js";
 import type { AuthzQuery, Decision, RuleOutcome, RuleTrace } from "./types.js";
@@ -16,27 +18,47 @@ interface Evaluation {
   error?: string | undefined;
 }
 
-function bindingsOf(e: Evaluation): ConditionInput {
-  if (!e.bindings) {
+const NO_RESOURCE = { kind: "", id: "", attr: {} };
+
+/**
+ * What conditions see, built once per decision that reaches a condition: each variable a
+ * zero-copy CEL map view, and `now` only made when a condition reads it.
+ */
+class Bindings implements ConditionInput {
+  readonly principal: CelMap;
+  readonly resource: CelMap;
+  readonly context: CelMap;
+  private nowTimestamp: Timestamp | undefined;
+
+  constructor(
+    e: Evaluation,
+    private readonly nowMs: number,
+  ) {
     const { subject, resource, context } = e.query;
-    e.bindings = {
-      principal: {
-        id: subject.id,
-        org: e.orgId,
-        tier: subject.tier,
-        roles: subject.roles,
-        scopes: subject.scopes ?? [],
-        tags: subject.tags,
-        grants: subject.grants ?? {},
-        attr: subject.attr,
-      },
-      resource: resource
-        ? { kind: resource.kind, id: resource.id, attr: resource.attr }
-        : { kind: "", id: "", attr: {} },
-      context: context ?? {},
-      now: timestampFromMs(e.nowMs),
-    };
+    this.principal = celObject({
+      id: subject.id,
+      org: e.orgId,
+      tier: subject.tier,
+      roles: subject.roles,
+      scopes: subject.scopes ?? [],
+      tags: subject.tags,
+      grants: subject.grants ?? {},
+      attr: subject.attr,
+    });
+    this.resource = celObject(
+      resource ? { kind: resource.kind, id: resource.id, attr: resource.attr } : NO_RESOURCE,
+    );
+    this.context = celObject(context ?? {});
   }
+
+  get now(): Timestamp {
+    this.nowTimestamp ??= timestampFromMs(this.nowMs);
+    return this.nowTimestamp;
+  }
+}
+
+function bindingsOf(e: Evaluation): ConditionInput {
+  e.bindings ??= new Bindings(e, e.nowMs);
   return e.bindings;
 }
 
@@ -61,30 +83,57 @@ function outcomeOf(rule: CompiledRule, e: Evaluation): RuleOutcome {
   return "MATCHED";
 }
 
-/** The buckets whose scope key covers `scope`: exact, `domain:*`, `*:verb`, `*`. */
-function bucketsFor(index: ScopeIndex, scope: string): RuleBucket[] {
-  const colon = scope.indexOf(":");
-  const out: RuleBucket[] = [];
-  for (const b of [
-    index.exact.get(scope),
-    index.byDomain.get(scope.slice(0, colon)),
-    index.byVerb.get(scope.slice(colon + 1)),
-    index.any,
-  ]) {
-    if (b) out.push(b);
-  }
-  return out;
-}
-
 const NONE: readonly CompiledRule[] = [];
 
 /** Increments per decision; see CompiledRule.visited. */
 let decisionStamp = 0;
 
+/** One decision's scan over its candidate rules. */
+interface Scan {
+  readonly e: Evaluation;
+  readonly stamp: number;
+  readonly trace: RuleTrace[] | undefined;
+  allowedBy: CompiledRule | undefined;
+  deniedBy: CompiledRule | undefined;
+}
+
+/** Visits a list of rules; true when a deny settled the decision and nothing needs tracing. */
+function scanRules(s: Scan, rules: readonly CompiledRule[]): boolean {
+  for (const rule of rules) {
+    if (rule.visited === s.stamp) continue;
+    rule.visited = s.stamp;
+    s.e.error = undefined;
+    const outcome = outcomeOf(rule, s.e);
+    s.trace?.push({
+      rule: rule.id,
+      effect: rule.effect,
+      outcome,
+      ...(s.e.error ? { error: s.e.error } : {}),
+    });
+    if (outcome !== "MATCHED") continue;
+    if (rule.effect === "deny") {
+      s.deniedBy ??= rule;
+      if (!s.trace) return true;
+    } else s.allowedBy ??= rule;
+  }
+  return false;
+}
+
+/** Visits a bucket: its any-kind rules, the request's kind; with a trace, every other kind too. */
+function scanBucket(s: Scan, bucket: RuleBucket | undefined, kind: string | undefined): boolean {
+  if (!bucket) return false;
+  if (scanRules(s, bucket.anyKind)) return true;
+  if (kind !== undefined && scanRules(s, bucket.byKind.get(kind) ?? NONE)) return true;
+  if (s.trace) for (const [k, rules] of bucket.byKind) if (k !== kind) scanRules(s, rules);
+  return false;
+}
+
 /**
  * Decides a query against one compiled revision. Deny overrides allow; no matching rule
  * denies with NO_MATCHING_RULE; a subject that carries scopes must hold the one asked about.
  * A condition that errors makes its rule not match: it never allows and never throws.
+ * Candidates come from the buckets whose scope key covers the scope: exact, `domain:*`,
+ * `*:verb`, `*`.
  */
 export function decide(
   index: ScopeIndex,
@@ -103,33 +152,30 @@ export function decide(
       explanation: query.explain ? [] : undefined,
     };
   }
-  const e: Evaluation = { query, orgId, nowMs, rank: tierRank(subject.tier) };
-  const stamp = ++decisionStamp;
   const trace: RuleTrace[] | undefined = query.explain ? [] : undefined;
+  const s: Scan = {
+    e: { query, orgId, nowMs, rank: tierRank(subject.tier) },
+    stamp: ++decisionStamp,
+    trace,
+    allowedBy: undefined,
+    deniedBy: undefined,
+  };
   const kind = query.resource?.kind;
-  let allowedBy: CompiledRule | undefined;
-  let deniedBy: CompiledRule | undefined;
-  for (const bucket of bucketsFor(index, scope)) {
-    const lists = [bucket.anyKind, kind !== undefined ? (bucket.byKind.get(kind) ?? NONE) : NONE];
-    if (trace) for (const [k, rules] of bucket.byKind) if (k !== kind) lists.push(rules);
-    for (const list of lists) {
-      for (const rule of list) {
-        if (rule.visited === stamp) continue;
-        rule.visited = stamp;
-        e.error = undefined;
-        const outcome = outcomeOf(rule, e);
-        trace?.push({ rule: rule.id, effect: rule.effect, outcome, ...(e.error ? { error: e.error } : {}) });
-        if (outcome !== "MATCHED") continue;
-        if (rule.effect === "deny") {
-          deniedBy ??= rule;
-          if (!trace) return { allow: false, reason: "DENIED_BY_RULE", rule: rule.id, revision };
-        } else allowedBy ??= rule;
-      }
-    }
-  }
-  if (deniedBy)
-    return { allow: false, reason: "DENIED_BY_RULE", rule: deniedBy.id, revision, explanation: trace };
-  if (allowedBy)
-    return { allow: true, reason: "ALLOWED_BY_RULE", rule: allowedBy.id, revision, explanation: trace };
+  const colon = scope.indexOf(":");
+  const settled =
+    scanBucket(s, index.exact.get(scope), kind) ||
+    scanBucket(s, index.byDomain.get(scope.slice(0, colon)), kind) ||
+    scanBucket(s, index.byVerb.get(scope.slice(colon + 1)), kind) ||
+    scanBucket(s, index.any, kind);
+  if (settled || s.deniedBy)
+    return {
+      allow: false,
+      reason: "DENIED_BY_RULE",
+      rule: s.deniedBy?.id ?? "",
+      revision,
+      explanation: trace,
+    };
+  if (s.allowedBy)
+    return { allow: true, reason: "ALLOWED_BY_RULE", rule: s.allowedBy.id, revision, explanation: trace };
   return { allow: false, reason: "NO_MATCHING_RULE", rule: "", revision, explanation: trace };
 }

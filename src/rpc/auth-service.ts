@@ -11,6 +11,7 @@ import type { SubjectInput } from "../core/auth.js";
 import type { Tessera } from "../core/tessera.js";
 import type { Decision } from "../engine/types.js";
 import { credentialFromPb, grantsFromPb, introspectionToPb, tokenPairToPb } from "./auth-convert.js";
+import { encodeAuthorizeResponse } from "./authorize-encoder.js";
 import { durationSeconds, principalToPb, resourceFromPb, secondsToTimestamp, tierFromPb } from "./convert.js";
 import { bindService, type ServiceBinding } from "./handlers.js";
 
@@ -53,81 +54,87 @@ function decisionToPb(
 
 /** tessera.v1.AuthService: wire ⇄ domain mapping only. */
 export function authService(t: Tessera): ServiceBinding {
-  return bindService(AuthService, {
-    async authenticate(req, ctx) {
-      const { principal, tokens } = await t.login.authenticate(
-        credentialFromPb(req.credential),
-        req.issueTokens,
-        ctx,
-      );
-      return { principal: principalToPb(principal), ...(tokens ? { tokens: tokenPairToPb(tokens) } : {}) };
-    },
+  return bindService(
+    AuthService,
+    {
+      async authenticate(req, ctx) {
+        const { principal, tokens } = await t.login.authenticate(
+          credentialFromPb(req.credential),
+          req.issueTokens,
+          ctx,
+        );
+        return { principal: principalToPb(principal), ...(tokens ? { tokens: tokenPairToPb(tokens) } : {}) };
+      },
 
-    async authorize(req, ctx) {
-      const d = await t.auth.authorize(
-        {
-          subject: subjectFromPb(req.subject),
-          scope: req.scope,
-          resource: resourceFromPb(req.resource),
-          context: req.context,
-          explain: req.explain,
-        },
-        ctx,
-      );
-      return decisionToPb(d);
-    },
+      // Not async: with an API key or a cached token the decision comes back at once, and the
+      // gRPC port then answers without a trip through the microtask queue.
+      authorize(req, ctx) {
+        const d = t.auth.authorize(
+          {
+            subject: subjectFromPb(req.subject),
+            scope: req.scope,
+            resource: resourceFromPb(req.resource),
+            context: req.context,
+            explain: req.explain,
+          },
+          ctx,
+        );
+        return d instanceof Promise ? d.then(decisionToPb) : decisionToPb(d);
+      },
 
-    async authorizeBatch(req, ctx) {
-      const checks = req.checks.map((c) => ({
-        scope: c.scope,
-        resource: resourceFromPb(c.resource),
-        context: c.context,
-      }));
-      const results = await t.auth.authorizeBatch(subjectFromPb(req.subject), checks, req.explain, ctx);
-      return { results: results.map(decisionToPb) };
-    },
+      async authorizeBatch(req, ctx) {
+        const checks = req.checks.map((c) => ({
+          scope: c.scope,
+          resource: resourceFromPb(c.resource),
+          context: c.context,
+        }));
+        const results = await t.auth.authorizeBatch(subjectFromPb(req.subject), checks, req.explain, ctx);
+        return { results: results.map(decisionToPb) };
+      },
 
-    async mintToken(req, ctx) {
-      const { token, claims } = await t.minter.mint(
-        {
-          agentId: req.agentId,
-          scopes: req.scopes,
-          audience: req.audience,
-          ttlSeconds: durationSeconds(req.ttl),
-          grants: grantsFromPb(req.grants),
-          tier: req.tier === Tier.UNSPECIFIED ? undefined : tierFromPb(req.tier),
-        },
-        ctx,
-      );
-      return { token, expiresAt: secondsToTimestamp(claims.exp), tokenId: claims.jti };
-    },
+      async mintToken(req, ctx) {
+        const { token, claims } = await t.minter.mint(
+          {
+            agentId: req.agentId,
+            scopes: req.scopes,
+            audience: req.audience,
+            ttlSeconds: durationSeconds(req.ttl),
+            grants: grantsFromPb(req.grants),
+            tier: req.tier === Tier.UNSPECIFIED ? undefined : tierFromPb(req.tier),
+          },
+          ctx,
+        );
+        return { token, expiresAt: secondsToTimestamp(claims.exp), tokenId: claims.jti };
+      },
 
-    getJwks() {
-      return { keys: t.keys.jwks() as Record<string, string>[] };
-    },
+      getJwks() {
+        return { keys: t.keys.jwks() as Record<string, string>[] };
+      },
 
-    async refreshToken(req) {
-      return { tokens: tokenPairToPb(await t.sessions.refresh(req.refreshToken)) };
-    },
+      async refreshToken(req) {
+        return { tokens: tokenPairToPb(await t.sessions.refresh(req.refreshToken)) };
+      },
 
-    async revokeToken(req, ctx) {
-      // RFC 7009: an authenticated caller, and only its own org's tokens are affected.
-      await t.sessions.revoke(req.token, await t.access.callerOrg(ctx));
-      return {};
-    },
+      async revokeToken(req, ctx) {
+        // RFC 7009: an authenticated caller, and only its own org's tokens are affected.
+        await t.sessions.revoke(req.token, await t.access.callerOrg(ctx));
+        return {};
+      },
 
-    async introspectToken(req, ctx) {
-      const result = await t.sessions.introspect(req.token, await t.access.callerOrg(ctx));
-      return introspectionToPb(result);
-    },
+      async introspectToken(req, ctx) {
+        const result = await t.sessions.introspect(req.token, await t.access.callerOrg(ctx));
+        return introspectionToPb(result);
+      },
 
-    async logout(req, ctx) {
-      await t.sessions.logout(req.refreshToken || undefined, bearerOf(ctx));
-      return {};
-    },
+      async logout(req, ctx) {
+        await t.sessions.logout(req.refreshToken || undefined, bearerOf(ctx));
+        return {};
+      },
 
-    async whoAmI(_req, ctx) {
-      return { principal: principalToPb(await t.login.whoAmI(ctx)) };
+      async whoAmI(_req, ctx) {
+        return { principal: principalToPb(await t.login.whoAmI(ctx)) };
+      },
     },
-  });
+    { authorize: encodeAuthorizeResponse },
+  );
 }

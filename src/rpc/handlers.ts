@@ -13,16 +13,26 @@ export type ServiceHandlers<M extends GenServiceMethods> = {
   [K in keyof M]: UnaryHandler<M[K]["input"], M[K]["output"]>;
 };
 
+/** Encodes what a handler returned straight to protobuf bytes, skipping the reflective encoder. */
+export type ResponseEncoder<O extends DescMessage> = (response: MessageInitShape<O>) => Buffer;
+
 /** A service descriptor paired with its handlers, as transports take them. */
 export interface ServiceBinding {
   readonly service: DescService;
   readonly handlers: Record<string, UnaryHandler<DescMessage, DescMessage>>;
+  /** Hand-written response encoders for the hottest methods (the gRPC port uses them). */
+  readonly encoders: Readonly<Record<string, ResponseEncoder<DescMessage> | undefined>>;
 }
 
-/** Pairs a generated service with its handlers (the cast is where the generic typing ends). */
+/** Pairs a generated service with its handlers (the casts are where the generic typing ends). */
 export function bindService<M extends GenServiceMethods>(
   service: DescService & { method: { [K in keyof M]: M[K] } },
   handlers: ServiceHandlers<M>,
+  encoders: NoInfer<{ [K in keyof M]?: ResponseEncoder<M[K]["output"]> }> = {},
 ): ServiceBinding {
-  return { service, handlers: handlers as unknown as ServiceBinding["handlers"] };
+  return {
+    service,
+    handlers: handlers as unknown as ServiceBinding["handlers"],
+    encoders: encoders as ServiceBinding["encoders"],
+  };
 }
