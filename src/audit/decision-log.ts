@@ -70,8 +70,7 @@ export class DecisionLog {
         for (const w of ready) w();
         // What arrived during the write waits for a full batch or the interval, like any other
         // record: flushing at once would send many tiny batches under load.
-        if (this.pending.length > 0)
-          this.schedule(this.pending.length >= this.batchSize ? 0 : this.interval);
+        if (this.pending.length > 0) this.schedule(this.pending.length >= this.batchSize ? 0 : this.interval);
       },
       (err: unknown) => {
         // Keep the batch, ahead of newer records, and try again later: nothing is dropped.

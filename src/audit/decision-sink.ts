@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import type { DecisionRecord, DecisionRepository } from "../store/decisions.js";
+import { encodeBatch } from "./decision-batch.js";
 
 /** Where decision batches go. */
 export interface DecisionSink {
@@ -41,7 +42,7 @@ export function threadSink(dataDir: string): DecisionSink | undefined {
       new Promise((resolve, reject) => {
         const id = ++next;
         waiting.set(id, { resolve, reject });
-        worker.postMessage({ id, rows });
+        worker.postMessage({ id, batch: encodeBatch(rows) });
       }),
     close: () =>
       new Promise((resolve) => {

@@ -5,11 +5,12 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { openLogConnection } from "../store/db.js";
-import { type DecisionRecord, DecisionRepository } from "../store/decisions.js";
+import { DecisionRepository } from "../store/decisions.js";
+import { decodeBatch, type EncodedBatch } from "./decision-batch.js";
 
 interface Batch {
   readonly id: number;
-  readonly rows: DecisionRecord[];
+  readonly batch: EncodedBatch;
 }
 
 const db = openLogConnection((workerData as { dataDir: string }).dataDir);
@@ -22,7 +23,7 @@ parentPort?.on("message", (batch: Batch | "close") => {
     return;
   }
   try {
-    repo.insert(batch.rows);
+    repo.insert(decodeBatch(batch.batch));
     parentPort?.postMessage({ id: batch.id, ok: true });
   } catch (err) {
     parentPort?.postMessage({ id: batch.id, ok: false, error: (err as Error).message });

@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, it, vi } from "vitest";
+import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { DecisionLog } from "../../src/audit/decision-log.js";
 import { type DecisionSink, directSink } from "../../src/audit/decision-sink.js";
 import type { DecisionRecord } from "../../src/store/decisions.js";
@@ -82,6 +82,159 @@ describe("decision log", () => {
     log.record(record(3));
     await log.close();
     expect(written.flat().map((r) => r.id)).toEqual(["dec-1", "dec-2", "dec-3"]);
+    expect(log.backlog).toBe(0);
+  });
+});
+
+describe("decision log batching (fake timers)", () => {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  /** A sink that records each batch it is given; with `hold`, each write waits until released. */
+  function recordingSink(opts: { hold?: boolean } = {}) {
+    const batches: DecisionRecord[][] = [];
+    /** The arrays exactly as handed over, to see whether the log touches one after handing it over. */
+    const handed: (readonly DecisionRecord[])[] = [];
+    const releases: (() => void)[] = [];
+    const sink: DecisionSink = {
+      write: (rows) => {
+        handed.push(rows);
+        batches.push([...rows]);
+        if (!opts.hold) return Promise.resolve();
+        return new Promise<void>((resolve) => releases.push(resolve));
+      },
+      close: async () => {},
+    };
+    /** Lets the oldest held write finish. */
+    const release = async () => {
+      const r = releases.shift();
+      expect(r, "a write to release").toBeDefined();
+      r?.();
+      await vi.advanceTimersByTimeAsync(0);
+    };
+    return { sink, batches, handed, release, ids: () => batches.flat().map((r) => r.id) };
+  }
+
+  const ids = (from: number, n: number) => Array.from({ length: n }, (_, i) => `dec-${from + i}`);
+
+  it("1,000 records in one turn: nothing written on the caller's path, then few batches, in order, none lost", async () => {
+    const { sink, batches, ids: written } = recordingSink();
+    const log = new DecisionLog(sink, { flushIntervalMs: 10, batchSize: 256 });
+    const armed = vi.spyOn(globalThis, "setTimeout");
+    for (let i = 0; i < 1000; i++) expect(log.record(record(i))).toBeUndefined();
+    expect(batches).toHaveLength(0);
+    expect(log.backlog).toBe(1000);
+    // A timer for the interval and one when the batch filled, not one per record.
+    expect(armed.mock.calls.length).toBeLessThanOrEqual(2);
+    expect(vi.getTimerCount()).toBe(1);
+    armed.mockRestore();
+    // A full batch is due at once: the interval need not pass.
+    await vi.advanceTimersByTimeAsync(0);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(batches.length).toBeGreaterThan(0);
+    await vi.advanceTimersByTimeAsync(10);
+    expect(written()).toEqual(ids(0, 1000));
+    expect(batches.every((b) => b.length > 0)).toBe(true);
+    expect(batches.length).toBeLessThanOrEqual(Math.ceil(1000 / 256));
+    expect(log.backlog).toBe(0);
+    await log.close();
+    expect(written()).toEqual(ids(0, 1000));
+  });
+
+  it("fewer records than a batch wait for the interval, then go in one batch", async () => {
+    const { sink, batches, ids: written } = recordingSink();
+    const log = new DecisionLog(sink, { flushIntervalMs: 50, batchSize: 256 });
+    for (let i = 0; i < 10; i++) log.record(record(i));
+    expect(vi.getTimerCount()).toBe(1);
+    await vi.advanceTimersByTimeAsync(49);
+    expect(batches).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(batches).toHaveLength(1);
+    expect(written()).toEqual(ids(0, 10));
+    await log.close();
+  });
+
+  it("records arriving one by one do not push the flush back", async () => {
+    const { sink, batches, ids: written } = recordingSink();
+    const log = new DecisionLog(sink, { flushIntervalMs: 50, batchSize: 256 });
+    for (let i = 0; i < 10; i++) {
+      log.record(record(i));
+      await vi.advanceTimersByTimeAsync(4);
+    }
+    // 10 records over 40 ms: the first one's timer fires at 50 ms, not 50 ms after the last.
+    await vi.advanceTimersByTimeAsync(10);
+    expect(batches).toHaveLength(1);
+    expect(written()).toEqual(ids(0, 10));
+    await log.close();
+  });
+
+  it("records that arrive while a write is in flight go in a later batch, in order, none dropped", async () => {
+    const { sink, batches, handed, release, ids: written } = recordingSink({ hold: true });
+    const log = new DecisionLog(sink, { flushIntervalMs: 20, batchSize: 256 });
+    for (let i = 0; i < 3; i++) log.record(record(i));
+    await vi.advanceTimersByTimeAsync(20);
+    expect(batches).toHaveLength(1);
+    expect(batches[0]?.map((r) => r.id)).toEqual(ids(0, 3));
+
+    // The first write is still in flight.
+    for (let i = 3; i < 6; i++) log.record(record(i));
+    expect(log.backlog).toBe(6);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(batches).toHaveLength(1);
+    // The batch handed to the sink is not added to after the fact.
+    expect(handed[0]?.map((r) => r.id)).toEqual(ids(0, 3));
+
+    await release();
+    expect(log.backlog).toBe(3);
+    // Fewer than a batch: they wait for the interval like any other record (no tiny batch at once).
+    expect(batches).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(20);
+    expect(batches).toHaveLength(2);
+    expect(batches[1]?.map((r) => r.id)).toEqual(ids(3, 3));
+    for (let i = 6; i < 8; i++) log.record(record(i));
+    await release();
+    await vi.advanceTimersByTimeAsync(20);
+    await release();
+    expect(written()).toEqual(ids(0, 8));
+    expect(handed.map((b) => b.length)).toEqual([3, 3, 2]);
+    expect(log.backlog).toBe(0);
+    await log.close();
+  });
+
+  it("a full batch that arrived during a write is written as soon as the write ends", async () => {
+    const { sink, batches, release, ids: written } = recordingSink({ hold: true });
+    const log = new DecisionLog(sink, { flushIntervalMs: 60_000, batchSize: 4 });
+    for (let i = 0; i < 4; i++) log.record(record(i));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(batches).toHaveLength(1);
+    for (let i = 4; i < 9; i++) log.record(record(i));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(batches).toHaveLength(1);
+    await release();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(batches).toHaveLength(2);
+    expect(batches[1]?.map((r) => r.id)).toEqual(ids(4, 5));
+    await release();
+    expect(written()).toEqual(ids(0, 9));
+    await log.close();
+  });
+
+  it("close() writes what arrived during an in-flight write", async () => {
+    const { sink, release, ids: written } = recordingSink({ hold: true });
+    const log = new DecisionLog(sink, { flushIntervalMs: 20, batchSize: 256 });
+    log.record(record(0));
+    await vi.advanceTimersByTimeAsync(20);
+    log.record(record(1));
+    log.record(record(2));
+    const closed = log.close();
+    await release();
+    await release();
+    await closed;
+    expect(written()).toEqual(ids(0, 3));
     expect(log.backlog).toBe(0);
   });
 });

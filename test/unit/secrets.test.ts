@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { OrgCredentials } from "../../src/auth/org-credentials.js";
 import {
   digestsEqual,
@@ -11,6 +11,7 @@ import {
 } from "../../src/auth/secrets.js";
 import { createOrg, type NewOrg } from "../../src/core/bootstrap.js";
 import { type ErrorReason, TesseraError } from "../../src/domain/errors.js";
+import type { CredentialRow } from "../../src/store/orgs.js";
 import { openStore, type Store } from "../../src/store/store.js";
 import { tempDir } from "../helpers/server.js";
 
@@ -167,5 +168,150 @@ describe("OrgCredentials over a real store", () => {
     store.db.prepare("UPDATE org_credentials SET revoked_at = 1 WHERE org_id = ?").run(c.orgId);
     expect(reasonOf(() => creds.orgOfApiKey(c.apiKey))).toBe("API_KEY_UNKNOWN");
     expect(reasonOf(() => creds.adminOrg(a.apiKey, c.adminToken))).toBe("ADMIN_TOKEN_UNKNOWN");
+  });
+});
+
+describe("OrgCredentials: the digest cache comes before the format check", () => {
+  const tmp = tempDir();
+  let store: Store;
+  let org: NewOrg;
+  let nowSec = 1_000;
+  /** A fresh cache for each test, so "before caching" really is. */
+  let creds: OrgCredentials;
+
+  beforeAll(() => {
+    store = openStore(tmp.dir);
+    org = createOrg(store, "org-cache", new Date(0));
+  });
+  beforeEach(() => {
+    nowSec = 1_000;
+    creds = new OrgCredentials(store.orgs, () => new Date(nowSec * 1000));
+  });
+  afterAll(() => {
+    store.close();
+    tmp.cleanup();
+  });
+
+  const flip = (s: string) => s.slice(0, -1) + (s.endsWith("A") ? "B" : "A");
+
+  /** A scoped API key added to `org` straight through the repository. */
+  const scopedKey = (extra: Partial<CredentialRow> = {}) => {
+    const secret = generateSecret("apiKey");
+    const row: CredentialRow = {
+      id: newId("key"),
+      orgId: org.orgId,
+      kind: "api_key",
+      digest: secretDigest(secret),
+      name: "scoped",
+      scopes: ["reports:read"],
+      prefix: secret.slice(0, 8),
+      ...extra,
+    };
+    store.orgs.addScopedKey(row, nowSec);
+    return { secret, id: row.id };
+  };
+
+  it.each<[string, () => string]>([
+    ["empty", () => ""],
+    ["short", () => "tsk_x"],
+    ["a bad checksum", () => flip(org.apiKey)],
+    ["a swapped prefix", () => `tat_${org.apiKey.slice(4)}`],
+    ["a trailing character", () => `${org.apiKey}0`],
+  ])("a malformed API key (%s) is API_KEY_MALFORMED, also after the real key was cached", (_name, key) => {
+    expect(reasonOf(() => creds.orgOfApiKey(key()))).toBe("API_KEY_MALFORMED");
+    expect(creds.orgOfApiKey(org.apiKey)).toBe(org.orgId);
+    expect(reasonOf(() => creds.orgOfApiKey(key()))).toBe("API_KEY_MALFORMED");
+  });
+
+  it("a well-formed unknown key is API_KEY_UNKNOWN, every time (misses are not cached as hits)", () => {
+    const unknown = generateSecret("apiKey");
+    expect(reasonOf(() => creds.orgOfApiKey(unknown))).toBe("API_KEY_UNKNOWN");
+    expect(reasonOf(() => creds.orgOfApiKey(unknown))).toBe("API_KEY_UNKNOWN");
+    expect(reasonOf(() => creds.adminOrg(org.apiKey, generateSecret("adminToken")))).toBe(
+      "ADMIN_TOKEN_UNKNOWN",
+    );
+  });
+
+  it("a key unknown at first is found once it is created", () => {
+    const secret = generateSecret("apiKey");
+    expect(reasonOf(() => creds.orgOfApiKey(secret))).toBe("API_KEY_UNKNOWN");
+    store.orgs.addScopedKey(
+      {
+        id: newId("key"),
+        orgId: org.orgId,
+        kind: "api_key",
+        digest: secretDigest(secret),
+        name: "late",
+        scopes: ["reports:read"],
+        prefix: secret.slice(0, 8),
+      },
+      nowSec,
+    );
+    expect(creds.orgOfApiKey(secret)).toBe(org.orgId);
+  });
+
+  it("an admin token sent as an API key is API_KEY_MALFORMED, before and after it is cached as an admin token", () => {
+    expect(reasonOf(() => creds.orgOfApiKey(org.adminToken))).toBe("API_KEY_MALFORMED");
+    expect(creds.adminOrg(org.apiKey, org.adminToken)).toBe(org.orgId);
+    expect(reasonOf(() => creds.orgOfApiKey(org.adminToken))).toBe("API_KEY_MALFORMED");
+    expect(reasonOf(() => creds.apiKey(org.adminToken))).toBe("API_KEY_MALFORMED");
+    // Nor does it pass as the API key of an admin pair.
+    expect(reasonOf(() => creds.adminOrg(org.adminToken, org.adminToken))).toBe("API_KEY_MALFORMED");
+    // The admin token itself still works in its own slot.
+    expect(creds.adminOrg(org.apiKey, org.adminToken)).toBe(org.orgId);
+  });
+
+  it("an API key sent as an admin token is ADMIN_TOKEN_MALFORMED, before and after it is cached as an API key", () => {
+    expect(reasonOf(() => creds.adminOrg(org.apiKey, org.apiKey))).toBe("ADMIN_TOKEN_MALFORMED");
+    expect(creds.orgOfApiKey(org.apiKey)).toBe(org.orgId);
+    expect(reasonOf(() => creds.adminOrg(org.apiKey, org.apiKey))).toBe("ADMIN_TOKEN_MALFORMED");
+    expect(creds.orgOfApiKey(org.apiKey)).toBe(org.orgId);
+  });
+
+  it("a scoped API key sent as an admin token is ADMIN_TOKEN_MALFORMED once cached", () => {
+    const { secret } = scopedKey();
+    expect(creds.apiKey(secret)).toMatchObject({
+      orgId: org.orgId,
+      kind: "api_key",
+      scopes: ["reports:read"],
+    });
+    expect(reasonOf(() => creds.adminOrg(org.apiKey, secret))).toBe("ADMIN_TOKEN_MALFORMED");
+  });
+
+  it("a revoked scoped key is API_KEY_UNKNOWN after invalidate()", () => {
+    const { secret, id } = scopedKey();
+    expect(creds.orgOfApiKey(secret)).toBe(org.orgId);
+    expect(store.orgs.revokeKey(org.orgId, id, nowSec)).toBe(true);
+    creds.invalidate();
+    expect(reasonOf(() => creds.orgOfApiKey(secret))).toBe("API_KEY_UNKNOWN");
+    expect(reasonOf(() => creds.orgOfApiKey(secret))).toBe("API_KEY_UNKNOWN");
+  });
+
+  it("a replaced primary key and admin token are UNKNOWN after invalidate(), and the new ones work", () => {
+    const old = createOrg(store, "org-replaced", new Date(0));
+    expect(creds.adminOrg(old.apiKey, old.adminToken)).toBe(old.orgId);
+    const apiKey = generateSecret("apiKey");
+    const adminToken = generateSecret("adminToken");
+    store.orgs.replacePrimary(
+      old.orgId,
+      [
+        { id: newId("key"), kind: "api_key", digest: secretDigest(apiKey) },
+        { id: newId("key"), kind: "admin_token", digest: secretDigest(adminToken) },
+      ],
+      nowSec,
+    );
+    creds.invalidate();
+    expect(reasonOf(() => creds.orgOfApiKey(old.apiKey))).toBe("API_KEY_UNKNOWN");
+    expect(reasonOf(() => creds.adminOrg(apiKey, old.adminToken))).toBe("ADMIN_TOKEN_UNKNOWN");
+    expect(creds.adminOrg(apiKey, adminToken)).toBe(old.orgId);
+  });
+
+  it("a cached key still expires on time", () => {
+    const { secret } = scopedKey({ expiresAt: nowSec + 60 });
+    expect(creds.orgOfApiKey(secret)).toBe(org.orgId);
+    nowSec += 59;
+    expect(creds.orgOfApiKey(secret)).toBe(org.orgId);
+    nowSec += 1;
+    expect(reasonOf(() => creds.orgOfApiKey(secret))).toBe("API_KEY_EXPIRED");
   });
 });

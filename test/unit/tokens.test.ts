@@ -1,9 +1,12 @@
 import { decodeProtectedHeader, SignJWT } from "jose";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { SIGNING_ALG } from "../../src/auth/key-ring.js";
+import type { AccessClaims } from "../../src/auth/token-claims.js";
 import { ACCESS_TOKEN_TYP } from "../../src/auth/token-claims.js";
-import { MAX_TOKEN_BYTES } from "../../src/auth/token-verifier.js";
+import { MAX_TOKEN_BYTES, TokenVerifier } from "../../src/auth/token-verifier.js";
+import { type ErrorReason, TesseraError } from "../../src/domain/errors.js";
 import {
+  AUDIENCE,
   b64,
   CONTENT,
   claimsAt,
@@ -181,5 +184,132 @@ describe("claims and size", () => {
     for (let n = start; n < start + 8 && token.length !== MAX_TOKEN_BYTES; n++) token = await withTag(n);
     expect(token).toHaveLength(MAX_TOKEN_BYTES);
     await expect(kit.verifier().verify(token)).resolves.toBeDefined();
+  });
+});
+
+/** The reason a synchronous call is refused with; fails when it returns or throws something else. */
+function refusedNow(fn: () => unknown): ErrorReason {
+  let err: unknown;
+  try {
+    fn();
+  } catch (e) {
+    err = e;
+  }
+  expect(err, "expected a synchronous refusal").toBeInstanceOf(TesseraError);
+  return (err as TesseraError).reason;
+}
+
+describe("verifyNow: the cached answer, without a promise", () => {
+  /** A verifier on the kit's clock with a liveness check that refuses the jtis in `revoked`. */
+  const checked = (revoked: Set<string>, seen: AccessClaims[] = []) =>
+    new TokenVerifier(kit.ring, {
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      clockToleranceSeconds: TOLERANCE,
+      now: kit.clock.now,
+      check: (claims) => {
+        seen.push(claims);
+        if (revoked.has(claims.jti)) throw new TesseraError("TOKEN_REVOKED", "the token was revoked");
+      },
+    });
+
+  it("is undefined for a valid token this verifier has not verified", async () => {
+    const { token } = await kit.signer.sign(CONTENT, T0, 60);
+    const verifier = kit.verifier();
+    expect(verifier.verifyNow(token)).toBeUndefined();
+    // Another verifier's cache does not count.
+    await kit.verifier().verify(token);
+    expect(verifier.verifyNow(token)).toBeUndefined();
+    // Nor does asking: verifyNow never verifies.
+    expect(verifier.verifyNow(token)).toBeUndefined();
+  });
+
+  it("is undefined for a token that failed verification", async () => {
+    const { token } = await kit.signer.sign(CONTENT, T0, 60);
+    const [h, , s] = token.split(".");
+    const forged = `${h}.${b64(JSON.stringify(claimsAt(T0, { tier: "privileged" })))}.${s}`;
+    const verifier = kit.verifier();
+    await expectRefused(verifier.verify(forged), "TOKEN_INVALID");
+    expect(verifier.verifyNow(forged)).toBeUndefined();
+  });
+
+  it("returns the claims synchronously once verify has resolved", async () => {
+    const { token, claims } = await kit.signer.sign(CONTENT, T0, 60);
+    const verifier = kit.verifier();
+    const verified = await verifier.verify(token);
+    const now = verifier.verifyNow(token);
+    expect(now).not.toBeInstanceOf(Promise);
+    expect(now).toEqual(claims);
+    expect(now).toEqual(verified);
+    // A different token is still not known.
+    const other = await kit.signer.sign(CONTENT, T0, 60);
+    expect(verifier.verifyNow(other.token)).toBeUndefined();
+  });
+
+  it("throws TOKEN_EXPIRED once the clock reaches exp + tolerance, and never returns the claims after", async () => {
+    const { token, claims } = await kit.signer.sign(CONTENT, T0, 60);
+    const verifier = kit.verifier();
+    await verifier.verify(token);
+    kit.clock.sec = claims.exp + TOLERANCE - 1;
+    expect(verifier.verifyNow(token)).toEqual(claims);
+    kit.clock.sec = claims.exp + TOLERANCE;
+    expect(refusedNow(() => verifier.verifyNow(token))).toBe("TOKEN_EXPIRED");
+    // Later calls refuse it too, or leave it to verify (which refuses it): no claims either way.
+    let again: AccessClaims | undefined;
+    try {
+      again = verifier.verifyNow(token);
+    } catch (err) {
+      expect(err).toBeInstanceOf(TesseraError);
+      expect((err as TesseraError).reason).toBe("TOKEN_EXPIRED");
+    }
+    expect(again).toBeUndefined();
+    await expectRefused(verifier.verify(token), "TOKEN_EXPIRED");
+  });
+
+  it("expires at exp itself when there is no tolerance", async () => {
+    const { token, claims } = await kit.signer.sign(CONTENT, T0, 60);
+    const verifier = kit.verifier({ tolerance: 0 });
+    await verifier.verify(token);
+    kit.clock.sec = claims.exp - 1;
+    expect(verifier.verifyNow(token)).toEqual(claims);
+    kit.clock.sec = claims.exp;
+    expect(refusedNow(() => verifier.verifyNow(token))).toBe("TOKEN_EXPIRED");
+  });
+
+  it("runs the liveness check on every call and propagates its refusal", async () => {
+    const { token, claims } = await kit.signer.sign(CONTENT, T0, 60);
+    const revoked = new Set<string>();
+    const seen: AccessClaims[] = [];
+    const verifier = checked(revoked, seen);
+    await expect(verifier.verify(token)).resolves.toEqual(claims);
+    expect(seen).toHaveLength(1);
+    expect(verifier.verifyNow(token)).toEqual(claims);
+    expect(seen).toHaveLength(2);
+    expect(seen[1]).toEqual(claims);
+    revoked.add(claims.jti);
+    expect(refusedNow(() => verifier.verifyNow(token))).toBe("TOKEN_REVOKED");
+    expect(refusedNow(() => verifier.verifyNow(token))).toBe("TOKEN_REVOKED");
+    await expectRefused(verifier.verify(token), "TOKEN_REVOKED");
+    expect(seen).toHaveLength(5);
+    // The check decides on each use: lifted, the token works again.
+    revoked.delete(claims.jti);
+    expect(verifier.verifyNow(token)).toEqual(claims);
+  });
+
+  it("refuses a token whose first verification was refused by the check", async () => {
+    const { token, claims } = await kit.signer.sign(CONTENT, T0, 60);
+    const revoked = new Set([claims.jti]);
+    const verifier = checked(revoked);
+    await expectRefused(verifier.verify(token), "TOKEN_REVOKED");
+    // Whether or not the signature check was cached, the revoked token is never answered with claims.
+    let now: AccessClaims | undefined;
+    try {
+      now = verifier.verifyNow(token);
+    } catch (err) {
+      expect(err).toBeInstanceOf(TesseraError);
+      expect((err as TesseraError).reason).toBe("TOKEN_REVOKED");
+    }
+    expect(now).toBeUndefined();
+    await expectRefused(verifier.verify(token), "TOKEN_REVOKED");
   });
 });
