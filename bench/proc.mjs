@@ -59,7 +59,26 @@ export async function stop(proc, graceMs = 5000) {
   killGroup(proc.pid, "SIGKILL"); // cluster workers that outlived their primary
 }
 
+/**
+ * Stops every process group we started except `keep` (SIGSTOP), so a measurement has the
+ * machine to itself: the idle targets' timers, GC and threads would otherwise share its two
+ * cores with the one being measured. Returns a function that resumes them (SIGCONT).
+ */
+export function pauseAllBut(keep) {
+  const paused = [...live].filter((p) => !keep.includes(p) && !p.exited);
+  for (const p of paused) killGroup(p.pid, "SIGSTOP");
+  return () => {
+    for (const p of paused) killGroup(p.pid, "SIGCONT");
+  };
+}
+
+/** Resumes every group (before stopping them: a stopped process cannot act on SIGTERM). */
+export function resumeAll() {
+  for (const p of live) killGroup(p.pid, "SIGCONT");
+}
+
 export async function stopAll() {
+  resumeAll();
   await Promise.all([...live].map((p) => stop(p)));
 }
 

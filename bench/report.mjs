@@ -140,8 +140,10 @@ ratio against targets measured in the same run, same load generator, same machin
 - **Load:** ${d.versions.h2load}, one thread: throughput \`-n ${d.settings.n} -c 4 -m 32 -t 1\`
   (after ${d.settings.warmup.toLocaleString("en-US")} warm-up requests), serial \`-n ${d.settings.serial} -c 1 -m 1\`,
   latency percentiles open-loop with \`--rps\` at half of Cerbos's throughput for ${d.settings.openLoopSeconds} s, every latency logged.
-  The targets take turns in ${d.rounds} interleaved rounds; each figure is the best round (highest req/s,
-  lowest serial mean, lowest open-loop p99), since other work on a shared machine only slows a round down.
+  The targets take turns in ${d.rounds} interleaved rounds, each measured alone: every other target's processes
+  are paused (SIGSTOP) while it runs, so idle servers' timers, GC and threads do not share the two cores. Each
+  figure is the best round (highest req/s, lowest serial mean, lowest open-loop p99), since other work on a
+  shared machine only slows a round down.
 - **Targets:** Tessera \`serve ${d.workersFlag ? `--workers ${d.workers}` : "(one process: no --workers flag)"}\`;
   limit = bare grpc-js + protobuf-es decode, constant answer, ${d.workers} cluster worker(s);
   ${d.versions.cerbos} (disk store, \`--log-level=warn\`, no telemetry). Each answer was checked with a real

@@ -13,7 +13,7 @@ import { AuthService, Decision } from "../dist/gen/tessera/v1/auth_service_pb.js
 import { AuthMethod } from "../dist/gen/tessera/v1/types_pb.js";
 import { framedSize, grpcCall, pathOf } from "./grpc-call.mjs";
 import { ensureH2load, h2load, writeGrpcBody } from "./h2load.mjs";
-import { killAllNow, run, stopAll } from "./proc.mjs";
+import { killAllNow, pauseAllBut, run, stopAll } from "./proc.mjs";
 import { report } from "./report.mjs";
 import { bigPolicy } from "./scenario/big-policy.mjs";
 import * as req from "./scenario/requests.mjs";
@@ -72,6 +72,7 @@ async function prepare(target, caseId, method, message, headers, check, calls = 
   }
   return {
     target: target.name,
+    proc: target.proc,
     caseId,
     label: `${target.name} ${caseId}`,
     url: `http://127.0.0.1:${target.port}${pathOf(method)}`,
@@ -153,19 +154,41 @@ function best() {
   return [...out.values()];
 }
 
+/**
+ * Runs `fn` with every other target paused (SIGSTOP): each is measured with the machine to
+ * itself, as if it ran alone, while all of them stay up for the interleaved rounds.
+ */
+async function alone(c, fn) {
+  const resume = pauseAllBut([c.proc]);
+  try {
+    return await fn();
+  } finally {
+    resume();
+  }
+}
+
 async function throughput(c, round) {
-  await h2load(c, { n: WARMUP, c: 4, m: 32, timeoutMs: 60_000 });
-  return record(c, "throughput", await h2load(c, { n: N, c: 4, m: 32, timeoutMs: 200_000 }), round);
+  return alone(c, async () => {
+    await h2load(c, { n: WARMUP, c: 4, m: 32, timeoutMs: 60_000 });
+    return record(c, "throughput", await h2load(c, { n: N, c: 4, m: 32, timeoutMs: 200_000 }), round);
+  });
 }
 
 async function serial(c, round) {
-  await h2load(c, { n: 500, c: 1, m: 1, timeoutMs: 30_000 });
-  const logFile = join(tmp, `${c.target}-${c.caseId}-serial.log`);
-  return record(c, "serial", await h2load(c, { n: N_SERIAL, c: 1, m: 1, logFile, timeoutMs: 60_000 }), round);
+  return alone(c, async () => {
+    await h2load(c, { n: 500, c: 1, m: 1, timeoutMs: 30_000 });
+    const logFile = join(tmp, `${c.target}-${c.caseId}-serial.log`);
+    const r = await h2load(c, { n: N_SERIAL, c: 1, m: 1, logFile, timeoutMs: 60_000 });
+    return record(c, "serial", r, round);
+  });
 }
 
 /** Open loop: h2load --rps sends on a timer whatever the responses; every latency logged. */
-async function openLoop(c, rate, round) {
+function openLoop(c, rate, round) {
+  return alone(c, () => openLoopAlone(c, rate, round));
+}
+
+async function openLoopAlone(c, rate, round) {
   const perConnection = Math.max(1, Math.round(rate / 4));
   const n = perConnection * 4 * OPEN_LOOP_SECONDS;
   const logFile = join(tmp, `${c.target}-${c.caseId}-open.log`);
@@ -180,10 +203,10 @@ async function openLoop(c, rate, round) {
   return record(c, "open-loop", r, round, { targetRate: perConnection * 4 });
 }
 
-/** N processes of raw Ed25519 signing at once; total ops/s. */
+/** N processes of raw Ed25519 signing at once, every target paused; total ops/s. */
 async function rawEd25519(processes) {
   const one = () => run(process.execPath, [join(HERE, "ed25519.mjs"), "3"], { timeoutMs: 30_000 });
-  const outs = await Promise.all(Array.from({ length: processes }, one));
+  const outs = await alone({ proc: undefined }, () => Promise.all(Array.from({ length: processes }, one)));
   const total = outs.reduce((sum, o) => sum + JSON.parse(o.stdout).opsPerSec, 0);
   log(`raw Ed25519 signing, ${processes} process(es): ${Math.round(total).toLocaleString("en-US")} ops/s`);
   return total;
