@@ -15,35 +15,52 @@ export interface DecisionRecord {
   readonly revision: number;
 }
 
+/** One stored decision, in the order of the segment's JSON arrays (see migration 6). */
+function toStored(r: DecisionRecord): unknown[] {
+  return [
+    r.id,
+    r.atMs,
+    r.subjectId,
+    r.scope,
+    r.resourceKind,
+    r.resourceId,
+    r.allowed ? 1 : 0,
+    r.reason,
+    r.rule,
+    r.revision,
+  ];
+}
+
 /**
- * The decision log table, on a connection of its own with `synchronous = NORMAL`: in WAL mode
- * a batch survives a process crash, and the log does not pay an fsync per batch the way the
- * admin writes (FULL) do.
+ * The decision log, on a connection of its own with `synchronous = NORMAL`: in WAL mode a
+ * batch survives a process crash, and the log does not pay an fsync per batch the way the
+ * admin writes (FULL) do. A batch is stored as one segment row per org; the decision_log
+ * view reads it back one row per decision.
  */
 export class DecisionRepository {
-  private readonly insertOne;
+  private readonly insertSegment;
   private readonly insertMany;
 
   constructor(private readonly db: Db) {
-    this.insertOne = db.prepare(
-      `INSERT INTO decision_log (id, org_id, at_ms, subject_id, scope, resource_kind, resource_id, allowed, reason, rule, revision)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    this.insertSegment = db.prepare<[string, number, number, number, string]>(
+      `INSERT INTO decision_segments (org_id, first_at_ms, last_at_ms, count, records)
+       VALUES (?, ?, ?, ?, ?)`,
     );
     this.insertMany = db.transaction((rows: readonly DecisionRecord[]) => {
+      const byOrg = new Map<string, DecisionRecord[]>();
       for (const r of rows) {
-        this.insertOne.run(
-          r.id,
-          r.orgId,
-          r.atMs,
-          r.subjectId,
-          r.scope,
-          r.resourceKind,
-          r.resourceId,
-          r.allowed ? 1 : 0,
-          r.reason,
-          r.rule,
-          r.revision,
-        );
+        const list = byOrg.get(r.orgId);
+        if (list) list.push(r);
+        else byOrg.set(r.orgId, [r]);
+      }
+      for (const [orgId, list] of byOrg) {
+        let first = Number.POSITIVE_INFINITY;
+        let last = Number.NEGATIVE_INFINITY;
+        for (const r of list) {
+          first = Math.min(first, r.atMs);
+          last = Math.max(last, r.atMs);
+        }
+        this.insertSegment.run(orgId, first, last, list.length, JSON.stringify(list.map(toStored)));
       }
     });
   }
@@ -57,7 +74,8 @@ export class DecisionRepository {
   recent(orgId: string, limit: number): DecisionRecord[] {
     return this.db
       .prepare<[string, number], Record<string, string | number>>(
-        "SELECT * FROM decision_log WHERE org_id = ? ORDER BY at_ms DESC, seq DESC LIMIT ?",
+        `SELECT * FROM decision_log WHERE org_id = ?
+         ORDER BY at_ms DESC, segment DESC, position DESC LIMIT ?`,
       )
       .all(orgId, limit)
       .map((r) => ({
@@ -76,6 +94,8 @@ export class DecisionRepository {
   }
 
   count(): number {
-    return this.db.prepare<[], { n: number }>("SELECT count(*) AS n FROM decision_log").get()?.n ?? 0;
+    return (
+      this.db.prepare<[], { n: number | null }>("SELECT sum(count) AS n FROM decision_segments").get()?.n ?? 0
+    );
   }
 }

@@ -1,7 +1,10 @@
+import Database from "better-sqlite3";
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { DecisionLog } from "../../src/audit/decision-log.js";
 import { type DecisionSink, directSink } from "../../src/audit/decision-sink.js";
+import { databasePath } from "../../src/store/db.js";
 import type { DecisionRecord } from "../../src/store/decisions.js";
+import { MIGRATIONS } from "../../src/store/migrations/index.js";
 import { openStore, type Store } from "../../src/store/store.js";
 import { tempDir } from "../helpers/server.js";
 
@@ -236,5 +239,69 @@ describe("decision log batching (fake timers)", () => {
     await closed;
     expect(written()).toEqual(ids(0, 3));
     expect(log.backlog).toBe(0);
+  });
+});
+
+describe("decision log storage (segments)", () => {
+  it("stores a batch as one segment per org and reads it back per decision, newest first", () => {
+    const tmp = tempDir();
+    const store = openStore(tmp.dir);
+    try {
+      const rows = [1, 2, 3, 4, 5].map((i) => ({ ...record(i), orgId: i % 2 ? "org-a" : "org-b" }));
+      store.decisions.insert(rows);
+      const segments = store.db
+        .prepare<[], { org_id: string; count: number; first_at_ms: number; last_at_ms: number }>(
+          "SELECT org_id, count, first_at_ms, last_at_ms FROM decision_segments ORDER BY org_id",
+        )
+        .all();
+      expect(segments).toEqual([
+        { org_id: "org-a", count: 3, first_at_ms: 1, last_at_ms: 5 },
+        { org_id: "org-b", count: 2, first_at_ms: 2, last_at_ms: 4 },
+      ]);
+      expect(store.decisions.count()).toBe(5);
+      expect(store.decisions.recent("org-a", 10)).toEqual(rows.filter((r) => r.orgId === "org-a").reverse());
+      expect(store.decisions.recent("org-b", 1).map((r) => r.id)).toEqual(["dec-4"]);
+    } finally {
+      store.close();
+      tmp.cleanup();
+    }
+  });
+
+  it("moves decisions stored one row each (migration 5) into segments, nothing lost", () => {
+    const tmp = tempDir();
+    const db = new Database(databasePath(tmp.dir));
+    for (const m of MIGRATIONS.filter((x) => x.version <= 5)) {
+      db.exec(m.sql);
+      db.pragma(`user_version = ${m.version}`);
+    }
+    const insert = db.prepare(
+      `INSERT INTO decision_log (id, org_id, at_ms, subject_id, scope, resource_kind, resource_id, allowed, reason, rule, revision)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    const old = [1, 2, 3].map((i) => ({ ...record(i), orgId: "org-old" }));
+    for (const r of old)
+      insert.run(
+        r.id,
+        r.orgId,
+        r.atMs,
+        r.subjectId,
+        r.scope,
+        r.resourceKind,
+        r.resourceId,
+        r.allowed ? 1 : 0,
+        r.reason,
+        r.rule,
+        r.revision,
+      );
+    db.close();
+    const store = openStore(tmp.dir);
+    try {
+      expect(store.db.pragma("user_version", { simple: true })).toBe(6);
+      expect(store.decisions.recent("org-old", 10)).toEqual([...old].reverse());
+      expect(store.db.prepare("SELECT count(*) AS n FROM decision_segments").get()).toEqual({ n: 1 });
+    } finally {
+      store.close();
+      tmp.cleanup();
+    }
   });
 });
