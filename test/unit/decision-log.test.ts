@@ -274,25 +274,13 @@ describe("decision log storage (segments)", () => {
       db.exec(m.sql);
       db.pragma(`user_version = ${m.version}`);
     }
+    // Rows as migration 5 stored them, one per decision.
     const insert = db.prepare(
       `INSERT INTO decision_log (id, org_id, at_ms, subject_id, scope, resource_kind, resource_id, allowed, reason, rule, revision)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+       VALUES (@id, @orgId, @atMs, @subjectId, @scope, @resourceKind, @resourceId, @allowed, @reason, @rule, @revision)`,
     );
     const old = [1, 2, 3].map((i) => ({ ...record(i), orgId: "org-old" }));
-    for (const r of old)
-      insert.run(
-        r.id,
-        r.orgId,
-        r.atMs,
-        r.subjectId,
-        r.scope,
-        r.resourceKind,
-        r.resourceId,
-        r.allowed ? 1 : 0,
-        r.reason,
-        r.rule,
-        r.revision,
-      );
+    for (const r of old) insert.run({ ...r, allowed: r.allowed ? 1 : 0 });
     db.close();
     const store = openStore(tmp.dir);
     try {
