@@ -5,6 +5,7 @@ import { type CompiledRevision, PolicyEngine } from "../engine/engine.js";
 import { parsePolicyTests, runPolicyTests, type TestReport } from "../engine/policy-test.js";
 import type { PolicyDocument } from "../engine/types.js";
 import type { PolicyChangeRow, PolicyRepository, PolicySummaryRow } from "../store/policies.js";
+import { reclaimAfterCompile } from "./heap.js";
 
 export interface PolicyDeps {
   readonly engine: PolicyEngine;
@@ -55,6 +56,7 @@ export class PolicyAdmin {
     }));
     const revision = this.d.policies.put(orgId, writes, this.nowSec());
     this.d.engine.installCompiled(orgId, { ...compiled, number: revision });
+    reclaimAfterCompile(compiled.index.ruleCount);
     return { names: docs.map((d) => d.name), revision };
   }
 
@@ -72,6 +74,7 @@ export class PolicyAdmin {
     const revision = this.d.policies.delete(orgId, name, this.nowSec());
     if (revision === undefined) throw new TesseraError("POLICY_NOT_FOUND", "no such policy in this org");
     this.d.engine.installCompiled(orgId, { ...compiled, number: revision });
+    reclaimAfterCompile(compiled.index.ruleCount);
     return revision;
   }
 

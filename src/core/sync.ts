@@ -3,6 +3,7 @@ import type { PolicyEngine } from "../engine/engine.js";
 import { parseStored } from "../engine/engine.js";
 import type { Change } from "../store/changes.js";
 import type { Store } from "../store/store.js";
+import { reclaimAfterCompile } from "./heap.js";
 
 export interface SyncTargets {
   readonly engine: PolicyEngine;
@@ -32,6 +33,7 @@ export function startSync(store: Store, targets: SyncTargets, opts: SyncOptions 
       if (store.policies.storedRevision(c.orgId) > targets.engine.revision(c.orgId)) {
         const snap = store.policies.snapshot(c.orgId);
         targets.engine.install(c.orgId, snap.revision, parseStored(c.orgId, snap.documents));
+        reclaimAfterCompile(targets.engine.current(c.orgId).index.ruleCount);
       }
     } else if (c.kind === "credential") {
       targets.credentials.invalidate();
