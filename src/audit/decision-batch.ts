@@ -2,6 +2,7 @@ import type { DecisionRecord } from "../store/decisions.js";
 
 /** The text fields of a record that repeat from decision to decision (org, subject, scope, rule…). */
 const TEXT_FIELDS = ["orgId", "subjectId", "scope", "resourceKind", "resourceId", "reason", "rule"] as const;
+type TextField = (typeof TEXT_FIELDS)[number];
 const WIDTH = TEXT_FIELDS.length;
 
 /**
@@ -39,7 +40,7 @@ export function encodeBatch(rows: readonly DecisionRecord[]): EncodedBatch {
     batch.revisions[i] = r.revision;
     batch.allowed[i] = r.allowed ? 1 : 0;
     for (let f = 0; f < WIDTH; f++) {
-      const value = r[TEXT_FIELDS[f] as (typeof TEXT_FIELDS)[number]];
+      const value = r[TEXT_FIELDS[f] as TextField];
       let code = seen.get(value);
       if (code === undefined) {
         code = batch.strings.length;
@@ -54,19 +55,15 @@ export function encodeBatch(rows: readonly DecisionRecord[]): EncodedBatch {
 
 export function decodeBatch(b: EncodedBatch): DecisionRecord[] {
   const rows: DecisionRecord[] = [];
-  const text = (i: number, f: number) => b.strings[b.codes[i * WIDTH + f] as number] as string;
   for (let i = 0; i < b.count; i++) {
+    const text = {} as Record<TextField, string>;
+    for (let f = 0; f < WIDTH; f++)
+      text[TEXT_FIELDS[f] as TextField] = b.strings[b.codes[i * WIDTH + f] as number] as string;
     rows.push({
+      ...text,
       id: b.ids[i] as string,
-      orgId: text(i, 0),
       atMs: b.atMs[i] as number,
-      subjectId: text(i, 1),
-      scope: text(i, 2),
-      resourceKind: text(i, 3),
-      resourceId: text(i, 4),
       allowed: b.allowed[i] === 1,
-      reason: text(i, 5),
-      rule: text(i, 6),
       revision: b.revisions[i] as number,
     });
   }

@@ -79,7 +79,9 @@ export class TokenVerifier {
 
   /** The token's claims, or a TesseraError with an UNAUTHENTICATED reason. */
   async verify(token: string): Promise<AccessClaims> {
-    return this.verifyNow(token) ?? this.verifyAndCache(token);
+    checkSize(token);
+    const digest = tokenDigest(token);
+    return this.fromCache(digest) ?? this.verifyAndCache(token, digest);
   }
 
   /**
@@ -89,7 +91,10 @@ export class TokenVerifier {
    */
   verifyNow(token: string): AccessClaims | undefined {
     checkSize(token);
-    const digest = tokenDigest(token);
+    return this.fromCache(tokenDigest(token));
+  }
+
+  private fromCache(digest: string): AccessClaims | undefined {
     const cached = this.cache.get(digest);
     if (!cached) return undefined;
     if (cached.exp <= epochSeconds(this.opts.now()) - this.opts.clockToleranceSeconds) {
@@ -100,10 +105,10 @@ export class TokenVerifier {
     return cached;
   }
 
-  private async verifyAndCache(token: string): Promise<AccessClaims> {
+  private async verifyAndCache(token: string, digest: string): Promise<AccessClaims> {
     const claims = await this.verifyFresh(token, epochSeconds(this.opts.now()));
     if (this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value as string);
-    this.cache.set(tokenDigest(token), claims);
+    this.cache.set(digest, claims);
     this.opts.check?.(claims);
     return claims;
   }

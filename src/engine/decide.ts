@@ -30,11 +30,11 @@ class Bindings implements ConditionInput {
   readonly context: CelMap;
   private nowTimestamp: Timestamp | undefined;
 
-  constructor(
-    e: Evaluation,
-    private readonly nowMs: number,
-  ) {
+  private readonly nowMs: number;
+
+  constructor(e: Evaluation) {
     const { subject, resource, context } = e.query;
+    this.nowMs = e.nowMs;
     this.principal = celObject({
       id: subject.id,
       org: e.orgId,
@@ -58,7 +58,7 @@ class Bindings implements ConditionInput {
 }
 
 function bindingsOf(e: Evaluation): ConditionInput {
-  e.bindings ??= new Bindings(e, e.nowMs);
+  e.bindings ??= new Bindings(e);
   return e.bindings;
 }
 
@@ -162,19 +162,15 @@ export function decide(
   };
   const kind = query.resource?.kind;
   const colon = scope.indexOf(":");
-  const settled =
-    scanBucket(s, index.exact.get(scope), kind) ||
-    scanBucket(s, index.byDomain.get(scope.slice(0, colon)), kind) ||
-    scanBucket(s, index.byVerb.get(scope.slice(colon + 1)), kind) ||
+  // Each scan returns true when a deny has settled the decision: the later buckets are skipped.
+  if (
+    !scanBucket(s, index.exact.get(scope), kind) &&
+    !scanBucket(s, index.byDomain.get(scope.slice(0, colon)), kind) &&
+    !scanBucket(s, index.byVerb.get(scope.slice(colon + 1)), kind)
+  )
     scanBucket(s, index.any, kind);
-  if (settled || s.deniedBy)
-    return {
-      allow: false,
-      reason: "DENIED_BY_RULE",
-      rule: s.deniedBy?.id ?? "",
-      revision,
-      explanation: trace,
-    };
+  if (s.deniedBy)
+    return { allow: false, reason: "DENIED_BY_RULE", rule: s.deniedBy.id, revision, explanation: trace };
   if (s.allowedBy)
     return { allow: true, reason: "ALLOWED_BY_RULE", rule: s.allowedBy.id, revision, explanation: trace };
   return { allow: false, reason: "NO_MATCHING_RULE", rule: "", revision, explanation: trace };

@@ -1,5 +1,6 @@
 import { create, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
 import { AuthorizeResponseSchema } from "../../gen/tessera/v1/auth_service_pb.js";
+import { asBuffer } from "./handlers.js";
 
 type AuthorizeResponseInit = MessageInitShape<typeof AuthorizeResponseSchema>;
 
@@ -21,16 +22,15 @@ function writeVarint(buf: Buffer, pos: number, n: number): number {
   return pos;
 }
 
-function stringFieldSize(s: string): number {
-  if (s.length === 0) return 0;
-  const bytes = Buffer.byteLength(s, "utf8");
-  return 1 + varintSize(bytes) + bytes;
+/** Bytes of a string field (tag, length, UTF-8) given its UTF-8 length; an empty one is not written. */
+function stringFieldSize(bytes: number): number {
+  return bytes === 0 ? 0 : 1 + varintSize(bytes) + bytes;
 }
 
-function writeStringField(buf: Buffer, pos: number, tag: number, s: string): number {
-  if (s.length === 0) return pos;
+function writeStringField(buf: Buffer, pos: number, tag: number, s: string, bytes: number): number {
+  if (bytes === 0) return pos;
   buf[pos++] = tag;
-  pos = writeVarint(buf, pos, Buffer.byteLength(s, "utf8"));
+  pos = writeVarint(buf, pos, bytes);
   return pos + buf.write(s, pos, "utf8");
 }
 
@@ -50,30 +50,32 @@ export function encodeAuthorizeResponse(m: AuthorizeResponseInit): Buffer {
     revision < 0 ||
     decision < 0
   ) {
-    const bytes = toBinary(AuthorizeResponseSchema, create(AuthorizeResponseSchema, m));
-    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    return asBuffer(toBinary(AuthorizeResponseSchema, create(AuthorizeResponseSchema, m)));
   }
   const reason = m.reason ?? "";
   const rule = m.rule ?? "";
   const id = m.decisionId ?? "";
+  const reasonBytes = Buffer.byteLength(reason, "utf8");
+  const ruleBytes = Buffer.byteLength(rule, "utf8");
+  const idBytes = Buffer.byteLength(id, "utf8");
   const size =
     (decision !== 0 ? 1 + varintSize(decision) : 0) +
-    stringFieldSize(reason) +
-    stringFieldSize(rule) +
+    stringFieldSize(reasonBytes) +
+    stringFieldSize(ruleBytes) +
     (revision !== 0 ? 1 + varintSize(revision) : 0) +
-    stringFieldSize(id);
+    stringFieldSize(idBytes);
   const buf = Buffer.allocUnsafe(size);
   let pos = 0;
   if (decision !== 0) {
     buf[pos++] = 0x08; // field 1, varint
     pos = writeVarint(buf, pos, decision);
   }
-  pos = writeStringField(buf, pos, 0x12, reason); // field 2, length-delimited
-  pos = writeStringField(buf, pos, 0x1a, rule); // field 3
+  pos = writeStringField(buf, pos, 0x12, reason, reasonBytes); // field 2, length-delimited
+  pos = writeStringField(buf, pos, 0x1a, rule, ruleBytes); // field 3
   if (revision !== 0) {
     buf[pos++] = 0x20; // field 4, varint
     pos = writeVarint(buf, pos, revision);
   }
-  writeStringField(buf, pos, 0x2a, id); // field 5
+  writeStringField(buf, pos, 0x2a, id, idBytes); // field 5
   return buf;
 }

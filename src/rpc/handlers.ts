@@ -13,6 +13,11 @@ export type ServiceHandlers<M extends GenServiceMethods> = {
   [K in keyof M]: UnaryHandler<M[K]["input"], M[K]["output"]>;
 };
 
+/** A Uint8Array as a Buffer over the same memory (grpc-js wants a Buffer; copying would cost an allocation). */
+export function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 /** Encodes what a handler returned straight to protobuf bytes, skipping the reflective encoder. */
 export type ResponseEncoder<O extends DescMessage> = (response: MessageInitShape<O>) => Buffer;
 

@@ -5,7 +5,7 @@ import type { CallContext } from "../core/context.js";
 import { TesseraError } from "../domain/errors.js";
 import type { PeerIdentity } from "../domain/principal.js";
 import { statusDetailsBin, toWireError } from "../rpc/errors.js";
-import type { ServiceBinding } from "../rpc/handlers.js";
+import { asBuffer, type ServiceBinding } from "../rpc/handlers.js";
 
 /** Marks a request that did not decode, so the handler answers INVALID_ARGUMENT instead of grpc-js's INTERNAL. */
 const UNDECODABLE: object = Object.freeze({});
@@ -28,11 +28,6 @@ class GrpcCallContext implements CallContext {
       this.peerIdentity = peerIdentity(this.call.getAuthContext()?.sslPeerCertificate);
     return this.peerIdentity;
   }
-}
-
-/** A Uint8Array as a Buffer over the same memory (grpc-js wants a Buffer; copying would cost an allocation). */
-function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /** The status object grpc-js sends for a failure, with the reason in the trailers. */
