@@ -1,5 +1,6 @@
 import Database from "better-sqlite3";
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { decodeBatch, encodeBatch } from "../../src/audit/decision-batch.js";
 import { DecisionLog } from "../../src/audit/decision-log.js";
 import { type DecisionSink, directSink } from "../../src/audit/decision-sink.js";
 import { databasePath } from "../../src/store/db.js";
@@ -291,5 +292,25 @@ describe("decision log storage (segments)", () => {
       store.close();
       tmp.cleanup();
     }
+  });
+});
+
+describe("decision batches sent to the writer thread", () => {
+  it("decode to exactly the records encoded, each distinct string sent once", () => {
+    const rows: DecisionRecord[] = [0, 1, 2, 3].map((i) => ({
+      ...record(i),
+      orgId: `org-${i % 2}`,
+      subjectId: `s-${i}`,
+      scope: i % 2 ? "a:b" : "c:d",
+      resourceKind: `kind-${i}`,
+      resourceId: `res-${i}`,
+      reason: i % 2 ? "ALLOWED_BY_RULE" : "NO_MATCHING_RULE",
+      rule: `p/r${i}`,
+      revision: 2 ** 40 + i,
+    }));
+    const batch = encodeBatch(rows);
+    expect(decodeBatch(batch)).toEqual(rows);
+    expect(new Set(batch.strings).size).toBe(batch.strings.length);
+    expect(batch.strings.filter((s) => s.startsWith("org-"))).toHaveLength(2);
   });
 });
