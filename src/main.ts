@@ -3,6 +3,7 @@ import { promisify } from "node:util";
 import type * as grpc from "@grpc/grpc-js";
 import type { Config } from "./config/config.js";
 import { createOrg, EXAMPLE_POLICY, type NewOrg } from "./core/bootstrap.js";
+import { runMaintenance, startMaintenance } from "./core/maintenance.js";
 import { startSync } from "./core/sync.js";
 import { buildTessera, type Tessera } from "./core/tessera.js";
 import { openStore, type Store } from "./store/store.js";
@@ -78,12 +79,26 @@ export async function startTessera(config: Config, opts: StartOptions = {}): Pro
           keys: () => tessera.keys.reload(),
         },
       },
-      { onError: opts.onSyncError },
+      { onError: opts.onSyncError, from: tessera.syncFrom },
     );
     const stopRotation = startKeyRotation(tessera, config, opts.onSyncError);
+    const stopMaintenance = startMaintenance(
+      () =>
+        runMaintenance(
+          store,
+          tessera.liveness,
+          {
+            tombstoneSeconds: config.maxTokenTtlSeconds + config.clockToleranceSeconds,
+            decisionRetentionSeconds: config.decisionRetentionSeconds,
+          },
+          () => new Date(),
+        ),
+      opts.onSyncError,
+    );
     const close = async (): Promise<void> => {
       stopSync();
       stopRotation();
+      stopMaintenance();
       servers.health.shutdown();
       await Promise.all([
         new Promise<void>((resolve) => servers.grpc.tryShutdown(() => resolve())),

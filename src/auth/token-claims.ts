@@ -14,9 +14,14 @@ export interface TokenGrants {
   readonly api?: Readonly<Record<string, unknown>> | undefined;
 }
 
-/** One link of a delegation chain (RFC 8693 `act`): who minted, and who minted for them. */
+/**
+ * One link of a delegation chain (RFC 8693 `act`): who minted, and who minted for them. `jti`
+ * and `sid` name the token the minter used, so revoking it (or its session) ends what it minted.
+ */
 export interface ActorClaim {
   readonly sub: string;
+  readonly jti?: string | undefined;
+  readonly sid?: string | undefined;
   readonly act?: ActorClaim | undefined;
 }
 
@@ -50,7 +55,16 @@ function isStringList(v: unknown): v is string[] {
 /** True for a well-formed delegation chain no deeper than 16 links. */
 export function isActor(v: unknown, depth = 0): v is ActorClaim {
   if (!isObject(v) || typeof v.sub !== "string" || depth > 16) return false;
+  if (v.jti !== undefined && typeof v.jti !== "string") return false;
+  if (v.sid !== undefined && typeof v.sid !== "string") return false;
   return v.act === undefined || isActor(v.act, depth + 1);
+}
+
+/** The subjects of a delegation chain, nearest minter first (what policies see as `principal.act`). */
+export function actorChain(act: ActorClaim | undefined): string[] {
+  const out: string[] = [];
+  for (let a = act; a; a = a.act) out.push(a.sub);
+  return out;
 }
 
 export function isGrants(v: unknown): v is TokenGrants {

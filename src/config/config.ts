@@ -43,6 +43,8 @@ export interface Config {
   readonly masterKey?: Buffer | undefined;
   /** Record every Authorize decision in the decision log (batched off the hot path). Default true. */
   readonly decisionLog: boolean;
+  /** Decisions older than this are deleted in the background. Default 30 days; 0 keeps them forever. */
+  readonly decisionRetentionSeconds: number;
   /** Clock skew tolerated when checking exp/nbf/iat. Default 10 seconds. */
   readonly clockToleranceSeconds: number;
   /** Largest request message accepted, in bytes. Default 64 KiB. */
@@ -94,6 +96,7 @@ const ENV: Record<string, keyof ConfigInput> = {
   TESSERA_KEY_ROTATION_INTERVAL: "keyRotationIntervalSeconds",
   TESSERA_MASTER_KEY: "masterKey",
   TESSERA_DECISION_LOG: "decisionLog",
+  TESSERA_DECISION_RETENTION: "decisionRetentionSeconds",
 };
 
 function fromEnv(env: NodeJS.ProcessEnv): ConfigInput {
@@ -215,6 +218,7 @@ export function loadConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = pro
     keyRotationIntervalSeconds: seconds("keyRotationInterval", get("keyRotationIntervalSeconds", 0)),
     masterKey: masterKey(merged.masterKey),
     decisionLog: bool("decisionLog", get("decisionLog", true)),
+    decisionRetentionSeconds: seconds("decisionRetention", get("decisionRetentionSeconds", 30 * 86400)),
     maxMessageBytes: Number(get("maxMessageBytes", 64 * 1024)),
     logLevel: String(get("logLevel", "info")),
     workers: count("workers", get("workers", availableParallelism())),

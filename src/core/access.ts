@@ -62,10 +62,7 @@ export class AccessControl {
    * subject): its API key, its bearer token, or its mTLS identity bound to an org.
    */
   async callerOrg(ctx: CallContext): Promise<string> {
-    const org = this.callerOrgNow(ctx);
-    if (org !== undefined) return org;
-    // Only a bearer token not verified before is left.
-    return (await this.d.verifier.verify(bearerOf(ctx) ?? "")).org;
+    return required(await this.caller(ctx)).orgId;
   }
 
   /**
@@ -73,19 +70,54 @@ export class AccessControl {
    * bearer token, an mTLS identity): undefined only when a bearer token still needs verifying.
    */
   callerOrgNow(ctx: CallContext): string | undefined {
+    const c = this.callerNow(ctx);
+    return c === undefined ? undefined : required(c).orgId;
+  }
+
+  /** The caller's own credential, verified; null when the call carries none. */
+  async caller(ctx: CallContext): Promise<Caller | null> {
+    const now = this.callerNow(ctx);
+    if (now !== undefined) return now;
+    // Only a bearer token not verified before is left.
+    const claims = await this.d.verifier.verify(bearerOf(ctx) ?? "");
+    return { orgId: claims.org, id: `${claims.kind ?? "agent"}:${claims.sub}` };
+  }
+
+  /**
+   * Who is calling, at once when it can be told (an API key, a cached bearer token, an mTLS
+   * identity bound to an org): undefined when a bearer token still needs verifying, null when
+   * the call carries no credential (an unbound client certificate is none). A credential
+   * that is present but bad is refused, never taken as absent.
+   */
+  callerNow(ctx: CallContext): Caller | null | undefined {
     const apiKey = ctx.header("x-api-key");
-    if (apiKey) return this.d.credentials.orgOfApiKey(apiKey);
+    if (apiKey) {
+      const key = this.d.credentials.apiKey(apiKey);
+      return { orgId: key.orgId, id: `api_key:${key.id}` };
+    }
     const bearer = bearerOf(ctx);
-    if (bearer) return this.d.verifier.verifyNow(bearer)?.org;
+    if (bearer) {
+      const claims = this.d.verifier.verifyNow(bearer);
+      return claims && { orgId: claims.org, id: `${claims.kind ?? "agent"}:${claims.sub}` };
+    }
     const peer = ctx.peer();
     const orgId = peer && this.d.services.orgOf(peer.id);
-    if (!orgId)
-      throw new TesseraError(
-        "CALLER_UNIDENTIFIED",
-        "send x-api-key or a bearer token, or call over mTLS with an identity bound to an org",
-      );
-    return orgId;
+    return orgId ? { orgId, id: `${peer.source}:${peer.id}` } : null;
   }
+}
+
+/** An authenticated caller: its org, and a short non-secret id for the decision log. */
+export interface Caller {
+  readonly orgId: string;
+  readonly id: string;
+}
+
+function required(c: Caller | null): Caller {
+  if (c) return c;
+  throw new TesseraError(
+    "CALLER_UNIDENTIFIED",
+    "send x-api-key or a bearer token, or call over mTLS with an identity bound to an org",
+  );
 }
 
 /** The token of an `authorization: Bearer …` header, if any. */

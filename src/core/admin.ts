@@ -9,6 +9,8 @@ import type { CallContext } from "./context.js";
 import type { Liveness } from "./liveness.js";
 import { requireRoles, requireTags } from "./validate.js";
 
+/** How deep sub-agents nest (a parent's parent's …): bounds the cycle check. */
+const MAX_PARENT_DEPTH = 16;
 const AGENT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 const IDENTITY =
   /^(spiffe:\/\/[a-z0-9._-]+(\/[A-Za-z0-9._~%!$&'()*+,;=:@-]+)*|[A-Za-z0-9][A-Za-z0-9 ._-]{0,127})$/;
@@ -36,14 +38,30 @@ export class AdminCore {
 
   createAgent(
     orgId: string,
-    a: { name: string; tier: Tier; roles: readonly string[]; tags: readonly string[] },
+    a: {
+      name: string;
+      tier: Tier;
+      roles: readonly string[];
+      tags: readonly string[];
+      parentId?: string | undefined;
+    },
   ): AgentRecord {
     if (!a.name) throw new TesseraError("NAME_MISSING", "name is required");
     if (!AGENT_NAME.test(a.name))
       throw new TesseraError("NAME_MISSING", "name must be 1-128 of [A-Za-z0-9_.-]");
     requireRoles(a.roles);
     requireTags(a.tags);
-    const agent: AgentRecord = { id: newId("agt"), orgId, ...a, createdAt: this.nowSec() };
+    if (a.parentId) this.requireParent(orgId, undefined, a.parentId);
+    const agent: AgentRecord = {
+      id: newId("agt"),
+      orgId,
+      name: a.name,
+      tier: a.tier,
+      roles: a.roles,
+      tags: a.tags,
+      parentId: a.parentId || undefined,
+      createdAt: this.nowSec(),
+    };
     if (!this.d.agents.insert(agent))
       throw new TesseraError("AGENT_NAME_TAKEN", "the org already has an agent of that name");
     return agent;
@@ -59,7 +77,32 @@ export class AdminCore {
     return this.d.agents.list(orgId);
   }
 
-  /** Tier, roles and tags apply to tokens minted afterwards; existing tokens keep their claims. */
+  /**
+   * A parent must be another agent of the same org, and not the agent itself or one of its own
+   * sub-agents (no cycles), within a bounded depth.
+   */
+  private requireParent(orgId: string, childId: string | undefined, parentId: string): void {
+    let cursor: string | undefined = parentId;
+    for (let depth = 0; cursor; depth++) {
+      if (cursor === childId)
+        throw new TesseraError("PARENT_INVALID", "an agent cannot be its own ancestor", { field: "parent_id" });
+      if (depth >= MAX_PARENT_DEPTH)
+        throw new TesseraError("PARENT_INVALID", `sub-agents nest at most ${MAX_PARENT_DEPTH} deep`, {
+          field: "parent_id",
+        });
+      const parent = this.d.agents.get(orgId, cursor);
+      if (!parent)
+        throw new TesseraError("AGENT_NOT_FOUND", "the parent is not an agent of this org", {
+          field: "parent_id",
+        });
+      cursor = parent.parentId;
+    }
+  }
+
+  /**
+   * Tier, roles, tags and parent apply to tokens minted afterwards; existing tokens keep their
+   * claims. `parentId: null` removes the parent.
+   */
   updateAgent(
     orgId: string,
     id: string,
@@ -67,10 +110,12 @@ export class AdminCore {
       tier?: Tier | undefined;
       roles?: readonly string[] | undefined;
       tags?: readonly string[] | undefined;
+      parentId?: string | null | undefined;
     },
   ): AgentRecord {
     if (patch.roles) requireRoles(patch.roles);
     if (patch.tags) requireTags(patch.tags);
+    if (patch.parentId && this.d.agents.get(orgId, id)) this.requireParent(orgId, id, patch.parentId);
     const agent = this.d.agents.update(orgId, id, patch);
     if (!agent) throw new TesseraError("AGENT_NOT_FOUND", "no such agent in this org");
     return agent;
@@ -85,7 +130,7 @@ export class AdminCore {
   }
 
   deleteAgent(orgId: string, id: string): void {
-    if (!this.d.agents.delete(orgId, id))
+    if (!this.d.agents.delete(orgId, id, this.nowSec()))
       throw new TesseraError("AGENT_NOT_FOUND", "no such agent in this org");
     this.d.liveness.refreshAgent(id);
   }

@@ -1,27 +1,13 @@
 import { randomUUID } from "node:crypto";
 import type { DecisionLog } from "../audit/decision-log.js";
-import type { AccessClaims } from "../auth/token-claims.js";
 import type { TokenVerifier } from "../auth/token-verifier.js";
 import { TesseraError } from "../domain/errors.js";
 import type { PolicyEngine } from "../engine/engine.js";
 import type { AuthzQuery, Decision, ResourceRef, Subject } from "../engine/types.js";
 import type { AccessControl } from "./access.js";
+import { type Resolved, resolveSubject, type SubjectInput } from "./authorize-subject.js";
 import type { CallContext } from "./context.js";
 import { requireScope } from "./validate.js";
-
-export type SubjectInput = { kind: "token"; token: string } | { kind: "attributes"; attributes: Subject };
-
-interface Resolved {
-  readonly orgId: string;
-  readonly subject: Subject;
-}
-
-function subjectOfClaims(c: AccessClaims): Resolved {
-  return {
-    orgId: c.org,
-    subject: { id: c.sub, tier: c.tier, roles: c.roles, scopes: c.scopes, tags: c.tags, attr: {} },
-  };
-}
 
 type Decided = Decision & { decisionId: string };
 
@@ -52,18 +38,18 @@ export interface AuthDeps {
 export class AuthCore {
   constructor(private readonly d: AuthDeps) {}
 
+  private resolve(input: SubjectInput, ctx: CallContext): Resolved | Promise<Resolved> {
+    return resolveSubject(input, ctx, this.d.access, this.d.verifier);
+  }
+
   /**
-   * The org whose policies apply and the subject as the engine sees it; a promise only when
-   * a token or bearer still needs its signature checked.
+   * `explain` reveals rule names and CEL errors: only for callers who may manage the org's
+   * policies (an admin, or a credential with policies:manage), about their own org.
    */
-  private resolveSubject(input: SubjectInput, ctx: CallContext): Resolved | Promise<Resolved> {
-    if (input.kind === "attributes") {
-      const orgId = this.d.access.callerOrgNow(ctx);
-      if (orgId !== undefined) return { orgId, subject: input.attributes };
-      return this.d.access.callerOrg(ctx).then((org) => ({ orgId: org, subject: input.attributes }));
-    }
-    const cached = this.d.verifier.verifyNow(input.token);
-    return cached ? subjectOfClaims(cached) : this.d.verifier.verify(input.token).then(subjectOfClaims);
+  private async requireExplainer(ctx: CallContext, orgId: string): Promise<void> {
+    const allowed = await this.d.access.admin(ctx, "policies:manage").catch(() => undefined);
+    if (allowed !== orgId)
+      throw new TesseraError("EXPLAIN_FORBIDDEN", "explain needs an admin or policies:manage credential");
   }
 
   private decideOne(orgId: string, subject: Subject, check: CheckInput, explain: boolean): Decided {
@@ -78,12 +64,12 @@ export class AuthCore {
   }
 
   /** Queues the decision; a promise back means the log is full and the caller must wait (backpressure). */
-  private logged(orgId: string, subject: Subject, check: CheckInput, d: Decided): Promise<void> | undefined {
+  private logged(r: Resolved, check: CheckInput, d: Decided): Promise<void> | undefined {
     return this.d.log?.record({
       id: d.decisionId,
-      orgId,
+      orgId: r.orgId,
       atMs: (this.d.now?.() ?? new Date()).getTime(),
-      subjectId: subject.id,
+      subjectId: r.subject.id,
       scope: check.scope,
       resourceKind: check.resource?.kind ?? "",
       resourceId: check.resource?.id ?? "",
@@ -103,14 +89,21 @@ export class AuthCore {
     if (!input.subject)
       throw new TesseraError("SUBJECT_MISSING", "a subject (token or attributes) is required");
     requireScope(input.scope);
-    const resolved = this.resolveSubject(input.subject, ctx);
+    const resolved = this.resolve(input.subject, ctx);
+    if (input.explain) return this.explained(resolved, input, ctx);
     if (resolved instanceof Promise) return resolved.then((r) => this.decideAndLog(r, input));
     return this.decideAndLog(resolved, input);
   }
 
-  private decideAndLog({ orgId, subject }: Resolved, input: AuthorizeInput): Decided | Promise<Decided> {
-    const decision = this.decideOne(orgId, subject, input, input.explain ?? false);
-    const wait = this.logged(orgId, subject, input, decision);
+  private async explained(resolved: Resolved | Promise<Resolved>, input: AuthorizeInput, ctx: CallContext) {
+    const r = await resolved;
+    await this.requireExplainer(ctx, r.orgId);
+    return this.decideAndLog(r, input);
+  }
+
+  private decideAndLog(r: Resolved, input: AuthorizeInput): Decided | Promise<Decided> {
+    const decision = this.decideOne(r.orgId, r.subject, input, input.explain ?? false);
+    const wait = this.logged(r, input, decision);
     return wait ? wait.then(() => decision) : decision;
   }
 
@@ -127,11 +120,12 @@ export class AuthCore {
     if (checks.length > MAX_BATCH)
       throw new TesseraError("BATCH_TOO_LARGE", `a batch holds at most ${MAX_BATCH} checks`);
     for (const c of checks) requireScope(c.scope);
-    const { orgId, subject } = await this.resolveSubject(subjectInput, ctx);
+    const r = await this.resolve(subjectInput, ctx);
+    if (explain) await this.requireExplainer(ctx, r.orgId);
     const waits: Promise<void>[] = [];
     const decisions = checks.map((c) => {
-      const decision = this.decideOne(orgId, subject, c, explain);
-      const wait = this.logged(orgId, subject, c, decision);
+      const decision = this.decideOne(r.orgId, r.subject, c, explain);
+      const wait = this.logged(r, c, decision);
       if (wait) waits.push(wait);
       return decision;
     });

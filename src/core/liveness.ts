@@ -12,22 +12,32 @@ interface AgentFloor {
 
 /**
  * Whether a verified token may still be used: not revoked by jti, not from a revoked session,
- * not held by a suspended, deleted or floored agent. All in memory, so the per-request check is
- * a few map lookups; other processes' changes arrive through the change log.
+ * not held by a suspended, deleted or floored agent — and the same for every link of its
+ * delegation chain (the minters and the tokens they minted with). All in memory, so the
+ * per-request check is a few map lookups; other processes' changes arrive through the change
+ * log, and what a restart must not forget (revocations, suspensions, deletions) is loaded from
+ * the store.
  */
 export class Liveness {
   private readonly jtis = new Map<string, number>();
   private readonly families = new Map<string, number>();
   private readonly agents = new Map<string, AgentFloor>();
-  private readonly deleted = new Set<string>();
+  /** Deleted agents and when they were deleted (their tombstones). */
+  private readonly deleted = new Map<string, number>();
 
+  /**
+   * @param tombstoneSeconds how long a deleted agent's tokens can outlive it (the longest token
+   *   lifetime plus clock tolerance): its tombstone is kept that long.
+   */
   constructor(
     private readonly store: Store,
     private readonly now: () => Date,
+    private readonly tombstoneSeconds = 3610,
   ) {
     const nowSec = this.nowSec();
     for (const r of store.revocations.live(nowSec)) this.remember(r.kind, r.value, r.expiresAt);
     for (const a of store.agents.restricted()) this.agents.set(a.id, floorOf(a));
+    for (const t of store.agents.tombstones()) this.deleted.set(t.id, t.deletedAt);
   }
 
   private nowSec(): number {
@@ -43,12 +53,22 @@ export class Liveness {
     if (this.jtis.has(c.jti) || (c.sid !== undefined && this.families.has(c.sid))) {
       throw new TesseraError("TOKEN_REVOKED", "the token has been revoked");
     }
-    if (c.kind === "user") return;
-    if (this.deleted.has(c.sub))
-      throw new TesseraError("TOKEN_REVOKED", "the token's agent no longer exists");
-    const floor = this.agents.get(c.sub);
-    if (floor?.suspended) throw new TesseraError("AGENT_SUSPENDED", "the token's agent is suspended");
-    if (floor && c.iat <= floor.validAfter)
+    // A delegated token lives only as long as everyone it was delegated through.
+    for (let a = c.act; a !== undefined; a = a.act) {
+      if ((a.jti !== undefined && this.jtis.has(a.jti)) || (a.sid !== undefined && this.families.has(a.sid)))
+        throw new TesseraError("TOKEN_REVOKED", "a token it was delegated from has been revoked");
+      this.checkAgent(a.sub, c.iat);
+    }
+    if (c.kind !== "user") this.checkAgent(c.sub, c.iat);
+  }
+
+  /** An agent's tokens (or tokens delegated through it) issued at `iat` must still be honoured. */
+  private checkAgent(id: string, iat: number): void {
+    if (this.deleted.has(id)) throw new TesseraError("TOKEN_REVOKED", "the token's agent no longer exists");
+    const floor = this.agents.get(id);
+    if (floor === undefined) return;
+    if (floor.suspended) throw new TesseraError("AGENT_SUSPENDED", "the token's agent is suspended");
+    if (iat <= floor.validAfter)
       throw new TesseraError("TOKEN_REVOKED", "the token predates its agent's suspension");
   }
 
@@ -72,11 +92,11 @@ export class Liveness {
   refreshAgent(id: string): void {
     const a = this.store.agents.byId(id);
     if (!a) {
-      this.deleted.add(id);
+      // Gone: the deletion wrote a tombstone in its transaction; mirror it.
+      if (!this.deleted.has(id)) this.deleted.set(id, this.nowSec());
       this.agents.delete(id);
       return;
     }
-    this.deleted.delete(id);
     this.agents.set(id, floorOf(a));
   }
 
@@ -91,10 +111,11 @@ export class Liveness {
     }
   }
 
-  /** Forgets revocations of tokens that have expired anyway (bounded memory). */
+  /** Forgets revocations and tombstones of tokens that have expired anyway (bounded memory). */
   prune(): void {
     const nowSec = this.nowSec();
     for (const m of [this.jtis, this.families]) for (const [k, exp] of m) if (exp <= nowSec) m.delete(k);
+    for (const [id, at] of this.deleted) if (at + this.tombstoneSeconds <= nowSec) this.deleted.delete(id);
   }
 }
 

@@ -1,4 +1,4 @@
-import { type AccessClaims, isGrants, type TokenGrants } from "../auth/token-claims.js";
+import { type AccessClaims, type ActorClaim, isGrants, type TokenGrants } from "../auth/token-claims.js";
 import type { TokenSigner } from "../auth/token-signer.js";
 import type { TokenVerifier } from "../auth/token-verifier.js";
 import { actDepth, grantsBeyond, parsePorts, scopesBeyond } from "../domain/attenuation.js";
@@ -86,7 +86,7 @@ export class Minter {
     const ttl = input.ttlSeconds ?? Math.min(settings.defaultTokenTtlSeconds, settings.maxTokenTtlSeconds);
     return this.sign(
       target,
-      { ...input, audience, tier: input.tier ?? target.tier, roles: target.roles },
+      { ...input, audience, tier: input.tier ?? target.tier, roles: target.roles, tags: target.tags },
       ttl,
       undefined,
     );
@@ -99,8 +99,18 @@ export class Minter {
     return agent;
   }
 
+  /**
+   * An agent mints for itself or for a sub-agent an admin put under it, never for any other
+   * agent: the token holds no more scopes, grants, tags, roles or tier than both the minter and
+   * the target, outlives neither, and records the minter (and the token it used) in `act`.
+   */
   private async mintAsAgent(m: AccessClaims, input: MintInput, audience: string) {
-    const act = { sub: m.sub, ...(m.act ? { act: m.act } : {}) };
+    const act: ActorClaim = {
+      sub: m.sub,
+      jti: m.jti,
+      ...(m.sid ? { sid: m.sid } : {}),
+      ...(m.act ? { act: m.act } : {}),
+    };
     if (actDepth(act) > this.d.settings.maxDelegationDepth) {
       throw new TesseraError(
         "DELEGATION_TOO_DEEP",
@@ -108,28 +118,37 @@ export class Minter {
       );
     }
     const target = this.target(m.org, input.agentId);
+    if (target.id !== m.sub && target.parentId !== m.sub) {
+      throw new TesseraError(
+        "DELEGATION_FORBIDDEN",
+        "an agent may mint only for itself or for its own sub-agents",
+      );
+    }
     const beyond = scopesBeyond(m.scopes, input.scopes);
     if (beyond.length > 0) throw violated("scopes", `the minter does not hold ${beyond.join(", ")}`);
     const grants = grantsBeyond(m.grants, input.grants);
     if (grants.length > 0)
       throw violated("grants", `the minter does not hold the ${grants.join(", ")} grant`);
-    if (input.tier !== undefined && tierRank(input.tier) > tierRank(m.tier))
-      throw violated("tier", "a tier above the minter's");
-    const wanted = input.tier ?? target.tier;
-    const tier = tierRank(wanted) <= tierRank(m.tier) ? wanted : m.tier;
-    // Roles: only those the minter itself satisfies survive.
+    // Tier: never above the minter's nor the target's own.
+    const ceiling = tierRank(m.tier) <= tierRank(target.tier) ? m.tier : target.tier;
+    if (input.tier !== undefined && tierRank(input.tier) > tierRank(ceiling))
+      throw violated("tier", "a tier above the minter's or the agent's own");
+    const tier = input.tier ?? ceiling;
+    // Roles: only those the minter itself satisfies survive; tags: only those both hold.
     const minterRoles = effectiveRoles(m.roles, CLOSURE);
     const roles = target.roles.filter((r) => minterRoles.has(r));
+    const minterTags = new Set(m.tags);
+    const tags = target.tags.filter((t) => minterTags.has(t));
     const now = epochSeconds(this.d.now());
     const left = m.exp - now;
     const ttl = input.ttlSeconds ?? Math.min(this.d.settings.defaultTokenTtlSeconds, left);
     if (ttl <= 0 || ttl > left) throw violated("ttl", "a token may not outlive its minter's");
-    return this.sign(target, { ...input, audience, tier, roles }, ttl, act);
+    return this.sign(target, { ...input, audience, tier, roles, tags }, ttl, act);
   }
 
   private sign(
     target: AgentRecord,
-    c: MintInput & { audience: string; tier: Tier; roles: readonly string[] },
+    c: MintInput & { audience: string; tier: Tier; roles: readonly string[]; tags: readonly string[] },
     ttl: number,
     act: AccessClaims["act"],
   ) {
@@ -144,7 +163,7 @@ export class Minter {
         tier: c.tier,
         roles: c.roles,
         scopes: c.scopes,
-        tags: target.tags,
+        tags: c.tags,
         ...(c.grants && Object.keys(c.grants).length > 0 ? { grants: c.grants } : {}),
         ...(act ? { act } : {}),
       },

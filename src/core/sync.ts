@@ -15,6 +15,11 @@ export interface SyncTargets {
 export interface SyncOptions {
   /** How often to poll the change log. Default 25 ms, so every process converges well within 100 ms. */
   readonly intervalMs?: number;
+  /**
+   * The change-log position to apply from: the one taken *before* this process loaded its
+   * state, so a change committed while it loaded is applied, never skipped. Default: now.
+   */
+  readonly from?: number | undefined;
   readonly onError?: ((err: unknown) => void) | undefined;
 }
 
@@ -24,7 +29,7 @@ export interface SyncOptions {
  * path. Returns a function that stops it.
  */
 export function startSync(store: Store, targets: SyncTargets, opts: SyncOptions = {}): () => void {
-  let seen = store.changes.latest();
+  let seen = opts.from ?? store.changes.latest();
   let running = false;
   let ticks = 0;
   const apply = async (c: Change): Promise<void> => {

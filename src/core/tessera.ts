@@ -39,6 +39,11 @@ export interface Tessera {
   readonly engine: PolicyEngine;
   /** Undefined when decision logging is off. */
   readonly decisionLog: DecisionLog | undefined;
+  /**
+   * The change-log position taken before any state was loaded: syncing from here applies
+   * every change that committed while this process was loading, never skipping one.
+   */
+  readonly syncFrom: number;
 }
 
 /** Wires the core over an open store: loads keys and compiles every org's policies. */
@@ -48,6 +53,7 @@ export async function buildTessera(
   now: () => Date = () => new Date(),
   onLogError: (err: unknown) => void = () => {},
 ): Promise<Tessera> {
+  const syncFrom = store.changes.latest();
   const keys = await KeyRing.open(store.signingKeys, {
     now,
     alg: settings.signingAlg,
@@ -58,7 +64,7 @@ export async function buildTessera(
   const engine = new PolicyEngine(now);
   engine.loadFrom(store.policies);
   const credentials = new OrgCredentials(store.orgs, now);
-  const liveness = new Liveness(store, now);
+  const liveness = new Liveness(store, now, settings.maxTokenTtlSeconds + settings.clockToleranceSeconds);
   const verifier = new TokenVerifier(keys, {
     issuer: settings.issuer,
     audience: settings.audience,
@@ -117,6 +123,7 @@ export async function buildTessera(
     keys,
     engine,
     decisionLog,
+    syncFrom,
   };
 }
 

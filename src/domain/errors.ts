@@ -73,6 +73,11 @@ export const ERROR_KINDS = {
   AGENT_KEY_NOT_FOUND: "not_found",
   USERNAME_TAKEN: "already_exists",
   AGENT_KEY_EXISTS: "already_exists",
+  // Issue 9 (delegation, tenancy).
+  PARENT_INVALID: "invalid_argument",
+  TOKEN_ORG_MISMATCH: "unauthenticated",
+  EXPLAIN_FORBIDDEN: "permission_denied",
+  DELEGATION_FORBIDDEN: "permission_denied",
   // INTERNAL: never a client's fault.
   INTERNAL: "internal",
 } as const;

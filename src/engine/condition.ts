@@ -25,7 +25,17 @@ const ENV = celEnv({ funcs: [tierAtLeastFn] });
 
 /** A binding with every variable present and empty, to catch unknown names and functions at compile time. */
 const PROBE: ConditionInput = {
-  principal: { id: "", org: "", tier: "unverified", roles: [], scopes: [], tags: [], grants: {}, attr: {} },
+  principal: {
+    id: "",
+    org: "",
+    tier: "unverified",
+    roles: [],
+    scopes: [],
+    tags: [],
+    grants: {},
+    act: [],
+    attr: {},
+  },
   resource: { kind: "", id: "", attr: {} },
   context: {},
   now: timestampFromMs(0),

@@ -19,6 +19,7 @@ interface Evaluation {
 }
 
 const NO_RESOURCE = { kind: "", id: "", attr: {} };
+const NO_ACTORS: readonly string[] = [];
 
 /**
  * What conditions see, built once per decision that reaches a condition: each variable a
@@ -43,6 +44,7 @@ class Bindings implements ConditionInput {
       scopes: subject.scopes ?? [],
       tags: subject.tags,
       grants: subject.grants ?? {},
+      act: subject.act ?? NO_ACTORS,
       attr: subject.attr,
     });
     this.resource = celObject(

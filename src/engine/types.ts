@@ -50,6 +50,11 @@ export interface Subject {
   readonly attr: Readonly<Record<string, unknown>>;
   /** Typed grants a token carries (room, role, tunnel_ports, api), visible to conditions. */
   readonly grants?: Readonly<Record<string, unknown>> | undefined;
+  /**
+   * The delegation chain of a minted token, nearest minter first (`principal.act` in
+   * conditions); empty for a principal acting as itself.
+   */
+  readonly act?: readonly string[] | undefined;
 }
 
 export interface ResourceRef {

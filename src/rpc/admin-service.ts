@@ -17,6 +17,7 @@ export function adminService(t: Tessera): ServiceBinding {
         tier: tierFromPb(req.tier),
         roles: req.roles,
         tags: req.tags,
+        parentId: req.parentId || undefined,
       });
       return { agent: agentToPb(agent) };
     },
@@ -31,6 +32,7 @@ export function adminService(t: Tessera): ServiceBinding {
         tier: req.tier === Tier.UNSPECIFIED ? undefined : tierFromPb(req.tier),
         roles: req.setRoles ? req.roles : undefined,
         tags: req.setTags ? req.tags : undefined,
+        parentId: req.setParent ? req.parentId || null : undefined,
       });
       return { agent: agentToPb(agent) };
     },

@@ -7,7 +7,7 @@ import {
 } from "../../gen/tessera/v1/auth_service_pb.js";
 import { Tier } from "../../gen/tessera/v1/types_pb.js";
 import { bearerOf } from "../core/access.js";
-import type { SubjectInput } from "../core/auth.js";
+import type { SubjectInput } from "../core/authorize-subject.js";
 import type { Tessera } from "../core/tessera.js";
 import type { Decision } from "../engine/types.js";
 import { credentialFromPb, grantsFromPb, introspectionToPb, tokenPairToPb } from "./auth-convert.js";

@@ -86,6 +86,7 @@ export function agentToPb(a: AgentRecord) {
     tags: [...a.tags],
     createdAt: secondsToTimestamp(a.createdAt),
     suspended: a.suspendedAt !== undefined,
+    parentId: a.parentId ?? "",
   });
 }
 

@@ -16,6 +16,8 @@ export interface AgentRecord {
   readonly suspendedAt?: number | undefined;
   /** Tokens issued at or before this second are dead (0: none). */
   readonly tokensValidAfter?: number | undefined;
+  /** The agent this one is a sub-agent of: the only agent that may mint tokens for it. */
+  readonly parentId?: string | undefined;
 }
 
 /** An agents row as SQLite returns it. */
@@ -29,6 +31,7 @@ export interface AgentDbRow {
   created_at: number;
   suspended_at: number | null;
   tokens_valid_after: number;
+  parent_id: string | null;
 }
 
 /** An agents row as the domain sees it. */
@@ -43,6 +46,7 @@ export function toRecord(r: AgentDbRow): AgentRecord {
     createdAt: r.created_at,
     suspendedAt: r.suspended_at ?? undefined,
     tokensValidAfter: r.tokens_valid_after,
+    parentId: r.parent_id ?? undefined,
   };
 }
 
@@ -75,7 +79,10 @@ export class AgentRepository {
       .map(toRecord);
   }
 
-  /** Changes tier, roles or tags; returns the updated agent, or undefined when it is not in the org. */
+  /**
+   * Changes tier, roles, tags or parent (`parentId: null` removes it); returns the updated
+   * agent, or undefined when it is not in the org.
+   */
   update(
     orgId: string,
     id: string,
@@ -83,17 +90,19 @@ export class AgentRepository {
       tier?: string | undefined;
       roles?: readonly string[] | undefined;
       tags?: readonly string[] | undefined;
+      parentId?: string | null | undefined;
     },
   ): AgentRecord | undefined {
     return this.db.transaction(() => {
       const cur = this.get(orgId, id);
       if (!cur) return undefined;
       this.db
-        .prepare("UPDATE agents SET tier = ?, roles = ?, tags = ? WHERE id = ?")
+        .prepare("UPDATE agents SET tier = ?, roles = ?, tags = ?, parent_id = ? WHERE id = ?")
         .run(
           patch.tier ?? cur.tier,
           toJsonList(patch.roles ?? cur.roles),
           toJsonList(patch.tags ?? cur.tags),
+          patch.parentId === undefined ? (cur.parentId ?? null) : patch.parentId,
           id,
         );
       return this.get(orgId, id);
@@ -112,24 +121,48 @@ export class AgentRepository {
     })();
   }
 
-  /** Deletes an agent; its tokens die with it (the change tells every process). */
-  delete(orgId: string, id: string): boolean {
+  /**
+   * Deletes an agent and leaves a tombstone in the same transaction: its tokens die with it,
+   * in every process and after any restart (the change tells running processes at once).
+   */
+  delete(orgId: string, id: string, now: number): boolean {
     return this.db.transaction(() => {
       const gone =
         this.db.prepare("DELETE FROM agents WHERE org_id = ? AND id = ?").run(orgId, id).changes === 1;
-      if (gone) this.changes.record("agent", orgId, id);
-      return gone;
+      if (!gone) return false;
+      this.db
+        .prepare("INSERT OR REPLACE INTO agent_tombstones (id, org_id, deleted_at) VALUES (?, ?, ?)")
+        .run(id, orgId, now);
+      this.changes.record("agent", orgId, id);
+      return true;
     })();
+  }
+
+  /** Deleted agents whose tokens may still be unexpired (their tombstones), with when they went. */
+  tombstones(): { id: string; deletedAt: number }[] {
+    return this.db
+      .prepare<[], { id: string; deleted_at: number }>("SELECT id, deleted_at FROM agent_tombstones")
+      .all()
+      .map((r) => ({ id: r.id, deletedAt: r.deleted_at }));
   }
 
   /** Inserts an agent; returns false when the org already has an agent of that name. */
   insert(a: AgentRecord): boolean {
     const info = this.db
       .prepare(
-        `INSERT INTO agents (id, org_id, name, tier, roles, tags, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (org_id, name) DO NOTHING`,
+        `INSERT INTO agents (id, org_id, name, tier, roles, tags, created_at, parent_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (org_id, name) DO NOTHING`,
       )
-      .run(a.id, a.orgId, a.name, a.tier, toJsonList(a.roles), toJsonList(a.tags), a.createdAt);
+      .run(
+        a.id,
+        a.orgId,
+        a.name,
+        a.tier,
+        toJsonList(a.roles),
+        toJsonList(a.tags),
+        a.createdAt,
+        a.parentId ?? null,
+      );
     return info.changes === 1;
   }
 

@@ -1,4 +1,4 @@
-import { mkdirSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { MIGRATIONS } from "./migrations/index.js";
@@ -17,6 +17,7 @@ export function databasePath(dataDir: string): string {
  */
 export function openDatabase(dataDir: string): Db {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  restrictToOwner(databasePath(dataDir));
   const db = new Database(databasePath(dataDir));
   db.pragma("journal_mode = WAL");
   db.pragma("synchronous = FULL");
@@ -24,6 +25,18 @@ export function openDatabase(dataDir: string): Db {
   db.pragma("busy_timeout = 5000");
   migrate(db);
   return db;
+}
+
+/**
+ * The database holds digests, password hashes and (without a master key) signing keys: it is
+ * readable by its owner only. Created 0600 before SQLite opens it (SQLite gives its -wal and
+ * -shm files the database file's mode), and tightened when an older install left it wider.
+ */
+function restrictToOwner(path: string): void {
+  if (!existsSync(path)) closeSync(openSync(path, "a", 0o600));
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+    if (existsSync(file)) chmodSync(file, 0o600);
+  }
 }
 
 /** A second connection for append-heavy logs: WAL with `synchronous = NORMAL` (no fsync per commit). */

@@ -21,6 +21,8 @@ export interface Store {
   readonly changes: ChangeLog;
   readonly revocations: RevocationRepository;
   readonly decisions: DecisionRepository;
+  /** The decision log's own connection (synchronous = NORMAL), for its housekeeping. */
+  readonly decisionsDb: Db;
   close(): void;
 }
 
@@ -39,6 +41,7 @@ export function openStore(dataDir: string): Store {
     changes: new ChangeLog(db),
     revocations: new RevocationRepository(db),
     decisions: new DecisionRepository(logDb),
+    decisionsDb: logDb,
     close: () => {
       logDb.close();
       db.close();

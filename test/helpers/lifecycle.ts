@@ -7,14 +7,20 @@ export function bearer(token: string): Record<string, string> {
   return { authorization: `Bearer ${token}` };
 }
 
-/** Creates an agent through the admin client (verified operator unless told otherwise). */
+/** Creates an agent through the admin client (verified operator unless told otherwise; optionally a sub-agent). */
 export async function newAgent(
   t: InMemoryTessera,
   name: string,
-  opts: { tier?: Tier; roles?: string[]; tags?: string[] } = {},
+  opts: { tier?: Tier; roles?: string[]; tags?: string[]; parentId?: string } = {},
 ): Promise<Agent> {
   const { agent } = await t.admin.createAgent(
-    { name, tier: opts.tier ?? Tier.VERIFIED, roles: opts.roles ?? ["operator"], tags: opts.tags ?? [] },
+    {
+      name,
+      tier: opts.tier ?? Tier.VERIFIED,
+      roles: opts.roles ?? ["operator"],
+      tags: opts.tags ?? [],
+      parentId: opts.parentId ?? "",
+    },
     { headers: t.adminHeaders },
   );
   if (!agent) throw new Error("CreateAgent returned no agent");

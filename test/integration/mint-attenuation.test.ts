@@ -25,8 +25,16 @@ describe("MintToken by an agent: attenuation and delegation chains", () => {
   beforeAll(async () => {
     t = await inMemoryTessera(clock.now);
     ids.parent = (await newAgent(t, "parent", { tier: Tier.TRUSTED, roles: ["operator"] })).id;
+    // A line of sub-agents: each may be minted for only by the one above it.
+    let above = ids.parent;
     for (const name of ["child", "grandchild", "great", "fourth"]) {
-      ids[name] = (await newAgent(t, name, { tier: Tier.PRIVILEGED, roles: ["admin", "viewer"] })).id;
+      const agent = await newAgent(t, name, {
+        tier: Tier.PRIVILEGED,
+        roles: ["admin", "viewer"],
+        parentId: above,
+      });
+      ids[name] = agent.id;
+      above = agent.id;
     }
     const minted = await t.auth.mintToken(
       {
@@ -117,8 +125,13 @@ describe("MintToken by an agent: attenuation and delegation chains", () => {
     const child = (await mint(parent, ids.child ?? "")).token;
     const grand = (await mint(child, ids.grandchild ?? "")).token;
     const great = (await mint(grand, ids.great ?? "")).token;
-    expect(jwtPayload(grand).act).toEqual({ sub: ids.child, act: { sub: ids.parent } });
-    expect(jwtPayload(great).act).toEqual({
+    // Each link names the minter and the token it minted with.
+    expect(jwtPayload(grand).act).toEqual({
+      sub: ids.child,
+      jti: jwtPayload(child).jti,
+      act: { sub: ids.parent, jti: jwtPayload(parent).jti },
+    });
+    expect(jwtPayload(great).act).toMatchObject({
       sub: ids.grandchild,
       act: { sub: ids.child, act: { sub: ids.parent } },
     });

@@ -51,8 +51,9 @@ describe("policy administration and decisions through the in-memory transport", 
     case: "attributes" as const,
     value: { id: "a1", tier: Tier.VERIFIED, roles },
   });
+  // Explaining needs a credential that may manage policies: the admin pair.
   const ask = (scope: string, roles: string[], context = {}, explain = false) =>
-    t.auth.authorize({ subject: subject(roles), scope, context, explain }, org);
+    t.auth.authorize({ subject: subject(roles), scope, context, explain }, explain ? admin : org);
   const revision = async () => (await t.admin.listPolicies({}, admin)).revision;
 
   it("stores two documents of one text as one revision, both listed, and history newest first", async () => {

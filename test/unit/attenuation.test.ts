@@ -125,7 +125,9 @@ describe("attenuation, through the real Minter", () => {
   beforeAll(async () => {
     t = await inMemoryTessera(clock.now);
     minterId = (await newAgent(t, "minter", { tier: Tier.PRIVILEGED, roles: ["operator"] })).id;
-    targetId = (await newAgent(t, "target", { tier: Tier.PRIVILEGED, roles: ["admin", "viewer"] })).id;
+    targetId = (
+      await newAgent(t, "target", { tier: Tier.PRIVILEGED, roles: ["admin", "viewer"], parentId: minterId })
+    ).id;
   });
   afterAll(() => t.close());
 
@@ -183,7 +185,7 @@ describe("attenuation, through the real Minter", () => {
         expect(RANK[k.tier as string]).toBeLessThanOrEqual(RANK[p.tier as string] ?? -1);
         expect(k.exp as number).toBeLessThanOrEqual(p.exp as number);
         expect(k.roles).toEqual(["viewer"]);
-        expect(k.act).toEqual({ sub: minterId });
+        expect(k.act).toEqual({ sub: minterId, jti: p.jti });
       }),
       { numRuns: 150 },
     );

@@ -63,6 +63,13 @@ export function registerServe(program: Command): void {
       });
       const log = createLogger(config.logLevel);
       setInternalErrorLogger((err) => log.error({ err }, "internal error"));
+      if (!config.masterKey && cluster.isPrimary) {
+        log.warn(
+          { setting: "TESSERA_MASTER_KEY" },
+          "NO MASTER KEY: signing private keys are stored unencrypted in the data directory. " +
+            "Fine for development; in production set TESSERA_MASTER_KEY (32 bytes, base64: openssl rand -base64 32)",
+        );
+      }
       const listening = (ports: { grpcPort: number; httpPort: number }, devOrg: NewOrg | undefined) => {
         if (devOrg) process.stdout.write(`${devOrgBanner(devOrg, ports.grpcPort)}\n`);
         const tls = Boolean(config.tls);

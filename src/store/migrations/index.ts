@@ -252,4 +252,21 @@ export const MIGRATIONS: readonly Migration[] = [
         FROM decision_segments s, json_each(s.records) j;
     `,
   },
+  {
+    version: 7,
+    name: "sub-agents and agent tombstones",
+    sql: `
+      -- The agent an agent is a sub-agent of: only that parent may mint tokens for it.
+      ALTER TABLE agents ADD COLUMN parent_id TEXT REFERENCES agents(id) ON DELETE SET NULL;
+      CREATE INDEX agents_parent ON agents(parent_id) WHERE parent_id IS NOT NULL;
+
+      -- Deleted agents, kept until every token issued to them has expired, so that a restart
+      -- or a new worker still refuses those tokens.
+      CREATE TABLE agent_tombstones (
+        id TEXT PRIMARY KEY,
+        org_id TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
+        deleted_at INTEGER NOT NULL
+      ) STRICT;
+    `,
+  },
 ];

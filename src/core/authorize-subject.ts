@@ -1,0 +1,80 @@
+import { actorChain, type AccessClaims } from "../auth/token-claims.js";
+import type { TokenVerifier } from "../auth/token-verifier.js";
+import { TesseraError } from "../domain/errors.js";
+import type { Subject } from "../engine/types.js";
+import type { AccessControl, Caller } from "./access.js";
+import type { CallContext } from "./context.js";
+
+export type SubjectInput = { kind: "token"; token: string } | { kind: "attributes"; attributes: Subject };
+
+/** Whose policies decide, about whom, and who asked. */
+export interface Resolved {
+  readonly orgId: string;
+  readonly subject: Subject;
+  /** The caller's credential as the decision log names it ("anonymous" for a bare token). */
+  readonly caller: string;
+}
+
+/** A verified token as the engine sees its subject: grants and the delegation chain included. */
+function subjectOfClaims(c: AccessClaims): Subject {
+  return {
+    id: c.sub,
+    tier: c.tier,
+    roles: c.roles,
+    scopes: c.scopes,
+    tags: c.tags,
+    attr: {},
+    grants: c.grants as Readonly<Record<string, unknown>> | undefined,
+    act: actorChain(c.act),
+  };
+}
+
+/**
+ * The caller's org decides: a token subject from another org than the caller's credential is
+ * refused, never decided under the other org's policies. A token sent with no credential of
+ * its own is its own credential (whoever holds it may ask about it).
+ */
+function tokenSubject(claims: AccessClaims, caller: Caller | null): Resolved {
+  if (caller && caller.orgId !== claims.org) {
+    throw new TesseraError("TOKEN_ORG_MISMATCH", "the token belongs to another org than the caller's credential");
+  }
+  return { orgId: claims.org, subject: subjectOfClaims(claims), caller: caller?.id ?? "anonymous" };
+}
+
+function withCaller(claims: AccessClaims, access: AccessControl, ctx: CallContext): Resolved | Promise<Resolved> {
+  const caller = access.callerNow(ctx);
+  return caller === undefined
+    ? access.caller(ctx).then((c) => tokenSubject(claims, c))
+    : tokenSubject(claims, caller);
+}
+
+function attributesSubject(subject: Subject, caller: Caller | null): Resolved {
+  if (!caller)
+    throw new TesseraError(
+      "CALLER_UNIDENTIFIED",
+      "send x-api-key or a bearer token, or call over mTLS with an identity bound to an org",
+    );
+  return { orgId: caller.orgId, subject, caller: caller.id };
+}
+
+/**
+ * Resolves an Authorize subject: at once when every credential involved is cached (the hot
+ * path), a promise only when a signature still needs checking.
+ */
+export function resolveSubject(
+  input: SubjectInput,
+  ctx: CallContext,
+  access: AccessControl,
+  verifier: TokenVerifier,
+): Resolved | Promise<Resolved> {
+  if (input.kind === "attributes") {
+    const caller = access.callerNow(ctx);
+    return caller === undefined
+      ? access.caller(ctx).then((c) => attributesSubject(input.attributes, c))
+      : attributesSubject(input.attributes, caller);
+  }
+  const cached = verifier.verifyNow(input.token);
+  return cached
+    ? withCaller(cached, access, ctx)
+    : verifier.verify(input.token).then((c) => withCaller(c, access, ctx));
+}

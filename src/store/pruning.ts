@@ -1,0 +1,67 @@
+import type { Db } from "./db.js";
+
+/** What `pruneExpired` keeps: every row past these bounds is only a cost. */
+export interface Retention {
+  readonly nowSec: number;
+  /** Agent tombstones: the longest token lifetime plus clock tolerance. */
+  readonly tombstoneSeconds: number;
+  /** Decision segments whose newest record is older than this; 0 keeps them forever. */
+  readonly decisionSeconds: number;
+}
+
+/** Rows deleted per statement: small, so no delete holds the write lock for long. */
+const BATCH = 500;
+
+interface Target {
+  readonly table: string;
+  /** A WHERE clause with one `?`: the bound computed from the retention. */
+  readonly where: string;
+  readonly bound: (r: Retention) => number | undefined;
+  readonly log?: boolean;
+}
+
+const TARGETS: readonly Target[] = [
+  { table: "revocations", where: "expires_at <= ?", bound: (r) => r.nowSec },
+  { table: "refresh_tokens", where: "expires_at <= ?", bound: (r) => r.nowSec },
+  // Kept a while past expiry for processes whose clocks run behind ours.
+  { table: "used_assertions", where: "expires_at < ?", bound: (r) => r.nowSec - 600 },
+  { table: "agent_tombstones", where: "deleted_at <= ?", bound: (r) => r.nowSec - r.tombstoneSeconds },
+  {
+    table: "decision_segments",
+    where: "last_at_ms < ?",
+    bound: (r) => (r.decisionSeconds > 0 ? (r.nowSec - r.decisionSeconds) * 1000 : undefined),
+    log: true,
+  },
+];
+
+/**
+ * Deletes what has outlived its use — expired revocations, refresh tokens and assertion ids,
+ * tombstones older than any token they could refuse, decisions past their retention — in small
+ * batches (oldest first), yielding between them so the process keeps serving. Returns how many
+ * rows each table lost.
+ */
+export async function pruneExpired(
+  db: Db,
+  logDb: Db,
+  retention: Retention,
+  pause: () => Promise<void> = () => new Promise((resolve) => setImmediate(resolve)),
+): Promise<Record<string, number>> {
+  const deleted: Record<string, number> = {};
+  for (const t of TARGETS) {
+    const bound = t.bound(retention);
+    if (bound === undefined) continue;
+    const stmt = (t.log ? logDb : db).prepare(
+      `DELETE FROM ${t.table} WHERE rowid IN
+         (SELECT rowid FROM ${t.table} WHERE ${t.where} ORDER BY rowid LIMIT ${BATCH})`,
+    );
+    let total = 0;
+    for (;;) {
+      const n = stmt.run(bound).changes;
+      total += n;
+      if (n < BATCH) break;
+      await pause();
+    }
+    deleted[t.table] = total;
+  }
+  return deleted;
+}
