@@ -85,7 +85,9 @@ export class AdminCore {
     let cursor: string | undefined = parentId;
     for (let depth = 0; cursor; depth++) {
       if (cursor === childId)
-        throw new TesseraError("PARENT_INVALID", "an agent cannot be its own ancestor", { field: "parent_id" });
+        throw new TesseraError("PARENT_INVALID", "an agent cannot be its own ancestor", {
+          field: "parent_id",
+        });
       if (depth >= MAX_PARENT_DEPTH)
         throw new TesseraError("PARENT_INVALID", `sub-agents nest at most ${MAX_PARENT_DEPTH} deep`, {
           field: "parent_id",

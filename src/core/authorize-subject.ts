@@ -1,4 +1,4 @@
-import { actorChain, type AccessClaims } from "../auth/token-claims.js";
+import { type AccessClaims, actorChain } from "../auth/token-claims.js";
 import type { TokenVerifier } from "../auth/token-verifier.js";
 import { TesseraError } from "../domain/errors.js";
 import type { Subject } from "../engine/types.js";
@@ -36,12 +36,19 @@ function subjectOfClaims(c: AccessClaims): Subject {
  */
 function tokenSubject(claims: AccessClaims, caller: Caller | null): Resolved {
   if (caller && caller.orgId !== claims.org) {
-    throw new TesseraError("TOKEN_ORG_MISMATCH", "the token belongs to another org than the caller's credential");
+    throw new TesseraError(
+      "TOKEN_ORG_MISMATCH",
+      "the token belongs to another org than the caller's credential",
+    );
   }
   return { orgId: claims.org, subject: subjectOfClaims(claims), caller: caller?.id ?? "anonymous" };
 }
 
-function withCaller(claims: AccessClaims, access: AccessControl, ctx: CallContext): Resolved | Promise<Resolved> {
+function withCaller(
+  claims: AccessClaims,
+  access: AccessControl,
+  ctx: CallContext,
+): Resolved | Promise<Resolved> {
   const caller = access.callerNow(ctx);
   return caller === undefined
     ? access.caller(ctx).then((c) => tokenSubject(claims, c))
