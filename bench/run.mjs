@@ -1,5 +1,5 @@
 // `npm run bench`: Tessera vs. Cerbos vs. a bare grpc-js server, all started here, measured
-// with h2load in one run on this machine (shared/spec/BENCHMARK.md). Writes
+// with h2load in one run on this machine (CONTRIBUTING.md, "Benchmarks"). Writes
 // bench/results/latest.json, bench/results/chart.svg and its section of BENCHMARKS.md.
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";

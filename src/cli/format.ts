@@ -26,9 +26,10 @@ export function agentJson(a: Agent) {
     tags: a.tags,
     createdAt: a.createdAt ? timestampDate(a.createdAt).toISOString() : undefined,
     suspended: a.suspended,
+    ...(a.parentId ? { parentId: a.parentId } : {}),
   };
 }
 
 export function agentLine(a: Agent): string {
-  return `${a.id}  ${a.name}  tier=${tierName(a.tier)}  roles=${a.roles.join(",") || "-"}  tags=${a.tags.join(",") || "-"}${a.suspended ? "  SUSPENDED" : ""}`;
+  return `${a.id}  ${a.name}  tier=${tierName(a.tier)}  roles=${a.roles.join(",") || "-"}  tags=${a.tags.join(",") || "-"}${a.parentId ? `  parent=${a.parentId}` : ""}${a.suspended ? "  SUSPENDED" : ""}`;
 }

@@ -14,9 +14,7 @@ interface Corpus {
   readonly testGroups: readonly { readonly tests: readonly { tcId: number; jws: string }[] }[];
 }
 
-const FILE = fileURLToPath(
-  new URL("../../../shared/corpora/wycheproof/json_web_signature_test.json", import.meta.url),
-);
+const FILE = fileURLToPath(new URL("../fixtures/wycheproof/json_web_signature_test.json", import.meta.url));
 const corpus: Corpus | undefined = existsSync(FILE)
   ? (JSON.parse(readFileSync(FILE, "utf8")) as Corpus)
   : undefined;

@@ -57,6 +57,10 @@ describe.each(FILES)("engine fixture %s", (file) => {
   const engine = new PolicyEngine(() => now);
   const docs = parsePolicyDocuments(f.policy, file);
 
+  it("has cases to run", () => {
+    expect(f.cases.length).toBeGreaterThan(0);
+  });
+
   it.each([...f.cases, ...(f.fullCases ?? [])])("$name", (c) => {
     now = new Date(c.now ?? DEFAULT_NOW);
     // The org is the fixture's file name (as engine.test.ts has it) unless the case names one.

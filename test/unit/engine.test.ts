@@ -69,8 +69,10 @@ describe("engine fixtures", () => {
   });
 
   describe.each(fixtures)("$file", (fixture) => {
-    it("reports the installed revision", () => {
+    it("reports the installed revision, and has cases to run", () => {
       expect(engine.revision(fixture.file)).toBe(fixture.revision);
+      // A fixture that loads no case must fail, not pass over nothing.
+      expect(fixture.cases.length).toBeGreaterThan(0);
     });
 
     it.each(fixture.cases)("$name", (c) => {

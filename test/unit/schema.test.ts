@@ -44,6 +44,7 @@ describe("the JSON schemas accept every valid document", () => {
   it("finds fixture and example policies to check", () => {
     expect(fixtures.length).toBeGreaterThanOrEqual(8);
     expect(examples.length).toBeGreaterThanOrEqual(1);
+    expect(yamlIn("examples/tests/").length).toBeGreaterThanOrEqual(1);
   });
 
   it.each([...fixtures, ...examples])("policy.schema.json: $where", ({ doc }) => {

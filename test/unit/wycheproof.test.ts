@@ -26,9 +26,7 @@ interface Corpus {
   readonly testGroups: readonly Group[];
 }
 
-const FILE = fileURLToPath(
-  new URL("../../../shared/corpora/wycheproof/json_web_signature_test.json", import.meta.url),
-);
+const FILE = fileURLToPath(new URL("../fixtures/wycheproof/json_web_signature_test.json", import.meta.url));
 // A missing corpus must fail the run, not shrink it to nothing: see the first test.
 const corpus: Corpus | undefined = existsSync(FILE)
   ? (JSON.parse(readFileSync(FILE, "utf8")) as Corpus)

@@ -12,16 +12,22 @@ export function registerAgents(program: Command): void {
     .option("--tier <tier>", "unverified | verified | trusted | privileged", "unverified")
     .option("--role <role>", "a role (repeatable): viewer, operator, admin", collect, [])
     .option("--tag <tag>", "a tag (repeatable)", collect, [])
-    .action(async (o: { name: string; tier: string; role: string[]; tag: string[] }, cmd: Command) => {
-      const { clients, json } = clientsFor(cmd);
-      const res = await clients.admin.createAgent(
-        { name: o.name, tier: tierArg(o.tier), roles: o.role, tags: o.tag },
-        { headers: clients.adminHeaders() },
-      );
-      const a = res.agent;
-      if (!a) throw new Error("the server returned no agent");
-      emit(json, agentJson(a), () => agentLine(a));
-    });
+    .option("--parent <agent-id>", "make it a sub-agent of this agent (which may then mint tokens for it)")
+    .action(
+      async (
+        o: { name: string; tier: string; role: string[]; tag: string[]; parent?: string },
+        cmd: Command,
+      ) => {
+        const { clients, json } = clientsFor(cmd);
+        const res = await clients.admin.createAgent(
+          { name: o.name, tier: tierArg(o.tier), roles: o.role, tags: o.tag, parentId: o.parent ?? "" },
+          { headers: clients.adminHeaders() },
+        );
+        const a = res.agent;
+        if (!a) throw new Error("the server returned no agent");
+        emit(json, agentJson(a), () => agentLine(a));
+      },
+    );
   agents
     .command("list")
     .description("list the org's agents")
