@@ -1,30 +1,34 @@
 import cluster, { type Worker } from "node:cluster";
 import type { Config } from "./config/config.js";
-import { createOrg, EXAMPLE_POLICY, type NewOrg } from "./core/bootstrap.js";
+import type { NewOrg } from "./core/bootstrap.js";
 import { buildTessera } from "./core/tessera.js";
 import type { Logger } from "./log.js";
+import { bootstrapDevOrg } from "./main.js";
 import { openStore } from "./store/store.js";
 
-/** What a worker tells the primary once it listens. */
-interface ListeningMessage {
-  readonly type: "listening";
-  readonly grpcPort: number;
-  readonly httpPort: number;
-}
+/** What a worker tells the primary: it listens, or it could not start (and why, safe to print). */
+type WorkerMessage =
+  | { readonly type: "listening"; readonly grpcPort: number; readonly httpPort: number }
+  | { readonly type: "failed"; readonly message: string };
 
 /**
- * Prepares the data directory once, before any worker starts, so workers never race to
- * create the first signing key or the development org.
+ * Prepares the data directory once, before any worker starts (migrations, the first signing
+ * key), so workers never race to create them.
  */
-export async function prepareDataDir(config: Config): Promise<NewOrg | undefined> {
+export async function prepareDataDir(config: Config): Promise<void> {
   const store = openStore(config.dataDir);
   try {
-    // No decisions are made here: the primary only prepares the directory.
-    const t = await buildTessera(store, { ...config, decisionLog: false });
-    if (!config.bootstrapDevOrg || store.orgs.countOrgs() > 0) return undefined;
-    const org = createOrg(store, "development", new Date());
-    t.policies.put(org.orgId, EXAMPLE_POLICY, "example.yaml");
-    return org;
+    await buildTessera(store, { ...config, decisionLog: false });
+  } finally {
+    store.close();
+  }
+}
+
+/** Once every worker listens: the development org on a first start (workers pick it up by sync). */
+export async function bootstrapDataDir(config: Config): Promise<NewOrg | undefined> {
+  const store = openStore(config.dataDir);
+  try {
+    return bootstrapDevOrg(store, await buildTessera(store, { ...config, decisionLog: false }), config);
   } finally {
     store.close();
   }
@@ -33,20 +37,38 @@ export async function prepareDataDir(config: Config): Promise<NewOrg | undefined
 export interface PrimaryEvents {
   /** Every worker listens; ports are the shared ones. */
   onListening(ports: { grpcPort: number; httpPort: number }): void;
+  /** A worker could not start (a port in use, a bad certificate…): everything was stopped. */
+  onStartFailed(message: string): void;
 }
 
 /**
  * Runs the cluster primary: forks `config.workers` workers (each a full server on the shared
- * ports), replaces one that dies, and on SIGTERM/SIGINT drains them all before exiting.
+ * ports), replaces one that dies after it started, and on SIGTERM/SIGINT drains them all before
+ * exiting. A worker that fails to start is not retried: the whole server stops and says why.
  */
 export function runPrimary(config: Config, log: Logger, events: PrimaryEvents): void {
   let stopping = false;
+  let failed = false;
   let ready = 0;
+  const started = new Set<Worker>();
   const env = { TESSERA_BOOTSTRAP_DEV_ORG: "false" };
+  const stopAll = (): void => {
+    stopping = true;
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill("SIGTERM");
+    setTimeout(() => process.exit(1), 15_000).unref();
+  };
+  const startFailed = (message: string): void => {
+    if (stopping) return;
+    failed = true;
+    stopAll();
+    events.onStartFailed(message);
+  };
   const fork = (): Worker => {
     const w = cluster.fork(env);
-    w.on("message", (m: ListeningMessage) => {
+    w.on("message", (m: WorkerMessage) => {
+      if (m?.type === "failed") return startFailed(m.message);
       if (m?.type !== "listening") return;
+      started.add(w);
       ready++;
       if (ready === config.workers) events.onListening({ grpcPort: m.grpcPort, httpPort: m.httpPort });
     });
@@ -54,18 +76,17 @@ export function runPrimary(config: Config, log: Logger, events: PrimaryEvents): 
   };
   cluster.on("exit", (worker, code, signal) => {
     if (stopping) {
-      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(failed ? 1 : 0);
       return;
     }
+    if (!started.has(worker)) return startFailed(`a worker exited while starting (code ${code ?? signal})`);
     log.error({ pid: worker.process.pid, code, signal }, "worker died; starting a replacement");
     setTimeout(fork, 500);
   });
   const stop = (signal: string): void => {
     if (stopping) return;
-    stopping = true;
     log.info({ signal }, "draining workers and shutting down");
-    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill("SIGTERM");
-    setTimeout(() => process.exit(1), 15_000).unref();
+    stopAll();
   };
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGTERM", () => stop("SIGTERM"));
@@ -74,6 +95,13 @@ export function runPrimary(config: Config, log: Logger, events: PrimaryEvents): 
 
 /** In a worker: tell the primary which ports we listen on. */
 export function reportListening(grpcPort: number, httpPort: number): void {
-  const message: ListeningMessage = { type: "listening", grpcPort, httpPort };
+  const message: WorkerMessage = { type: "listening", grpcPort, httpPort };
   process.send?.(message);
+}
+
+/** In a worker: tell the primary we could not start, and why, then exit. */
+export function reportStartFailed(message: string): void {
+  const m: WorkerMessage = { type: "failed", message };
+  if (!process.send) process.exit(1);
+  process.send(m, () => process.exit(1));
 }

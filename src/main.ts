@@ -1,6 +1,3 @@
-import type { AddressInfo } from "node:net";
-import { promisify } from "node:util";
-import type * as grpc from "@grpc/grpc-js";
 import type { Config } from "./config/config.js";
 import { createOrg, EXAMPLE_POLICY, type NewOrg } from "./core/bootstrap.js";
 import { runMaintenance, startMaintenance } from "./core/maintenance.js";
@@ -8,6 +5,7 @@ import { startSync } from "./core/sync.js";
 import { buildTessera, type Tessera } from "./core/tessera.js";
 import { openStore, type Store } from "./store/store.js";
 import { closeHttpServer } from "./transport/http-server.js";
+import { listenBoth } from "./transport/listen.js";
 import { createServers } from "./transport/servers.js";
 import { grpcServerCredentials, readTls } from "./transport/tls.js";
 
@@ -22,16 +20,15 @@ export interface RunningTessera {
   close(): Promise<void>;
 }
 
-/** On first start with an empty database, a development org with the example policy. */
-function bootstrapDevOrg(store: Store, t: Tessera, config: Config): NewOrg | undefined {
+/**
+ * On first start with an empty database, a development org with the example policy. Called
+ * only once the ports are bound: a start that fails leaves no org behind.
+ */
+export function bootstrapDevOrg(store: Store, t: Tessera, config: Config): NewOrg | undefined {
   if (!config.bootstrapDevOrg || store.orgs.countOrgs() > 0) return undefined;
   const org = createOrg(store, "development", new Date());
   t.policies.put(org.orgId, EXAMPLE_POLICY, "example.yaml");
   return org;
-}
-
-function bindGrpc(server: grpc.Server, address: string, creds: grpc.ServerCredentials): Promise<number> {
-  return promisify(server.bindAsync.bind(server))(address, creds);
 }
 
 export interface StartOptions {
@@ -58,16 +55,17 @@ export async function startTessera(config: Config, opts: StartOptions = {}): Pro
   const store = openStore(config.dataDir);
   try {
     const tessera = await buildTessera(store, config, undefined, opts.onSyncError);
-    const devOrg = bootstrapDevOrg(store, tessera, config);
     const tls = config.tls ? readTls(config.tls) : undefined;
     const servers = createServers(tessera, { maxMessageBytes: config.maxMessageBytes, tls });
-    const host = config.host.includes(":") ? `[${config.host}]` : config.host;
-    const grpcPort = await bindGrpc(servers.grpc, `${host}:${config.grpcPort}`, grpcServerCredentials(tls));
-    await new Promise<void>((resolve, reject) => {
-      servers.http.once("error", reject);
-      servers.http.listen(config.httpPort, config.host, () => resolve());
-    });
-    const httpPort = (servers.http.address() as AddressInfo).port;
+    let ports: { grpcPort: number; httpPort: number };
+    try {
+      ports = await listenBoth(servers, config, grpcServerCredentials(tls));
+    } catch (err) {
+      await tessera.decisionLog?.close();
+      throw err;
+    }
+    const { grpcPort, httpPort } = ports;
+    const devOrg = bootstrapDevOrg(store, tessera, config);
     const stopSync = startSync(
       store,
       {

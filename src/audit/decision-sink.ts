@@ -46,6 +46,8 @@ export function threadSink(dataDir: string): DecisionSink | undefined {
       }),
     close: () =>
       new Promise((resolve) => {
+        // Held while closing: an unreferenced thread would let the process end before it exits.
+        worker.ref();
         worker.once("exit", () => resolve());
         worker.postMessage("close");
       }),

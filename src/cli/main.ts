@@ -20,7 +20,7 @@ export function buildProgram(): Command {
     .description("Tessera: identity and policy decisions for agent meshes")
     .version("0.1.0")
     .exitOverride()
-    .showHelpAfterError();
+    .showHelpAfterError("(add --help for usage)");
   addGlobalOptions(program);
   registerServe(program);
   registerInit(program);

@@ -2,6 +2,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { ConfigError } from "../config/config.js";
 import { TesseraError } from "../domain/errors.js";
+import { ListenError } from "../transport/listen.js";
 
 /** Exit codes: 0 success, 1 failed call, 2 bad usage or configuration, 3 a DENY from `check`. */
 export const EXIT = { ok: 0, failed: 1, usage: 2, denied: 3 } as const;
@@ -23,6 +24,8 @@ export function reportError(err: unknown, json: boolean): number {
   } else if (err instanceof ConfigError || err instanceof UsageError) {
     out = { code: "InvalidArgument", reason: "USAGE", message: err.message };
     exit = EXIT.usage;
+  } else if (err instanceof ListenError) {
+    out = { code: "Unavailable", reason: "LISTEN_FAILED", message: err.message };
   } else if (err instanceof TesseraError) {
     out = { code: err.kind, reason: err.reason, message: err.message };
   } else {

@@ -3,6 +3,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { ConfigError } from "./config.js";
+import { readDevCredentials } from "./dev-credentials.js";
 
 /** Where the CLI finds the server and the credentials to use. */
 export interface ClientConfig {
@@ -41,7 +42,20 @@ function fromFile(path: string): ClientConfigInput {
   return parsed as ClientConfigInput;
 }
 
-/** Flags, then `TESSERA_SERVER`/`TESSERA_API_KEY`/`TESSERA_ADMIN_TOKEN`…, then `~/.tessera/config`. */
+/**
+ * The development org's credentials, when nothing names any credential: the file a local
+ * server's first start wrote in its data directory (`TESSERA_DATA_DIR`, default `./data`).
+ */
+function devFallback(merged: ClientConfigInput, env: NodeJS.ProcessEnv): ClientConfigInput {
+  if (merged.apiKey || merged.adminToken) return {};
+  const dev = readDevCredentials(env.TESSERA_DATA_DIR || "./data");
+  return dev ? { server: dev.server, apiKey: dev.apiKey, adminToken: dev.adminToken } : {};
+}
+
+/**
+ * Flags, then `TESSERA_SERVER`/`TESSERA_API_KEY`/`TESSERA_ADMIN_TOKEN`…, then `~/.tessera/config`,
+ * then (only when none of them names a credential) a local dev server's credentials file.
+ */
 export function loadClientConfig(
   flags: ClientConfigInput,
   env: NodeJS.ProcessEnv = process.env,
@@ -49,7 +63,8 @@ export function loadClientConfig(
   const fromEnv: ClientConfigInput = {};
   for (const [name, key] of Object.entries(ENV)) if (env[name]) fromEnv[key] = env[name];
   const defined = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined && v !== ""));
-  const merged = { ...fromFile(defaultClientConfigPath(env)), ...fromEnv, ...defined };
+  const configured = { ...fromFile(defaultClientConfigPath(env)), ...fromEnv, ...defined };
+  const merged = { ...devFallback(configured, env), ...configured };
   let server = merged.server ?? "http://127.0.0.1:50051";
   if (!/^https?:\/\//.test(server))
     server = `${merged.tlsCa || merged.tlsCert ? "https" : "http"}://${server}`;

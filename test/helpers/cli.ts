@@ -19,10 +19,11 @@ export function cliEnv(home: string, extra: Record<string, string> = {}): NodeJS
   return { PATH: process.env.PATH ?? "", HOME: home, ...extra };
 }
 
-/** Runs `node bin/tessera.js …args` to completion (bounded by a timeout). */
-export function runTessera(args: string[], env: NodeJS.ProcessEnv): Promise<CliRun> {
+/** Runs `node bin/tessera.js …args` to completion (bounded by a timeout), optionally in `cwd`. */
+export function runTessera(args: string[], env: NodeJS.ProcessEnv, cwd?: string): Promise<CliRun> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [TESSERA_BIN, ...args], { env, timeout: 15_000 }, (err, stdout, stderr) => {
+    const opts = { env, timeout: 15_000, ...(cwd ? { cwd } : {}) };
+    execFile(process.execPath, [TESSERA_BIN, ...args], opts, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === "number" ? err.code : -1) : 0;
       resolve({ code, stdout, stderr });
     });
@@ -33,30 +34,43 @@ export function runTessera(args: string[], env: NodeJS.ProcessEnv): Promise<CliR
 export interface ServeReady {
   readonly grpcPort: number;
   readonly httpPort: number;
-  /** The dev-org banner's `export NAME=value` lines. */
+  /** The dev-org banner's `export NAME=value` lines (the banner is on stderr). */
   readonly exports: Readonly<Record<string, string>>;
 }
 
 export interface ServeProcess {
   readonly child: ChildProcess;
   readonly ready: Promise<ServeReady>;
+  /** Everything it wrote to stderr so far. */
+  stderr(): string;
   /** Sends `signal` and resolves to the exit code (rejects if it has not exited within `ms`). */
   stop(signal?: NodeJS.Signals, ms?: number): Promise<number | null>;
 }
 
 /** Spawns `tessera serve …args` and reads its stdout until it is listening. */
-export function spawnServe(args: string[], env: NodeJS.ProcessEnv, readyMs = 15_000): ServeProcess {
+export function spawnServe(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  readyMs = 15_000,
+  cwd?: string,
+): ServeProcess {
   const child = spawn(process.execPath, [TESSERA_BIN, "serve", ...args], {
     env,
     stdio: ["ignore", "pipe", "pipe"],
+    ...(cwd ? { cwd } : {}),
   });
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   let stderr = "";
   child.stderr?.on("data", (b: Buffer) => {
     stderr += b.toString();
   });
+  const exports: Record<string, string> = {};
+  const errLines = createInterface({ input: child.stderr as NodeJS.ReadableStream });
+  errLines.on("line", (line) => {
+    const banner = /^\s*export (TESSERA_[A-Z_]+)=(\S+)$/.exec(line);
+    if (banner?.[1] && banner[2]) exports[banner[1]] = banner[2];
+  });
   const ready = new Promise<ServeReady>((resolve, reject) => {
-    const exports: Record<string, string> = {};
     const timer = setTimeout(() => reject(new Error(`serve not ready in ${readyMs} ms: ${stderr}`)), readyMs);
     void exited.then((code) => {
       clearTimeout(timer);
@@ -64,19 +78,30 @@ export function spawnServe(args: string[], env: NodeJS.ProcessEnv, readyMs = 15_
     });
     const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
     lines.on("line", (line) => {
-      const banner = /^\s*export (TESSERA_[A-Z_]+)=(\S+)$/.exec(line);
-      if (banner?.[1] && banner[2]) exports[banner[1]] = banner[2];
       if (!line.startsWith("{")) return;
-      const log = JSON.parse(line) as { msg?: string; grpcPort?: number; httpPort?: number };
+      const log = JSON.parse(line) as {
+        msg?: string;
+        grpcPort?: number;
+        httpPort?: number;
+        devOrg?: boolean;
+      };
       if (log.msg !== "tessera listening") return;
-      clearTimeout(timer);
-      resolve({ grpcPort: log.grpcPort ?? 0, httpPort: log.httpPort ?? 0, exports });
+      const done = () => {
+        clearTimeout(timer);
+        resolve({ grpcPort: log.grpcPort ?? 0, httpPort: log.httpPort ?? 0, exports });
+      };
+      // The banner (stderr) was written before this line (stdout), but the pipes are read apart.
+      if (!log.devOrg || exports.TESSERA_ADMIN_TOKEN) return done();
+      errLines.on("line", () => {
+        if (exports.TESSERA_ADMIN_TOKEN) done();
+      });
     });
   });
   ready.catch(() => child.kill("SIGKILL"));
   return {
     child,
     ready,
+    stderr: () => stderr,
     stop(signal = "SIGTERM", ms = 5_000) {
       if (child.exitCode !== null) return Promise.resolve(child.exitCode);
       child.kill(signal);

@@ -1,24 +1,104 @@
 import cluster from "node:cluster";
 import type { Command } from "commander";
-import { prepareDataDir, reportListening, runPrimary } from "../../cluster.js";
-import { loadConfig } from "../../config/config.js";
+import {
+  bootstrapDataDir,
+  prepareDataDir,
+  reportListening,
+  reportStartFailed,
+  runPrimary,
+} from "../../cluster.js";
+import { type Config, loadConfig } from "../../config/config.js";
+import { devCredentialsPath, readDevCredentials, writeDevCredentials } from "../../config/dev-credentials.js";
 import type { NewOrg } from "../../core/bootstrap.js";
-import { createLogger } from "../../log.js";
+import { createLogger, type Logger } from "../../log.js";
 import { startTessera } from "../../main.js";
 import { setInternalErrorLogger } from "../../rpc/errors.js";
+import { EXIT } from "../output.js";
 
-function devOrgBanner(org: NewOrg, grpcPort: number): string {
+/** True once `serve` is up: the process must keep running after the CLI returns. */
+let serving = false;
+export function isServing(): boolean {
+  return serving;
+}
+
+function devOrgBanner(org: NewOrg, server: string, path: string): string {
   return [
     "",
-    "  A development org was created. Its credentials are shown this once; store them now:",
+    "  A development org was created. Its credentials (also saved, readable by you only, in",
+    `  ${path}, where the tessera CLI finds them when nothing else is configured):`,
     "",
-    `    export TESSERA_SERVER=http://127.0.0.1:${grpcPort}`,
+    `    export TESSERA_SERVER=${server}`,
     `    export TESSERA_API_KEY=${org.apiKey}`,
     `    export TESSERA_ADMIN_TOKEN=${org.adminToken}`,
     "",
+    `  org id: ${org.orgId}`,
     "  An example policy is loaded (tessera policy list). Try the walk-through in README.md.",
     "",
   ].join("\n");
+}
+
+/** The banner on stderr (logs go to stdout) and the credentials file, or where an older one is. */
+function announce(config: Config, log: Logger, ports: { grpcPort: number; httpPort: number }, org?: NewOrg) {
+  const scheme = config.tls ? "https" : "http";
+  const host = config.host.includes(":") ? `[${config.host}]` : config.host;
+  const server = `${scheme}://${host}:${ports.grpcPort}`;
+  if (org) {
+    const http = `${scheme}://${host}:${ports.httpPort}`;
+    const path = writeDevCredentials(config.dataDir, { ...org, server, http });
+    process.stderr.write(`${devOrgBanner(org, server, path)}\n`);
+  } else if (readDevCredentials(config.dataDir)) {
+    log.info(
+      { credentials: devCredentialsPath(config.dataDir) },
+      "the development org's credentials are in this file; to start afresh, stop the server and delete the data directory",
+    );
+  }
+  const tls = Boolean(config.tls);
+  const mtls = Boolean(config.tls?.clientCaFile);
+  log.info(
+    { ...ports, host: config.host, dataDir: config.dataDir, workers: config.workers, tls, mtls },
+    "tessera listening",
+  );
+}
+
+function warnWithoutMasterKey(config: Config, log: Logger): void {
+  if (config.masterKey || !cluster.isPrimary) return;
+  log.warn(
+    { setting: "TESSERA_MASTER_KEY" },
+    "NO MASTER KEY: signing private keys are stored unencrypted in the data directory. " +
+      "Fine for development; in production set TESSERA_MASTER_KEY (32 bytes, base64: openssl rand -base64 32)",
+  );
+}
+
+/** A worker or single process: start, report, and drain on SIGTERM/SIGINT. */
+async function runServer(config: Config, log: Logger): Promise<void> {
+  let running: Awaited<ReturnType<typeof startTessera>>;
+  try {
+    running = await startTessera(config, {
+      onSyncError: (err) => log.error({ err }, "applying a change failed"),
+    });
+  } catch (err) {
+    // A worker leaves the telling to the primary, which stops the whole server once.
+    if (cluster.isWorker) return reportStartFailed(err instanceof Error ? err.message : String(err));
+    throw err;
+  }
+  serving = true;
+  if (cluster.isWorker) reportListening(running.grpcPort, running.httpPort);
+  else announce(config, log, running, running.devOrg);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, "draining and shutting down");
+    running.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
 }
 
 export function registerServe(program: Command): void {
@@ -63,46 +143,21 @@ export function registerServe(program: Command): void {
       });
       const log = createLogger(config.logLevel);
       setInternalErrorLogger((err) => log.error({ err }, "internal error"));
-      if (!config.masterKey && cluster.isPrimary) {
-        log.warn(
-          { setting: "TESSERA_MASTER_KEY" },
-          "NO MASTER KEY: signing private keys are stored unencrypted in the data directory. " +
-            "Fine for development; in production set TESSERA_MASTER_KEY (32 bytes, base64: openssl rand -base64 32)",
-        );
-      }
-      const listening = (ports: { grpcPort: number; httpPort: number }, devOrg: NewOrg | undefined) => {
-        if (devOrg) process.stdout.write(`${devOrgBanner(devOrg, ports.grpcPort)}\n`);
-        const tls = Boolean(config.tls);
-        const mtls = Boolean(config.tls?.clientCaFile);
-        log.info(
-          { ...ports, host: config.host, dataDir: config.dataDir, workers: config.workers, tls, mtls },
-          "tessera listening",
-        );
-      };
-      if (config.workers > 1 && cluster.isPrimary) {
-        const devOrg = await prepareDataDir(config);
-        runPrimary(config, log, { onListening: (ports) => listening(ports, devOrg) });
-        return;
-      }
-      const running = await startTessera(config, {
-        onSyncError: (err) => log.error({ err }, "applying a change failed"),
+      warnWithoutMasterKey(config, log);
+      if (config.workers === 1 || cluster.isWorker) return runServer(config, log);
+      await prepareDataDir(config);
+      serving = true;
+      runPrimary(config, log, {
+        onListening: (ports) => {
+          bootstrapDataDir(config).then(
+            (org) => announce(config, log, ports, org),
+            (err: unknown) => log.error({ err }, "creating the development org failed"),
+          );
+        },
+        onStartFailed: (message) => {
+          process.stderr.write(`error: ${message}\n`);
+          process.exitCode = EXIT.failed;
+        },
       });
-      if (cluster.isWorker) reportListening(running.grpcPort, running.httpPort);
-      else listening({ grpcPort: running.grpcPort, httpPort: running.httpPort }, running.devOrg);
-      let stopping = false;
-      const stop = (signal: string) => {
-        if (stopping) return;
-        stopping = true;
-        log.info({ signal }, "draining and shutting down");
-        running.close().then(
-          () => process.exit(0),
-          (err: unknown) => {
-            log.error({ err }, "shutdown failed");
-            process.exit(1);
-          },
-        );
-      };
-      process.on("SIGINT", () => stop("SIGINT"));
-      process.on("SIGTERM", () => stop("SIGTERM"));
     });
 }

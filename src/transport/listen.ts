@@ -1,0 +1,63 @@
+import type { AddressInfo } from "node:net";
+import { promisify } from "node:util";
+import type * as grpc from "@grpc/grpc-js";
+import type { Servers } from "./servers.js";
+
+/** A port that could not be bound: the message names the flag and variable to change. */
+export class ListenError extends Error {
+  override readonly name = "ListenError";
+}
+
+export interface ListenAddress {
+  readonly host: string;
+  readonly grpcPort: number;
+  readonly httpPort: number;
+}
+
+/** Why a bind failed, in the words an operator acts on. */
+function why(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  if (/EADDRINUSE/.test(text)) return "the port is already in use";
+  if (/EACCES/.test(text)) return "permission denied (ports below 1024 need privileges)";
+  if (/EADDRNOTAVAIL|ENOTFOUND/.test(text)) return "this machine has no such address (see --host)";
+  return text.split("\n")[0] ?? text;
+}
+
+function bindGrpc(server: grpc.Server, address: string, creds: grpc.ServerCredentials): Promise<number> {
+  return promisify(server.bindAsync.bind(server))(address, creds);
+}
+
+/**
+ * Binds both ports, or neither: when the second fails the first is released, and the error
+ * names the flag to change. Nothing is created before both are bound.
+ */
+export async function listenBoth(
+  servers: Servers,
+  at: ListenAddress,
+  creds: grpc.ServerCredentials,
+): Promise<{ grpcPort: number; httpPort: number }> {
+  const host = at.host.includes(":") ? `[${at.host}]` : at.host;
+  let grpcPort: number;
+  try {
+    grpcPort = await bindGrpc(servers.grpc, `${host}:${at.grpcPort}`, creds);
+  } catch (err) {
+    throw new ListenError(
+      `cannot listen for gRPC on ${host}:${at.grpcPort}: ${why(err)}; choose another with --grpc-port (TESSERA_GRPC_PORT)`,
+    );
+  }
+  try {
+    await new Promise<void>((resolve, reject) => {
+      servers.http.once("error", reject);
+      servers.http.listen(at.httpPort, at.host, () => {
+        servers.http.off("error", reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    servers.grpc.forceShutdown();
+    throw new ListenError(
+      `cannot listen for HTTP on ${host}:${at.httpPort}: ${why(err)}; choose another with --http-port (TESSERA_HTTP_PORT)`,
+    );
+  }
+  return { grpcPort, httpPort: (servers.http.address() as AddressInfo).port };
+}
