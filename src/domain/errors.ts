@@ -73,6 +73,9 @@ export const ERROR_KINDS = {
   AGENT_KEY_NOT_FOUND: "not_found",
   USERNAME_TAKEN: "already_exists",
   AGENT_KEY_EXISTS: "already_exists",
+  // Request and token size limits (issue 9): every field has a bound (domain/limits.ts).
+  FIELD_TOO_LARGE: "invalid_argument",
+  CLAIMS_TOO_LARGE: "invalid_argument",
   // INTERNAL: never a client's fault.
   INTERNAL: "internal",
 } as const;
