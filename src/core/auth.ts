@@ -3,6 +3,7 @@ import type { DecisionLog } from "../audit/decision-log.js";
 import type { AccessClaims } from "../auth/token-claims.js";
 import type { TokenVerifier } from "../auth/token-verifier.js";
 import { TesseraError } from "../domain/errors.js";
+import { LIMITS } from "../domain/limits.js";
 import type { PolicyEngine } from "../engine/engine.js";
 import type { AuthzQuery, Decision, ResourceRef, Subject } from "../engine/types.js";
 import type { AccessControl } from "./access.js";
@@ -38,7 +39,7 @@ export interface AuthorizeInput extends CheckInput {
 }
 
 /** Most checks one AuthorizeBatch may carry. */
-export const MAX_BATCH = 100;
+export const MAX_BATCH = LIMITS.batchChecks;
 
 export interface AuthDeps {
   readonly log?: DecisionLog | undefined;
