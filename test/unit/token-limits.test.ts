@@ -22,8 +22,13 @@ const verifier = (cacheMaxBytes?: number) =>
 
 /** A valid token of about `bytes` bytes (its tag is sized to get there). */
 const tokenOf = async (bytes: number, i: number) =>
-  (await kit.signer.sign({ ...CONTENT, tags: [`${i}-${"x".repeat(Math.floor(bytes * 0.75) - 300)}`] }, T0, 600))
-    .token;
+  (
+    await kit.signer.sign(
+      { ...CONTENT, tags: [`${i}-${"x".repeat(Math.floor(bytes * 0.75) - 300)}`] },
+      T0,
+      600,
+    )
+  ).token;
 
 describe("the verified-token cache (issue 9, finding 13)", () => {
   it("is bounded by estimated bytes by default, not only by count", () => {
