@@ -1,12 +1,13 @@
 import type { KeyObject } from "node:crypto";
 import { errors, jwtVerify } from "jose";
 import { TesseraError } from "../domain/errors.js";
+import { LIMITS } from "../domain/limits.js";
 import { epochSeconds } from "../domain/time.js";
 import type { AgentKeyAlg } from "./public-keys.js";
 import { hasDuplicateKeys } from "./strict-json.js";
 
 /** Assertions larger than this are refused before any parsing. */
-export const MAX_ASSERTION_BYTES = 8 * 1024;
+export const MAX_ASSERTION_BYTES = LIMITS.assertionBytes;
 /** The longest an assertion may live: a short life bounds replay and the used-jti table. */
 export const MAX_ASSERTION_SECONDS = 300;
 const MAX_JTI_LENGTH = 128;

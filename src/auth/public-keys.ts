@@ -1,5 +1,6 @@
 import { createHash, createPublicKey, type JsonWebKey, type KeyObject } from "node:crypto";
 import { TesseraError } from "../domain/errors.js";
+import { LIMITS } from "../domain/limits.js";
 import { hasDuplicateKeys } from "./strict-json.js";
 
 /** The algorithms a registered key may sign with; each key is pinned to exactly one. */
@@ -15,7 +16,7 @@ export interface ParsedPublicKey {
   readonly thumbprint: string;
 }
 
-const MAX_INPUT = 16 * 1024;
+const MAX_INPUT = LIMITS.publicKeyBytes;
 const MIN_RSA_BITS = 2048;
 // Larger moduli buy nothing and make every verification slower: a cheap way to load the server.
 const MAX_RSA_BITS = 8192;

@@ -1,4 +1,6 @@
 import { KeyObject, randomUUID, sign } from "node:crypto";
+import { TesseraError } from "../domain/errors.js";
+import { LIMITS } from "../domain/limits.js";
 import type { KeyRing } from "./key-ring.js";
 import { ACCESS_TOKEN_TYP, type AccessClaims } from "./token-claims.js";
 
@@ -6,8 +8,29 @@ export type TokenContent = Omit<AccessClaims, "iat" | "nbf" | "exp" | "jti" | "i
 
 const b64url = (s: string | Buffer) => Buffer.from(s).toString("base64url");
 
+/** Base64url characters of a signature: EdDSA and ES256 (r||s) are both 64 bytes. */
+const SIGNATURE_CHARS: Readonly<Record<string, number>> = { EdDSA: 86, ES256: 86 };
+/** For an algorithm not listed: room for a 4096-bit RSA signature (512 bytes). */
+const LARGEST_SIGNATURE_CHARS = 683;
+
 /**
- * Signs access tokens with the ring's active key (`kid` in the header). The compact JWS is
+ * Refuses claims whose token would exceed what the verifier accepts, before signing: a token
+ * nobody can use is never issued, and a caller cannot mint tokens that cost the cache 8 KiB+.
+ */
+function assertFits(input: string, alg: string): void {
+  const size = input.length + 1 + (SIGNATURE_CHARS[alg] ?? LARGEST_SIGNATURE_CHARS);
+  if (size > LIMITS.tokenBytes) {
+    throw new TesseraError(
+      "CLAIMS_TOO_LARGE",
+      `the token would be ${size} bytes; tokens are at most ${LIMITS.tokenBytes} (fewer scopes, tags, roles or grants)`,
+      { limit: String(LIMITS.tokenBytes), size: String(size) },
+    );
+  }
+}
+
+/**
+ * Signs access tokens with the ring's active key (`kid` in the header), refusing claims too
+ * large for the verifier with CLAIMS_TOO_LARGE. The compact JWS is
  * assembled here and signed with node:crypto directly: jose signs through WebCrypto, which
  * costs several times a plain Ed25519 signature on the MintToken path.
  */
@@ -55,6 +78,7 @@ export class TokenSigner {
       jti: randomUUID(),
     };
     const input = `${this.header(key.alg, key.kid)}.${b64url(JSON.stringify(claims))}`;
+    assertFits(input, key.alg);
     const privateKey = this.keyObject(key.privateKey as object);
     // EdDSA: the algorithm is the key's (null); ES256: JWS wants r||s, not DER.
     const signature =

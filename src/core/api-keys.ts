@@ -1,6 +1,7 @@
 import type { OrgCredentials } from "../auth/org-credentials.js";
 import { generateSecret, newId, secretDigest } from "../auth/secrets.js";
 import { TesseraError } from "../domain/errors.js";
+import { LIMITS } from "../domain/limits.js";
 import { isScopePattern } from "../domain/scopes.js";
 import { epochSeconds } from "../domain/time.js";
 import type { CredentialRow, OrgRepository } from "../store/orgs.js";
@@ -53,7 +54,7 @@ export class ApiKeyService {
   create(orgId: string, name: string, scopes: readonly string[], expiresAt: number | undefined): IssuedKey {
     if (!NAME.test(name))
       throw new TesseraError("NAME_MISSING", "a key needs a name of 1-64 letters, digits, spaces or _.:-");
-    if (scopes.length === 0 || scopes.length > 64)
+    if (scopes.length === 0 || scopes.length > LIMITS.listItems)
       throw new TesseraError("SCOPE_INVALID", "a key needs 1 to 64 scopes");
     for (const s of scopes) {
       if (s !== "admin" && !isScopePattern(s))

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { DecisionLog } from "../audit/decision-log.js";
 import type { TokenVerifier } from "../auth/token-verifier.js";
 import { TesseraError } from "../domain/errors.js";
+import { LIMITS } from "../domain/limits.js";
 import type { PolicyEngine } from "../engine/engine.js";
 import type { AuthzQuery, Decision, ResourceRef, Subject } from "../engine/types.js";
 import type { AccessControl } from "./access.js";
@@ -24,7 +25,7 @@ export interface AuthorizeInput extends CheckInput {
 }
 
 /** Most checks one AuthorizeBatch may carry. */
-export const MAX_BATCH = 100;
+export const MAX_BATCH = LIMITS.batchChecks;
 
 export interface AuthDeps {
   readonly log?: DecisionLog | undefined;

@@ -3,6 +3,7 @@ import type { TokenSigner } from "../auth/token-signer.js";
 import type { TokenVerifier } from "../auth/token-verifier.js";
 import { actDepth, grantsBeyond, parsePorts, scopesBeyond } from "../domain/attenuation.js";
 import { TesseraError } from "../domain/errors.js";
+import { LIMITS } from "../domain/limits.js";
 import { DEFAULT_ROLES, effectiveRoles, roleClosure } from "../domain/roles.js";
 import { type Tier, tierRank } from "../domain/tiers.js";
 import { epochSeconds } from "../domain/time.js";
@@ -43,11 +44,11 @@ function requireGrants(g: TokenGrants | undefined): void {
   if (!g) return;
   if (!isGrants(g))
     throw new TesseraError("GRANT_INVALID", "grants have room, role (agent|tool|user), tunnel_ports and api");
-  if (g.room !== undefined && (g.room.length === 0 || g.room.length > 128))
+  if (g.room !== undefined && (g.room.length === 0 || g.room.length > LIMITS.grantsRoomBytes))
     throw new TesseraError("GRANT_INVALID", "room is 1-128 characters");
   if (g.tunnel_ports !== undefined && !parsePorts(g.tunnel_ports))
     throw new TesseraError("GRANT_INVALID", "tunnel_ports are comma-separated ports");
-  if (g.api !== undefined && JSON.stringify(g.api).length > 4096)
+  if (g.api !== undefined && JSON.stringify(g.api).length > LIMITS.grantsApiBytes)
     throw new TesseraError("GRANT_INVALID", "api grants are at most 4 KiB");
 }
 

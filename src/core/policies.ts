@@ -1,4 +1,5 @@
 import { TesseraError } from "../domain/errors.js";
+import { LIMITS } from "../domain/limits.js";
 import { epochSeconds } from "../domain/time.js";
 import { parsePolicyDocuments, splitDocuments } from "../engine/document.js";
 import { type CompiledRevision, PolicyEngine } from "../engine/engine.js";
@@ -13,7 +14,7 @@ export interface PolicyDeps {
   readonly now: () => Date;
 }
 
-const MAX_DOCUMENT = 4 * 1024 * 1024;
+const MAX_DOCUMENT = LIMITS.policyTextBytes;
 
 /** Policy lifecycle for one org: every change is compiled whole before anything is written. */
 export class PolicyAdmin {

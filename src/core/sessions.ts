@@ -56,9 +56,12 @@ export class Sessions {
 
   /** Starts (or, with `familyId`, continues) a session. */
   async issue(s: SessionSubject, familyId = newId("ses")): Promise<TokenPair> {
-    const now = this.nowSec();
-    const ttl = this.d.settings.defaultTokenTtlSeconds;
-    const { token, claims } = await this.d.signer.sign(
+    return this.store(s, familyId, await this.signAccess(s, familyId));
+  }
+
+  /** The session's next access token; throws CLAIMS_TOO_LARGE (and writes nothing) when it cannot be. */
+  private signAccess(s: SessionSubject, familyId: string) {
+    return this.d.signer.sign(
       {
         kind: s.kind,
         sid: familyId,
@@ -71,9 +74,14 @@ export class Sessions {
         scopes: s.scopes,
         tags: s.tags,
       },
-      now,
-      ttl,
+      this.nowSec(),
+      this.d.settings.defaultTokenTtlSeconds,
     );
+  }
+
+  /** Stores a new refresh token of the session and pairs it with the signed access token. */
+  private store(s: SessionSubject, familyId: string, access: { token: string; claims: AccessClaims }) {
+    const now = access.claims.iat;
     const refreshToken = generateSecret("refreshToken");
     const refreshExpiresAt = now + this.d.settings.refreshTokenTtlSeconds;
     this.d.refreshTokens.insert(
@@ -88,7 +96,7 @@ export class Sessions {
       },
       secretDigest(refreshToken),
     );
-    return { accessToken: token, accessExpiresAt: claims.exp, refreshToken, refreshExpiresAt };
+    return { accessToken: access.token, accessExpiresAt: access.claims.exp, refreshToken, refreshExpiresAt };
   }
 
   /** Exchanges a refresh token for a new pair; a replayed one revokes its family. */
@@ -104,8 +112,10 @@ export class Sessions {
       this.d.liveness.familyRevoked(row.familyId)
     )
       throw invalid();
-    // Checked before the token is marked used: a refused refresh must change nothing.
+    // Checked, and the access token signed, before the refresh token is marked used: a refused
+    // refresh (a suspended subject, claims grown too large) must change nothing.
     const subject = this.d.resolve(row.subjectKind, row.orgId, row.subjectId, row.issuedAt);
+    const access = await this.signAccess(subject, row.familyId);
     if (!this.d.refreshTokens.claim(row.id, now)) {
       // Used before: a stolen copy or a replay. Kill the session so neither holder keeps it.
       this.endFamily(row.familyId);
@@ -114,7 +124,7 @@ export class Sessions {
         "the refresh token was already used; the session is revoked",
       );
     }
-    return this.issue(subject, row.familyId);
+    return this.store(subject, row.familyId, access);
   }
 
   private endFamily(familyId: string): void {

@@ -1,9 +1,10 @@
 import { TesseraError } from "../domain/errors.js";
+import { LIMITS } from "../domain/limits.js";
 import { isRoleName } from "../domain/roles.js";
 import { isScope, isScopePattern } from "../domain/scopes.js";
 
 const TAG = /^[A-Za-z0-9][A-Za-z0-9_.:=/-]{0,127}$/;
-const MAX_LIST = 64;
+const MAX_LIST = LIMITS.listItems;
 
 /** Checks the scope asked about in Authorize: present and concrete. */
 export function requireScope(scope: string): void {

@@ -78,6 +78,9 @@ export const ERROR_KINDS = {
   TOKEN_ORG_MISMATCH: "unauthenticated",
   EXPLAIN_FORBIDDEN: "permission_denied",
   DELEGATION_FORBIDDEN: "permission_denied",
+  // Request and token size limits (issue 9): every field has a bound (domain/limits.ts).
+  FIELD_TOO_LARGE: "invalid_argument",
+  CLAIMS_TOO_LARGE: "invalid_argument",
   // INTERNAL: never a client's fault.
   INTERNAL: "internal",
 } as const;

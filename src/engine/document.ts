@@ -2,6 +2,7 @@ import jsyaml from "js-yaml";
 import { isMap, isPair, isScalar, LineCounter, type Node, parseAllDocuments } from "yaml";
 import { TesseraError } from "../domain/errors.js";
 import { isObject } from "../domain/json.js";
+import { LIMITS } from "../domain/limits.js";
 import { DEFAULT_ROLES, isRoleName } from "../domain/roles.js";
 import { isScopePattern } from "../domain/scopes.js";
 import { isTier } from "../domain/tiers.js";
@@ -11,7 +12,7 @@ import type { PolicyDocument, Position, RoleSpec, RuleSpec } from "./types.js";
 export const API_VERSION = "tessera.dev/v1";
 const NAME = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
 const RULE_FIELDS = new Set(["name", "scopes", "resources", "effect", "minTier", "roles", "condition"]);
-const MAX_CONDITION = 4096;
+const MAX_CONDITION = LIMITS.conditionBytes;
 
 /** Where a problem is inside one document: a path of keys, and whether the key itself (not its value) is meant. */
 export interface Loc {

@@ -1,6 +1,7 @@
 import type { DescMessage, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import type { GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
 import type { CallContext } from "../core/context.js";
+import { compileFieldLimits } from "./field-limits.js";
 
 /** One unary RPC, written once and served by every transport. */
 export type UnaryHandler<I extends DescMessage, O extends DescMessage> = (
@@ -29,6 +30,30 @@ export interface ServiceBinding {
   readonly encoders: Readonly<Record<string, ResponseEncoder<DescMessage> | undefined>>;
 }
 
+/**
+ * Each handler behind its request's field-limit check (domain/limits.ts), so every transport and
+ * the in-memory test level refuse an oversized field before any handler reads it. The check is
+ * synchronous and throws, so a handler that answers at once still does.
+ */
+function withFieldLimits(
+  service: DescService,
+  handlers: ServiceBinding["handlers"],
+): ServiceBinding["handlers"] {
+  const checked: ServiceBinding["handlers"] = {};
+  for (const method of service.methods) {
+    const handler = handlers[method.localName];
+    if (!handler) continue;
+    const check = compileFieldLimits(method.input);
+    checked[method.localName] = check
+      ? (request, ctx) => {
+          check(request);
+          return handler(request, ctx);
+        }
+      : handler;
+  }
+  return checked;
+}
+
 /** Pairs a generated service with its handlers (the casts are where the generic typing ends). */
 export function bindService<M extends GenServiceMethods>(
   service: DescService & { method: { [K in keyof M]: M[K] } },
@@ -37,7 +62,7 @@ export function bindService<M extends GenServiceMethods>(
 ): ServiceBinding {
   return {
     service,
-    handlers: handlers as unknown as ServiceBinding["handlers"],
+    handlers: withFieldLimits(service, handlers as unknown as ServiceBinding["handlers"]),
     encoders: encoders as ServiceBinding["encoders"],
   };
 }

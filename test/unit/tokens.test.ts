@@ -171,8 +171,9 @@ describe("claims and size", () => {
   it("refuses a token over 8 KiB before parsing it", async () => {
     expect(MAX_TOKEN_BYTES).toBe(8192);
     await expectRefused(kit.verifier().verify("a".repeat(MAX_TOKEN_BYTES + 1)), "TOKEN_TOO_LARGE");
-    const { token } = await kit.signer.sign({ ...CONTENT, tags: ["x".repeat(7000)] }, T0, 60);
-    await expectRefused(kit.verifier().verify(token + ".".repeat(MAX_TOKEN_BYTES)), "TOKEN_TOO_LARGE");
+    // Signed by hand with the real key: the signer itself refuses claims this large.
+    const token = await signed(claimsAt(T0, { tags: ["x".repeat(7000)] }));
+    await expectRefused(kit.verifier().verify(token), "TOKEN_TOO_LARGE");
   });
 
   it("accepts a valid token of exactly 8 KiB", async () => {

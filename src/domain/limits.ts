@@ -1,0 +1,253 @@
+import type { ErrorReason } from "./errors.js";
+
+/**
+ * Every size Tessera bounds, in one place. Strings are measured in UTF-8 bytes, as they travel.
+ * Request fields are bounded by `REQUEST_LIMITS` below, which names these.
+ */
+export const LIMITS = {
+  /** Ids we issue are under 40 bytes; subject and resource ids are the caller's, so they get room. */
+  idBytes: 256,
+  /** Names of agents, API keys, policies and users, and audiences. */
+  nameBytes: 256,
+  /** A scope is `domain:verb` (or a pattern of one). */
+  scopeBytes: 256,
+  /** Resource kinds, role names and grant roles are short type names. */
+  kindBytes: 128,
+  /** Roles, tags or scopes one principal, token or key carries. */
+  listItems: 64,
+  /** One role or tag (the tag syntax allows 128 characters). */
+  listItemBytes: 128,
+  /** Tokens larger than this are refused before any parsing, and never minted. */
+  tokenBytes: 8 * 1024,
+  /** A client assertion JWT, refused before parsing above this. */
+  assertionBytes: 8 * 1024,
+  /** RevokeToken/IntrospectToken answer OK for any token (RFC 7009/7662); past this it is not one. */
+  anyTokenBytes: 16 * 1024,
+  /** Our secrets (tsk_, tat_, tas_, trt_) are 50 bytes. */
+  secretBytes: 256,
+  /** A password is at most 1024 code points of at most 4 bytes each. */
+  passwordBytes: 4 * 1024,
+  /** A PEM or JWK public key; an RSA-8192 PEM is under 2 KiB. */
+  publicKeyBytes: 16 * 1024,
+  /** The SPIFFE spec caps an ID at 2048 bytes; certificate CNs are far shorter. */
+  identityBytes: 2048,
+  /** A file name, only echoed back in error messages. */
+  fileNameBytes: 1024,
+  /** Policy YAML; in practice the message limit (64 KiB by default) bounds it first. */
+  policyTextBytes: 4 * 1024 * 1024,
+  /** A CEL condition in a policy rule. */
+  conditionBytes: 4096,
+  /** Checks in one AuthorizeBatch. */
+  batchChecks: 100,
+  /** A grants room name (the minter allows 1-128 characters). */
+  grantsRoomBytes: 128,
+  /** Comma-separated tunnel ports. */
+  portListBytes: 1024,
+  /** API grants travel in every token minted from them: their JSON is capped at 4 KiB. */
+  grantsApiBytes: 4096,
+  /** Verified tokens cached by digest (each costs a map entry besides its bytes). */
+  tokenCacheEntries: 50_000,
+  /** Estimated bytes of the verified-token cache; the oldest entries go first. */
+  tokenCacheBytes: 64 * 1024 * 1024,
+} as const;
+
+/** Bounds of a google.protobuf.Struct (a JSON object) in a request. */
+export interface StructBounds {
+  /** Nesting levels of objects and lists; the Struct itself is level 1. */
+  readonly depth: number;
+  /** Object members and list items, counted over the whole Struct. */
+  readonly entries: number;
+  /** One object key. */
+  readonly keyBytes: number;
+  /** One string value. */
+  readonly stringBytes: number;
+  /** Every key and string value together. */
+  readonly totalBytes: number;
+}
+
+/** The Struct bounds of `context` and `attr`: room for conditions, not for documents. */
+export const STRUCT_LIMITS: StructBounds = {
+  depth: 8,
+  entries: 256,
+  keyBytes: 128,
+  stringBytes: 4096,
+  totalBytes: 32 * 1024,
+};
+
+/** The size bound of one request field, with why it is what it is. */
+export type FieldBound =
+  | { readonly kind: "fixed"; readonly why: string }
+  | { readonly kind: "nested"; readonly why: string }
+  | {
+      readonly kind: "string";
+      readonly maxBytes: number;
+      readonly why: string;
+      readonly reason?: ErrorReason;
+    }
+  | {
+      readonly kind: "list";
+      readonly maxItems: number;
+      /** For lists of strings or bytes: the most bytes of one item. */
+      readonly itemBytes?: number;
+      readonly why: string;
+      readonly reason?: ErrorReason;
+    }
+  | {
+      readonly kind: "map";
+      readonly maxEntries: number;
+      readonly keyBytes: number;
+      /** For string or bytes values: the most bytes of one value. */
+      readonly valueBytes?: number;
+      readonly why: string;
+    }
+  | { readonly kind: "struct"; readonly bounds: StructBounds; readonly why: string };
+
+/** A string bound (`reason` keeps an older, more specific refusal than FIELD_TOO_LARGE). */
+const text = (maxBytes: number, why: string, reason?: ErrorReason): FieldBound =>
+  reason ? { kind: "string", maxBytes, why, reason } : { kind: "string", maxBytes, why };
+
+/** A repeated-field bound. */
+const list = (maxItems: number, itemBytes: number | undefined, why: string): FieldBound =>
+  itemBytes === undefined ? { kind: "list", maxItems, why } : { kind: "list", maxItems, itemBytes, why };
+
+/** A google.protobuf.Struct bound. */
+const struct = (bounds: StructBounds, why: string): FieldBound => ({ kind: "struct", bounds, why });
+
+// Categories: each request field below names one, so a bound is decided once per kind of value.
+const FIXED: FieldBound = { kind: "fixed", why: "a number, bool, enum, Timestamp or Duration: fixed size" };
+const NESTED: FieldBound = { kind: "nested", why: "a message, bounded by its own fields" };
+const ID = text(LIMITS.idBytes, "an id: ours are under 40 bytes, the caller's get room");
+const NAME = text(LIMITS.nameBytes, "a name or audience");
+const SCOPE = text(LIMITS.scopeBytes, "a scope, `domain:verb`");
+const KIND = text(LIMITS.kindBytes, "a resource kind or role: a short type name");
+const TOKEN = text(LIMITS.tokenBytes, "a Tessera JWT: larger ones are never minted", "TOKEN_TOO_LARGE");
+const ASSERTION = text(LIMITS.assertionBytes, "a client assertion JWT");
+const ANY_TOKEN = text(LIMITS.anyTokenBytes, "any token: RFC 7009/7662 answer OK for invalid ones");
+const SECRET = text(LIMITS.secretBytes, "a secret (tsk_, tat_, tas_, trt_): 50 bytes");
+const REFRESH = text(LIMITS.tokenBytes, "a refresh token, or an access token sent by mistake");
+const PASSWORD = text(LIMITS.passwordBytes, "a password: 1024 code points of up to 4 bytes");
+const PUBLIC_KEY = text(LIMITS.publicKeyBytes, "a PEM or JWK public key");
+const IDENTITY = text(LIMITS.identityBytes, "a SPIFFE ID (at most 2048 bytes by its spec) or a CN");
+const FILE = text(LIMITS.fileNameBytes, "a file name, echoed in error messages");
+const POLICY_TEXT = text(LIMITS.policyTextBytes, "policy YAML (the message limit bounds it first)");
+const ROOM = text(LIMITS.grantsRoomBytes, "a room name (1-128 characters)");
+const PORTS = text(LIMITS.portListBytes, "comma-separated tunnel ports");
+const ROLES = list(LIMITS.listItems, LIMITS.listItemBytes, "roles of one principal");
+const TAGS = list(LIMITS.listItems, LIMITS.listItemBytes, "tags of one principal");
+const SCOPES = list(LIMITS.listItems, LIMITS.scopeBytes, "scopes of one token, key or subject");
+const CHECKS: FieldBound = {
+  kind: "list",
+  maxItems: LIMITS.batchChecks,
+  why: "checks in one AuthorizeBatch",
+  reason: "BATCH_TOO_LARGE",
+};
+const ATTRIBUTES = struct(STRUCT_LIMITS, "free-form attributes for conditions");
+const API_GRANTS = struct(
+  { ...STRUCT_LIMITS, totalBytes: LIMITS.grantsApiBytes },
+  "API grants: carried by every token minted from them",
+);
+
+/**
+ * The bound of every field of every request message (keyed `package.Message.field`), including
+ * messages nested in requests. A field without an entry fails the completeness test and stops
+ * the server binding its method; adding one is one line here.
+ */
+export const REQUEST_LIMITS: Readonly<Record<string, FieldBound>> = {
+  // tessera.v1.AuthService
+  "tessera.v1.AuthenticateRequest.token": TOKEN,
+  "tessera.v1.AuthenticateRequest.api_key": SECRET,
+  "tessera.v1.AuthenticateRequest.agent_secret": NESTED,
+  "tessera.v1.AuthenticateRequest.client_assertion": ASSERTION,
+  "tessera.v1.AuthenticateRequest.password": NESTED,
+  "tessera.v1.AuthenticateRequest.admin_token": NESTED,
+  "tessera.v1.AuthenticateRequest.issue_tokens": FIXED,
+  "tessera.v1.AgentSecretCredential.agent_id": ID,
+  "tessera.v1.AgentSecretCredential.secret": SECRET,
+  "tessera.v1.PasswordCredential.org_id": ID,
+  "tessera.v1.PasswordCredential.username": NAME,
+  "tessera.v1.PasswordCredential.password": PASSWORD,
+  "tessera.v1.AdminTokenCredential.api_key": SECRET,
+  "tessera.v1.AdminTokenCredential.admin_token": SECRET,
+  "tessera.v1.AuthorizeRequest.token": TOKEN,
+  "tessera.v1.AuthorizeRequest.attributes": NESTED,
+  "tessera.v1.AuthorizeRequest.scope": SCOPE,
+  "tessera.v1.AuthorizeRequest.resource": NESTED,
+  "tessera.v1.AuthorizeRequest.context": ATTRIBUTES,
+  "tessera.v1.AuthorizeRequest.explain": FIXED,
+  "tessera.v1.SubjectAttributes.id": ID,
+  "tessera.v1.SubjectAttributes.tier": FIXED,
+  "tessera.v1.SubjectAttributes.roles": ROLES,
+  "tessera.v1.SubjectAttributes.scopes": SCOPES,
+  "tessera.v1.SubjectAttributes.tags": TAGS,
+  "tessera.v1.SubjectAttributes.attr": ATTRIBUTES,
+  "tessera.v1.Resource.kind": KIND,
+  "tessera.v1.Resource.id": ID,
+  "tessera.v1.Resource.attr": ATTRIBUTES,
+  "tessera.v1.AuthorizeBatchRequest.token": TOKEN,
+  "tessera.v1.AuthorizeBatchRequest.attributes": NESTED,
+  "tessera.v1.AuthorizeBatchRequest.checks": CHECKS,
+  "tessera.v1.AuthorizeBatchRequest.explain": FIXED,
+  "tessera.v1.AuthorizeCheck.scope": SCOPE,
+  "tessera.v1.AuthorizeCheck.resource": NESTED,
+  "tessera.v1.AuthorizeCheck.context": ATTRIBUTES,
+  "tessera.v1.MintTokenRequest.agent_id": ID,
+  "tessera.v1.MintTokenRequest.scopes": SCOPES,
+  "tessera.v1.MintTokenRequest.audience": NAME,
+  "tessera.v1.MintTokenRequest.ttl": FIXED,
+  "tessera.v1.MintTokenRequest.grants": NESTED,
+  "tessera.v1.MintTokenRequest.tier": FIXED,
+  "tessera.v1.Grants.room": ROOM,
+  "tessera.v1.Grants.role": KIND,
+  "tessera.v1.Grants.tunnel_ports": PORTS,
+  "tessera.v1.Grants.api": API_GRANTS,
+  "tessera.v1.RefreshTokenRequest.refresh_token": REFRESH,
+  "tessera.v1.RevokeTokenRequest.token": ANY_TOKEN,
+  "tessera.v1.IntrospectTokenRequest.token": ANY_TOKEN,
+  "tessera.v1.LogoutRequest.refresh_token": REFRESH,
+  // tessera.v1.AdminService
+  "tessera.v1.CreateAgentRequest.name": NAME,
+  "tessera.v1.CreateAgentRequest.tier": FIXED,
+  "tessera.v1.CreateAgentRequest.roles": ROLES,
+  "tessera.v1.CreateAgentRequest.tags": TAGS,
+  "tessera.v1.CreateAgentRequest.parent_id": ID,
+  "tessera.v1.GetAgentRequest.id": ID,
+  "tessera.v1.UpdateAgentRequest.id": ID,
+  "tessera.v1.UpdateAgentRequest.tier": FIXED,
+  "tessera.v1.UpdateAgentRequest.roles": ROLES,
+  "tessera.v1.UpdateAgentRequest.set_roles": FIXED,
+  "tessera.v1.UpdateAgentRequest.tags": TAGS,
+  "tessera.v1.UpdateAgentRequest.set_tags": FIXED,
+  "tessera.v1.UpdateAgentRequest.parent_id": ID,
+  "tessera.v1.UpdateAgentRequest.set_parent": FIXED,
+  "tessera.v1.SuspendAgentRequest.id": ID,
+  "tessera.v1.ResumeAgentRequest.id": ID,
+  "tessera.v1.DeleteAgentRequest.id": ID,
+  "tessera.v1.CreateAgentSecretRequest.agent_id": ID,
+  "tessera.v1.RegisterAgentKeyRequest.agent_id": ID,
+  "tessera.v1.RegisterAgentKeyRequest.public_key": PUBLIC_KEY,
+  "tessera.v1.RemoveAgentKeyRequest.agent_id": ID,
+  "tessera.v1.RemoveAgentKeyRequest.key_id": ID,
+  "tessera.v1.CreateApiKeyRequest.name": NAME,
+  "tessera.v1.CreateApiKeyRequest.scopes": SCOPES,
+  "tessera.v1.CreateApiKeyRequest.expires_at": FIXED,
+  "tessera.v1.RevokeApiKeyRequest.id": ID,
+  "tessera.v1.RotateApiKeyRequest.id": ID,
+  "tessera.v1.RotateApiKeyRequest.grace": FIXED,
+  "tessera.v1.CreateUserRequest.username": NAME,
+  "tessera.v1.CreateUserRequest.password": PASSWORD,
+  "tessera.v1.CreateUserRequest.role": KIND,
+  "tessera.v1.SetUserPasswordRequest.user_id": ID,
+  "tessera.v1.SetUserPasswordRequest.password": PASSWORD,
+  "tessera.v1.DeleteUserRequest.user_id": ID,
+  "tessera.v1.PutPolicyRequest.document": POLICY_TEXT,
+  "tessera.v1.PutPolicyRequest.file": FILE,
+  "tessera.v1.GetPolicyRequest.name": NAME,
+  "tessera.v1.GetPolicyRequest.revision": FIXED,
+  "tessera.v1.DeletePolicyRequest.name": NAME,
+  "tessera.v1.PolicyHistoryRequest.name": NAME,
+  "tessera.v1.ValidatePolicyRequest.document": POLICY_TEXT,
+  "tessera.v1.ValidatePolicyRequest.file": FILE,
+  "tessera.v1.TestPolicyRequest.tests": POLICY_TEXT,
+  "tessera.v1.TestPolicyRequest.candidate": POLICY_TEXT,
+  "tessera.v1.BindServiceIdentityRequest.identity": IDENTITY,
+};
