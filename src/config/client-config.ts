@@ -10,6 +10,8 @@ export interface ClientConfig {
   readonly server: string;
   readonly apiKey?: string | undefined;
   readonly adminToken?: string | undefined;
+  /** The server operator's token (tso_…), for SystemService; distinct from every org's credentials. */
+  readonly operatorToken?: string | undefined;
   /** PEM files for TLS: the CA that signed the server, and our client certificate and key (mTLS). */
   readonly tlsCa?: string | undefined;
   readonly tlsCert?: string | undefined;
@@ -22,6 +24,7 @@ const ENV: Record<string, keyof ClientConfig> = {
   TESSERA_SERVER: "server",
   TESSERA_API_KEY: "apiKey",
   TESSERA_ADMIN_TOKEN: "adminToken",
+  TESSERA_OPERATOR_TOKEN: "operatorToken",
   TESSERA_CA: "tlsCa",
   TESSERA_CLIENT_CERT: "tlsCert",
   TESSERA_CLIENT_KEY: "tlsKey",
@@ -41,7 +44,7 @@ function fromFile(path: string): ClientConfigInput {
   return parsed as ClientConfigInput;
 }
 
-/** Flags, then `TESSERA_SERVER`/`TESSERA_API_KEY`/`TESSERA_ADMIN_TOKEN`…, then `~/.tessera/config`. */
+/** Flags, then `TESSERA_SERVER`/`TESSERA_API_KEY`/`TESSERA_ADMIN_TOKEN`/`TESSERA_OPERATOR_TOKEN`…, then `~/.tessera/config`. */
 export function loadClientConfig(
   flags: ClientConfigInput,
   env: NodeJS.ProcessEnv = process.env,

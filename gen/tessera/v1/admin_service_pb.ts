@@ -6,7 +6,7 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
-import type { Agent, ApiKey, SigningKey, Tier, User } from "./types_pb.js";
+import type { Agent, ApiKey, IdentityNamespace, IdentitySource, ServiceIdentity, SigningKey, Tier, User } from "./types_pb.js";
 import { file_tessera_v1_types } from "./types_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tessera/v1/admin_service.proto.
  */
 export const file_tessera_v1_admin_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch50ZXNzZXJhL3YxL2FkbWluX3NlcnZpY2UucHJvdG8SCnRlc3NlcmEudjEiXwoSQ3JlYXRlQWdlbnRSZXF1ZXN0EgwKBG5hbWUYASABKAkSHgoEdGllchgCIAEoDjIQLnRlc3NlcmEudjEuVGllchINCgVyb2xlcxgDIAMoCRIMCgR0YWdzGAQgAygJIjcKE0NyZWF0ZUFnZW50UmVzcG9uc2USIAoFYWdlbnQYASABKAsyES50ZXNzZXJhLnYxLkFnZW50Ih0KD0dldEFnZW50UmVxdWVzdBIKCgJpZBgBIAEoCSI0ChBHZXRBZ2VudFJlc3BvbnNlEiAKBWFnZW50GAEgASgLMhEudGVzc2VyYS52MS5BZ2VudCITChFMaXN0QWdlbnRzUmVxdWVzdCI3ChJMaXN0QWdlbnRzUmVzcG9uc2USIQoGYWdlbnRzGAEgAygLMhEudGVzc2VyYS52MS5BZ2VudCKCAQoSVXBkYXRlQWdlbnRSZXF1ZXN0EgoKAmlkGAEgASgJEh4KBHRpZXIYAiABKA4yEC50ZXNzZXJhLnYxLlRpZXISDQoFcm9sZXMYAyADKAkSEQoJc2V0X3JvbGVzGAQgASgIEgwKBHRhZ3MYBSADKAkSEAoIc2V0X3RhZ3MYBiABKAgiNwoTVXBkYXRlQWdlbnRSZXNwb25zZRIgCgVhZ2VudBgBIAEoCzIRLnRlc3NlcmEudjEuQWdlbnQiIQoTU3VzcGVuZEFnZW50UmVxdWVzdBIKCgJpZBgBIAEoCSI4ChRTdXNwZW5kQWdlbnRSZXNwb25zZRIgCgVhZ2VudBgBIAEoCzIRLnRlc3NlcmEudjEuQWdlbnQiIAoSUmVzdW1lQWdlbnRSZXF1ZXN0EgoKAmlkGAEgASgJIjcKE1Jlc3VtZUFnZW50UmVzcG9uc2USIAoFYWdlbnQYASABKAsyES50ZXNzZXJhLnYxLkFnZW50IiAKEkRlbGV0ZUFnZW50UmVxdWVzdBIKCgJpZBgBIAEoCSIVChNEZWxldGVBZ2VudFJlc3BvbnNlIiwKGENyZWF0ZUFnZW50U2VjcmV0UmVxdWVzdBIQCghhZ2VudF9pZBgBIAEoCSIrChlDcmVhdGVBZ2VudFNlY3JldFJlc3BvbnNlEg4KBnNlY3JldBgBIAEoCSI/ChdSZWdpc3RlckFnZW50S2V5UmVxdWVzdBIQCghhZ2VudF9pZBgBIAEoCRISCgpwdWJsaWNfa2V5GAIgASgJIjcKGFJlZ2lzdGVyQWdlbnRLZXlSZXNwb25zZRIOCgZrZXlfaWQYASABKAkSCwoDYWxnGAIgASgJIjkKFVJlbW92ZUFnZW50S2V5UmVxdWVzdBIQCghhZ2VudF9pZBgBIAEoCRIOCgZrZXlfaWQYAiABKAkiGAoWUmVtb3ZlQWdlbnRLZXlSZXNwb25zZSIdChtSb3RhdGVPcmdDcmVkZW50aWFsc1JlcXVlc3QiRAocUm90YXRlT3JnQ3JlZGVudGlhbHNSZXNwb25zZRIPCgdhcGlfa2V5GAEgASgJEhMKC2FkbWluX3Rva2VuGAIgASgJImMKE0NyZWF0ZUFwaUtleVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIOCgZzY29wZXMYAiADKAkSLgoKZXhwaXJlc19hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiSAoUQ3JlYXRlQXBpS2V5UmVzcG9uc2USDwoHYXBpX2tleRgBIAEoCRIfCgNrZXkYAiABKAsyEi50ZXNzZXJhLnYxLkFwaUtleSIUChJMaXN0QXBpS2V5c1JlcXVlc3QiNwoTTGlzdEFwaUtleXNSZXNwb25zZRIgCgRrZXlzGAEgAygLMhIudGVzc2VyYS52MS5BcGlLZXkiIQoTUmV2b2tlQXBpS2V5UmVxdWVzdBIKCgJpZBgBIAEoCSIWChRSZXZva2VBcGlLZXlSZXNwb25zZSJLChNSb3RhdGVBcGlLZXlSZXF1ZXN0EgoKAmlkGAEgASgJEigKBWdyYWNlGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIkgKFFJvdGF0ZUFwaUtleVJlc3BvbnNlEg8KB2FwaV9rZXkYASABKAkSHwoDa2V5GAIgASgLMhIudGVzc2VyYS52MS5BcGlLZXkiRQoRQ3JlYXRlVXNlclJlcXVlc3QSEAoIdXNlcm5hbWUYASABKAkSEAoIcGFzc3dvcmQYAiABKAkSDAoEcm9sZRgDIAEoCSI0ChJDcmVhdGVVc2VyUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnRlc3NlcmEudjEuVXNlciISChBMaXN0VXNlcnNSZXF1ZXN0IjQKEUxpc3RVc2Vyc1Jlc3BvbnNlEh8KBXVzZXJzGAEgAygLMhAudGVzc2VyYS52MS5Vc2VyIjsKFlNldFVzZXJQYXNzd29yZFJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRIQCghwYXNzd29yZBgCIAEoCSIZChdTZXRVc2VyUGFzc3dvcmRSZXNwb25zZSIkChFEZWxldGVVc2VyUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJIhQKEkRlbGV0ZVVzZXJSZXNwb25zZSIYChZMaXN0U2lnbmluZ0tleXNSZXF1ZXN0Ij8KF0xpc3RTaWduaW5nS2V5c1Jlc3BvbnNlEiQKBGtleXMYASADKAsyFi50ZXNzZXJhLnYxLlNpZ25pbmdLZXkiGgoYUm90YXRlU2lnbmluZ0tleXNSZXF1ZXN0IkEKGVJvdGF0ZVNpZ25pbmdLZXlzUmVzcG9uc2USJAoEa2V5cxgBIAMoCzIWLnRlc3NlcmEudjEuU2lnbmluZ0tleSIyChBQdXRQb2xpY3lSZXF1ZXN0EhAKCGRvY3VtZW50GAEgASgJEgwKBGZpbGUYAiABKAkiQgoRUHV0UG9saWN5UmVzcG9uc2USDAoEbmFtZRgBIAEoCRIQCghyZXZpc2lvbhgCIAEoAxINCgVuYW1lcxgDIAMoCSIyChBHZXRQb2xpY3lSZXF1ZXN0EgwKBG5hbWUYASABKAkSEAoIcmV2aXNpb24YAiABKAMiRQoRR2V0UG9saWN5UmVzcG9uc2USDAoEbmFtZRgBIAEoCRIQCghyZXZpc2lvbhgCIAEoAxIQCghkb2N1bWVudBgDIAEoCSIjChNEZWxldGVQb2xpY3lSZXF1ZXN0EgwKBG5hbWUYASABKAkiKAoURGVsZXRlUG9saWN5UmVzcG9uc2USEAoIcmV2aXNpb24YASABKAMiJAoUUG9saWN5SGlzdG9yeVJlcXVlc3QSDAoEbmFtZRgBIAEoCSJuCgxQb2xpY3lDaGFuZ2USEAoIcmV2aXNpb24YASABKAMSDAoEbmFtZRgCIAEoCRIOCgZhY3Rpb24YAyABKAkSLgoKY2hhbmdlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiQgoVUG9saWN5SGlzdG9yeVJlc3BvbnNlEikKB2NoYW5nZXMYASADKAsyGC50ZXNzZXJhLnYxLlBvbGljeUNoYW5nZSI3ChVWYWxpZGF0ZVBvbGljeVJlcXVlc3QSEAoIZG9jdW1lbnQYASABKAkSDAoEZmlsZRgCIAEoCSI7ChZWYWxpZGF0ZVBvbGljeVJlc3BvbnNlEg0KBW5hbWVzGAEgAygJEhIKCnJ1bGVfY291bnQYAiABKAUiNQoRVGVzdFBvbGljeVJlcXVlc3QSDQoFdGVzdHMYASABKAkSEQoJY2FuZGlkYXRlGAIgASgJImoKC1Rlc3RGYWlsdXJlEg0KBXN1aXRlGAEgASgJEgwKBGNhc2UYAiABKAkSEAoIZXhwZWN0ZWQYAyABKAkSDgoGYWN0dWFsGAQgASgJEgwKBHJ1bGUYBSABKAkSDgoGcmVhc29uGAYgASgJIl8KElRlc3RQb2xpY3lSZXNwb25zZRIOCgZwYXNzZWQYASABKAUSDgoGZmFpbGVkGAIgASgFEikKCGZhaWx1cmVzGAMgAygLMhcudGVzc2VyYS52MS5UZXN0RmFpbHVyZSIVChNMaXN0UG9saWNpZXNSZXF1ZXN0InMKDVBvbGljeVN1bW1hcnkSDAoEbmFtZRgBIAEoCRIQCghyZXZpc2lvbhgCIAEoAxISCgpydWxlX2NvdW50GAMgASgFEi4KCnVwZGF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlUKFExpc3RQb2xpY2llc1Jlc3BvbnNlEisKCHBvbGljaWVzGAEgAygLMhkudGVzc2VyYS52MS5Qb2xpY3lTdW1tYXJ5EhAKCHJldmlzaW9uGAIgASgDIi4KGkJpbmRTZXJ2aWNlSWRlbnRpdHlSZXF1ZXN0EhAKCGlkZW50aXR5GAEgASgJIj8KG0JpbmRTZXJ2aWNlSWRlbnRpdHlSZXNwb25zZRIQCghpZGVudGl0eRgBIAEoCRIOCgZvcmdfaWQYAiABKAkynxMKDEFkbWluU2VydmljZRJOCgtDcmVhdGVBZ2VudBIeLnRlc3NlcmEudjEuQ3JlYXRlQWdlbnRSZXF1ZXN0Gh8udGVzc2VyYS52MS5DcmVhdGVBZ2VudFJlc3BvbnNlEkUKCEdldEFnZW50EhsudGVzc2VyYS52MS5HZXRBZ2VudFJlcXVlc3QaHC50ZXNzZXJhLnYxLkdldEFnZW50UmVzcG9uc2USSwoKTGlzdEFnZW50cxIdLnRlc3NlcmEudjEuTGlzdEFnZW50c1JlcXVlc3QaHi50ZXNzZXJhLnYxLkxpc3RBZ2VudHNSZXNwb25zZRJOCgtVcGRhdGVBZ2VudBIeLnRlc3NlcmEudjEuVXBkYXRlQWdlbnRSZXF1ZXN0Gh8udGVzc2VyYS52MS5VcGRhdGVBZ2VudFJlc3BvbnNlElEKDFN1c3BlbmRBZ2VudBIfLnRlc3NlcmEudjEuU3VzcGVuZEFnZW50UmVxdWVzdBogLnRlc3NlcmEudjEuU3VzcGVuZEFnZW50UmVzcG9uc2USTgoLUmVzdW1lQWdlbnQSHi50ZXNzZXJhLnYxLlJlc3VtZUFnZW50UmVxdWVzdBofLnRlc3NlcmEudjEuUmVzdW1lQWdlbnRSZXNwb25zZRJOCgtEZWxldGVBZ2VudBIeLnRlc3NlcmEudjEuRGVsZXRlQWdlbnRSZXF1ZXN0Gh8udGVzc2VyYS52MS5EZWxldGVBZ2VudFJlc3BvbnNlEmAKEUNyZWF0ZUFnZW50U2VjcmV0EiQudGVzc2VyYS52MS5DcmVhdGVBZ2VudFNlY3JldFJlcXVlc3QaJS50ZXNzZXJhLnYxLkNyZWF0ZUFnZW50U2VjcmV0UmVzcG9uc2USXQoQUmVnaXN0ZXJBZ2VudEtleRIjLnRlc3NlcmEudjEuUmVnaXN0ZXJBZ2VudEtleVJlcXVlc3QaJC50ZXNzZXJhLnYxLlJlZ2lzdGVyQWdlbnRLZXlSZXNwb25zZRJXCg5SZW1vdmVBZ2VudEtleRIhLnRlc3NlcmEudjEuUmVtb3ZlQWdlbnRLZXlSZXF1ZXN0GiIudGVzc2VyYS52MS5SZW1vdmVBZ2VudEtleVJlc3BvbnNlEmkKFFJvdGF0ZU9yZ0NyZWRlbnRpYWxzEicudGVzc2VyYS52MS5Sb3RhdGVPcmdDcmVkZW50aWFsc1JlcXVlc3QaKC50ZXNzZXJhLnYxLlJvdGF0ZU9yZ0NyZWRlbnRpYWxzUmVzcG9uc2USUQoMQ3JlYXRlQXBpS2V5Eh8udGVzc2VyYS52MS5DcmVhdGVBcGlLZXlSZXF1ZXN0GiAudGVzc2VyYS52MS5DcmVhdGVBcGlLZXlSZXNwb25zZRJOCgtMaXN0QXBpS2V5cxIeLnRlc3NlcmEudjEuTGlzdEFwaUtleXNSZXF1ZXN0Gh8udGVzc2VyYS52MS5MaXN0QXBpS2V5c1Jlc3BvbnNlElEKDFJldm9rZUFwaUtleRIfLnRlc3NlcmEudjEuUmV2b2tlQXBpS2V5UmVxdWVzdBogLnRlc3NlcmEudjEuUmV2b2tlQXBpS2V5UmVzcG9uc2USUQoMUm90YXRlQXBpS2V5Eh8udGVzc2VyYS52MS5Sb3RhdGVBcGlLZXlSZXF1ZXN0GiAudGVzc2VyYS52MS5Sb3RhdGVBcGlLZXlSZXNwb25zZRJLCgpDcmVhdGVVc2VyEh0udGVzc2VyYS52MS5DcmVhdGVVc2VyUmVxdWVzdBoeLnRlc3NlcmEudjEuQ3JlYXRlVXNlclJlc3BvbnNlEkgKCUxpc3RVc2VycxIcLnRlc3NlcmEudjEuTGlzdFVzZXJzUmVxdWVzdBodLnRlc3NlcmEudjEuTGlzdFVzZXJzUmVzcG9uc2USWgoPU2V0VXNlclBhc3N3b3JkEiIudGVzc2VyYS52MS5TZXRVc2VyUGFzc3dvcmRSZXF1ZXN0GiMudGVzc2VyYS52MS5TZXRVc2VyUGFzc3dvcmRSZXNwb25zZRJLCgpEZWxldGVVc2VyEh0udGVzc2VyYS52MS5EZWxldGVVc2VyUmVxdWVzdBoeLnRlc3NlcmEudjEuRGVsZXRlVXNlclJlc3BvbnNlEloKD0xpc3RTaWduaW5nS2V5cxIiLnRlc3NlcmEudjEuTGlzdFNpZ25pbmdLZXlzUmVxdWVzdBojLnRlc3NlcmEudjEuTGlzdFNpZ25pbmdLZXlzUmVzcG9uc2USYAoRUm90YXRlU2lnbmluZ0tleXMSJC50ZXNzZXJhLnYxLlJvdGF0ZVNpZ25pbmdLZXlzUmVxdWVzdBolLnRlc3NlcmEudjEuUm90YXRlU2lnbmluZ0tleXNSZXNwb25zZRJICglQdXRQb2xpY3kSHC50ZXNzZXJhLnYxLlB1dFBvbGljeVJlcXVlc3QaHS50ZXNzZXJhLnYxLlB1dFBvbGljeVJlc3BvbnNlEkgKCUdldFBvbGljeRIcLnRlc3NlcmEudjEuR2V0UG9saWN5UmVxdWVzdBodLnRlc3NlcmEudjEuR2V0UG9saWN5UmVzcG9uc2USUQoMTGlzdFBvbGljaWVzEh8udGVzc2VyYS52MS5MaXN0UG9saWNpZXNSZXF1ZXN0GiAudGVzc2VyYS52MS5MaXN0UG9saWNpZXNSZXNwb25zZRJRCgxEZWxldGVQb2xpY3kSHy50ZXNzZXJhLnYxLkRlbGV0ZVBvbGljeVJlcXVlc3QaIC50ZXNzZXJhLnYxLkRlbGV0ZVBvbGljeVJlc3BvbnNlElQKDVBvbGljeUhpc3RvcnkSIC50ZXNzZXJhLnYxLlBvbGljeUhpc3RvcnlSZXF1ZXN0GiEudGVzc2VyYS52MS5Qb2xpY3lIaXN0b3J5UmVzcG9uc2USVwoOVmFsaWRhdGVQb2xpY3kSIS50ZXNzZXJhLnYxLlZhbGlkYXRlUG9saWN5UmVxdWVzdBoiLnRlc3NlcmEudjEuVmFsaWRhdGVQb2xpY3lSZXNwb25zZRJLCgpUZXN0UG9saWN5Eh0udGVzc2VyYS52MS5UZXN0UG9saWN5UmVxdWVzdBoeLnRlc3NlcmEudjEuVGVzdFBvbGljeVJlc3BvbnNlEmYKE0JpbmRTZXJ2aWNlSWRlbnRpdHkSJi50ZXNzZXJhLnYxLkJpbmRTZXJ2aWNlSWRlbnRpdHlSZXF1ZXN0GicudGVzc2VyYS52MS5CaW5kU2VydmljZUlkZW50aXR5UmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_tessera_v1_types]);
+  fileDesc("Ch50ZXNzZXJhL3YxL2FkbWluX3NlcnZpY2UucHJvdG8SCnRlc3NlcmEudjEiXwoSQ3JlYXRlQWdlbnRSZXF1ZXN0EgwKBG5hbWUYASABKAkSHgoEdGllchgCIAEoDjIQLnRlc3NlcmEudjEuVGllchINCgVyb2xlcxgDIAMoCRIMCgR0YWdzGAQgAygJIjcKE0NyZWF0ZUFnZW50UmVzcG9uc2USIAoFYWdlbnQYASABKAsyES50ZXNzZXJhLnYxLkFnZW50Ih0KD0dldEFnZW50UmVxdWVzdBIKCgJpZBgBIAEoCSI0ChBHZXRBZ2VudFJlc3BvbnNlEiAKBWFnZW50GAEgASgLMhEudGVzc2VyYS52MS5BZ2VudCITChFMaXN0QWdlbnRzUmVxdWVzdCI3ChJMaXN0QWdlbnRzUmVzcG9uc2USIQoGYWdlbnRzGAEgAygLMhEudGVzc2VyYS52MS5BZ2VudCKCAQoSVXBkYXRlQWdlbnRSZXF1ZXN0EgoKAmlkGAEgASgJEh4KBHRpZXIYAiABKA4yEC50ZXNzZXJhLnYxLlRpZXISDQoFcm9sZXMYAyADKAkSEQoJc2V0X3JvbGVzGAQgASgIEgwKBHRhZ3MYBSADKAkSEAoIc2V0X3RhZ3MYBiABKAgiNwoTVXBkYXRlQWdlbnRSZXNwb25zZRIgCgVhZ2VudBgBIAEoCzIRLnRlc3NlcmEudjEuQWdlbnQiIQoTU3VzcGVuZEFnZW50UmVxdWVzdBIKCgJpZBgBIAEoCSI4ChRTdXNwZW5kQWdlbnRSZXNwb25zZRIgCgVhZ2VudBgBIAEoCzIRLnRlc3NlcmEudjEuQWdlbnQiIAoSUmVzdW1lQWdlbnRSZXF1ZXN0EgoKAmlkGAEgASgJIjcKE1Jlc3VtZUFnZW50UmVzcG9uc2USIAoFYWdlbnQYASABKAsyES50ZXNzZXJhLnYxLkFnZW50IiAKEkRlbGV0ZUFnZW50UmVxdWVzdBIKCgJpZBgBIAEoCSIVChNEZWxldGVBZ2VudFJlc3BvbnNlIiwKGENyZWF0ZUFnZW50U2VjcmV0UmVxdWVzdBIQCghhZ2VudF9pZBgBIAEoCSIrChlDcmVhdGVBZ2VudFNlY3JldFJlc3BvbnNlEg4KBnNlY3JldBgBIAEoCSI/ChdSZWdpc3RlckFnZW50S2V5UmVxdWVzdBIQCghhZ2VudF9pZBgBIAEoCRISCgpwdWJsaWNfa2V5GAIgASgJIjcKGFJlZ2lzdGVyQWdlbnRLZXlSZXNwb25zZRIOCgZrZXlfaWQYASABKAkSCwoDYWxnGAIgASgJIjkKFVJlbW92ZUFnZW50S2V5UmVxdWVzdBIQCghhZ2VudF9pZBgBIAEoCRIOCgZrZXlfaWQYAiABKAkiGAoWUmVtb3ZlQWdlbnRLZXlSZXNwb25zZSIdChtSb3RhdGVPcmdDcmVkZW50aWFsc1JlcXVlc3QiRAocUm90YXRlT3JnQ3JlZGVudGlhbHNSZXNwb25zZRIPCgdhcGlfa2V5GAEgASgJEhMKC2FkbWluX3Rva2VuGAIgASgJImMKE0NyZWF0ZUFwaUtleVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIOCgZzY29wZXMYAiADKAkSLgoKZXhwaXJlc19hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiSAoUQ3JlYXRlQXBpS2V5UmVzcG9uc2USDwoHYXBpX2tleRgBIAEoCRIfCgNrZXkYAiABKAsyEi50ZXNzZXJhLnYxLkFwaUtleSIUChJMaXN0QXBpS2V5c1JlcXVlc3QiNwoTTGlzdEFwaUtleXNSZXNwb25zZRIgCgRrZXlzGAEgAygLMhIudGVzc2VyYS52MS5BcGlLZXkiIQoTUmV2b2tlQXBpS2V5UmVxdWVzdBIKCgJpZBgBIAEoCSIWChRSZXZva2VBcGlLZXlSZXNwb25zZSJLChNSb3RhdGVBcGlLZXlSZXF1ZXN0EgoKAmlkGAEgASgJEigKBWdyYWNlGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIkgKFFJvdGF0ZUFwaUtleVJlc3BvbnNlEg8KB2FwaV9rZXkYASABKAkSHwoDa2V5GAIgASgLMhIudGVzc2VyYS52MS5BcGlLZXkiRQoRQ3JlYXRlVXNlclJlcXVlc3QSEAoIdXNlcm5hbWUYASABKAkSEAoIcGFzc3dvcmQYAiABKAkSDAoEcm9sZRgDIAEoCSI0ChJDcmVhdGVVc2VyUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnRlc3NlcmEudjEuVXNlciISChBMaXN0VXNlcnNSZXF1ZXN0IjQKEUxpc3RVc2Vyc1Jlc3BvbnNlEh8KBXVzZXJzGAEgAygLMhAudGVzc2VyYS52MS5Vc2VyIjsKFlNldFVzZXJQYXNzd29yZFJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRIQCghwYXNzd29yZBgCIAEoCSIZChdTZXRVc2VyUGFzc3dvcmRSZXNwb25zZSIkChFEZWxldGVVc2VyUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJIhQKEkRlbGV0ZVVzZXJSZXNwb25zZSIYChZMaXN0U2lnbmluZ0tleXNSZXF1ZXN0Ij8KF0xpc3RTaWduaW5nS2V5c1Jlc3BvbnNlEiQKBGtleXMYASADKAsyFi50ZXNzZXJhLnYxLlNpZ25pbmdLZXkiMgoQUHV0UG9saWN5UmVxdWVzdBIQCghkb2N1bWVudBgBIAEoCRIMCgRmaWxlGAIgASgJIkIKEVB1dFBvbGljeVJlc3BvbnNlEgwKBG5hbWUYASABKAkSEAoIcmV2aXNpb24YAiABKAMSDQoFbmFtZXMYAyADKAkiMgoQR2V0UG9saWN5UmVxdWVzdBIMCgRuYW1lGAEgASgJEhAKCHJldmlzaW9uGAIgASgDIkUKEUdldFBvbGljeVJlc3BvbnNlEgwKBG5hbWUYASABKAkSEAoIcmV2aXNpb24YAiABKAMSEAoIZG9jdW1lbnQYAyABKAkiIwoTRGVsZXRlUG9saWN5UmVxdWVzdBIMCgRuYW1lGAEgASgJIigKFERlbGV0ZVBvbGljeVJlc3BvbnNlEhAKCHJldmlzaW9uGAEgASgDIiQKFFBvbGljeUhpc3RvcnlSZXF1ZXN0EgwKBG5hbWUYASABKAkibgoMUG9saWN5Q2hhbmdlEhAKCHJldmlzaW9uGAEgASgDEgwKBG5hbWUYAiABKAkSDgoGYWN0aW9uGAMgASgJEi4KCmNoYW5nZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkIKFVBvbGljeUhpc3RvcnlSZXNwb25zZRIpCgdjaGFuZ2VzGAEgAygLMhgudGVzc2VyYS52MS5Qb2xpY3lDaGFuZ2UiNwoVVmFsaWRhdGVQb2xpY3lSZXF1ZXN0EhAKCGRvY3VtZW50GAEgASgJEgwKBGZpbGUYAiABKAkiOwoWVmFsaWRhdGVQb2xpY3lSZXNwb25zZRINCgVuYW1lcxgBIAMoCRISCgpydWxlX2NvdW50GAIgASgFIjUKEVRlc3RQb2xpY3lSZXF1ZXN0Eg0KBXRlc3RzGAEgASgJEhEKCWNhbmRpZGF0ZRgCIAEoCSJqCgtUZXN0RmFpbHVyZRINCgVzdWl0ZRgBIAEoCRIMCgRjYXNlGAIgASgJEhAKCGV4cGVjdGVkGAMgASgJEg4KBmFjdHVhbBgEIAEoCRIMCgRydWxlGAUgASgJEg4KBnJlYXNvbhgGIAEoCSJfChJUZXN0UG9saWN5UmVzcG9uc2USDgoGcGFzc2VkGAEgASgFEg4KBmZhaWxlZBgCIAEoBRIpCghmYWlsdXJlcxgDIAMoCzIXLnRlc3NlcmEudjEuVGVzdEZhaWx1cmUiFQoTTGlzdFBvbGljaWVzUmVxdWVzdCJzCg1Qb2xpY3lTdW1tYXJ5EgwKBG5hbWUYASABKAkSEAoIcmV2aXNpb24YAiABKAMSEgoKcnVsZV9jb3VudBgDIAEoBRIuCgp1cGRhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJVChRMaXN0UG9saWNpZXNSZXNwb25zZRIrCghwb2xpY2llcxgBIAMoCzIZLnRlc3NlcmEudjEuUG9saWN5U3VtbWFyeRIQCghyZXZpc2lvbhgCIAEoAyJaChpCaW5kU2VydmljZUlkZW50aXR5UmVxdWVzdBIQCghpZGVudGl0eRgBIAEoCRIqCgZzb3VyY2UYAiABKA4yGi50ZXNzZXJhLnYxLklkZW50aXR5U291cmNlImsKG0JpbmRTZXJ2aWNlSWRlbnRpdHlSZXNwb25zZRIQCghpZGVudGl0eRgBIAEoCRIOCgZvcmdfaWQYAiABKAkSKgoGc291cmNlGAMgASgOMhoudGVzc2VyYS52MS5JZGVudGl0eVNvdXJjZSIeChxMaXN0U2VydmljZUlkZW50aXRpZXNSZXF1ZXN0IoMBCh1MaXN0U2VydmljZUlkZW50aXRpZXNSZXNwb25zZRIvCgppZGVudGl0aWVzGAEgAygLMhsudGVzc2VyYS52MS5TZXJ2aWNlSWRlbnRpdHkSMQoKbmFtZXNwYWNlcxgCIAMoCzIdLnRlc3NlcmEudjEuSWRlbnRpdHlOYW1lc3BhY2UiXAocVW5iaW5kU2VydmljZUlkZW50aXR5UmVxdWVzdBIQCghpZGVudGl0eRgBIAEoCRIqCgZzb3VyY2UYAiABKA4yGi50ZXNzZXJhLnYxLklkZW50aXR5U291cmNlIh8KHVVuYmluZFNlcnZpY2VJZGVudGl0eVJlc3BvbnNlMpkUCgxBZG1pblNlcnZpY2USTgoLQ3JlYXRlQWdlbnQSHi50ZXNzZXJhLnYxLkNyZWF0ZUFnZW50UmVxdWVzdBofLnRlc3NlcmEudjEuQ3JlYXRlQWdlbnRSZXNwb25zZRJFCghHZXRBZ2VudBIbLnRlc3NlcmEudjEuR2V0QWdlbnRSZXF1ZXN0GhwudGVzc2VyYS52MS5HZXRBZ2VudFJlc3BvbnNlEksKCkxpc3RBZ2VudHMSHS50ZXNzZXJhLnYxLkxpc3RBZ2VudHNSZXF1ZXN0Gh4udGVzc2VyYS52MS5MaXN0QWdlbnRzUmVzcG9uc2USTgoLVXBkYXRlQWdlbnQSHi50ZXNzZXJhLnYxLlVwZGF0ZUFnZW50UmVxdWVzdBofLnRlc3NlcmEudjEuVXBkYXRlQWdlbnRSZXNwb25zZRJRCgxTdXNwZW5kQWdlbnQSHy50ZXNzZXJhLnYxLlN1c3BlbmRBZ2VudFJlcXVlc3QaIC50ZXNzZXJhLnYxLlN1c3BlbmRBZ2VudFJlc3BvbnNlEk4KC1Jlc3VtZUFnZW50Eh4udGVzc2VyYS52MS5SZXN1bWVBZ2VudFJlcXVlc3QaHy50ZXNzZXJhLnYxLlJlc3VtZUFnZW50UmVzcG9uc2USTgoLRGVsZXRlQWdlbnQSHi50ZXNzZXJhLnYxLkRlbGV0ZUFnZW50UmVxdWVzdBofLnRlc3NlcmEudjEuRGVsZXRlQWdlbnRSZXNwb25zZRJgChFDcmVhdGVBZ2VudFNlY3JldBIkLnRlc3NlcmEudjEuQ3JlYXRlQWdlbnRTZWNyZXRSZXF1ZXN0GiUudGVzc2VyYS52MS5DcmVhdGVBZ2VudFNlY3JldFJlc3BvbnNlEl0KEFJlZ2lzdGVyQWdlbnRLZXkSIy50ZXNzZXJhLnYxLlJlZ2lzdGVyQWdlbnRLZXlSZXF1ZXN0GiQudGVzc2VyYS52MS5SZWdpc3RlckFnZW50S2V5UmVzcG9uc2USVwoOUmVtb3ZlQWdlbnRLZXkSIS50ZXNzZXJhLnYxLlJlbW92ZUFnZW50S2V5UmVxdWVzdBoiLnRlc3NlcmEudjEuUmVtb3ZlQWdlbnRLZXlSZXNwb25zZRJpChRSb3RhdGVPcmdDcmVkZW50aWFscxInLnRlc3NlcmEudjEuUm90YXRlT3JnQ3JlZGVudGlhbHNSZXF1ZXN0GigudGVzc2VyYS52MS5Sb3RhdGVPcmdDcmVkZW50aWFsc1Jlc3BvbnNlElEKDENyZWF0ZUFwaUtleRIfLnRlc3NlcmEudjEuQ3JlYXRlQXBpS2V5UmVxdWVzdBogLnRlc3NlcmEudjEuQ3JlYXRlQXBpS2V5UmVzcG9uc2USTgoLTGlzdEFwaUtleXMSHi50ZXNzZXJhLnYxLkxpc3RBcGlLZXlzUmVxdWVzdBofLnRlc3NlcmEudjEuTGlzdEFwaUtleXNSZXNwb25zZRJRCgxSZXZva2VBcGlLZXkSHy50ZXNzZXJhLnYxLlJldm9rZUFwaUtleVJlcXVlc3QaIC50ZXNzZXJhLnYxLlJldm9rZUFwaUtleVJlc3BvbnNlElEKDFJvdGF0ZUFwaUtleRIfLnRlc3NlcmEudjEuUm90YXRlQXBpS2V5UmVxdWVzdBogLnRlc3NlcmEudjEuUm90YXRlQXBpS2V5UmVzcG9uc2USSwoKQ3JlYXRlVXNlchIdLnRlc3NlcmEudjEuQ3JlYXRlVXNlclJlcXVlc3QaHi50ZXNzZXJhLnYxLkNyZWF0ZVVzZXJSZXNwb25zZRJICglMaXN0VXNlcnMSHC50ZXNzZXJhLnYxLkxpc3RVc2Vyc1JlcXVlc3QaHS50ZXNzZXJhLnYxLkxpc3RVc2Vyc1Jlc3BvbnNlEloKD1NldFVzZXJQYXNzd29yZBIiLnRlc3NlcmEudjEuU2V0VXNlclBhc3N3b3JkUmVxdWVzdBojLnRlc3NlcmEudjEuU2V0VXNlclBhc3N3b3JkUmVzcG9uc2USSwoKRGVsZXRlVXNlchIdLnRlc3NlcmEudjEuRGVsZXRlVXNlclJlcXVlc3QaHi50ZXNzZXJhLnYxLkRlbGV0ZVVzZXJSZXNwb25zZRJaCg9MaXN0U2lnbmluZ0tleXMSIi50ZXNzZXJhLnYxLkxpc3RTaWduaW5nS2V5c1JlcXVlc3QaIy50ZXNzZXJhLnYxLkxpc3RTaWduaW5nS2V5c1Jlc3BvbnNlEkgKCVB1dFBvbGljeRIcLnRlc3NlcmEudjEuUHV0UG9saWN5UmVxdWVzdBodLnRlc3NlcmEudjEuUHV0UG9saWN5UmVzcG9uc2USSAoJR2V0UG9saWN5EhwudGVzc2VyYS52MS5HZXRQb2xpY3lSZXF1ZXN0Gh0udGVzc2VyYS52MS5HZXRQb2xpY3lSZXNwb25zZRJRCgxMaXN0UG9saWNpZXMSHy50ZXNzZXJhLnYxLkxpc3RQb2xpY2llc1JlcXVlc3QaIC50ZXNzZXJhLnYxLkxpc3RQb2xpY2llc1Jlc3BvbnNlElEKDERlbGV0ZVBvbGljeRIfLnRlc3NlcmEudjEuRGVsZXRlUG9saWN5UmVxdWVzdBogLnRlc3NlcmEudjEuRGVsZXRlUG9saWN5UmVzcG9uc2USVAoNUG9saWN5SGlzdG9yeRIgLnRlc3NlcmEudjEuUG9saWN5SGlzdG9yeVJlcXVlc3QaIS50ZXNzZXJhLnYxLlBvbGljeUhpc3RvcnlSZXNwb25zZRJXCg5WYWxpZGF0ZVBvbGljeRIhLnRlc3NlcmEudjEuVmFsaWRhdGVQb2xpY3lSZXF1ZXN0GiIudGVzc2VyYS52MS5WYWxpZGF0ZVBvbGljeVJlc3BvbnNlEksKClRlc3RQb2xpY3kSHS50ZXNzZXJhLnYxLlRlc3RQb2xpY3lSZXF1ZXN0Gh4udGVzc2VyYS52MS5UZXN0UG9saWN5UmVzcG9uc2USZgoTQmluZFNlcnZpY2VJZGVudGl0eRImLnRlc3NlcmEudjEuQmluZFNlcnZpY2VJZGVudGl0eVJlcXVlc3QaJy50ZXNzZXJhLnYxLkJpbmRTZXJ2aWNlSWRlbnRpdHlSZXNwb25zZRJsChVMaXN0U2VydmljZUlkZW50aXRpZXMSKC50ZXNzZXJhLnYxLkxpc3RTZXJ2aWNlSWRlbnRpdGllc1JlcXVlc3QaKS50ZXNzZXJhLnYxLkxpc3RTZXJ2aWNlSWRlbnRpdGllc1Jlc3BvbnNlEmwKFVVuYmluZFNlcnZpY2VJZGVudGl0eRIoLnRlc3NlcmEudjEuVW5iaW5kU2VydmljZUlkZW50aXR5UmVxdWVzdBopLnRlc3NlcmEudjEuVW5iaW5kU2VydmljZUlkZW50aXR5UmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_tessera_v1_types]);
 
 /**
  * @generated from message tessera.v1.CreateAgentRequest
@@ -779,36 +779,6 @@ export const ListSigningKeysResponseSchema: GenMessage<ListSigningKeysResponse> 
   messageDesc(file_tessera_v1_admin_service, 39);
 
 /**
- * @generated from message tessera.v1.RotateSigningKeysRequest
- */
-export type RotateSigningKeysRequest = Message<"tessera.v1.RotateSigningKeysRequest"> & {
-};
-
-/**
- * Describes the message tessera.v1.RotateSigningKeysRequest.
- * Use `create(RotateSigningKeysRequestSchema)` to create a new message.
- */
-export const RotateSigningKeysRequestSchema: GenMessage<RotateSigningKeysRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 40);
-
-/**
- * @generated from message tessera.v1.RotateSigningKeysResponse
- */
-export type RotateSigningKeysResponse = Message<"tessera.v1.RotateSigningKeysResponse"> & {
-  /**
-   * @generated from field: repeated tessera.v1.SigningKey keys = 1;
-   */
-  keys: SigningKey[];
-};
-
-/**
- * Describes the message tessera.v1.RotateSigningKeysResponse.
- * Use `create(RotateSigningKeysResponseSchema)` to create a new message.
- */
-export const RotateSigningKeysResponseSchema: GenMessage<RotateSigningKeysResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 41);
-
-/**
  * @generated from message tessera.v1.PutPolicyRequest
  */
 export type PutPolicyRequest = Message<"tessera.v1.PutPolicyRequest"> & {
@@ -832,7 +802,7 @@ export type PutPolicyRequest = Message<"tessera.v1.PutPolicyRequest"> & {
  * Use `create(PutPolicyRequestSchema)` to create a new message.
  */
 export const PutPolicyRequestSchema: GenMessage<PutPolicyRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 42);
+  messageDesc(file_tessera_v1_admin_service, 40);
 
 /**
  * @generated from message tessera.v1.PutPolicyResponse
@@ -863,7 +833,7 @@ export type PutPolicyResponse = Message<"tessera.v1.PutPolicyResponse"> & {
  * Use `create(PutPolicyResponseSchema)` to create a new message.
  */
 export const PutPolicyResponseSchema: GenMessage<PutPolicyResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 43);
+  messageDesc(file_tessera_v1_admin_service, 41);
 
 /**
  * @generated from message tessera.v1.GetPolicyRequest
@@ -887,7 +857,7 @@ export type GetPolicyRequest = Message<"tessera.v1.GetPolicyRequest"> & {
  * Use `create(GetPolicyRequestSchema)` to create a new message.
  */
 export const GetPolicyRequestSchema: GenMessage<GetPolicyRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 44);
+  messageDesc(file_tessera_v1_admin_service, 42);
 
 /**
  * @generated from message tessera.v1.GetPolicyResponse
@@ -916,7 +886,7 @@ export type GetPolicyResponse = Message<"tessera.v1.GetPolicyResponse"> & {
  * Use `create(GetPolicyResponseSchema)` to create a new message.
  */
 export const GetPolicyResponseSchema: GenMessage<GetPolicyResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 45);
+  messageDesc(file_tessera_v1_admin_service, 43);
 
 /**
  * @generated from message tessera.v1.DeletePolicyRequest
@@ -933,7 +903,7 @@ export type DeletePolicyRequest = Message<"tessera.v1.DeletePolicyRequest"> & {
  * Use `create(DeletePolicyRequestSchema)` to create a new message.
  */
 export const DeletePolicyRequestSchema: GenMessage<DeletePolicyRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 46);
+  messageDesc(file_tessera_v1_admin_service, 44);
 
 /**
  * @generated from message tessera.v1.DeletePolicyResponse
@@ -950,7 +920,7 @@ export type DeletePolicyResponse = Message<"tessera.v1.DeletePolicyResponse"> & 
  * Use `create(DeletePolicyResponseSchema)` to create a new message.
  */
 export const DeletePolicyResponseSchema: GenMessage<DeletePolicyResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 47);
+  messageDesc(file_tessera_v1_admin_service, 45);
 
 /**
  * @generated from message tessera.v1.PolicyHistoryRequest
@@ -969,7 +939,7 @@ export type PolicyHistoryRequest = Message<"tessera.v1.PolicyHistoryRequest"> & 
  * Use `create(PolicyHistoryRequestSchema)` to create a new message.
  */
 export const PolicyHistoryRequestSchema: GenMessage<PolicyHistoryRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 48);
+  messageDesc(file_tessera_v1_admin_service, 46);
 
 /**
  * One change to an org's policies.
@@ -1005,7 +975,7 @@ export type PolicyChange = Message<"tessera.v1.PolicyChange"> & {
  * Use `create(PolicyChangeSchema)` to create a new message.
  */
 export const PolicyChangeSchema: GenMessage<PolicyChange> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 49);
+  messageDesc(file_tessera_v1_admin_service, 47);
 
 /**
  * @generated from message tessera.v1.PolicyHistoryResponse
@@ -1022,7 +992,7 @@ export type PolicyHistoryResponse = Message<"tessera.v1.PolicyHistoryResponse"> 
  * Use `create(PolicyHistoryResponseSchema)` to create a new message.
  */
 export const PolicyHistoryResponseSchema: GenMessage<PolicyHistoryResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 50);
+  messageDesc(file_tessera_v1_admin_service, 48);
 
 /**
  * @generated from message tessera.v1.ValidatePolicyRequest
@@ -1044,7 +1014,7 @@ export type ValidatePolicyRequest = Message<"tessera.v1.ValidatePolicyRequest"> 
  * Use `create(ValidatePolicyRequestSchema)` to create a new message.
  */
 export const ValidatePolicyRequestSchema: GenMessage<ValidatePolicyRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 51);
+  messageDesc(file_tessera_v1_admin_service, 49);
 
 /**
  * @generated from message tessera.v1.ValidatePolicyResponse
@@ -1066,7 +1036,7 @@ export type ValidatePolicyResponse = Message<"tessera.v1.ValidatePolicyResponse"
  * Use `create(ValidatePolicyResponseSchema)` to create a new message.
  */
 export const ValidatePolicyResponseSchema: GenMessage<ValidatePolicyResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 52);
+  messageDesc(file_tessera_v1_admin_service, 50);
 
 /**
  * @generated from message tessera.v1.TestPolicyRequest
@@ -1093,7 +1063,7 @@ export type TestPolicyRequest = Message<"tessera.v1.TestPolicyRequest"> & {
  * Use `create(TestPolicyRequestSchema)` to create a new message.
  */
 export const TestPolicyRequestSchema: GenMessage<TestPolicyRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 53);
+  messageDesc(file_tessera_v1_admin_service, 51);
 
 /**
  * A case that did not get what it expected.
@@ -1137,7 +1107,7 @@ export type TestFailure = Message<"tessera.v1.TestFailure"> & {
  * Use `create(TestFailureSchema)` to create a new message.
  */
 export const TestFailureSchema: GenMessage<TestFailure> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 54);
+  messageDesc(file_tessera_v1_admin_service, 52);
 
 /**
  * @generated from message tessera.v1.TestPolicyResponse
@@ -1164,7 +1134,7 @@ export type TestPolicyResponse = Message<"tessera.v1.TestPolicyResponse"> & {
  * Use `create(TestPolicyResponseSchema)` to create a new message.
  */
 export const TestPolicyResponseSchema: GenMessage<TestPolicyResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 55);
+  messageDesc(file_tessera_v1_admin_service, 53);
 
 /**
  * @generated from message tessera.v1.ListPoliciesRequest
@@ -1177,7 +1147,7 @@ export type ListPoliciesRequest = Message<"tessera.v1.ListPoliciesRequest"> & {
  * Use `create(ListPoliciesRequestSchema)` to create a new message.
  */
 export const ListPoliciesRequestSchema: GenMessage<ListPoliciesRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 56);
+  messageDesc(file_tessera_v1_admin_service, 54);
 
 /**
  * A stored policy document.
@@ -1211,7 +1181,7 @@ export type PolicySummary = Message<"tessera.v1.PolicySummary"> & {
  * Use `create(PolicySummarySchema)` to create a new message.
  */
 export const PolicySummarySchema: GenMessage<PolicySummary> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 57);
+  messageDesc(file_tessera_v1_admin_service, 55);
 
 /**
  * @generated from message tessera.v1.ListPoliciesResponse
@@ -1235,7 +1205,7 @@ export type ListPoliciesResponse = Message<"tessera.v1.ListPoliciesResponse"> & 
  * Use `create(ListPoliciesResponseSchema)` to create a new message.
  */
 export const ListPoliciesResponseSchema: GenMessage<ListPoliciesResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 58);
+  messageDesc(file_tessera_v1_admin_service, 56);
 
 /**
  * @generated from message tessera.v1.BindServiceIdentityRequest
@@ -1247,6 +1217,13 @@ export type BindServiceIdentityRequest = Message<"tessera.v1.BindServiceIdentity
    * @generated from field: string identity = 1;
    */
   identity: string;
+
+  /**
+   * Unset: SPIFFE for `spiffe://…`, CN otherwise. When set it must agree with the identity.
+   *
+   * @generated from field: tessera.v1.IdentitySource source = 2;
+   */
+  source: IdentitySource;
 };
 
 /**
@@ -1254,7 +1231,7 @@ export type BindServiceIdentityRequest = Message<"tessera.v1.BindServiceIdentity
  * Use `create(BindServiceIdentityRequestSchema)` to create a new message.
  */
 export const BindServiceIdentityRequestSchema: GenMessage<BindServiceIdentityRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 59);
+  messageDesc(file_tessera_v1_admin_service, 57);
 
 /**
  * @generated from message tessera.v1.BindServiceIdentityResponse
@@ -1269,6 +1246,11 @@ export type BindServiceIdentityResponse = Message<"tessera.v1.BindServiceIdentit
    * @generated from field: string org_id = 2;
    */
   orgId: string;
+
+  /**
+   * @generated from field: tessera.v1.IdentitySource source = 3;
+   */
+  source: IdentitySource;
 };
 
 /**
@@ -1276,7 +1258,81 @@ export type BindServiceIdentityResponse = Message<"tessera.v1.BindServiceIdentit
  * Use `create(BindServiceIdentityResponseSchema)` to create a new message.
  */
 export const BindServiceIdentityResponseSchema: GenMessage<BindServiceIdentityResponse> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 58);
+
+/**
+ * @generated from message tessera.v1.ListServiceIdentitiesRequest
+ */
+export type ListServiceIdentitiesRequest = Message<"tessera.v1.ListServiceIdentitiesRequest"> & {
+};
+
+/**
+ * Describes the message tessera.v1.ListServiceIdentitiesRequest.
+ * Use `create(ListServiceIdentitiesRequestSchema)` to create a new message.
+ */
+export const ListServiceIdentitiesRequestSchema: GenMessage<ListServiceIdentitiesRequest> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 59);
+
+/**
+ * @generated from message tessera.v1.ListServiceIdentitiesResponse
+ */
+export type ListServiceIdentitiesResponse = Message<"tessera.v1.ListServiceIdentitiesResponse"> & {
+  /**
+   * @generated from field: repeated tessera.v1.ServiceIdentity identities = 1;
+   */
+  identities: ServiceIdentity[];
+
+  /**
+   * Where the org may bind.
+   *
+   * @generated from field: repeated tessera.v1.IdentityNamespace namespaces = 2;
+   */
+  namespaces: IdentityNamespace[];
+};
+
+/**
+ * Describes the message tessera.v1.ListServiceIdentitiesResponse.
+ * Use `create(ListServiceIdentitiesResponseSchema)` to create a new message.
+ */
+export const ListServiceIdentitiesResponseSchema: GenMessage<ListServiceIdentitiesResponse> = /*@__PURE__*/
   messageDesc(file_tessera_v1_admin_service, 60);
+
+/**
+ * @generated from message tessera.v1.UnbindServiceIdentityRequest
+ */
+export type UnbindServiceIdentityRequest = Message<"tessera.v1.UnbindServiceIdentityRequest"> & {
+  /**
+   * @generated from field: string identity = 1;
+   */
+  identity: string;
+
+  /**
+   * Unset: SPIFFE for `spiffe://…`, CN otherwise.
+   *
+   * @generated from field: tessera.v1.IdentitySource source = 2;
+   */
+  source: IdentitySource;
+};
+
+/**
+ * Describes the message tessera.v1.UnbindServiceIdentityRequest.
+ * Use `create(UnbindServiceIdentityRequestSchema)` to create a new message.
+ */
+export const UnbindServiceIdentityRequestSchema: GenMessage<UnbindServiceIdentityRequest> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 61);
+
+/**
+ * @generated from message tessera.v1.UnbindServiceIdentityResponse
+ */
+export type UnbindServiceIdentityResponse = Message<"tessera.v1.UnbindServiceIdentityResponse"> & {
+};
+
+/**
+ * Describes the message tessera.v1.UnbindServiceIdentityResponse.
+ * Use `create(UnbindServiceIdentityResponseSchema)` to create a new message.
+ */
+export const UnbindServiceIdentityResponseSchema: GenMessage<UnbindServiceIdentityResponse> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 62);
 
 /**
  * The admin plane of one org, authorized by its API key and admin token.
@@ -1453,22 +1509,14 @@ export const AdminService: GenService<{
     output: typeof DeleteUserResponseSchema;
   },
   /**
+   * The server's signing keys, for reading; rotating them is the operator's (SystemService).
+   *
    * @generated from rpc tessera.v1.AdminService.ListSigningKeys
    */
   listSigningKeys: {
     methodKind: "unary";
     input: typeof ListSigningKeysRequestSchema;
     output: typeof ListSigningKeysResponseSchema;
-  },
-  /**
-   * Promotes the published next key to signing, retires the current one, publishes a new next.
-   *
-   * @generated from rpc tessera.v1.AdminService.RotateSigningKeys
-   */
-  rotateSigningKeys: {
-    methodKind: "unary";
-    input: typeof RotateSigningKeysRequestSchema;
-    output: typeof RotateSigningKeysResponseSchema;
   },
   /**
    * Replaces (or creates) the policy documents in a YAML text, all or none, as one new revision.
@@ -1539,7 +1587,9 @@ export const AdminService: GenService<{
     output: typeof TestPolicyResponseSchema;
   },
   /**
-   * Binds an mTLS identity (SPIFFE ID or certificate CN) to the caller's org.
+   * Binds an mTLS identity (SPIFFE ID or certificate CN) to the caller's org. It must lie in an
+   * identity namespace the operator assigned to the org (else PERMISSION_DENIED,
+   * IDENTITY_OUTSIDE_NAMESPACE). Binding one already bound to the org changes nothing.
    *
    * @generated from rpc tessera.v1.AdminService.BindServiceIdentity
    */
@@ -1547,6 +1597,26 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof BindServiceIdentityRequestSchema;
     output: typeof BindServiceIdentityResponseSchema;
+  },
+  /**
+   * The org's bound identities, and the namespaces it may bind in.
+   *
+   * @generated from rpc tessera.v1.AdminService.ListServiceIdentities
+   */
+  listServiceIdentities: {
+    methodKind: "unary";
+    input: typeof ListServiceIdentitiesRequestSchema;
+    output: typeof ListServiceIdentitiesResponseSchema;
+  },
+  /**
+   * Removes one of the org's bindings: callers presenting it no longer act for the org.
+   *
+   * @generated from rpc tessera.v1.AdminService.UnbindServiceIdentity
+   */
+  unbindServiceIdentity: {
+    methodKind: "unary";
+    input: typeof UnbindServiceIdentityRequestSchema;
+    output: typeof UnbindServiceIdentityResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_tessera_v1_admin_service, 0);

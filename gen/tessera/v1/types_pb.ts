@@ -12,7 +12,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file tessera/v1/types.proto.
  */
 export const file_tessera_v1_types: GenFile = /*@__PURE__*/
-  fileDesc("ChZ0ZXNzZXJhL3YxL3R5cGVzLnByb3RvEgp0ZXNzZXJhLnYxIogCCglQcmluY2lwYWwSCgoCaWQYASABKAkSJwoEa2luZBgCIAEoDjIZLnRlc3NlcmEudjEuUHJpbmNpcGFsS2luZBIOCgZvcmdfaWQYAyABKAkSDAoEbmFtZRgEIAEoCRIeCgR0aWVyGAUgASgOMhAudGVzc2VyYS52MS5UaWVyEg0KBXJvbGVzGAYgAygJEg4KBnNjb3BlcxgHIAMoCRIMCgR0YWdzGAggAygJEisKC2F1dGhfbWV0aG9kGAkgASgOMhYudGVzc2VyYS52MS5BdXRoTWV0aG9kEi4KCmV4cGlyZXNfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIrEBCgVBZ2VudBIKCgJpZBgBIAEoCRIOCgZvcmdfaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIeCgR0aWVyGAQgASgOMhAudGVzc2VyYS52MS5UaWVyEg0KBXJvbGVzGAUgAygJEgwKBHRhZ3MYBiADKAkSLgoKY3JlYXRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJc3VzcGVuZGVkGAggASgIItIBCgZBcGlLZXkSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIOCgZzY29wZXMYAyADKAkSLgoKY3JlYXRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKZXhwaXJlc19hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKcmV2b2tlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGcHJlZml4GAcgASgJInIKBFVzZXISCgoCaWQYASABKAkSDgoGb3JnX2lkGAIgASgJEhAKCHVzZXJuYW1lGAMgASgJEgwKBHJvbGUYBCABKAkSLgoKY3JlYXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAimgEKClNpZ25pbmdLZXkSCwoDa2lkGAEgASgJEgsKA2FsZxgCIAEoCRINCgVzdGF0ZRgDIAEoCRIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIzCg9wdWJsaXNoZWRfdW50aWwYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIksKCFJlc291cmNlEgwKBGtpbmQYASABKAkSCgoCaWQYAiABKAkSJQoEYXR0chgDIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QqawoEVGllchIUChBUSUVSX1VOU1BFQ0lGSUVEEAASEwoPVElFUl9VTlZFUklGSUVEEAESEQoNVElFUl9WRVJJRklFRBACEhAKDFRJRVJfVFJVU1RFRBADEhMKD1RJRVJfUFJJVklMRUdFRBAEKpoBCg1QcmluY2lwYWxLaW5kEh4KGlBSSU5DSVBBTF9LSU5EX1VOU1BFQ0lGSUVEEAASGAoUUFJJTkNJUEFMX0tJTkRfQUdFTlQQARIXChNQUklOQ0lQQUxfS0lORF9VU0VSEAISGgoWUFJJTkNJUEFMX0tJTkRfU0VSVklDRRADEhoKFlBSSU5DSVBBTF9LSU5EX0FQSV9LRVkQBCrmAQoKQXV0aE1ldGhvZBIbChdBVVRIX01FVEhPRF9VTlNQRUNJRklFRBAAEhcKE0FVVEhfTUVUSE9EX0FQSV9LRVkQARIbChdBVVRIX01FVEhPRF9BRE1JTl9UT0tFThACEhUKEUFVVEhfTUVUSE9EX1RPS0VOEAMSHAoYQVVUSF9NRVRIT0RfQUdFTlRfU0VDUkVUEAQSIAocQVVUSF9NRVRIT0RfQ0xJRU5UX0FTU0VSVElPThAFEhgKFEFVVEhfTUVUSE9EX1BBU1NXT1JEEAYSFAoQQVVUSF9NRVRIT0RfTVRMUxAHYgZwcm90bzM", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChZ0ZXNzZXJhL3YxL3R5cGVzLnByb3RvEgp0ZXNzZXJhLnYxIogCCglQcmluY2lwYWwSCgoCaWQYASABKAkSJwoEa2luZBgCIAEoDjIZLnRlc3NlcmEudjEuUHJpbmNpcGFsS2luZBIOCgZvcmdfaWQYAyABKAkSDAoEbmFtZRgEIAEoCRIeCgR0aWVyGAUgASgOMhAudGVzc2VyYS52MS5UaWVyEg0KBXJvbGVzGAYgAygJEg4KBnNjb3BlcxgHIAMoCRIMCgR0YWdzGAggAygJEisKC2F1dGhfbWV0aG9kGAkgASgOMhYudGVzc2VyYS52MS5BdXRoTWV0aG9kEi4KCmV4cGlyZXNfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIrEBCgVBZ2VudBIKCgJpZBgBIAEoCRIOCgZvcmdfaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIeCgR0aWVyGAQgASgOMhAudGVzc2VyYS52MS5UaWVyEg0KBXJvbGVzGAUgAygJEgwKBHRhZ3MYBiADKAkSLgoKY3JlYXRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJc3VzcGVuZGVkGAggASgIItIBCgZBcGlLZXkSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIOCgZzY29wZXMYAyADKAkSLgoKY3JlYXRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKZXhwaXJlc19hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKcmV2b2tlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGcHJlZml4GAcgASgJInIKBFVzZXISCgoCaWQYASABKAkSDgoGb3JnX2lkGAIgASgJEhAKCHVzZXJuYW1lGAMgASgJEgwKBHJvbGUYBCABKAkSLgoKY3JlYXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAimgEKClNpZ25pbmdLZXkSCwoDa2lkGAEgASgJEgsKA2FsZxgCIAEoCRINCgVzdGF0ZRgDIAEoCRIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIzCg9wdWJsaXNoZWRfdW50aWwYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIksKCFJlc291cmNlEgwKBGtpbmQYASABKAkSCgoCaWQYAiABKAkSJQoEYXR0chgDIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QijQEKD1NlcnZpY2VJZGVudGl0eRIqCgZzb3VyY2UYASABKA4yGi50ZXNzZXJhLnYxLklkZW50aXR5U291cmNlEhAKCGlkZW50aXR5GAIgASgJEg4KBm9yZ19pZBgDIAEoCRIsCghib3VuZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiowEKEUlkZW50aXR5TmFtZXNwYWNlEhEKCW5hbWVzcGFjZRgBIAEoCRIqCgZzb3VyY2UYAiABKA4yGi50ZXNzZXJhLnYxLklkZW50aXR5U291cmNlEg4KBnByZWZpeBgDIAEoCBIOCgZvcmdfaWQYBCABKAkSLwoLYXNzaWduZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wKmsKBFRpZXISFAoQVElFUl9VTlNQRUNJRklFRBAAEhMKD1RJRVJfVU5WRVJJRklFRBABEhEKDVRJRVJfVkVSSUZJRUQQAhIQCgxUSUVSX1RSVVNURUQQAxITCg9USUVSX1BSSVZJTEVHRUQQBCqaAQoNUHJpbmNpcGFsS2luZBIeChpQUklOQ0lQQUxfS0lORF9VTlNQRUNJRklFRBAAEhgKFFBSSU5DSVBBTF9LSU5EX0FHRU5UEAESFwoTUFJJTkNJUEFMX0tJTkRfVVNFUhACEhoKFlBSSU5DSVBBTF9LSU5EX1NFUlZJQ0UQAxIaChZQUklOQ0lQQUxfS0lORF9BUElfS0VZEAQq5gEKCkF1dGhNZXRob2QSGwoXQVVUSF9NRVRIT0RfVU5TUEVDSUZJRUQQABIXChNBVVRIX01FVEhPRF9BUElfS0VZEAESGwoXQVVUSF9NRVRIT0RfQURNSU5fVE9LRU4QAhIVChFBVVRIX01FVEhPRF9UT0tFThADEhwKGEFVVEhfTUVUSE9EX0FHRU5UX1NFQ1JFVBAEEiAKHEFVVEhfTUVUSE9EX0NMSUVOVF9BU1NFUlRJT04QBRIYChRBVVRIX01FVEhPRF9QQVNTV09SRBAGEhQKEEFVVEhfTUVUSE9EX01UTFMQByplCg5JZGVudGl0eVNvdXJjZRIfChtJREVOVElUWV9TT1VSQ0VfVU5TUEVDSUZJRUQQABIaChZJREVOVElUWV9TT1VSQ0VfU1BJRkZFEAESFgoSSURFTlRJVFlfU09VUkNFX0NOEAJiBnByb3RvMw", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * An authenticated caller.
@@ -305,6 +305,87 @@ export const ResourceSchema: GenMessage<Resource> = /*@__PURE__*/
   messageDesc(file_tessera_v1_types, 5);
 
 /**
+ * An mTLS identity bound to an org: callers presenting it act for the org.
+ *
+ * @generated from message tessera.v1.ServiceIdentity
+ */
+export type ServiceIdentity = Message<"tessera.v1.ServiceIdentity"> & {
+  /**
+   * @generated from field: tessera.v1.IdentitySource source = 1;
+   */
+  source: IdentitySource;
+
+  /**
+   * The SPIFFE ID, or the CN.
+   *
+   * @generated from field: string identity = 2;
+   */
+  identity: string;
+
+  /**
+   * @generated from field: string org_id = 3;
+   */
+  orgId: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp bound_at = 4;
+   */
+  boundAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message tessera.v1.ServiceIdentity.
+ * Use `create(ServiceIdentitySchema)` to create a new message.
+ */
+export const ServiceIdentitySchema: GenMessage<ServiceIdentity> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_types, 6);
+
+/**
+ * Identities the operator assigned to an org: its admins may bind identities inside it only.
+ *
+ * @generated from message tessera.v1.IdentityNamespace
+ */
+export type IdentityNamespace = Message<"tessera.v1.IdentityNamespace"> & {
+  /**
+   * spiffe://trust-domain/ (the whole trust domain), spiffe://trust-domain/path/ (every ID under
+   * that path, whole segments only), spiffe://trust-domain/path (exactly that ID) or cn:NAME
+   * (exactly that certificate CN).
+   *
+   * @generated from field: string namespace = 1;
+   */
+  namespace: string;
+
+  /**
+   * @generated from field: tessera.v1.IdentitySource source = 2;
+   */
+  source: IdentitySource;
+
+  /**
+   * True for a trust domain or path prefix; false for one exact identity.
+   *
+   * @generated from field: bool prefix = 3;
+   */
+  prefix: boolean;
+
+  /**
+   * @generated from field: string org_id = 4;
+   */
+  orgId: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp assigned_at = 5;
+   */
+  assignedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message tessera.v1.IdentityNamespace.
+ * Use `create(IdentityNamespaceSchema)` to create a new message.
+ */
+export const IdentityNamespaceSchema: GenMessage<IdentityNamespace> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_types, 7);
+
+/**
  * Trust tier of a principal, ordered: UNVERIFIED < VERIFIED < TRUSTED < PRIVILEGED.
  *
  * @generated from enum tessera.v1.Tier
@@ -432,4 +513,37 @@ export enum AuthMethod {
  */
 export const AuthMethodSchema: GenEnum<AuthMethod> = /*@__PURE__*/
   enumDesc(file_tessera_v1_types, 2);
+
+/**
+ * Where an mTLS identity comes from. A certificate CN is never taken for a SPIFFE ID, even when
+ * it reads like one: bindings and lookups are keyed by (source, identity).
+ *
+ * @generated from enum tessera.v1.IdentitySource
+ */
+export enum IdentitySource {
+  /**
+   * @generated from enum value: IDENTITY_SOURCE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The certificate's SPIFFE ID (its one URI SAN, spiffe://…).
+   *
+   * @generated from enum value: IDENTITY_SOURCE_SPIFFE = 1;
+   */
+  SPIFFE = 1,
+
+  /**
+   * The certificate's subject common name (a certificate without a SPIFFE ID).
+   *
+   * @generated from enum value: IDENTITY_SOURCE_CN = 2;
+   */
+  CN = 2,
+}
+
+/**
+ * Describes the enum tessera.v1.IdentitySource.
+ */
+export const IdentitySourceSchema: GenEnum<IdentitySource> = /*@__PURE__*/
+  enumDesc(file_tessera_v1_types, 3);
 
