@@ -26,18 +26,15 @@ describe("serve --workers 2 with mTLS: identity changes reach every worker", () 
   let operator: Record<string, string>;
   const env = () => cliEnv(data.dir);
 
-  /** A client of `service` on a connection of its own (so the cluster may hand it to either worker). */
-  function fresh<S extends typeof AuthService | typeof AdminService | typeof SystemService>(service: S) {
-    const creds = grpc.credentials.createSsl(
-      Buffer.from(ca.cert),
-      Buffer.from(gateway.key),
-      Buffer.from(gateway.cert),
-    );
-    return grpcClient(service, `127.0.0.1:${port}`, creds, {
-      "grpc.ssl_target_name_override": "localhost",
-      "grpc.use_local_subchannel_pool": 1,
-    });
-  }
+  /** Clients presenting the gateway certificate, each on a connection of its own (so the cluster may hand it to either worker). */
+  const fresh = {
+    creds: () =>
+      grpc.credentials.createSsl(Buffer.from(ca.cert), Buffer.from(gateway.key), Buffer.from(gateway.cert)),
+    options: { "grpc.ssl_target_name_override": "localhost", "grpc.use_local_subchannel_pool": 1 },
+    auth: () => grpcClient(AuthService, `127.0.0.1:${port}`, fresh.creds(), fresh.options),
+    admin: () => grpcClient(AdminService, `127.0.0.1:${port}`, fresh.creds(), fresh.options),
+    system: () => grpcClient(SystemService, `127.0.0.1:${port}`, fresh.creds(), fresh.options),
+  };
 
   beforeAll(async () => {
     ca = await createDevCa();
@@ -70,11 +67,8 @@ describe("serve --workers 2 with mTLS: identity changes reach every worker", () 
   });
 
   /** One call on a fresh connection, closed afterwards. */
-  async function once<S extends typeof AuthService | typeof AdminService | typeof SystemService, R>(
-    service: S,
-    call: (c: ReturnType<typeof grpcClient<S["method"]>>) => Promise<R>,
-  ): Promise<R> {
-    const c = fresh(service) as ReturnType<typeof grpcClient<S["method"]>>;
+  async function once<C extends { close(): void }, R>(make: () => C, call: (c: C) => Promise<R>): Promise<R> {
+    const c = make();
     try {
       return await call(c);
     } finally {
@@ -89,7 +83,7 @@ describe("serve --workers 2 with mTLS: identity changes reach every worker", () 
       scope: "governance:read",
     };
     const results = await Promise.all(
-      Array.from({ length: CONNECTIONS }, () => once(AuthService, (c) => c.call("authorize", query))),
+      Array.from({ length: CONNECTIONS }, () => once(fresh.auth, (c) => c.call("authorize", query))),
     );
     return results.map((r) => (r.ok ? r.value.reason : `${grpc.status[r.error.code]} ${r.error.reason}`));
   }
@@ -103,14 +97,14 @@ describe("serve --workers 2 with mTLS: identity changes reach every worker", () 
 
   it("a binding made through one worker holds on every worker; unassigning through another removes it everywhere", async () => {
     expect(await answers()).toEqual(Array(CONNECTIONS).fill("UNAUTHENTICATED CALLER_UNIDENTIFIED"));
-    const orgs = expectOk(await once(SystemService, (c) => c.call("listOrgs", {}, operator))).orgs;
+    const orgs = expectOk(await once(fresh.system, (c) => c.call("listOrgs", {}, operator))).orgs;
     const namespace = { namespace: "spiffe://tessera.local/", orgId: orgs[0]?.id ?? "" };
-    expectOk(await once(SystemService, (c) => c.call("assignIdentityNamespace", namespace, operator)));
-    expectOk(await once(AdminService, (c) => c.call("bindServiceIdentity", { identity: GATEWAY }, admin)));
+    expectOk(await once(fresh.system, (c) => c.call("assignIdentityNamespace", namespace, operator)));
+    expectOk(await once(fresh.admin, (c) => c.call("bindServiceIdentity", { identity: GATEWAY }, admin)));
     expect(await settle("ALLOWED_BY_RULE")).toEqual(Array(CONNECTIONS).fill("ALLOWED_BY_RULE"));
 
     const res = expectOk(
-      await once(SystemService, (c) =>
+      await once(fresh.system, (c) =>
         c.call("unassignIdentityNamespace", { namespace: namespace.namespace }, operator),
       ),
     );
@@ -120,9 +114,9 @@ describe("serve --workers 2 with mTLS: identity changes reach every worker", () 
   });
 
   it("limits signing-key rotation to one a minute for the whole server, not per worker", async () => {
-    expectOk(await once(SystemService, (c) => c.call("rotateSigningKeys", {}, operator)));
+    expectOk(await once(fresh.system, (c) => c.call("rotateSigningKeys", {}, operator)));
     const again = await Promise.all(
-      Array.from({ length: 4 }, () => once(SystemService, (c) => c.call("rotateSigningKeys", {}, operator))),
+      Array.from({ length: 4 }, () => once(fresh.system, (c) => c.call("rotateSigningKeys", {}, operator))),
     );
     expect(again.map((r) => (r.ok ? "OK" : `${grpc.status[r.error.code]} ${r.error.reason}`))).toEqual(
       Array(4).fill("RESOURCE_EXHAUSTED OPERATOR_RATE_LIMITED"),
