@@ -10,6 +10,8 @@ export const SECRET_PREFIXES = {
   adminToken: "tat_",
   agentSecret: "tas_",
   refreshToken: "trt_",
+  /** The server operator's credential (SystemService), distinct from every org's. */
+  operatorToken: "tso_",
 } as const;
 export type SecretType = keyof typeof SECRET_PREFIXES;
 

@@ -7,6 +7,7 @@ export interface GlobalOptions {
   readonly server?: string;
   readonly apiKey?: string;
   readonly adminToken?: string;
+  readonly operatorToken?: string;
   readonly tlsCa?: string;
   readonly clientCert?: string;
   readonly clientKey?: string;
@@ -18,6 +19,10 @@ export function addGlobalOptions(program: Command): void {
     .option("--server <url>", "gRPC address of the server (TESSERA_SERVER, default http://127.0.0.1:50051)")
     .option("--api-key <key>", "org API key (TESSERA_API_KEY)")
     .option("--admin-token <token>", "org admin token (TESSERA_ADMIN_TOKEN)")
+    .option(
+      "--operator-token <token>",
+      "server operator token, for `operator` and `keys rotate` (TESSERA_OPERATOR_TOKEN)",
+    )
     .option("--tls-ca <file>", "CA that signed the server certificate (TESSERA_CA)")
     .option("--client-cert <file>", "client certificate for mTLS (TESSERA_CLIENT_CERT)")
     .option("--client-key <file>", "client private key for mTLS (TESSERA_CLIENT_KEY)")
@@ -31,6 +36,7 @@ export function clientsFor(cmd: Command): { clients: Clients; json: boolean } {
     server: g.server,
     apiKey: g.apiKey,
     adminToken: g.adminToken,
+    operatorToken: g.operatorToken,
     tlsCa: g.tlsCa,
     tlsCert: g.clientCert,
     tlsKey: g.clientKey,

@@ -4,6 +4,7 @@ import { registerCerts } from "./commands/certs.js";
 import { registerCheck } from "./commands/check.js";
 import { registerInit } from "./commands/init.js";
 import { registerKeys } from "./commands/keys.js";
+import { registerOperator } from "./commands/operator.js";
 import { registerOrg } from "./commands/org.js";
 import { registerPolicy } from "./commands/policy.js";
 import { registerServe } from "./commands/serve.js";
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
   registerCerts(program);
   registerKeys(program);
   registerOrg(program);
+  registerOperator(program);
   registerUsers(program);
   registerSession(program);
   return program;

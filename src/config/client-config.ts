@@ -11,6 +11,8 @@ export interface ClientConfig {
   readonly server: string;
   readonly apiKey?: string | undefined;
   readonly adminToken?: string | undefined;
+  /** The server operator's token (tso_…), for SystemService; distinct from every org's credentials. */
+  readonly operatorToken?: string | undefined;
   /** PEM files for TLS: the CA that signed the server, and our client certificate and key (mTLS). */
   readonly tlsCa?: string | undefined;
   readonly tlsCert?: string | undefined;
@@ -23,6 +25,7 @@ const ENV: Record<string, keyof ClientConfig> = {
   TESSERA_SERVER: "server",
   TESSERA_API_KEY: "apiKey",
   TESSERA_ADMIN_TOKEN: "adminToken",
+  TESSERA_OPERATOR_TOKEN: "operatorToken",
   TESSERA_CA: "tlsCa",
   TESSERA_CLIENT_CERT: "tlsCert",
   TESSERA_CLIENT_KEY: "tlsKey",
@@ -53,7 +56,7 @@ function devFallback(merged: ClientConfigInput, env: NodeJS.ProcessEnv): ClientC
 }
 
 /**
- * Flags, then `TESSERA_SERVER`/`TESSERA_API_KEY`/`TESSERA_ADMIN_TOKEN`…, then `~/.tessera/config`,
+ * Flags, then `TESSERA_SERVER`/`TESSERA_API_KEY`/`TESSERA_ADMIN_TOKEN`/`TESSERA_OPERATOR_TOKEN`…, then `~/.tessera/config`,
  * then (only when none of them names a credential) a local dev server's credentials file.
  */
 export function loadClientConfig(

@@ -1,7 +1,9 @@
+import type { BoundIdentities } from "../auth/bound-identities.js";
 import type { OrgCredentials } from "../auth/org-credentials.js";
+import { digestsEqual, isWellFormedSecret, secretDigest } from "../auth/secrets.js";
 import type { TokenVerifier } from "../auth/token-verifier.js";
 import { TesseraError } from "../domain/errors.js";
-import type { ServiceIdentityRepository } from "../store/services.js";
+import type { OperatorRepository } from "../store/operators.js";
 import type { CallContext } from "./context.js";
 
 /** What an admin RPC needs; `admin` covers everything. */
@@ -17,8 +19,12 @@ const ROLE_SCOPES: Record<string, readonly AdminScope[]> = {
 export interface AccessDeps {
   readonly credentials: OrgCredentials;
   readonly verifier: TokenVerifier;
-  readonly services: ServiceIdentityRepository;
+  readonly identities: BoundIdentities;
+  readonly operators: OperatorRepository;
 }
+
+/** The header carrying the server operator's token (tso_…). */
+export const OPERATOR_HEADER = "x-operator-token";
 
 /** Who may call what, decided once for every transport. */
 export class AccessControl {
@@ -36,6 +42,7 @@ export class AccessControl {
     if (adminToken || !apiKey) {
       const bearer = bearerOf(ctx);
       if (bearer && !adminToken) return this.userAdmin(bearer, scope);
+      if (!adminToken && !apiKey) refuseOperatorAsOrg(ctx);
       return this.d.credentials.adminOrg(apiKey, adminToken);
     }
     const key = this.d.credentials.apiKey(apiKey);
@@ -62,7 +69,7 @@ export class AccessControl {
    * subject): its API key, its bearer token, or its mTLS identity bound to an org.
    */
   async callerOrg(ctx: CallContext): Promise<string> {
-    return required(await this.caller(ctx)).orgId;
+    return requireCaller(await this.caller(ctx), ctx).orgId;
   }
 
   /**
@@ -71,7 +78,7 @@ export class AccessControl {
    */
   callerOrgNow(ctx: CallContext): string | undefined {
     const c = this.callerNow(ctx);
-    return c === undefined ? undefined : required(c).orgId;
+    return c === undefined ? undefined : requireCaller(c, ctx).orgId;
   }
 
   /** The caller's own credential, verified; null when the call carries none. */
@@ -101,9 +108,56 @@ export class AccessControl {
       return claims && { orgId: claims.org, id: `${claims.kind ?? "agent"}:${claims.sub}` };
     }
     const peer = ctx.peer();
-    const orgId = peer && this.d.services.orgOf(peer.id);
+    const orgId = peer && this.d.identities.orgOf(peer);
     return orgId ? { orgId, id: `${peer.source}:${peer.id}` } : null;
   }
+
+  /**
+   * The id of the operator token the caller presents (`x-operator-token`), for server-wide
+   * calls. Org credentials of any kind (API key, admin token, bearer token, an mTLS identity
+   * bound to an org) are refused with OPERATOR_REQUIRED: no org administers the server. The
+   * token is checked for shape and checksum before any lookup, and its stored digest compared
+   * in constant time.
+   */
+  system(ctx: CallContext): string {
+    const token = ctx.header(OPERATOR_HEADER);
+    if (!token) {
+      const peer = ctx.peer();
+      const orgCredential =
+        ctx.header("x-api-key") ||
+        ctx.header("x-admin-token") ||
+        bearerOf(ctx) ||
+        (peer && this.d.identities.orgOf(peer));
+      if (orgCredential)
+        throw new TesseraError(
+          "OPERATOR_REQUIRED",
+          "this server-wide call needs the operator token (x-operator-token); org credentials cannot make it",
+        );
+      throw new TesseraError(
+        "OPERATOR_TOKEN_MISSING",
+        "this call needs the operator token (x-operator-token)",
+      );
+    }
+    if (!isWellFormedSecret("operatorToken", token))
+      throw new TesseraError("OPERATOR_TOKEN_MALFORMED", "the operator token is not well-formed");
+    const digest = secretDigest(token);
+    const row = this.d.operators.findToken(digest);
+    if (!row || !digestsEqual(row.digest, digest))
+      throw new TesseraError("OPERATOR_TOKEN_UNKNOWN", "the operator token is not known");
+    return row.id;
+  }
+}
+
+/**
+ * An operator token alone on an org's call: refused with its own reason, since it is not an
+ * org credential (it administers the server, never an org's agents, keys or policies).
+ */
+function refuseOperatorAsOrg(ctx: CallContext): void {
+  if (ctx.header(OPERATOR_HEADER))
+    throw new TesseraError(
+      "ORG_CREDENTIAL_REQUIRED",
+      "the operator token is not an org credential: use the org's API key and admin token",
+    );
 }
 
 /** An authenticated caller: its org, and a short non-secret id for the decision log. */
@@ -112,8 +166,10 @@ export interface Caller {
   readonly id: string;
 }
 
-function required(c: Caller | null): Caller {
+/** The caller, or CALLER_UNIDENTIFIED (ORG_CREDENTIAL_REQUIRED for an operator token alone). */
+export function requireCaller(c: Caller | null, ctx: CallContext): Caller {
   if (c) return c;
+  refuseOperatorAsOrg(ctx);
   throw new TesseraError(
     "CALLER_UNIDENTIFIED",
     "send x-api-key or a bearer token, or call over mTLS with an identity bound to an org",

@@ -3,7 +3,6 @@ import { TesseraError } from "../domain/errors.js";
 import type { Tier } from "../domain/tiers.js";
 import { epochSeconds } from "../domain/time.js";
 import type { AgentRecord, AgentRepository } from "../store/agents.js";
-import type { ServiceIdentityRepository } from "../store/services.js";
 import type { AccessControl, AdminScope } from "./access.js";
 import type { CallContext } from "./context.js";
 import type { Liveness } from "./liveness.js";
@@ -12,18 +11,18 @@ import { requireRoles, requireTags } from "./validate.js";
 /** How deep sub-agents nest (a parent's parent's …): bounds the cycle check. */
 const MAX_PARENT_DEPTH = 16;
 const AGENT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
-const IDENTITY =
-  /^(spiffe:\/\/[a-z0-9._-]+(\/[A-Za-z0-9._~%!$&'()*+,;=:@-]+)*|[A-Za-z0-9][A-Za-z0-9 ._-]{0,127})$/;
 
 export interface AdminDeps {
   readonly access: AccessControl;
   readonly liveness: Liveness;
   readonly agents: AgentRepository;
-  readonly services: ServiceIdentityRepository;
   readonly now: () => Date;
 }
 
-/** The admin plane's agents and service identities. Every call first proves authority over an org. */
+/**
+ * The admin plane's agents (service identities: core/identities.ts). Every call first proves
+ * authority over an org.
+ */
 export class AdminCore {
   constructor(private readonly d: AdminDeps) {}
 
@@ -135,13 +134,5 @@ export class AdminCore {
     if (!this.d.agents.delete(orgId, id, this.nowSec()))
       throw new TesseraError("AGENT_NOT_FOUND", "no such agent in this org");
     this.d.liveness.refreshAgent(id);
-  }
-
-  bindServiceIdentity(orgId: string, identity: string): void {
-    if (!IDENTITY.test(identity))
-      throw new TesseraError("IDENTITY_INVALID", "identity must be a spiffe:// ID or a certificate CN");
-    if (!this.d.services.bind(identity, orgId, this.nowSec())) {
-      throw new TesseraError("IDENTITY_TAKEN", "that identity is already bound to an org");
-    }
   }
 }

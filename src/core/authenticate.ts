@@ -1,10 +1,11 @@
+import type { BoundIdentities } from "../auth/bound-identities.js";
 import type { OrgCredentials } from "../auth/org-credentials.js";
 import type { AccessClaims } from "../auth/token-claims.js";
 import type { TokenVerifier } from "../auth/token-verifier.js";
 import { TesseraError } from "../domain/errors.js";
+import { formatIdentity } from "../domain/identity.js";
 import type { AuthMethod, Principal } from "../domain/principal.js";
 import type { AgentRecord } from "../store/agents.js";
-import type { ServiceIdentityRepository } from "../store/services.js";
 import { bearerOf } from "./access.js";
 import type { AgentCredentialService } from "./agent-credentials.js";
 import type { CallContext } from "./context.js";
@@ -23,7 +24,7 @@ export type Credential =
 export interface AuthenticatorDeps {
   readonly credentials: OrgCredentials;
   readonly verifier: TokenVerifier;
-  readonly services: ServiceIdentityRepository;
+  readonly identities: BoundIdentities;
   readonly agentCredentials: AgentCredentialService;
   readonly users: UserService;
   readonly sessions: Sessions;
@@ -165,11 +166,11 @@ export class Authenticator {
         "CREDENTIAL_MISSING",
         "no credential was given and the caller has no client certificate",
       );
-    const orgId = this.d.services.orgOf(peer.id) ?? "";
+    // The id names the source (`cn:NAME` for a CN), so no CN reads as a SPIFFE ID.
     return {
-      id: peer.id,
+      id: formatIdentity(peer),
       kind: "service",
-      orgId,
+      orgId: this.d.identities.orgOf(peer) ?? "",
       name: peer.id,
       tier: "unverified",
       roles: [],

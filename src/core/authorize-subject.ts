@@ -2,7 +2,7 @@ import { type AccessClaims, actorChain } from "../auth/token-claims.js";
 import type { TokenVerifier } from "../auth/token-verifier.js";
 import { TesseraError } from "../domain/errors.js";
 import type { Subject } from "../engine/types.js";
-import type { AccessControl, Caller } from "./access.js";
+import { type AccessControl, type Caller, requireCaller } from "./access.js";
 import type { CallContext } from "./context.js";
 
 export type SubjectInput = { kind: "token"; token: string } | { kind: "attributes"; attributes: Subject };
@@ -55,13 +55,9 @@ function withCaller(
     : tokenSubject(claims, caller);
 }
 
-function attributesSubject(subject: Subject, caller: Caller | null): Resolved {
-  if (!caller)
-    throw new TesseraError(
-      "CALLER_UNIDENTIFIED",
-      "send x-api-key or a bearer token, or call over mTLS with an identity bound to an org",
-    );
-  return { orgId: caller.orgId, subject, caller: caller.id };
+function attributesSubject(subject: Subject, caller: Caller | null, ctx: CallContext): Resolved {
+  const c = requireCaller(caller, ctx);
+  return { orgId: c.orgId, subject, caller: c.id };
 }
 
 /**
@@ -77,8 +73,8 @@ export function resolveSubject(
   if (input.kind === "attributes") {
     const caller = access.callerNow(ctx);
     return caller === undefined
-      ? access.caller(ctx).then((c) => attributesSubject(input.attributes, c))
-      : attributesSubject(input.attributes, caller);
+      ? access.caller(ctx).then((c) => attributesSubject(input.attributes, c, ctx))
+      : attributesSubject(input.attributes, caller, ctx);
   }
   const cached = verifier.verifyNow(input.token);
   return cached

@@ -1,3 +1,4 @@
+import type { BoundIdentities } from "../auth/bound-identities.js";
 import type { OrgCredentials } from "../auth/org-credentials.js";
 import type { PolicyEngine } from "../engine/engine.js";
 import { parseStored } from "../engine/engine.js";
@@ -8,6 +9,8 @@ import { reclaimAfterCompile } from "./heap.js";
 export interface SyncTargets {
   readonly engine: PolicyEngine;
   readonly credentials: OrgCredentials;
+  /** mTLS identity bindings; reloaded when another process binds, unbinds or unassigns. */
+  readonly identities?: BoundIdentities | undefined;
   /** Extra appliers for kinds other modules own (revocations, suspensions, keys). */
   readonly others?: Partial<Record<Change["kind"], (change: Change) => void | Promise<void>>>;
 }
@@ -42,6 +45,8 @@ export function startSync(store: Store, targets: SyncTargets, opts: SyncOptions 
       }
     } else if (c.kind === "credential") {
       targets.credentials.invalidate();
+    } else if (c.kind === "identity") {
+      targets.identities?.reload();
     }
     await targets.others?.[c.kind]?.(c);
   };

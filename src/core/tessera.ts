@@ -1,5 +1,6 @@
 import { DecisionLog } from "../audit/decision-log.js";
 import { directSink, threadSink } from "../audit/decision-sink.js";
+import { BoundIdentities } from "../auth/bound-identities.js";
 import { KeyRing } from "../auth/key-ring.js";
 import { OrgCredentials } from "../auth/org-credentials.js";
 import { TokenSigner } from "../auth/token-signer.js";
@@ -14,11 +15,13 @@ import { AgentCredentialService } from "./agent-credentials.js";
 import { ApiKeyService } from "./api-keys.js";
 import { AuthCore } from "./auth.js";
 import { Authenticator, agentSubject, userSubject } from "./authenticate.js";
+import { IdentityAdmin } from "./identities.js";
 import { Liveness } from "./liveness.js";
 import { Minter } from "./mint.js";
 import { PolicyAdmin } from "./policies.js";
 import { type SessionSubject, Sessions } from "./sessions.js";
 import type { CoreSettings } from "./settings.js";
+import { SystemCore } from "./system.js";
 import { UserService } from "./users.js";
 
 /** Everything the RPC layer calls into. Built once, by the composition root. */
@@ -36,6 +39,12 @@ export interface Tessera {
   readonly users: UserService;
   readonly agentCredentials: AgentCredentialService;
   readonly keys: KeyRing;
+  /** Binding mTLS identities (org admins) and assigning their namespaces (the operator). */
+  readonly serviceIdentities: IdentityAdmin;
+  /** The identity → org bindings in memory, reloaded on every identity change. */
+  readonly boundIdentities: BoundIdentities;
+  /** The server operator's plane: orgs, signing keys. */
+  readonly system: SystemCore;
   readonly engine: PolicyEngine;
   /** Undefined when decision logging is off. */
   readonly decisionLog: DecisionLog | undefined;
@@ -73,13 +82,21 @@ export async function buildTessera(
     check: (claims) => liveness.check(claims),
   });
   const signer = new TokenSigner(keys, settings.issuer);
-  const access = new AccessControl({ credentials, verifier, services: store.services });
+  const boundIdentities = new BoundIdentities(store.services);
+  const access = new AccessControl({
+    credentials,
+    verifier,
+    identities: boundIdentities,
+    operators: store.operators,
+  });
   const decisionLog =
     settings.decisionLog === false
       ? undefined
       : new DecisionLog(threadSink(store.dataDir) ?? directSink(store.decisions), { onError: onLogError });
   const auth = new AuthCore({ engine, access, verifier, log: decisionLog, now });
-  const admin = new AdminCore({ access, liveness, agents: store.agents, services: store.services, now });
+  const admin = new AdminCore({ access, liveness, agents: store.agents, now });
+  const serviceIdentities = new IdentityAdmin({ services: store.services, identities: boundIdentities, now });
+  const system = new SystemCore({ access, store, keys, now });
   const policies = new PolicyAdmin({ engine, policies: store.policies, now });
   const users = new UserService({ db: store.db, now });
   const agentCredentials = new AgentCredentialService({
@@ -100,7 +117,7 @@ export async function buildTessera(
   const login = new Authenticator({
     credentials,
     verifier,
-    services: store.services,
+    identities: boundIdentities,
     agentCredentials,
     users,
     sessions,
@@ -121,6 +138,9 @@ export async function buildTessera(
     users,
     agentCredentials,
     keys,
+    serviceIdentities,
+    boundIdentities,
+    system,
     engine,
     decisionLog,
     syncFrom,

@@ -81,6 +81,19 @@ export const ERROR_KINDS = {
   // Request and token size limits (issue 9): every field has a bound (domain/limits.ts).
   FIELD_TOO_LARGE: "invalid_argument",
   CLAIMS_TOO_LARGE: "invalid_argument",
+  // Server operator and mTLS identity namespaces (issue #9, findings 8-10).
+  IDENTITY_OUTSIDE_NAMESPACE: "permission_denied",
+  IDENTITY_NOT_FOUND: "not_found",
+  NAMESPACE_INVALID: "invalid_argument",
+  NAMESPACE_TAKEN: "already_exists",
+  NAMESPACE_NOT_FOUND: "not_found",
+  ORG_NOT_FOUND: "not_found",
+  OPERATOR_TOKEN_MISSING: "unauthenticated",
+  OPERATOR_TOKEN_MALFORMED: "unauthenticated",
+  OPERATOR_TOKEN_UNKNOWN: "unauthenticated",
+  OPERATOR_REQUIRED: "permission_denied",
+  ORG_CREDENTIAL_REQUIRED: "permission_denied",
+  OPERATOR_RATE_LIMITED: "resource_exhausted",
   // INTERNAL: never a client's fault.
   INTERNAL: "internal",
 } as const;

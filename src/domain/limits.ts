@@ -250,4 +250,13 @@ export const REQUEST_LIMITS: Readonly<Record<string, FieldBound>> = {
   "tessera.v1.TestPolicyRequest.tests": POLICY_TEXT,
   "tessera.v1.TestPolicyRequest.candidate": POLICY_TEXT,
   "tessera.v1.BindServiceIdentityRequest.identity": IDENTITY,
+  "tessera.v1.BindServiceIdentityRequest.source": FIXED,
+  "tessera.v1.UnbindServiceIdentityRequest.identity": IDENTITY,
+  "tessera.v1.UnbindServiceIdentityRequest.source": FIXED,
+  // tessera.v1.SystemService
+  "tessera.v1.CreateOrgRequest.name": NAME,
+  "tessera.v1.AssignIdentityNamespaceRequest.org_id": ID,
+  "tessera.v1.AssignIdentityNamespaceRequest.namespace": IDENTITY,
+  "tessera.v1.UnassignIdentityNamespaceRequest.namespace": IDENTITY,
+  "tessera.v1.ListIdentityNamespacesRequest.org_id": ID,
 };

@@ -1,3 +1,4 @@
+import type { IdentitySource } from "./identity.js";
 import type { Tier } from "./tiers.js";
 
 export type PrincipalKind = "agent" | "user" | "service" | "api_key";
@@ -25,9 +26,12 @@ export interface Principal {
   readonly expiresAt?: number | undefined;
 }
 
-/** The identity an mTLS client certificate proves. */
+/**
+ * The identity an mTLS client certificate proves. The source is part of the identity: a CN
+ * that reads like a SPIFFE ID is still a CN, and is looked up and bound as one.
+ */
 export interface PeerIdentity {
   /** The SPIFFE ID from the URI SAN, else the subject CN. */
   readonly id: string;
-  readonly source: "spiffe" | "cn";
+  readonly source: IdentitySource;
 }

@@ -4,6 +4,7 @@ import type { Tessera } from "../core/tessera.js";
 import { policyHandlers } from "./admin-policies.js";
 import { agentToPb, apiKeyToPb, signingKeyToPb, tierFromPb, timestampSeconds, userToPb } from "./convert.js";
 import { bindService, type ServiceBinding } from "./handlers.js";
+import { bindingToPb, namespaceToPb, sourceFromPb, sourceToPb } from "./identity-convert.js";
 
 /** tessera.v1.AdminService: every method first proves authority over an org for its scope. */
 export function adminService(t: Tessera): ServiceBinding {
@@ -58,8 +59,19 @@ export function adminService(t: Tessera): ServiceBinding {
     },
     async bindServiceIdentity(req, ctx) {
       const orgId = await a.adminOrg(ctx);
-      a.bindServiceIdentity(orgId, req.identity);
-      return { identity: req.identity, orgId };
+      const bound = t.serviceIdentities.bind(orgId, req.identity, sourceFromPb(req.source));
+      return { identity: bound.identity, orgId, source: sourceToPb(bound.source) };
+    },
+    async listServiceIdentities(_req, ctx) {
+      const listed = t.serviceIdentities.list(await a.adminOrg(ctx));
+      return {
+        identities: listed.bindings.map(bindingToPb),
+        namespaces: listed.namespaces.map(namespaceToPb),
+      };
+    },
+    async unbindServiceIdentity(req, ctx) {
+      t.serviceIdentities.unbind(await a.adminOrg(ctx), req.identity, sourceFromPb(req.source));
+      return {};
     },
     async rotateOrgCredentials(_req, ctx) {
       return t.apiKeys.rotateOrgCredentials(await a.adminOrg(ctx));
@@ -105,13 +117,10 @@ export function adminService(t: Tessera): ServiceBinding {
       t.sessions.endAllFor(req.userId);
       return {};
     },
+    // Readable by any org admin; rotating is the operator's (SystemService).
     async listSigningKeys(_req, ctx) {
       await a.adminOrg(ctx);
       return { keys: t.keys.list().map(signingKeyToPb) };
-    },
-    async rotateSigningKeys(_req, ctx) {
-      await a.adminOrg(ctx);
-      return { keys: (await t.keys.rotate()).map(signingKeyToPb) };
     },
   });
 }

@@ -1,7 +1,10 @@
 import type { Db } from "./db.js";
 
-/** What changed: each kind names the in-memory state a process must refresh. */
-export type ChangeKind = "policy" | "credential" | "keys" | "token_revoked" | "agent";
+/**
+ * What changed: each kind names the in-memory state a process must refresh (`identity`: the
+ * mTLS identity → org bindings).
+ */
+export type ChangeKind = "policy" | "credential" | "keys" | "token_revoked" | "agent" | "identity";
 
 export interface Change {
   readonly seq: number;

@@ -1,26 +1,147 @@
+import type { IdentityNamespace, IdentitySource } from "../domain/identity.js";
+import { ChangeLog } from "./changes.js";
 import type { Db } from "./db.js";
 
-/** mTLS identities bound to orgs. */
+/** An mTLS identity bound to an org. */
+export interface BindingRow {
+  readonly source: IdentitySource;
+  readonly identity: string;
+  readonly orgId: string;
+  /** Seconds since the epoch. */
+  readonly createdAt: number;
+}
+
+/** A namespace of identities the operator assigned to an org. */
+export interface NamespaceRow extends IdentityNamespace {
+  readonly orgId: string;
+  /** Seconds since the epoch. */
+  readonly createdAt: number;
+}
+
+interface RawBinding {
+  source: IdentitySource;
+  identity: string;
+  org_id: string;
+  created_at: number;
+}
+
+interface RawNamespace {
+  source: IdentitySource;
+  pattern: string;
+  match: "prefix" | "exact";
+  org_id: string;
+  created_at: number;
+}
+
+const binding = (r: RawBinding): BindingRow => ({
+  source: r.source,
+  identity: r.identity,
+  orgId: r.org_id,
+  createdAt: r.created_at,
+});
+
+const namespace = (r: RawNamespace): NamespaceRow => ({
+  source: r.source,
+  pattern: r.pattern,
+  match: r.match,
+  orgId: r.org_id,
+  createdAt: r.created_at,
+});
+
+/**
+ * mTLS identities bound to orgs, keyed by (source, identity), and the namespaces the operator
+ * assigned to orgs. Decisions that read and then write (may this org bind here? whose
+ * bindings does an unassignment remove?) run inside `transaction`.
+ */
 export class ServiceIdentityRepository {
-  private readonly lookup;
+  private readonly changes: ChangeLog;
 
   constructor(private readonly db: Db) {
-    this.lookup = db.prepare<[string], { org_id: string }>(
-      "SELECT org_id FROM service_identities WHERE identity = ?",
-    );
+    this.changes = new ChangeLog(db);
   }
 
-  /** Binds an identity; returns false when it is already bound (to any org). */
-  bind(identity: string, orgId: string, now: number): boolean {
-    const info = this.db
-      .prepare(
-        "INSERT INTO service_identities (identity, org_id, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+  /**
+   * Runs `fn` in one transaction begun with BEGIN IMMEDIATE, so the checks it makes still hold
+   * when it writes, whichever process writes next.
+   */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
+  /** Every binding (the in-memory lookup loads them all). */
+  all(): BindingRow[] {
+    return this.db.prepare<[], RawBinding>("SELECT * FROM service_identities").all().map(binding);
+  }
+
+  /** The org's bindings, by source and identity. */
+  bindingsOf(orgId: string): BindingRow[] {
+    return this.db
+      .prepare<[string], RawBinding>(
+        "SELECT * FROM service_identities WHERE org_id = ? ORDER BY source, identity",
       )
-      .run(identity, orgId, now);
+      .all(orgId)
+      .map(binding);
+  }
+
+  binding(source: IdentitySource, identity: string): BindingRow | undefined {
+    const row = this.db
+      .prepare<[string, string], RawBinding>(
+        "SELECT * FROM service_identities WHERE source = ? AND identity = ?",
+      )
+      .get(source, identity);
+    return row && binding(row);
+  }
+
+  insertBinding(b: BindingRow): void {
+    this.db
+      .prepare("INSERT INTO service_identities (source, identity, org_id, created_at) VALUES (?, ?, ?, ?)")
+      .run(b.source, b.identity, b.orgId, b.createdAt);
+  }
+
+  /** Removes the org's binding; false when it has none such. */
+  deleteBinding(orgId: string, source: IdentitySource, identity: string): boolean {
+    const info = this.db
+      .prepare("DELETE FROM service_identities WHERE org_id = ? AND source = ? AND identity = ?")
+      .run(orgId, source, identity);
     return info.changes === 1;
   }
 
-  orgOf(identity: string): string | undefined {
-    return this.lookup.get(identity)?.org_id;
+  /**
+   * Records an "identity" change (call inside the transaction that changed bindings): every
+   * other process reloads its bindings.
+   */
+  recordChange(orgId: string): void {
+    this.changes.record("identity", orgId);
+  }
+
+  /** Every namespace, or one org's, by source and pattern. */
+  namespaces(orgId?: string): NamespaceRow[] {
+    const sql = "SELECT * FROM identity_namespaces";
+    const order = " ORDER BY org_id, source, pattern";
+    const rows =
+      orgId === undefined
+        ? this.db.prepare<[], RawNamespace>(sql + order).all()
+        : this.db.prepare<[string], RawNamespace>(`${sql} WHERE org_id = ?${order}`).all(orgId);
+    return rows.map(namespace);
+  }
+
+  insertNamespace(ns: NamespaceRow): void {
+    this.db
+      .prepare(
+        "INSERT INTO identity_namespaces (source, pattern, match, org_id, created_at) VALUES (?, ?, ?, ?, ?)",
+      )
+      .run(ns.source, ns.pattern, ns.match, ns.orgId, ns.createdAt);
+  }
+
+  deleteNamespace(source: IdentitySource, pattern: string): void {
+    this.db.prepare("DELETE FROM identity_namespaces WHERE source = ? AND pattern = ?").run(source, pattern);
+  }
+
+  /** True when the org exists (a namespace is only assigned to a real org). */
+  orgExists(orgId: string): boolean {
+    const row = this.db
+      .prepare<[string], { one: number }>("SELECT 1 AS one FROM orgs WHERE id = ?")
+      .get(orgId);
+    return row !== undefined;
   }
 }

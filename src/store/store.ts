@@ -2,6 +2,7 @@ import { AgentRepository } from "./agents.js";
 import { ChangeLog } from "./changes.js";
 import { type Db, openDatabase, openLogConnection } from "./db.js";
 import { DecisionRepository } from "./decisions.js";
+import { OperatorRepository } from "./operators.js";
 import { OrgRepository } from "./orgs.js";
 import { PolicyRepository } from "./policies.js";
 import { RevocationRepository } from "./revocations.js";
@@ -18,6 +19,7 @@ export interface Store {
   readonly policies: PolicyRepository;
   readonly signingKeys: SigningKeyRepository;
   readonly services: ServiceIdentityRepository;
+  readonly operators: OperatorRepository;
   readonly changes: ChangeLog;
   readonly revocations: RevocationRepository;
   readonly decisions: DecisionRepository;
@@ -38,6 +40,7 @@ export function openStore(dataDir: string): Store {
     policies: new PolicyRepository(db),
     signingKeys: new SigningKeyRepository(db),
     services: new ServiceIdentityRepository(db),
+    operators: new OperatorRepository(db),
     changes: new ChangeLog(db),
     revocations: new RevocationRepository(db),
     decisions: new DecisionRepository(logDb),

@@ -5,10 +5,12 @@ import { file_google_rpc_error_details } from "../../gen/google/rpc/error_detail
 import { file_grpc_health_v1_health } from "../../gen/grpc/health/v1/health_pb.js";
 import { file_tessera_v1_admin_service } from "../../gen/tessera/v1/admin_service_pb.js";
 import { file_tessera_v1_auth_service } from "../../gen/tessera/v1/auth_service_pb.js";
+import { file_tessera_v1_system_service } from "../../gen/tessera/v1/system_service_pb.js";
 import type { Tessera } from "../core/tessera.js";
 import { adminService } from "../rpc/admin-service.js";
 import { authService } from "../rpc/auth-service.js";
 import type { ServiceBinding } from "../rpc/handlers.js";
+import { systemService } from "../rpc/system-service.js";
 import { addGrpcService } from "./grpc-adapter.js";
 import { HealthState } from "./health.js";
 import { createHttpServer } from "./http-server.js";
@@ -29,7 +31,7 @@ export interface Servers {
 
 /** Tessera's own services, bound to their handlers: served by every transport. */
 export function serviceBindings(t: Tessera): ServiceBinding[] {
-  return [authService(t), adminService(t)];
+  return [authService(t), adminService(t), systemService(t)];
 }
 
 /** Builds the gRPC and HTTP servers over one set of handlers. */
@@ -45,6 +47,7 @@ export function createServers(t: Tessera, opts: ServerOptions): Servers {
   addReflection(server, [
     file_tessera_v1_auth_service,
     file_tessera_v1_admin_service,
+    file_tessera_v1_system_service,
     file_grpc_health_v1_health,
     // Lets grpcurl and buf curl decode the ErrorInfo reason in error details.
     file_google_rpc_error_details,

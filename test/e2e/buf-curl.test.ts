@@ -55,6 +55,7 @@ describe("buf curl against the plaintext gRPC port (server reflection)", () => {
           "tessera.v1.AuthService/MintToken",
           "tessera.v1.AuthService/Authenticate",
           "tessera.v1.AdminService/CreateAgent",
+          "tessera.v1.SystemService/AssignIdentityNamespace",
           "grpc.health.v1.Health/Check",
         ]),
       );

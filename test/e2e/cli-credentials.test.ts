@@ -5,7 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cliEnv, runTessera } from "../helpers/cli.js";
 import { startTestServer, type TestServer, tempDir } from "../helpers/server.js";
 
-describe("the CLI for every credential type", () => {
+// Six or more CLI runs a test, each a Node process of 2-3 s when the machine is shared: the
+// default 20 s timed out twice in full runs (load average ~10 on 2 cores), never alone.
+describe("the CLI for every credential type", { timeout: 60_000 }, () => {
   const home = tempDir();
   let server: TestServer;
   let env: NodeJS.ProcessEnv;

@@ -20,7 +20,17 @@ describe("the tessera CLI without a server", () => {
   it("prints help listing every command, exit 0", async () => {
     const run = await runTessera(["--help"], cliEnv(home.dir));
     expect(run.code).toBe(0);
-    for (const command of ["serve", "init", "agents", "token", "check", "policy", "services", "certs"]) {
+    for (const command of [
+      "serve",
+      "init",
+      "agents",
+      "token",
+      "check",
+      "policy",
+      "services",
+      "certs",
+      "operator",
+    ]) {
       expect(run.stdout).toMatch(new RegExp(`^\\s+${command}\\b`, "m"));
     }
   });

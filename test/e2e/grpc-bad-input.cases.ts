@@ -162,9 +162,9 @@ export const BAD_INPUT: BadInputCase[] = [
     (f) => f.c.admin.call("putPolicy", { document: "apiVersion: tessera.dev/v1\nkind: Policy\n" }, f.admin),
   ],
   [
-    "an identity bound to another org",
-    S.ALREADY_EXISTS,
-    "IDENTITY_TAKEN",
+    "an identity in another org's namespace, bound to it",
+    S.PERMISSION_DENIED,
+    "IDENTITY_OUTSIDE_NAMESPACE",
     (f) => f.c.admin.call("bindServiceIdentity", { identity: "spiffe://tessera.local/taken" }, f.admin),
   ],
   // Refused by grpc-js before any handler runs, so no ErrorInfo reason is attached.

@@ -7,6 +7,8 @@ describe("gRPC port: bad input gets its code and reason, and writes nothing", ()
   let f: GrpcFixture;
   beforeAll(async () => {
     f = await startGrpcFixture();
+    // The operator's decision (made on the core here): the other org owns this identity.
+    f.server.tessera.serviceIdentities.assign(f.other.orgId, "spiffe://tessera.local/taken");
     const bound = await f.c.admin.call(
       "bindServiceIdentity",
       { identity: "spiffe://tessera.local/taken" },

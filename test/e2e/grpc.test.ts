@@ -103,7 +103,7 @@ describe("gRPC port over plaintext grpc-js", () => {
     expect(f.other.orgId).not.toBe(f.server.org.orgId);
   });
 
-  it.each(["", "tessera.v1.AuthService", "tessera.v1.AdminService"])(
+  it.each(["", "tessera.v1.AuthService", "tessera.v1.AdminService", "tessera.v1.SystemService"])(
     "answers Health/Check SERVING for %j",
     async (service) => {
       expect(expectOk(await f.c.health.call("check", { service })).status).toBe(Serving.SERVING);

@@ -7,11 +7,12 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { AdminService } from "../../gen/tessera/v1/admin_service_pb.js";
 import { AuthService, Decision } from "../../gen/tessera/v1/auth_service_pb.js";
+import { SystemService } from "../../gen/tessera/v1/system_service_pb.js";
 import { AuthMethod, PrincipalKind, Tier } from "../../gen/tessera/v1/types_pb.js";
 import { createDevCa, type DevCa, type PemPair } from "../../src/auth/dev-certs.js";
 import { adminHeaders, expectFailure, expectOk } from "../helpers/e2e.js";
 import { grpcClient } from "../helpers/grpc-client.js";
-import { startTestServer, type TestServer, tempDir } from "../helpers/server.js";
+import { createOperatorToken, startTestServer, type TestServer, tempDir } from "../helpers/server.js";
 
 const GATEWAY = "spiffe://tessera.local/gateway";
 
@@ -31,6 +32,7 @@ describe("gRPC port with mTLS", () => {
   let tmp: ReturnType<typeof tempDir>;
   let ca: DevCa;
   let server: TestServer;
+  let operator: Record<string, string>;
   const open: { close(): void }[] = [];
 
   /** grpc-js clients presenting `client` (or no certificate), trusting our dev CA for the server. */
@@ -46,8 +48,9 @@ describe("gRPC port with mTLS", () => {
     const c = {
       auth: grpcClient(AuthService, address, creds, options),
       admin: grpcClient(AdminService, address, creds, options),
+      system: grpcClient(SystemService, address, creds, options),
     };
-    open.push(c.auth, c.admin);
+    open.push(c.auth, c.admin, c.system);
     return c;
   }
 
@@ -61,6 +64,7 @@ describe("gRPC port with mTLS", () => {
     tmp = tempDir("tessera-mtls-");
     ca = await createDevCa();
     server = await startTestServer(await writeMtlsFiles(ca, tmp.dir));
+    operator = { "x-operator-token": createOperatorToken(server.dataDir) };
   });
 
   afterAll(async () => {
@@ -79,11 +83,12 @@ describe("gRPC port with mTLS", () => {
     });
   });
 
-  it("uses the common name of a certificate without a SPIFFE ID", async () => {
+  it("uses the common name of a certificate without a SPIFFE ID, as a CN (cn:NAME)", async () => {
     const { auth } = clientsWith(await ca.issueClient({ commonName: "billing-worker" }));
     const res = expectOk(await auth.call("authenticate", {}));
     expect(res.principal).toMatchObject({
-      id: "billing-worker",
+      id: "cn:billing-worker",
+      name: "billing-worker",
       kind: PrincipalKind.SERVICE,
       authMethod: AuthMethod.MTLS,
     });
@@ -121,7 +126,11 @@ describe("gRPC port with mTLS", () => {
   });
 
   it("authorizes for the org an identity is bound to, with no API key", async () => {
-    const { auth, admin } = clientsWith(await ca.issueClient({ commonName: "gateway", spiffeId: GATEWAY }));
+    const { auth, admin, system } = clientsWith(
+      await ca.issueClient({ commonName: "gateway", spiffeId: GATEWAY }),
+    );
+    const namespace = { orgId: server.org.orgId, namespace: "spiffe://tessera.local/" };
+    expectOk(await system.call("assignIdentityNamespace", namespace, operator));
     const bound = expectOk(
       await admin.call("bindServiceIdentity", { identity: GATEWAY }, adminHeaders(server.org)),
     );
@@ -139,6 +148,27 @@ describe("gRPC port with mTLS", () => {
     expect(who.principal).toMatchObject({ id: spiffeId, orgId: "" });
     expectFailure(
       await auth.call("authorize", attributesQuery),
+      grpc.status.UNAUTHENTICATED,
+      "CALLER_UNIDENTIFIED",
+    );
+  });
+
+  it("does not take a CN-only certificate named like a bound SPIFFE ID for that identity", async () => {
+    const payments = "spiffe://tessera.local/payments";
+    const { admin, system } = clientsWith(await ca.issueClient({ commonName: "ops", spiffeId: GATEWAY }));
+    const namespace = { orgId: server.org.orgId, namespace: payments };
+    expectOk(await system.call("assignIdentityNamespace", namespace, operator));
+    expectOk(await admin.call("bindServiceIdentity", { identity: payments }, adminHeaders(server.org)));
+    const real = clientsWith(await ca.issueClient({ commonName: "payments", spiffeId: payments }));
+    expect(expectOk(await real.auth.call("authenticate", {})).principal?.orgId).toBe(server.org.orgId);
+    expectOk(await real.auth.call("authorize", attributesQuery));
+
+    // Same CA, CN=spiffe://tessera.local/payments, no URI SAN.
+    const impostor = clientsWith(await ca.issueClient({ commonName: payments }));
+    const who = expectOk(await impostor.auth.call("authenticate", {}));
+    expect(who.principal).toMatchObject({ id: `cn:${payments}`, name: payments, orgId: "" });
+    expectFailure(
+      await impostor.auth.call("authorize", attributesQuery),
       grpc.status.UNAUTHENTICATED,
       "CALLER_UNIDENTIFIED",
     );

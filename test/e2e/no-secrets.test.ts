@@ -4,7 +4,7 @@ import { generateSecret } from "../../src/auth/secrets.js";
 import { cliEnv, type ServeProcess, spawnServe } from "../helpers/cli.js";
 import { tamperPayload } from "../helpers/e2e.js";
 import { grpcClient } from "../helpers/grpc-client.js";
-import { tempDir } from "../helpers/server.js";
+import { createOperatorToken, tempDir } from "../helpers/server.js";
 
 const PASSWORD = "the right password, long enough";
 const WRONG = "a wrong password, also long";
@@ -17,12 +17,15 @@ describe("no secret in any response, error or log line of a real `tessera serve 
   let base = "";
   let grpcAddress = "";
   let org = { apiKey: "", adminToken: "" };
+  let operatorToken = "";
   /** Every secret the flows handled, right or wrong. */
   const secrets = new Set<string>([PASSWORD, WRONG, WEAK]);
   /** Every response body and error the flows saw, with the secrets each response legitimately issued cut out. */
   const seen: string[] = [];
 
   beforeAll(async () => {
+    operatorToken = createOperatorToken(data.dir);
+    secrets.add(operatorToken);
     serve = spawnServe(
       [
         "--data-dir",
@@ -179,6 +182,19 @@ describe("no secret in any response, error or log line of a real `tessera serve 
     }
     rpc.close();
     await call("AdminService/RotateOrgCredentials", {}, admin(), (j) => [j.apiKey, j.adminToken]);
+    const operator = { "x-operator-token": operatorToken };
+    await call("SystemService/CreateOrg", { name: "acme" }, operator, (j) => [j.apiKey, j.adminToken]);
+    const unknownOperator = generateSecret("operatorToken");
+    secrets.add(unknownOperator);
+    for (const [path, headers] of [
+      ["SystemService/ListOrgs", { "x-operator-token": unknownOperator }],
+      ["SystemService/ListOrgs", { "x-operator-token": `${operatorToken.slice(0, -2)}zz` }],
+      ["SystemService/ListOrgs", { "x-operator-token": org.adminToken }],
+      ["SystemService/RotateSigningKeys", admin()],
+      ["AdminService/ListAgents", operator],
+    ] as const) {
+      expect((await call(path, {}, headers)).code).toBeTypeOf("string");
+    }
     await call("AdminService/ListAgents", {}, admin());
     expect(await serve.stop()).toBe(0);
   });

@@ -1,8 +1,10 @@
 import { type Client, createClient, createRouterTransport, type Interceptor } from "@connectrpc/connect";
 import { AdminService } from "../../gen/tessera/v1/admin_service_pb.js";
 import { AuthService } from "../../gen/tessera/v1/auth_service_pb.js";
+import { SystemService } from "../../gen/tessera/v1/system_service_pb.js";
 import { createOrg, EXAMPLE_POLICY, type NewOrg } from "../../src/core/bootstrap.js";
 import type { CoreSettings } from "../../src/core/settings.js";
+import { issueOperatorToken } from "../../src/core/system.js";
 import { buildTessera, type Tessera } from "../../src/core/tessera.js";
 import type { PeerIdentity } from "../../src/domain/principal.js";
 import { openStore, type Store } from "../../src/store/store.js";
@@ -29,8 +31,11 @@ export interface InMemoryTessera {
   readonly org: NewOrg;
   readonly auth: Client<typeof AuthService>;
   readonly admin: Client<typeof AdminService>;
+  readonly system: Client<typeof SystemService>;
   /** Headers of the org's admin pair. */
   readonly adminHeaders: Record<string, string>;
+  /** Headers carrying an operator token (x-operator-token) made on the store. */
+  readonly operatorHeaders: Record<string, string>;
   /** Clients whose calls carry the given mTLS peer identity. */
   asPeer(peer: PeerIdentity): { auth: Client<typeof AuthService>; admin: Client<typeof AdminService> };
   close(): void;
@@ -61,7 +66,9 @@ export async function inMemoryTessera(now: () => Date = () => new Date()): Promi
     org,
     auth: createClient(AuthService, t),
     admin: createClient(AdminService, t),
+    system: createClient(SystemService, t),
     adminHeaders: { "x-api-key": org.apiKey, "x-admin-token": org.adminToken },
+    operatorHeaders: { "x-operator-token": issueOperatorToken(store.operators, "test", now()).token },
     asPeer(peer) {
       const pt = transportFor(peer);
       return { auth: createClient(AuthService, pt), admin: createClient(AdminService, pt) };

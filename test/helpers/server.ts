@@ -3,7 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type ConfigInput, loadConfig } from "../../src/config/config.js";
 import type { NewOrg } from "../../src/core/bootstrap.js";
+import { issueOperatorToken } from "../../src/core/system.js";
 import { type RunningTessera, startTessera } from "../../src/main.js";
+import { openStore } from "../../src/store/store.js";
 
 /** A fresh temporary data directory; removed by the returned cleanup. */
 export function tempDir(prefix = "tessera-test-"): { dir: string; cleanup: () => void } {
@@ -34,4 +36,17 @@ export async function startTestServer(overrides: ConfigInput = {}, dataDir?: str
       if (!opts.keepData) tmp.cleanup();
     },
   };
+}
+
+/**
+ * A new operator token made on the data directory, as `tessera operator token create` makes
+ * one (a second connection to the server's WAL database is fine).
+ */
+export function createOperatorToken(dataDir: string): string {
+  const store = openStore(dataDir);
+  try {
+    return issueOperatorToken(store.operators, "test", new Date()).token;
+  } finally {
+    store.close();
+  }
 }

@@ -162,7 +162,7 @@ describe("org credentials, scoped API keys and signing keys", () => {
     }
   });
 
-  it("rotates signing keys: the published next key signs, older tokens keep verifying", async () => {
+  it("the operator rotates signing keys: the published next key signs, older tokens keep verifying", async () => {
     const before = (await t.admin.listSigningKeys({}, { headers: t.adminHeaders })).keys;
     expect(before.map((k) => k.state).sort()).toEqual(["active", "next"]);
     const next = before.find((k) => k.state === "next")?.kid ?? "";
@@ -171,7 +171,7 @@ describe("org credentials, scoped API keys and signing keys", () => {
     const agentId = (await newAgent(t, "signer")).id;
     const old = await adminMint(t, agentId, ["governance:read"]);
     expect(decodeProtectedHeader(old).kid).toBe(active);
-    const after = (await t.admin.rotateSigningKeys({}, { headers: t.adminHeaders })).keys;
+    const after = (await t.system.rotateSigningKeys({}, { headers: t.operatorHeaders })).keys;
     expect(after.find((k) => k.state === "active")?.kid).toBe(next);
     expect(after.find((k) => k.kid === active)?.state).toBe("retired");
     expect(decodeProtectedHeader(await adminMint(t, agentId, ["governance:read"])).kid).toBe(next);

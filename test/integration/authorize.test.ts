@@ -104,6 +104,10 @@ describe("Authorize through the in-memory Connect transport", () => {
       asGateway.auth.authorize({ subject: attributes(["operator"]), scope: "governance:read" }),
     );
     expect(before).toMatchObject({ code: Code.Unauthenticated, reason: "CALLER_UNIDENTIFIED" });
+    await t.system.assignIdentityNamespace(
+      { orgId: t.org.orgId, namespace: "spiffe://tessera.local/" },
+      { headers: t.operatorHeaders },
+    );
     await t.admin.bindServiceIdentity({ identity: peer.id }, { headers: t.adminHeaders });
     const res = await asGateway.auth.authorize({
       subject: attributes(["operator"]),

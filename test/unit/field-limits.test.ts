@@ -73,6 +73,7 @@ describe("the bound table", () => {
     expect(services.map((s) => s.typeName).sort()).toEqual([
       "tessera.v1.AdminService",
       "tessera.v1.AuthService",
+      "tessera.v1.SystemService",
     ]);
     const problems = services.flatMap((s) =>
       s.methods.flatMap((m) => boundProblems(m.input, REQUEST_LIMITS)),

@@ -6,7 +6,7 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
-import type { Agent, ApiKey, SigningKey, Tier, User } from "./types_pb.js";
+import type { Agent, ApiKey, IdentityNamespace, IdentitySource, ServiceIdentity, SigningKey, Tier, User } from "./types_pb.js";
 import { file_tessera_v1_types } from "./types_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tessera/v1/admin_service.proto.
  */
 export const file_tessera_v1_admin_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch50ZXNzZXJhL3YxL2FkbWluX3NlcnZpY2UucHJvdG8SCnRlc3NlcmEudjEicgoSQ3JlYXRlQWdlbnRSZXF1ZXN0EgwKBG5hbWUYASABKAkSHgoEdGllchgCIAEoDjIQLnRlc3NlcmEudjEuVGllchINCgVyb2xlcxgDIAMoCRIMCgR0YWdzGAQgAygJEhEKCXBhcmVudF9pZBgFIAEoCSI3ChNDcmVhdGVBZ2VudFJlc3BvbnNlEiAKBWFnZW50GAEgASgLMhEudGVzc2VyYS52MS5BZ2VudCIdCg9HZXRBZ2VudFJlcXVlc3QSCgoCaWQYASABKAkiNAoQR2V0QWdlbnRSZXNwb25zZRIgCgVhZ2VudBgBIAEoCzIRLnRlc3NlcmEudjEuQWdlbnQiEwoRTGlzdEFnZW50c1JlcXVlc3QiNwoSTGlzdEFnZW50c1Jlc3BvbnNlEiEKBmFnZW50cxgBIAMoCzIRLnRlc3NlcmEudjEuQWdlbnQiqQEKElVwZGF0ZUFnZW50UmVxdWVzdBIKCgJpZBgBIAEoCRIeCgR0aWVyGAIgASgOMhAudGVzc2VyYS52MS5UaWVyEg0KBXJvbGVzGAMgAygJEhEKCXNldF9yb2xlcxgEIAEoCBIMCgR0YWdzGAUgAygJEhAKCHNldF90YWdzGAYgASgIEhEKCXBhcmVudF9pZBgHIAEoCRISCgpzZXRfcGFyZW50GAggASgIIjcKE1VwZGF0ZUFnZW50UmVzcG9uc2USIAoFYWdlbnQYASABKAsyES50ZXNzZXJhLnYxLkFnZW50IiEKE1N1c3BlbmRBZ2VudFJlcXVlc3QSCgoCaWQYASABKAkiOAoUU3VzcGVuZEFnZW50UmVzcG9uc2USIAoFYWdlbnQYASABKAsyES50ZXNzZXJhLnYxLkFnZW50IiAKElJlc3VtZUFnZW50UmVxdWVzdBIKCgJpZBgBIAEoCSI3ChNSZXN1bWVBZ2VudFJlc3BvbnNlEiAKBWFnZW50GAEgASgLMhEudGVzc2VyYS52MS5BZ2VudCIgChJEZWxldGVBZ2VudFJlcXVlc3QSCgoCaWQYASABKAkiFQoTRGVsZXRlQWdlbnRSZXNwb25zZSIsChhDcmVhdGVBZ2VudFNlY3JldFJlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkiKwoZQ3JlYXRlQWdlbnRTZWNyZXRSZXNwb25zZRIOCgZzZWNyZXQYASABKAkiPwoXUmVnaXN0ZXJBZ2VudEtleVJlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkSEgoKcHVibGljX2tleRgCIAEoCSI3ChhSZWdpc3RlckFnZW50S2V5UmVzcG9uc2USDgoGa2V5X2lkGAEgASgJEgsKA2FsZxgCIAEoCSI5ChVSZW1vdmVBZ2VudEtleVJlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkSDgoGa2V5X2lkGAIgASgJIhgKFlJlbW92ZUFnZW50S2V5UmVzcG9uc2UiHQobUm90YXRlT3JnQ3JlZGVudGlhbHNSZXF1ZXN0IkQKHFJvdGF0ZU9yZ0NyZWRlbnRpYWxzUmVzcG9uc2USDwoHYXBpX2tleRgBIAEoCRITCgthZG1pbl90b2tlbhgCIAEoCSJjChNDcmVhdGVBcGlLZXlSZXF1ZXN0EgwKBG5hbWUYASABKAkSDgoGc2NvcGVzGAIgAygJEi4KCmV4cGlyZXNfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkgKFENyZWF0ZUFwaUtleVJlc3BvbnNlEg8KB2FwaV9rZXkYASABKAkSHwoDa2V5GAIgASgLMhIudGVzc2VyYS52MS5BcGlLZXkiFAoSTGlzdEFwaUtleXNSZXF1ZXN0IjcKE0xpc3RBcGlLZXlzUmVzcG9uc2USIAoEa2V5cxgBIAMoCzISLnRlc3NlcmEudjEuQXBpS2V5IiEKE1Jldm9rZUFwaUtleVJlcXVlc3QSCgoCaWQYASABKAkiFgoUUmV2b2tlQXBpS2V5UmVzcG9uc2UiSwoTUm90YXRlQXBpS2V5UmVxdWVzdBIKCgJpZBgBIAEoCRIoCgVncmFjZRgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiJIChRSb3RhdGVBcGlLZXlSZXNwb25zZRIPCgdhcGlfa2V5GAEgASgJEh8KA2tleRgCIAEoCzISLnRlc3NlcmEudjEuQXBpS2V5IkUKEUNyZWF0ZVVzZXJSZXF1ZXN0EhAKCHVzZXJuYW1lGAEgASgJEhAKCHBhc3N3b3JkGAIgASgJEgwKBHJvbGUYAyABKAkiNAoSQ3JlYXRlVXNlclJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC50ZXNzZXJhLnYxLlVzZXIiEgoQTGlzdFVzZXJzUmVxdWVzdCI0ChFMaXN0VXNlcnNSZXNwb25zZRIfCgV1c2VycxgBIAMoCzIQLnRlc3NlcmEudjEuVXNlciI7ChZTZXRVc2VyUGFzc3dvcmRSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSEAoIcGFzc3dvcmQYAiABKAkiGQoXU2V0VXNlclBhc3N3b3JkUmVzcG9uc2UiJAoRRGVsZXRlVXNlclJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCSIUChJEZWxldGVVc2VyUmVzcG9uc2UiGAoWTGlzdFNpZ25pbmdLZXlzUmVxdWVzdCI/ChdMaXN0U2lnbmluZ0tleXNSZXNwb25zZRIkCgRrZXlzGAEgAygLMhYudGVzc2VyYS52MS5TaWduaW5nS2V5IhoKGFJvdGF0ZVNpZ25pbmdLZXlzUmVxdWVzdCJBChlSb3RhdGVTaWduaW5nS2V5c1Jlc3BvbnNlEiQKBGtleXMYASADKAsyFi50ZXNzZXJhLnYxLlNpZ25pbmdLZXkiMgoQUHV0UG9saWN5UmVxdWVzdBIQCghkb2N1bWVudBgBIAEoCRIMCgRmaWxlGAIgASgJIkIKEVB1dFBvbGljeVJlc3BvbnNlEgwKBG5hbWUYASABKAkSEAoIcmV2aXNpb24YAiABKAMSDQoFbmFtZXMYAyADKAkiMgoQR2V0UG9saWN5UmVxdWVzdBIMCgRuYW1lGAEgASgJEhAKCHJldmlzaW9uGAIgASgDIkUKEUdldFBvbGljeVJlc3BvbnNlEgwKBG5hbWUYASABKAkSEAoIcmV2aXNpb24YAiABKAMSEAoIZG9jdW1lbnQYAyABKAkiIwoTRGVsZXRlUG9saWN5UmVxdWVzdBIMCgRuYW1lGAEgASgJIigKFERlbGV0ZVBvbGljeVJlc3BvbnNlEhAKCHJldmlzaW9uGAEgASgDIiQKFFBvbGljeUhpc3RvcnlSZXF1ZXN0EgwKBG5hbWUYASABKAkibgoMUG9saWN5Q2hhbmdlEhAKCHJldmlzaW9uGAEgASgDEgwKBG5hbWUYAiABKAkSDgoGYWN0aW9uGAMgASgJEi4KCmNoYW5nZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkIKFVBvbGljeUhpc3RvcnlSZXNwb25zZRIpCgdjaGFuZ2VzGAEgAygLMhgudGVzc2VyYS52MS5Qb2xpY3lDaGFuZ2UiNwoVVmFsaWRhdGVQb2xpY3lSZXF1ZXN0EhAKCGRvY3VtZW50GAEgASgJEgwKBGZpbGUYAiABKAkiOwoWVmFsaWRhdGVQb2xpY3lSZXNwb25zZRINCgVuYW1lcxgBIAMoCRISCgpydWxlX2NvdW50GAIgASgFIjUKEVRlc3RQb2xpY3lSZXF1ZXN0Eg0KBXRlc3RzGAEgASgJEhEKCWNhbmRpZGF0ZRgCIAEoCSJqCgtUZXN0RmFpbHVyZRINCgVzdWl0ZRgBIAEoCRIMCgRjYXNlGAIgASgJEhAKCGV4cGVjdGVkGAMgASgJEg4KBmFjdHVhbBgEIAEoCRIMCgRydWxlGAUgASgJEg4KBnJlYXNvbhgGIAEoCSJfChJUZXN0UG9saWN5UmVzcG9uc2USDgoGcGFzc2VkGAEgASgFEg4KBmZhaWxlZBgCIAEoBRIpCghmYWlsdXJlcxgDIAMoCzIXLnRlc3NlcmEudjEuVGVzdEZhaWx1cmUiFQoTTGlzdFBvbGljaWVzUmVxdWVzdCJzCg1Qb2xpY3lTdW1tYXJ5EgwKBG5hbWUYASABKAkSEAoIcmV2aXNpb24YAiABKAMSEgoKcnVsZV9jb3VudBgDIAEoBRIuCgp1cGRhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJVChRMaXN0UG9saWNpZXNSZXNwb25zZRIrCghwb2xpY2llcxgBIAMoCzIZLnRlc3NlcmEudjEuUG9saWN5U3VtbWFyeRIQCghyZXZpc2lvbhgCIAEoAyIuChpCaW5kU2VydmljZUlkZW50aXR5UmVxdWVzdBIQCghpZGVudGl0eRgBIAEoCSI/ChtCaW5kU2VydmljZUlkZW50aXR5UmVzcG9uc2USEAoIaWRlbnRpdHkYASABKAkSDgoGb3JnX2lkGAIgASgJMp8TCgxBZG1pblNlcnZpY2USTgoLQ3JlYXRlQWdlbnQSHi50ZXNzZXJhLnYxLkNyZWF0ZUFnZW50UmVxdWVzdBofLnRlc3NlcmEudjEuQ3JlYXRlQWdlbnRSZXNwb25zZRJFCghHZXRBZ2VudBIbLnRlc3NlcmEudjEuR2V0QWdlbnRSZXF1ZXN0GhwudGVzc2VyYS52MS5HZXRBZ2VudFJlc3BvbnNlEksKCkxpc3RBZ2VudHMSHS50ZXNzZXJhLnYxLkxpc3RBZ2VudHNSZXF1ZXN0Gh4udGVzc2VyYS52MS5MaXN0QWdlbnRzUmVzcG9uc2USTgoLVXBkYXRlQWdlbnQSHi50ZXNzZXJhLnYxLlVwZGF0ZUFnZW50UmVxdWVzdBofLnRlc3NlcmEudjEuVXBkYXRlQWdlbnRSZXNwb25zZRJRCgxTdXNwZW5kQWdlbnQSHy50ZXNzZXJhLnYxLlN1c3BlbmRBZ2VudFJlcXVlc3QaIC50ZXNzZXJhLnYxLlN1c3BlbmRBZ2VudFJlc3BvbnNlEk4KC1Jlc3VtZUFnZW50Eh4udGVzc2VyYS52MS5SZXN1bWVBZ2VudFJlcXVlc3QaHy50ZXNzZXJhLnYxLlJlc3VtZUFnZW50UmVzcG9uc2USTgoLRGVsZXRlQWdlbnQSHi50ZXNzZXJhLnYxLkRlbGV0ZUFnZW50UmVxdWVzdBofLnRlc3NlcmEudjEuRGVsZXRlQWdlbnRSZXNwb25zZRJgChFDcmVhdGVBZ2VudFNlY3JldBIkLnRlc3NlcmEudjEuQ3JlYXRlQWdlbnRTZWNyZXRSZXF1ZXN0GiUudGVzc2VyYS52MS5DcmVhdGVBZ2VudFNlY3JldFJlc3BvbnNlEl0KEFJlZ2lzdGVyQWdlbnRLZXkSIy50ZXNzZXJhLnYxLlJlZ2lzdGVyQWdlbnRLZXlSZXF1ZXN0GiQudGVzc2VyYS52MS5SZWdpc3RlckFnZW50S2V5UmVzcG9uc2USVwoOUmVtb3ZlQWdlbnRLZXkSIS50ZXNzZXJhLnYxLlJlbW92ZUFnZW50S2V5UmVxdWVzdBoiLnRlc3NlcmEudjEuUmVtb3ZlQWdlbnRLZXlSZXNwb25zZRJpChRSb3RhdGVPcmdDcmVkZW50aWFscxInLnRlc3NlcmEudjEuUm90YXRlT3JnQ3JlZGVudGlhbHNSZXF1ZXN0GigudGVzc2VyYS52MS5Sb3RhdGVPcmdDcmVkZW50aWFsc1Jlc3BvbnNlElEKDENyZWF0ZUFwaUtleRIfLnRlc3NlcmEudjEuQ3JlYXRlQXBpS2V5UmVxdWVzdBogLnRlc3NlcmEudjEuQ3JlYXRlQXBpS2V5UmVzcG9uc2USTgoLTGlzdEFwaUtleXMSHi50ZXNzZXJhLnYxLkxpc3RBcGlLZXlzUmVxdWVzdBofLnRlc3NlcmEudjEuTGlzdEFwaUtleXNSZXNwb25zZRJRCgxSZXZva2VBcGlLZXkSHy50ZXNzZXJhLnYxLlJldm9rZUFwaUtleVJlcXVlc3QaIC50ZXNzZXJhLnYxLlJldm9rZUFwaUtleVJlc3BvbnNlElEKDFJvdGF0ZUFwaUtleRIfLnRlc3NlcmEudjEuUm90YXRlQXBpS2V5UmVxdWVzdBogLnRlc3NlcmEudjEuUm90YXRlQXBpS2V5UmVzcG9uc2USSwoKQ3JlYXRlVXNlchIdLnRlc3NlcmEudjEuQ3JlYXRlVXNlclJlcXVlc3QaHi50ZXNzZXJhLnYxLkNyZWF0ZVVzZXJSZXNwb25zZRJICglMaXN0VXNlcnMSHC50ZXNzZXJhLnYxLkxpc3RVc2Vyc1JlcXVlc3QaHS50ZXNzZXJhLnYxLkxpc3RVc2Vyc1Jlc3BvbnNlEloKD1NldFVzZXJQYXNzd29yZBIiLnRlc3NlcmEudjEuU2V0VXNlclBhc3N3b3JkUmVxdWVzdBojLnRlc3NlcmEudjEuU2V0VXNlclBhc3N3b3JkUmVzcG9uc2USSwoKRGVsZXRlVXNlchIdLnRlc3NlcmEudjEuRGVsZXRlVXNlclJlcXVlc3QaHi50ZXNzZXJhLnYxLkRlbGV0ZVVzZXJSZXNwb25zZRJaCg9MaXN0U2lnbmluZ0tleXMSIi50ZXNzZXJhLnYxLkxpc3RTaWduaW5nS2V5c1JlcXVlc3QaIy50ZXNzZXJhLnYxLkxpc3RTaWduaW5nS2V5c1Jlc3BvbnNlEmAKEVJvdGF0ZVNpZ25pbmdLZXlzEiQudGVzc2VyYS52MS5Sb3RhdGVTaWduaW5nS2V5c1JlcXVlc3QaJS50ZXNzZXJhLnYxLlJvdGF0ZVNpZ25pbmdLZXlzUmVzcG9uc2USSAoJUHV0UG9saWN5EhwudGVzc2VyYS52MS5QdXRQb2xpY3lSZXF1ZXN0Gh0udGVzc2VyYS52MS5QdXRQb2xpY3lSZXNwb25zZRJICglHZXRQb2xpY3kSHC50ZXNzZXJhLnYxLkdldFBvbGljeVJlcXVlc3QaHS50ZXNzZXJhLnYxLkdldFBvbGljeVJlc3BvbnNlElEKDExpc3RQb2xpY2llcxIfLnRlc3NlcmEudjEuTGlzdFBvbGljaWVzUmVxdWVzdBogLnRlc3NlcmEudjEuTGlzdFBvbGljaWVzUmVzcG9uc2USUQoMRGVsZXRlUG9saWN5Eh8udGVzc2VyYS52MS5EZWxldGVQb2xpY3lSZXF1ZXN0GiAudGVzc2VyYS52MS5EZWxldGVQb2xpY3lSZXNwb25zZRJUCg1Qb2xpY3lIaXN0b3J5EiAudGVzc2VyYS52MS5Qb2xpY3lIaXN0b3J5UmVxdWVzdBohLnRlc3NlcmEudjEuUG9saWN5SGlzdG9yeVJlc3BvbnNlElcKDlZhbGlkYXRlUG9saWN5EiEudGVzc2VyYS52MS5WYWxpZGF0ZVBvbGljeVJlcXVlc3QaIi50ZXNzZXJhLnYxLlZhbGlkYXRlUG9saWN5UmVzcG9uc2USSwoKVGVzdFBvbGljeRIdLnRlc3NlcmEudjEuVGVzdFBvbGljeVJlcXVlc3QaHi50ZXNzZXJhLnYxLlRlc3RQb2xpY3lSZXNwb25zZRJmChNCaW5kU2VydmljZUlkZW50aXR5EiYudGVzc2VyYS52MS5CaW5kU2VydmljZUlkZW50aXR5UmVxdWVzdBonLnRlc3NlcmEudjEuQmluZFNlcnZpY2VJZGVudGl0eVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_tessera_v1_types]);
+  fileDesc("Ch50ZXNzZXJhL3YxL2FkbWluX3NlcnZpY2UucHJvdG8SCnRlc3NlcmEudjEicgoSQ3JlYXRlQWdlbnRSZXF1ZXN0EgwKBG5hbWUYASABKAkSHgoEdGllchgCIAEoDjIQLnRlc3NlcmEudjEuVGllchINCgVyb2xlcxgDIAMoCRIMCgR0YWdzGAQgAygJEhEKCXBhcmVudF9pZBgFIAEoCSI3ChNDcmVhdGVBZ2VudFJlc3BvbnNlEiAKBWFnZW50GAEgASgLMhEudGVzc2VyYS52MS5BZ2VudCIdCg9HZXRBZ2VudFJlcXVlc3QSCgoCaWQYASABKAkiNAoQR2V0QWdlbnRSZXNwb25zZRIgCgVhZ2VudBgBIAEoCzIRLnRlc3NlcmEudjEuQWdlbnQiEwoRTGlzdEFnZW50c1JlcXVlc3QiNwoSTGlzdEFnZW50c1Jlc3BvbnNlEiEKBmFnZW50cxgBIAMoCzIRLnRlc3NlcmEudjEuQWdlbnQiqQEKElVwZGF0ZUFnZW50UmVxdWVzdBIKCgJpZBgBIAEoCRIeCgR0aWVyGAIgASgOMhAudGVzc2VyYS52MS5UaWVyEg0KBXJvbGVzGAMgAygJEhEKCXNldF9yb2xlcxgEIAEoCBIMCgR0YWdzGAUgAygJEhAKCHNldF90YWdzGAYgASgIEhEKCXBhcmVudF9pZBgHIAEoCRISCgpzZXRfcGFyZW50GAggASgIIjcKE1VwZGF0ZUFnZW50UmVzcG9uc2USIAoFYWdlbnQYASABKAsyES50ZXNzZXJhLnYxLkFnZW50IiEKE1N1c3BlbmRBZ2VudFJlcXVlc3QSCgoCaWQYASABKAkiOAoUU3VzcGVuZEFnZW50UmVzcG9uc2USIAoFYWdlbnQYASABKAsyES50ZXNzZXJhLnYxLkFnZW50IiAKElJlc3VtZUFnZW50UmVxdWVzdBIKCgJpZBgBIAEoCSI3ChNSZXN1bWVBZ2VudFJlc3BvbnNlEiAKBWFnZW50GAEgASgLMhEudGVzc2VyYS52MS5BZ2VudCIgChJEZWxldGVBZ2VudFJlcXVlc3QSCgoCaWQYASABKAkiFQoTRGVsZXRlQWdlbnRSZXNwb25zZSIsChhDcmVhdGVBZ2VudFNlY3JldFJlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkiKwoZQ3JlYXRlQWdlbnRTZWNyZXRSZXNwb25zZRIOCgZzZWNyZXQYASABKAkiPwoXUmVnaXN0ZXJBZ2VudEtleVJlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkSEgoKcHVibGljX2tleRgCIAEoCSI3ChhSZWdpc3RlckFnZW50S2V5UmVzcG9uc2USDgoGa2V5X2lkGAEgASgJEgsKA2FsZxgCIAEoCSI5ChVSZW1vdmVBZ2VudEtleVJlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkSDgoGa2V5X2lkGAIgASgJIhgKFlJlbW92ZUFnZW50S2V5UmVzcG9uc2UiHQobUm90YXRlT3JnQ3JlZGVudGlhbHNSZXF1ZXN0IkQKHFJvdGF0ZU9yZ0NyZWRlbnRpYWxzUmVzcG9uc2USDwoHYXBpX2tleRgBIAEoCRITCgthZG1pbl90b2tlbhgCIAEoCSJjChNDcmVhdGVBcGlLZXlSZXF1ZXN0EgwKBG5hbWUYASABKAkSDgoGc2NvcGVzGAIgAygJEi4KCmV4cGlyZXNfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkgKFENyZWF0ZUFwaUtleVJlc3BvbnNlEg8KB2FwaV9rZXkYASABKAkSHwoDa2V5GAIgASgLMhIudGVzc2VyYS52MS5BcGlLZXkiFAoSTGlzdEFwaUtleXNSZXF1ZXN0IjcKE0xpc3RBcGlLZXlzUmVzcG9uc2USIAoEa2V5cxgBIAMoCzISLnRlc3NlcmEudjEuQXBpS2V5IiEKE1Jldm9rZUFwaUtleVJlcXVlc3QSCgoCaWQYASABKAkiFgoUUmV2b2tlQXBpS2V5UmVzcG9uc2UiSwoTUm90YXRlQXBpS2V5UmVxdWVzdBIKCgJpZBgBIAEoCRIoCgVncmFjZRgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiJIChRSb3RhdGVBcGlLZXlSZXNwb25zZRIPCgdhcGlfa2V5GAEgASgJEh8KA2tleRgCIAEoCzISLnRlc3NlcmEudjEuQXBpS2V5IkUKEUNyZWF0ZVVzZXJSZXF1ZXN0EhAKCHVzZXJuYW1lGAEgASgJEhAKCHBhc3N3b3JkGAIgASgJEgwKBHJvbGUYAyABKAkiNAoSQ3JlYXRlVXNlclJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC50ZXNzZXJhLnYxLlVzZXIiEgoQTGlzdFVzZXJzUmVxdWVzdCI0ChFMaXN0VXNlcnNSZXNwb25zZRIfCgV1c2VycxgBIAMoCzIQLnRlc3NlcmEudjEuVXNlciI7ChZTZXRVc2VyUGFzc3dvcmRSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSEAoIcGFzc3dvcmQYAiABKAkiGQoXU2V0VXNlclBhc3N3b3JkUmVzcG9uc2UiJAoRRGVsZXRlVXNlclJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCSIUChJEZWxldGVVc2VyUmVzcG9uc2UiGAoWTGlzdFNpZ25pbmdLZXlzUmVxdWVzdCI/ChdMaXN0U2lnbmluZ0tleXNSZXNwb25zZRIkCgRrZXlzGAEgAygLMhYudGVzc2VyYS52MS5TaWduaW5nS2V5IjIKEFB1dFBvbGljeVJlcXVlc3QSEAoIZG9jdW1lbnQYASABKAkSDAoEZmlsZRgCIAEoCSJCChFQdXRQb2xpY3lSZXNwb25zZRIMCgRuYW1lGAEgASgJEhAKCHJldmlzaW9uGAIgASgDEg0KBW5hbWVzGAMgAygJIjIKEEdldFBvbGljeVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIQCghyZXZpc2lvbhgCIAEoAyJFChFHZXRQb2xpY3lSZXNwb25zZRIMCgRuYW1lGAEgASgJEhAKCHJldmlzaW9uGAIgASgDEhAKCGRvY3VtZW50GAMgASgJIiMKE0RlbGV0ZVBvbGljeVJlcXVlc3QSDAoEbmFtZRgBIAEoCSIoChREZWxldGVQb2xpY3lSZXNwb25zZRIQCghyZXZpc2lvbhgBIAEoAyIkChRQb2xpY3lIaXN0b3J5UmVxdWVzdBIMCgRuYW1lGAEgASgJIm4KDFBvbGljeUNoYW5nZRIQCghyZXZpc2lvbhgBIAEoAxIMCgRuYW1lGAIgASgJEg4KBmFjdGlvbhgDIAEoCRIuCgpjaGFuZ2VkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJCChVQb2xpY3lIaXN0b3J5UmVzcG9uc2USKQoHY2hhbmdlcxgBIAMoCzIYLnRlc3NlcmEudjEuUG9saWN5Q2hhbmdlIjcKFVZhbGlkYXRlUG9saWN5UmVxdWVzdBIQCghkb2N1bWVudBgBIAEoCRIMCgRmaWxlGAIgASgJIjsKFlZhbGlkYXRlUG9saWN5UmVzcG9uc2USDQoFbmFtZXMYASADKAkSEgoKcnVsZV9jb3VudBgCIAEoBSI1ChFUZXN0UG9saWN5UmVxdWVzdBINCgV0ZXN0cxgBIAEoCRIRCgljYW5kaWRhdGUYAiABKAkiagoLVGVzdEZhaWx1cmUSDQoFc3VpdGUYASABKAkSDAoEY2FzZRgCIAEoCRIQCghleHBlY3RlZBgDIAEoCRIOCgZhY3R1YWwYBCABKAkSDAoEcnVsZRgFIAEoCRIOCgZyZWFzb24YBiABKAkiXwoSVGVzdFBvbGljeVJlc3BvbnNlEg4KBnBhc3NlZBgBIAEoBRIOCgZmYWlsZWQYAiABKAUSKQoIZmFpbHVyZXMYAyADKAsyFy50ZXNzZXJhLnYxLlRlc3RGYWlsdXJlIhUKE0xpc3RQb2xpY2llc1JlcXVlc3QicwoNUG9saWN5U3VtbWFyeRIMCgRuYW1lGAEgASgJEhAKCHJldmlzaW9uGAIgASgDEhIKCnJ1bGVfY291bnQYAyABKAUSLgoKdXBkYXRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiVQoUTGlzdFBvbGljaWVzUmVzcG9uc2USKwoIcG9saWNpZXMYASADKAsyGS50ZXNzZXJhLnYxLlBvbGljeVN1bW1hcnkSEAoIcmV2aXNpb24YAiABKAMiWgoaQmluZFNlcnZpY2VJZGVudGl0eVJlcXVlc3QSEAoIaWRlbnRpdHkYASABKAkSKgoGc291cmNlGAIgASgOMhoudGVzc2VyYS52MS5JZGVudGl0eVNvdXJjZSJrChtCaW5kU2VydmljZUlkZW50aXR5UmVzcG9uc2USEAoIaWRlbnRpdHkYASABKAkSDgoGb3JnX2lkGAIgASgJEioKBnNvdXJjZRgDIAEoDjIaLnRlc3NlcmEudjEuSWRlbnRpdHlTb3VyY2UiHgocTGlzdFNlcnZpY2VJZGVudGl0aWVzUmVxdWVzdCKDAQodTGlzdFNlcnZpY2VJZGVudGl0aWVzUmVzcG9uc2USLwoKaWRlbnRpdGllcxgBIAMoCzIbLnRlc3NlcmEudjEuU2VydmljZUlkZW50aXR5EjEKCm5hbWVzcGFjZXMYAiADKAsyHS50ZXNzZXJhLnYxLklkZW50aXR5TmFtZXNwYWNlIlwKHFVuYmluZFNlcnZpY2VJZGVudGl0eVJlcXVlc3QSEAoIaWRlbnRpdHkYASABKAkSKgoGc291cmNlGAIgASgOMhoudGVzc2VyYS52MS5JZGVudGl0eVNvdXJjZSIfCh1VbmJpbmRTZXJ2aWNlSWRlbnRpdHlSZXNwb25zZTKZFAoMQWRtaW5TZXJ2aWNlEk4KC0NyZWF0ZUFnZW50Eh4udGVzc2VyYS52MS5DcmVhdGVBZ2VudFJlcXVlc3QaHy50ZXNzZXJhLnYxLkNyZWF0ZUFnZW50UmVzcG9uc2USRQoIR2V0QWdlbnQSGy50ZXNzZXJhLnYxLkdldEFnZW50UmVxdWVzdBocLnRlc3NlcmEudjEuR2V0QWdlbnRSZXNwb25zZRJLCgpMaXN0QWdlbnRzEh0udGVzc2VyYS52MS5MaXN0QWdlbnRzUmVxdWVzdBoeLnRlc3NlcmEudjEuTGlzdEFnZW50c1Jlc3BvbnNlEk4KC1VwZGF0ZUFnZW50Eh4udGVzc2VyYS52MS5VcGRhdGVBZ2VudFJlcXVlc3QaHy50ZXNzZXJhLnYxLlVwZGF0ZUFnZW50UmVzcG9uc2USUQoMU3VzcGVuZEFnZW50Eh8udGVzc2VyYS52MS5TdXNwZW5kQWdlbnRSZXF1ZXN0GiAudGVzc2VyYS52MS5TdXNwZW5kQWdlbnRSZXNwb25zZRJOCgtSZXN1bWVBZ2VudBIeLnRlc3NlcmEudjEuUmVzdW1lQWdlbnRSZXF1ZXN0Gh8udGVzc2VyYS52MS5SZXN1bWVBZ2VudFJlc3BvbnNlEk4KC0RlbGV0ZUFnZW50Eh4udGVzc2VyYS52MS5EZWxldGVBZ2VudFJlcXVlc3QaHy50ZXNzZXJhLnYxLkRlbGV0ZUFnZW50UmVzcG9uc2USYAoRQ3JlYXRlQWdlbnRTZWNyZXQSJC50ZXNzZXJhLnYxLkNyZWF0ZUFnZW50U2VjcmV0UmVxdWVzdBolLnRlc3NlcmEudjEuQ3JlYXRlQWdlbnRTZWNyZXRSZXNwb25zZRJdChBSZWdpc3RlckFnZW50S2V5EiMudGVzc2VyYS52MS5SZWdpc3RlckFnZW50S2V5UmVxdWVzdBokLnRlc3NlcmEudjEuUmVnaXN0ZXJBZ2VudEtleVJlc3BvbnNlElcKDlJlbW92ZUFnZW50S2V5EiEudGVzc2VyYS52MS5SZW1vdmVBZ2VudEtleVJlcXVlc3QaIi50ZXNzZXJhLnYxLlJlbW92ZUFnZW50S2V5UmVzcG9uc2USaQoUUm90YXRlT3JnQ3JlZGVudGlhbHMSJy50ZXNzZXJhLnYxLlJvdGF0ZU9yZ0NyZWRlbnRpYWxzUmVxdWVzdBooLnRlc3NlcmEudjEuUm90YXRlT3JnQ3JlZGVudGlhbHNSZXNwb25zZRJRCgxDcmVhdGVBcGlLZXkSHy50ZXNzZXJhLnYxLkNyZWF0ZUFwaUtleVJlcXVlc3QaIC50ZXNzZXJhLnYxLkNyZWF0ZUFwaUtleVJlc3BvbnNlEk4KC0xpc3RBcGlLZXlzEh4udGVzc2VyYS52MS5MaXN0QXBpS2V5c1JlcXVlc3QaHy50ZXNzZXJhLnYxLkxpc3RBcGlLZXlzUmVzcG9uc2USUQoMUmV2b2tlQXBpS2V5Eh8udGVzc2VyYS52MS5SZXZva2VBcGlLZXlSZXF1ZXN0GiAudGVzc2VyYS52MS5SZXZva2VBcGlLZXlSZXNwb25zZRJRCgxSb3RhdGVBcGlLZXkSHy50ZXNzZXJhLnYxLlJvdGF0ZUFwaUtleVJlcXVlc3QaIC50ZXNzZXJhLnYxLlJvdGF0ZUFwaUtleVJlc3BvbnNlEksKCkNyZWF0ZVVzZXISHS50ZXNzZXJhLnYxLkNyZWF0ZVVzZXJSZXF1ZXN0Gh4udGVzc2VyYS52MS5DcmVhdGVVc2VyUmVzcG9uc2USSAoJTGlzdFVzZXJzEhwudGVzc2VyYS52MS5MaXN0VXNlcnNSZXF1ZXN0Gh0udGVzc2VyYS52MS5MaXN0VXNlcnNSZXNwb25zZRJaCg9TZXRVc2VyUGFzc3dvcmQSIi50ZXNzZXJhLnYxLlNldFVzZXJQYXNzd29yZFJlcXVlc3QaIy50ZXNzZXJhLnYxLlNldFVzZXJQYXNzd29yZFJlc3BvbnNlEksKCkRlbGV0ZVVzZXISHS50ZXNzZXJhLnYxLkRlbGV0ZVVzZXJSZXF1ZXN0Gh4udGVzc2VyYS52MS5EZWxldGVVc2VyUmVzcG9uc2USWgoPTGlzdFNpZ25pbmdLZXlzEiIudGVzc2VyYS52MS5MaXN0U2lnbmluZ0tleXNSZXF1ZXN0GiMudGVzc2VyYS52MS5MaXN0U2lnbmluZ0tleXNSZXNwb25zZRJICglQdXRQb2xpY3kSHC50ZXNzZXJhLnYxLlB1dFBvbGljeVJlcXVlc3QaHS50ZXNzZXJhLnYxLlB1dFBvbGljeVJlc3BvbnNlEkgKCUdldFBvbGljeRIcLnRlc3NlcmEudjEuR2V0UG9saWN5UmVxdWVzdBodLnRlc3NlcmEudjEuR2V0UG9saWN5UmVzcG9uc2USUQoMTGlzdFBvbGljaWVzEh8udGVzc2VyYS52MS5MaXN0UG9saWNpZXNSZXF1ZXN0GiAudGVzc2VyYS52MS5MaXN0UG9saWNpZXNSZXNwb25zZRJRCgxEZWxldGVQb2xpY3kSHy50ZXNzZXJhLnYxLkRlbGV0ZVBvbGljeVJlcXVlc3QaIC50ZXNzZXJhLnYxLkRlbGV0ZVBvbGljeVJlc3BvbnNlElQKDVBvbGljeUhpc3RvcnkSIC50ZXNzZXJhLnYxLlBvbGljeUhpc3RvcnlSZXF1ZXN0GiEudGVzc2VyYS52MS5Qb2xpY3lIaXN0b3J5UmVzcG9uc2USVwoOVmFsaWRhdGVQb2xpY3kSIS50ZXNzZXJhLnYxLlZhbGlkYXRlUG9saWN5UmVxdWVzdBoiLnRlc3NlcmEudjEuVmFsaWRhdGVQb2xpY3lSZXNwb25zZRJLCgpUZXN0UG9saWN5Eh0udGVzc2VyYS52MS5UZXN0UG9saWN5UmVxdWVzdBoeLnRlc3NlcmEudjEuVGVzdFBvbGljeVJlc3BvbnNlEmYKE0JpbmRTZXJ2aWNlSWRlbnRpdHkSJi50ZXNzZXJhLnYxLkJpbmRTZXJ2aWNlSWRlbnRpdHlSZXF1ZXN0GicudGVzc2VyYS52MS5CaW5kU2VydmljZUlkZW50aXR5UmVzcG9uc2USbAoVTGlzdFNlcnZpY2VJZGVudGl0aWVzEigudGVzc2VyYS52MS5MaXN0U2VydmljZUlkZW50aXRpZXNSZXF1ZXN0GikudGVzc2VyYS52MS5MaXN0U2VydmljZUlkZW50aXRpZXNSZXNwb25zZRJsChVVbmJpbmRTZXJ2aWNlSWRlbnRpdHkSKC50ZXNzZXJhLnYxLlVuYmluZFNlcnZpY2VJZGVudGl0eVJlcXVlc3QaKS50ZXNzZXJhLnYxLlVuYmluZFNlcnZpY2VJZGVudGl0eVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_tessera_v1_types]);
 
 /**
  * @generated from message tessera.v1.CreateAgentRequest
@@ -799,36 +799,6 @@ export const ListSigningKeysResponseSchema: GenMessage<ListSigningKeysResponse> 
   messageDesc(file_tessera_v1_admin_service, 39);
 
 /**
- * @generated from message tessera.v1.RotateSigningKeysRequest
- */
-export type RotateSigningKeysRequest = Message<"tessera.v1.RotateSigningKeysRequest"> & {
-};
-
-/**
- * Describes the message tessera.v1.RotateSigningKeysRequest.
- * Use `create(RotateSigningKeysRequestSchema)` to create a new message.
- */
-export const RotateSigningKeysRequestSchema: GenMessage<RotateSigningKeysRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 40);
-
-/**
- * @generated from message tessera.v1.RotateSigningKeysResponse
- */
-export type RotateSigningKeysResponse = Message<"tessera.v1.RotateSigningKeysResponse"> & {
-  /**
-   * @generated from field: repeated tessera.v1.SigningKey keys = 1;
-   */
-  keys: SigningKey[];
-};
-
-/**
- * Describes the message tessera.v1.RotateSigningKeysResponse.
- * Use `create(RotateSigningKeysResponseSchema)` to create a new message.
- */
-export const RotateSigningKeysResponseSchema: GenMessage<RotateSigningKeysResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 41);
-
-/**
  * @generated from message tessera.v1.PutPolicyRequest
  */
 export type PutPolicyRequest = Message<"tessera.v1.PutPolicyRequest"> & {
@@ -852,7 +822,7 @@ export type PutPolicyRequest = Message<"tessera.v1.PutPolicyRequest"> & {
  * Use `create(PutPolicyRequestSchema)` to create a new message.
  */
 export const PutPolicyRequestSchema: GenMessage<PutPolicyRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 42);
+  messageDesc(file_tessera_v1_admin_service, 40);
 
 /**
  * @generated from message tessera.v1.PutPolicyResponse
@@ -883,7 +853,7 @@ export type PutPolicyResponse = Message<"tessera.v1.PutPolicyResponse"> & {
  * Use `create(PutPolicyResponseSchema)` to create a new message.
  */
 export const PutPolicyResponseSchema: GenMessage<PutPolicyResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 43);
+  messageDesc(file_tessera_v1_admin_service, 41);
 
 /**
  * @generated from message tessera.v1.GetPolicyRequest
@@ -907,7 +877,7 @@ export type GetPolicyRequest = Message<"tessera.v1.GetPolicyRequest"> & {
  * Use `create(GetPolicyRequestSchema)` to create a new message.
  */
 export const GetPolicyRequestSchema: GenMessage<GetPolicyRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 44);
+  messageDesc(file_tessera_v1_admin_service, 42);
 
 /**
  * @generated from message tessera.v1.GetPolicyResponse
@@ -936,7 +906,7 @@ export type GetPolicyResponse = Message<"tessera.v1.GetPolicyResponse"> & {
  * Use `create(GetPolicyResponseSchema)` to create a new message.
  */
 export const GetPolicyResponseSchema: GenMessage<GetPolicyResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 45);
+  messageDesc(file_tessera_v1_admin_service, 43);
 
 /**
  * @generated from message tessera.v1.DeletePolicyRequest
@@ -953,7 +923,7 @@ export type DeletePolicyRequest = Message<"tessera.v1.DeletePolicyRequest"> & {
  * Use `create(DeletePolicyRequestSchema)` to create a new message.
  */
 export const DeletePolicyRequestSchema: GenMessage<DeletePolicyRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 46);
+  messageDesc(file_tessera_v1_admin_service, 44);
 
 /**
  * @generated from message tessera.v1.DeletePolicyResponse
@@ -970,7 +940,7 @@ export type DeletePolicyResponse = Message<"tessera.v1.DeletePolicyResponse"> & 
  * Use `create(DeletePolicyResponseSchema)` to create a new message.
  */
 export const DeletePolicyResponseSchema: GenMessage<DeletePolicyResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 47);
+  messageDesc(file_tessera_v1_admin_service, 45);
 
 /**
  * @generated from message tessera.v1.PolicyHistoryRequest
@@ -989,7 +959,7 @@ export type PolicyHistoryRequest = Message<"tessera.v1.PolicyHistoryRequest"> & 
  * Use `create(PolicyHistoryRequestSchema)` to create a new message.
  */
 export const PolicyHistoryRequestSchema: GenMessage<PolicyHistoryRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 48);
+  messageDesc(file_tessera_v1_admin_service, 46);
 
 /**
  * One change to an org's policies.
@@ -1025,7 +995,7 @@ export type PolicyChange = Message<"tessera.v1.PolicyChange"> & {
  * Use `create(PolicyChangeSchema)` to create a new message.
  */
 export const PolicyChangeSchema: GenMessage<PolicyChange> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 49);
+  messageDesc(file_tessera_v1_admin_service, 47);
 
 /**
  * @generated from message tessera.v1.PolicyHistoryResponse
@@ -1042,7 +1012,7 @@ export type PolicyHistoryResponse = Message<"tessera.v1.PolicyHistoryResponse"> 
  * Use `create(PolicyHistoryResponseSchema)` to create a new message.
  */
 export const PolicyHistoryResponseSchema: GenMessage<PolicyHistoryResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 50);
+  messageDesc(file_tessera_v1_admin_service, 48);
 
 /**
  * @generated from message tessera.v1.ValidatePolicyRequest
@@ -1064,7 +1034,7 @@ export type ValidatePolicyRequest = Message<"tessera.v1.ValidatePolicyRequest"> 
  * Use `create(ValidatePolicyRequestSchema)` to create a new message.
  */
 export const ValidatePolicyRequestSchema: GenMessage<ValidatePolicyRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 51);
+  messageDesc(file_tessera_v1_admin_service, 49);
 
 /**
  * @generated from message tessera.v1.ValidatePolicyResponse
@@ -1086,7 +1056,7 @@ export type ValidatePolicyResponse = Message<"tessera.v1.ValidatePolicyResponse"
  * Use `create(ValidatePolicyResponseSchema)` to create a new message.
  */
 export const ValidatePolicyResponseSchema: GenMessage<ValidatePolicyResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 52);
+  messageDesc(file_tessera_v1_admin_service, 50);
 
 /**
  * @generated from message tessera.v1.TestPolicyRequest
@@ -1113,7 +1083,7 @@ export type TestPolicyRequest = Message<"tessera.v1.TestPolicyRequest"> & {
  * Use `create(TestPolicyRequestSchema)` to create a new message.
  */
 export const TestPolicyRequestSchema: GenMessage<TestPolicyRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 53);
+  messageDesc(file_tessera_v1_admin_service, 51);
 
 /**
  * A case that did not get what it expected.
@@ -1157,7 +1127,7 @@ export type TestFailure = Message<"tessera.v1.TestFailure"> & {
  * Use `create(TestFailureSchema)` to create a new message.
  */
 export const TestFailureSchema: GenMessage<TestFailure> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 54);
+  messageDesc(file_tessera_v1_admin_service, 52);
 
 /**
  * @generated from message tessera.v1.TestPolicyResponse
@@ -1184,7 +1154,7 @@ export type TestPolicyResponse = Message<"tessera.v1.TestPolicyResponse"> & {
  * Use `create(TestPolicyResponseSchema)` to create a new message.
  */
 export const TestPolicyResponseSchema: GenMessage<TestPolicyResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 55);
+  messageDesc(file_tessera_v1_admin_service, 53);
 
 /**
  * @generated from message tessera.v1.ListPoliciesRequest
@@ -1197,7 +1167,7 @@ export type ListPoliciesRequest = Message<"tessera.v1.ListPoliciesRequest"> & {
  * Use `create(ListPoliciesRequestSchema)` to create a new message.
  */
 export const ListPoliciesRequestSchema: GenMessage<ListPoliciesRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 56);
+  messageDesc(file_tessera_v1_admin_service, 54);
 
 /**
  * A stored policy document.
@@ -1231,7 +1201,7 @@ export type PolicySummary = Message<"tessera.v1.PolicySummary"> & {
  * Use `create(PolicySummarySchema)` to create a new message.
  */
 export const PolicySummarySchema: GenMessage<PolicySummary> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 57);
+  messageDesc(file_tessera_v1_admin_service, 55);
 
 /**
  * @generated from message tessera.v1.ListPoliciesResponse
@@ -1255,7 +1225,7 @@ export type ListPoliciesResponse = Message<"tessera.v1.ListPoliciesResponse"> & 
  * Use `create(ListPoliciesResponseSchema)` to create a new message.
  */
 export const ListPoliciesResponseSchema: GenMessage<ListPoliciesResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 58);
+  messageDesc(file_tessera_v1_admin_service, 56);
 
 /**
  * @generated from message tessera.v1.BindServiceIdentityRequest
@@ -1267,6 +1237,13 @@ export type BindServiceIdentityRequest = Message<"tessera.v1.BindServiceIdentity
    * @generated from field: string identity = 1;
    */
   identity: string;
+
+  /**
+   * Unset: SPIFFE for `spiffe://…`, CN otherwise. When set it must agree with the identity.
+   *
+   * @generated from field: tessera.v1.IdentitySource source = 2;
+   */
+  source: IdentitySource;
 };
 
 /**
@@ -1274,7 +1251,7 @@ export type BindServiceIdentityRequest = Message<"tessera.v1.BindServiceIdentity
  * Use `create(BindServiceIdentityRequestSchema)` to create a new message.
  */
 export const BindServiceIdentityRequestSchema: GenMessage<BindServiceIdentityRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 59);
+  messageDesc(file_tessera_v1_admin_service, 57);
 
 /**
  * @generated from message tessera.v1.BindServiceIdentityResponse
@@ -1289,6 +1266,11 @@ export type BindServiceIdentityResponse = Message<"tessera.v1.BindServiceIdentit
    * @generated from field: string org_id = 2;
    */
   orgId: string;
+
+  /**
+   * @generated from field: tessera.v1.IdentitySource source = 3;
+   */
+  source: IdentitySource;
 };
 
 /**
@@ -1296,7 +1278,81 @@ export type BindServiceIdentityResponse = Message<"tessera.v1.BindServiceIdentit
  * Use `create(BindServiceIdentityResponseSchema)` to create a new message.
  */
 export const BindServiceIdentityResponseSchema: GenMessage<BindServiceIdentityResponse> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 58);
+
+/**
+ * @generated from message tessera.v1.ListServiceIdentitiesRequest
+ */
+export type ListServiceIdentitiesRequest = Message<"tessera.v1.ListServiceIdentitiesRequest"> & {
+};
+
+/**
+ * Describes the message tessera.v1.ListServiceIdentitiesRequest.
+ * Use `create(ListServiceIdentitiesRequestSchema)` to create a new message.
+ */
+export const ListServiceIdentitiesRequestSchema: GenMessage<ListServiceIdentitiesRequest> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 59);
+
+/**
+ * @generated from message tessera.v1.ListServiceIdentitiesResponse
+ */
+export type ListServiceIdentitiesResponse = Message<"tessera.v1.ListServiceIdentitiesResponse"> & {
+  /**
+   * @generated from field: repeated tessera.v1.ServiceIdentity identities = 1;
+   */
+  identities: ServiceIdentity[];
+
+  /**
+   * Where the org may bind.
+   *
+   * @generated from field: repeated tessera.v1.IdentityNamespace namespaces = 2;
+   */
+  namespaces: IdentityNamespace[];
+};
+
+/**
+ * Describes the message tessera.v1.ListServiceIdentitiesResponse.
+ * Use `create(ListServiceIdentitiesResponseSchema)` to create a new message.
+ */
+export const ListServiceIdentitiesResponseSchema: GenMessage<ListServiceIdentitiesResponse> = /*@__PURE__*/
   messageDesc(file_tessera_v1_admin_service, 60);
+
+/**
+ * @generated from message tessera.v1.UnbindServiceIdentityRequest
+ */
+export type UnbindServiceIdentityRequest = Message<"tessera.v1.UnbindServiceIdentityRequest"> & {
+  /**
+   * @generated from field: string identity = 1;
+   */
+  identity: string;
+
+  /**
+   * Unset: SPIFFE for `spiffe://…`, CN otherwise.
+   *
+   * @generated from field: tessera.v1.IdentitySource source = 2;
+   */
+  source: IdentitySource;
+};
+
+/**
+ * Describes the message tessera.v1.UnbindServiceIdentityRequest.
+ * Use `create(UnbindServiceIdentityRequestSchema)` to create a new message.
+ */
+export const UnbindServiceIdentityRequestSchema: GenMessage<UnbindServiceIdentityRequest> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 61);
+
+/**
+ * @generated from message tessera.v1.UnbindServiceIdentityResponse
+ */
+export type UnbindServiceIdentityResponse = Message<"tessera.v1.UnbindServiceIdentityResponse"> & {
+};
+
+/**
+ * Describes the message tessera.v1.UnbindServiceIdentityResponse.
+ * Use `create(UnbindServiceIdentityResponseSchema)` to create a new message.
+ */
+export const UnbindServiceIdentityResponseSchema: GenMessage<UnbindServiceIdentityResponse> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 62);
 
 /**
  * The admin plane of one org, authorized by its API key and admin token.
@@ -1473,22 +1529,14 @@ export const AdminService: GenService<{
     output: typeof DeleteUserResponseSchema;
   },
   /**
+   * The server's signing keys, for reading; rotating them is the operator's (SystemService).
+   *
    * @generated from rpc tessera.v1.AdminService.ListSigningKeys
    */
   listSigningKeys: {
     methodKind: "unary";
     input: typeof ListSigningKeysRequestSchema;
     output: typeof ListSigningKeysResponseSchema;
-  },
-  /**
-   * Promotes the published next key to signing, retires the current one, publishes a new next.
-   *
-   * @generated from rpc tessera.v1.AdminService.RotateSigningKeys
-   */
-  rotateSigningKeys: {
-    methodKind: "unary";
-    input: typeof RotateSigningKeysRequestSchema;
-    output: typeof RotateSigningKeysResponseSchema;
   },
   /**
    * Replaces (or creates) the policy documents in a YAML text, all or none, as one new revision.
@@ -1559,7 +1607,9 @@ export const AdminService: GenService<{
     output: typeof TestPolicyResponseSchema;
   },
   /**
-   * Binds an mTLS identity (SPIFFE ID or certificate CN) to the caller's org.
+   * Binds an mTLS identity (SPIFFE ID or certificate CN) to the caller's org. It must lie in an
+   * identity namespace the operator assigned to the org (else PERMISSION_DENIED,
+   * IDENTITY_OUTSIDE_NAMESPACE). Binding one already bound to the org changes nothing.
    *
    * @generated from rpc tessera.v1.AdminService.BindServiceIdentity
    */
@@ -1567,6 +1617,26 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof BindServiceIdentityRequestSchema;
     output: typeof BindServiceIdentityResponseSchema;
+  },
+  /**
+   * The org's bound identities, and the namespaces it may bind in.
+   *
+   * @generated from rpc tessera.v1.AdminService.ListServiceIdentities
+   */
+  listServiceIdentities: {
+    methodKind: "unary";
+    input: typeof ListServiceIdentitiesRequestSchema;
+    output: typeof ListServiceIdentitiesResponseSchema;
+  },
+  /**
+   * Removes one of the org's bindings: callers presenting it no longer act for the org.
+   *
+   * @generated from rpc tessera.v1.AdminService.UnbindServiceIdentity
+   */
+  unbindServiceIdentity: {
+    methodKind: "unary";
+    input: typeof UnbindServiceIdentityRequestSchema;
+    output: typeof UnbindServiceIdentityResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_tessera_v1_admin_service, 0);

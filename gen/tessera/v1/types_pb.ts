@@ -12,7 +12,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file tessera/v1/types.proto.
  */
 export const file_tessera_v1_types: GenFile = /*@__PURE__*/
-  fileDesc("ChZ0ZXNzZXJhL3YxL3R5cGVzLnByb3RvEgp0ZXNzZXJhLnYxIogCCglQcmluY2lwYWwSCgoCaWQYASABKAkSJwoEa2luZBgCIAEoDjIZLnRlc3NlcmEudjEuUHJpbmNpcGFsS2luZBIOCgZvcmdfaWQYAyABKAkSDAoEbmFtZRgEIAEoCRIeCgR0aWVyGAUgASgOMhAudGVzc2VyYS52MS5UaWVyEg0KBXJvbGVzGAYgAygJEg4KBnNjb3BlcxgHIAMoCRIMCgR0YWdzGAggAygJEisKC2F1dGhfbWV0aG9kGAkgASgOMhYudGVzc2VyYS52MS5BdXRoTWV0aG9kEi4KCmV4cGlyZXNfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIsQBCgVBZ2VudBIKCgJpZBgBIAEoCRIOCgZvcmdfaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIeCgR0aWVyGAQgASgOMhAudGVzc2VyYS52MS5UaWVyEg0KBXJvbGVzGAUgAygJEgwKBHRhZ3MYBiADKAkSLgoKY3JlYXRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJc3VzcGVuZGVkGAggASgIEhEKCXBhcmVudF9pZBgJIAEoCSLSAQoGQXBpS2V5EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSDgoGc2NvcGVzGAMgAygJEi4KCmNyZWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmV4cGlyZXNfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnJldm9rZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnByZWZpeBgHIAEoCSJyCgRVc2VyEgoKAmlkGAEgASgJEg4KBm9yZ19pZBgCIAEoCRIQCgh1c2VybmFtZRgDIAEoCRIMCgRyb2xlGAQgASgJEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIpoBCgpTaWduaW5nS2V5EgsKA2tpZBgBIAEoCRILCgNhbGcYAiABKAkSDQoFc3RhdGUYAyABKAkSLgoKY3JlYXRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMwoPcHVibGlzaGVkX3VudGlsGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJLCghSZXNvdXJjZRIMCgRraW5kGAEgASgJEgoKAmlkGAIgASgJEiUKBGF0dHIYAyABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0KmsKBFRpZXISFAoQVElFUl9VTlNQRUNJRklFRBAAEhMKD1RJRVJfVU5WRVJJRklFRBABEhEKDVRJRVJfVkVSSUZJRUQQAhIQCgxUSUVSX1RSVVNURUQQAxITCg9USUVSX1BSSVZJTEVHRUQQBCqaAQoNUHJpbmNpcGFsS2luZBIeChpQUklOQ0lQQUxfS0lORF9VTlNQRUNJRklFRBAAEhgKFFBSSU5DSVBBTF9LSU5EX0FHRU5UEAESFwoTUFJJTkNJUEFMX0tJTkRfVVNFUhACEhoKFlBSSU5DSVBBTF9LSU5EX1NFUlZJQ0UQAxIaChZQUklOQ0lQQUxfS0lORF9BUElfS0VZEAQq5gEKCkF1dGhNZXRob2QSGwoXQVVUSF9NRVRIT0RfVU5TUEVDSUZJRUQQABIXChNBVVRIX01FVEhPRF9BUElfS0VZEAESGwoXQVVUSF9NRVRIT0RfQURNSU5fVE9LRU4QAhIVChFBVVRIX01FVEhPRF9UT0tFThADEhwKGEFVVEhfTUVUSE9EX0FHRU5UX1NFQ1JFVBAEEiAKHEFVVEhfTUVUSE9EX0NMSUVOVF9BU1NFUlRJT04QBRIYChRBVVRIX01FVEhPRF9QQVNTV09SRBAGEhQKEEFVVEhfTUVUSE9EX01UTFMQB2IGcHJvdG8z", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChZ0ZXNzZXJhL3YxL3R5cGVzLnByb3RvEgp0ZXNzZXJhLnYxIogCCglQcmluY2lwYWwSCgoCaWQYASABKAkSJwoEa2luZBgCIAEoDjIZLnRlc3NlcmEudjEuUHJpbmNpcGFsS2luZBIOCgZvcmdfaWQYAyABKAkSDAoEbmFtZRgEIAEoCRIeCgR0aWVyGAUgASgOMhAudGVzc2VyYS52MS5UaWVyEg0KBXJvbGVzGAYgAygJEg4KBnNjb3BlcxgHIAMoCRIMCgR0YWdzGAggAygJEisKC2F1dGhfbWV0aG9kGAkgASgOMhYudGVzc2VyYS52MS5BdXRoTWV0aG9kEi4KCmV4cGlyZXNfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIsQBCgVBZ2VudBIKCgJpZBgBIAEoCRIOCgZvcmdfaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIeCgR0aWVyGAQgASgOMhAudGVzc2VyYS52MS5UaWVyEg0KBXJvbGVzGAUgAygJEgwKBHRhZ3MYBiADKAkSLgoKY3JlYXRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJc3VzcGVuZGVkGAggASgIEhEKCXBhcmVudF9pZBgJIAEoCSLSAQoGQXBpS2V5EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSDgoGc2NvcGVzGAMgAygJEi4KCmNyZWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmV4cGlyZXNfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnJldm9rZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnByZWZpeBgHIAEoCSJyCgRVc2VyEgoKAmlkGAEgASgJEg4KBm9yZ19pZBgCIAEoCRIQCgh1c2VybmFtZRgDIAEoCRIMCgRyb2xlGAQgASgJEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIpoBCgpTaWduaW5nS2V5EgsKA2tpZBgBIAEoCRILCgNhbGcYAiABKAkSDQoFc3RhdGUYAyABKAkSLgoKY3JlYXRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMwoPcHVibGlzaGVkX3VudGlsGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJLCghSZXNvdXJjZRIMCgRraW5kGAEgASgJEgoKAmlkGAIgASgJEiUKBGF0dHIYAyABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Io0BCg9TZXJ2aWNlSWRlbnRpdHkSKgoGc291cmNlGAEgASgOMhoudGVzc2VyYS52MS5JZGVudGl0eVNvdXJjZRIQCghpZGVudGl0eRgCIAEoCRIOCgZvcmdfaWQYAyABKAkSLAoIYm91bmRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIqMBChFJZGVudGl0eU5hbWVzcGFjZRIRCgluYW1lc3BhY2UYASABKAkSKgoGc291cmNlGAIgASgOMhoudGVzc2VyYS52MS5JZGVudGl0eVNvdXJjZRIOCgZwcmVmaXgYAyABKAgSDgoGb3JnX2lkGAQgASgJEi8KC2Fzc2lnbmVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCprCgRUaWVyEhQKEFRJRVJfVU5TUEVDSUZJRUQQABITCg9USUVSX1VOVkVSSUZJRUQQARIRCg1USUVSX1ZFUklGSUVEEAISEAoMVElFUl9UUlVTVEVEEAMSEwoPVElFUl9QUklWSUxFR0VEEAQqmgEKDVByaW5jaXBhbEtpbmQSHgoaUFJJTkNJUEFMX0tJTkRfVU5TUEVDSUZJRUQQABIYChRQUklOQ0lQQUxfS0lORF9BR0VOVBABEhcKE1BSSU5DSVBBTF9LSU5EX1VTRVIQAhIaChZQUklOQ0lQQUxfS0lORF9TRVJWSUNFEAMSGgoWUFJJTkNJUEFMX0tJTkRfQVBJX0tFWRAEKuYBCgpBdXRoTWV0aG9kEhsKF0FVVEhfTUVUSE9EX1VOU1BFQ0lGSUVEEAASFwoTQVVUSF9NRVRIT0RfQVBJX0tFWRABEhsKF0FVVEhfTUVUSE9EX0FETUlOX1RPS0VOEAISFQoRQVVUSF9NRVRIT0RfVE9LRU4QAxIcChhBVVRIX01FVEhPRF9BR0VOVF9TRUNSRVQQBBIgChxBVVRIX01FVEhPRF9DTElFTlRfQVNTRVJUSU9OEAUSGAoUQVVUSF9NRVRIT0RfUEFTU1dPUkQQBhIUChBBVVRIX01FVEhPRF9NVExTEAcqZQoOSWRlbnRpdHlTb3VyY2USHwobSURFTlRJVFlfU09VUkNFX1VOU1BFQ0lGSUVEEAASGgoWSURFTlRJVFlfU09VUkNFX1NQSUZGRRABEhYKEklERU5USVRZX1NPVVJDRV9DThACYgZwcm90bzM", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * An authenticated caller.
@@ -312,6 +312,87 @@ export const ResourceSchema: GenMessage<Resource> = /*@__PURE__*/
   messageDesc(file_tessera_v1_types, 5);
 
 /**
+ * An mTLS identity bound to an org: callers presenting it act for the org.
+ *
+ * @generated from message tessera.v1.ServiceIdentity
+ */
+export type ServiceIdentity = Message<"tessera.v1.ServiceIdentity"> & {
+  /**
+   * @generated from field: tessera.v1.IdentitySource source = 1;
+   */
+  source: IdentitySource;
+
+  /**
+   * The SPIFFE ID, or the CN.
+   *
+   * @generated from field: string identity = 2;
+   */
+  identity: string;
+
+  /**
+   * @generated from field: string org_id = 3;
+   */
+  orgId: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp bound_at = 4;
+   */
+  boundAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message tessera.v1.ServiceIdentity.
+ * Use `create(ServiceIdentitySchema)` to create a new message.
+ */
+export const ServiceIdentitySchema: GenMessage<ServiceIdentity> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_types, 6);
+
+/**
+ * Identities the operator assigned to an org: its admins may bind identities inside it only.
+ *
+ * @generated from message tessera.v1.IdentityNamespace
+ */
+export type IdentityNamespace = Message<"tessera.v1.IdentityNamespace"> & {
+  /**
+   * spiffe://trust-domain/ (the whole trust domain), spiffe://trust-domain/path/ (every ID under
+   * that path, whole segments only), spiffe://trust-domain/path (exactly that ID) or cn:NAME
+   * (exactly that certificate CN).
+   *
+   * @generated from field: string namespace = 1;
+   */
+  namespace: string;
+
+  /**
+   * @generated from field: tessera.v1.IdentitySource source = 2;
+   */
+  source: IdentitySource;
+
+  /**
+   * True for a trust domain or path prefix; false for one exact identity.
+   *
+   * @generated from field: bool prefix = 3;
+   */
+  prefix: boolean;
+
+  /**
+   * @generated from field: string org_id = 4;
+   */
+  orgId: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp assigned_at = 5;
+   */
+  assignedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message tessera.v1.IdentityNamespace.
+ * Use `create(IdentityNamespaceSchema)` to create a new message.
+ */
+export const IdentityNamespaceSchema: GenMessage<IdentityNamespace> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_types, 7);
+
+/**
  * Trust tier of a principal, ordered: UNVERIFIED < VERIFIED < TRUSTED < PRIVILEGED.
  *
  * @generated from enum tessera.v1.Tier
@@ -439,4 +520,37 @@ export enum AuthMethod {
  */
 export const AuthMethodSchema: GenEnum<AuthMethod> = /*@__PURE__*/
   enumDesc(file_tessera_v1_types, 2);
+
+/**
+ * Where an mTLS identity comes from. A certificate CN is never taken for a SPIFFE ID, even when
+ * it reads like one: bindings and lookups are keyed by (source, identity).
+ *
+ * @generated from enum tessera.v1.IdentitySource
+ */
+export enum IdentitySource {
+  /**
+   * @generated from enum value: IDENTITY_SOURCE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The certificate's SPIFFE ID (its one URI SAN, spiffe://…).
+   *
+   * @generated from enum value: IDENTITY_SOURCE_SPIFFE = 1;
+   */
+  SPIFFE = 1,
+
+  /**
+   * The certificate's subject common name (a certificate without a SPIFFE ID).
+   *
+   * @generated from enum value: IDENTITY_SOURCE_CN = 2;
+   */
+  CN = 2,
+}
+
+/**
+ * Describes the enum tessera.v1.IdentitySource.
+ */
+export const IdentitySourceSchema: GenEnum<IdentitySource> = /*@__PURE__*/
+  enumDesc(file_tessera_v1_types, 3);
 

@@ -21,11 +21,12 @@ function keyLine(k: SigningKey): string {
   return `${j.kid}  ${j.alg}  ${j.state.padEnd(7)}  created ${j.createdAt ?? "-"}${until}`;
 }
 
-function print(json: boolean, keys: SigningKey[]): void {
+/** Prints signing keys as JSON or one line each. */
+export function printKeys(json: boolean, keys: SigningKey[]): void {
   emit(json, { keys: keys.map(keyJson) }, () => keys.map(keyLine).join("\n") || "(no keys)");
 }
 
-/** `tessera keys list|rotate`: the server's token signing keys. */
+/** `tessera keys list|rotate`: the server's token signing keys (rotating is the operator's). */
 export function registerKeys(program: Command): void {
   const keys = program.command("keys").description("the server's token signing keys");
   keys
@@ -34,16 +35,16 @@ export function registerKeys(program: Command): void {
     .action(async (_o: unknown, cmd: Command) => {
       const { clients, json } = clientsFor(cmd);
       const res = await clients.admin.listSigningKeys({}, { headers: clients.adminHeaders() });
-      print(json, res.keys);
+      printKeys(json, res.keys);
     });
   keys
     .command("rotate")
     .description(
-      "rotate: the published next key starts signing, the active one retires (published until its tokens expire), a new next key is published",
+      "rotate (needs the operator token; at most once a minute): the published next key starts signing, the active one retires (published until its tokens expire), a new next key is published",
     )
     .action(async (_o: unknown, cmd: Command) => {
       const { clients, json } = clientsFor(cmd);
-      const res = await clients.admin.rotateSigningKeys({}, { headers: clients.adminHeaders() });
-      print(json, res.keys);
+      const res = await clients.system.rotateSigningKeys({}, { headers: clients.operatorHeaders() });
+      printKeys(json, res.keys);
     });
 }

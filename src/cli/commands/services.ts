@@ -1,21 +1,92 @@
+import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Command } from "commander";
+import {
+  type IdentityNamespace,
+  IdentitySource,
+  type ServiceIdentity,
+} from "../../../gen/tessera/v1/types_pb.js";
 import { clientsFor } from "../common.js";
 import { emit } from "../output.js";
 
+/** `spiffe` | `cn`, as the CLI prints a source. */
+export function sourceName(s: IdentitySource): string {
+  return s === IdentitySource.SPIFFE ? "spiffe" : s === IdentitySource.CN ? "cn" : "";
+}
+
+export function identityJson(i: ServiceIdentity) {
+  return {
+    source: sourceName(i.source),
+    identity: i.identity,
+    orgId: i.orgId,
+    boundAt: i.boundAt ? timestampDate(i.boundAt).toISOString() : undefined,
+  };
+}
+
+export function namespaceJson(n: IdentityNamespace) {
+  return {
+    namespace: n.namespace,
+    source: sourceName(n.source),
+    prefix: n.prefix,
+    orgId: n.orgId,
+    assignedAt: n.assignedAt ? timestampDate(n.assignedAt).toISOString() : undefined,
+  };
+}
+
+/** `--cn` forces a CN; otherwise the server reads `spiffe://…` as a SPIFFE ID and anything else as a CN. */
+const sourceOf = (o: { cn?: boolean }) => (o.cn ? IdentitySource.CN : IdentitySource.UNSPECIFIED);
+
+/** `tessera services bind|list|unbind`: the mTLS identities that speak for the org. */
 export function registerServices(program: Command): void {
   const services = program.command("services").description("mTLS identities that speak for the org");
   services
     .command("bind <identity>")
     .description(
-      "let callers with this SPIFFE ID (or certificate CN) authorize for the org without an API key",
+      "let callers with this SPIFFE ID (or certificate CN) authorize for the org without an API key; it must lie in a namespace the operator assigned to the org",
     )
-    .action(async (identity: string, _o: unknown, cmd: Command) => {
+    .option("--cn", "the identity is a certificate common name")
+    .action(async (identity: string, o: { cn?: boolean }, cmd: Command) => {
       const { clients, json } = clientsFor(cmd);
-      const res = await clients.admin.bindServiceIdentity({ identity }, { headers: clients.adminHeaders() });
+      const res = await clients.admin.bindServiceIdentity(
+        { identity, source: sourceOf(o) },
+        { headers: clients.adminHeaders() },
+      );
+      const source = sourceName(res.source);
       emit(
         json,
-        { identity: res.identity, orgId: res.orgId },
-        () => `${res.identity} now speaks for ${res.orgId}`,
+        { identity: res.identity, source, orgId: res.orgId },
+        () => `${res.identity} (${source}) now speaks for ${res.orgId}`,
       );
+    });
+  services
+    .command("list")
+    .description("the org's bound identities and the namespaces it may bind in")
+    .action(async (_o: unknown, cmd: Command) => {
+      const { clients, json } = clientsFor(cmd);
+      const res = await clients.admin.listServiceIdentities({}, { headers: clients.adminHeaders() });
+      const out = {
+        identities: res.identities.map(identityJson),
+        namespaces: res.namespaces.map(namespaceJson),
+      };
+      emit(
+        json,
+        out,
+        () =>
+          [
+            ...out.identities.map((i) => `${i.identity}  ${i.source}  bound ${i.boundAt ?? "-"}`),
+            ...out.namespaces.map((n) => `namespace ${n.namespace}`),
+          ].join("\n") || "(no identities and no namespaces: ask the operator to assign one)",
+      );
+    });
+  services
+    .command("unbind <identity>")
+    .description("remove a binding: callers with this identity no longer act for the org")
+    .option("--cn", "the identity is a certificate common name")
+    .action(async (identity: string, o: { cn?: boolean }, cmd: Command) => {
+      const { clients, json } = clientsFor(cmd);
+      await clients.admin.unbindServiceIdentity(
+        { identity, source: sourceOf(o) },
+        { headers: clients.adminHeaders() },
+      );
+      emit(json, { unbound: identity }, () => `unbound ${identity}`);
     });
 }

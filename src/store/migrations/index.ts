@@ -269,4 +269,63 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 10,
+    name: "server operator and identity namespaces",
+    sql: `
+      -- Service identities are keyed by (source, identity): a certificate CN that reads like a
+      -- SPIFFE ID is a CN, never that SPIFFE ID. Rows from before keep their org; the source
+      -- follows from the text (the old CN form could not contain ':' or '/').
+      CREATE TABLE service_identities_v10 (
+        source TEXT NOT NULL CHECK (source IN ('spiffe', 'cn')),
+        identity TEXT NOT NULL,
+        org_id TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (source, identity)
+      ) STRICT;
+      INSERT INTO service_identities_v10 (source, identity, org_id, created_at)
+        SELECT CASE WHEN substr(identity, 1, 9) = 'spiffe://' THEN 'spiffe' ELSE 'cn' END,
+          identity, org_id, created_at
+        FROM service_identities;
+      DROP TABLE service_identities;
+      ALTER TABLE service_identities_v10 RENAME TO service_identities;
+      CREATE INDEX service_identities_org ON service_identities(org_id);
+
+      -- Which identities an org may bind, by operator decision: a SPIFFE trust domain or path
+      -- prefix (pattern ends in '/'), one SPIFFE ID, or one CN. Namespaces of different orgs
+      -- never overlap. Each existing binding becomes an exact namespace of its org, so it keeps
+      -- working and no other org can take it.
+      CREATE TABLE identity_namespaces (
+        source TEXT NOT NULL CHECK (source IN ('spiffe', 'cn')),
+        pattern TEXT NOT NULL,
+        match TEXT NOT NULL CHECK (match IN ('prefix', 'exact')),
+        org_id TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (source, pattern)
+      ) STRICT;
+      CREATE INDEX identity_namespaces_org ON identity_namespaces(org_id);
+      INSERT INTO identity_namespaces (source, pattern, match, org_id, created_at)
+        SELECT source, identity, 'exact', org_id, created_at FROM service_identities;
+
+      -- The server operator's tokens (tso_...): only SHA-256 digests are stored.
+      CREATE TABLE operator_tokens (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        digest BLOB NOT NULL UNIQUE,
+        prefix TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        revoked_at INTEGER
+      ) STRICT;
+
+      -- Rate-limited server-wide operations (signing-key rotation, org creation), counted here
+      -- so the limit holds across every worker and restart; also a record of who did them.
+      CREATE TABLE operator_actions (
+        seq INTEGER PRIMARY KEY,
+        action TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        at INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX operator_actions_action_at ON operator_actions(action, at);
+    `,
+  },
 ];

@@ -1,0 +1,30 @@
+import type { PeerIdentity } from "../domain/principal.js";
+import type { ServiceIdentityRepository } from "../store/services.js";
+
+/**
+ * The mTLS identity → org bindings, held in memory so a call over mTLS finds its org with a
+ * map lookup and no database read. One map per source: a CN is only ever looked up among CN
+ * bindings. Reloaded whole after a binding changes here or (through the change log) anywhere.
+ */
+export class BoundIdentities {
+  private spiffe: ReadonlyMap<string, string> = new Map();
+  private cn: ReadonlyMap<string, string> = new Map();
+
+  constructor(private readonly repo: ServiceIdentityRepository) {
+    this.reload();
+  }
+
+  /** Re-reads every binding and swaps both maps in at once. */
+  reload(): void {
+    const spiffe = new Map<string, string>();
+    const cn = new Map<string, string>();
+    for (const b of this.repo.all()) (b.source === "spiffe" ? spiffe : cn).set(b.identity, b.orgId);
+    this.spiffe = spiffe;
+    this.cn = cn;
+  }
+
+  /** The org the identity is bound to, if any. */
+  orgOf(peer: PeerIdentity): string | undefined {
+    return (peer.source === "spiffe" ? this.spiffe : this.cn).get(peer.id);
+  }
+}
