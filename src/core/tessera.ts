@@ -1,5 +1,5 @@
-import { DecisionLog } from "../audit/decision-log.js";
-import { directSink, threadSink } from "../audit/decision-sink.js";
+import type { DecisionLog } from "../audit/decision-log.js";
+import { openDecisionLog } from "../audit/open-decision-log.js";
 import { KeyRing } from "../auth/key-ring.js";
 import { OrgCredentials } from "../auth/org-credentials.js";
 import { TokenSigner } from "../auth/token-signer.js";
@@ -68,10 +68,7 @@ export async function buildTessera(
   });
   const signer = new TokenSigner(keys, settings.issuer);
   const access = new AccessControl({ credentials, verifier, services: store.services });
-  const decisionLog =
-    settings.decisionLog === false
-      ? undefined
-      : new DecisionLog(threadSink(store.dataDir) ?? directSink(store.decisions), { onError: onLogError });
+  const decisionLog = openDecisionLog(store.dataDir, store.decisions, settings, onLogError);
   const auth = new AuthCore({ engine, access, verifier, log: decisionLog, now });
   const admin = new AdminCore({ access, liveness, agents: store.agents, services: store.services, now });
   const policies = new PolicyAdmin({ engine, policies: store.policies, now });
