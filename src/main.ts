@@ -94,11 +94,18 @@ export async function startTessera(config: Config, opts: StartOptions = {}): Pro
         ),
       opts.onSyncError,
     );
+    // Readiness: NOT_SERVING while the decision log spills to a file instead of the database.
+    const unwatchLog = tessera.decisionLog?.onSpilling((spilling) =>
+      servers.health.setReady("decision-log", !spilling),
+    );
     const close = async (): Promise<void> => {
       stopSync();
       stopRotation();
       stopMaintenance();
+      unwatchLog?.();
       servers.health.shutdown();
+      // No caller may wait on the log while the servers drain: close() below bounds the rest.
+      tessera.decisionLog?.stopBackpressure();
       await Promise.all([
         new Promise<void>((resolve) => servers.grpc.tryShutdown(() => resolve())),
         closeHttpServer(servers.http),

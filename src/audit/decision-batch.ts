@@ -1,7 +1,16 @@
-import type { DecisionRecord } from "../store/decisions.js";
+import type { DecisionBatch, DecisionRecord, OverflowSummary } from "../store/decisions.js";
 
 /** The text fields of a record that repeat from decision to decision (org, subject, scope, rule…). */
-const TEXT_FIELDS = ["orgId", "subjectId", "scope", "resourceKind", "resourceId", "reason", "rule"] as const;
+const TEXT_FIELDS = [
+  "orgId",
+  "subjectId",
+  "scope",
+  "resourceKind",
+  "resourceId",
+  "reason",
+  "rule",
+  "caller",
+] as const;
 type TextField = (typeof TEXT_FIELDS)[number];
 const WIDTH = TEXT_FIELDS.length;
 
@@ -11,6 +20,7 @@ const WIDTH = TEXT_FIELDS.length;
  * much, and the event loop pays for it under load.
  */
 export interface EncodedBatch {
+  readonly batchId: string;
   readonly count: number;
   readonly ids: string[];
   readonly atMs: Float64Array;
@@ -19,11 +29,15 @@ export interface EncodedBatch {
   readonly strings: string[];
   /** For record i, field f: strings[codes[i * WIDTH + f]]. */
   readonly codes: Uint32Array;
+  /** Rare (an org over its quota): sent as they are. */
+  readonly overflow: readonly OverflowSummary[];
 }
 
-export function encodeBatch(rows: readonly DecisionRecord[]): EncodedBatch {
+export function encodeBatch(b: DecisionBatch): EncodedBatch {
+  const rows = b.records;
   const n = rows.length;
   const batch: EncodedBatch = {
+    batchId: b.id,
     count: n,
     ids: new Array<string>(n),
     atMs: new Float64Array(n),
@@ -31,6 +45,7 @@ export function encodeBatch(rows: readonly DecisionRecord[]): EncodedBatch {
     allowed: new Uint8Array(n),
     strings: [],
     codes: new Uint32Array(n * WIDTH),
+    overflow: b.overflow,
   };
   const seen = new Map<string, number>();
   for (let i = 0; i < n; i++) {
@@ -40,7 +55,7 @@ export function encodeBatch(rows: readonly DecisionRecord[]): EncodedBatch {
     batch.revisions[i] = r.revision;
     batch.allowed[i] = r.allowed ? 1 : 0;
     for (let f = 0; f < WIDTH; f++) {
-      const value = r[TEXT_FIELDS[f] as TextField];
+      const value = r[TEXT_FIELDS[f] as TextField] ?? "";
       let code = seen.get(value);
       if (code === undefined) {
         code = batch.strings.length;
@@ -53,7 +68,7 @@ export function encodeBatch(rows: readonly DecisionRecord[]): EncodedBatch {
   return batch;
 }
 
-export function decodeBatch(b: EncodedBatch): DecisionRecord[] {
+export function decodeBatch(b: EncodedBatch): DecisionBatch {
   const rows: DecisionRecord[] = [];
   for (let i = 0; i < b.count; i++) {
     const text = {} as Record<TextField, string>;
@@ -67,5 +82,5 @@ export function decodeBatch(b: EncodedBatch): DecisionRecord[] {
       revision: b.revisions[i] as number,
     });
   }
-  return rows;
+  return { id: b.batchId, records: rows, overflow: b.overflow };
 }

@@ -1,101 +1,256 @@
-import type { DecisionRecord } from "../store/decisions.js";
+import type { DecisionBatch, DecisionRecord } from "../store/decisions.js";
+import { type DecisionLogOptions, type DecisionLogStats, resolveOptions } from "./decision-log-options.js";
+import { DecisionQueue } from "./decision-queue.js";
 import type { DecisionSink } from "./decision-sink.js";
+import { within } from "./within.js";
 
-export interface DecisionLogOptions {
-  /** Flush at least this often. Default 10 ms. */
-  readonly flushIntervalMs?: number;
-  /** Flush as soon as this many are waiting. Default 256. */
-  readonly batchSize?: number;
-  /** Above this many unwritten, callers wait for a write instead of adding more (backpressure). Default 20,000. */
-  readonly maxPending?: number;
-  readonly onError?: (err: unknown) => void;
-}
+export type { DecisionLogOptions, DecisionLogStats } from "./decision-log-options.js";
 
 /**
  * The decision log: records are buffered and written in batches on a timer, never on the
- * request's path (with a thread sink, not even on the event loop). Nothing is dropped: when
- * writes fall behind, `record` hands back a promise the caller awaits (so load slows down
- * instead of records being lost), and a failed batch is kept and retried, in order.
+ * request's path (with a thread sink, not even on the event loop). When writes fall behind,
+ * `record` hands back a promise the caller awaits (so load slows down instead of records being
+ * lost), and a failed batch is retried, in order, with backoff.
+ *
+ * Every failure is finite. Records, batches and segments are bounded in bytes; after
+ * `maxFailures` failed writes in a row the log *spills*: pending batches go to a file in the
+ * data directory, every waiting caller is released, and the file is moved into the database
+ * later, in order (batch ids make that idempotent). While spilling, `onSpilling` listeners hear
+ * it (the server reports NOT_SERVING). close() is bounded by `closeTimeoutMs`.
  */
 export class DecisionLog {
-  private pending: DecisionRecord[] = [];
-  private inFlight: readonly DecisionRecord[] = [];
+  private readonly queue: DecisionQueue;
+  /** A batch cut but not stored yet: being written, or waiting for its retry. */
+  private held: DecisionBatch | undefined;
+  private writing: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private timerDelay = 0;
-  private writing: Promise<void> | undefined;
+  private drainTimer: NodeJS.Timeout | undefined;
   private waiters: (() => void)[] = [];
-  private readonly interval: number;
-  private readonly batchSize: number;
-  private readonly maxPending: number;
+  private failures = 0;
+  private spilling = false;
+  private blocking = true;
+  private closed = false;
+  private readonly listeners = new Set<(spilling: boolean) => void>();
+  private readonly o: ReturnType<typeof resolveOptions>;
+  private readonly counts = { written: 0, spilled: 0, lost: 0 };
 
   constructor(
     private readonly sink: DecisionSink,
-    private readonly opts: DecisionLogOptions = {},
+    opts: DecisionLogOptions = {},
   ) {
-    this.interval = opts.flushIntervalMs ?? 10;
-    this.batchSize = opts.batchSize ?? 256;
-    this.maxPending = opts.maxPending ?? 20_000;
+    this.o = resolveOptions(opts);
+    this.queue = new DecisionQueue(this.o);
+    // Batches spilled by an earlier process go into the database before anything new.
+    if (this.o.spill?.hasPending()) {
+      this.spilling = true;
+      this.armDrain(0);
+    }
   }
 
   /** Queues a decision; returns a promise to await only when the log is full (backpressure). */
   record(r: DecisionRecord): Promise<void> | undefined {
-    this.pending.push(r);
-    this.schedule(this.pending.length >= this.batchSize ? 0 : this.interval);
-    if (this.backlog < this.maxPending) return undefined;
+    if (this.closed) {
+      this.counts.lost++;
+      return undefined;
+    }
+    if (!this.queue.add(r)) {
+      this.armSummary();
+      return undefined;
+    }
+    this.schedule(this.queue.full() ? 0 : this.o.flushIntervalMs);
+    if (!this.blocking || (this.backlog < this.o.maxPending && this.queue.bytes < this.o.maxPendingBytes))
+      return undefined;
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
   private schedule(delay: number): void {
     // A timer already due as soon (or sooner) stands: re-arming one per record costs the hot path.
-    if (this.writing || (this.timer && delay >= this.timerDelay)) return;
+    if (this.closed || this.writing || (this.timer && delay >= this.timerDelay)) return;
     if (this.timer) clearTimeout(this.timer);
     this.timerDelay = delay;
-    this.timer = setTimeout(() => void this.flush(), delay);
+    this.timer = setTimeout(() => {
+      // Forgotten before flushing: a flush that finds a write in progress leaves the next timer to afterOp.
+      this.timer = undefined;
+      void this.flush();
+    }, delay);
+    this.timer.unref();
   }
 
-  /** Writes everything queued so far (one batch at a time, in order). */
+  /** Makes sure an overflow summary is written when its window ends, even if the org goes quiet. */
+  private armSummary(): void {
+    const due = this.queue.summaryDue();
+    if (due !== undefined) this.schedule(Math.max(0, due - this.o.now()));
+  }
+
+  /** Writes the next batch: the one awaiting a retry, else what is queued (to the spill file while spilling). */
   flush(): Promise<void> {
     if (this.writing) return this.writing;
+    if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.pending.length === 0) return Promise.resolve();
-    const batch = this.pending;
-    this.pending = [];
-    this.inFlight = batch;
-    this.writing = this.sink.write(batch).then(
-      () => {
-        this.inFlight = [];
-        this.writing = undefined;
-        const ready = this.waiters;
-        this.waiters = [];
-        for (const w of ready) w();
-        // What arrived during the write waits for a full batch or the interval, like any other
-        // record: flushing at once would send many tiny batches under load.
-        if (this.pending.length > 0) this.schedule(this.pending.length >= this.batchSize ? 0 : this.interval);
-      },
-      (err: unknown) => {
-        // Keep the batch, ahead of newer records, and try again later: nothing is dropped.
-        this.pending = batch.concat(this.pending);
-        this.inFlight = [];
-        this.writing = undefined;
-        this.opts.onError?.(err);
-        this.schedule(this.interval * 10);
-      },
-    );
+    const batch = this.held ?? this.queue.cut();
+    if (!batch) {
+      // A summary timer that fired a moment early: try again when it is due.
+      this.armSummary();
+      return Promise.resolve();
+    }
+    this.held = batch;
+    return this.run(() => (this.spilling ? this.toSpill([batch]) : this.toSink(batch)));
+  }
+
+  /** Runs one write-side operation at a time; operations never reject. */
+  private run(op: () => Promise<void>): Promise<void> {
+    this.writing = op().finally(() => {
+      this.writing = undefined;
+      this.afterOp();
+    });
     return this.writing;
   }
 
-  /** Flushes everything and stops the sink (graceful shutdown). */
-  async close(): Promise<void> {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    for (let attempts = 0; (this.pending.length > 0 || this.writing) && attempts < 100; attempts++) {
-      await (this.writing ?? this.flush());
-    }
-    await this.sink.close();
+  private afterOp(): void {
+    if (this.closed) return;
+    if (this.held) this.schedule(this.o.retryBackoffMs * 2 ** (this.failures - 1));
+    else if (this.queue.length > 0) this.schedule(this.queue.full() ? 0 : this.o.flushIntervalMs);
+    this.armSummary();
   }
 
-  /** How many records are not yet written. */
+  /** Stores one batch in the database; false (reported) when it failed or timed out. */
+  private async tryWrite(batch: DecisionBatch, timeoutMs: number): Promise<boolean> {
+    try {
+      await within(this.sink.write(batch), timeoutMs, "a decision log write");
+      this.counts.written += batch.records.length;
+      return true;
+    } catch (err) {
+      this.o.onError(err);
+      return false;
+    }
+  }
+
+  private async toSink(batch: DecisionBatch): Promise<void> {
+    if (await this.tryWrite(batch, this.o.writeTimeoutMs)) {
+      if (this.held === batch) this.held = undefined;
+      this.failures = 0;
+      this.release();
+      // Below the limit a failed batch stays held and is retried after a backoff (afterOp).
+    } else if (++this.failures >= this.o.maxFailures) await this.startSpilling();
+  }
+
+  private async startSpilling(): Promise<void> {
+    this.setSpilling(true);
+    const batches = [...(this.held ? [this.held] : []), ...this.queue.cutAll()];
+    await this.toSpill(batches);
+    this.armDrain(this.o.spillRetryMs);
+  }
+
+  /** Appends to the spill file; releases waiters whatever happens (a failed spill is counted as lost). */
+  private async toSpill(batches: readonly DecisionBatch[], timeoutMs = this.o.spillTimeoutMs): Promise<void> {
+    const n = batches.reduce((sum, b) => sum + b.records.length, 0);
+    try {
+      if (!this.o.spill) throw new Error("no spill file configured");
+      await within(this.o.spill.append(batches), timeoutMs, "a decision spill write");
+      this.counts.spilled += n;
+    } catch (err) {
+      this.counts.lost += n;
+      this.o.onError(err);
+    }
+    if (this.held && batches.includes(this.held)) this.held = undefined;
+    this.release();
+  }
+
+  private armDrain(delay: number): void {
+    if (this.closed || this.drainTimer) return;
+    this.drainTimer = setTimeout(() => {
+      this.drainTimer = undefined;
+      void this.drain();
+    }, delay);
+    this.drainTimer.unref();
+  }
+
+  /** Moves the next part of the spill into the database; leaves spilling once it is all in. */
+  private drain(): Promise<void> {
+    if (this.closed || !this.spilling) return Promise.resolve();
+    if (this.writing) return this.writing.then(() => this.drain());
+    return this.run(async () => {
+      try {
+        const chunk = await this.o.spill?.next(this.o.maxBatchBytes);
+        if (!chunk) {
+          this.failures = 0;
+          this.setSpilling(false);
+          return;
+        }
+        for (const b of chunk.batches) {
+          if (!(await this.tryWrite(b, this.o.writeTimeoutMs))) return this.armDrain(this.o.spillRetryMs);
+        }
+        // Batches stored before a failure are stored again next time: their ids make that a no-op.
+        chunk.commit();
+        this.armDrain(0);
+      } catch (err) {
+        this.o.onError(err);
+        this.armDrain(this.o.spillRetryMs);
+      }
+    });
+  }
+
+  private setSpilling(on: boolean): void {
+    if (this.spilling === on) return;
+    this.spilling = on;
+    for (const l of this.listeners) l(on);
+  }
+
+  private release(): void {
+    const ready = this.waiters;
+    this.waiters = [];
+    for (const w of ready) w();
+  }
+
+  /** Calls `listener` now and whenever the log starts or stops spilling; returns an unsubscribe. */
+  onSpilling(listener: (spilling: boolean) => void): () => void {
+    this.listeners.add(listener);
+    listener(this.spilling);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Stops making callers wait and releases those waiting (the server is draining: no new calls come). */
+  stopBackpressure(): void {
+    this.blocking = false;
+    this.release();
+  }
+
+  /**
+   * Stores everything queued, or spills what the database does not take in time, then stops
+   * the sink; returns within about closeTimeoutMs whatever the sink or the disk do.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.stopBackpressure();
+    this.closed = true;
+    for (const t of [this.timer, this.drainTimer]) if (t) clearTimeout(t);
+    // The database gets half the time; the spill file is kept the other half for what it did not take.
+    const start = this.o.now();
+    const left = (share: number) => Math.max(1, start + this.o.closeTimeoutMs * share - this.o.now());
+    // An operation that does not end in time is abandoned: its batch is still held, and goes below.
+    if (this.writing) await within(this.writing, left(0.5), "a decision log write").catch(() => {});
+    this.queue.endWindows();
+    let rest = [...(this.held ? [this.held] : []), ...this.queue.cutAll()];
+    this.held = undefined;
+    // While spilling, the file keeps the order: everything goes after what is in it.
+    while (!this.spilling && rest.length > 0 && (await this.tryWrite(rest[0] as DecisionBatch, left(0.5))))
+      rest = rest.slice(1);
+    if (rest.length > 0) await this.toSpill(rest, left(0.9));
+    await within(
+      Promise.all([this.sink.close(), this.o.spill?.close()]),
+      left(1),
+      "closing the decision log",
+    ).catch(this.o.onError);
+  }
+
+  /** How many records are not yet stored or spilled. */
   get backlog(): number {
-    return this.pending.length + this.inFlight.length;
+    return this.queue.length + (this.held?.records.length ?? 0);
+  }
+
+  stats(): DecisionLogStats {
+    const { truncated, summarised } = this.queue;
+    return { ...this.counts, truncated, summarised, spilling: this.spilling };
   }
 }

@@ -13,8 +13,9 @@ interface Batch {
   readonly batch: EncodedBatch;
 }
 
-const db = openLogConnection((workerData as { dataDir: string }).dataDir);
-const repo = new DecisionRepository(db);
+const data = workerData as { dataDir: string; maxSegmentBytes?: number | undefined };
+const db = openLogConnection(data.dataDir);
+const repo = new DecisionRepository(db, { maxSegmentBytes: data.maxSegmentBytes });
 
 parentPort?.on("message", (batch: Batch | "close") => {
   if (batch === "close") {
@@ -23,7 +24,7 @@ parentPort?.on("message", (batch: Batch | "close") => {
     return;
   }
   try {
-    repo.insert(decodeBatch(batch.batch));
+    repo.write(decodeBatch(batch.batch));
     parentPort?.postMessage({ id: batch.id, ok: true });
   } catch (err) {
     parentPort?.postMessage({ id: batch.id, ok: false, error: (err as Error).message });

@@ -45,6 +45,17 @@ export interface Config {
   readonly decisionLog: boolean;
   /** Decisions older than this are deleted in the background. Default 30 days; 0 keeps them forever. */
   readonly decisionRetentionSeconds: number;
+  /**
+   * Per org and worker process: bytes of decision records stored one by one in each quota
+   * window (`1048576`, `512KiB`, `8MiB`); beyond it the org's further decisions in the window
+   * are only counted, in an overflow summary row. Default 256 MiB (a worker at full speed
+   * writes about 120 MiB a minute); 0 turns the quota off.
+   */
+  readonly decisionLogOrgQuotaBytes: number;
+  /** The window of that quota. Default 1 minute. */
+  readonly decisionLogOrgQuotaWindowSeconds: number;
+  /** While the decision log spills to a file, how often it tries the database again. Default 5 seconds. */
+  readonly decisionLogSpillRetrySeconds: number;
   /** Clock skew tolerated when checking exp/nbf/iat. Default 10 seconds. */
   readonly clockToleranceSeconds: number;
   /** Largest request message accepted, in bytes. Default 64 KiB. */
@@ -97,6 +108,9 @@ const ENV: Record<string, keyof ConfigInput> = {
   TESSERA_MASTER_KEY: "masterKey",
   TESSERA_DECISION_LOG: "decisionLog",
   TESSERA_DECISION_RETENTION: "decisionRetentionSeconds",
+  TESSERA_DECISION_LOG_ORG_QUOTA: "decisionLogOrgQuotaBytes",
+  TESSERA_DECISION_LOG_ORG_QUOTA_WINDOW: "decisionLogOrgQuotaWindowSeconds",
+  TESSERA_DECISION_LOG_SPILL_RETRY: "decisionLogSpillRetrySeconds",
 };
 
 function fromEnv(env: NodeJS.ProcessEnv): ConfigInput {
@@ -155,6 +169,25 @@ function seconds(name: string, v: unknown): number {
   const n = typeof v === "number" ? v : parseDuration(String(v));
   if (n === undefined || !Number.isInteger(n) || n < 0)
     throw new ConfigError(`${name} must be a duration like 30s, 15m or 1h`);
+  return n;
+}
+
+function positiveSeconds(name: string, v: unknown): number {
+  const n = seconds(name, v);
+  if (n === 0) throw new ConfigError(`${name} must be positive`);
+  return n;
+}
+
+const BYTE_UNITS: Record<string, number> = { "": 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
+
+function byteSize(name: string, v: unknown): number {
+  const m =
+    typeof v === "number"
+      ? [String(v), String(v), ""]
+      : /^(\d{1,13})\s*(KiB|MiB|GiB)?$/.exec(String(v).trim());
+  const n = m ? Number(m[1]) * (BYTE_UNITS[m[2] ?? ""] ?? Number.NaN) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < 0)
+    throw new ConfigError(`${name} must be a size in bytes like 1048576, 512KiB or 8MiB`);
   return n;
 }
 
@@ -219,6 +252,18 @@ export function loadConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = pro
     masterKey: masterKey(merged.masterKey),
     decisionLog: bool("decisionLog", get("decisionLog", true)),
     decisionRetentionSeconds: seconds("decisionRetention", get("decisionRetentionSeconds", 30 * 86400)),
+    decisionLogOrgQuotaBytes: byteSize(
+      "decisionLogOrgQuota",
+      get("decisionLogOrgQuotaBytes", 256 * 1024 ** 2),
+    ),
+    decisionLogOrgQuotaWindowSeconds: positiveSeconds(
+      "decisionLogOrgQuotaWindow",
+      get("decisionLogOrgQuotaWindowSeconds", 60),
+    ),
+    decisionLogSpillRetrySeconds: positiveSeconds(
+      "decisionLogSpillRetry",
+      get("decisionLogSpillRetrySeconds", 5),
+    ),
     maxMessageBytes: Number(get("maxMessageBytes", 64 * 1024)),
     logLevel: String(get("logLevel", "info")),
     workers: count("workers", get("workers", availableParallelism())),

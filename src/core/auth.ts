@@ -71,6 +71,7 @@ export class AuthCore {
       orgId: r.orgId,
       atMs: (this.d.now?.() ?? new Date()).getTime(),
       subjectId: r.subject.id,
+      caller: r.caller,
       scope: check.scope,
       resourceKind: check.resource?.kind ?? "",
       resourceId: check.resource?.id ?? "",

@@ -12,4 +12,10 @@ export interface CoreSettings {
   readonly masterKey?: Buffer | undefined;
   /** Record decisions; default true. */
   readonly decisionLog?: boolean | undefined;
+  /** Per org and worker: bytes of decisions stored one by one per quota window; 0 = no quota. Default 256 MiB. */
+  readonly decisionLogOrgQuotaBytes?: number | undefined;
+  /** The decision-log quota window. Default 60 seconds. */
+  readonly decisionLogOrgQuotaWindowSeconds?: number | undefined;
+  /** While the decision log spills to a file, how often it tries the database again. Default 5 seconds. */
+  readonly decisionLogSpillRetrySeconds?: number | undefined;
 }

@@ -1,5 +1,5 @@
-import { DecisionLog } from "../audit/decision-log.js";
-import { directSink, threadSink } from "../audit/decision-sink.js";
+import type { DecisionLog } from "../audit/decision-log.js";
+import { openDecisionLog } from "../audit/open-decision-log.js";
 import { BoundIdentities } from "../auth/bound-identities.js";
 import { KeyRing } from "../auth/key-ring.js";
 import { OrgCredentials } from "../auth/org-credentials.js";
@@ -89,10 +89,7 @@ export async function buildTessera(
     identities: boundIdentities,
     operators: store.operators,
   });
-  const decisionLog =
-    settings.decisionLog === false
-      ? undefined
-      : new DecisionLog(threadSink(store.dataDir) ?? directSink(store.decisions), { onError: onLogError });
+  const decisionLog = openDecisionLog(store.dataDir, store.decisions, settings, onLogError);
   const auth = new AuthCore({ engine, access, verifier, log: decisionLog, now });
   const admin = new AdminCore({ access, liveness, agents: store.agents, now });
   const serviceIdentities = new IdentityAdmin({ services: store.services, identities: boundIdentities, now });

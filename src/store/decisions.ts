@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import type { Db } from "./db.js";
 
 /** One Authorize decision as the log keeps it. */
@@ -13,9 +14,38 @@ export interface DecisionRecord {
   readonly reason: string;
   readonly rule: string;
   readonly revision: number;
+  /** Who asked (`api_key:…`, `service:…`, `token:…`); stored as "" when unknown. */
+  readonly caller?: string | undefined;
 }
 
-/** One stored decision, in the order of the segment's JSON arrays (see migration 6). */
+/**
+ * Decisions of one org in one quota window that were counted instead of stored one by one,
+ * because the org had used its byte budget for that window (see DecisionLog).
+ */
+export interface OverflowSummary {
+  readonly orgId: string;
+  readonly windowStartMs: number;
+  readonly windowEndMs: number;
+  readonly dropped: number;
+  readonly allowed: number;
+  readonly denied: number;
+  /** Approximate size of the records not stored. */
+  readonly droppedBytes: number;
+}
+
+/** What one write stores, all or nothing; its id makes writing it twice a no-op. */
+export interface DecisionBatch {
+  readonly id: string;
+  readonly records: readonly DecisionRecord[];
+  readonly overflow: readonly OverflowSummary[];
+}
+
+export interface DecisionRepositoryOptions {
+  /** Largest segment row (one org's part of a batch), in UTF-8 bytes of its JSON. Default 1 MiB. */
+  readonly maxSegmentBytes?: number | undefined;
+}
+
+/** One stored decision, in the order of the segment's JSON arrays (migration 6; caller: migration 9). */
 function toStored(r: DecisionRecord): unknown[] {
   return [
     r.id,
@@ -28,46 +58,101 @@ function toStored(r: DecisionRecord): unknown[] {
     r.reason,
     r.rule,
     r.revision,
+    r.caller ?? "",
   ];
+}
+
+function groupByOrg(rows: readonly DecisionRecord[]): Map<string, DecisionRecord[]> {
+  const byOrg = new Map<string, DecisionRecord[]>();
+  for (const r of rows) {
+    const list = byOrg.get(r.orgId);
+    if (list) list.push(r);
+    else byOrg.set(r.orgId, [r]);
+  }
+  return byOrg;
 }
 
 /**
  * The decision log, on a connection of its own with `synchronous = NORMAL`: in WAL mode a
  * batch survives a process crash, and the log does not pay an fsync per batch the way the
- * admin writes (FULL) do. A batch is stored as one segment row per org; the decision_log
- * view reads it back one row per decision.
+ * admin writes (FULL) do. A batch is stored as segment rows per org, each at most
+ * maxSegmentBytes; the decision_log view reads them back one row per decision.
  */
 export class DecisionRepository {
   private readonly insertSegment;
-  private readonly insertMany;
+  private readonly insertOverflow;
+  private readonly markBatch;
+  private readonly writeTx;
+  private readonly maxSegmentBytes: number;
 
-  constructor(private readonly db: Db) {
+  constructor(
+    private readonly db: Db,
+    opts: DecisionRepositoryOptions = {},
+  ) {
+    this.maxSegmentBytes = opts.maxSegmentBytes ?? 1024 * 1024;
     this.insertSegment = db.prepare<[string, number, number, number, string]>(
       `INSERT INTO decision_segments (org_id, first_at_ms, last_at_ms, count, records)
        VALUES (?, ?, ?, ?, ?)`,
     );
-    this.insertMany = db.transaction((rows: readonly DecisionRecord[]) => {
-      const byOrg = new Map<string, DecisionRecord[]>();
-      for (const r of rows) {
-        const list = byOrg.get(r.orgId);
-        if (list) list.push(r);
-        else byOrg.set(r.orgId, [r]);
+    this.insertOverflow = db.prepare<[string, number, number, number, number, number, number]>(
+      `INSERT INTO decision_overflow (org_id, window_start_ms, window_end_ms, dropped, allowed, denied, dropped_bytes)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.markBatch = db.prepare<[string, number]>(
+      "INSERT OR IGNORE INTO decision_batches (batch_id, written_at_ms) VALUES (?, ?)",
+    );
+    this.writeTx = db.transaction((batch: DecisionBatch): boolean => {
+      // A batch retried after a timeout, or moved in from a spill file, may be here already.
+      if (this.markBatch.run(batch.id, Date.now()).changes === 0) return false;
+      for (const [orgId, list] of groupByOrg(batch.records)) this.insertSegments(orgId, list);
+      for (const o of batch.overflow) {
+        this.insertOverflow.run(
+          o.orgId,
+          o.windowStartMs,
+          o.windowEndMs,
+          o.dropped,
+          o.allowed,
+          o.denied,
+          o.droppedBytes,
+        );
       }
-      for (const [orgId, list] of byOrg) {
-        let first = Number.POSITIVE_INFINITY;
-        let last = Number.NEGATIVE_INFINITY;
-        for (const r of list) {
-          first = Math.min(first, r.atMs);
-          last = Math.max(last, r.atMs);
-        }
-        this.insertSegment.run(orgId, first, last, list.length, JSON.stringify(list.map(toStored)));
-      }
+      return true;
     });
   }
 
-  /** Writes a batch in one transaction: all or none. */
+  /** Splits one org's records into segments no larger than maxSegmentBytes (a lone larger record gets its own). */
+  private insertSegments(orgId: string, list: readonly DecisionRecord[]): void {
+    let parts: string[] = [];
+    let bytes = 2;
+    let first = Number.POSITIVE_INFINITY;
+    let last = Number.NEGATIVE_INFINITY;
+    const emit = () => {
+      this.insertSegment.run(orgId, first, last, parts.length, `[${parts.join(",")}]`);
+      parts = [];
+      bytes = 2;
+      first = Number.POSITIVE_INFINITY;
+      last = Number.NEGATIVE_INFINITY;
+    };
+    for (const r of list) {
+      const json = JSON.stringify(toStored(r));
+      const size = Buffer.byteLength(json) + 1;
+      if (parts.length > 0 && bytes + size > this.maxSegmentBytes) emit();
+      parts.push(json);
+      bytes += size;
+      first = Math.min(first, r.atMs);
+      last = Math.max(last, r.atMs);
+    }
+    if (parts.length > 0) emit();
+  }
+
+  /** Stores a batch in one transaction, all or none; false when a batch with its id was stored before. */
+  write(batch: DecisionBatch): boolean {
+    return this.writeTx(batch);
+  }
+
+  /** Stores records as a batch of their own (tests, tools). */
   insert(rows: readonly DecisionRecord[]): void {
-    this.insertMany(rows);
+    this.write({ id: randomUUID(), records: rows, overflow: [] });
   }
 
   /** The org's decisions, newest first. */
@@ -90,6 +175,25 @@ export class DecisionRepository {
         reason: String(r.reason),
         rule: String(r.rule),
         revision: Number(r.revision),
+        caller: String(r.caller),
+      }));
+  }
+
+  /** The org's overflow summaries, oldest window first. */
+  overflow(orgId: string): OverflowSummary[] {
+    return this.db
+      .prepare<[string], Record<string, string | number>>(
+        "SELECT * FROM decision_overflow WHERE org_id = ? ORDER BY window_start_ms, seq",
+      )
+      .all(orgId)
+      .map((r) => ({
+        orgId: String(r.org_id),
+        windowStartMs: Number(r.window_start_ms),
+        windowEndMs: Number(r.window_end_ms),
+        dropped: Number(r.dropped),
+        allowed: Number(r.allowed),
+        denied: Number(r.denied),
+        droppedBytes: Number(r.dropped_bytes),
       }));
   }
 

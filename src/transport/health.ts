@@ -9,27 +9,50 @@ import {
   HealthCheckResponse_ServingStatus as Status,
 } from "../../gen/grpc/health/v1/health_pb.js";
 
-/** Serving status of each service name ("" is the whole server), shared by Check/List/Watch. */
+/**
+ * Serving status of each service name ("" is the whole server), shared by Check/List/Watch.
+ * NOT_SERVING after shutdown, and while any component reports itself not ready (readiness:
+ * e.g. the decision log while it spills to a file); SERVING again when all are ready.
+ */
 export class HealthState {
-  private readonly statuses = new Map<string, Status>();
-  private readonly watchers = new Set<grpc.ServerWritableStream<HealthCheckRequest, unknown>>();
+  private readonly names: readonly string[];
+  private readonly watchers = new Map<grpc.ServerWritableStream<HealthCheckRequest, unknown>, string>();
+  private readonly unready = new Set<string>();
+  private stopped = false;
 
   constructor(services: readonly string[]) {
-    for (const name of ["", ...services]) this.statuses.set(name, Status.SERVING);
+    this.names = ["", ...services];
   }
 
-  /** Marks every service NOT_SERVING (on shutdown) and tells watchers. */
+  private current(): Status {
+    return this.stopped || this.unready.size > 0 ? Status.NOT_SERVING : Status.SERVING;
+  }
+
+  /** Marks every service NOT_SERVING (on shutdown) and tells watchers; final. */
   shutdown(): void {
-    for (const name of this.statuses.keys()) this.statuses.set(name, Status.NOT_SERVING);
-    for (const w of this.watchers) {
+    this.stopped = true;
+    for (const w of this.watchers.keys()) {
       w.write(create(HealthCheckResponseSchema, { status: Status.NOT_SERVING }));
       w.end();
     }
     this.watchers.clear();
   }
 
+  /** Records whether `component` is ready; watchers hear when the status changes. */
+  setReady(component: string, ready: boolean): void {
+    const before = this.current();
+    if (ready) this.unready.delete(component);
+    else this.unready.add(component);
+    const now = this.current();
+    if (now === before || this.stopped) return;
+    for (const [w, name] of this.watchers) {
+      // A watcher of an unknown service stays at SERVICE_UNKNOWN.
+      if (this.names.includes(name)) w.write(create(HealthCheckResponseSchema, { status: now }));
+    }
+  }
+
   get(name: string): Status | undefined {
-    return this.statuses.get(name);
+    return this.names.includes(name) ? this.current() : undefined;
   }
 
   /** Registers grpc.health.v1.Health on a grpc-js server. */
@@ -71,8 +94,9 @@ export class HealthState {
           else cb(null, create(HealthCheckResponseSchema, { status }));
         },
         list: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => {
+          const status = this.current();
           const statuses = Object.fromEntries(
-            [...this.statuses].map(([k, status]) => [k, create(HealthCheckResponseSchema, { status })]),
+            this.names.map((k) => [k, create(HealthCheckResponseSchema, { status })]),
           );
           cb(null, create(HealthListResponseSchema, { statuses }));
         },
@@ -82,7 +106,7 @@ export class HealthState {
               status: this.get(call.request.service) ?? Status.SERVICE_UNKNOWN,
             }),
           );
-          this.watchers.add(call);
+          this.watchers.set(call, call.request.service);
           call.on("cancelled", () => this.watchers.delete(call));
         },
       },

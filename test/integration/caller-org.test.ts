@@ -52,6 +52,25 @@ describe("Authorize decides for the caller's org only", () => {
     expect((await ask({ "x-api-key": other.apiKey })).decision).toBe(Decision.ALLOW);
   });
 
+  it("records who asked with each decision: the API key's id, or anonymous for a bare token", async () => {
+    const key = await t.admin.listApiKeys({}, { headers: t.adminHeaders });
+    const scoped = await t.admin.createApiKey(
+      { name: "pep", scopes: ["audit:read"] },
+      { headers: t.adminHeaders },
+    );
+    expect(key.keys.map((k) => k.id)).not.toContain(scoped.key?.id);
+    await t.auth.authorize(
+      { subject: { case: "attributes", value: { id: "svc-1" } }, scope: "governance:read" },
+      { headers: { "x-api-key": scoped.apiKey } },
+    );
+    await ask({});
+    await t.tessera.decisionLog?.flush();
+    const ours = t.store.decisions.recent(t.org.orgId, 10);
+    expect(ours.map((d) => [d.subjectId, d.caller])).toEqual([["svc-1", `api_key:${scoped.key?.id}`]]);
+    const theirs = t.store.decisions.recent(other.orgId, 10);
+    expect(theirs.map((d) => d.caller)).toEqual(["anonymous"]);
+  });
+
   it("still decides our own tokens under our policies", async () => {
     const ours = await newAgent(t, "ours");
     const token = await adminMint(t, ours.id, ["secrets:read"]);

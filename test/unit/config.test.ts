@@ -176,3 +176,38 @@ describe("durations", () => {
     },
   );
 });
+
+describe("decision-log settings", () => {
+  it("documents the defaults: 256 MiB per org per minute, retry the database every 5 s", () => {
+    expect(load()).toMatchObject({
+      decisionLogOrgQuotaBytes: 256 * 1024 * 1024,
+      decisionLogOrgQuotaWindowSeconds: 60,
+      decisionLogSpillRetrySeconds: 5,
+    });
+  });
+
+  it("reads sizes with units and durations, from flags, environment and file", () => {
+    const file = configFile("declog.yaml", "decisionLogOrgQuotaWindowSeconds: 5m\n");
+    const c = load(
+      { config: file, decisionLogSpillRetrySeconds: "2s" },
+      { TESSERA_DECISION_LOG_ORG_QUOTA: "512KiB" },
+    );
+    expect(c).toMatchObject({
+      decisionLogOrgQuotaBytes: 512 * 1024,
+      decisionLogOrgQuotaWindowSeconds: 300,
+      decisionLogSpillRetrySeconds: 2,
+    });
+    expect(load({ decisionLogOrgQuotaBytes: "0" }).decisionLogOrgQuotaBytes).toBe(0);
+    expect(load({}, { TESSERA_DECISION_LOG_ORG_QUOTA: "2MiB" }).decisionLogOrgQuotaBytes).toBe(2 * 1024 ** 2);
+  });
+
+  it.each<[string, ConfigInput]>([
+    ["a quota that is not a size", { decisionLogOrgQuotaBytes: "lots" }],
+    ["a negative quota", { decisionLogOrgQuotaBytes: -1 }],
+    ["a quota in unknown units", { decisionLogOrgQuotaBytes: "8MB" }],
+    ["a zero quota window", { decisionLogOrgQuotaWindowSeconds: "0s" }],
+    ["a zero spill retry", { decisionLogSpillRetrySeconds: 0 }],
+  ])("refuses %s", (_name, flags) => {
+    refused(flags);
+  });
+});

@@ -22,6 +22,7 @@ function record(i: number): DecisionRecord {
     reason: "ALLOWED_BY_RULE",
     rule: "p/r",
     revision: 1,
+    caller: `api_key:key_${i % 3}`,
   };
 }
 
@@ -70,8 +71,8 @@ describe("decision log", () => {
       .mockImplementationOnce(async () => {
         throw new Error("disk full");
       })
-      .mockImplementation(async (rows) => {
-        written.push([...rows]);
+      .mockImplementation(async (batch) => {
+        written.push([...batch.records]);
       });
     const errors: unknown[] = [];
     const log = new DecisionLog(
@@ -105,9 +106,9 @@ describe("decision log batching (fake timers)", () => {
     const handed: (readonly DecisionRecord[])[] = [];
     const releases: (() => void)[] = [];
     const sink: DecisionSink = {
-      write: (rows) => {
-        handed.push(rows);
-        batches.push([...rows]);
+      write: ({ records }) => {
+        handed.push(records);
+        batches.push([...records]);
         if (!opts.hold) return Promise.resolve();
         return new Promise<void>((resolve) => releases.push(resolve));
       },
@@ -286,7 +287,7 @@ describe("decision log storage (segments)", () => {
     const store = openStore(tmp.dir);
     try {
       expect(store.db.pragma("user_version", { simple: true })).toBe(MIGRATIONS.at(-1)?.version);
-      expect(store.decisions.recent("org-old", 10)).toEqual([...old].reverse());
+      expect(store.decisions.recent("org-old", 10)).toEqual(old.map((r) => ({ ...r, caller: "" })).reverse());
       expect(store.db.prepare("SELECT count(*) AS n FROM decision_segments").get()).toEqual({ n: 1 });
     } finally {
       store.close();
@@ -308,8 +309,8 @@ describe("decision batches sent to the writer thread", () => {
       rule: `p/r${i}`,
       revision: 2 ** 40 + i,
     }));
-    const batch = encodeBatch(rows);
-    expect(decodeBatch(batch)).toEqual(rows);
+    const batch = encodeBatch({ id: "batch-1", records: rows, overflow: [] });
+    expect(decodeBatch(batch)).toEqual({ id: "batch-1", records: rows, overflow: [] });
     expect(new Set(batch.strings).size).toBe(batch.strings.length);
     expect(batch.strings.filter((s) => s.startsWith("org-"))).toHaveLength(2);
   });

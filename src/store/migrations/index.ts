@@ -270,6 +270,42 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
+    version: 9,
+    name: "decision log: caller, batch ids, overflow summaries",
+    sql: `
+      -- Each stored batch, by its id: a batch written twice (retried after a timeout, or moved
+      -- in again from a spill file after a crash) is stored once.
+      CREATE TABLE decision_batches (
+        batch_id TEXT PRIMARY KEY,
+        written_at_ms INTEGER NOT NULL
+      ) STRICT, WITHOUT ROWID;
+
+      -- Decisions an org made after using its byte budget for a quota window: counted, not
+      -- stored one by one, so one tenant cannot fill the disk and nothing goes unaccounted.
+      CREATE TABLE decision_overflow (
+        seq INTEGER PRIMARY KEY,
+        org_id TEXT NOT NULL,
+        window_start_ms INTEGER NOT NULL,
+        window_end_ms INTEGER NOT NULL,
+        dropped INTEGER NOT NULL,
+        allowed INTEGER NOT NULL,
+        denied INTEGER NOT NULL,
+        dropped_bytes INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX decision_overflow_org_time ON decision_overflow(org_id, window_start_ms);
+
+      -- Records gain a trailing element, the caller; older records read back as ''.
+      DROP VIEW decision_log;
+      CREATE VIEW decision_log AS
+        SELECT s.seq AS segment, j.key AS position, s.org_id AS org_id,
+          j.value ->> 0 AS id, j.value ->> 1 AS at_ms, j.value ->> 2 AS subject_id,
+          j.value ->> 3 AS scope, j.value ->> 4 AS resource_kind, j.value ->> 5 AS resource_id,
+          j.value ->> 6 AS allowed, j.value ->> 7 AS reason, j.value ->> 8 AS rule,
+          j.value ->> 9 AS revision, coalesce(j.value ->> 10, '') AS caller
+        FROM decision_segments s, json_each(s.records) j;
+    `,
+  },
+  {
     version: 10,
     name: "server operator and identity namespaces",
     sql: `
