@@ -73,6 +73,10 @@ export const ERROR_KINDS = {
   AGENT_KEY_NOT_FOUND: "not_found",
   USERNAME_TAKEN: "already_exists",
   AGENT_KEY_EXISTS: "already_exists",
+  // Sessions and logins (issue #9, findings 11, 12, 19): a session past its absolute lifetime;
+  // a source that failed too many logins, refused for a while whatever it tries.
+  SESSION_EXPIRED: "unauthenticated",
+  LOGIN_RATE_LIMITED: "resource_exhausted",
   // INTERNAL: never a client's fault.
   INTERNAL: "internal",
 } as const;
