@@ -299,7 +299,7 @@ describe("logging in", () => {
     const { password_hash } = store.db.prepare("SELECT password_hash FROM users").get() as {
       password_hash: string;
     };
-    expect(password_hash).toMatch(/^scrypt\$N=32768,r=8,p=1\$/);
+    expect(password_hash).toMatch(/^scrypt\$N=131072,r=8,p=1\$/);
     expect((await strong.login(orgA, "hank", PASSWORD)).user).toEqual(u);
     expect(await reasonOf(strong.login(orgA, "hank", "wrong password!"))).toBe("LOGIN_FAILED");
   });
