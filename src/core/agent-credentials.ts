@@ -60,9 +60,15 @@ export class AgentCredentialService {
   registerKey(orgId: string, agentId: string, publicKey: string): { keyId: string; alg: "EdDSA" | "RS256" } {
     if (!this.repo.exists(orgId, agentId)) throw notFound();
     const parsed = parsePublicKey(publicKey);
-    const row = { id: parsed.thumbprint, agentId, alg: parsed.alg, publicJwk: JSON.stringify(parsed.jwk) };
-    // agent_keys.id (the thumbprint) is unique across all agents, so a key already registered
-    // for any agent is refused here too: one key speaks for one agent.
+    const row = {
+      id: parsed.thumbprint,
+      orgId,
+      agentId,
+      alg: parsed.alg,
+      publicJwk: JSON.stringify(parsed.jwk),
+    };
+    // A key is unique within its org: one already registered for any of the org's agents is
+    // refused (one key speaks for one agent), while another org may register the same key.
     if (!this.repo.insertKey(row, epochSeconds(this.d.now()))) {
       throw new TesseraError("AGENT_KEY_EXISTS", "this key is already registered");
     }

@@ -231,6 +231,22 @@ describe("registering public keys", () => {
     expect(keyCount()).toBe(before);
   });
 
+  it("lets two orgs register the same key for their own agents, each org once (finding 16)", () => {
+    const k = pem(generateKeyPairSync("ed25519").publicKey);
+    const [a, b] = [newAgent(orgA), newAgent(orgB)];
+    const first = service.registerKey(orgB, b.id, k); // the other org registers it first
+    expect(service.registerKey(orgA, a.id, k)).toEqual(first);
+    const before = keyCount();
+    expect(reasonOf(() => service.registerKey(orgA, a.id, k))).toBe("AGENT_KEY_EXISTS");
+    expect(reasonOf(() => service.registerKey(orgA, newAgent(orgA).id, k))).toBe("AGENT_KEY_EXISTS");
+    expect(reasonOf(() => service.registerKey(orgB, b.id, k))).toBe("AGENT_KEY_EXISTS");
+    expect(keyCount()).toBe(before);
+    // Removing it from one org leaves the other's.
+    service.removeKey(orgA, a.id, first.keyId);
+    const rows = store.db.prepare("SELECT org_id, agent_id FROM agent_keys WHERE id = ?").all(first.keyId);
+    expect(rows).toEqual([{ org_id: orgB, agent_id: b.id }]);
+  });
+
   it("refuses the same key twice (in either form) with AGENT_KEY_EXISTS", () => {
     const agent = newAgent(orgA);
     const k = generateKeyPairSync("ed25519").publicKey;
@@ -238,7 +254,7 @@ describe("registering public keys", () => {
     const before = keyCount();
     expect(reasonOf(() => service.registerKey(orgA, agent.id, pem(k)))).toBe("AGENT_KEY_EXISTS");
     expect(reasonOf(() => service.registerKey(orgA, agent.id, jwkText(k)))).toBe("AGENT_KEY_EXISTS");
-    // Key ids are unique across agents: one key speaks for one agent only.
+    // Key ids are unique across an org's agents: one key speaks for one agent of the org.
     expect(reasonOf(() => service.registerKey(orgA, newAgent(orgA).id, pem(k)))).toBe("AGENT_KEY_EXISTS");
     expect(keyCount()).toBe(before);
   });

@@ -128,6 +128,15 @@ describe("valid assertions", () => {
     }
   });
 
+  it("lets another org's agent register the same key, and each agent log in with it (finding 16)", async () => {
+    const elsewhere = newAgent(createOrg(store, "b", clock.now()).orgId);
+    const publicKey = JSON.stringify(await exportJWK(ed.publicKey));
+    expect(service.registerKey(elsewhere.orgId, elsewhere.id, publicKey).keyId).toBe(ed.kid);
+    const twin: Signer = { ...ed, agent: elsewhere };
+    expect(await service.authenticateAssertion(await assertion(twin))).toMatchObject(elsewhere);
+    expect((await service.authenticateAssertion(await assertion(ed))).id).toBe(ed.agent.id);
+  });
+
   it("keeps jti per agent: another agent may use the same one", async () => {
     const jti = randomUUID();
     await service.authenticateAssertion(await assertion(ed, { jti }));
