@@ -75,20 +75,29 @@ export async function buildTessera(
   const auth = new AuthCore({ engine, access, verifier, log: decisionLog, now });
   const admin = new AdminCore({ access, liveness, agents: store.agents, services: store.services, now });
   const policies = new PolicyAdmin({ engine, policies: store.policies, now });
-  const users = new UserService({ db: store.db, now });
-  const agentCredentials = new AgentCredentialService({
-    db: store.db,
-    audience: settings.audience,
-    clockToleranceSeconds: settings.clockToleranceSeconds,
-    now,
-  });
   const sessions = new Sessions({
     settings,
     refreshTokens: new RefreshTokenRepository(store.db),
     signer,
     verifier,
     liveness,
-    resolve: (kind, orgId, id, issuedAt) => resolveSubject(store, users, kind, orgId, id, issuedAt),
+    // Called on refreshes only, once `users` below exists.
+    resolve: (kind, orgId, id, issuedAt): SessionSubject =>
+      resolveSubject(store, users, kind, orgId, id, issuedAt),
+    now,
+  });
+  // A new password or agent secret, or a removed key, ends the sessions it could have started.
+  const users: UserService = new UserService({
+    db: store.db,
+    now,
+    sessions,
+    scryptCost: settings.passwordHashCost,
+  });
+  const agentCredentials = new AgentCredentialService({
+    db: store.db,
+    sessions,
+    audience: settings.audience,
+    clockToleranceSeconds: settings.clockToleranceSeconds,
     now,
   });
   const login = new Authenticator({

@@ -20,6 +20,7 @@ import {
   type UserRole,
   type UserRow,
 } from "../store/users.js";
+import type { SessionEnder, SessionStart } from "./sessions.js";
 
 /** A user as the admin plane shows it (never the password hash). */
 export interface UserRecord {
@@ -36,13 +37,17 @@ export interface LoggedInUser {
   readonly user: UserRecord;
   /** Users carry a fixed tier so policies can treat them like other principals. */
   readonly tier: Tier;
+  /** How a session for this login begins: refused if the password changed meanwhile. */
+  readonly start: SessionStart;
 }
 
 export interface UserDeps {
   readonly db: Db;
   readonly now: () => Date;
+  /** Ends a user's sessions when the password is reset. */
+  readonly sessions: SessionEnder;
   /** scrypt parameters for new hashes; tests pass cheap ones. Default: DEFAULT_SCRYPT_COST. */
-  readonly scryptCost?: ScryptCost;
+  readonly scryptCost?: ScryptCost | undefined;
   /** How a failed login waits before answering; tests record the delays instead. */
   readonly sleep?: (ms: number) => Promise<void>;
 }
@@ -72,7 +77,8 @@ function toRecord(r: UserRow): UserRecord {
 /**
  * Users (human operators): username + password (scrypt), role viewer/operator/admin.
  * Repeated wrong passwords slow down, then lock the (org, username) for a while, whether or
- * not the user exists; no answer reveals whether a username exists.
+ * not the user exists; no answer reveals whether a username exists. A password reset ends the
+ * user's sessions.
  */
 export class UserService {
   private readonly users: UserRepository;
@@ -124,16 +130,21 @@ export class UserService {
     return row && toRecord(row);
   }
 
-  /** Sets a new password and forgets past login failures; PASSWORD_WEAK or USER_NOT_FOUND otherwise. */
+  /**
+   * Sets a new password, forgets past login failures and ends the user's sessions, all in one
+   * transaction; PASSWORD_WEAK or USER_NOT_FOUND otherwise.
+   */
   async setPassword(orgId: string, userId: string, password: string): Promise<void> {
     checkPassword(password);
     const user = this.users.get(orgId, userId);
     if (!user) throw notFound();
     const hash = await hashPassword(password, this.cost);
     const done = this.d.db.transaction(() => {
-      const changed = this.users.setHash(orgId, userId, hash);
-      if (changed) this.failures.clear(orgId, user.username);
-      return changed;
+      if (!this.users.setHash(orgId, userId, hash)) return false;
+      this.failures.clear(orgId, user.username);
+      // A session stolen before the reset must not outlive it.
+      this.d.sessions.endAllFor(userId);
+      return true;
     })();
     if (!done) throw notFound(); // deleted while we hashed
   }
@@ -162,15 +173,19 @@ export class UserService {
       throw new TesseraError("LOGIN_FAILED", "wrong username or password");
     }
     this.failures.clear(orgId, name);
-    await this.upgradeHash(user, password);
-    return { user: toRecord(user), tier: "verified" };
+    const hash = await this.upgradeHash(user, password);
+    const recheck = () => {
+      if (!this.users.hashIs(orgId, user.id, hash))
+        throw new TesseraError("LOGIN_FAILED", "wrong username or password");
+    };
+    return { user: toRecord(user), tier: "verified", start: { credential: "password", recheck } };
   }
 
-  /** Re-hashes with the current parameters when the stored ones are older. */
-  private async upgradeHash(user: UserRow, password: string): Promise<void> {
-    if (!needsRehash(user.passwordHash, this.cost)) return;
+  /** Re-hashes with the current parameters when the stored ones are older; returns the hash in place. */
+  private async upgradeHash(user: UserRow, password: string): Promise<string> {
+    if (!needsRehash(user.passwordHash, this.cost)) return user.passwordHash;
     const next = await hashPassword(password, this.cost);
-    this.users.upgradeHash(user.orgId, user.id, user.passwordHash, next);
+    return this.users.upgradeHash(user.orgId, user.id, user.passwordHash, next) ? next : user.passwordHash;
   }
 }
 

@@ -75,6 +75,12 @@ export class UserRepository {
     return this.db.prepare(sql).run(hash, orgId, id).changes === 1;
   }
 
+  /** True while `hash` is still the user's password hash (no reset since it was read). */
+  hashIs(orgId: string, id: string, hash: string): boolean {
+    const sql = "SELECT 1 AS one FROM users WHERE org_id = ? AND id = ? AND password_hash = ?";
+    return this.db.prepare(sql).get(orgId, id, hash) !== undefined;
+  }
+
   /** Replaces the hash only while it is still `previous`, so a login's rehash never undoes a reset. */
   upgradeHash(orgId: string, id: string, previous: string, next: string): boolean {
     const sql = "UPDATE users SET password_hash = ? WHERE org_id = ? AND id = ? AND password_hash = ?";

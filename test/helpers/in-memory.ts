@@ -6,7 +6,7 @@ import type { CoreSettings } from "../../src/core/settings.js";
 import { buildTessera, type Tessera } from "../../src/core/tessera.js";
 import type { PeerIdentity } from "../../src/domain/principal.js";
 import { openStore, type Store } from "../../src/store/store.js";
-import { addConnectService, peerKey } from "../../src/transport/connect-adapter.js";
+import { addConnectService, peerKey, remoteKey } from "../../src/transport/connect-adapter.js";
 import { serviceBindings } from "../../src/transport/servers.js";
 import { tempDir } from "./server.js";
 
@@ -20,6 +20,8 @@ export const TEST_SETTINGS: CoreSettings = {
   maxDelegationDepth: 3,
   signingAlg: "EdDSA",
   keyRotationIntervalSeconds: 0,
+  // Any hash will do here; test/unit/passwords.test.ts covers the default cost.
+  passwordHashCost: { N: 1024, r: 8, p: 1 },
 };
 
 /** The whole core behind an in-memory Connect transport, over a real SQLite file. */
@@ -33,6 +35,8 @@ export interface InMemoryTessera {
   readonly adminHeaders: Record<string, string>;
   /** Clients whose calls carry the given mTLS peer identity. */
   asPeer(peer: PeerIdentity): { auth: Client<typeof AuthService>; admin: Client<typeof AdminService> };
+  /** Clients whose calls come from the given network address (CallContext.remote()). */
+  fromAddress(remote: string): { auth: Client<typeof AuthService>; admin: Client<typeof AdminService> };
   close(): void;
 }
 
@@ -42,9 +46,10 @@ export async function inMemoryTessera(now: () => Date = () => new Date()): Promi
   const tessera = await buildTessera(store, TEST_SETTINGS, now);
   const org = createOrg(store, "test", now());
   tessera.policies.put(org.orgId, EXAMPLE_POLICY, "example.yaml");
-  const transportFor = (peer?: PeerIdentity) => {
+  const transportFor = (peer?: PeerIdentity, remote?: string) => {
     const setPeer: Interceptor = (next) => (req) => {
       if (peer) req.contextValues.set(peerKey, peer);
+      if (remote) req.contextValues.set(remoteKey, remote);
       return next(req);
     };
     return createRouterTransport(
@@ -65,6 +70,10 @@ export async function inMemoryTessera(now: () => Date = () => new Date()): Promi
     asPeer(peer) {
       const pt = transportFor(peer);
       return { auth: createClient(AuthService, pt), admin: createClient(AdminService, pt) };
+    },
+    fromAddress(remote) {
+      const rt = transportFor(undefined, remote);
+      return { auth: createClient(AuthService, rt), admin: createClient(AdminService, rt) };
     },
     close() {
       store.close();

@@ -2,6 +2,7 @@ import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { databasePath } from "../../src/store/db.js";
 import { MIGRATIONS } from "../../src/store/migrations/index.js";
+import { RefreshTokenRepository } from "../../src/store/refresh-tokens.js";
 import { openStore, type Store } from "../../src/store/store.js";
 import { tempDir } from "../helpers/server.js";
 
@@ -56,5 +57,16 @@ describe("migration 11", () => {
     ).toThrow(/UNIQUE/);
     expect(store.db.pragma("integrity_check", { simple: true })).toBe("ok");
     expect(store.db.pragma("foreign_key_check")).toEqual([]);
+  });
+
+  it("dates every session from its first token, and ends old sessions when any key is removed", () => {
+    before11();
+    store = openStore(tmp.dir);
+    const rows = new RefreshTokenRepository(store.db);
+    expect(rows.byDigest(Buffer.from([2]))).toMatchObject({ startedAt: 100, credential: undefined });
+    expect(rows.byDigest(Buffer.from([1]))).toMatchObject({ startedAt: 100, issuedAt: 100 });
+    // Which key started it is unknown: removing any key of the agent ends it.
+    expect(rows.familiesOf("agt_a", "key:other")).toEqual(["ses_a"]);
+    expect(store.db.pragma("user_version", { simple: true })).toBe(MIGRATIONS.at(-1)?.version);
   });
 });

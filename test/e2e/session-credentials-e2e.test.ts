@@ -1,0 +1,91 @@
+import * as grpc from "@grpc/grpc-js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Tier } from "../../gen/tessera/v1/types_pb.js";
+import { adminHeaders, expectFailure, expectOk } from "../helpers/e2e.js";
+import { grpcClients } from "../helpers/grpc-fixture.js";
+import { startTestServer, type TestServer } from "../helpers/server.js";
+
+const BOUND_MS = 2000;
+const PASSWORD = "the first long password";
+
+describe("two servers on one data dir: a credential change ends sessions on both (finding 11)", () => {
+  let a: TestServer;
+  let b: TestServer;
+  let ca: ReturnType<typeof grpcClients>;
+  let cb: ReturnType<typeof grpcClients>;
+  let admin: Record<string, string>;
+  beforeAll(async () => {
+    a = await startTestServer();
+    b = await startTestServer({}, a.dataDir);
+    ca = grpcClients(`127.0.0.1:${a.grpcPort}`);
+    cb = grpcClients(`127.0.0.1:${b.grpcPort}`);
+    admin = adminHeaders(a.org);
+  });
+  afterAll(async () => {
+    for (const c of [ca, cb]) for (const client of Object.values(c ?? {})) client.close();
+    await b?.stop({ keepData: true });
+    await a?.stop();
+  });
+
+  /** What the token gets from Authorize on server b: a reason, or the refusal's code and reason. */
+  async function onB(token: string): Promise<string> {
+    const r = await cb.auth.call("authorize", {
+      subject: { case: "token", value: token },
+      scope: "governance:read",
+    });
+    return r.ok ? r.value.reason : `${grpc.status[r.error.code]} ${r.error.reason}`;
+  }
+
+  /** Polls server b until the token is refused as revoked, for at most BOUND_MS. */
+  async function settle(token: string): Promise<string> {
+    const start = Date.now();
+    let seen = await onB(token);
+    while (seen !== "UNAUTHENTICATED TOKEN_REVOKED" && Date.now() - start < BOUND_MS) seen = await onB(token);
+    return seen;
+  }
+
+  it("a new agent secret on a ends the session's access and refresh tokens on b", async () => {
+    const created = expectOk(
+      await ca.admin.call(
+        "createAgent",
+        { name: "rotating", tier: Tier.VERIFIED, roles: ["operator"] },
+        admin,
+      ),
+    );
+    const agentId = created.agent?.id ?? "";
+    const { secret } = expectOk(await ca.admin.call("createAgentSecret", { agentId }, admin));
+    const login = expectOk(
+      await ca.auth.call("authenticate", {
+        credential: { case: "agentSecret", value: { agentId, secret } },
+        issueTokens: true,
+      }),
+    );
+    const access = login.tokens?.accessToken ?? "";
+    expect(await onB(access)).toBe("ALLOWED_BY_RULE");
+    expectOk(await ca.admin.call("createAgentSecret", { agentId }, admin));
+    const refresh = await cb.auth.call("refreshToken", { refreshToken: login.tokens?.refreshToken ?? "" });
+    expectFailure(refresh, grpc.status.UNAUTHENTICATED, "REFRESH_TOKEN_INVALID");
+    expect(await settle(access)).toBe("UNAUTHENTICATED TOKEN_REVOKED");
+  });
+
+  it("a password reset on b ends the user's session started on a", async () => {
+    const user = expectOk(
+      await ca.admin.call("createUser", { username: "ops", password: PASSWORD, role: "admin" }, admin),
+    );
+    const login = expectOk(
+      await ca.auth.call("authenticate", {
+        credential: { case: "password", value: { orgId: a.org.orgId, username: "ops", password: PASSWORD } },
+        issueTokens: true,
+      }),
+    );
+    const access = login.tokens?.accessToken ?? "";
+    const asUser = { authorization: `Bearer ${access}` };
+    expectOk(await ca.admin.call("listUsers", {}, asUser));
+    const userId = user.user?.id ?? "";
+    expectOk(await cb.admin.call("setUserPassword", { userId, password: "the second long password" }, admin));
+    const refresh = await ca.auth.call("refreshToken", { refreshToken: login.tokens?.refreshToken ?? "" });
+    expectFailure(refresh, grpc.status.UNAUTHENTICATED, "REFRESH_TOKEN_INVALID");
+    expectFailure(await ca.admin.call("listUsers", {}, asUser), grpc.status.UNAUTHENTICATED, "TOKEN_REVOKED");
+    expect(await settle(access)).toBe("UNAUTHENTICATED TOKEN_REVOKED");
+  });
+});
