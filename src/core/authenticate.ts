@@ -8,6 +8,7 @@ import type { ServiceIdentityRepository } from "../store/services.js";
 import { bearerOf } from "./access.js";
 import type { AgentCredentialService } from "./agent-credentials.js";
 import type { CallContext } from "./context.js";
+import { loginOrigin } from "./login-source.js";
 import type { SessionStart, SessionSubject, Sessions, TokenPair } from "./sessions.js";
 import type { UserRecord, UserService } from "./users.js";
 
@@ -123,7 +124,8 @@ export class Authenticator {
       session = { subject: agentSubject(agent), method: "client_assertion", start };
     } else if (cred?.kind === "password") {
       if (!cred.orgId) throw new TesseraError("ORG_MISSING", "a password login names its org (org_id)");
-      const { user, start } = await this.d.users.login(cred.orgId, cred.username, cred.password);
+      const login = this.d.users.login(cred.orgId, cred.username, cred.password, loginOrigin(ctx));
+      const { user, start } = await login;
       session = { subject: userSubject(user), method: "password", start };
     }
     if (session) {

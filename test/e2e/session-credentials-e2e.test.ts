@@ -1,6 +1,9 @@
 import * as grpc from "@grpc/grpc-js";
+import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Tier } from "../../gen/tessera/v1/types_pb.js";
+import { databasePath } from "../../src/store/db.js";
+import { addressOfPeer } from "../../src/transport/grpc-adapter.js";
 import { adminHeaders, expectFailure, expectOk } from "../helpers/e2e.js";
 import { grpcClients } from "../helpers/grpc-fixture.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
@@ -87,5 +90,58 @@ describe("two servers on one data dir: a credential change ends sessions on both
     expectFailure(refresh, grpc.status.UNAUTHENTICATED, "REFRESH_TOKEN_INVALID");
     expectFailure(await ca.admin.call("listUsers", {}, asUser), grpc.status.UNAUTHENTICATED, "TOKEN_REVOKED");
     expect(await settle(access)).toBe("UNAUTHENTICATED TOKEN_REVOKED");
+  });
+});
+
+describe("the caller's address reaches the login limits on both ports (finding 19)", () => {
+  let server: TestServer;
+  let c: ReturnType<typeof grpcClients>;
+  beforeAll(async () => {
+    server = await startTestServer();
+    c = grpcClients(`127.0.0.1:${server.grpcPort}`);
+  });
+  afterAll(async () => {
+    for (const client of Object.values(c ?? {})) client.close();
+    await server?.stop();
+  });
+
+  const sourceFailures = () => {
+    const db = new Database(databasePath(server.dataDir), { readonly: true });
+    try {
+      return db
+        .prepare("SELECT key, failures FROM login_throttle WHERE kind = 'source' ORDER BY key")
+        .all() as { key: string; failures: number }[];
+    } finally {
+      db.close();
+    }
+  };
+  const credential = { orgId: "", username: "nobody", password: "not the password at all" };
+
+  it("counts a failed login over gRPC and over Connect against 127.0.0.1", async () => {
+    credential.orgId = server.org.orgId;
+    const grpcLogin = await c.auth.call("authenticate", {
+      credential: { case: "password", value: credential },
+    });
+    expectFailure(grpcLogin, grpc.status.UNAUTHENTICATED, "LOGIN_FAILED");
+    expect(sourceFailures()).toEqual([{ key: "ip:127.0.0.1", failures: 1 }]);
+    const res = await fetch(`http://127.0.0.1:${server.httpPort}/tessera.v1.AuthService/Authenticate`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ password: credential }),
+      signal: AbortSignal.timeout(10_000),
+    });
+    expect(res.status).toBe(401);
+    expect(sourceFailures()).toEqual([{ key: "ip:127.0.0.1", failures: 2 }]);
+  });
+
+  it.each([
+    ["127.0.0.1:50123", "127.0.0.1"],
+    ["::1:50123", "::1"],
+    ["::ffff:10.0.0.1:443", "::ffff:10.0.0.1"],
+    ["2001:db8::5", "2001:db8::5"],
+    ["unknown", undefined],
+    ["", undefined],
+  ])("reads the address of grpc-js peer %j", (peer, address) => {
+    expect(addressOfPeer(peer)).toBe(address);
   });
 });
