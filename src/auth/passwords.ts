@@ -7,8 +7,11 @@ export interface ScryptCost {
   readonly p: number;
 }
 
-/** What new hashes use: 32 MiB per hash. Raise it here; older hashes are upgraded at the next login. */
-export const DEFAULT_SCRYPT_COST: ScryptCost = { N: 32768, r: 8, p: 1 };
+/**
+ * What new hashes use: N = 2^17, r = 8, p = 1 (OWASP's scrypt minimum), 128 MiB per hash.
+ * Raise it here; older hashes are upgraded at the next successful login.
+ */
+export const DEFAULT_SCRYPT_COST: ScryptCost = { N: 2 ** 17, r: 8, p: 1 };
 
 const SALT_BYTES = 16;
 const HASH_BYTES = 32;
@@ -23,7 +26,7 @@ interface ParsedHash {
 }
 
 function derive(password: string, salt: Buffer, cost: ScryptCost, length: number): Promise<Buffer> {
-  // Node refuses anything above maxmem (32 MiB by default), which N=32768, r=8 needs exactly.
+  // Node refuses anything above maxmem (32 MiB by default); scrypt needs 128·N·r bytes, so allow twice that.
   const options: ScryptOptions = { N: cost.N, r: cost.r, p: cost.p, maxmem: 256 * cost.N * cost.r };
   // NFKC (NIST SP 800-63B §5.1.1.2) so the same password typed on different systems matches.
   const input = password.normalize("NFKC");

@@ -33,6 +33,11 @@ export interface Config {
   readonly maxTokenTtlSeconds: number;
   /** Lifetime of a refresh token (and so of an idle session). Default 7 days. */
   readonly refreshTokenTtlSeconds: number;
+  /**
+   * Absolute lifetime of a session: a refresh this long after the login is refused, however
+   * recently the session was used. Default 24 hours.
+   */
+  readonly sessionMaxLifetimeSeconds: number;
   /** Longest `act` delegation chain MintToken accepts from agent minters. Default 3. */
   readonly maxDelegationDepth: number;
   /** Algorithm of new signing keys: EdDSA (default) or ES256. */
@@ -102,6 +107,7 @@ const ENV: Record<string, keyof ConfigInput> = {
   TESSERA_LOG_LEVEL: "logLevel",
   TESSERA_WORKERS: "workers",
   TESSERA_REFRESH_TOKEN_TTL: "refreshTokenTtlSeconds",
+  TESSERA_SESSION_MAX_LIFETIME: "sessionMaxLifetimeSeconds",
   TESSERA_MAX_DELEGATION_DEPTH: "maxDelegationDepth",
   TESSERA_SIGNING_ALG: "signingAlg",
   TESSERA_KEY_ROTATION_INTERVAL: "keyRotationIntervalSeconds",
@@ -225,6 +231,8 @@ export function loadConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = pro
   }
   const maxTokenTtlSeconds = seconds("maxTokenTtl", get("maxTokenTtlSeconds", 3600));
   if (maxTokenTtlSeconds === 0) throw new ConfigError("maxTokenTtl must be positive");
+  const sessionMaxLifetimeSeconds = seconds("sessionMaxLifetime", get("sessionMaxLifetimeSeconds", 86400));
+  if (sessionMaxLifetimeSeconds === 0) throw new ConfigError("sessionMaxLifetime must be positive");
   const config: Config = {
     dataDir: String(get("dataDir", "./data")),
     host,
@@ -246,6 +254,7 @@ export function loadConfig(flags: ConfigInput = {}, env: NodeJS.ProcessEnv = pro
     maxTokenTtlSeconds,
     clockToleranceSeconds: seconds("clockTolerance", get("clockToleranceSeconds", 10)),
     refreshTokenTtlSeconds: seconds("refreshTokenTtl", get("refreshTokenTtlSeconds", 7 * 86400)),
+    sessionMaxLifetimeSeconds,
     maxDelegationDepth: count("maxDelegationDepth", get("maxDelegationDepth", 3)),
     signingAlg: signingAlg(get("signingAlg", "EdDSA")),
     keyRotationIntervalSeconds: seconds("keyRotationInterval", get("keyRotationIntervalSeconds", 0)),

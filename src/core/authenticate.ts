@@ -9,7 +9,8 @@ import type { AgentRecord } from "../store/agents.js";
 import { bearerOf } from "./access.js";
 import type { AgentCredentialService } from "./agent-credentials.js";
 import type { CallContext } from "./context.js";
-import type { SessionSubject, Sessions, TokenPair } from "./sessions.js";
+import { loginOrigin } from "./login-source.js";
+import type { SessionStart, SessionSubject, Sessions, TokenPair } from "./sessions.js";
 import type { UserRecord, UserService } from "./users.js";
 
 /** One credential, as Authenticate accepts them. */
@@ -115,26 +116,23 @@ export class Authenticator {
     issueTokens: boolean,
     ctx: CallContext,
   ): Promise<{ principal: Principal; tokens?: TokenPair }> {
-    let session: { subject: SessionSubject; method: AuthMethod } | undefined;
+    let session: { subject: SessionSubject; method: AuthMethod; start: SessionStart } | undefined;
     if (cred?.kind === "agentSecret") {
-      session = {
-        subject: agentSubject(this.d.agentCredentials.authenticateSecret(cred.agentId, cred.secret)),
-        method: "agent_secret",
-      };
+      const { agent, start } = this.d.agentCredentials.authenticateSecret(cred.agentId, cred.secret);
+      session = { subject: agentSubject(agent), method: "agent_secret", start };
     } else if (cred?.kind === "clientAssertion") {
-      session = {
-        subject: agentSubject(await this.d.agentCredentials.authenticateAssertion(cred.assertion)),
-        method: "client_assertion",
-      };
+      const { agent, start } = await this.d.agentCredentials.authenticateAssertion(cred.assertion);
+      session = { subject: agentSubject(agent), method: "client_assertion", start };
     } else if (cred?.kind === "password") {
       if (!cred.orgId) throw new TesseraError("ORG_MISSING", "a password login names its org (org_id)");
-      const { user } = await this.d.users.login(cred.orgId, cred.username, cred.password);
-      session = { subject: userSubject(user), method: "password" };
+      const login = this.d.users.login(cred.orgId, cred.username, cred.password, loginOrigin(ctx));
+      const { user, start } = await login;
+      session = { subject: userSubject(user), method: "password", start };
     }
     if (session) {
       const principal = fromSubject(session.subject, session.method);
       return issueTokens
-        ? { principal, tokens: await this.d.sessions.issue(session.subject) }
+        ? { principal, tokens: await this.d.sessions.issue(session.subject, session.start) }
         : { principal };
     }
     if (issueTokens) {

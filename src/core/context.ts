@@ -6,4 +6,6 @@ export interface CallContext {
   header(name: string): string | undefined;
   /** The verified mTLS client identity, when the caller presented a certificate. */
   peer(): PeerIdentity | undefined;
+  /** The caller's network address (IP, no port), when the transport knows it. */
+  remote(): string | undefined;
 }

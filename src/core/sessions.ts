@@ -17,6 +17,30 @@ export type SessionSubject = Pick<
   readonly kind: "agent" | "user";
 };
 
+/** How a session begins: what proved the subject, and a re-check made as the session is stored. */
+export interface SessionStart {
+  /** 'secret', 'password' or 'key:<thumbprint>': removing a key ends only the sessions it started. */
+  readonly credential: string;
+  /**
+   * Throws when the credential changed since it was checked (a reset raced the login); run in
+   * the transaction that stores the session, so no session outlives the change.
+   */
+  readonly recheck?: () => void;
+}
+
+/** What a credential change needs from sessions: to end those of a subject. */
+export type SessionEnder = Pick<Sessions, "endAllFor">;
+
+/** A session being started or continued: its id, start and origin. */
+interface Family {
+  readonly id: string;
+  readonly startedAt: number;
+  readonly credential: string | undefined;
+}
+
+/** When the settings leave it out: a day, the config's default. */
+const DEFAULT_MAX_LIFETIME_SECONDS = 86400;
+
 export interface TokenPair {
   readonly accessToken: string;
   readonly accessExpiresAt: number;
@@ -45,7 +69,8 @@ export type Introspection =
 
 /**
  * Logins as sessions: an access token plus a single-use refresh token (trt_…). Refreshing
- * returns a new pair; presenting a used refresh token again revokes the whole family.
+ * returns a new pair; presenting a used refresh token again revokes the whole family. However
+ * often it is refreshed, a session ends `sessionMaxLifetimeSeconds` after its login.
  */
 export class Sessions {
   constructor(private readonly d: SessionDeps) {}
@@ -54,17 +79,32 @@ export class Sessions {
     return epochSeconds(this.d.now());
   }
 
-  /** Starts (or, with `familyId`, continues) a session. */
-  async issue(s: SessionSubject, familyId = newId("ses")): Promise<TokenPair> {
-    return this.store(s, familyId, await this.signAccess(s, familyId));
+  private maxLifetime(): number {
+    return this.d.settings.sessionMaxLifetimeSeconds ?? DEFAULT_MAX_LIFETIME_SECONDS;
   }
 
-  /** The session's next access token; throws CLAIMS_TOO_LARGE (and writes nothing) when it cannot be. */
-  private signAccess(s: SessionSubject, familyId: string) {
+  /** Starts a session for a subject a credential has just proved. */
+  issue(s: SessionSubject, start: SessionStart): Promise<TokenPair> {
+    const family = { id: newId("ses"), startedAt: this.nowSec(), credential: start.credential };
+    return this.issueIn(s, family, start.recheck);
+  }
+
+  /** A new pair in the family; neither token outlives the session's absolute lifetime. */
+  private async issueIn(s: SessionSubject, family: Family, recheck?: () => void): Promise<TokenPair> {
+    return this.storePair(s, family, await this.signAccess(s, family), recheck);
+  }
+
+  /**
+   * The session's next access token, ending no later than the session; throws CLAIMS_TOO_LARGE
+   * (and writes nothing) when it cannot be signed.
+   */
+  private signAccess(s: SessionSubject, family: Family) {
+    const now = this.nowSec();
+    const ttl = Math.min(this.d.settings.defaultTokenTtlSeconds, family.startedAt + this.maxLifetime() - now);
     return this.d.signer.sign(
       {
         kind: s.kind,
-        sid: familyId,
+        sid: family.id,
         aud: this.d.settings.audience,
         sub: s.id,
         org: s.orgId,
@@ -74,27 +114,38 @@ export class Sessions {
         scopes: s.scopes,
         tags: s.tags,
       },
-      this.nowSec(),
-      this.d.settings.defaultTokenTtlSeconds,
+      now,
+      ttl,
     );
   }
 
-  /** Stores a new refresh token of the session and pairs it with the signed access token. */
-  private store(s: SessionSubject, familyId: string, access: { token: string; claims: AccessClaims }) {
+  /** Stores a new refresh token of the session (re-checking its credential) and pairs it with the access token. */
+  private storePair(
+    s: SessionSubject,
+    family: Family,
+    access: { token: string; claims: AccessClaims },
+    recheck?: () => void,
+  ): TokenPair {
     const now = access.claims.iat;
     const refreshToken = generateSecret("refreshToken");
-    const refreshExpiresAt = now + this.d.settings.refreshTokenTtlSeconds;
+    const refreshExpiresAt = Math.min(
+      now + this.d.settings.refreshTokenTtlSeconds,
+      family.startedAt + this.maxLifetime(),
+    );
     this.d.refreshTokens.insert(
       {
         id: newId("rt"),
-        familyId,
+        familyId: family.id,
         orgId: s.orgId,
         subjectKind: s.kind,
         subjectId: s.id,
         issuedAt: now,
         expiresAt: refreshExpiresAt,
+        startedAt: family.startedAt,
+        credential: family.credential,
       },
       secretDigest(refreshToken),
+      recheck,
     );
     return { accessToken: access.token, accessExpiresAt: access.claims.exp, refreshToken, refreshExpiresAt };
   }
@@ -105,17 +156,16 @@ export class Sessions {
     if (!isWellFormedSecret("refreshToken", refreshToken)) throw invalid();
     const row = this.d.refreshTokens.byDigest(secretDigest(refreshToken));
     const now = this.nowSec();
-    if (
-      !row ||
-      row.revokedAt !== undefined ||
-      row.expiresAt <= now ||
-      this.d.liveness.familyRevoked(row.familyId)
-    )
-      throw invalid();
+    if (!row || row.revokedAt !== undefined || this.d.liveness.familyRevoked(row.familyId)) throw invalid();
+    // However recently it was used: a stolen session cannot be kept alive by refreshing it.
+    if (now >= row.startedAt + this.maxLifetime())
+      throw new TesseraError("SESSION_EXPIRED", "the session reached its maximum lifetime; log in again");
+    if (row.expiresAt <= now) throw invalid();
     // Checked, and the access token signed, before the refresh token is marked used: a refused
     // refresh (a suspended subject, claims grown too large) must change nothing.
     const subject = this.d.resolve(row.subjectKind, row.orgId, row.subjectId, row.issuedAt);
-    const access = await this.signAccess(subject, row.familyId);
+    const family = { id: row.familyId, startedAt: row.startedAt, credential: row.credential };
+    const access = await this.signAccess(subject, family);
     if (!this.d.refreshTokens.claim(row.id, now)) {
       // Used before: a stolen copy or a replay. Kill the session so neither holder keeps it.
       this.endFamily(row.familyId);
@@ -124,7 +174,7 @@ export class Sessions {
         "the refresh token was already used; the session is revoked",
       );
     }
-    return this.store(subject, row.familyId, access);
+    return this.storePair(subject, family, access);
   }
 
   private endFamily(familyId: string): void {
@@ -162,7 +212,8 @@ export class Sessions {
         row.orgId === callerOrg &&
         row.usedAt === undefined &&
         row.revokedAt === undefined &&
-        row.expiresAt > this.nowSec();
+        row.expiresAt > this.nowSec() &&
+        row.startedAt + this.maxLifetime() > this.nowSec();
       if (!live || this.d.liveness.familyRevoked(row.familyId) || !this.canRefresh(row))
         return { active: false };
       return {
@@ -215,8 +266,12 @@ export class Sessions {
     this.endFamily(claims.sid);
   }
 
-  /** Ends every session of a subject (a deleted user). */
-  endAllFor(subjectId: string): void {
-    for (const f of this.d.refreshTokens.familiesOf(subjectId)) this.endFamily(f);
+  /**
+   * Ends every session of a subject (a deleted user, a new password or agent secret), or with
+   * `credential` only those it started (a removed key). Their refresh tokens stop working, and
+   * so do their access tokens, in every process (the revocation goes through the change log).
+   */
+  endAllFor(subjectId: string, credential?: string): void {
+    for (const f of this.d.refreshTokens.familiesOf(subjectId, credential)) this.endFamily(f);
   }
 }

@@ -1,3 +1,5 @@
+import type { ScryptCost } from "../auth/passwords.js";
+
 /** The settings the core needs, taken from the validated Config by main. */
 export interface CoreSettings {
   readonly issuer: string;
@@ -6,6 +8,10 @@ export interface CoreSettings {
   readonly maxTokenTtlSeconds: number;
   readonly clockToleranceSeconds: number;
   readonly refreshTokenTtlSeconds: number;
+  /** A session ends this long after its login, however often it is refreshed. Default 24 hours. */
+  readonly sessionMaxLifetimeSeconds?: number | undefined;
+  /** scrypt parameters for new password hashes. Default DEFAULT_SCRYPT_COST; tests pass cheap ones. */
+  readonly passwordHashCost?: ScryptCost | undefined;
   readonly maxDelegationDepth: number;
   readonly signingAlg: "EdDSA" | "ES256";
   readonly keyRotationIntervalSeconds: number;

@@ -95,20 +95,29 @@ export async function buildTessera(
   const serviceIdentities = new IdentityAdmin({ services: store.services, identities: boundIdentities, now });
   const system = new SystemCore({ access, store, keys, now });
   const policies = new PolicyAdmin({ engine, policies: store.policies, now });
-  const users = new UserService({ db: store.db, now });
-  const agentCredentials = new AgentCredentialService({
-    db: store.db,
-    audience: settings.audience,
-    clockToleranceSeconds: settings.clockToleranceSeconds,
-    now,
-  });
   const sessions = new Sessions({
     settings,
     refreshTokens: new RefreshTokenRepository(store.db),
     signer,
     verifier,
     liveness,
-    resolve: (kind, orgId, id, issuedAt) => resolveSubject(store, users, kind, orgId, id, issuedAt),
+    // Called on refreshes only, once `users` below exists.
+    resolve: (kind, orgId, id, issuedAt): SessionSubject =>
+      resolveSubject(store, users, kind, orgId, id, issuedAt),
+    now,
+  });
+  // A new password or agent secret, or a removed key, ends the sessions it could have started.
+  const users: UserService = new UserService({
+    db: store.db,
+    now,
+    sessions,
+    scryptCost: settings.passwordHashCost,
+  });
+  const agentCredentials = new AgentCredentialService({
+    db: store.db,
+    sessions,
+    audience: settings.audience,
+    clockToleranceSeconds: settings.clockToleranceSeconds,
     now,
   });
   const login = new Authenticator({

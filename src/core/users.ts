@@ -12,14 +12,10 @@ import { TesseraError } from "../domain/errors.js";
 import type { Tier } from "../domain/tiers.js";
 import { epochSeconds } from "../domain/time.js";
 import type { Db } from "../store/db.js";
-import {
-  type Attempt,
-  type LockPolicy,
-  LoginFailureRepository,
-  UserRepository,
-  type UserRole,
-  type UserRow,
-} from "../store/users.js";
+import { UserRepository, type UserRole, type UserRow } from "../store/users.js";
+import { type Attempt, LoginGuard, type LoginLimits } from "./login-guard.js";
+import { type LoginOrigin, sourceKey } from "./login-source.js";
+import type { SessionEnder, SessionStart } from "./sessions.js";
 
 /** A user as the admin plane shows it (never the password hash). */
 export interface UserRecord {
@@ -36,13 +32,19 @@ export interface LoggedInUser {
   readonly user: UserRecord;
   /** Users carry a fixed tier so policies can treat them like other principals. */
   readonly tier: Tier;
+  /** How a session for this login begins: refused if the password changed meanwhile. */
+  readonly start: SessionStart;
 }
 
 export interface UserDeps {
   readonly db: Db;
   readonly now: () => Date;
+  /** Ends a user's sessions when the password is reset. */
+  readonly sessions: SessionEnder;
+  /** Login limits; tests pass smaller ones. Default: DEFAULT_LOGIN_LIMITS. */
+  readonly limits?: LoginLimits | undefined;
   /** scrypt parameters for new hashes; tests pass cheap ones. Default: DEFAULT_SCRYPT_COST. */
-  readonly scryptCost?: ScryptCost;
+  readonly scryptCost?: ScryptCost | undefined;
   /** How a failed login waits before answering; tests record the delays instead. */
   readonly sleep?: (ms: number) => Promise<void>;
 }
@@ -51,12 +53,10 @@ const ROLES: readonly string[] = ["viewer", "operator", "admin"] satisfies UserR
 const isRole = (r: string): r is UserRole => ROLES.includes(r);
 // Checked before lower-casing: toLowerCase maps some non-ASCII letters (the Kelvin sign) to ASCII.
 const USERNAME = /^[A-Za-z0-9._@-]{1,64}$/;
-const LOCK: LockPolicy = { maxFailures: 5, lockSeconds: 15 * 60 };
-
-/** The wait after the n-th consecutive failure: 0, 0, 250 ms, 500 ms, 1 s, then 2 s. */
-function failureDelayMs(failures: number): number {
-  return failures < 3 ? 0 : Math.min(2000, 250 * 2 ** (failures - 3));
-}
+// A bound on what is looked up as an org id; any other string is no org, and never counted.
+const ORG_ID = /^[A-Za-z0-9_-]{1,64}$/;
+// Expired login rows are swept at most this often (by the injected clock).
+const SWEEP_EVERY_SECONDS = 60;
 
 function checkPassword(password: string): void {
   const length = [...password].length; // code points, so an emoji counts once
@@ -72,11 +72,13 @@ function toRecord(r: UserRow): UserRecord {
 /**
  * Users (human operators): username + password (scrypt), role viewer/operator/admin.
  * Repeated wrong passwords slow down, then lock the (org, username) for a while, whether or
- * not the user exists; no answer reveals whether a username exists.
+ * not the user exists, except from sources the user has logged in from (LoginGuard); no
+ * answer reveals whether a username exists. A password reset ends the user's sessions.
  */
 export class UserService {
   private readonly users: UserRepository;
-  private readonly failures: LoginFailureRepository;
+  private readonly guard: LoginGuard;
+  private lastSweep = 0;
   private readonly cost: ScryptCost;
   private readonly sleep: (ms: number) => Promise<void>;
   /** Checked when the username is unknown, so that costs the same scrypt run as a wrong password. */
@@ -84,7 +86,7 @@ export class UserService {
 
   constructor(private readonly d: UserDeps) {
     this.users = new UserRepository(d.db);
-    this.failures = new LoginFailureRepository(d.db);
+    this.guard = new LoginGuard(d.db, d.limits);
     this.cost = d.scryptCost ?? DEFAULT_SCRYPT_COST;
     this.sleep = d.sleep ?? ((ms) => delay(ms));
     this.dummy = dummyHash(this.cost);
@@ -124,16 +126,21 @@ export class UserService {
     return row && toRecord(row);
   }
 
-  /** Sets a new password and forgets past login failures; PASSWORD_WEAK or USER_NOT_FOUND otherwise. */
+  /**
+   * Sets a new password, forgets past login failures and known-good sources, and ends the
+   * user's sessions, all in one transaction; PASSWORD_WEAK or USER_NOT_FOUND otherwise.
+   */
   async setPassword(orgId: string, userId: string, password: string): Promise<void> {
     checkPassword(password);
     const user = this.users.get(orgId, userId);
     if (!user) throw notFound();
     const hash = await hashPassword(password, this.cost);
     const done = this.d.db.transaction(() => {
-      const changed = this.users.setHash(orgId, userId, hash);
-      if (changed) this.failures.clear(orgId, user.username);
-      return changed;
+      if (!this.users.setHash(orgId, userId, hash)) return false;
+      this.guard.reset(orgId, user.username, userId);
+      // A session stolen before the reset must not outlive it.
+      this.d.sessions.endAllFor(userId);
+      return true;
     })();
     if (!done) throw notFound(); // deleted while we hashed
   }
@@ -143,34 +150,63 @@ export class UserService {
     if (!this.users.delete(orgId, userId)) throw notFound();
   }
 
-  /** Checks a password; throws LOGIN_FAILED or ACCOUNT_LOCKED (UNAUTHENTICATED) otherwise. */
-  async login(orgId: string, username: string, password: string): Promise<LoggedInUser> {
-    // A malformed name can never be a user: no row is kept for it, so junk cannot fill the table.
-    const name = USERNAME.test(username) ? username.toLowerCase() : undefined;
+  /**
+   * Checks a password; throws LOGIN_FAILED or ACCOUNT_LOCKED (UNAUTHENTICATED), or
+   * LOGIN_RATE_LIMITED (RESOURCE_EXHAUSTED) for a source that failed too often.
+   */
+  async login(
+    orgId: string,
+    username: string,
+    password: string,
+    origin: LoginOrigin = {},
+  ): Promise<LoggedInUser> {
     const now = epochSeconds(this.d.now());
-    const attempt: Attempt = name
-      ? this.failures.begin(orgId, name, now, LOCK)
-      : { locked: false, failures: 0 };
-    if (attempt.locked) {
-      const details = { retry_after_seconds: String(attempt.lockedUntil - now) };
-      throw new TesseraError("ACCOUNT_LOCKED", "too many failed logins; try again later", details);
-    }
-    const user = name ? this.users.byUsername(orgId, name) : undefined;
+    this.sweep(now);
+    const { attempt, user } = this.attempt(orgId, username, origin, now);
+    const admitted = this.guard.admit(attempt);
+    // An unknown org or user costs the same scrypt run as a wrong password.
     const ok = await verifyPassword(password, user?.passwordHash ?? this.dummy);
-    if (!user || !ok || !name) {
-      await this.sleep(failureDelayMs(attempt.failures));
+    if (!user || !ok) {
+      await this.sleep(this.guard.failed(attempt, admitted));
       throw new TesseraError("LOGIN_FAILED", "wrong username or password");
     }
-    this.failures.clear(orgId, name);
-    await this.upgradeHash(user, password);
-    return { user: toRecord(user), tier: "verified" };
+    this.guard.succeeded(attempt, admitted);
+    const hash = await this.upgradeHash(user, password);
+    const recheck = () => {
+      if (!this.users.hashIs(orgId, user.id, hash))
+        throw new TesseraError("LOGIN_FAILED", "wrong username or password");
+    };
+    return { user: toRecord(user), tier: "verified", start: { credential: "password", recheck } };
   }
 
-  /** Re-hashes with the current parameters when the stored ones are older. */
-  private async upgradeHash(user: UserRow, password: string): Promise<void> {
-    if (!needsRehash(user.passwordHash, this.cost)) return;
+  /**
+   * What the guard counts: only an org that exists and a well-formed name, so junk cannot
+   * fill the tables (a malformed name can never be a user).
+   */
+  private attempt(
+    orgId: string,
+    username: string,
+    origin: LoginOrigin,
+    now: number,
+  ): { attempt: Attempt; user: UserRow | undefined } {
+    const org = ORG_ID.test(orgId) && this.users.orgExists(orgId) ? orgId : undefined;
+    const name = org && USERNAME.test(username) ? username.toLowerCase() : undefined;
+    const user = org && name ? this.users.byUsername(org, name) : undefined;
+    const attempt = { now, source: sourceKey(origin), orgId: org, username: name, userId: user?.id };
+    return { attempt, user };
+  }
+
+  private sweep(now: number): void {
+    if (now - this.lastSweep < SWEEP_EVERY_SECONDS) return;
+    this.lastSweep = now;
+    this.guard.prune(now);
+  }
+
+  /** Re-hashes with the current parameters when the stored ones are older; returns the hash in place. */
+  private async upgradeHash(user: UserRow, password: string): Promise<string> {
+    if (!needsRehash(user.passwordHash, this.cost)) return user.passwordHash;
     const next = await hashPassword(password, this.cost);
-    this.users.upgradeHash(user.orgId, user.id, user.passwordHash, next);
+    return this.users.upgradeHash(user.orgId, user.id, user.passwordHash, next) ? next : user.passwordHash;
   }
 }
 

@@ -94,6 +94,10 @@ export const ERROR_KINDS = {
   OPERATOR_REQUIRED: "permission_denied",
   ORG_CREDENTIAL_REQUIRED: "permission_denied",
   OPERATOR_RATE_LIMITED: "resource_exhausted",
+  // Sessions and logins (issue #9, findings 11, 12, 19): a session past its absolute lifetime;
+  // a source that failed too many logins, refused for a while whatever it tries.
+  SESSION_EXPIRED: "unauthenticated",
+  LOGIN_RATE_LIMITED: "resource_exhausted",
   // INTERNAL: never a client's fault.
   INTERNAL: "internal",
 } as const;

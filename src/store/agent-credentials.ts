@@ -9,9 +9,10 @@ export interface AgentCredentialState {
   readonly suspendedAt: number | null;
 }
 
-/** A registered public key of an agent, its JWK as stored. */
+/** A registered public key of an agent, its JWK as stored. Unique within the org. */
 export interface AgentKeyRow {
   readonly id: string;
+  readonly orgId: string;
   readonly agentId: string;
   readonly alg: "EdDSA" | "RS256";
   readonly publicJwk: string;
@@ -21,6 +22,7 @@ type AgentCredentialDbRow = AgentDbRow & { secret_digest: Buffer | null };
 
 interface KeyDbRow {
   id: string;
+  org_id: string;
   agent_id: string;
   alg: "EdDSA" | "RS256";
   public_jwk: string;
@@ -28,6 +30,7 @@ interface KeyDbRow {
 
 const toKey = (r: KeyDbRow): AgentKeyRow => ({
   id: r.id,
+  orgId: r.org_id,
   agentId: r.agent_id,
   alg: r.alg,
   publicJwk: r.public_jwk,
@@ -45,6 +48,8 @@ export class AgentCredentialRepository {
   private readonly addKey;
   private readonly dropKey;
   private readonly keysById;
+  private readonly keyInOrg;
+  private readonly digestIs;
   private readonly addAssertion;
   private readonly dropAssertions;
 
@@ -56,13 +61,19 @@ export class AgentCredentialRepository {
     this.setDigest = db.prepare<[Buffer, string, string]>(
       "UPDATE agents SET secret_digest = ? WHERE org_id = ? AND id = ?",
     );
-    this.addKey = db.prepare<[string, string, string, string, number]>(
-      `INSERT INTO agent_keys (id, agent_id, alg, public_jwk, created_at)
-       VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+    this.addKey = db.prepare<[string, string, string, string, string, number]>(
+      `INSERT INTO agent_keys (org_id, id, agent_id, alg, public_jwk, created_at)
+       VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
     );
     this.dropKey = db.prepare<[string, string]>("DELETE FROM agent_keys WHERE agent_id = ? AND id = ?");
     this.keysById = db.prepare<[string], KeyDbRow>(
-      "SELECT id, agent_id, alg, public_jwk FROM agent_keys WHERE agent_id = ? ORDER BY created_at, id",
+      "SELECT id, org_id, agent_id, alg, public_jwk FROM agent_keys WHERE agent_id = ? ORDER BY created_at, id",
+    );
+    this.keyInOrg = db.prepare<[string, string, string], { one: number }>(
+      "SELECT 1 AS one FROM agent_keys WHERE org_id = ? AND agent_id = ? AND id = ?",
+    );
+    this.digestIs = db.prepare<[string, Buffer], { one: number }>(
+      "SELECT 1 AS one FROM agents WHERE id = ? AND secret_digest = ?",
     );
     this.addAssertion = db.prepare<[string, string, number]>(
       "INSERT INTO used_assertions (jti, agent_id, expires_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
@@ -86,9 +97,19 @@ export class AgentCredentialRepository {
     return this.setDigest.run(digest, orgId, agentId).changes === 1;
   }
 
-  /** Inserts a key; false when that key (same thumbprint) is already registered. */
+  /** Inserts a key; false when the org already has that key (same thumbprint), for any of its agents. */
   insertKey(key: AgentKeyRow, now: number): boolean {
-    return this.addKey.run(key.id, key.agentId, key.alg, key.publicJwk, now).changes === 1;
+    return this.addKey.run(key.orgId, key.id, key.agentId, key.alg, key.publicJwk, now).changes === 1;
+  }
+
+  /** True while the agent (of that org) still has the key registered. */
+  hasKey(orgId: string, agentId: string, keyId: string): boolean {
+    return this.keyInOrg.get(orgId, agentId, keyId) !== undefined;
+  }
+
+  /** True while `digest` is still the agent's secret. */
+  secretIs(agentId: string, digest: Buffer): boolean {
+    return this.digestIs.get(agentId, digest) !== undefined;
   }
 
   deleteKey(agentId: string, keyId: string): boolean {

@@ -8,6 +8,10 @@ export interface RefreshTokenRow {
   readonly subjectId: string;
   readonly issuedAt: number;
   readonly expiresAt: number;
+  /** When the session (the family's first token) began: its absolute lifetime counts from here. */
+  readonly startedAt: number;
+  /** What started the session ('secret', 'password', 'key:<thumbprint>'); undefined for older sessions. */
+  readonly credential?: string | undefined;
   readonly usedAt?: number | undefined;
   readonly revokedAt?: number | undefined;
 }
@@ -20,6 +24,8 @@ interface DbRow {
   subject_id: string;
   issued_at: number;
   expires_at: number;
+  started_at: number;
+  credential: string | null;
   used_at: number | null;
   revoked_at: number | null;
 }
@@ -32,6 +38,8 @@ const toRow = (r: DbRow): RefreshTokenRow => ({
   subjectId: r.subject_id,
   issuedAt: r.issued_at,
   expiresAt: r.expires_at,
+  startedAt: r.started_at,
+  credential: r.credential ?? undefined,
   usedAt: r.used_at ?? undefined,
   revokedAt: r.revoked_at ?? undefined,
 });
@@ -40,13 +48,34 @@ const toRow = (r: DbRow): RefreshTokenRow => ({
 export class RefreshTokenRepository {
   constructor(private readonly db: Db) {}
 
-  insert(r: RefreshTokenRow, digest: Buffer): void {
-    this.db
-      .prepare(
-        `INSERT INTO refresh_tokens (id, family_id, digest, org_id, subject_kind, subject_id, issued_at, expires_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(r.id, r.familyId, digest, r.orgId, r.subjectKind, r.subjectId, r.issuedAt, r.expiresAt);
+  /**
+   * Inserts a token. `check` runs first in the same IMMEDIATE transaction and may throw to
+   * refuse: a new session is stored only if its credential is still current, so a login that
+   * raced a password reset or secret rotation cannot outlive it.
+   */
+  insert(r: RefreshTokenRow, digest: Buffer, check?: () => void): void {
+    const run = this.db.transaction(() => {
+      check?.();
+      this.db
+        .prepare(
+          `INSERT INTO refresh_tokens (id, family_id, digest, org_id, subject_kind, subject_id, issued_at,
+             expires_at, started_at, credential)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(
+          r.id,
+          r.familyId,
+          digest,
+          r.orgId,
+          r.subjectKind,
+          r.subjectId,
+          r.issuedAt,
+          r.expiresAt,
+          r.startedAt,
+          r.credential ?? null,
+        );
+    });
+    run.immediate();
   }
 
   byDigest(digest: Buffer): RefreshTokenRow | undefined {
@@ -82,13 +111,20 @@ export class RefreshTokenRepository {
     );
   }
 
-  /** Families of a subject still live (to end every session of a deleted user). */
-  familiesOf(subjectId: string): string[] {
-    return this.db
-      .prepare<[string], { family_id: string }>(
-        "SELECT DISTINCT family_id FROM refresh_tokens WHERE subject_id = ? AND revoked_at IS NULL",
-      )
-      .all(subjectId)
-      .map((r) => r.family_id);
+  /**
+   * Families of a subject still live. With `credential`, only those that credential started,
+   * plus those from before credentials were recorded (they cannot be told apart).
+   */
+  familiesOf(subjectId: string, credential?: string): string[] {
+    const live = "SELECT DISTINCT family_id FROM refresh_tokens WHERE subject_id = ? AND revoked_at IS NULL";
+    const rows =
+      credential === undefined
+        ? this.db.prepare<[string], { family_id: string }>(live).all(subjectId)
+        : this.db
+            .prepare<[string, string], { family_id: string }>(
+              `${live} AND (credential = ? OR credential IS NULL)`,
+            )
+            .all(subjectId, credential);
+    return rows.map((r) => r.family_id);
   }
 }

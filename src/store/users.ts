@@ -75,6 +75,17 @@ export class UserRepository {
     return this.db.prepare(sql).run(hash, orgId, id).changes === 1;
   }
 
+  /** True while `hash` is still the user's password hash (no reset since it was read). */
+  hashIs(orgId: string, id: string, hash: string): boolean {
+    const sql = "SELECT 1 AS one FROM users WHERE org_id = ? AND id = ? AND password_hash = ?";
+    return this.db.prepare(sql).get(orgId, id, hash) !== undefined;
+  }
+
+  /** True when the org exists: logins against any other org id are never counted. */
+  orgExists(orgId: string): boolean {
+    return this.db.prepare("SELECT 1 AS one FROM orgs WHERE id = ?").get(orgId) !== undefined;
+  }
+
   /** Replaces the hash only while it is still `previous`, so a login's rehash never undoes a reset. */
   upgradeHash(orgId: string, id: string, previous: string, next: string): boolean {
     const sql = "UPDATE users SET password_hash = ? WHERE org_id = ? AND id = ? AND password_hash = ?";
@@ -93,46 +104,56 @@ export interface LockPolicy {
   readonly lockSeconds: number;
 }
 
-/** The state of an (org, username) as a login attempt begins. */
-export type Attempt =
-  | { readonly locked: true; readonly lockedUntil: number }
-  | { readonly locked: false; readonly failures: number };
+/** An (org, username)'s failures so far. */
+export interface FailureState {
+  readonly failures: number;
+  /** Seconds since the epoch; 0 or past when not locked. */
+  readonly lockedUntil: number;
+}
 
-/** Failed logins per (org, username), whether or not the user exists. */
+/**
+ * Failed logins per (org, username) of an existing org, whether or not the user exists. Callers
+ * compose these in one IMMEDIATE transaction, so concurrent processes see each other's counts.
+ */
 export class LoginFailureRepository {
   constructor(private readonly db: Db) {}
 
+  get(orgId: string, username: string): FailureState | undefined {
+    const row = this.db
+      .prepare<[string, string], { failures: number; locked_until: number }>(
+        "SELECT failures, locked_until FROM login_failures WHERE org_id = ? AND username = ?",
+      )
+      .get(orgId, username);
+    return row && { failures: row.failures, lockedUntil: row.locked_until };
+  }
+
   /**
-   * Starts an attempt: refuses it when locked, else counts it as a failure up front (cleared on
-   * success) so parallel guesses cannot all pass the lock check before any of them fails.
-   * One IMMEDIATE transaction, so concurrent processes see each other's counts.
+   * Counts one more failure and returns the new count. Past the threshold every further
+   * failure locks again, until a success or a reset.
    */
-  begin(orgId: string, username: string, now: number, policy: LockPolicy): Attempt {
-    const run = this.db.transaction((): Attempt => {
-      const row = this.db
-        .prepare<[string, string], { failures: number; locked_until: number }>(
-          "SELECT failures, locked_until FROM login_failures WHERE org_id = ? AND username = ?",
-        )
-        .get(orgId, username);
-      if (row && row.locked_until > now) return { locked: true, lockedUntil: row.locked_until };
-      const failures = (row?.failures ?? 0) + 1;
-      // Past the threshold every further failure locks again, until a success or a reset.
-      const lockedUntil = failures >= policy.maxFailures ? now + policy.lockSeconds : 0;
-      this.db
-        .prepare(
-          `INSERT INTO login_failures (org_id, username, failures, locked_until, last_failure_at)
-           VALUES (?, ?, ?, ?, ?) ON CONFLICT (org_id, username) DO UPDATE SET
-           failures = excluded.failures, locked_until = excluded.locked_until,
-           last_failure_at = excluded.last_failure_at`,
-        )
-        .run(orgId, username, failures, lockedUntil, now);
-      return { locked: false, failures };
-    });
-    return run.immediate();
+  charge(orgId: string, username: string, now: number, policy: LockPolicy): number {
+    const failures = (this.get(orgId, username)?.failures ?? 0) + 1;
+    const lockedUntil = failures >= policy.maxFailures ? now + policy.lockSeconds : 0;
+    this.db
+      .prepare(
+        `INSERT INTO login_failures (org_id, username, failures, locked_until, last_failure_at)
+         VALUES (?, ?, ?, ?, ?) ON CONFLICT (org_id, username) DO UPDATE SET
+         failures = excluded.failures, locked_until = excluded.locked_until,
+         last_failure_at = excluded.last_failure_at`,
+      )
+      .run(orgId, username, failures, lockedUntil, now);
+    return failures;
   }
 
   /** Forgets the failures of an (org, username): after a success or a password reset. */
   clear(orgId: string, username: string): void {
     this.db.prepare("DELETE FROM login_failures WHERE org_id = ? AND username = ?").run(orgId, username);
+  }
+
+  /** Deletes rows no longer locked whose last failure is older than `before` (bounds the table). */
+  prune(now: number, before: number): void {
+    this.db
+      .prepare("DELETE FROM login_failures WHERE locked_until <= ? AND last_failure_at < ?")
+      .run(now, before);
   }
 }

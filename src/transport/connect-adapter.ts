@@ -1,10 +1,14 @@
+import type { IncomingMessage } from "node:http";
+import type { Http2ServerRequest } from "node:http2";
 import type { TLSSocket } from "node:tls";
 import { create, type DescMessage, isMessage } from "@bufbuild/protobuf";
 import {
   Code,
   ConnectError,
   type ConnectRouter,
+  type ContextValues,
   createContextKey,
+  createContextValues,
   type HandlerContext,
 } from "@connectrpc/connect";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
@@ -17,6 +21,14 @@ import type { ServiceBinding } from "../rpc/handlers.js";
 /** Carries the verified client-certificate identity from the Node request into handlers. */
 export const peerKey = createContextKey<PeerIdentity | undefined>(undefined);
 
+/** Carries the caller's network address from the Node request into handlers. */
+export const remoteKey = createContextKey<string | undefined>(undefined);
+
+/** What a handler may learn of the Node request it serves: the peer identity and address. */
+export function requestContextValues(req: IncomingMessage | Http2ServerRequest): ContextValues {
+  return createContextValues().set(peerKey, socketPeer(req.socket)).set(remoteKey, req.socket?.remoteAddress);
+}
+
 /** The peer identity of a Node request's socket, when it presented a certificate we verified. */
 export function socketPeer(socket: unknown): PeerIdentity | undefined {
   const tls = socket as Partial<TLSSocket>;
@@ -28,6 +40,7 @@ function connectContext(ctx: HandlerContext): CallContext {
   return {
     header: (name) => ctx.requestHeader.get(name) ?? undefined,
     peer: () => ctx.values.get(peerKey),
+    remote: () => ctx.values.get(remoteKey),
   };
 }
 

@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { create, type DescMessage, fromBinary, isMessage, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { peerIdentity } from "../auth/peer.js";
@@ -28,6 +29,16 @@ class GrpcCallContext implements CallContext {
       this.peerIdentity = peerIdentity(this.call.getAuthContext()?.sslPeerCertificate);
     return this.peerIdentity;
   }
+
+  remote(): string | undefined {
+    return addressOfPeer(this.call.getPeer());
+  }
+}
+
+/** The address in grpc-js's `getPeer()` (`address:port`, IPv6 unbracketed, or `unknown`). */
+export function addressOfPeer(peer: string): string | undefined {
+  const address = peer.slice(0, Math.max(0, peer.lastIndexOf(":")));
+  return isIP(address) ? address : isIP(peer) ? peer : undefined;
 }
 
 /** The status object grpc-js sends for a failure, with the reason in the trailers. */

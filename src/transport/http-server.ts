@@ -1,9 +1,8 @@
 import * as http from "node:http";
 import * as http2 from "node:http2";
-import { createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { ServiceBinding } from "../rpc/handlers.js";
-import { addConnectService, peerKey, socketPeer } from "./connect-adapter.js";
+import { addConnectService, requestContextValues } from "./connect-adapter.js";
 import type { TlsMaterial } from "./tls.js";
 
 export interface HttpOptions {
@@ -46,7 +45,7 @@ export function createHttpServer(opts: HttpOptions): http.Server | http2.Http2Se
       for (const b of opts.bindings) addConnectService(router, b);
     },
     readMaxBytes: opts.maxMessageBytes,
-    contextValues: (req) => createContextValues().set(peerKey, socketPeer(req.socket)),
+    contextValues: requestContextValues,
   });
   const handler: NodeHandler = (req, res) => {
     const path = (req.url ?? "").split("?")[0];

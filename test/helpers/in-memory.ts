@@ -8,7 +8,7 @@ import { issueOperatorToken } from "../../src/core/system.js";
 import { buildTessera, type Tessera } from "../../src/core/tessera.js";
 import type { PeerIdentity } from "../../src/domain/principal.js";
 import { openStore, type Store } from "../../src/store/store.js";
-import { addConnectService, peerKey } from "../../src/transport/connect-adapter.js";
+import { addConnectService, peerKey, remoteKey } from "../../src/transport/connect-adapter.js";
 import { serviceBindings } from "../../src/transport/servers.js";
 import { tempDir } from "./server.js";
 
@@ -22,6 +22,8 @@ export const TEST_SETTINGS: CoreSettings = {
   maxDelegationDepth: 3,
   signingAlg: "EdDSA",
   keyRotationIntervalSeconds: 0,
+  // Any hash will do here; test/unit/passwords.test.ts covers the default cost.
+  passwordHashCost: { N: 1024, r: 8, p: 1 },
 };
 
 /** The whole core behind an in-memory Connect transport, over a real SQLite file. */
@@ -38,6 +40,8 @@ export interface InMemoryTessera {
   readonly operatorHeaders: Record<string, string>;
   /** Clients whose calls carry the given mTLS peer identity. */
   asPeer(peer: PeerIdentity): { auth: Client<typeof AuthService>; admin: Client<typeof AdminService> };
+  /** Clients whose calls come from the given network address (CallContext.remote()). */
+  fromAddress(remote: string): { auth: Client<typeof AuthService>; admin: Client<typeof AdminService> };
   close(): void;
 }
 
@@ -47,9 +51,10 @@ export async function inMemoryTessera(now: () => Date = () => new Date()): Promi
   const tessera = await buildTessera(store, TEST_SETTINGS, now);
   const org = createOrg(store, "test", now());
   tessera.policies.put(org.orgId, EXAMPLE_POLICY, "example.yaml");
-  const transportFor = (peer?: PeerIdentity) => {
+  const transportFor = (peer?: PeerIdentity, remote?: string) => {
     const setPeer: Interceptor = (next) => (req) => {
       if (peer) req.contextValues.set(peerKey, peer);
+      if (remote) req.contextValues.set(remoteKey, remote);
       return next(req);
     };
     return createRouterTransport(
@@ -72,6 +77,10 @@ export async function inMemoryTessera(now: () => Date = () => new Date()): Promi
     asPeer(peer) {
       const pt = transportFor(peer);
       return { auth: createClient(AuthService, pt), admin: createClient(AdminService, pt) };
+    },
+    fromAddress(remote) {
+      const rt = transportFor(undefined, remote);
+      return { auth: createClient(AuthService, rt), admin: createClient(AdminService, rt) };
     },
     close() {
       store.close();

@@ -27,9 +27,16 @@ export async function newAgent(
   return agent;
 }
 
-/** A fresh agent secret and a login with it that issues a token pair. */
+// One secret per agent (agent ids are unique), made at its first login: a new secret would end
+// the agent's other sessions, which tests of several sessions need alive.
+const secrets = new Map<string, string>();
+
+/** A login with the agent's secret (created on first use) that issues a token pair. */
 export async function agentLogin(t: InMemoryTessera, agentId: string) {
-  const { secret } = await t.admin.createAgentSecret({ agentId }, { headers: t.adminHeaders });
+  const secret =
+    secrets.get(agentId) ??
+    (await t.admin.createAgentSecret({ agentId }, { headers: t.adminHeaders })).secret;
+  secrets.set(agentId, secret);
   const res = await t.auth.authenticate({
     credential: { case: "agentSecret", value: { agentId, secret } },
     issueTokens: true,

@@ -25,7 +25,10 @@ export interface TestServer extends RunningTessera {
 export async function startTestServer(overrides: ConfigInput = {}, dataDir?: string): Promise<TestServer> {
   const tmp = dataDir ? { dir: dataDir, cleanup: () => {} } : tempDir();
   const config = loadConfig({ dataDir: tmp.dir, grpcPort: 0, httpPort: 0, ...overrides }, {});
-  const running = await startTessera(config);
+  // Any password hash will do here (test/unit/passwords.test.ts covers the default cost, which
+  // takes seconds on a loaded machine). main hands the config on as the core's settings.
+  const settings = { ...config, passwordHashCost: { N: 1024, r: 8, p: 1 } };
+  const running = await startTessera(settings);
   const org = running.devOrg ?? { orgId: "", apiKey: "", adminToken: "" };
   return {
     ...running,

@@ -53,6 +53,7 @@ beforeAll(() => {
   orgB = createOrg(store, "b", clock.now()).orgId;
   service = new AgentCredentialService({
     db: store.db,
+    sessions: { endAllFor: () => {} },
     audience: "tessera",
     clockToleranceSeconds: 10,
     now: clock.now,
@@ -72,7 +73,9 @@ describe("agent secrets", () => {
       secret_digest: Buffer;
     };
     expect(row.secret_digest.equals(secretDigest(secret))).toBe(true);
-    expect(service.authenticateSecret(agent.id, secret)).toEqual(store.agents.get(agent.orgId, agent.id));
+    expect(service.authenticateSecret(agent.id, secret).agent).toEqual(
+      store.agents.get(agent.orgId, agent.id),
+    );
   });
 
   it("rotating kills the old secret", () => {
@@ -80,7 +83,7 @@ describe("agent secrets", () => {
     const old = service.createSecret(orgA, agent.id);
     const fresh = service.createSecret(orgA, agent.id);
     expect(reasonOf(() => service.authenticateSecret(agent.id, old))).toBe("AGENT_SECRET_INVALID");
-    expect(service.authenticateSecret(agent.id, fresh).id).toBe(agent.id);
+    expect(service.authenticateSecret(agent.id, fresh).agent.id).toBe(agent.id);
   });
 
   it("refuses malformed, wrong and unknown alike with AGENT_SECRET_INVALID", () => {
@@ -108,6 +111,7 @@ describe("agent secrets", () => {
     const closed = openStore(other.dir);
     const svc = new AgentCredentialService({
       db: closed.db,
+      sessions: { endAllFor: () => {} },
       audience: "x",
       clockToleranceSeconds: 0,
       now: clock.now,
@@ -128,7 +132,7 @@ describe("agent secrets", () => {
     const wrong = generateSecret("agentSecret");
     expect(reasonOf(() => service.authenticateSecret(agent.id, wrong))).toBe("AGENT_SECRET_INVALID");
     store.db.prepare("UPDATE agents SET suspended_at = NULL WHERE id = ?").run(agent.id);
-    expect(service.authenticateSecret(agent.id, secret).id).toBe(agent.id);
+    expect(service.authenticateSecret(agent.id, secret).agent.id).toBe(agent.id);
   });
 
   it("does not find another org's agent, and writes nothing for it", () => {
@@ -136,7 +140,7 @@ describe("agent secrets", () => {
     const secret = service.createSecret(orgA, agent.id);
     expect(reasonOf(() => service.createSecret(orgB, agent.id))).toBe("AGENT_NOT_FOUND");
     expect(reasonOf(() => service.createSecret(orgA, newId("agt")))).toBe("AGENT_NOT_FOUND");
-    expect(service.authenticateSecret(agent.id, secret).id).toBe(agent.id);
+    expect(service.authenticateSecret(agent.id, secret).agent.id).toBe(agent.id);
   });
 });
 
@@ -231,6 +235,22 @@ describe("registering public keys", () => {
     expect(keyCount()).toBe(before);
   });
 
+  it("lets two orgs register the same key for their own agents, each org once (finding 16)", () => {
+    const k = pem(generateKeyPairSync("ed25519").publicKey);
+    const [a, b] = [newAgent(orgA), newAgent(orgB)];
+    const first = service.registerKey(orgB, b.id, k); // the other org registers it first
+    expect(service.registerKey(orgA, a.id, k)).toEqual(first);
+    const before = keyCount();
+    expect(reasonOf(() => service.registerKey(orgA, a.id, k))).toBe("AGENT_KEY_EXISTS");
+    expect(reasonOf(() => service.registerKey(orgA, newAgent(orgA).id, k))).toBe("AGENT_KEY_EXISTS");
+    expect(reasonOf(() => service.registerKey(orgB, b.id, k))).toBe("AGENT_KEY_EXISTS");
+    expect(keyCount()).toBe(before);
+    // Removing it from one org leaves the other's.
+    service.removeKey(orgA, a.id, first.keyId);
+    const rows = store.db.prepare("SELECT org_id, agent_id FROM agent_keys WHERE id = ?").all(first.keyId);
+    expect(rows).toEqual([{ org_id: orgB, agent_id: b.id }]);
+  });
+
   it("refuses the same key twice (in either form) with AGENT_KEY_EXISTS", () => {
     const agent = newAgent(orgA);
     const k = generateKeyPairSync("ed25519").publicKey;
@@ -238,7 +258,7 @@ describe("registering public keys", () => {
     const before = keyCount();
     expect(reasonOf(() => service.registerKey(orgA, agent.id, pem(k)))).toBe("AGENT_KEY_EXISTS");
     expect(reasonOf(() => service.registerKey(orgA, agent.id, jwkText(k)))).toBe("AGENT_KEY_EXISTS");
-    // Key ids are unique across agents: one key speaks for one agent only.
+    // Key ids are unique across an org's agents: one key speaks for one agent of the org.
     expect(reasonOf(() => service.registerKey(orgA, newAgent(orgA).id, pem(k)))).toBe("AGENT_KEY_EXISTS");
     expect(keyCount()).toBe(before);
   });

@@ -81,6 +81,7 @@ beforeAll(async () => {
   const orgId = createOrg(store, "a", clock.now()).orgId;
   service = new AgentCredentialService({
     db: store.db,
+    sessions: { endAllFor: () => {} },
     audience: AUDIENCE,
     clockToleranceSeconds: TOLERANCE,
     now: clock.now,
@@ -103,16 +104,17 @@ describe("valid assertions", () => {
     ["EdDSA", () => ed],
     ["RS256", () => rsa],
   ])("accepts %s and returns the agent", async (_, s) => {
-    expect(await service.authenticateAssertion(await assertion(s()))).toEqual(
-      store.agents.get(ed.agent.orgId, ed.agent.id),
-    );
+    const login = await service.authenticateAssertion(await assertion(s()));
+    expect(login.agent).toEqual(store.agents.get(ed.agent.orgId, ed.agent.id));
+    // The session it starts records the key that verified it, so removing the key ends it.
+    expect(login.start.credential).toBe(`key:${s().kid}`);
   });
 
   it("accepts no kid (the agent's keys of that alg are tried), a typ, and aud as an array", async () => {
     const noKid = await new SignJWT(claims(ed.agent.id, { aud: ["other", AUDIENCE] }))
       .setProtectedHeader({ alg: "EdDSA", typ: "JWT" })
       .sign(ed.key);
-    expect((await service.authenticateAssertion(noKid)).id).toBe(ed.agent.id);
+    expect((await service.authenticateAssertion(noKid)).agent.id).toBe(ed.agent.id);
   });
 
   it("accepts the time claims at their boundaries", async () => {
@@ -124,14 +126,25 @@ describe("valid assertions", () => {
       { nbf: now + TOLERANCE },
       { iat: undefined },
     ]) {
-      expect((await service.authenticateAssertion(await assertion(ed, o))).id).toBe(ed.agent.id);
+      expect((await service.authenticateAssertion(await assertion(ed, o))).agent.id).toBe(ed.agent.id);
     }
+  });
+
+  it("lets another org's agent register the same key, and each agent log in with it (finding 16)", async () => {
+    const elsewhere = newAgent(createOrg(store, "b", clock.now()).orgId);
+    const publicKey = JSON.stringify(await exportJWK(ed.publicKey));
+    expect(service.registerKey(elsewhere.orgId, elsewhere.id, publicKey).keyId).toBe(ed.kid);
+    const twin: Signer = { ...ed, agent: elsewhere };
+    expect((await service.authenticateAssertion(await assertion(twin))).agent).toMatchObject(elsewhere);
+    expect((await service.authenticateAssertion(await assertion(ed))).agent.id).toBe(ed.agent.id);
   });
 
   it("keeps jti per agent: another agent may use the same one", async () => {
     const jti = randomUUID();
     await service.authenticateAssertion(await assertion(ed, { jti }));
-    expect((await service.authenticateAssertion(await assertion(other, { jti }))).id).toBe(other.agent.id);
+    expect((await service.authenticateAssertion(await assertion(other, { jti }))).agent.id).toBe(
+      other.agent.id,
+    );
   });
 });
 
@@ -154,7 +167,7 @@ describe("replay", () => {
       "ASSERTION_INVALID",
     );
     expect(usedCount()).toBe(before);
-    expect((await service.authenticateAssertion(await assertion(ed, { jti }))).id).toBe(ed.agent.id);
+    expect((await service.authenticateAssertion(await assertion(ed, { jti }))).agent.id).toBe(ed.agent.id);
   });
 
   it("forgets used ids once they are long expired", async () => {
@@ -179,7 +192,7 @@ describe("suspended agents and removed keys", () => {
       "ASSERTION_INVALID",
     );
     store.db.prepare("UPDATE agents SET suspended_at = NULL WHERE id = ?").run(s.agent.id);
-    expect((await service.authenticateAssertion(jwt)).id).toBe(s.agent.id);
+    expect((await service.authenticateAssertion(jwt)).agent.id).toBe(s.agent.id);
   });
 
   it("refuses an assertion signed with a removed key", async () => {
@@ -296,7 +309,8 @@ describe("refusals", () => {
       await expectRefused(service.authenticateAssertion(await handMade(h, p, ed.key)), "ASSERTION_INVALID");
     }
     expect(
-      (await service.authenticateAssertion(await handMade({ alg: "EdDSA", kid: ed.kid }, c, ed.key))).id,
+      (await service.authenticateAssertion(await handMade({ alg: "EdDSA", kid: ed.kid }, c, ed.key))).agent
+        .id,
     ).toBe(ed.agent.id);
   });
 
@@ -329,7 +343,7 @@ describe("refusals", () => {
       Buffer.from(jwt.split(".")[2] as string, "base64url"),
     );
     await expectRefused(service.authenticateAssertion(twin), "ASSERTION_INVALID");
-    expect((await service.authenticateAssertion(jwt)).id).toBe(ed.agent.id);
+    expect((await service.authenticateAssertion(jwt)).agent.id).toBe(ed.agent.id);
   });
 
   it("refuses an assertion over 8 KiB, and that does not burn its jti", async () => {
@@ -338,6 +352,6 @@ describe("refusals", () => {
     expect(big.length).toBeGreaterThan(9 * 1024);
     await expectRefused(service.authenticateAssertion(big), "ASSERTION_INVALID");
     await expectRefused(service.authenticateAssertion("é".repeat(4097)), "ASSERTION_INVALID");
-    expect((await service.authenticateAssertion(await assertion(ed, { jti }))).id).toBe(ed.agent.id);
+    expect((await service.authenticateAssertion(await assertion(ed, { jti }))).agent.id).toBe(ed.agent.id);
   });
 });

@@ -134,6 +134,8 @@ describe("loadConfig refuses unsafe or invalid settings", () => {
     ["a message limit under 1 KiB", { maxMessageBytes: 512 }],
     ["a non-numeric message limit", { maxMessageBytes: "lots" }],
     ["a non-boolean bootstrap flag", { bootstrapDevOrg: "maybe" }],
+    ["a zero session lifetime", { sessionMaxLifetimeSeconds: "0" }],
+    ["a malformed session lifetime", { sessionMaxLifetimeSeconds: "forever" }],
   ])("refuses %s", (_name, flags) => {
     refused(flags);
   });
@@ -148,6 +150,13 @@ describe("durations", () => {
       defaultTokenTtlSeconds: 900,
       clockToleranceSeconds: 30,
     });
+  });
+
+  it("takes the absolute session lifetime from TESSERA_SESSION_MAX_LIFETIME, a day by default", () => {
+    expect(load().sessionMaxLifetimeSeconds).toBe(86400);
+    expect(load({}, { TESSERA_SESSION_MAX_LIFETIME: "8h" }).sessionMaxLifetimeSeconds).toBe(28800);
+    const file = configFile("session.yaml", "sessionMaxLifetimeSeconds: 2d\n");
+    expect(load({ config: file }).sessionMaxLifetimeSeconds).toBe(172800);
   });
 
   it("caps the default token TTL at the maximum", () => {

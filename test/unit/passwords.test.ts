@@ -12,10 +12,10 @@ const CHEAP = { N: 1024, r: 1, p: 1 };
 const B64 = "[A-Za-z0-9+/]+={0,2}";
 
 describe("password hashes", () => {
-  it("uses the default cost (N=32768, r=8, p=1) with a 16-byte salt and a 32-byte hash", async () => {
-    expect(DEFAULT_SCRYPT_COST).toEqual({ N: 32768, r: 8, p: 1 });
+  it("makes new hashes at N=2^17 (r=8, p=1) with a 16-byte salt and a 32-byte hash", async () => {
+    expect(DEFAULT_SCRYPT_COST).toEqual({ N: 131072, r: 8, p: 1 });
     const stored = await hashPassword("correct horse battery");
-    const m = new RegExp(`^scrypt\\$N=32768,r=8,p=1\\$(${B64})\\$(${B64})$`).exec(stored);
+    const m = new RegExp(`^scrypt\\$N=131072,r=8,p=1\\$(${B64})\\$(${B64})$`).exec(stored);
     expect(m).not.toBeNull();
     expect(Buffer.from(m?.[1] ?? "", "base64")).toHaveLength(16);
     expect(Buffer.from(m?.[2] ?? "", "base64")).toHaveLength(32);

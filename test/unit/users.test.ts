@@ -31,6 +31,7 @@ const tmp = tempDir();
 let store: Store;
 let clock: Date;
 let slept: number[];
+let ended: string[];
 let orgA: string;
 let orgB: string;
 let users: UserService;
@@ -45,6 +46,7 @@ const service = (extra: { scryptCost?: typeof CHEAP } = { scryptCost: CHEAP }) =
   new UserService({
     db: store.db,
     now: () => clock,
+    sessions: { endAllFor: (id) => void ended.push(id) },
     sleep: async (ms) => void slept.push(ms),
     ...extra,
   });
@@ -66,6 +68,7 @@ beforeEach(() => {
   orgB = createOrg(store, "org-b", T0).orgId;
   clock = T0;
   slept = [];
+  ended = [];
   users = service();
   scryptRuns.mockClear();
 });
@@ -199,7 +202,11 @@ describe("logging in", () => {
 
   it("a right password gives the user at tier verified, whatever the case of the name", async () => {
     const u = await make();
-    expect(await users.login(orgA, "HANK", PASSWORD)).toEqual({ user: u, tier: "verified" });
+    expect(await users.login(orgA, "HANK", PASSWORD)).toMatchObject({
+      user: u,
+      tier: "verified",
+      start: { credential: "password" },
+    });
     expect(count("login_failures")).toBe(0);
   });
 
@@ -299,7 +306,7 @@ describe("logging in", () => {
     const { password_hash } = store.db.prepare("SELECT password_hash FROM users").get() as {
       password_hash: string;
     };
-    expect(password_hash).toMatch(/^scrypt\$N=32768,r=8,p=1\$/);
+    expect(password_hash).toMatch(/^scrypt\$N=131072,r=8,p=1\$/);
     expect((await strong.login(orgA, "hank", PASSWORD)).user).toEqual(u);
     expect(await reasonOf(strong.login(orgA, "hank", "wrong password!"))).toBe("LOGIN_FAILED");
   });

@@ -364,4 +364,60 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX operator_actions_action_at ON operator_actions(action, at);
     `,
   },
+  {
+    version: 11,
+    name: "per-org agent keys, session lifetime and origin, login throttles",
+    sql: `
+      -- An agent key is unique within its org, not across orgs: one org must not be able to
+      -- squat another's key by registering it first. SQLite cannot change a primary key, so the
+      -- table is rebuilt with the org in the key; every existing row is kept.
+      CREATE TABLE agent_keys_v11 (
+        org_id TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
+        id TEXT NOT NULL,                       -- JWK thumbprint
+        agent_id TEXT NOT NULL REFERENCES agents(id) ON DELETE CASCADE,
+        alg TEXT NOT NULL CHECK (alg IN ('EdDSA', 'RS256')),
+        public_jwk TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (org_id, id),
+        UNIQUE (agent_id, id)
+      ) STRICT;
+      INSERT INTO agent_keys_v11 (org_id, id, agent_id, alg, public_jwk, created_at)
+        SELECT a.org_id, k.id, k.agent_id, k.alg, k.public_jwk, k.created_at
+        FROM agent_keys k JOIN agents a ON a.id = k.agent_id;
+      DROP TABLE agent_keys;
+      ALTER TABLE agent_keys_v11 RENAME TO agent_keys;
+
+      -- When the session (family) started, for its absolute lifetime, and the credential that
+      -- started it ('secret', 'password', 'key:<thumbprint>'; NULL before this migration), so
+      -- removing a key ends the sessions that key started.
+      ALTER TABLE refresh_tokens ADD COLUMN started_at INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE refresh_tokens ADD COLUMN credential TEXT;
+      UPDATE refresh_tokens SET started_at =
+        (SELECT min(r.issued_at) FROM refresh_tokens r WHERE r.family_id = refresh_tokens.family_id);
+      -- A credential change ends every session of its subject.
+      CREATE INDEX refresh_tokens_subject ON refresh_tokens(subject_id);
+
+      -- Failed logins per source (network address or mTLS identity) and per org, in fixed
+      -- windows. A source past its limit is refused until locked_until; an org only slows down.
+      CREATE TABLE login_throttle (
+        kind TEXT NOT NULL CHECK (kind IN ('source', 'org')),
+        key TEXT NOT NULL,
+        failures INTEGER NOT NULL,
+        window_start INTEGER NOT NULL,
+        locked_until INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (kind, key)
+      ) STRICT;
+
+      -- Sources a user has logged in from: a username lock does not apply to them, so an
+      -- attacker cannot lock the owner out. Forgotten after a while, and on a password reset.
+      CREATE TABLE login_known_sources (
+        user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        source TEXT NOT NULL,
+        last_success_at INTEGER NOT NULL,
+        PRIMARY KEY (user_id, source)
+      ) STRICT;
+      CREATE INDEX login_known_sources_age ON login_known_sources(last_success_at);
+      CREATE INDEX login_failures_age ON login_failures(last_failure_at);
+    `,
+  },
 ];
