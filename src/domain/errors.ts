@@ -73,6 +73,11 @@ export const ERROR_KINDS = {
   AGENT_KEY_NOT_FOUND: "not_found",
   USERNAME_TAKEN: "already_exists",
   AGENT_KEY_EXISTS: "already_exists",
+  // Policy evaluation limits (issue #9, findings 2 and 7; issue #11).
+  /** A policy condition over the CEL limits: nesting, estimated cost, budget, or the check's deadline. */
+  POLICY_TOO_COMPLEX: "invalid_argument",
+  /** Too many policy checks already waiting on this server process; retry later. */
+  POLICY_CHECKS_BUSY: "resource_exhausted",
   // INTERNAL: never a client's fault.
   INTERNAL: "internal",
 } as const;

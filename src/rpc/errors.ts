@@ -15,6 +15,7 @@ const CODES: Record<ErrorKind, Code> = {
   not_found: Code.NotFound,
   already_exists: Code.AlreadyExists,
   failed_precondition: Code.FailedPrecondition,
+  resource_exhausted: Code.ResourceExhausted,
   internal: Code.Internal,
 };
 
