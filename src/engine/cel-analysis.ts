@@ -39,8 +39,6 @@ interface Scope {
   readonly loops: number;
   /** Comprehension variables in scope (reading them is not reading the request). */
   readonly bound: readonly string[];
-  /** The innermost loop's accumulator, inside its body. */
-  readonly accu?: string | undefined;
 }
 
 /** Functions whose cost grows with the length of their arguments (a scan, a parse, a match). */
@@ -95,10 +93,6 @@ function intConstant(n: number, id: bigint): Expr {
 /** Wraps an argument of a linear function in a loop body, unless it is a literal (bounded by the text). */
 function sized(e: Estimate): Expr {
   return e.expr.exprKind.case === "constExpr" ? e.expr : call(HOOK.size, [e.expr], e.expr.id);
-}
-
-function isIdent(e: Expr | undefined, name: string | undefined): boolean {
-  return name !== undefined && e?.exprKind.case === "identExpr" && e.exprKind.value.name === name;
 }
 
 /** A node of weight `own` over `parts`; `extra` is cost beyond the parts' (a scan, a copy). */
@@ -181,11 +175,10 @@ class Walk {
     const own = weightOf(c);
     const [a, b, third] = args;
     if (c.function === "_+_") {
-      // A concatenation copies both sides, but map() and filter() appending to their own
-      // accumulator copy only what they append (see cel-lists.ts).
+      // What a concatenation copies is charged as it runs (the estimate cannot tell a list from
+      // a number, and map()/filter() appending to their own result copy only what they append).
       const length = (a?.length ?? 0) + (b?.length ?? 0);
-      const copied = isIdent(a?.expr, scope.accu) ? (b?.length ?? 0) : length;
-      return { ...combine(e, parts, length, own, copied), expr: call(HOOK.alloc, [e], e.id) };
+      return { ...combine(e, parts, length, own), expr: call(HOOK.alloc, [e], e.id) };
     }
     if (c.function === "@in") return combine(e, parts, 0, own, b?.length ?? 0); // scans the list
     const length = c.function === "_?_:_" ? Math.max(b?.length ?? 0, third?.length ?? 0) : this.assumedLength;
@@ -198,7 +191,7 @@ class Walk {
     this.nesting = Math.max(this.nesting, scope.loops + 1);
     const range = this.visit(iterRange, scope);
     const init = this.visit(accuInit, scope);
-    const inner = { loops: scope.loops + 1, bound: [...scope.bound, c.iterVar, c.accuVar], accu: c.accuVar };
+    const inner = { loops: scope.loops + 1, bound: [...scope.bound, c.iterVar, c.accuVar] };
     const cond = this.visit(loopCondition, inner);
     const step = this.visit(loopStep, inner);
     const out = this.visit(result, { loops: scope.loops, bound: [...scope.bound, c.accuVar] });

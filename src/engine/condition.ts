@@ -51,17 +51,23 @@ const PROBE = {
 /** Compile-time failures: the expression can never work, whatever the input. */
 const FATAL = [/^unresolved attribute/, /^unbound function/, /no matching overload/, /^no such overload/];
 
-/** A compiled condition with what its analysis and its first (probe) evaluation found. */
-interface Compiled {
-  readonly evaluate: Condition;
+/** A parsed, analysed and planned condition; probed (evaluated once on the empty input) on first need. */
+interface Planned {
+  readonly run: ReturnType<typeof plan>;
   readonly shape: ConditionShape;
-  /** The probe's outcome when it was an error. */
-  readonly probeError: string | undefined;
-  /** The probe (empty lists and maps) went over budget: so will any input. */
-  readonly probeOverBudget: boolean;
+  probed?: Probed | { readonly fatal: string };
 }
 
-const COMPILED = new Map<string, Compiled>();
+/** What the probe found, and the condition to evaluate (folded to its value when it reads no variable). */
+interface Probed {
+  readonly evaluate: Condition;
+  /** The probe's outcome when it was an error. */
+  readonly error: string | undefined;
+  /** The probe (empty lists and maps) went over budget: so will any input. */
+  readonly overBudget: boolean;
+}
+
+const COMPILED = new Map<string, Planned>();
 const MAX_CACHED = 20_000;
 
 /**
@@ -73,57 +79,60 @@ const MAX_CACHED = 20_000;
  * when it was put, and the runtime budget bounds it anyway): `checkCondition` enforces them.
  */
 export function compileCondition(source: string): Condition {
-  return compiled(source).evaluate;
+  return probed(planned(source)).evaluate;
 }
 
 /**
- * Validates a condition for a new policy: compiles it, then refuses (ConditionTooComplex) one
- * that nests comprehensions too deeply, whose estimated cost is over one evaluation's budget,
- * or that runs over budget on the empty probe input; and (Error) one that reads no variable
- * and so can only ever fail.
+ * Validates a condition for a new policy: refuses (ConditionTooComplex) one that nests
+ * comprehensions too deeply or whose estimated cost is over one evaluation's budget (before
+ * running anything), or that runs over budget on the empty probe input; and (Error) one that
+ * does not compile, or reads no variable and so can only ever fail.
  */
 export function checkCondition(source: string, limits: CelLimits = CEL_LIMITS): void {
-  const c = compiled(source);
-  if (c.shape.nesting > limits.nesting)
-    throw new ConditionTooComplex(`comprehensions nest ${c.shape.nesting} deep (at most ${limits.nesting})`);
-  if (c.shape.cost > limits.steps) {
-    const estimate = c.shape.cost > 1e12 ? "more than 10^12" : String(Math.ceil(c.shape.cost));
+  const { shape } = planned(source);
+  if (shape.nesting > limits.nesting)
+    throw new ConditionTooComplex(`comprehensions nest ${shape.nesting} deep (at most ${limits.nesting})`);
+  if (shape.cost > limits.steps) {
+    const estimate = shape.cost > 1e12 ? "more than 10^12" : String(Math.ceil(shape.cost));
     throw new ConditionTooComplex(`estimated cost ${estimate} steps is over the budget of ${limits.steps}`);
   }
-  if (c.probeOverBudget) throw new ConditionTooComplex(`${c.probeError} even on empty input`);
-  if (c.shape.constant && c.probeError) throw new Error(`condition can never hold: ${c.probeError}`);
+  const probe = probed(planned(source));
+  if (probe.overBudget) throw new ConditionTooComplex(`${probe.error} even on empty input`);
+  if (shape.constant && probe.error) throw new Error(`condition can never hold: ${probe.error}`);
 }
 
-function compiled(source: string): Compiled {
+function planned(source: string): Planned {
   const cached = COMPILED.get(source);
   if (cached) return cached;
-  const c = compileUncached(source);
+  let c: Planned;
+  try {
+    const analysed = analyze(parse(source).expr, CEL_LIMITS.assumedLength);
+    c = { shape: analysed.shape, run: plan(ENV, analysed.expr) };
+  } catch (err) {
+    throw new Error(`condition does not parse: ${(err as Error).message.split("\n")[0]}`);
+  }
   if (COMPILED.size >= MAX_CACHED) COMPILED.clear();
   COMPILED.set(source, c);
   return c;
 }
 
-function compileUncached(source: string): Compiled {
-  let run: ReturnType<typeof plan>;
-  let shape: ConditionShape;
-  try {
-    const analysed = analyze(parse(source).expr, CEL_LIMITS.assumedLength);
-    shape = analysed.shape;
-    run = plan(ENV, analysed.expr);
-  } catch (err) {
-    throw new Error(`condition does not parse: ${(err as Error).message.split("\n")[0]}`);
-  }
-  // The probe runs under the budget, like any evaluation: it is what a constant condition is.
+function probed(c: Planned): Probed {
+  c.probed ??= probe(c);
+  if ("fatal" in c.probed) throw new Error(c.probed.fatal);
+  return c.probed;
+}
+
+/** Evaluates once on the empty input, under the budget like any evaluation: what a constant condition is. */
+function probe({ run, shape }: Planned): Probed | { fatal: string } {
   const evaluate = shape.metered ? metered(run, shape.weight) : unmetered(run, shape.weight);
-  const probe = evaluate(PROBE);
-  const probeError = typeof probe === "boolean" ? undefined : probe.error;
-  const probeOverBudget = shape.metered && readMeter().exceeded !== undefined;
-  if (probeError && FATAL.some((re) => re.test(probeError))) {
-    throw new Error(`condition cannot be evaluated: ${probeError}`);
-  }
+  const result = evaluate(PROBE);
+  const error = typeof result === "boolean" ? undefined : result.error;
+  const overBudget = shape.metered && readMeter().exceeded !== undefined;
+  if (error && FATAL.some((re) => re.test(error)))
+    return { fatal: `condition cannot be evaluated: ${error}` };
   // A condition that reads no variable has one value, computed once here, never per request.
-  const folded: Condition = () => probe;
-  return { evaluate: shape.constant ? folded : evaluate, shape, probeError, probeOverBudget };
+  const folded: Condition = () => result;
+  return { evaluate: shape.constant ? folded : evaluate, error, overBudget };
 }
 
 /** Runs a plan. The evaluator reports errors as values, so a throw is a defect in it: still never an allow. */
