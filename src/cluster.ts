@@ -23,7 +23,7 @@ export async function prepareDataDir(config: Config): Promise<NewOrg | undefined
     const t = await buildTessera(store, { ...config, decisionLog: false });
     if (!config.bootstrapDevOrg || store.orgs.countOrgs() > 0) return undefined;
     const org = createOrg(store, "development", new Date());
-    t.policies.put(org.orgId, EXAMPLE_POLICY, "example.yaml");
+    t.policies.putTrusted(org.orgId, EXAMPLE_POLICY, "example.yaml");
     return org;
   } finally {
     store.close();

@@ -17,6 +17,7 @@ import { Authenticator, agentSubject, userSubject } from "./authenticate.js";
 import { Liveness } from "./liveness.js";
 import { Minter } from "./mint.js";
 import { PolicyAdmin } from "./policies.js";
+import { PolicyChecker } from "./policy-checker.js";
 import { type SessionSubject, Sessions } from "./sessions.js";
 import type { CoreSettings } from "./settings.js";
 import { UserService } from "./users.js";
@@ -74,7 +75,7 @@ export async function buildTessera(
       : new DecisionLog(threadSink(store.dataDir) ?? directSink(store.decisions), { onError: onLogError });
   const auth = new AuthCore({ engine, access, verifier, log: decisionLog, now });
   const admin = new AdminCore({ access, liveness, agents: store.agents, services: store.services, now });
-  const policies = new PolicyAdmin({ engine, policies: store.policies, now });
+  const policies = new PolicyAdmin({ engine, policies: store.policies, checker: new PolicyChecker(), now });
   const users = new UserService({ db: store.db, now });
   const agentCredentials = new AgentCredentialService({
     db: store.db,

@@ -117,6 +117,9 @@ export interface Decision {
 
 /** What the engine needs from storage (the store implements it). */
 export interface PolicySource {
-  /** Every org's stored policy documents with the org's current revision. */
-  loadAll(): Iterable<{ orgId: string; revision: number; documents: readonly string[] }>;
+  /**
+   * Every org's stored policy documents with the org's current revision and, when known, the
+   * digest of that document set (an opaque string the engine keeps beside the compiled revision).
+   */
+  loadAll(): Iterable<{ orgId: string; revision: number; documents: readonly string[]; digest?: string }>;
 }

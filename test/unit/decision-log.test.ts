@@ -285,7 +285,7 @@ describe("decision log storage (segments)", () => {
     db.close();
     const store = openStore(tmp.dir);
     try {
-      expect(store.db.pragma("user_version", { simple: true })).toBe(6);
+      expect(store.db.pragma("user_version", { simple: true })).toBe(MIGRATIONS.at(-1)?.version);
       expect(store.decisions.recent("org-old", 10)).toEqual([...old].reverse());
       expect(store.db.prepare("SELECT count(*) AS n FROM decision_segments").get()).toEqual({ n: 1 });
     } finally {
