@@ -3,6 +3,7 @@ import type { DecisionLog } from "../audit/decision-log.js";
 import type { AccessClaims } from "../auth/token-claims.js";
 import type { TokenVerifier } from "../auth/token-verifier.js";
 import { TesseraError } from "../domain/errors.js";
+import { type EvaluationBudget, newEvaluationBudget } from "../engine/cel-budget.js";
 import type { PolicyEngine } from "../engine/engine.js";
 import type { AuthzQuery, Decision, ResourceRef, Subject } from "../engine/types.js";
 import type { AccessControl } from "./access.js";
@@ -66,13 +67,20 @@ export class AuthCore {
     return cached ? subjectOfClaims(cached) : this.d.verifier.verify(input.token).then(subjectOfClaims);
   }
 
-  private decideOne(orgId: string, subject: Subject, check: CheckInput, explain: boolean): Decided {
+  private decideOne(
+    orgId: string,
+    subject: Subject,
+    check: CheckInput,
+    explain: boolean,
+    budget?: EvaluationBudget,
+  ): Decided {
     const query: AuthzQuery = {
       subject,
       scope: check.scope,
       resource: check.resource,
       context: check.context,
       explain,
+      budget,
     };
     return { ...this.d.engine.decide(orgId, query), decisionId: randomUUID() };
   }
@@ -129,8 +137,10 @@ export class AuthCore {
     for (const c of checks) requireScope(c.scope);
     const { orgId, subject } = await this.resolveSubject(subjectInput, ctx);
     const waits: Promise<void>[] = [];
+    // One CEL budget for the whole batch: a request, not each of its checks, is bounded.
+    const budget = newEvaluationBudget();
     const decisions = checks.map((c) => {
-      const decision = this.decideOne(orgId, subject, c, explain);
+      const decision = this.decideOne(orgId, subject, c, explain, budget);
       const wait = this.logged(orgId, subject, c, decision);
       if (wait) waits.push(wait);
       return decision;
