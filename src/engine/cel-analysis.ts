@@ -1,5 +1,6 @@
 import type { parse } from "@bufbuild/cel";
 import { HOOK } from "./cel-budget.js";
+import { LINEAR, weightOf } from "./cel-cost.js";
 
 /** A parsed CEL expression node (protobuf-es `cel.expr.Expr`). */
 export type Expr = NonNullable<ReturnType<typeof parse>["expr"]>;
@@ -41,46 +42,7 @@ interface Scope {
   readonly bound: readonly string[];
 }
 
-/** Functions whose cost grows with the length of their arguments (a scan, a parse, a match). */
-const LINEAR = new Set([
-  ...["_==_", "_!=_", "_<_", "_<=_", "_>_", "_>=_", "@in", "size"],
-  ...["matches", "contains", "startsWith", "endsWith"],
-  ...["string", "bytes", "int", "uint", "double", "bool", "timestamp", "duration"],
-]);
-
-/**
- * Steps one call costs beyond its arguments, where it is well above one node's (about 0.1 µs),
- * as measured with this library: `timestamp("…")` parses a date, `matches` compiles its pattern
- * on every call, `+` tries each overload of `+` in turn, and a time getter given a time zone
- * builds an Intl.DateTimeFormat (about 100 µs) on every call.
- */
-const WEIGHTS: Readonly<Record<string, number>> = {
-  timestamp: 40,
-  duration: 40,
-  matches: 60,
-  "_+_": 30,
-  ...Object.fromEntries(["string", "int", "uint", "double", "bytes", "bool"].map((name) => [name, 4])),
-};
-
-const TIME_GETTERS = new Set(
-  ["getFullYear", "getMonth", "getDate", "getDayOfMonth", "getDayOfWeek", "getDayOfYear"].concat([
-    "getHours",
-    "getMinutes",
-    "getSeconds",
-    "getMilliseconds",
-  ]),
-);
-
-function weightOf(c: Call): number {
-  if (TIME_GETTERS.has(c.function)) return c.args.length > 0 ? 1000 : 5;
-  return WEIGHTS[c.function] ?? 1;
-}
-
-/** Hooks inserted by the running walk (walks are synchronous). */
-let hooks = 0;
-
-function call(name: string, args: Expr[], id: bigint): Expr {
-  hooks++;
+function callOf(name: string, args: Expr[], id: bigint): Expr {
   const value = { $typeName: "cel.expr.Expr.Call", function: name, args, target: undefined } as Call;
   return { $typeName: "cel.expr.Expr", id, exprKind: { case: "callExpr", value } } as Expr;
 }
@@ -88,11 +50,6 @@ function call(name: string, args: Expr[], id: bigint): Expr {
 function intConstant(n: number, id: bigint): Expr {
   const value = { $typeName: "cel.expr.Constant", constantKind: { case: "int64Value", value: BigInt(n) } };
   return { $typeName: "cel.expr.Expr", id, exprKind: { case: "constExpr", value } } as Expr;
-}
-
-/** Wraps an argument of a linear function in a loop body, unless it is a literal (bounded by the text). */
-function sized(e: Estimate): Expr {
-  return e.expr.exprKind.case === "constExpr" ? e.expr : call(HOOK.size, [e.expr], e.expr.id);
 }
 
 /** A node of weight `own` over `parts`; `extra` is cost beyond the parts' (a scan, a copy). */
@@ -117,8 +74,20 @@ function combine(expr: Expr, parts: readonly Estimate[], length: number, own = 1
  */
 class Walk {
   nesting = 0;
+  /** Hook calls inserted: none means the condition needs no meter. */
+  hooks = 0;
 
   constructor(private readonly assumedLength: number) {}
+
+  private hook(name: string, args: Expr[], id: bigint): Expr {
+    this.hooks++;
+    return callOf(name, args, id);
+  }
+
+  /** Wraps an argument of a linear function in a loop body, unless it is a literal (bounded by the text). */
+  private sized(e: Estimate): Expr {
+    return e.expr.exprKind.case === "constExpr" ? e.expr : this.hook(HOOK.size, [e.expr], e.expr.id);
+  }
 
   visit(e: Expr, scope: Scope): Estimate {
     const k = e.exprKind;
@@ -169,8 +138,8 @@ class Walk {
     const target = c.target && this.visit(c.target, scope);
     const args = c.args.map((a) => this.visit(a, scope));
     const metered = scope.loops > 0 && LINEAR.has(c.function);
-    if (target) c.target = metered ? sized(target) : target.expr;
-    c.args = args.map((a) => (metered ? sized(a) : a.expr));
+    if (target) c.target = metered ? this.sized(target) : target.expr;
+    c.args = args.map((a) => (metered ? this.sized(a) : a.expr));
     const parts = target ? [target, ...args] : args;
     const own = weightOf(c);
     const [a, b, third] = args;
@@ -178,7 +147,7 @@ class Walk {
       // What a concatenation copies is charged as it runs (the estimate cannot tell a list from
       // a number, and map()/filter() appending to their own result copy only what they append).
       const length = (a?.length ?? 0) + (b?.length ?? 0);
-      return { ...combine(e, parts, length, own), expr: call(HOOK.alloc, [e], e.id) };
+      return { ...combine(e, parts, length, own), expr: this.hook(HOOK.alloc, [e], e.id) };
     }
     if (c.function === "@in") return combine(e, parts, 0, own, b?.length ?? 0); // scans the list
     const length = c.function === "_?_:_" ? Math.max(b?.length ?? 0, third?.length ?? 0) : this.assumedLength;
@@ -196,8 +165,12 @@ class Walk {
     const step = this.visit(loopStep, inner);
     const out = this.visit(result, { loops: scope.loops, bound: [...scope.bound, c.accuVar] });
     const perItem = 1 + cond.weight + step.weight;
-    c.iterRange = call(HOOK.range, [range.expr], iterRange.id);
-    c.loopCondition = call(HOOK.step, [cond.expr, intConstant(perItem, loopCondition.id)], loopCondition.id);
+    c.iterRange = this.hook(HOOK.range, [range.expr], iterRange.id);
+    c.loopCondition = this.hook(
+      HOOK.step,
+      [cond.expr, intConstant(perItem, loopCondition.id)],
+      loopCondition.id,
+    );
     c.accuInit = init.expr;
     c.loopStep = step.expr;
     c.result = out.expr;
@@ -216,14 +189,13 @@ class Walk {
  * the caller decides what to refuse.
  */
 export function analyze(expr: Expr, assumedLength: number): { expr: Expr; shape: ConditionShape } {
-  hooks = 0;
   const walk = new Walk(assumedLength);
   const top = walk.visit(expr, { loops: 0, bound: [] });
   const shape = {
     cost: top.cost,
     nesting: walk.nesting,
     constant: !top.free,
-    metered: hooks > 0,
+    metered: walk.hooks > 0,
     weight: top.weight,
   };
   return { expr: top.expr, shape };
