@@ -167,10 +167,14 @@ function allowance(budget: EvaluationBudget | undefined): number {
 
 /** A condition without loops or `+`: its cost is its static weight, taken from the decision's budget. */
 function unmetered(run: ReturnType<typeof plan>, weight: number): Condition {
+  // Only a stored condition from before these limits can weigh more than one evaluation may.
+  if (weight > CEL_LIMITS.steps) return () => overBudget(CEL_LIMITS.steps);
   return (input) => {
-    const allowed = allowance(input.budget);
-    if (allowed < weight) return overBudget(allowed);
-    if (input.budget) input.budget.steps -= weight;
+    const budget = input.budget;
+    if (budget !== undefined) {
+      if (budget.steps < weight) return overBudget(budget.steps);
+      budget.steps -= weight;
+    }
     return execute(run, input);
   };
 }

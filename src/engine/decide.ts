@@ -2,7 +2,7 @@ import type { CelMap } from "@bufbuild/cel";
 import { type Timestamp, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { anyScopeMatches } from "../domain/scopes.js";
 import { tierRank } from "../domain/tiers.js";
-import { type EvaluationBudget, newEvaluationBudget } from "./cel-budget.js";
+import { CEL_LIMITS, type EvaluationBudget } from "./cel-budget.js";
 import { celObject } from "./cel-object.js";
 import type { CompiledRule, RuleBucket, ScopeIndex } from "./compile.js";
 import type { ConditionInput } from "./condition.js";
@@ -30,6 +30,8 @@ class Bindings implements ConditionInput {
   readonly resource: CelMap;
   readonly context: CelMap;
   readonly budget: EvaluationBudget;
+  /** This decision's own budget, when the query brings none (no object allocated for it). */
+  steps: number = CEL_LIMITS.decisionSteps;
   private nowTimestamp: Timestamp | undefined;
 
   private readonly nowMs: number;
@@ -51,7 +53,7 @@ class Bindings implements ConditionInput {
       resource ? { kind: resource.kind, id: resource.id, attr: resource.attr } : NO_RESOURCE,
     );
     this.context = celObject(context ?? {});
-    this.budget = e.query.budget ?? newEvaluationBudget();
+    this.budget = e.query.budget ?? this;
   }
 
   get now(): Timestamp {
