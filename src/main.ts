@@ -27,7 +27,7 @@ export interface RunningTessera {
 export function bootstrapDevOrg(store: Store, t: Tessera, config: Config): NewOrg | undefined {
   if (!config.bootstrapDevOrg || store.orgs.countOrgs() > 0) return undefined;
   const org = createOrg(store, "development", new Date());
-  t.policies.put(org.orgId, EXAMPLE_POLICY, "example.yaml");
+  t.policies.putTrusted(org.orgId, EXAMPLE_POLICY, "example.yaml");
   return org;
 }
 
@@ -112,6 +112,7 @@ export async function startTessera(config: Config, opts: StartOptions = {}): Pro
       ]);
       // In-flight calls are done: write every decision they made before the database closes.
       await tessera.decisionLog?.close();
+      await tessera.policies.close();
       store.close();
     };
     return { grpcPort, httpPort, tessera, devOrg, close };

@@ -3,6 +3,7 @@ import type { DecisionLog } from "../audit/decision-log.js";
 import type { TokenVerifier } from "../auth/token-verifier.js";
 import { TesseraError } from "../domain/errors.js";
 import { LIMITS } from "../domain/limits.js";
+import { type EvaluationBudget, newEvaluationBudget } from "../engine/cel-budget.js";
 import type { PolicyEngine } from "../engine/engine.js";
 import type { AuthzQuery, Decision, ResourceRef, Subject } from "../engine/types.js";
 import type { AccessControl } from "./access.js";
@@ -53,13 +54,20 @@ export class AuthCore {
       throw new TesseraError("EXPLAIN_FORBIDDEN", "explain needs an admin or policies:manage credential");
   }
 
-  private decideOne(orgId: string, subject: Subject, check: CheckInput, explain: boolean): Decided {
+  private decideOne(
+    orgId: string,
+    subject: Subject,
+    check: CheckInput,
+    explain: boolean,
+    budget?: EvaluationBudget,
+  ): Decided {
     const query: AuthzQuery = {
       subject,
       scope: check.scope,
       resource: check.resource,
       context: check.context,
       explain,
+      budget,
     };
     return { ...this.d.engine.decide(orgId, query), decisionId: randomUUID() };
   }
@@ -125,8 +133,10 @@ export class AuthCore {
     const r = await this.resolve(subjectInput, ctx);
     if (explain) await this.requireExplainer(ctx, r.orgId);
     const waits: Promise<void>[] = [];
+    // One CEL budget for the whole batch: a request, not each of its checks, is bounded.
+    const budget = newEvaluationBudget();
     const decisions = checks.map((c) => {
-      const decision = this.decideOne(r.orgId, r.subject, c, explain);
+      const decision = this.decideOne(r.orgId, r.subject, c, explain, budget);
       const wait = this.logged(r, c, decision);
       if (wait) waits.push(wait);
       return decision;

@@ -1,22 +1,37 @@
 import { TesseraError } from "../domain/errors.js";
 import { LIMITS } from "../domain/limits.js";
 import { epochSeconds } from "../domain/time.js";
+import { mergeDocuments, rolesOf, runCheck, type Validated } from "../engine/check.js";
 import { parsePolicyDocuments, splitDocuments } from "../engine/document.js";
-import { type CompiledRevision, PolicyEngine } from "../engine/engine.js";
-import { parsePolicyTests, runPolicyTests, type TestReport } from "../engine/policy-test.js";
+import { type CompiledRevision, PolicyEngine, parseStored } from "../engine/engine.js";
+import type { TestReport } from "../engine/policy-test.js";
 import type { PolicyDocument } from "../engine/types.js";
-import type { PolicyChangeRow, PolicyRepository, PolicySummaryRow } from "../store/policies.js";
+import type { PolicyChange, PolicyChangeRow, PolicyRepository, PolicySummaryRow } from "../store/policies.js";
 import { reclaimAfterCompile } from "./heap.js";
+import type { PolicyChecker } from "./policy-checker.js";
 
 export interface PolicyDeps {
   readonly engine: PolicyEngine;
   readonly policies: PolicyRepository;
+  /** Where candidate documents are parsed, compiled and tested: off the event loop, with a deadline. */
+  readonly checker: PolicyChecker;
   readonly now: () => Date;
 }
 
 const MAX_DOCUMENT = LIMITS.policyTextBytes;
 
-/** Policy lifecycle for one org: every change is compiled whole before anything is written. */
+/** The set a revision is built on: a stored revision number and its parsed documents. */
+interface Base {
+  readonly revision: number;
+  readonly documents: readonly PolicyDocument[];
+}
+
+/**
+ * Policy lifecycle for one org. A candidate is checked whole (every condition parsed, costed
+ * and probed) on the checker's thread before anything is written; the revision is then built
+ * from the documents as stored inside the write transaction, so revision N is exactly what
+ * every process compiles for N.
+ */
 export class PolicyAdmin {
   constructor(private readonly d: PolicyDeps) {}
 
@@ -24,59 +39,116 @@ export class PolicyAdmin {
     return epochSeconds(this.d.now());
   }
 
-  /** Parses a text against the org's custom roles; throws POLICY_INVALID. */
-  private parse(orgId: string, text: string, file: string): PolicyDocument[] {
+  /** Refuses a text over the size limit before any parsing. */
+  private sized(text: string, file: string): void {
     if (text.length > MAX_DOCUMENT)
       throw new TesseraError("POLICY_INVALID", "the policy text is larger than 4 MiB", { file });
-    const knownRoles = this.d.engine
-      .current(orgId)
-      .documents.flatMap((doc) => [...(doc.roles?.keys() ?? [])]);
-    return parsePolicyDocuments(text, file, { knownRoles });
   }
 
-  /** The org's set with `changed` replacing documents of the same name, and `removed` dropped, compiled. */
-  private candidate(
-    orgId: string,
-    changed: readonly PolicyDocument[],
-    removed: readonly string[] = [],
-  ): CompiledRevision {
-    const replaced = new Set([...changed.map((d) => d.name), ...removed]);
-    const kept = this.d.engine.current(orgId).documents.filter((d) => !replaced.has(d.name));
-    return PolicyEngine.compile(this.d.engine.revision(orgId), [...kept, ...changed]);
+  /** The org's stored documents, for a check. */
+  private storedTexts(orgId: string): string[] {
+    return this.d.policies.snapshot(orgId).documents.map((doc) => doc.document);
   }
 
   /** Stores every document of a text as one new revision, all or none, and puts it in force. */
-  put(orgId: string, text: string, file = "<request>"): { names: string[]; revision: number } {
-    const docs = this.parse(orgId, text, file);
-    const compiled = this.candidate(orgId, docs);
+  async put(orgId: string, text: string, file = "<request>"): Promise<{ names: string[]; revision: number }> {
+    this.sized(text, file);
+    await this.d.checker.run({
+      op: "validate",
+      orgId,
+      stored: this.storedTexts(orgId),
+      candidate: text,
+      file,
+    });
+    return this.apply(orgId, text, file);
+  }
+
+  /**
+   * `put` for a text this server ships itself (the example policy of a development org):
+   * checked inline, without waiting for the checker's thread to start.
+   */
+  putTrusted(orgId: string, text: string, file: string): { names: string[]; revision: number } {
+    runCheck({ op: "validate", orgId, stored: this.storedTexts(orgId), candidate: text, file });
+    return this.apply(orgId, text, file);
+  }
+
+  /** Commits a checked text. Synchronous; its conditions compile lazily on first use, as on load. */
+  private apply(orgId: string, text: string, file: string): { names: string[]; revision: number } {
+    let docs: PolicyDocument[] = [];
+    const build = (base: readonly PolicyDocument[]) => {
+      docs = parsePolicyDocuments(text, file, { knownRoles: rolesOf(base), checkConditions: false });
+      return PolicyEngine.compile(0, mergeDocuments(base, docs));
+    };
     const sources = splitDocuments(text);
-    const writes = docs.map((doc, i) => ({
-      name: doc.name,
-      document: sources[i] ?? text,
-      ruleCount: doc.rules.length,
-    }));
-    const revision = this.d.policies.put(orgId, writes, this.nowSec());
-    this.d.engine.installCompiled(orgId, { ...compiled, number: revision });
-    reclaimAfterCompile(compiled.index.ruleCount);
-    return { names: docs.map((d) => d.name), revision };
+    const put = () =>
+      docs.map((doc, i) => ({ name: doc.name, document: sources[i] ?? text, ruleCount: doc.rules.length }));
+    const revision = this.commit(orgId, build, () => ({ put: put() }));
+    return { names: docs.map((doc) => doc.name), revision: revision as number };
   }
 
   /** Checks a text against the org's set; writes nothing. */
-  validate(orgId: string, text: string, file = "<request>"): { names: string[]; ruleCount: number } {
-    const docs = this.parse(orgId, text, file);
-    this.candidate(orgId, docs);
-    return { names: docs.map((d) => d.name), ruleCount: docs.reduce((n, d) => n + d.rules.length, 0) };
+  async validate(orgId: string, text: string, file = "<request>"): Promise<Validated> {
+    this.sized(text, file);
+    const stored = this.storedTexts(orgId);
+    return (await this.d.checker.run({ op: "validate", orgId, stored, candidate: text, file })) as Validated;
   }
 
   delete(orgId: string, name: string): number {
-    if (!this.d.policies.get(orgId, name))
-      throw new TesseraError("POLICY_NOT_FOUND", "no such policy in this org");
-    const compiled = this.candidate(orgId, [], [name]);
-    const revision = this.d.policies.delete(orgId, name, this.nowSec());
-    if (revision === undefined) throw new TesseraError("POLICY_NOT_FOUND", "no such policy in this org");
-    this.d.engine.installCompiled(orgId, { ...compiled, number: revision });
-    reclaimAfterCompile(compiled.index.ruleCount);
+    const notFound = () => new TesseraError("POLICY_NOT_FOUND", "no such policy in this org");
+    if (!this.d.policies.get(orgId, name)) throw notFound();
+    const build = (base: readonly PolicyDocument[]) =>
+      PolicyEngine.compile(0, mergeDocuments(base, [], [name]));
+    const revision = this.commit(orgId, build, () => ({ remove: [name] }));
+    if (revision === undefined) throw notFound();
     return revision;
+  }
+
+  /**
+   * Builds the candidate on the set in force when that is the stored one, else on the stored
+   * set, and commits it; if another process committed in between, the transaction (holding
+   * the write lock) rebuilds on the set it reads. Installs the result; undefined when the
+   * store refused the change (a document to remove is gone).
+   */
+  private commit(
+    orgId: string,
+    build: (base: readonly PolicyDocument[]) => CompiledRevision,
+    change: () => PolicyChange,
+  ): number | undefined {
+    const base = this.base(orgId);
+    let compiled = build(base.documents);
+    // The change itself (names, texts, rule counts) does not depend on the base.
+    const committed = this.d.policies.commit(orgId, change(), this.nowSec(), (stored) => {
+      if (stored.revision !== base.revision)
+        compiled = build(
+          parseStored(
+            orgId,
+            stored.named().map((doc) => doc.document),
+          ),
+        );
+    });
+    if (!committed) return undefined;
+    this.d.engine.installNewer(orgId, { ...compiled, number: committed.revision, digest: committed.digest });
+    reclaimAfterCompile(compiled.index.ruleCount);
+    return committed.revision;
+  }
+
+  /**
+   * The set to build on: the compiled one in force, when it is the stored revision compiled
+   * from the stored documents (same number and digest: no parsing); else the stored set.
+   */
+  private base(orgId: string): Base {
+    const current = this.d.engine.current(orgId);
+    const state = this.d.policies.state(orgId);
+    if (state.revision === current.number && state.digest !== null && state.digest === current.digest)
+      return { revision: current.number, documents: current.documents };
+    const snap = this.d.policies.snapshot(orgId);
+    return {
+      revision: snap.revision,
+      documents: parseStored(
+        orgId,
+        snap.documents.map((doc) => doc.document),
+      ),
+    };
   }
 
   get(orgId: string, name: string, revision?: number): { revision: number; document: string } {
@@ -93,14 +165,22 @@ export class PolicyAdmin {
     return this.d.policies.history(orgId, name);
   }
 
-  /** Runs PolicyTest suites against the policies in force, or a candidate change of them; applies nothing. */
-  test(orgId: string, tests: string, candidateText = ""): TestReport {
-    const suites = parsePolicyTests(tests, "<tests>");
-    if (suites.length === 0)
-      throw new TesseraError("POLICY_INVALID", "no PolicyTest document found", { file: "<tests>" });
-    const rev = candidateText.trim()
-      ? this.candidate(orgId, this.parse(orgId, candidateText, "<candidate>"))
-      : this.d.engine.current(orgId);
-    return runPolicyTests(rev, suites, orgId, this.d.now().getTime());
+  /** Runs PolicyTest suites against the stored policies, or a candidate change of them; applies nothing. */
+  async test(orgId: string, tests: string, candidateText = ""): Promise<TestReport> {
+    this.sized(tests, "<tests>");
+    this.sized(candidateText, "<candidate>");
+    const job = {
+      op: "test",
+      orgId,
+      stored: this.storedTexts(orgId),
+      candidate: candidateText,
+      file: "<candidate>",
+    } as const;
+    return (await this.d.checker.run({ ...job, tests, nowMs: this.d.now().getTime() })) as TestReport;
+  }
+
+  /** Stops the checker's thread (the server is shutting down). */
+  close(): Promise<void> {
+    return this.d.checker.close();
   }
 }

@@ -1,10 +1,9 @@
 import type { BoundIdentities } from "../auth/bound-identities.js";
 import type { OrgCredentials } from "../auth/org-credentials.js";
 import type { PolicyEngine } from "../engine/engine.js";
-import { parseStored } from "../engine/engine.js";
 import type { Change } from "../store/changes.js";
 import type { Store } from "../store/store.js";
-import { reclaimAfterCompile } from "./heap.js";
+import { refreshPolicy, verifyPolicies } from "./policy-sync.js";
 
 export interface SyncTargets {
   readonly engine: PolicyEngine;
@@ -14,6 +13,9 @@ export interface SyncTargets {
   /** Extra appliers for kinds other modules own (revocations, suspensions, keys). */
   readonly others?: Partial<Record<Change["kind"], (change: Change) => void | Promise<void>>>;
 }
+
+/** Ticks between two comparisons of every compiled policy revision with the store (about a second). */
+const POLICY_CHECK_TICKS = 40;
 
 export interface SyncOptions {
   /** How often to poll the change log. Default 25 ms, so every process converges well within 100 ms. */
@@ -37,12 +39,8 @@ export function startSync(store: Store, targets: SyncTargets, opts: SyncOptions 
   let ticks = 0;
   const apply = async (c: Change): Promise<void> => {
     if (c.kind === "policy" && c.orgId) {
-      // A change this process made is already in force; reparse only when the store is ahead.
-      if (store.policies.storedRevision(c.orgId) > targets.engine.revision(c.orgId)) {
-        const snap = store.policies.snapshot(c.orgId);
-        targets.engine.install(c.orgId, snap.revision, parseStored(c.orgId, snap.documents));
-        reclaimAfterCompile(targets.engine.current(c.orgId).index.ruleCount);
-      }
+      // A change this process made is already in force; recompile only when the store differs.
+      refreshPolicy(store.policies, targets.engine, c.orgId);
     } else if (c.kind === "credential") {
       targets.credentials.invalidate();
     } else if (c.kind === "identity") {
@@ -58,7 +56,8 @@ export function startSync(store: Store, targets: SyncTargets, opts: SyncOptions 
         await apply(c);
         seen = c.seq;
       }
-      if (++ticks % 2400 === 0) store.changes.prune(3600); // about once a minute
+      if (++ticks % POLICY_CHECK_TICKS === 0) verifyPolicies(store.policies, targets.engine);
+      if (ticks % 2400 === 0) store.changes.prune(3600); // about once a minute
     } catch (err) {
       opts.onError?.(err);
     } finally {

@@ -19,6 +19,7 @@ import { IdentityAdmin } from "./identities.js";
 import { Liveness } from "./liveness.js";
 import { Minter } from "./mint.js";
 import { PolicyAdmin } from "./policies.js";
+import { PolicyChecker } from "./policy-checker.js";
 import { type SessionSubject, Sessions } from "./sessions.js";
 import type { CoreSettings } from "./settings.js";
 import { SystemCore } from "./system.js";
@@ -94,7 +95,7 @@ export async function buildTessera(
   const admin = new AdminCore({ access, liveness, agents: store.agents, now });
   const serviceIdentities = new IdentityAdmin({ services: store.services, identities: boundIdentities, now });
   const system = new SystemCore({ access, store, keys, now });
-  const policies = new PolicyAdmin({ engine, policies: store.policies, now });
+  const policies = new PolicyAdmin({ engine, policies: store.policies, checker: new PolicyChecker(), now });
   const sessions = new Sessions({
     settings,
     refreshTokens: new RefreshTokenRepository(store.db),

@@ -98,6 +98,11 @@ export const ERROR_KINDS = {
   // a source that failed too many logins, refused for a while whatever it tries.
   SESSION_EXPIRED: "unauthenticated",
   LOGIN_RATE_LIMITED: "resource_exhausted",
+  // Policy evaluation limits (issue #9, findings 2 and 7; issue #11).
+  /** A policy condition over the CEL limits: nesting, estimated cost, budget, or the check's deadline. */
+  POLICY_TOO_COMPLEX: "invalid_argument",
+  /** Too many policy checks already waiting on this server process; retry later. */
+  POLICY_CHECKS_BUSY: "resource_exhausted",
   // INTERNAL: never a client's fault.
   INTERNAL: "internal",
 } as const;

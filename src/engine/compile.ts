@@ -14,6 +14,8 @@ export interface CompiledRule {
   /** Every held role that satisfies the rule (the rule's roles and all roles inheriting them). */
   readonly satisfiedBy: ReadonlySet<string> | undefined;
   readonly condition: Condition | undefined;
+  /** A condition error denies the request (onConditionError: deny); otherwise the rule is skipped. */
+  readonly deniesOnError: boolean;
   /**
    * The last decision that looked at this rule. A rule can sit in several buckets (several
    * patterns covering one scope, several resource kinds); the stamp lets a decision visit it
@@ -117,6 +119,7 @@ export function compileRules(documents: readonly PolicyDocument[]): ScopeIndex {
           ? new Set(spec.roles.flatMap((r) => [...(satisfiers.get(r) ?? [])]))
           : undefined,
         condition,
+        deniesOnError: (spec.onConditionError ?? (spec.effect === "deny" ? "deny" : "skip")) === "deny",
         visited: 0,
       };
       ruleCount++;

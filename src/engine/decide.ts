@@ -2,6 +2,7 @@ import type { CelMap } from "@bufbuild/cel";
 import { type Timestamp, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { anyScopeMatches } from "../domain/scopes.js";
 import { tierRank } from "../domain/tiers.js";
+import { CEL_LIMITS, type EvaluationBudget } from "./cel-budget.js";
 import { celObject } from "./cel-object.js";
 import type { CompiledRule, RuleBucket, ScopeIndex } from "./compile.js";
 import type { ConditionInput } from "./condition.js";
@@ -29,6 +30,9 @@ class Bindings implements ConditionInput {
   readonly principal: CelMap;
   readonly resource: CelMap;
   readonly context: CelMap;
+  readonly budget: EvaluationBudget;
+  /** This decision's own budget, when the query brings none (no object allocated for it). */
+  steps: number = CEL_LIMITS.decisionSteps;
   private nowTimestamp: Timestamp | undefined;
 
   private readonly nowMs: number;
@@ -51,6 +55,7 @@ class Bindings implements ConditionInput {
       resource ? { kind: resource.kind, id: resource.id, attr: resource.attr } : NO_RESOURCE,
     );
     this.context = celObject(context ?? {});
+    this.budget = e.query.budget ?? this;
   }
 
   get now(): Timestamp {
@@ -112,11 +117,13 @@ function scanRules(s: Scan, rules: readonly CompiledRule[]): boolean {
       outcome,
       ...(s.e.error ? { error: s.e.error } : {}),
     });
-    if (outcome !== "MATCHED") continue;
-    if (rule.effect === "deny") {
+    // A condition error denies where the rule says so (a deny rule, by default); it never allows.
+    const denies =
+      outcome === "MATCHED" ? rule.effect === "deny" : outcome === "CONDITION_ERROR" && rule.deniesOnError;
+    if (denies) {
       s.deniedBy ??= rule;
       if (!s.trace) return true;
-    } else s.allowedBy ??= rule;
+    } else if (outcome === "MATCHED") s.allowedBy ??= rule;
   }
   return false;
 }
@@ -133,7 +140,8 @@ function scanBucket(s: Scan, bucket: RuleBucket | undefined, kind: string | unde
 /**
  * Decides a query against one compiled revision. Deny overrides allow; no matching rule
  * denies with NO_MATCHING_RULE; a subject that carries scopes must hold the one asked about.
- * A condition that errors makes its rule not match: it never allows and never throws.
+ * A condition that errors never allows and never throws: it denies when the rule's
+ * onConditionError is deny (the default for a deny rule), and otherwise the rule is skipped.
  * Candidates come from the buckets whose scope key covers the scope: exact, `domain:*`,
  * `*:verb`, `*`.
  */

@@ -1,17 +1,20 @@
 import jsyaml from "js-yaml";
 import { isMap, isPair, isScalar, LineCounter, type Node, parseAllDocuments } from "yaml";
-import { TesseraError } from "../domain/errors.js";
+import { type ErrorReason, TesseraError } from "../domain/errors.js";
 import { isObject } from "../domain/json.js";
 import { LIMITS } from "../domain/limits.js";
 import { DEFAULT_ROLES, isRoleName } from "../domain/roles.js";
 import { isScopePattern } from "../domain/scopes.js";
 import { isTier } from "../domain/tiers.js";
-import { compileCondition } from "./condition.js";
+import { ConditionTooComplex, checkCondition } from "./condition.js";
 import type { PolicyDocument, Position, RoleSpec, RuleSpec } from "./types.js";
 
 export const API_VERSION = "tessera.dev/v1";
 const NAME = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
-const RULE_FIELDS = new Set(["name", "scopes", "resources", "effect", "minTier", "roles", "condition"]);
+const RULE_FIELDS = new Set([
+  ...["name", "scopes", "resources", "effect", "minTier", "roles", "condition"],
+  "onConditionError",
+]);
 const MAX_CONDITION = LIMITS.conditionBytes;
 
 /** Where a problem is inside one document: a path of keys, and whether the key itself (not its value) is meant. */
@@ -20,23 +23,28 @@ export interface Loc {
   readonly key?: boolean;
 }
 
+/** What a document is refused for: invalid, or over the evaluation limits. */
+type PolicyReason = Extract<ErrorReason, "POLICY_INVALID" | "POLICY_TOO_COMPLEX">;
+
 /** A validation failure before it is given a line and column. */
 export class Invalid extends Error {
   constructor(
     message: string,
     readonly loc: Loc,
     readonly rule?: string,
+    readonly reason: PolicyReason = "POLICY_INVALID",
   ) {
     super(message);
   }
 }
 
-/** A POLICY_INVALID error naming file, rule, line and column. */
+/** A POLICY_INVALID (or POLICY_TOO_COMPLEX) error naming file, rule, line and column. */
 export function policyError(
   file: string,
   pos: Position | undefined,
   message: string,
   rule?: string,
+  reason: PolicyReason = "POLICY_INVALID",
 ): TesseraError {
   const details: Record<string, string> = { file };
   if (rule) details.rule = rule;
@@ -46,7 +54,7 @@ export function policyError(
     details.column = String(pos.column);
     where += `:${pos.line}:${pos.column}`;
   }
-  return new TesseraError("POLICY_INVALID", `${where}: ${rule ? `rule "${rule}": ` : ""}${message}`, details);
+  return new TesseraError(reason, `${where}: ${rule ? `rule "${rule}": ` : ""}${message}`, details);
 }
 
 /**
@@ -120,12 +128,20 @@ function parseRule(
     if (condition.length > MAX_CONDITION)
       throw new Invalid(`condition is longer than ${MAX_CONDITION} characters`, field("condition"), name);
     try {
-      if (checkConditions) compileCondition(condition);
+      if (checkConditions) checkCondition(condition);
     } catch (err) {
-      throw new Invalid((err as Error).message, field("condition"), name);
+      const reason = err instanceof ConditionTooComplex ? "POLICY_TOO_COMPLEX" : "POLICY_INVALID";
+      throw new Invalid((err as Error).message, field("condition"), name, reason);
     }
   }
-  return { name, scopes, resources, effect, minTier, roles, condition };
+  const onConditionError = raw.onConditionError;
+  if (onConditionError !== undefined) {
+    if (onConditionError !== "deny" && onConditionError !== "skip")
+      throw new Invalid("onConditionError must be deny or skip", field("onConditionError"), name);
+    if (condition === undefined)
+      throw new Invalid("onConditionError needs a condition", field("onConditionError"), name);
+  }
+  return { name, scopes, resources, effect, minTier, roles, condition, onConditionError };
 }
 
 function parseRoles(raw: unknown): Map<string, RoleSpec> {
@@ -250,7 +266,7 @@ export function parsePolicyDocuments(
       out.push({ ...doc, file, rulePosition, rolePosition });
     } catch (err) {
       if (!(err instanceof Invalid)) throw err;
-      throw policyError(file, locate(text, index, err.loc), err.message, err.rule);
+      throw policyError(file, locate(text, index, err.loc), err.message, err.rule, err.reason);
     }
   });
   if (out.length === 0 && !opts.skipOtherKinds) throw policyError(file, undefined, "no document found");

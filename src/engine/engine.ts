@@ -8,9 +8,11 @@ export interface CompiledRevision {
   readonly number: number;
   readonly index: ScopeIndex;
   readonly documents: readonly PolicyDocument[];
+  /** The digest of the stored document set it was compiled from ("" when not from the store). */
+  readonly digest: string;
 }
 
-const EMPTY: CompiledRevision = { number: 0, index: compileRules([]), documents: [] };
+const EMPTY: CompiledRevision = { number: 0, index: compileRules([]), documents: [], digest: "" };
 
 /**
  * The policy decision point: one compiled revision per org, swapped atomically when a
@@ -23,24 +25,37 @@ export class PolicyEngine {
 
   /** Compiles every org's stored policies (at start). Throws if a stored document no longer compiles. */
   loadFrom(source: PolicySource): void {
-    for (const { orgId, revision, documents } of source.loadAll()) {
-      this.install(orgId, revision, parseStored(orgId, documents));
+    for (const { orgId, revision, documents, digest } of source.loadAll()) {
+      this.install(orgId, revision, parseStored(orgId, documents), digest);
     }
   }
 
   /** Compiles a candidate set without installing it (validate, test, and the first half of install). */
-  static compile(revision: number, documents: readonly PolicyDocument[]): CompiledRevision {
-    return { number: revision, index: compileRules(documents), documents };
+  static compile(revision: number, documents: readonly PolicyDocument[], digest = ""): CompiledRevision {
+    return { number: revision, index: compileRules(documents), documents, digest };
   }
 
   /** Makes `documents` the org's policy at `revision`. */
-  install(orgId: string, revision: number, documents: readonly PolicyDocument[]): void {
-    this.installCompiled(orgId, PolicyEngine.compile(revision, documents));
+  install(orgId: string, revision: number, documents: readonly PolicyDocument[], digest = ""): void {
+    this.installCompiled(orgId, PolicyEngine.compile(revision, documents, digest));
   }
 
   /** Swaps in an already compiled revision. */
   installCompiled(orgId: string, compiled: CompiledRevision): void {
     this.revisions.set(orgId, compiled);
+  }
+
+  /**
+   * Swaps in a compiled revision unless the one in force is newer, or is the same revision
+   * compiled from the same documents; true when it did. Writers and the sync loop both install
+   * revisions; this keeps a late one from replacing a newer one.
+   */
+  installNewer(orgId: string, compiled: CompiledRevision): boolean {
+    const current = this.current(orgId);
+    if (compiled.number < current.number) return false;
+    if (compiled.number === current.number && compiled.digest === current.digest) return false;
+    this.revisions.set(orgId, compiled);
+    return true;
   }
 
   /** The org's revision in force (its number is 0 when it has no policy). */

@@ -1,6 +1,14 @@
 import type { Tier } from "../domain/tiers.js";
+import type { EvaluationBudget } from "./cel-budget.js";
 
 export type Effect = "allow" | "deny";
+
+/**
+ * What a rule's condition failing to evaluate (a missing attribute, a type error, an exhausted
+ * budget) means: `deny` denies the request, as a matching deny rule would; `skip` ignores the
+ * rule. An error never allows.
+ */
+export type OnConditionError = "deny" | "skip";
 
 /** Where something was written, for error messages. */
 export interface Position {
@@ -18,6 +26,8 @@ export interface RuleSpec {
   readonly effect: Effect;
   readonly minTier?: Tier | undefined;
   readonly roles?: readonly string[] | undefined;
+  /** Default: `deny` for a deny rule (failing open there is a trap), `skip` for an allow rule. */
+  readonly onConditionError?: OnConditionError | undefined;
 }
 
 /** A custom role and the roles it inherits (may do everything they may). */
@@ -71,6 +81,12 @@ export interface AuthzQuery {
   readonly context?: Readonly<Record<string, unknown>> | undefined;
   /** Ask for the trace of every candidate rule. */
   readonly explain?: boolean | undefined;
+  /**
+   * The CEL budget this decision's conditions draw on. Give one shared budget to every
+   * decision of one request (a batch), so a request, not each decision, is bounded. Absent:
+   * a fresh budget for this decision.
+   */
+  readonly budget?: EvaluationBudget | undefined;
 }
 
 export type DecisionReason = "ALLOWED_BY_RULE" | "DENIED_BY_RULE" | "NO_MATCHING_RULE" | "SCOPE_NOT_GRANTED";
@@ -106,6 +122,9 @@ export interface Decision {
 
 /** What the engine needs from storage (the store implements it). */
 export interface PolicySource {
-  /** Every org's stored policy documents with the org's current revision. */
-  loadAll(): Iterable<{ orgId: string; revision: number; documents: readonly string[] }>;
+  /**
+   * Every org's stored policy documents with the org's current revision and, when known, the
+   * digest of that document set (an opaque string the engine keeps beside the compiled revision).
+   */
+  loadAll(): Iterable<{ orgId: string; revision: number; documents: readonly string[]; digest?: string }>;
 }

@@ -6,7 +6,7 @@ export function policyHandlers(t: Tessera) {
   const org = (ctx: Parameters<Tessera["admin"]["adminOrg"]>[0]) => t.admin.adminOrg(ctx, "policies:manage");
   return {
     async putPolicy(req: { document: string; file: string }, ctx: Parameters<typeof org>[0]) {
-      const { names, revision } = t.policies.put(await org(ctx), req.document, req.file || undefined);
+      const { names, revision } = await t.policies.put(await org(ctx), req.document, req.file || undefined);
       return { name: names[0] ?? "", names, revision: BigInt(revision) };
     },
     async getPolicy(req: { name: string; revision: bigint }, ctx: Parameters<typeof org>[0]) {
@@ -44,7 +44,7 @@ export function policyHandlers(t: Tessera) {
       return t.policies.validate(await org(ctx), req.document, req.file || undefined);
     },
     async testPolicy(req: { tests: string; candidate: string }, ctx: Parameters<typeof org>[0]) {
-      const r = t.policies.test(await org(ctx), req.tests, req.candidate);
+      const r = await t.policies.test(await org(ctx), req.tests, req.candidate);
       return { passed: r.passed, failed: r.failed, failures: r.failures.map((f) => ({ ...f })) };
     },
   };

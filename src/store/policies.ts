@@ -1,6 +1,7 @@
 import type { PolicySource } from "../engine/types.js";
 import { ChangeLog } from "./changes.js";
 import type { Db } from "./db.js";
+import { type NamedDocument, policySetDigest } from "./policy-digest.js";
 
 export interface PolicySummaryRow {
   readonly name: string;
@@ -21,6 +22,26 @@ export interface PolicyWrite {
   readonly name: string;
   readonly document: string;
   readonly ruleCount: number;
+}
+
+/** One revision's change: documents to put (replacing those of the same name) and names to remove. */
+export interface PolicyChange {
+  readonly put?: readonly PolicyWrite[] | undefined;
+  readonly remove?: readonly string[] | undefined;
+}
+
+/** The stored set a revision is made from, as `commit` shows it inside its transaction. */
+export interface StoredSet {
+  readonly revision: number;
+  /** The documents in name order (read on demand: a check that compiled this revision already needs none). */
+  named(): NamedDocument[];
+}
+
+/** An org's policy as stored: revision, documents and the digest of the documents. */
+export interface PolicySnapshot {
+  readonly revision: number;
+  readonly documents: readonly NamedDocument[];
+  readonly digest: string;
 }
 
 /** Policy documents per org, with the org's revision counter and history. Implements the engine's PolicySource. */
@@ -50,41 +71,51 @@ export class PolicyRepository implements PolicySource {
     return row.policy_revision;
   }
 
-  /** Stores documents and bumps the org's revision, all in one transaction; returns the new revision. */
-  put(orgId: string, docs: readonly PolicyWrite[], now: number): number {
-    return this.db.transaction(() => {
-      const revision = this.bump(orgId);
-      const upsert = this.db.prepare(
-        `INSERT INTO policies (org_id, name, document, rule_count, revision, updated_at) VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT (org_id, name) DO UPDATE SET document = excluded.document,
-           rule_count = excluded.rule_count, revision = excluded.revision, updated_at = excluded.updated_at`,
-      );
-      const history = this.db.prepare(
-        "INSERT INTO policy_history (org_id, revision, name, action, document, changed_at) VALUES (?, ?, ?, 'put', ?, ?)",
-      );
-      for (const d of docs) {
-        upsert.run(orgId, d.name, d.document, d.ruleCount, revision, now);
-        history.run(orgId, revision, d.name, d.document, now);
+  /**
+   * Makes one new revision of the org's policy: `change` applied to the set as stored, all or
+   * nothing, with the digest of the resulting set. The transaction takes the write lock before
+   * it reads, so the set `check` is shown is exactly the one the revision is made from: `check`
+   * may compile it (and throw to abort). Returns undefined, writing nothing, when a document to
+   * remove is not stored.
+   */
+  commit(
+    orgId: string,
+    change: PolicyChange,
+    now: number,
+    check: (base: StoredSet) => void,
+  ): { revision: number; digest: string } | undefined {
+    const run = this.db.transaction(() => {
+      check({ revision: this.storedRevision(orgId), named: () => this.named(orgId) });
+      for (const name of change.remove ?? []) {
+        const gone = this.db.prepare("DELETE FROM policies WHERE org_id = ? AND name = ?").run(orgId, name);
+        if (gone.changes === 0) return undefined;
       }
+      const revision = this.bump(orgId);
+      this.writeHistory(orgId, revision, change, now);
+      const digest = policySetDigest(this.named(orgId));
+      this.db
+        .prepare("INSERT INTO policy_revisions (org_id, revision, digest, created_at) VALUES (?, ?, ?, ?)")
+        .run(orgId, revision, digest, now);
       this.changes.record("policy", orgId, String(revision));
-      return revision;
-    })();
+      return { revision, digest };
+    });
+    return run.immediate();
   }
 
-  /** Deletes a document and bumps the revision; undefined when there was no such document. */
-  delete(orgId: string, name: string, now: number): number | undefined {
-    return this.db.transaction(() => {
-      const gone = this.db.prepare("DELETE FROM policies WHERE org_id = ? AND name = ?").run(orgId, name);
-      if (gone.changes === 0) return undefined;
-      const revision = this.bump(orgId);
-      this.db
-        .prepare(
-          "INSERT INTO policy_history (org_id, revision, name, action, document, changed_at) VALUES (?, ?, ?, 'delete', NULL, ?)",
-        )
-        .run(orgId, revision, name, now);
-      this.changes.record("policy", orgId, String(revision));
-      return revision;
-    })();
+  private writeHistory(orgId: string, revision: number, change: PolicyChange, now: number): void {
+    const upsert = this.db.prepare(
+      `INSERT INTO policies (org_id, name, document, rule_count, revision, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (org_id, name) DO UPDATE SET document = excluded.document,
+         rule_count = excluded.rule_count, revision = excluded.revision, updated_at = excluded.updated_at`,
+    );
+    const history = this.db.prepare(
+      "INSERT INTO policy_history (org_id, revision, name, action, document, changed_at) VALUES (?, ?, ?, ?, ?, ?)",
+    );
+    for (const d of change.put ?? []) {
+      upsert.run(orgId, d.name, d.document, d.ruleCount, revision, now);
+      history.run(orgId, revision, d.name, "put", d.document, now);
+    }
+    for (const name of change.remove ?? []) history.run(orgId, revision, name, "delete", null, now);
   }
 
   /** The document in force, or as stored at `revision` (the newest put at or before it). */
@@ -106,11 +137,9 @@ export class PolicyRepository implements PolicySource {
   }
 
   /** The org's stored documents with their names, in name order. */
-  named(orgId: string): { name: string; document: string }[] {
+  named(orgId: string): NamedDocument[] {
     return this.db
-      .prepare<[string], { name: string; document: string }>(
-        "SELECT name, document FROM policies WHERE org_id = ? ORDER BY name",
-      )
+      .prepare<[string], NamedDocument>("SELECT name, document FROM policies WHERE org_id = ? ORDER BY name")
       .all(orgId);
   }
 
@@ -141,20 +170,44 @@ export class PolicyRepository implements PolicySource {
       .map((r) => ({ revision: r.revision, name: r.name, action: r.action, changedAt: r.changed_at }));
   }
 
-  /** The org's revision and documents, read consistently. */
-  snapshot(orgId: string): { revision: number; documents: string[] } {
-    return this.db.transaction(() => ({
-      revision: this.storedRevision(orgId),
-      documents: this.documents(orgId),
-    }))();
+  /** The org's revision, its documents and their digest, read consistently. */
+  snapshot(orgId: string): PolicySnapshot {
+    return this.db.transaction(() => {
+      const documents = this.named(orgId);
+      return { revision: this.storedRevision(orgId), documents, digest: policySetDigest(documents) };
+    })();
   }
 
-  *loadAll(): Iterable<{ orgId: string; revision: number; documents: readonly string[] }> {
-    const orgs = this.db
-      .prepare<[], { id: string; policy_revision: number }>("SELECT id, policy_revision FROM orgs")
-      .all();
+  /** The org's revision and the digest stored with it (null for a revision made before digests were stored). */
+  state(orgId: string): { revision: number; digest: string | null } {
+    const row = this.db
+      .prepare<[string], { policy_revision: number; digest: string | null }>(
+        `SELECT o.policy_revision, r.digest FROM orgs o
+         LEFT JOIN policy_revisions r ON r.org_id = o.id AND r.revision = o.policy_revision WHERE o.id = ?`,
+      )
+      .get(orgId);
+    return { revision: row?.policy_revision ?? 0, digest: row?.digest ?? null };
+  }
+
+  /**
+   * Every org's revision and the digest stored with it (null for a revision made before
+   * digests were stored): one cheap query a process compares its compiled revisions with.
+   */
+  states(): { orgId: string; revision: number; digest: string | null }[] {
+    return this.db
+      .prepare<[], { id: string; policy_revision: number; digest: string | null }>(
+        `SELECT o.id, o.policy_revision, r.digest FROM orgs o
+         LEFT JOIN policy_revisions r ON r.org_id = o.id AND r.revision = o.policy_revision`,
+      )
+      .all()
+      .map((r) => ({ orgId: r.id, revision: r.policy_revision, digest: r.digest }));
+  }
+
+  *loadAll(): Iterable<{ orgId: string; revision: number; documents: readonly string[]; digest: string }> {
+    const orgs = this.db.prepare<[], { id: string }>("SELECT id FROM orgs").all();
     for (const org of orgs) {
-      yield { orgId: org.id, revision: org.policy_revision, documents: this.documents(org.id) };
+      const snap = this.snapshot(org.id);
+      yield { ...snap, orgId: org.id, documents: snap.documents.map((d) => d.document) };
     }
   }
 }

@@ -50,7 +50,7 @@ export async function inMemoryTessera(now: () => Date = () => new Date()): Promi
   const store = openStore(tmp.dir);
   const tessera = await buildTessera(store, TEST_SETTINGS, now);
   const org = createOrg(store, "test", now());
-  tessera.policies.put(org.orgId, EXAMPLE_POLICY, "example.yaml");
+  tessera.policies.putTrusted(org.orgId, EXAMPLE_POLICY, "example.yaml");
   const transportFor = (peer?: PeerIdentity, remote?: string) => {
     const setPeer: Interceptor = (next) => (req) => {
       if (peer) req.contextValues.set(peerKey, peer);

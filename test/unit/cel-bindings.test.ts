@@ -182,15 +182,14 @@ describe("a missing attribute never allows", () => {
     expectOutcome(condition, input, "CONDITION_ERROR");
   });
 
-  it("and a deny rule whose condition errors does not match either", () => {
+  it("and a deny rule whose condition errors denies (failing open there would be the trap)", () => {
     const { decision, outcome } = decide(
       'resource.attr.nope == "x"',
       { resourceAttr: { env: "prod" } },
       "deny",
     );
     expect(outcome).toBe("CONDITION_ERROR");
-    expect(decision.allow).toBe(false);
-    expect(decision.reason).toBe("NO_MATCHING_RULE");
+    expect(decision).toMatchObject({ allow: false, reason: "DENIED_BY_RULE", rule: "p/r" });
   });
 });
 

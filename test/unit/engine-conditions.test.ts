@@ -197,7 +197,10 @@ function ask(text: string, env: Env) {
 }
 
 describe("a condition that errors never allows (property)", () => {
-  it("a rule matches exactly when its condition is true; an error is CONDITION_ERROR, and a deny falls through", () => {
+  const denyOnError = (effect: string, onError: string, src: string) =>
+    policy(effect, src, `\n      onConditionError: ${onError}${fallback}`);
+
+  it("a rule matches exactly when its condition is true; an error is CONDITION_ERROR; a deny rule's error denies", () => {
     fc.assert(
       fc.property(exprArb, envArb, (expr, env) => {
         const want = expr.eval(env);
@@ -205,10 +208,26 @@ describe("a condition that errors never allows (property)", () => {
         expect(allow.allow).toBe(want === true);
         const outcome = want === "E" ? "CONDITION_ERROR" : want ? "MATCHED" : "CONDITION_FALSE";
         expect(allow.explanation?.map((t) => t.outcome)).toEqual([outcome]);
+        // Default for a deny rule: an error denies as a match would (failing open is the trap).
         const deny = ask(policy("deny", expr.src, fallback), env);
-        expect(deny.reason).toBe(want === true ? "DENIED_BY_RULE" : "ALLOWED_BY_RULE");
+        expect(deny.reason).toBe(want === false ? "ALLOWED_BY_RULE" : "DENIED_BY_RULE");
+        expect(deny.explanation?.find((t) => t.rule === "p/r")?.outcome).toBe(outcome);
       }),
       { numRuns: 400 },
+    );
+  });
+
+  it("onConditionError: skip makes a deny rule's error fall through; deny makes an allow rule's error deny", () => {
+    fc.assert(
+      fc.property(exprArb, envArb, (expr, env) => {
+        const want = expr.eval(env);
+        const skip = ask(denyOnError("deny", "skip", expr.src), env);
+        expect(skip.reason).toBe(want === true ? "DENIED_BY_RULE" : "ALLOWED_BY_RULE");
+        const strict = ask(denyOnError("allow", "deny", expr.src), env);
+        expect(strict.allow).toBe(want !== "E");
+        if (want === "E") expect(strict).toMatchObject({ reason: "DENIED_BY_RULE", rule: "p/r" });
+      }),
+      { numRuns: 200 },
     );
   });
 });

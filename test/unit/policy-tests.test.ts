@@ -17,7 +17,7 @@ spec:
     - name: no-drafts
       scopes: ["docs:read"]
       effect: deny
-      condition: 'resource.attr.state == "draft"'
+      condition: 'has(resource.attr.state) && resource.attr.state == "draft"'
     - name: window
       scopes: ["docs:publish"]
       effect: allow

@@ -87,6 +87,8 @@ const INVALID_POLICIES: [string, (d: Doc) => void][] = [
   ["a bad resource kind", withRule({ resources: ["Tool!"] })],
   ["a condition that is not a string", withRule({ condition: 5 })],
   ["an empty condition", withRule({ condition: "" })],
+  ["an unknown onConditionError", withRule({ onConditionError: "allow" })],
+  ["onConditionError without a condition", withRule({ onConditionError: "deny", condition: undefined })],
   ["a missing rule name", (d) => delete d.spec.rules[0].name],
   ["a missing effect", (d) => delete d.spec.rules[0].effect],
   ["a missing metadata.name", (d) => delete d.metadata.name],
@@ -103,6 +105,13 @@ describe("the policy schema and parsePolicyDocuments agree", () => {
   it("both accept the base document", () => {
     expect(policySchema(base())).toBe(true);
     expect(parserAccepts(() => parsePolicyDocuments(stringify(base()), "p.yaml"))).toBe(true);
+  });
+
+  it.each(["deny", "skip"])("both accept onConditionError: %s beside a condition", (value) => {
+    const doc = base();
+    withRule({ onConditionError: value })(doc);
+    expect(policySchema(doc)).toBe(true);
+    expect(parserAccepts(() => parsePolicyDocuments(stringify(doc), "p.yaml"))).toBe(true);
   });
 
   it.each(INVALID_POLICIES)("both reject %s", (_name, mutate) => {

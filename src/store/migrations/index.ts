@@ -270,6 +270,23 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
+    version: 8,
+    name: "policy revision digests",
+    sql: `
+      -- The SHA-256 of each policy revision's document set (see store/policy-digest.ts), written
+      -- in the transaction that makes the revision. Every server process compiles revision N from
+      -- exactly this set; one whose compiled digest differs reloads it (core/policy-sync.ts).
+      -- Revisions made before this migration have no row: processes compare their number only.
+      CREATE TABLE policy_revisions (
+        org_id TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
+        revision INTEGER NOT NULL,
+        digest TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (org_id, revision)
+      ) STRICT;
+    `,
+  },
+  {
     version: 9,
     name: "decision log: caller, batch ids, overflow summaries",
     sql: `
