@@ -14,6 +14,8 @@ const BATCH = 500;
 
 interface Target {
   readonly table: string;
+  /** The column that names a row (default rowid). */
+  readonly key?: string;
   /** A WHERE clause with one `?`: the bound computed from the retention. */
   readonly where: string;
   readonly bound: (r: Retention) => number | undefined;
@@ -32,7 +34,24 @@ const TARGETS: readonly Target[] = [
     bound: (r) => (r.decisionSeconds > 0 ? (r.nowSec - r.decisionSeconds) * 1000 : undefined),
     log: true,
   },
+  {
+    table: "decision_overflow",
+    where: "window_end_ms < ?",
+    bound: (r) => (r.decisionSeconds > 0 ? (r.nowSec - r.decisionSeconds) * 1000 : undefined),
+    log: true,
+  },
+  // Batch ids only guard against a batch written twice (a retry, a spill moved in again after a
+  // crash): a week covers that, whatever the decisions' own retention.
+  {
+    table: "decision_batches",
+    key: "batch_id",
+    where: "written_at_ms < ?",
+    bound: (r) => (r.nowSec - Math.min(r.decisionSeconds || BATCH_ID_SECONDS, BATCH_ID_SECONDS)) * 1000,
+    log: true,
+  },
 ];
+
+const BATCH_ID_SECONDS = 7 * 86400;
 
 /**
  * Deletes what has outlived its use — expired revocations, refresh tokens and assertion ids,
@@ -50,9 +69,10 @@ export async function pruneExpired(
   for (const t of TARGETS) {
     const bound = t.bound(retention);
     if (bound === undefined) continue;
+    const key = t.key ?? "rowid";
     const stmt = (t.log ? logDb : db).prepare(
-      `DELETE FROM ${t.table} WHERE rowid IN
-         (SELECT rowid FROM ${t.table} WHERE ${t.where} ORDER BY rowid LIMIT ${BATCH})`,
+      `DELETE FROM ${t.table} WHERE ${key} IN
+         (SELECT ${key} FROM ${t.table} WHERE ${t.where} ORDER BY ${key} LIMIT ${BATCH})`,
     );
     let total = 0;
     for (;;) {

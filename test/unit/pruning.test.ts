@@ -35,6 +35,17 @@ describe("pruning what has outlived its use", () => {
     );
     seg.run(orgId, (NOW - 40 * 86400) * 1000, (NOW - 40 * 86400) * 1000);
     seg.run(orgId, (NOW - 60) * 1000, (NOW - 60) * 1000);
+    const batch = store.decisionsDb.prepare(
+      "INSERT INTO decision_batches (batch_id, written_at_ms) VALUES (?, ?)",
+    );
+    batch.run("old", (NOW - 8 * 86400) * 1000);
+    batch.run("new", (NOW - 60) * 1000);
+    const over = store.decisionsDb.prepare(
+      `INSERT INTO decision_overflow (org_id, window_start_ms, window_end_ms, dropped, allowed, denied, dropped_bytes)
+       VALUES (?, ?, ?, 1, 1, 0, 10)`,
+    );
+    over.run(orgId, (NOW - 41 * 86400) * 1000, (NOW - 40 * 86400) * 1000);
+    over.run(orgId, (NOW - 120) * 1000, (NOW - 60) * 1000);
   };
   function seedRows(): void {
     const rev = store.db.prepare("INSERT INTO revocations (kind, value, expires_at) VALUES ('jti', ?, ?)");
@@ -72,10 +83,19 @@ describe("pruning what has outlived its use", () => {
       used_assertions: 1,
       agent_tombstones: 1,
       decision_segments: 1,
+      decision_overflow: 1,
+      decision_batches: 1,
     });
     expect(pauses).toBeGreaterThanOrEqual(2);
     expect(store.revocations.live(NOW).map((r) => r.value)).toEqual(["live"]);
-    for (const table of ["refresh_tokens", "used_assertions", "agent_tombstones", "decision_segments"])
+    for (const table of [
+      "refresh_tokens",
+      "used_assertions",
+      "agent_tombstones",
+      "decision_segments",
+      "decision_overflow",
+      "decision_batches",
+    ])
       expect(count(store, table)).toBe(1);
   });
 
@@ -88,6 +108,8 @@ describe("pruning what has outlived its use", () => {
     });
     expect(deleted.decision_segments).toBeUndefined();
     expect(count(store, "decision_segments")).toBe(2);
+    // Batch ids still go after a week.
+    expect(deleted.decision_batches).toBe(1);
   });
 
   it("lets the in-memory tombstones and revocations follow (a maintenance pass)", async () => {
