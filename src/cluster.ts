@@ -47,6 +47,11 @@ export interface PrimaryEvents {
  * exiting. A worker that fails to start is not retried: the whole server stops and says why.
  */
 export function runPrimary(config: Config, log: Logger, events: PrimaryEvents): void {
+  // Workers accept connections themselves (the kernel hands each to one of them). With the
+  // default round-robin the primary accepts and passes each connection on: one passed to a
+  // worker that has just died is neither served nor closed, and its client hangs until its own
+  // deadline. Here a dead worker's connections are reset at once, and new ones go to the living.
+  cluster.schedulingPolicy = cluster.SCHED_NONE;
   let stopping = false;
   let failed = false;
   let ready = 0;

@@ -72,6 +72,7 @@ export async function startTessera(config: Config, opts: StartOptions = {}): Pro
         engine: tessera.engine,
         credentials: tessera.credentials,
         identities: tessera.boundIdentities,
+        liveness: tessera.liveness,
         others: {
           agent: (c) => tessera.liveness.apply(c),
           token_revoked: (c) => tessera.liveness.apply(c),

@@ -2,6 +2,7 @@ import type { AccessClaims } from "../auth/token-claims.js";
 import { TesseraError } from "../domain/errors.js";
 import { epochSeconds } from "../domain/time.js";
 import type { Change } from "../store/changes.js";
+import { type LivenessFingerprint, storedLivenessFingerprint } from "../store/liveness-fingerprint.js";
 import type { Store } from "../store/store.js";
 
 interface AgentFloor {
@@ -34,10 +35,64 @@ export class Liveness {
     private readonly now: () => Date,
     private readonly tombstoneSeconds = 3610,
   ) {
+    this.load();
+  }
+
+  /** (Re)reads everything from the store: at start, and to repair a copy that drifted. */
+  private load(): void {
     const nowSec = this.nowSec();
-    for (const r of store.revocations.live(nowSec)) this.remember(r.kind, r.value, r.expiresAt);
-    for (const a of store.agents.restricted()) this.agents.set(a.id, floorOf(a));
-    for (const t of store.agents.tombstones()) this.deleted.set(t.id, t.deletedAt);
+    for (const m of [this.jtis, this.families, this.agents, this.deleted]) m.clear();
+    for (const r of this.store.revocations.live(nowSec)) this.remember(r.kind, r.value, r.expiresAt);
+    for (const a of this.store.agents.restricted()) this.agents.set(a.id, floorOf(a));
+    for (const t of this.store.agents.tombstones()) this.deleted.set(t.id, t.deletedAt);
+  }
+
+  /** The same sums as `storedLivenessFingerprint`, over what this process holds. */
+  fingerprint(nowSec = this.nowSec()): LivenessFingerprint {
+    let revocations = 0;
+    let revocationExpirySum = 0;
+    let revocationLengthSum = 0;
+    for (const m of [this.jtis, this.families]) {
+      for (const [value, exp] of m) {
+        if (exp <= nowSec) continue;
+        revocations++;
+        revocationExpirySum += exp;
+        revocationLengthSum += value.length;
+      }
+    }
+    let restricted = 0;
+    let suspended = 0;
+    let floorSum = 0;
+    for (const f of this.agents.values()) {
+      if (!f.suspended && f.validAfter <= 0) continue;
+      restricted++;
+      if (f.suspended) suspended++;
+      floorSum += f.validAfter;
+    }
+    let tombstones = 0;
+    for (const at of this.deleted.values()) if (at > nowSec - this.tombstoneSeconds) tombstones++;
+    return {
+      revocations,
+      revocationExpirySum,
+      revocationLengthSum,
+      restricted,
+      suspended,
+      floorSum,
+      tombstones,
+    };
+  }
+
+  /**
+   * Compares this process's copy with the store and, when they differ (a change the log no
+   * longer holds, a bug), reloads it whole. True when it had to repair.
+   */
+  verify(): boolean {
+    const nowSec = this.nowSec();
+    const stored = storedLivenessFingerprint(this.store.db, nowSec, nowSec - this.tombstoneSeconds);
+    const mine = this.fingerprint(nowSec);
+    if (Object.entries(stored).every(([k, v]) => mine[k as keyof LivenessFingerprint] === v)) return false;
+    this.load();
+    return true;
   }
 
   private nowSec(): number {

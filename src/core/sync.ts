@@ -10,12 +10,16 @@ export interface SyncTargets {
   readonly credentials: OrgCredentials;
   /** mTLS identity bindings; reloaded when another process binds, unbinds or unassigns. */
   readonly identities?: BoundIdentities | undefined;
+  /** Revocations and suspensions: compared with the store every few seconds, repaired if they drifted. */
+  readonly liveness?: { verify(): boolean } | undefined;
   /** Extra appliers for kinds other modules own (revocations, suspensions, keys). */
   readonly others?: Partial<Record<Change["kind"], (change: Change) => void | Promise<void>>>;
 }
 
 /** Ticks between two comparisons of every compiled policy revision with the store (about a second). */
 const POLICY_CHECK_TICKS = 40;
+/** Ticks between two comparisons of the revocation and suspension state with the store (about 5 s). */
+const LIVENESS_CHECK_TICKS = 200;
 
 export interface SyncOptions {
   /** How often to poll the change log. Default 25 ms, so every process converges well within 100 ms. */
@@ -57,6 +61,7 @@ export function startSync(store: Store, targets: SyncTargets, opts: SyncOptions 
         seen = c.seq;
       }
       if (++ticks % POLICY_CHECK_TICKS === 0) verifyPolicies(store.policies, targets.engine);
+      if (ticks % LIVENESS_CHECK_TICKS === 0) targets.liveness?.verify();
       if (ticks % 2400 === 0) store.changes.prune(3600); // about once a minute
     } catch (err) {
       opts.onError?.(err);
