@@ -1,8 +1,8 @@
-import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runScript } from "../helpers/run-script.js";
 import { tempDir } from "../helpers/server.js";
 
 const ROOT = process.cwd();
@@ -10,26 +10,9 @@ const script = (name: string) => join(ROOT, "scripts", name);
 const tmp = tempDir("tessera-tool-");
 afterAll(() => tmp.cleanup());
 
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs `node file …args` with exactly `env` (plus PATH and HOME), to completion. */
-function node(file: string, args: string[], env: Record<string, string> = {}, cwd = ROOT): Promise<Run> {
-  const full = { PATH: process.env.PATH ?? "", HOME: tmp.dir, ...env };
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [file, ...args],
-      { env: full, cwd, timeout: 60_000 },
-      (err, stdout, stderr) => {
-        resolve({ code: err ? (typeof err.code === "number" ? err.code : -1) : 0, stdout, stderr });
-      },
-    );
-  });
-}
+/** Runs a script as `node file …args` with only PATH, HOME (a temp dir) and `env`. */
+const node = (file: string, args: string[], env: Record<string, string> = {}, cwd = ROOT) =>
+  runScript(file, args, { home: tmp.dir, env, cwd });
 
 /** No registry and no npm: any attempt to install fails. */
 const OFFLINE = { npm_config_registry: "http://127.0.0.1:9", npm_execpath: "/nonexistent/npm-cli.js" };
