@@ -17,7 +17,7 @@ import { killAllNow, pauseAllBut, run, stopAll } from "./proc.mjs";
 import { report } from "./report.mjs";
 import { bigPolicy } from "./scenario/big-policy.mjs";
 import * as req from "./scenario/requests.mjs";
-import { cerbosVersion, startCerbos } from "./targets/cerbos.mjs";
+import { cerbosBinary, cerbosVersion, startCerbos } from "./targets/cerbos.mjs";
 import { startLimit } from "./targets/limit.mjs";
 import { decisionLogOff, serveOptions, startTessera } from "./targets/tessera.mjs";
 
@@ -214,6 +214,7 @@ async function rawEd25519(processes) {
 
 async function main() {
   const h2loadVersion = await ensureH2load();
+  cerbosBinary(); // a development tool: installed here on first use, before anything starts
   const options = serveOptions();
   const hasWorkers = options.has("--workers");
   const workers = hasWorkers ? Number(process.env.BENCH_WORKERS ?? availableParallelism()) : 1;

@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-npx --no-install buf generate --output "$tmp"
+# buf comes from scripts/tool.mjs (installed on first use); the plugin protoc-gen-es from node_modules.
+PATH="$PWD/node_modules/.bin:$PATH" node scripts/tool.mjs buf generate --output "$tmp"
 if ! diff -r gen "$tmp/gen" >/dev/null; then
   echo "gen/ is out of date with proto/: run 'npm run generate' and commit the result." >&2
   diff -r gen "$tmp/gen" | head -40 >&2

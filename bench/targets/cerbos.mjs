@@ -1,22 +1,17 @@
-// Target 2, the peer: Cerbos from the npm package @cerbos/cerbos-linux-x64, disk storage over
+// Target 2, the peer: Cerbos from the npm package @cerbos/cerbos-linux-x64 (pinned in
+// scripts/tools/cerbos/, installed on first use by scripts/tool.mjs), disk storage over
 // bench/cerbos/policies/, gRPC on a loopback port (its HTTP listener on a unix socket, unused).
-import { accessSync, chmodSync, constants, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { ensureTool } from "../../scripts/tool.mjs";
 import { freePorts, runOk, start, waitFor } from "../proc.mjs";
 
 const POLICIES = fileURLToPath(new URL("../cerbos/policies", import.meta.url));
 
-/** The Cerbos binary the devDependency ships (its package's main). */
+/** The Cerbos binary: a development tool, installed on first use (not by `npm install`). */
 export function cerbosBinary() {
-  const bin = createRequire(import.meta.url).resolve("@cerbos/cerbos-linux-x64");
-  try {
-    accessSync(bin, constants.X_OK);
-  } catch {
-    chmodSync(bin, 0o755);
-  }
-  return bin;
+  return ensureTool("cerbos").path;
 }
 
 export async function cerbosVersion() {

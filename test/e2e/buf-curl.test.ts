@@ -1,11 +1,13 @@
-import { execFile } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { fromBinary } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { startTestServer, type TestServer, tempDir } from "../helpers/server.js";
 
-const BUF = join(process.cwd(), "node_modules", ".bin", "buf");
+// buf is a development tool that `npm install` does not fetch: scripts/tool.mjs installs the
+// pinned version on first use (CI's lint step has done it already), then runs it offline.
+const TOOL = join(process.cwd(), "scripts", "tool.mjs");
 const ATTRIBUTES_BODY =
   '{"attributes":{"id":"agent_abc123","tier":"TIER_VERIFIED","roles":["operator"]},"scope":"governance:propose","resource":{"kind":"tool","id":"t1","attr":{"env":"staging"}}}';
 
@@ -26,7 +28,7 @@ describe("buf curl against the plaintext gRPC port (server reflection)", () => {
     const argv = ["curl", "--protocol", "grpc", "--http2-prior-knowledge", ...args];
     const env = { PATH: process.env.PATH ?? "", HOME: home.dir, BUF_CACHE_DIR: join(home.dir, "cache") };
     return new Promise((resolve) => {
-      execFile(BUF, argv, { timeout: 15_000, env }, (err, stdout, stderr) => {
+      execFile(process.execPath, [TOOL, "buf", ...argv], { timeout: 15_000, env }, (err, stdout, stderr) => {
         const code = err ? (typeof err.code === "number" ? err.code : -1) : 0;
         resolve({ code, stdout, stderr });
       });
@@ -34,10 +36,11 @@ describe("buf curl against the plaintext gRPC port (server reflection)", () => {
   }
 
   beforeAll(async () => {
+    execFileSync(process.execPath, [TOOL, "--install", "buf"], { stdio: "inherit", timeout: 240_000 });
     home = tempDir("tessera-buf-home-");
     server = await startTestServer();
     url = `http://127.0.0.1:${server.grpcPort}`;
-  });
+  }, 300_000);
   afterAll(async () => {
     await server?.stop();
     home?.cleanup();
