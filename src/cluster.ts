@@ -3,7 +3,7 @@ import type { Config } from "./config/config.js";
 import type { NewOrg } from "./core/bootstrap.js";
 import { buildTessera } from "./core/tessera.js";
 import type { Logger } from "./log.js";
-import { bootstrapDevOrg } from "./main.js";
+import { bootstrapDevOrg, readTlsOrRefuse } from "./main.js";
 import { openStore } from "./store/store.js";
 
 /** What a worker tells the primary: it listens, or it could not start (and why, safe to print). */
@@ -16,6 +16,7 @@ type WorkerMessage =
  * key), so workers never race to create them.
  */
 export async function prepareDataDir(config: Config): Promise<void> {
+  readTlsOrRefuse(config);
   const store = openStore(config.dataDir);
   try {
     await buildTessera(store, { ...config, decisionLog: false });

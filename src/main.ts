@@ -1,4 +1,4 @@
-import type { Config } from "./config/config.js";
+import { type Config, ConfigError } from "./config/config.js";
 import { createOrg, EXAMPLE_POLICY, type NewOrg } from "./core/bootstrap.js";
 import { runMaintenance, startMaintenance } from "./core/maintenance.js";
 import { startSync } from "./core/sync.js";
@@ -7,7 +7,7 @@ import { openStore, type Store } from "./store/store.js";
 import { closeHttpServer } from "./transport/http-server.js";
 import { listenBoth } from "./transport/listen.js";
 import { createServers } from "./transport/servers.js";
-import { grpcServerCredentials, readTls } from "./transport/tls.js";
+import { grpcServerCredentials, readTls, type TlsMaterial } from "./transport/tls.js";
 
 /** A started Tessera: its bound ports, and how to stop it. */
 export interface RunningTessera {
@@ -31,6 +31,26 @@ export function bootstrapDevOrg(store: Store, t: Tessera, config: Config): NewOr
   return org;
 }
 
+/** The TLS files, read; a ConfigError naming the flag when one cannot be. */
+export function readTlsOrRefuse(config: Config): TlsMaterial | undefined {
+  if (!config.tls) return undefined;
+  try {
+    return readTls(config.tls);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? "";
+    const path = (err as NodeJS.ErrnoException).path ?? "";
+    const flag =
+      path === config.tls.certFile
+        ? "--tls-cert"
+        : path === config.tls.keyFile
+          ? "--tls-key"
+          : "--tls-client-ca";
+    throw new ConfigError(
+      `cannot read ${flag} ${path}: ${code === "ENOENT" ? "no such file" : code || String(err)}`,
+    );
+  }
+}
+
 export interface StartOptions {
   /** Called when applying another process's change fails (it is retried). */
   readonly onSyncError?: (err: unknown) => void;
@@ -52,10 +72,12 @@ function startKeyRotation(
 
 /** The composition root: loadConfig's result → store → core → servers → listening. */
 export async function startTessera(config: Config, opts: StartOptions = {}): Promise<RunningTessera> {
+  // Read first: a missing or unreadable file is a configuration mistake, refused before any
+  // file of the data directory is created.
+  const tls = readTlsOrRefuse(config);
   const store = openStore(config.dataDir);
   try {
     const tessera = await buildTessera(store, config, undefined, opts.onSyncError);
-    const tls = config.tls ? readTls(config.tls) : undefined;
     const servers = createServers(tessera, { maxMessageBytes: config.maxMessageBytes, tls });
     let ports: { grpcPort: number; httpPort: number };
     try {

@@ -19,6 +19,8 @@ describe("tessera serve: refusals exit 2 with one line naming the flag", () => {
     [["--grpc-port", "99999"], /grpcPort/],
     [["--bogus"], /--bogus/],
     [["--config", "/nope.yaml"], /\/nope\.yaml/],
+    [["--tls-cert", "/nope/cert.pem", "--tls-key", "/nope/key.pem"], /--tls-cert \/nope\/cert\.pem/],
+    [["--tls-cert", "/nope/cert.pem", "--tls-key", "/nope/key.pem", "--workers", "2"], /--tls-cert/],
   ])("serve %j", async (args, names) => {
     const run = await runTessera(["serve", "--data-dir", join(home.dir, "data"), ...args], cliEnv(home.dir));
     expect(run.code).toBe(2);

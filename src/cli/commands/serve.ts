@@ -40,7 +40,9 @@ function devOrgBanner(org: NewOrg, server: string, path: string): string {
 /** The banner on stderr (logs go to stdout) and the credentials file, or where an older one is. */
 function announce(config: Config, log: Logger, ports: { grpcPort: number; httpPort: number }, org?: NewOrg) {
   const scheme = config.tls ? "https" : "http";
-  const host = config.host.includes(":") ? `[${config.host}]` : config.host;
+  // A wildcard address is where the server listens, not one a client can call.
+  const reachable = config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host;
+  const host = reachable.includes(":") ? `[${reachable}]` : reachable;
   const server = `${scheme}://${host}:${ports.grpcPort}`;
   if (org) {
     const http = `${scheme}://${host}:${ports.httpPort}`;
@@ -55,7 +57,15 @@ function announce(config: Config, log: Logger, ports: { grpcPort: number; httpPo
   const tls = Boolean(config.tls);
   const mtls = Boolean(config.tls?.clientCaFile);
   log.info(
-    { ...ports, host: config.host, dataDir: config.dataDir, workers: config.workers, tls, mtls },
+    {
+      grpcPort: ports.grpcPort,
+      httpPort: ports.httpPort,
+      host: config.host,
+      dataDir: config.dataDir,
+      workers: config.workers,
+      tls,
+      mtls,
+    },
     "tessera listening",
   );
 }
@@ -83,7 +93,7 @@ async function runServer(config: Config, log: Logger): Promise<void> {
   }
   serving = true;
   if (cluster.isWorker) reportListening(running.grpcPort, running.httpPort);
-  else announce(config, log, running, running.devOrg);
+  else announce(config, log, { grpcPort: running.grpcPort, httpPort: running.httpPort }, running.devOrg);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
