@@ -58,6 +58,18 @@ function quoted(value: unknown): string {
   return text.length > 64 ? `${text.slice(0, 61)}...` : text;
 }
 
+/** A well-known type's value (a Timestamp, Duration, Struct…) must decode: refused naming its path. */
+function decodes(desc: DescMessage, value: unknown, path: string): void {
+  if (value === null) return;
+  try {
+    fromJson(desc, value as never);
+  } catch {
+    throw new TesseraError("REQUEST_MALFORMED", `${path}: not a valid ${desc.typeName} in JSON`, {
+      field: path,
+    });
+  }
+}
+
 /** What a walk did besides checking: whether it replaced an alias (the text must then be re-serialized). */
 interface Walk {
   rewritten: boolean;
@@ -88,7 +100,8 @@ function checkField(field: DescField, value: unknown, path: string, walk: Walk):
     case "enum":
       return enumValue(field.enum, value, path, walk);
     case "message":
-      if (!ownJson(field.message) && isObject(value)) checkMessage(field.message, value, path, walk);
+      if (ownJson(field.message)) decodes(field.message, value, path);
+      else if (isObject(value)) checkMessage(field.message, value, path, walk);
       return value;
     case "list":
       if (!Array.isArray(value)) return value;
