@@ -92,10 +92,11 @@ export async function buildTessera(
   });
   const decisionLog = openDecisionLog(store.dataDir, store.decisions, settings, onLogError);
   const auth = new AuthCore({ engine, access, verifier, log: decisionLog, now });
-  const admin = new AdminCore({ access, liveness, agents: store.agents, now });
+  const policies = new PolicyAdmin({ engine, policies: store.policies, checker: new PolicyChecker(), now });
+  const knownRoles = (orgId: string) => policies.knownRoles(orgId);
+  const admin = new AdminCore({ access, liveness, agents: store.agents, knownRoles, now });
   const serviceIdentities = new IdentityAdmin({ services: store.services, identities: boundIdentities, now });
   const system = new SystemCore({ access, store, keys, now });
-  const policies = new PolicyAdmin({ engine, policies: store.policies, checker: new PolicyChecker(), now });
   const sessions = new Sessions({
     settings,
     refreshTokens: new RefreshTokenRepository(store.db),

@@ -15,6 +15,8 @@ export interface PolicyChangeRow {
   readonly name: string;
   readonly action: "put" | "delete";
   readonly changedAt: number;
+  /** Who made the change (`admin:ID`, `api_key:ID`, `user:ID`, `server`); undefined before migration 12. */
+  readonly actor: string | undefined;
 }
 
 /** A document to store: its name, its own YAML text and how many rules it has. */
@@ -24,11 +26,33 @@ export interface PolicyWrite {
   readonly ruleCount: number;
 }
 
-/** One revision's change: documents to put (replacing those of the same name) and names to remove. */
+/**
+ * One revision's change: documents to put (replacing those of the same name) and names to
+ * remove; with `prune`, every stored document not put is removed instead.
+ */
 export interface PolicyChange {
   readonly put?: readonly PolicyWrite[] | undefined;
   readonly remove?: readonly string[] | undefined;
+  readonly prune?: boolean | undefined;
 }
+
+/** When, and by whom, a change is made. */
+export interface ChangeMeta {
+  readonly now: number;
+  readonly actor?: string | undefined;
+}
+
+/**
+ * What a commit did. Documents put exactly as stored are `same` and not written; when nothing
+ * else changes, no revision is made (`unchanged`, `revision` the one in force, no digest).
+ */
+export type CommitResult = {
+  readonly revision: number;
+  readonly added: string[];
+  readonly changed: string[];
+  readonly removed: string[];
+  readonly same: string[];
+} & ({ readonly unchanged: true } | { readonly unchanged: false; readonly digest: string });
 
 /** The stored set a revision is made from, as `commit` shows it inside its transaction. */
 export interface StoredSet {
@@ -81,41 +105,80 @@ export class PolicyRepository implements PolicySource {
   commit(
     orgId: string,
     change: PolicyChange,
-    now: number,
+    meta: ChangeMeta,
     check: (base: StoredSet) => void,
-  ): { revision: number; digest: string } | undefined {
-    const run = this.db.transaction(() => {
-      check({ revision: this.storedRevision(orgId), named: () => this.named(orgId) });
-      for (const name of change.remove ?? []) {
-        const gone = this.db.prepare("DELETE FROM policies WHERE org_id = ? AND name = ?").run(orgId, name);
-        if (gone.changes === 0) return undefined;
-      }
+  ): CommitResult | undefined {
+    const run = this.db.transaction((): CommitResult | undefined => {
+      const current = this.storedRevision(orgId);
+      check({ revision: current, named: () => this.named(orgId) });
+      const plan = this.plan(orgId, change);
+      if (!plan) return undefined;
+      const { writes, result } = plan;
+      if (writes.length === 0 && result.removed.length === 0)
+        return { ...result, revision: current, unchanged: true };
+      for (const name of result.removed)
+        this.db.prepare("DELETE FROM policies WHERE org_id = ? AND name = ?").run(orgId, name);
       const revision = this.bump(orgId);
-      this.writeHistory(orgId, revision, change, now);
+      this.writeHistory(orgId, revision, { put: writes, remove: result.removed }, meta);
       const digest = policySetDigest(this.named(orgId));
       this.db
         .prepare("INSERT INTO policy_revisions (org_id, revision, digest, created_at) VALUES (?, ?, ?, ?)")
-        .run(orgId, revision, digest, now);
+        .run(orgId, revision, digest, meta.now);
       this.changes.record("policy", orgId, String(revision));
-      return { revision, digest };
+      return { ...result, revision, unchanged: false, digest };
     });
     return run.immediate();
   }
 
-  private writeHistory(orgId: string, revision: number, change: PolicyChange, now: number): void {
+  /**
+   * Sorts a change against the stored set: documents new, changed or stored exactly so, and the
+   * names to remove (for `prune`, every stored one not put). Undefined when a name to remove is
+   * not stored.
+   */
+  private plan(
+    orgId: string,
+    change: PolicyChange,
+  ): { writes: PolicyWrite[]; result: Omit<CommitResult, "revision" | "unchanged" | "digest"> } | undefined {
+    const stored = new Map(this.named(orgId).map((d) => [d.name, d.document]));
+    const result = {
+      added: [] as string[],
+      changed: [] as string[],
+      removed: [] as string[],
+      same: [] as string[],
+    };
+    const writes: PolicyWrite[] = [];
+    for (const d of change.put ?? []) {
+      const before = stored.get(d.name);
+      if (before === d.document) result.same.push(d.name);
+      else (before === undefined ? result.added : result.changed).push(d.name);
+      if (before !== d.document) writes.push(d);
+    }
+    const put = new Set((change.put ?? []).map((d) => d.name));
+    const remove = change.prune ? [...stored.keys()].filter((n) => !put.has(n)) : (change.remove ?? []);
+    for (const name of remove) {
+      if (!stored.has(name)) return undefined;
+      result.removed.push(name);
+    }
+    return { writes, result };
+  }
+
+  private writeHistory(orgId: string, revision: number, change: PolicyChange, meta: ChangeMeta): void {
     const upsert = this.db.prepare(
       `INSERT INTO policies (org_id, name, document, rule_count, revision, updated_at) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (org_id, name) DO UPDATE SET document = excluded.document,
          rule_count = excluded.rule_count, revision = excluded.revision, updated_at = excluded.updated_at`,
     );
     const history = this.db.prepare(
-      "INSERT INTO policy_history (org_id, revision, name, action, document, changed_at) VALUES (?, ?, ?, ?, ?, ?)",
+      `INSERT INTO policy_history (org_id, revision, name, action, document, changed_at, actor)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
     );
+    const { now } = meta;
+    const actor = meta.actor ?? null;
     for (const d of change.put ?? []) {
       upsert.run(orgId, d.name, d.document, d.ruleCount, revision, now);
-      history.run(orgId, revision, d.name, "put", d.document, now);
+      history.run(orgId, revision, d.name, "put", d.document, now, actor);
     }
-    for (const name of change.remove ?? []) history.run(orgId, revision, name, "delete", null, now);
+    for (const name of change.remove ?? []) history.run(orgId, revision, name, "delete", null, now, actor);
   }
 
   /** The document in force, or as stored at `revision` (the newest put at or before it). */
@@ -161,13 +224,19 @@ export class PolicyRepository implements PolicySource {
     return this.db
       .prepare<
         [string, string | null, string | null],
-        { revision: number; name: string; action: "put" | "delete"; changed_at: number }
+        { revision: number; name: string; action: "put" | "delete"; changed_at: number; actor: string | null }
       >(
-        `SELECT revision, name, action, changed_at FROM policy_history
+        `SELECT revision, name, action, changed_at, actor FROM policy_history
          WHERE org_id = ? AND (? IS NULL OR name = ?) ORDER BY revision DESC, name`,
       )
       .all(orgId, name ?? null, name ?? null)
-      .map((r) => ({ revision: r.revision, name: r.name, action: r.action, changedAt: r.changed_at }));
+      .map((r) => ({
+        revision: r.revision,
+        name: r.name,
+        action: r.action,
+        changedAt: r.changed_at,
+        actor: r.actor ?? undefined,
+      }));
   }
 
   /** The org's revision, its documents and their digest, read consistently. */
