@@ -34,18 +34,11 @@ export interface PutOptions {
   readonly actor?: string | undefined;
 }
 
-/** What a put did: the text's documents, and each one's fate (and those pruned). */
-export interface PutResult {
-  readonly names: string[];
-  /** The new revision, or the one in force when nothing changed. */
-  readonly revision: number;
-  readonly unchanged: boolean;
-  readonly added: readonly string[];
-  readonly changed: readonly string[];
-  readonly deleted: readonly string[];
-  /** Documents of the text stored exactly so already. */
-  readonly same: readonly string[];
-}
+/**
+ * What a put did: the text's documents, and each one's fate (`same`: stored exactly so; with
+ * prune, `removed`); `unchanged` when it made no revision, `revision` then the one in force.
+ */
+export type PutResult = CommitResult & { readonly names: string[] };
 
 /** The set a revision is built on: a stored revision number and its parsed documents. */
 interface Base {
@@ -117,15 +110,7 @@ export class PolicyAdmin {
       docs.map((doc, i) => ({ name: doc.name, document: sources[i] ?? text, ruleCount: doc.rules.length }));
     const done = this.commit(orgId, build, () => ({ put: put(), prune: opts.prune }), opts.actor);
     if (!done) throw new Error("a put removes nothing by name: it cannot miss");
-    return {
-      names: docs.map((doc) => doc.name),
-      revision: done.revision,
-      unchanged: done.unchanged,
-      added: done.added,
-      changed: done.changed,
-      deleted: done.removed,
-      same: done.same,
-    };
+    return { ...done, names: docs.map((doc) => doc.name) };
   }
 
   /** The roles an agent of the org may hold: the defaults, and the custom roles of the stored revision. */

@@ -21,7 +21,7 @@ export function policyHandlers(t: Tessera) {
         unchanged: r.unchanged,
         added: [...r.added],
         changed: [...r.changed],
-        deleted: [...r.deleted],
+        deleted: [...r.removed],
         unchangedNames: [...r.same],
       };
     },

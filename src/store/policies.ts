@@ -1,7 +1,24 @@
 import type { PolicySource } from "../engine/types.js";
 import { ChangeLog } from "./changes.js";
 import type { Db } from "./db.js";
+import {
+  type ChangeMeta,
+  type CommitResult,
+  type PolicyChange,
+  type PolicyChangeRow,
+  planChange,
+  readHistory,
+  writeChange,
+} from "./policy-changes.js";
 import { type NamedDocument, policySetDigest } from "./policy-digest.js";
+
+export type {
+  ChangeMeta,
+  CommitResult,
+  PolicyChange,
+  PolicyChangeRow,
+  PolicyWrite,
+} from "./policy-changes.js";
 
 export interface PolicySummaryRow {
   readonly name: string;
@@ -9,50 +26,6 @@ export interface PolicySummaryRow {
   readonly ruleCount: number;
   readonly updatedAt: number;
 }
-
-export interface PolicyChangeRow {
-  readonly revision: number;
-  readonly name: string;
-  readonly action: "put" | "delete";
-  readonly changedAt: number;
-  /** Who made the change (`admin:ID`, `api_key:ID`, `user:ID`, `server`); undefined before migration 12. */
-  readonly actor: string | undefined;
-}
-
-/** A document to store: its name, its own YAML text and how many rules it has. */
-export interface PolicyWrite {
-  readonly name: string;
-  readonly document: string;
-  readonly ruleCount: number;
-}
-
-/**
- * One revision's change: documents to put (replacing those of the same name) and names to
- * remove; with `prune`, every stored document not put is removed instead.
- */
-export interface PolicyChange {
-  readonly put?: readonly PolicyWrite[] | undefined;
-  readonly remove?: readonly string[] | undefined;
-  readonly prune?: boolean | undefined;
-}
-
-/** When, and by whom, a change is made. */
-export interface ChangeMeta {
-  readonly now: number;
-  readonly actor?: string | undefined;
-}
-
-/**
- * What a commit did. Documents put exactly as stored are `same` and not written; when nothing
- * else changes, no revision is made (`unchanged`, `revision` the one in force, no digest).
- */
-export type CommitResult = {
-  readonly revision: number;
-  readonly added: string[];
-  readonly changed: string[];
-  readonly removed: string[];
-  readonly same: string[];
-} & ({ readonly unchanged: true } | { readonly unchanged: false; readonly digest: string });
 
 /** The stored set a revision is made from, as `commit` shows it inside its transaction. */
 export interface StoredSet {
@@ -111,15 +84,14 @@ export class PolicyRepository implements PolicySource {
     const run = this.db.transaction((): CommitResult | undefined => {
       const current = this.storedRevision(orgId);
       check({ revision: current, named: () => this.named(orgId) });
-      const plan = this.plan(orgId, change);
+      const stored = new Map(this.named(orgId).map((d) => [d.name, d.document]));
+      const plan = planChange(stored, change);
       if (!plan) return undefined;
       const { writes, result } = plan;
       if (writes.length === 0 && result.removed.length === 0)
         return { ...result, revision: current, unchanged: true };
-      for (const name of result.removed)
-        this.db.prepare("DELETE FROM policies WHERE org_id = ? AND name = ?").run(orgId, name);
       const revision = this.bump(orgId);
-      this.writeHistory(orgId, revision, { put: writes, remove: result.removed }, meta);
+      writeChange(this.db, orgId, revision, { put: writes, remove: result.removed }, meta);
       const digest = policySetDigest(this.named(orgId));
       this.db
         .prepare("INSERT INTO policy_revisions (org_id, revision, digest, created_at) VALUES (?, ?, ?, ?)")
@@ -128,57 +100,6 @@ export class PolicyRepository implements PolicySource {
       return { ...result, revision, unchanged: false, digest };
     });
     return run.immediate();
-  }
-
-  /**
-   * Sorts a change against the stored set: documents new, changed or stored exactly so, and the
-   * names to remove (for `prune`, every stored one not put). Undefined when a name to remove is
-   * not stored.
-   */
-  private plan(
-    orgId: string,
-    change: PolicyChange,
-  ): { writes: PolicyWrite[]; result: Omit<CommitResult, "revision" | "unchanged" | "digest"> } | undefined {
-    const stored = new Map(this.named(orgId).map((d) => [d.name, d.document]));
-    const result = {
-      added: [] as string[],
-      changed: [] as string[],
-      removed: [] as string[],
-      same: [] as string[],
-    };
-    const writes: PolicyWrite[] = [];
-    for (const d of change.put ?? []) {
-      const before = stored.get(d.name);
-      if (before === d.document) result.same.push(d.name);
-      else (before === undefined ? result.added : result.changed).push(d.name);
-      if (before !== d.document) writes.push(d);
-    }
-    const put = new Set((change.put ?? []).map((d) => d.name));
-    const remove = change.prune ? [...stored.keys()].filter((n) => !put.has(n)) : (change.remove ?? []);
-    for (const name of remove) {
-      if (!stored.has(name)) return undefined;
-      result.removed.push(name);
-    }
-    return { writes, result };
-  }
-
-  private writeHistory(orgId: string, revision: number, change: PolicyChange, meta: ChangeMeta): void {
-    const upsert = this.db.prepare(
-      `INSERT INTO policies (org_id, name, document, rule_count, revision, updated_at) VALUES (?, ?, ?, ?, ?, ?)
-       ON CONFLICT (org_id, name) DO UPDATE SET document = excluded.document,
-         rule_count = excluded.rule_count, revision = excluded.revision, updated_at = excluded.updated_at`,
-    );
-    const history = this.db.prepare(
-      `INSERT INTO policy_history (org_id, revision, name, action, document, changed_at, actor)
-       VALUES (?, ?, ?, ?, ?, ?, ?)`,
-    );
-    const { now } = meta;
-    const actor = meta.actor ?? null;
-    for (const d of change.put ?? []) {
-      upsert.run(orgId, d.name, d.document, d.ruleCount, revision, now);
-      history.run(orgId, revision, d.name, "put", d.document, now, actor);
-    }
-    for (const name of change.remove ?? []) history.run(orgId, revision, name, "delete", null, now, actor);
   }
 
   /** The document in force, or as stored at `revision` (the newest put at or before it). */
@@ -220,23 +141,9 @@ export class PolicyRepository implements PolicySource {
       .map((r) => ({ name: r.name, revision: r.revision, ruleCount: r.rule_count, updatedAt: r.updated_at }));
   }
 
+  /** Every change to the org's policies (or to one), newest first. */
   history(orgId: string, name?: string): PolicyChangeRow[] {
-    return this.db
-      .prepare<
-        [string, string | null, string | null],
-        { revision: number; name: string; action: "put" | "delete"; changed_at: number; actor: string | null }
-      >(
-        `SELECT revision, name, action, changed_at, actor FROM policy_history
-         WHERE org_id = ? AND (? IS NULL OR name = ?) ORDER BY revision DESC, name`,
-      )
-      .all(orgId, name ?? null, name ?? null)
-      .map((r) => ({
-        revision: r.revision,
-        name: r.name,
-        action: r.action,
-        changedAt: r.changed_at,
-        actor: r.actor ?? undefined,
-      }));
+    return readHistory(this.db, orgId, name);
   }
 
   /** The org's revision, its documents and their digest, read consistently. */
