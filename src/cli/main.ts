@@ -10,6 +10,7 @@ import { registerPolicy } from "./commands/policy.js";
 import { registerServe } from "./commands/serve.js";
 import { registerServices } from "./commands/services.js";
 import { registerSession } from "./commands/session.js";
+import { registerStatus } from "./commands/status.js";
 import { registerToken } from "./commands/token.js";
 import { registerUsers } from "./commands/users.js";
 import { addGlobalOptions } from "./common.js";
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
   registerOperator(program);
   registerUsers(program);
   registerSession(program);
+  registerStatus(program);
   return program;
 }
 

@@ -6,15 +6,37 @@ import { TesseraError } from "../domain/errors.js";
 import type { OperatorRepository } from "../store/operators.js";
 import type { CallContext } from "./context.js";
 
-/** What an admin RPC needs; `admin` covers everything. */
-export type AdminScope = "admin" | "policies:manage" | "capabilities:manage" | "audit:read";
+/**
+ * What an admin RPC needs; `admin` covers everything. `policies:read` (reading policies and
+ * their history, validating and testing against them) is also covered by `policies:manage`.
+ * `audit:read` is kept for the decision and audit queries still to come.
+ */
+export type AdminScope = "admin" | "policies:manage" | "policies:read" | "capabilities:manage" | "audit:read";
 
 /** The admin scopes a user role grants. */
 const ROLE_SCOPES: Record<string, readonly AdminScope[]> = {
   admin: ["admin"],
   operator: ["policies:manage", "capabilities:manage", "audit:read"],
-  viewer: ["audit:read"],
+  viewer: ["policies:read", "audit:read"],
 };
+
+/** Scopes that include another: whoever may manage policies may read them. */
+const INCLUDED_IN: Partial<Record<AdminScope, readonly string[]>> = {
+  "policies:read": ["policies:manage"],
+};
+
+/** True when `held` grants `scope`: `admin`, the scope itself, or a scope that includes it. */
+function grants(held: readonly string[], scope: AdminScope): boolean {
+  if (held.includes("admin") || held.includes(scope)) return true;
+  return (INCLUDED_IN[scope] ?? []).some((s) => held.includes(s));
+}
+
+/** An org admin caller: the org, and who it is as a policy history records it (never a secret). */
+export interface AdminCaller {
+  readonly orgId: string;
+  /** `admin:KEY_ID` (the org's API key with its admin token), `api_key:KEY_ID`, `user:USER_ID`. */
+  readonly actor: string;
+}
 
 export interface AccessDeps {
   readonly credentials: OrgCredentials;
@@ -37,31 +59,38 @@ export class AccessControl {
    * PERMISSION_DENIED when the credential lacks the scope.
    */
   async admin(ctx: CallContext, scope: AdminScope): Promise<string> {
+    return (await this.adminCaller(ctx, scope)).orgId;
+  }
+
+  /** `admin`, also saying which credential the caller is (for the policy history). */
+  async adminCaller(ctx: CallContext, scope: AdminScope): Promise<AdminCaller> {
     const apiKey = ctx.header("x-api-key");
     const adminToken = ctx.header("x-admin-token");
     if (adminToken || !apiKey) {
       const bearer = bearerOf(ctx);
       if (bearer && !adminToken) return this.userAdmin(bearer, scope);
       if (!adminToken && !apiKey) refuseOperatorAsOrg(ctx);
-      return this.d.credentials.adminOrg(apiKey, adminToken);
+      const orgId = this.d.credentials.adminOrg(apiKey, adminToken);
+      // The pair checked out, so the API key is known (and cached): its id names the caller.
+      return { orgId, actor: `admin:${this.d.credentials.apiKey(apiKey ?? "").id}` };
     }
     const key = this.d.credentials.apiKey(apiKey);
     // The org's primary key names the org but proves no authority without its admin token.
     if (!key.scopes)
       throw new TesseraError("ADMIN_TOKEN_MISSING", "this call needs an admin token (x-admin-token)");
-    if (!key.scopes.includes("admin") && !key.scopes.includes(scope)) {
+    if (!grants(key.scopes, scope)) {
       throw new TesseraError("API_KEY_SCOPE_MISSING", `this API key lacks the ${scope} scope`, { scope });
     }
-    return key.orgId;
+    return { orgId: key.orgId, actor: `api_key:${key.id}` };
   }
 
-  private async userAdmin(bearer: string, scope: AdminScope): Promise<string> {
+  private async userAdmin(bearer: string, scope: AdminScope): Promise<AdminCaller> {
     const claims = await this.d.verifier.verify(bearer);
     const granted = claims.kind === "user" ? claims.roles.flatMap((r) => ROLE_SCOPES[r] ?? []) : [];
-    if (!granted.includes("admin") && !granted.includes(scope)) {
+    if (!grants(granted, scope)) {
       throw new TesseraError("ROLE_FORBIDDEN", `this principal may not use ${scope}`, { scope });
     }
-    return claims.org;
+    return { orgId: claims.org, actor: `user:${claims.sub}` };
   }
 
   /**

@@ -3,7 +3,7 @@ import { TesseraError } from "../domain/errors.js";
 import type { Tier } from "../domain/tiers.js";
 import { epochSeconds } from "../domain/time.js";
 import type { AgentRecord, AgentRepository } from "../store/agents.js";
-import type { AccessControl, AdminScope } from "./access.js";
+import type { AccessControl, AdminCaller, AdminScope } from "./access.js";
 import type { CallContext } from "./context.js";
 import type { Liveness } from "./liveness.js";
 import { requireRoles, requireTags } from "./validate.js";
@@ -16,6 +16,8 @@ export interface AdminDeps {
   readonly access: AccessControl;
   readonly liveness: Liveness;
   readonly agents: AgentRepository;
+  /** The roles an agent of the org may hold: the default roles and the org's custom roles in force. */
+  readonly knownRoles: (orgId: string) => ReadonlySet<string>;
   readonly now: () => Date;
 }
 
@@ -29,6 +31,25 @@ export class AdminCore {
   /** The org the caller may administer for `scope` (default: everything), or a refusal. */
   adminOrg(ctx: CallContext, scope: AdminScope = "admin"): Promise<string> {
     return this.d.access.admin(ctx, scope);
+  }
+
+  /** `adminOrg`, also naming the caller's credential (never a secret) for the records it writes. */
+  adminCaller(ctx: CallContext, scope: AdminScope = "admin"): Promise<AdminCaller> {
+    return this.d.access.adminCaller(ctx, scope);
+  }
+
+  /** Well-formed roles that the org knows: a misspelled role would silently grant nothing. */
+  private requireKnownRoles(orgId: string, roles: readonly string[]): void {
+    requireRoles(roles);
+    if (roles.length === 0) return;
+    const known = this.d.knownRoles(orgId);
+    const unknown = roles.find((r) => !known.has(r));
+    if (unknown !== undefined)
+      throw new TesseraError(
+        "ROLE_UNKNOWN",
+        `role "${unknown}" is neither a default role (viewer, operator, admin) nor one the org's policies define`,
+        { field: "roles", role: unknown },
+      );
   }
 
   private nowSec(): number {
@@ -48,7 +69,7 @@ export class AdminCore {
     if (!a.name) throw new TesseraError("NAME_MISSING", "name is required");
     if (!AGENT_NAME.test(a.name))
       throw new TesseraError("NAME_MISSING", "name must be 1-128 of [A-Za-z0-9_.-]");
-    requireRoles(a.roles);
+    this.requireKnownRoles(orgId, a.roles);
     requireTags(a.tags);
     if (a.parentId) this.requireParent(orgId, undefined, a.parentId);
     const agent: AgentRecord = {
@@ -114,7 +135,7 @@ export class AdminCore {
       parentId?: string | null | undefined;
     },
   ): AgentRecord {
-    if (patch.roles) requireRoles(patch.roles);
+    if (patch.roles) this.requireKnownRoles(orgId, patch.roles);
     if (patch.tags) requireTags(patch.tags);
     if (patch.parentId && this.d.agents.get(orgId, id)) this.requireParent(orgId, id, patch.parentId);
     const agent = this.d.agents.update(orgId, id, patch);

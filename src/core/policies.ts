@@ -1,12 +1,19 @@
 import { TesseraError } from "../domain/errors.js";
 import { LIMITS } from "../domain/limits.js";
+import { DEFAULT_ROLES } from "../domain/roles.js";
 import { epochSeconds } from "../domain/time.js";
 import { mergeDocuments, rolesOf, runCheck, type Validated } from "../engine/check.js";
 import { parsePolicyDocuments, splitDocuments } from "../engine/document.js";
 import { type CompiledRevision, PolicyEngine, parseStored } from "../engine/engine.js";
 import type { TestReport } from "../engine/policy-test.js";
 import type { PolicyDocument } from "../engine/types.js";
-import type { PolicyChange, PolicyChangeRow, PolicyRepository, PolicySummaryRow } from "../store/policies.js";
+import type {
+  CommitResult,
+  PolicyChange,
+  PolicyChangeRow,
+  PolicyRepository,
+  PolicySummaryRow,
+} from "../store/policies.js";
 import { reclaimAfterCompile } from "./heap.js";
 import type { PolicyChecker } from "./policy-checker.js";
 
@@ -19,6 +26,19 @@ export interface PolicyDeps {
 }
 
 const MAX_DOCUMENT = LIMITS.policyTextBytes;
+
+/** How a put is made: prune (the stored set becomes the text's documents) and who makes it. */
+export interface PutOptions {
+  readonly prune?: boolean | undefined;
+  /** The caller as the history records it (AdminCaller.actor); never a secret. */
+  readonly actor?: string | undefined;
+}
+
+/**
+ * What a put did: the text's documents, and each one's fate (`same`: stored exactly so; with
+ * prune, `removed`); `unchanged` when it made no revision, `revision` then the one in force.
+ */
+export type PutResult = CommitResult & { readonly names: string[] };
 
 /** The set a revision is built on: a stored revision number and its parsed documents. */
 interface Base {
@@ -50,40 +70,52 @@ export class PolicyAdmin {
     return this.d.policies.snapshot(orgId).documents.map((doc) => doc.document);
   }
 
-  /** Stores every document of a text as one new revision, all or none, and puts it in force. */
-  async put(orgId: string, text: string, file = "<request>"): Promise<{ names: string[]; revision: number }> {
+  /**
+   * Stores every document of a text as one new revision, all or none, and puts it in force;
+   * with `prune` the revision also deletes every other stored document (the candidate is then
+   * checked alone). Documents stored exactly so are left as they are, and a text that changes
+   * nothing makes no revision.
+   */
+  async put(orgId: string, text: string, file = "<request>", opts: PutOptions = {}): Promise<PutResult> {
     this.sized(text, file);
     await this.d.checker.run({
       op: "validate",
       orgId,
-      stored: this.storedTexts(orgId),
+      stored: opts.prune ? [] : this.storedTexts(orgId),
       candidate: text,
       file,
     });
-    return this.apply(orgId, text, file);
+    return this.apply(orgId, text, file, opts);
   }
 
   /**
    * `put` for a text this server ships itself (the example policy of a development org):
    * checked inline, without waiting for the checker's thread to start.
    */
-  putTrusted(orgId: string, text: string, file: string): { names: string[]; revision: number } {
+  putTrusted(orgId: string, text: string, file: string): PutResult {
     runCheck({ op: "validate", orgId, stored: this.storedTexts(orgId), candidate: text, file });
-    return this.apply(orgId, text, file);
+    return this.apply(orgId, text, file, { actor: "server" });
   }
 
   /** Commits a checked text. Synchronous; its conditions compile lazily on first use, as on load. */
-  private apply(orgId: string, text: string, file: string): { names: string[]; revision: number } {
+  private apply(orgId: string, text: string, file: string, opts: PutOptions): PutResult {
     let docs: PolicyDocument[] = [];
-    const build = (base: readonly PolicyDocument[]) => {
+    const build = (stored: readonly PolicyDocument[]) => {
+      const base = opts.prune ? [] : stored;
       docs = parsePolicyDocuments(text, file, { knownRoles: rolesOf(base), checkConditions: false });
       return PolicyEngine.compile(0, mergeDocuments(base, docs));
     };
     const sources = splitDocuments(text);
     const put = () =>
       docs.map((doc, i) => ({ name: doc.name, document: sources[i] ?? text, ruleCount: doc.rules.length }));
-    const revision = this.commit(orgId, build, () => ({ put: put() }));
-    return { names: docs.map((doc) => doc.name), revision: revision as number };
+    const done = this.commit(orgId, build, () => ({ put: put(), prune: opts.prune }), opts.actor);
+    if (!done) throw new Error("a put removes nothing by name: it cannot miss");
+    return { ...done, names: docs.map((doc) => doc.name) };
+  }
+
+  /** The roles an agent of the org may hold: the defaults, and the custom roles of the stored revision. */
+  knownRoles(orgId: string): ReadonlySet<string> {
+    return new Set([...DEFAULT_ROLES.keys(), ...rolesOf(this.base(orgId).documents)]);
   }
 
   /** Checks a text against the org's set; writes nothing. */
@@ -93,31 +125,33 @@ export class PolicyAdmin {
     return (await this.d.checker.run({ op: "validate", orgId, stored, candidate: text, file })) as Validated;
   }
 
-  delete(orgId: string, name: string): number {
+  delete(orgId: string, name: string, actor?: string): number {
     const notFound = () => new TesseraError("POLICY_NOT_FOUND", "no such policy in this org");
     if (!this.d.policies.get(orgId, name)) throw notFound();
     const build = (base: readonly PolicyDocument[]) =>
       PolicyEngine.compile(0, mergeDocuments(base, [], [name]));
-    const revision = this.commit(orgId, build, () => ({ remove: [name] }));
-    if (revision === undefined) throw notFound();
-    return revision;
+    const done = this.commit(orgId, build, () => ({ remove: [name] }), actor);
+    if (done === undefined) throw notFound();
+    return done.revision;
   }
 
   /**
    * Builds the candidate on the set in force when that is the stored one, else on the stored
    * set, and commits it; if another process committed in between, the transaction (holding
-   * the write lock) rebuilds on the set it reads. Installs the result; undefined when the
-   * store refused the change (a document to remove is gone).
+   * the write lock) rebuilds on the set it reads. Installs the result unless it changed
+   * nothing; undefined when the store refused the change (a document to remove is gone).
    */
   private commit(
     orgId: string,
     build: (base: readonly PolicyDocument[]) => CompiledRevision,
     change: () => PolicyChange,
-  ): number | undefined {
+    actor: string | undefined,
+  ): CommitResult | undefined {
     const base = this.base(orgId);
     let compiled = build(base.documents);
     // The change itself (names, texts, rule counts) does not depend on the base.
-    const committed = this.d.policies.commit(orgId, change(), this.nowSec(), (stored) => {
+    const meta = { now: this.nowSec(), actor };
+    const committed = this.d.policies.commit(orgId, change(), meta, (stored) => {
       if (stored.revision !== base.revision)
         compiled = build(
           parseStored(
@@ -126,10 +160,10 @@ export class PolicyAdmin {
           ),
         );
     });
-    if (!committed) return undefined;
+    if (!committed || committed.unchanged) return committed;
     this.d.engine.installNewer(orgId, { ...compiled, number: committed.revision, digest: committed.digest });
     reclaimAfterCompile(compiled.index.ruleCount);
-    return committed.revision;
+    return committed;
   }
 
   /**

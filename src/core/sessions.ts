@@ -1,8 +1,9 @@
+import { decodeJwt } from "jose";
 import { generateSecret, isWellFormedSecret, newId, secretDigest } from "../auth/secrets.js";
 import type { AccessClaims } from "../auth/token-claims.js";
 import type { TokenSigner } from "../auth/token-signer.js";
 import type { TokenVerifier } from "../auth/token-verifier.js";
-import { TesseraError } from "../domain/errors.js";
+import { type ErrorReason, TesseraError } from "../domain/errors.js";
 import type { Principal } from "../domain/principal.js";
 import { epochSeconds } from "../domain/time.js";
 import type { RefreshTokenRepository } from "../store/refresh-tokens.js";
@@ -26,6 +27,32 @@ export interface SessionStart {
    * the transaction that stores the session, so no session outlives the change.
    */
   readonly recheck?: () => void;
+}
+
+/** What RevokeToken found: whether the token was one of the caller's org, and of which kind. */
+export type Revocation =
+  | { readonly recognized: false }
+  | { readonly recognized: true; readonly type: "access_token" | "refresh_token" };
+
+/**
+ * Refusals a verifier gives only after a token's signature checked out (jose checks `exp` after
+ * the signature; revocation and suspension are looked up after both): such a token is ours,
+ * merely no longer live, so its claims can be read.
+ */
+const DEAD_BUT_OURS: ReadonlySet<ErrorReason> = new Set([
+  "TOKEN_EXPIRED",
+  "TOKEN_REVOKED",
+  "AGENT_SUSPENDED",
+]);
+
+/** The `org` claim of a token whose signature verified. */
+function orgOfVerified(token: string): string | undefined {
+  try {
+    const org = decodeJwt(token).org;
+    return typeof org === "string" ? org : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** What a credential change needs from sessions: to end those of a subject. */
@@ -189,16 +216,26 @@ export class Sessions {
   /**
    * RFC 7009: revokes an access token (by jti) or a refresh token (its session) of the caller's
    * org; anything else (unknown, malformed, another org's) is answered OK and changes nothing.
+   * Says whether the token was recognized as the caller's org's: an expired or already revoked
+   * one still is (its signature or its stored row proves it ours), and needs nothing more.
    */
-  async revoke(token: string, callerOrg: string): Promise<void> {
+  async revoke(token: string, callerOrg: string): Promise<Revocation> {
     if (token.startsWith("trt_")) {
-      if (!isWellFormedSecret("refreshToken", token)) return;
-      const row = this.d.refreshTokens.byDigest(secretDigest(token));
-      if (row && row.orgId === callerOrg) this.endFamily(row.familyId);
-      return;
+      const row = isWellFormedSecret("refreshToken", token)
+        ? this.d.refreshTokens.byDigest(secretDigest(token))
+        : undefined;
+      if (!row || row.orgId !== callerOrg) return { recognized: false };
+      this.endFamily(row.familyId);
+      return { recognized: true, type: "refresh_token" };
     }
-    const claims = await this.d.verifier.verify(token).catch(() => undefined);
-    if (claims && claims.org === callerOrg) this.d.liveness.revokeJti(claims.jti, claims.exp);
+    let dead = false;
+    const claims = await this.d.verifier.verify(token).catch((err: unknown) => {
+      dead = err instanceof TesseraError && DEAD_BUT_OURS.has(err.reason);
+      return undefined;
+    });
+    if (claims?.org === callerOrg) this.d.liveness.revokeJti(claims.jti, claims.exp);
+    const org = claims ? claims.org : dead ? orgOfVerified(token) : undefined;
+    return org === callerOrg ? { recognized: true, type: "access_token" } : { recognized: false };
   }
 
   /** Describes a token for a caller of `callerOrg`; another org's token is simply not active. */

@@ -24,4 +24,6 @@ export interface CoreSettings {
   readonly decisionLogOrgQuotaWindowSeconds?: number | undefined;
   /** While the decision log spills to a file, how often it tries the database again. Default 5 seconds. */
   readonly decisionLogSpillRetrySeconds?: number | undefined;
+  /** Server processes sharing the ports (serve --workers), as GetServerStatus reports them. Default 1. */
+  readonly workers?: number | undefined;
 }

@@ -9,6 +9,7 @@ import { TesseraError } from "../domain/errors.js";
 import { PolicyEngine } from "../engine/engine.js";
 import { RefreshTokenRepository } from "../store/refresh-tokens.js";
 import type { Store } from "../store/store.js";
+import { tesseraVersion } from "../version.js";
 import { AccessControl } from "./access.js";
 import { AdminCore } from "./admin.js";
 import { AgentCredentialService } from "./agent-credentials.js";
@@ -20,6 +21,7 @@ import { Liveness } from "./liveness.js";
 import { Minter } from "./mint.js";
 import { PolicyAdmin } from "./policies.js";
 import { PolicyChecker } from "./policy-checker.js";
+import { ServerStatus } from "./server-status.js";
 import { type SessionSubject, Sessions } from "./sessions.js";
 import type { CoreSettings } from "./settings.js";
 import { SystemCore } from "./system.js";
@@ -46,6 +48,8 @@ export interface Tessera {
   readonly boundIdentities: BoundIdentities;
   /** The server operator's plane: orgs, signing keys. */
   readonly system: SystemCore;
+  /** Version, workers and uptime of this process, and a caller's policy revision. */
+  readonly status: ServerStatus;
   readonly engine: PolicyEngine;
   /** Undefined when decision logging is off. */
   readonly decisionLog: DecisionLog | undefined;
@@ -92,10 +96,13 @@ export async function buildTessera(
   });
   const decisionLog = openDecisionLog(store.dataDir, store.decisions, settings, onLogError);
   const auth = new AuthCore({ engine, access, verifier, log: decisionLog, now });
-  const admin = new AdminCore({ access, liveness, agents: store.agents, now });
+  const policies = new PolicyAdmin({ engine, policies: store.policies, checker: new PolicyChecker(), now });
+  const knownRoles = (orgId: string) => policies.knownRoles(orgId);
+  const admin = new AdminCore({ access, liveness, agents: store.agents, knownRoles, now });
   const serviceIdentities = new IdentityAdmin({ services: store.services, identities: boundIdentities, now });
   const system = new SystemCore({ access, store, keys, now });
-  const policies = new PolicyAdmin({ engine, policies: store.policies, checker: new PolicyChecker(), now });
+  const workers = settings.workers ?? 1;
+  const status = new ServerStatus({ access, engine, version: tesseraVersion(), workers, now });
   const sessions = new Sessions({
     settings,
     refreshTokens: new RefreshTokenRepository(store.db),
@@ -148,6 +155,7 @@ export async function buildTessera(
     serviceIdentities,
     boundIdentities,
     system,
+    status,
     engine,
     decisionLog,
     syncFrom,

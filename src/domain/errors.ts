@@ -103,6 +103,11 @@ export const ERROR_KINDS = {
   POLICY_TOO_COMPLEX: "invalid_argument",
   /** Too many policy checks already waiting on this server process; retry later. */
   POLICY_CHECKS_BUSY: "resource_exhausted",
+  // Strict requests (issue #10): a JSON key that is no field of the message, an enum value the
+  // field's enum does not have, a role that is neither a default role nor one of the org's.
+  FIELD_UNKNOWN: "invalid_argument",
+  ENUM_VALUE_UNKNOWN: "invalid_argument",
+  ROLE_UNKNOWN: "invalid_argument",
   // INTERNAL: never a client's fault.
   INTERNAL: "internal",
 } as const;

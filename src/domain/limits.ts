@@ -241,6 +241,7 @@ export const REQUEST_LIMITS: Readonly<Record<string, FieldBound>> = {
   "tessera.v1.DeleteUserRequest.user_id": ID,
   "tessera.v1.PutPolicyRequest.document": POLICY_TEXT,
   "tessera.v1.PutPolicyRequest.file": FILE,
+  "tessera.v1.PutPolicyRequest.prune": FIXED,
   "tessera.v1.GetPolicyRequest.name": NAME,
   "tessera.v1.GetPolicyRequest.revision": FIXED,
   "tessera.v1.DeletePolicyRequest.name": NAME,

@@ -1,21 +1,37 @@
+import type { CallContext } from "../core/context.js";
 import type { Tessera } from "../core/tessera.js";
 import { secondsToTimestamp } from "./convert.js";
 
-/** The policy half of tessera.v1.AdminService (policies:manage). */
+/**
+ * The policy half of tessera.v1.AdminService: writing needs policies:manage, reading (get,
+ * list, history, validate and test, which write nothing) policies:read, which policies:manage
+ * and admin include.
+ */
 export function policyHandlers(t: Tessera) {
-  const org = (ctx: Parameters<Tessera["admin"]["adminOrg"]>[0]) => t.admin.adminOrg(ctx, "policies:manage");
+  const reader = (ctx: CallContext) => t.admin.adminOrg(ctx, "policies:read");
+  const writer = (ctx: CallContext) => t.admin.adminCaller(ctx, "policies:manage");
   return {
-    async putPolicy(req: { document: string; file: string }, ctx: Parameters<typeof org>[0]) {
-      const { names, revision } = await t.policies.put(await org(ctx), req.document, req.file || undefined);
-      return { name: names[0] ?? "", names, revision: BigInt(revision) };
+    async putPolicy(req: { document: string; file: string; prune: boolean }, ctx: CallContext) {
+      const { orgId, actor } = await writer(ctx);
+      const r = await t.policies.put(orgId, req.document, req.file || undefined, { prune: req.prune, actor });
+      return {
+        name: r.names[0] ?? "",
+        names: r.names,
+        revision: BigInt(r.revision),
+        unchanged: r.unchanged,
+        added: [...r.added],
+        changed: [...r.changed],
+        deleted: [...r.removed],
+        unchangedNames: [...r.same],
+      };
     },
-    async getPolicy(req: { name: string; revision: bigint }, ctx: Parameters<typeof org>[0]) {
+    async getPolicy(req: { name: string; revision: bigint }, ctx: CallContext) {
       const rev = req.revision > 0n ? Number(req.revision) : undefined;
-      const p = t.policies.get(await org(ctx), req.name, rev);
+      const p = t.policies.get(await reader(ctx), req.name, rev);
       return { name: req.name, revision: BigInt(p.revision), document: p.document };
     },
-    async listPolicies(_req: unknown, ctx: Parameters<typeof org>[0]) {
-      const { policies, revision } = t.policies.list(await org(ctx));
+    async listPolicies(_req: unknown, ctx: CallContext) {
+      const { policies, revision } = t.policies.list(await reader(ctx));
       return {
         revision: BigInt(revision),
         policies: policies.map((p) => ({
@@ -26,25 +42,27 @@ export function policyHandlers(t: Tessera) {
         })),
       };
     },
-    async deletePolicy(req: { name: string }, ctx: Parameters<typeof org>[0]) {
-      return { revision: BigInt(t.policies.delete(await org(ctx), req.name)) };
+    async deletePolicy(req: { name: string }, ctx: CallContext) {
+      const { orgId, actor } = await writer(ctx);
+      return { revision: BigInt(t.policies.delete(orgId, req.name, actor)) };
     },
-    async policyHistory(req: { name: string }, ctx: Parameters<typeof org>[0]) {
-      const changes = t.policies.history(await org(ctx), req.name || undefined);
+    async policyHistory(req: { name: string }, ctx: CallContext) {
+      const changes = t.policies.history(await reader(ctx), req.name || undefined);
       return {
         changes: changes.map((c) => ({
           revision: BigInt(c.revision),
           name: c.name,
           action: c.action,
           changedAt: secondsToTimestamp(c.changedAt),
+          actor: c.actor ?? "",
         })),
       };
     },
-    async validatePolicy(req: { document: string; file: string }, ctx: Parameters<typeof org>[0]) {
-      return t.policies.validate(await org(ctx), req.document, req.file || undefined);
+    async validatePolicy(req: { document: string; file: string }, ctx: CallContext) {
+      return t.policies.validate(await reader(ctx), req.document, req.file || undefined);
     },
-    async testPolicy(req: { tests: string; candidate: string }, ctx: Parameters<typeof org>[0]) {
-      const r = await t.policies.test(await org(ctx), req.tests, req.candidate);
+    async testPolicy(req: { tests: string; candidate: string }, ctx: CallContext) {
+      const r = await t.policies.test(await reader(ctx), req.tests, req.candidate);
       return { passed: r.passed, failed: r.failed, failures: r.failures.map((f) => ({ ...f })) };
     },
   };

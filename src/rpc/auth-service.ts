@@ -14,6 +14,7 @@ import { credentialFromPb, grantsFromPb, introspectionToPb, tokenPairToPb } from
 import { encodeAuthorizeResponse } from "./authorize-encoder.js";
 import { durationSeconds, principalToPb, resourceFromPb, secondsToTimestamp, tierFromPb } from "./convert.js";
 import { bindService, type ServiceBinding } from "./handlers.js";
+import { type Serving, serverStatusHandler } from "./server-status.js";
 
 /** The subject oneof of Authorize and AuthorizeBatch. */
 function subjectFromPb(s: AuthorizeRequest["subject"]): SubjectInput | undefined {
@@ -52,8 +53,8 @@ function decisionToPb(
   };
 }
 
-/** tessera.v1.AuthService: wire ⇄ domain mapping only. */
-export function authService(t: Tessera): ServiceBinding {
+/** tessera.v1.AuthService: wire ⇄ domain mapping only. `serving` is the transport's health. */
+export function authService(t: Tessera, serving: Serving = () => true): ServiceBinding {
   return bindService(
     AuthService,
     {
@@ -117,8 +118,8 @@ export function authService(t: Tessera): ServiceBinding {
 
       async revokeToken(req, ctx) {
         // RFC 7009: an authenticated caller, and only its own org's tokens are affected.
-        await t.sessions.revoke(req.token, await t.access.callerOrg(ctx));
-        return {};
+        const r = await t.sessions.revoke(req.token, await t.access.callerOrg(ctx));
+        return r.recognized ? { recognized: true, tokenType: r.type } : { recognized: false };
       },
 
       async introspectToken(req, ctx) {
@@ -134,6 +135,8 @@ export function authService(t: Tessera): ServiceBinding {
       async whoAmI(_req, ctx) {
         return { principal: principalToPb(await t.login.whoAmI(ctx)) };
       },
+
+      getServerStatus: serverStatusHandler(t, serving),
     },
     { authorize: encodeAuthorizeResponse },
   );

@@ -34,6 +34,11 @@ export function setInternalErrorLogger(log: (err: unknown) => void): void {
   logInternal = log;
 }
 
+/** Logs a failure no client caused and none is told of (a transport's own, after the answer). */
+export function reportInternal(err: unknown): void {
+  logInternal(err);
+}
+
 /**
  * The single map from anything a handler throws to what the client sees. Unknown errors
  * become INTERNAL with a generic message; their cause is logged, never sent.

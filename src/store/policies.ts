@@ -1,33 +1,30 @@
 import type { PolicySource } from "../engine/types.js";
 import { ChangeLog } from "./changes.js";
 import type { Db } from "./db.js";
+import {
+  type ChangeMeta,
+  type CommitResult,
+  type PolicyChange,
+  type PolicyChangeRow,
+  planChange,
+  readHistory,
+  writeChange,
+} from "./policy-changes.js";
 import { type NamedDocument, policySetDigest } from "./policy-digest.js";
+
+export type {
+  ChangeMeta,
+  CommitResult,
+  PolicyChange,
+  PolicyChangeRow,
+  PolicyWrite,
+} from "./policy-changes.js";
 
 export interface PolicySummaryRow {
   readonly name: string;
   readonly revision: number;
   readonly ruleCount: number;
   readonly updatedAt: number;
-}
-
-export interface PolicyChangeRow {
-  readonly revision: number;
-  readonly name: string;
-  readonly action: "put" | "delete";
-  readonly changedAt: number;
-}
-
-/** A document to store: its name, its own YAML text and how many rules it has. */
-export interface PolicyWrite {
-  readonly name: string;
-  readonly document: string;
-  readonly ruleCount: number;
-}
-
-/** One revision's change: documents to put (replacing those of the same name) and names to remove. */
-export interface PolicyChange {
-  readonly put?: readonly PolicyWrite[] | undefined;
-  readonly remove?: readonly string[] | undefined;
 }
 
 /** The stored set a revision is made from, as `commit` shows it inside its transaction. */
@@ -81,41 +78,28 @@ export class PolicyRepository implements PolicySource {
   commit(
     orgId: string,
     change: PolicyChange,
-    now: number,
+    meta: ChangeMeta,
     check: (base: StoredSet) => void,
-  ): { revision: number; digest: string } | undefined {
-    const run = this.db.transaction(() => {
-      check({ revision: this.storedRevision(orgId), named: () => this.named(orgId) });
-      for (const name of change.remove ?? []) {
-        const gone = this.db.prepare("DELETE FROM policies WHERE org_id = ? AND name = ?").run(orgId, name);
-        if (gone.changes === 0) return undefined;
-      }
+  ): CommitResult | undefined {
+    const run = this.db.transaction((): CommitResult | undefined => {
+      const current = this.storedRevision(orgId);
+      check({ revision: current, named: () => this.named(orgId) });
+      const stored = new Map(this.named(orgId).map((d) => [d.name, d.document]));
+      const plan = planChange(stored, change);
+      if (!plan) return undefined;
+      const { writes, result } = plan;
+      if (writes.length === 0 && result.removed.length === 0)
+        return { ...result, revision: current, unchanged: true };
       const revision = this.bump(orgId);
-      this.writeHistory(orgId, revision, change, now);
+      writeChange(this.db, orgId, revision, { put: writes, remove: result.removed }, meta);
       const digest = policySetDigest(this.named(orgId));
       this.db
         .prepare("INSERT INTO policy_revisions (org_id, revision, digest, created_at) VALUES (?, ?, ?, ?)")
-        .run(orgId, revision, digest, now);
+        .run(orgId, revision, digest, meta.now);
       this.changes.record("policy", orgId, String(revision));
-      return { revision, digest };
+      return { ...result, revision, unchanged: false, digest };
     });
     return run.immediate();
-  }
-
-  private writeHistory(orgId: string, revision: number, change: PolicyChange, now: number): void {
-    const upsert = this.db.prepare(
-      `INSERT INTO policies (org_id, name, document, rule_count, revision, updated_at) VALUES (?, ?, ?, ?, ?, ?)
-       ON CONFLICT (org_id, name) DO UPDATE SET document = excluded.document,
-         rule_count = excluded.rule_count, revision = excluded.revision, updated_at = excluded.updated_at`,
-    );
-    const history = this.db.prepare(
-      "INSERT INTO policy_history (org_id, revision, name, action, document, changed_at) VALUES (?, ?, ?, ?, ?, ?)",
-    );
-    for (const d of change.put ?? []) {
-      upsert.run(orgId, d.name, d.document, d.ruleCount, revision, now);
-      history.run(orgId, revision, d.name, "put", d.document, now);
-    }
-    for (const name of change.remove ?? []) history.run(orgId, revision, name, "delete", null, now);
   }
 
   /** The document in force, or as stored at `revision` (the newest put at or before it). */
@@ -157,17 +141,9 @@ export class PolicyRepository implements PolicySource {
       .map((r) => ({ name: r.name, revision: r.revision, ruleCount: r.rule_count, updatedAt: r.updated_at }));
   }
 
+  /** Every change to the org's policies (or to one), newest first. */
   history(orgId: string, name?: string): PolicyChangeRow[] {
-    return this.db
-      .prepare<
-        [string, string | null, string | null],
-        { revision: number; name: string; action: "put" | "delete"; changed_at: number }
-      >(
-        `SELECT revision, name, action, changed_at FROM policy_history
-         WHERE org_id = ? AND (? IS NULL OR name = ?) ORDER BY revision DESC, name`,
-      )
-      .all(orgId, name ?? null, name ?? null)
-      .map((r) => ({ revision: r.revision, name: r.name, action: r.action, changedAt: r.changed_at }));
+    return readHistory(this.db, orgId, name);
   }
 
   /** The org's revision, its documents and their digest, read consistently. */

@@ -1,8 +1,8 @@
 import * as http from "node:http";
 import * as http2 from "node:http2";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { ServiceBinding } from "../rpc/handlers.js";
-import { addConnectService, requestContextValues } from "./connect-adapter.js";
+import { addConnectService } from "./connect-adapter.js";
+import { connectHandler } from "./connect-node.js";
 import type { TlsMaterial } from "./tls.js";
 
 export interface HttpOptions {
@@ -40,12 +40,11 @@ function sendJson(
  * endpoints. Built, not started: the caller listens.
  */
 export function createHttpServer(opts: HttpOptions): http.Server | http2.Http2SecureServer {
-  const connect = connectNodeAdapter({
+  const connect = connectHandler({
     routes: (router) => {
       for (const b of opts.bindings) addConnectService(router, b);
     },
-    readMaxBytes: opts.maxMessageBytes,
-    contextValues: requestContextValues,
+    maxMessageBytes: opts.maxMessageBytes,
   });
   const handler: NodeHandler = (req, res) => {
     const path = (req.url ?? "").split("?")[0];
@@ -57,7 +56,7 @@ export function createHttpServer(opts: HttpOptions): http.Server | http2.Http2Se
         ? sendJson(res, 200, { status: "SERVING" })
         : sendJson(res, 503, { status: "NOT_SERVING" });
     }
-    connect(req as never, res as never);
+    connect(req, res);
   };
   if (!opts.tls) return http.createServer(handler as http.RequestListener);
   const server = http2.createSecureServer(

@@ -29,15 +29,20 @@ export interface Servers {
   readonly health: HealthState;
 }
 
-/** Tessera's own services, bound to their handlers: served by every transport. */
-export function serviceBindings(t: Tessera): ServiceBinding[] {
-  return [authService(t), adminService(t), systemService(t)];
+/**
+ * Tessera's own services, bound to their handlers: served by every transport. `serving` is
+ * the servers' health, as GetServerStatus reports it.
+ */
+export function serviceBindings(t: Tessera, serving: () => boolean = () => true): ServiceBinding[] {
+  return [authService(t, serving), adminService(t), systemService(t)];
 }
 
 /** Builds the gRPC and HTTP servers over one set of handlers. */
 export function createServers(t: Tessera, opts: ServerOptions): Servers {
-  const bindings = serviceBindings(t);
-  const health = new HealthState(bindings.map((b) => b.service.typeName));
+  // The health state names the services, which exist only once bound: asked for at call time.
+  let health: HealthState | undefined;
+  const bindings = serviceBindings(t, () => health?.get("") === 1);
+  health = new HealthState(bindings.map((b) => b.service.typeName));
   const server = new grpc.Server({
     "grpc.max_receive_message_length": opts.maxMessageBytes,
     "grpc.keepalive_permit_without_calls": 1,

@@ -63,6 +63,16 @@ describe("serve --workers 2", () => {
     expect(apiKey).toMatch(/^tsk_/);
   });
 
+  it("reports both workers in GetServerStatus, and the org's revision, from whichever worker answers", async () => {
+    for (let i = 0; i < 4; i++) {
+      const c = freshAuthClient(port);
+      const status = expectOk(await c.call("getServerStatus", {}, { "x-api-key": apiKey }));
+      c.close();
+      expect(status).toMatchObject({ serving: true, workers: 2, policyRevision: 1n });
+      expect(status.orgId).toMatch(/^org_/);
+    }
+  });
+
   it("applies a policy change made through one worker on every worker", async () => {
     expect(await decisionsOnFreshConnections(6)).toEqual(Array(6).fill(Decision.DENY));
     const admin = grpcClient(AdminService, `127.0.0.1:${port}`);

@@ -246,10 +246,11 @@ spec:
       outcome: { refused: grpc.status.UNAUTHENTICATED, reason: "REFRESH_TOKEN_INVALID" },
     }),
     revokeToken: () => ({
-      // RFC 7009: answered OK, and changes nothing (the fingerprint shows B's token still works).
+      // RFC 7009: answered OK, and changes nothing (the fingerprint shows B's token still works);
+      // not recognized as a token of A's.
       request: { token: B.token },
       headers: aKey(),
-      outcome: { ok: () => {} },
+      outcome: { ok: (v) => expect(v).toMatchObject({ recognized: false }) },
     }),
     introspectToken: () => ({
       request: { token: B.token },
@@ -264,6 +265,11 @@ spec:
       request: {},
       headers: aKey(),
       outcome: { ok: (v) => expect(JSON.stringify(v)).not.toContain(f.other.orgId) },
+    }),
+    getServerStatus: () => ({
+      request: {},
+      headers: aKey(),
+      outcome: { ok: (v) => expect(v.orgId).toBe(f.server.org.orgId) },
     }),
   };
 

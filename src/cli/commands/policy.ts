@@ -1,4 +1,6 @@
+import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Command } from "commander";
+import type { PutPolicyResponse } from "../../../gen/tessera/v1/admin_service_pb.js";
 import { clientsFor, wantsJson } from "../common.js";
 import { EXIT, emit, UsageError } from "../output.js";
 import { compileLocal, policyTexts, testLocal } from "../policy-local.js";
@@ -41,23 +43,51 @@ function registerLocal(policy: Command): void {
     });
 }
 
+/** What `policy apply` did, for --json. */
+function appliedJson(res: PutPolicyResponse) {
+  return {
+    policies: res.names,
+    revision: Number(res.revision),
+    unchanged: res.unchanged,
+    added: res.added,
+    changed: res.changed,
+    deleted: res.deleted,
+    unchangedPolicies: res.unchangedNames,
+  };
+}
+
+/** What `policy apply` did, one line per kind of change. */
+function appliedText(res: PutPolicyResponse): string {
+  if (res.unchanged) return `unchanged: revision ${res.revision} is in force (${res.names.join(", ")})`;
+  const lines: [string, string[]][] = [
+    ["added", res.added],
+    ["changed", res.changed],
+    ["deleted", res.deleted],
+    ["unchanged", res.unchangedNames],
+  ];
+  return [
+    `applied as revision ${res.revision}`,
+    ...lines.filter(([, names]) => names.length > 0).map(([what, names]) => `  ${what}: ${names.join(", ")}`),
+  ].join("\n");
+}
+
 function registerRemote(policy: Command): void {
   policy
     .command("apply")
     .description("validate policy files locally, then store them all as one new revision (all or nothing)")
     .requiredOption("-f, --file <path>", "a YAML file or a directory")
-    .action(async (o: { file: string }, cmd: Command) => {
+    .option("--prune", "also delete stored policies the files do not contain (in the same revision)")
+    .action(async (o: { file: string; prune?: boolean }, cmd: Command) => {
       compileLocal([o.file]);
       const texts = policyTexts([o.file]);
       if (texts.length === 0) throw new UsageError(`no Policy document in ${o.file}`);
       const { clients, json } = clientsFor(cmd);
       const document = texts.join("---\n");
       const res = await clients.admin.putPolicy(
-        { document, file: o.file },
+        { document, file: o.file, prune: Boolean(o.prune) },
         { headers: clients.adminHeaders() },
       );
-      const out = { policies: res.names, revision: Number(res.revision) };
-      emit(json, out, () => `applied ${res.names.join(", ")} as revision ${res.revision}`);
+      emit(json, appliedJson(res), () => appliedText(res));
     });
   policy
     .command("list")
@@ -102,11 +132,16 @@ function registerRemote(policy: Command): void {
         revision: Number(c.revision),
         name: c.name,
         action: c.action,
+        changedAt: c.changedAt ? timestampDate(c.changedAt).toISOString() : undefined,
+        actor: c.actor || undefined,
       }));
       emit(
         json,
         { changes },
-        () => changes.map((c) => `${c.revision}  ${c.action}  ${c.name}`).join("\n") || "(no changes)",
+        () =>
+          changes
+            .map((c) => `${c.revision}  ${c.changedAt ?? "-"}  ${c.action}  ${c.name}  by ${c.actor ?? "-"}`)
+            .join("\n") || "(no changes)",
       );
     });
   policy

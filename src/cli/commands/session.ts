@@ -111,8 +111,10 @@ export function registerSession(program: Command): void {
   });
   token.command("revoke <token>").action(async (t: string, _o: unknown, cmd: Command) => {
     const { clients, json } = clientsFor(cmd);
-    await clients.auth.revokeToken({ token: t }, { headers: clients.orgHeaders() });
-    emit(json, { revoked: true }, () => "revoked (or it was not a live token of this org)");
+    const r = await clients.auth.revokeToken({ token: t }, { headers: clients.orgHeaders() });
+    // RFC 7009 answers OK for anything; the server says whether it was a token of this org.
+    if (!r.recognized) throw new UsageError("not a token of this org: nothing was revoked");
+    emit(json, { revoked: true, tokenType: r.tokenType }, () => `revoked (${r.tokenType.replace("_", " ")})`);
   });
   token.command("introspect <token>").action(async (t: string, _o: unknown, cmd: Command) => {
     const { clients, json } = clientsFor(cmd);

@@ -437,4 +437,14 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX login_failures_age ON login_failures(last_failure_at);
     `,
   },
+  {
+    version: 12,
+    name: "policy history actor",
+    sql: `
+      -- Who made each policy change: the caller's credential as admin:KEY_ID (the org's API key
+      -- with its admin token), api_key:KEY_ID, user:USER_ID, or server (a development org's
+      -- example policy); never a secret. NULL for changes made before it was kept.
+      ALTER TABLE policy_history ADD COLUMN actor TEXT;
+    `,
+  },
 ];
