@@ -1,6 +1,6 @@
 import type * as http from "node:http";
 import type * as http2 from "node:http2";
-import type { DescMethod } from "@bufbuild/protobuf";
+import { type DescMethod, fromBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter, createConnectRouter } from "@connectrpc/connect";
 import { readAllBytes, type UniversalServerRequest } from "@connectrpc/connect/protocol";
 import { parseContentType } from "@connectrpc/connect/protocol-connect";
@@ -68,7 +68,7 @@ function strictJson(
   maxBytes: number,
 ): UniversalServerRequest {
   const type = uReq.method === "POST" ? parseContentType(uReq.header.get("content-type")) : undefined;
-  if (!type || type.binary || type.stream) return uReq;
+  if (!type || type.stream) return uReq;
   const encoding = uReq.header.get("content-encoding");
   const compression = COMPRESSIONS.find((c) => c.name === encoding);
   // An encoding we do not speak is left for Connect to refuse.
@@ -81,6 +81,18 @@ function strictJson(
   async function* checked(): AsyncIterable<Uint8Array> {
     let bytes = await readAllBytes(body, maxBytes, length);
     if (compression) bytes = await compression.decompress(bytes, maxBytes);
+    if (type?.binary) {
+      // The library would answer garbage with 500 "internal" and its parser's words.
+      try {
+        fromBinary(method.input, bytes);
+      } catch {
+        throw connectError(
+          new TesseraError("REQUEST_MALFORMED", "the request is not a valid protobuf message"),
+        );
+      }
+      yield bytes;
+      return;
+    }
     let json: unknown;
     try {
       json = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));

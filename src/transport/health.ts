@@ -1,4 +1,4 @@
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create, type DescMessage, fromBinary, type MessageShape, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import {
   type HealthCheckRequest,
@@ -8,6 +8,8 @@ import {
   HealthListResponseSchema,
   HealthCheckResponse_ServingStatus as Status,
 } from "../../gen/grpc/health/v1/health_pb.js";
+import { TesseraError } from "../domain/errors.js";
+import { grpcError } from "./grpc-adapter.js";
 
 /**
  * Serving status of each service name ("" is the whole server), shared by Check/List/Watch.
@@ -58,7 +60,8 @@ export class HealthState {
   /** Registers grpc.health.v1.Health on a grpc-js server. */
   addTo(server: grpc.Server): void {
     const res = (m: object) => Buffer.from(toBinary(HealthCheckResponseSchema, m as never));
-    const req = (b: Buffer) => fromBinary(HealthCheckRequestSchema, b);
+    // A request that does not decode is answered INVALID_ARGUMENT, not grpc-js's INTERNAL.
+    const req = (b: Buffer) => decodeOr(HealthCheckRequestSchema, b);
     const base = { requestSerialize: () => Buffer.alloc(0), responseDeserialize: () => ({}) };
     server.addService(
       {
@@ -75,7 +78,7 @@ export class HealthState {
           path: "/grpc.health.v1.Health/List",
           requestStream: false,
           responseStream: false,
-          requestDeserialize: (b: Buffer) => fromBinary(HealthListRequestSchema, b),
+          requestDeserialize: (b: Buffer) => decodeOr(HealthListRequestSchema, b),
           responseSerialize: (m: object) => Buffer.from(toBinary(HealthListResponseSchema, m as never)),
         },
         watch: {
@@ -89,11 +92,13 @@ export class HealthState {
       },
       {
         check: (call: grpc.ServerUnaryCall<HealthCheckRequest, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+          if (call.request === UNDECODABLE) return cb(malformed());
           const status = this.get(call.request.service);
           if (status === undefined) cb({ code: grpc.status.NOT_FOUND, details: "unknown service" });
           else cb(null, create(HealthCheckResponseSchema, { status }));
         },
-        list: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => {
+        list: (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+          if (call.request === UNDECODABLE) return cb(malformed());
           const status = this.current();
           const statuses = Object.fromEntries(
             this.names.map((k) => [k, create(HealthCheckResponseSchema, { status })]),
@@ -101,6 +106,10 @@ export class HealthState {
           cb(null, create(HealthListResponseSchema, { statuses }));
         },
         watch: (call: grpc.ServerWritableStream<HealthCheckRequest, unknown>) => {
+          if (call.request === UNDECODABLE) {
+            call.emit("error", malformed());
+            return;
+          }
           call.write(
             create(HealthCheckResponseSchema, {
               status: this.get(call.request.service) ?? Status.SERVICE_UNKNOWN,
@@ -112,4 +121,19 @@ export class HealthState {
       },
     );
   }
+}
+
+/** Marks a request that did not decode. */
+const UNDECODABLE = Object.freeze({ service: "" }) as HealthCheckRequest;
+
+function decodeOr<D extends DescMessage>(schema: D, bytes: Buffer): MessageShape<D> {
+  try {
+    return fromBinary(schema, bytes);
+  } catch {
+    return UNDECODABLE as unknown as MessageShape<D>;
+  }
+}
+
+function malformed(): Partial<grpc.StatusObject> {
+  return grpcError(new TesseraError("REQUEST_MALFORMED", "the request is not a valid protobuf message"));
 }
