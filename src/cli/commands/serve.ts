@@ -53,10 +53,19 @@ function announce(config: Config, log: Logger, ports: { grpcPort: number; httpPo
       "the development org's credentials are in this file; to start afresh, stop the server and delete the data directory",
     );
   }
-  const tls = Boolean(config.tls);
-  const mtls = Boolean(config.tls?.clientCaFile);
+  // Named fields only: a single process passes its whole RunningTessera as `ports`, and spreading
+  // it logged the core's state, the master key among it.
   log.info(
-    { ...ports, host: config.host, dataDir: config.dataDir, workers: config.workers, tls, mtls },
+    {
+      grpcPort: ports.grpcPort,
+      httpPort: ports.httpPort,
+      host: config.host,
+      dataDir: config.dataDir,
+      workers: config.workers,
+      tls: Boolean(config.tls),
+      mtls: Boolean(config.tls?.clientCaFile),
+      devOrg: Boolean(org),
+    },
     "tessera listening",
   );
 }
