@@ -10,6 +10,7 @@ import type { Tessera } from "../core/tessera.js";
 import { adminService } from "../rpc/admin-service.js";
 import { authService } from "../rpc/auth-service.js";
 import type { ServiceBinding } from "../rpc/handlers.js";
+import { type CallObserver, observeBinding } from "../rpc/request-log.js";
 import { systemService } from "../rpc/system-service.js";
 import { addGrpcService } from "./grpc-adapter.js";
 import { HealthState } from "./health.js";
@@ -20,6 +21,8 @@ import type { TlsMaterial } from "./tls.js";
 export interface ServerOptions {
   readonly maxMessageBytes: number;
   readonly tls?: TlsMaterial | undefined;
+  /** Told of every call once answered (the debug request log); unset, calls are not wrapped at all. */
+  readonly observeCall?: CallObserver | undefined;
 }
 
 /** Both ports' servers, built but not listening. */
@@ -36,7 +39,8 @@ export function serviceBindings(t: Tessera): ServiceBinding[] {
 
 /** Builds the gRPC and HTTP servers over one set of handlers. */
 export function createServers(t: Tessera, opts: ServerOptions): Servers {
-  const bindings = serviceBindings(t);
+  const observe = opts.observeCall;
+  const bindings = serviceBindings(t).map((b) => (observe ? observeBinding(b, observe) : b));
   const health = new HealthState(bindings.map((b) => b.service.typeName));
   const server = new grpc.Server({
     "grpc.max_receive_message_length": opts.maxMessageBytes,

@@ -219,6 +219,38 @@ describe("no secret in any response, error or log line of a real `tessera serve 
     );
   });
 
+  it("logs, at debug level, each request and each admin action as JSON lines with ISO times", () => {
+    const records = output
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    for (const r of records) expect(r.time).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+    const calls = records.filter((r) => r.msg === "request" || r.msg === "admin action");
+    const call = (rpc: string, code: string) =>
+      calls.find((r) => r.rpc === `tessera.v1.${rpc}` && r.code === code);
+    expect(call("AuthService/Authorize", "OK")).toMatchObject({ msg: "request", ms: expect.any(Number) });
+    expect(call("AuthService/RefreshToken", "UNAUTHENTICATED")).toMatchObject({
+      msg: "request",
+      caller: "none",
+      reason: expect.any(String),
+    });
+    expect(call("AuthService/IntrospectToken", "OK")).toMatchObject({ msg: "request", caller: "api-key" });
+    expect(call("AdminService/CreateAgent", "OK")).toMatchObject({
+      msg: "admin action",
+      caller: "org-admin",
+      target: { name: "a1" },
+    });
+    expect(call("SystemService/CreateOrg", "OK")).toMatchObject({
+      msg: "admin action",
+      caller: "operator",
+      target: { name: "acme" },
+    });
+    expect(call("AdminService/CreateUser", "INVALID_ARGUMENT")).toMatchObject({
+      msg: "admin action",
+      target: { username: "bob" },
+    });
+  });
+
   it("finds none of them anywhere but in the dev-org banner, once", () => {
     const lines = output.split("\n");
     const banner = [

@@ -10,9 +10,10 @@ import {
 import { type Config, loadConfig } from "../../config/config.js";
 import { devCredentialsPath, readDevCredentials, writeDevCredentials } from "../../config/dev-credentials.js";
 import type { NewOrg } from "../../core/bootstrap.js";
-import { createLogger, type Logger } from "../../log.js";
+import { createLogger, type Logger, resolveLogFormat } from "../../log.js";
 import { startTessera } from "../../main.js";
 import { setInternalErrorLogger } from "../../rpc/errors.js";
+import type { CallObserver } from "../../rpc/request-log.js";
 import { EXIT } from "../output.js";
 import { addSettingFlags } from "./serve-options.js";
 
@@ -85,6 +86,7 @@ async function runServer(config: Config, log: Logger): Promise<void> {
   try {
     running = await startTessera(config, {
       onSyncError: (err) => log.error({ err }, "applying a change failed"),
+      observeCall: requestLog(log),
     });
   } catch (err) {
     // A worker leaves the telling to the primary, which stops the whole server once.
@@ -111,6 +113,19 @@ async function runServer(config: Config, log: Logger): Promise<void> {
   process.on("SIGTERM", () => stop("SIGTERM"));
 }
 
+/** Logs as `--log-format` says; colour only when a person is watching. */
+function serveLogger(config: Config): Logger {
+  const terminal = process.stdout.isTTY === true;
+  const format = resolveLogFormat(config.logFormat, terminal);
+  return createLogger({ level: config.logLevel, format, color: format === "pretty" && terminal });
+}
+
+/** At debug level, one line per call (and per admin action); otherwise nothing is wrapped. */
+function requestLog(log: Logger): CallObserver | undefined {
+  if (!log.isLevelEnabled("debug")) return undefined;
+  return ({ kind, ...fields }) => log.debug(fields, kind);
+}
+
 export function registerServe(program: Command): void {
   const serve = program.command("serve").description("run the Tessera server (gRPC and HTTP ports)");
   const settingsOf = addSettingFlags(serve);
@@ -119,7 +134,7 @@ export function registerServe(program: Command): void {
     const loaded = loadConfig(settingsOf(o));
     // Only the primary (or a single process) creates the development org, whatever the flags say.
     const config: Config = cluster.isWorker ? { ...loaded, bootstrapDevOrg: false } : loaded;
-    const log = createLogger(config.logLevel);
+    const log = serveLogger(config);
     setInternalErrorLogger((err) => log.error({ err }, "internal error"));
     warnWithoutMasterKey(config, log);
     if (config.workers === 1 || cluster.isWorker) return runServer(config, log);
