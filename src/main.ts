@@ -3,6 +3,7 @@ import { createOrg, EXAMPLE_POLICY, type NewOrg } from "./core/bootstrap.js";
 import { runMaintenance, startMaintenance } from "./core/maintenance.js";
 import { startSync } from "./core/sync.js";
 import { buildTessera, type Tessera } from "./core/tessera.js";
+import type { CallObserver } from "./rpc/request-log.js";
 import { openStore, type Store } from "./store/store.js";
 import { closeHttpServer } from "./transport/http-server.js";
 import { listenBoth } from "./transport/listen.js";
@@ -54,6 +55,8 @@ export function readTlsOrRefuse(config: Config): TlsMaterial | undefined {
 export interface StartOptions {
   /** Called when applying another process's change fails (it is retried). */
   readonly onSyncError?: (err: unknown) => void;
+  /** Told of every call once answered (the request log, at debug level). */
+  readonly observeCall?: CallObserver | undefined;
 }
 
 /** Rotates the signing key when it is due; every process asks, one rotates (the ring guards it). */
@@ -78,7 +81,11 @@ export async function startTessera(config: Config, opts: StartOptions = {}): Pro
   const store = openStore(config.dataDir);
   try {
     const tessera = await buildTessera(store, config, undefined, opts.onSyncError);
-    const servers = createServers(tessera, { maxMessageBytes: config.maxMessageBytes, tls });
+    const servers = createServers(tessera, {
+      maxMessageBytes: config.maxMessageBytes,
+      tls,
+      observeCall: opts.observeCall,
+    });
     let ports: { grpcPort: number; httpPort: number };
     try {
       ports = await listenBoth(servers, config, grpcServerCredentials(tls));

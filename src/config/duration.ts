@@ -8,3 +8,16 @@ export function parseDuration(text: string): number | undefined {
   if (parts.length === 0 || parts.map((p) => p[0]).join("") !== trimmed) return undefined;
   return parts.reduce((sum, p) => sum + Number(p[1]) * (UNITS[p[2] as string] ?? 0), 0);
 }
+
+/** Whole seconds as a person writes them, the inverse of parseDuration: 5400 → `1h30m`, 0 → `0`. */
+export function formatDuration(seconds: number): string {
+  if (seconds === 0) return "0";
+  let rest = seconds;
+  let out = "";
+  for (const [unit, size] of Object.entries(UNITS).reverse()) {
+    const n = Math.floor(rest / size);
+    if (n > 0) out += `${n}${unit}`;
+    rest -= n * size;
+  }
+  return out;
+}

@@ -10,6 +10,7 @@ import type { Tessera } from "../core/tessera.js";
 import { adminService } from "../rpc/admin-service.js";
 import { authService } from "../rpc/auth-service.js";
 import type { ServiceBinding } from "../rpc/handlers.js";
+import { type CallObserver, observeBinding } from "../rpc/request-log.js";
 import { systemService } from "../rpc/system-service.js";
 import { addGrpcService } from "./grpc-adapter.js";
 import { HealthState } from "./health.js";
@@ -20,6 +21,8 @@ import type { TlsMaterial } from "./tls.js";
 export interface ServerOptions {
   readonly maxMessageBytes: number;
   readonly tls?: TlsMaterial | undefined;
+  /** Told of every call once answered (the debug request log); unset, calls are not wrapped at all. */
+  readonly observeCall?: CallObserver | undefined;
 }
 
 /** Both ports' servers, built but not listening. */
@@ -39,9 +42,12 @@ export function serviceBindings(t: Tessera, serving: () => boolean = () => true)
 
 /** Builds the gRPC and HTTP servers over one set of handlers. */
 export function createServers(t: Tessera, opts: ServerOptions): Servers {
+  const observe = opts.observeCall;
   // The health state names the services, which exist only once bound: asked for at call time.
   let health: HealthState | undefined;
-  const bindings = serviceBindings(t, () => health?.get("") === 1);
+  const bindings = serviceBindings(t, () => health?.get("") === 1).map((b) =>
+    observe ? observeBinding(b, observe) : b,
+  );
   health = new HealthState(bindings.map((b) => b.service.typeName));
   const server = new grpc.Server({
     "grpc.max_receive_message_length": opts.maxMessageBytes,

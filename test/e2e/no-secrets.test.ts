@@ -9,6 +9,8 @@ import { createOperatorToken, tempDir } from "../helpers/server.js";
 const PASSWORD = "the right password, long enough";
 const WRONG = "a wrong password, also long";
 const WEAK = "weak-pw-xyz";
+/** The master key the server runs with: no log line may carry it, in any encoding. */
+const MASTER_KEY = Buffer.from(Array.from({ length: 32 }, (_, i) => 200 + (i % 50)));
 
 describe("no secret in any response, error or log line of a real `tessera serve --log-level debug`", () => {
   const data = tempDir();
@@ -19,7 +21,15 @@ describe("no secret in any response, error or log line of a real `tessera serve 
   let org = { apiKey: "", adminToken: "" };
   let operatorToken = "";
   /** Every secret the flows handled, right or wrong. */
-  const secrets = new Set<string>([PASSWORD, WRONG, WEAK]);
+  const secrets = new Set<string>([
+    PASSWORD,
+    WRONG,
+    WEAK,
+    MASTER_KEY.toString("base64"),
+    MASTER_KEY.toString("hex"),
+    // How JSON.stringify writes a Buffer.
+    JSON.stringify(MASTER_KEY).slice(1, -1),
+  ]);
   /** Every response body and error the flows saw, with the secrets each response legitimately issued cut out. */
   const seen: string[] = [];
 
@@ -39,7 +49,7 @@ describe("no secret in any response, error or log line of a real `tessera serve 
         "--log-level",
         "debug",
       ],
-      cliEnv(data.dir),
+      { ...cliEnv(data.dir), TESSERA_MASTER_KEY: MASTER_KEY.toString("base64") },
     );
     serve.child.stdout?.on("data", (b: Buffer) => {
       output += b.toString();
@@ -197,6 +207,48 @@ describe("no secret in any response, error or log line of a real `tessera serve 
     }
     await call("AdminService/ListAgents", {}, admin());
     expect(await serve.stop()).toBe(0);
+  });
+
+  it("says it listens in named fields only (a single process once logged its whole core, master key and all)", () => {
+    const line = output.split("\n").find((l) => l.startsWith("{") && l.includes('"tessera listening"'));
+    const listening = JSON.parse(line ?? "{}") as Record<string, unknown>;
+    expect(Object.keys(listening).sort()).toEqual(
+      ["level", "time", "service", "msg"]
+        .concat(["grpcPort", "httpPort", "host", "dataDir", "workers", "tls", "mtls", "devOrg"])
+        .sort(),
+    );
+  });
+
+  it("logs, at debug level, each request and each admin action as JSON lines with ISO times", () => {
+    const records = output
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    for (const r of records) expect(r.time).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+    const calls = records.filter((r) => r.msg === "request" || r.msg === "admin action");
+    const call = (rpc: string, code: string) =>
+      calls.find((r) => r.rpc === `tessera.v1.${rpc}` && r.code === code);
+    expect(call("AuthService/Authorize", "OK")).toMatchObject({ msg: "request", ms: expect.any(Number) });
+    expect(call("AuthService/RefreshToken", "UNAUTHENTICATED")).toMatchObject({
+      msg: "request",
+      caller: "none",
+      reason: expect.any(String),
+    });
+    expect(call("AuthService/IntrospectToken", "OK")).toMatchObject({ msg: "request", caller: "api-key" });
+    expect(call("AdminService/CreateAgent", "OK")).toMatchObject({
+      msg: "admin action",
+      caller: "org-admin",
+      target: { name: "a1" },
+    });
+    expect(call("SystemService/CreateOrg", "OK")).toMatchObject({
+      msg: "admin action",
+      caller: "operator",
+      target: { name: "acme" },
+    });
+    expect(call("AdminService/CreateUser", "INVALID_ARGUMENT")).toMatchObject({
+      msg: "admin action",
+      target: { username: "bob" },
+    });
   });
 
   it("finds none of them anywhere but in the dev-org banner, once", () => {

@@ -16,7 +16,7 @@ describe("tessera serve: refusals exit 2 with one line naming the flag", () => {
 
   it.each([
     [["--workers", "0"], /workers/],
-    [["--grpc-port", "99999"], /grpcPort/],
+    [["--grpc-port", "99999"], /--grpc-port/],
     [["--bogus"], /--bogus/],
     [["--config", "/nope.yaml"], /\/nope\.yaml/],
     [["--tls-cert", "/nope/cert.pem", "--tls-key", "/nope/key.pem"], /--tls-cert \/nope\/cert\.pem/],

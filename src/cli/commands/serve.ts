@@ -10,10 +10,12 @@ import {
 import { type Config, loadConfig } from "../../config/config.js";
 import { devCredentialsPath, readDevCredentials, writeDevCredentials } from "../../config/dev-credentials.js";
 import type { NewOrg } from "../../core/bootstrap.js";
-import { createLogger, type Logger } from "../../log.js";
+import { createLogger, type Logger, resolveLogFormat } from "../../log.js";
 import { startTessera } from "../../main.js";
 import { setInternalErrorLogger } from "../../rpc/errors.js";
+import type { CallObserver } from "../../rpc/request-log.js";
 import { EXIT } from "../output.js";
+import { addSettingFlags } from "./serve-options.js";
 
 /** True once `serve` is up: the process must keep running after the CLI returns. */
 let serving = false;
@@ -54,8 +56,7 @@ function announce(config: Config, log: Logger, ports: { grpcPort: number; httpPo
       "the development org's credentials are in this file; to start afresh, stop the server and delete the data directory",
     );
   }
-  const tls = Boolean(config.tls);
-  const mtls = Boolean(config.tls?.clientCaFile);
+  // Named fields only: spreading an object here once logged the core's state, master key included.
   log.info(
     {
       grpcPort: ports.grpcPort,
@@ -63,8 +64,9 @@ function announce(config: Config, log: Logger, ports: { grpcPort: number; httpPo
       host: config.host,
       dataDir: config.dataDir,
       workers: config.workers,
-      tls,
-      mtls,
+      tls: Boolean(config.tls),
+      mtls: Boolean(config.tls?.clientCaFile),
+      devOrg: Boolean(org),
     },
     "tessera listening",
   );
@@ -85,6 +87,7 @@ async function runServer(config: Config, log: Logger): Promise<void> {
   try {
     running = await startTessera(config, {
       onSyncError: (err) => log.error({ err }, "applying a change failed"),
+      observeCall: requestLog(log),
     });
   } catch (err) {
     // A worker leaves the telling to the primary, which stops the whole server once.
@@ -111,63 +114,44 @@ async function runServer(config: Config, log: Logger): Promise<void> {
   process.on("SIGTERM", () => stop("SIGTERM"));
 }
 
+/** Logs as `--log-format` says; colour only when a person is watching. */
+function serveLogger(config: Config): Logger {
+  const terminal = process.stdout.isTTY === true;
+  const format = resolveLogFormat(config.logFormat, terminal);
+  return createLogger({ level: config.logLevel, format, color: format === "pretty" && terminal });
+}
+
+/** At debug level, one line per call (and per admin action); otherwise nothing is wrapped. */
+function requestLog(log: Logger): CallObserver | undefined {
+  if (!log.isLevelEnabled("debug")) return undefined;
+  return ({ kind, ...fields }) => log.debug(fields, kind);
+}
+
 export function registerServe(program: Command): void {
-  program
-    .command("serve")
-    .description("run the Tessera server (gRPC and HTTP ports)")
-    .option("--config <file>", "YAML config file (TESSERA_CONFIG)")
-    .option("--data-dir <dir>", "where the SQLite database lives (TESSERA_DATA_DIR)", undefined)
-    .option("--host <address>", "address to bind; non-loopback needs TLS (TESSERA_HOST)")
-    .option("--grpc-port <port>", "gRPC port (TESSERA_GRPC_PORT, default 50051)")
-    .option(
-      "--http-port <port>",
-      "HTTP port for Connect, gRPC-Web, JWKS, health (TESSERA_HTTP_PORT, default 8080)",
-    )
-    .option("--tls-cert <file>", "server certificate PEM (TESSERA_TLS_CERT)")
-    .option("--tls-key <file>", "server private key PEM (TESSERA_TLS_KEY)")
-    .option(
-      "--tls-client-ca <file>",
-      "require client certificates signed by this CA on the gRPC port (TESSERA_TLS_CLIENT_CA)",
-    )
-    .option("--max-token-ttl <duration>", "longest token lifetime MintToken grants (default 1h)")
-    .option("--workers <n>", "server processes sharing the ports (TESSERA_WORKERS, default: one per core)")
-    .option(
-      "--log-level <level>",
-      "trace | debug | info | warn | error | silent (TESSERA_LOG_LEVEL, default info)",
-    )
-    .option("--no-bootstrap-dev-org", "do not create a development org on first start")
-    .action(async (o: Record<string, string | boolean | undefined>) => {
-      const config = loadConfig({
-        config: o.config as string | undefined,
-        dataDir: o.dataDir as string | undefined,
-        host: o.host as string | undefined,
-        grpcPort: o.grpcPort as string | undefined,
-        httpPort: o.httpPort as string | undefined,
-        tlsCert: o.tlsCert as string | undefined,
-        tlsKey: o.tlsKey as string | undefined,
-        tlsClientCa: o.tlsClientCa as string | undefined,
-        maxTokenTtlSeconds: o.maxTokenTtl as string | undefined,
-        logLevel: o.logLevel as string | undefined,
-        workers: o.workers as string | undefined,
-        ...(o.bootstrapDevOrg === false ? { bootstrapDevOrg: false } : {}),
-      });
-      const log = createLogger(config.logLevel);
-      setInternalErrorLogger((err) => log.error({ err }, "internal error"));
-      warnWithoutMasterKey(config, log);
-      if (config.workers === 1 || cluster.isWorker) return runServer(config, log);
-      await prepareDataDir(config);
-      serving = true;
-      runPrimary(config, log, {
-        onListening: (ports) => {
-          bootstrapDataDir(config).then(
-            (org) => announce(config, log, ports, org),
-            (err: unknown) => log.error({ err }, "creating the development org failed"),
-          );
-        },
-        onStartFailed: (message) => {
-          process.stderr.write(`error: ${message}\n`);
-          process.exitCode = EXIT.failed;
-        },
-      });
+  const serve = program.command("serve").description("run the Tessera server (gRPC and HTTP ports)");
+  const settingsOf = addSettingFlags(serve);
+  serve.addHelpText("after", "\nEvery setting, its variable and its config-file key: docs/config.md");
+  serve.action(async (o: Record<string, unknown>) => {
+    const loaded = loadConfig(settingsOf(o));
+    // Only the primary (or a single process) creates the development org, whatever the flags say.
+    const config: Config = cluster.isWorker ? { ...loaded, bootstrapDevOrg: false } : loaded;
+    const log = serveLogger(config);
+    setInternalErrorLogger((err) => log.error({ err }, "internal error"));
+    warnWithoutMasterKey(config, log);
+    if (config.workers === 1 || cluster.isWorker) return runServer(config, log);
+    await prepareDataDir(config);
+    serving = true;
+    runPrimary(config, log, {
+      onListening: (ports) => {
+        bootstrapDataDir(config).then(
+          (org) => announce(config, log, ports, org),
+          (err: unknown) => log.error({ err }, "creating the development org failed"),
+        );
+      },
+      onStartFailed: (message) => {
+        process.stderr.write(`error: ${message}\n`);
+        process.exitCode = EXIT.failed;
+      },
     });
+  });
 }

@@ -1,0 +1,315 @@
+import { availableParallelism } from "node:os";
+import { base64Key, bool, bytes, count, duration, oneOf, port, text, type ValueType } from "./values.js";
+
+/** Sections of `serve --help` and of docs/config.md, in order. */
+export const GROUPS = [
+  "Listening",
+  "TLS",
+  "Tokens",
+  "Signing keys",
+  "Decision log",
+  "Process and logs",
+] as const;
+export type Group = (typeof GROUPS)[number];
+
+/**
+ * One server setting: its file key (the table's key), environment variable and `serve` flag,
+ * how its value is read, its default and one line saying what it does. `D` is the default's
+ * type: `undefined` makes the setting optional.
+ */
+export interface Setting<T, D extends T | undefined = T> {
+  readonly env: `TESSERA_${string}`;
+  readonly flag: `--${string}`;
+  readonly type: ValueType<T>;
+  // NoInfer: the value type comes from `type`, so a default of "EdDSA" does not widen it to string.
+  readonly default: NoInfer<D>;
+  /** The default in words, where showing the value would not say it (computed, or unset). */
+  readonly defaultText?: string;
+  /** One line: what it does (help and docs). */
+  readonly doc: string;
+  readonly group: Group;
+  /** Never echoed: not in help, docs, errors or logs. */
+  readonly secret?: true;
+  /** False for `config` itself: a config file cannot name another. */
+  readonly inFile?: false;
+}
+
+/** A setting that always has a value. */
+const setting = <T>(s: Setting<T, T>): Setting<T, T> => s;
+/** A setting that may stay unset (its default is undefined). */
+const optional = <T>(s: Setting<T, undefined>): Setting<T, undefined> => s;
+
+export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
+export const LOG_FORMATS = ["auto", "pretty", "json"] as const;
+export const SIGNING_ALGS = ["EdDSA", "ES256"] as const;
+
+/**
+ * Every setting of `tessera serve`: the one table from which loadConfig, the refusal of unknown
+ * file keys, the `serve` flags and docs/config.md (`npm run docs:config`) are all derived.
+ */
+export const SCHEMA = {
+  config: optional({
+    env: "TESSERA_CONFIG",
+    flag: "--config",
+    type: text("file"),
+    default: undefined,
+    defaultText: "none",
+    doc: "YAML file of settings, keyed as in docs/config.md (flags and environment variables win over it)",
+    group: "Listening",
+    inFile: false,
+  }),
+  dataDir: setting({
+    env: "TESSERA_DATA_DIR",
+    flag: "--data-dir",
+    type: text("dir"),
+    default: "./data",
+    doc: "where the SQLite database (and a development org's credentials file) live",
+    group: "Listening",
+  }),
+  host: setting({
+    env: "TESSERA_HOST",
+    flag: "--host",
+    type: text("address"),
+    default: "127.0.0.1",
+    doc: "address both ports bind; any address other than loopback needs TLS",
+    group: "Listening",
+  }),
+  grpcPort: setting({
+    env: "TESSERA_GRPC_PORT",
+    flag: "--grpc-port",
+    type: port,
+    default: 50051,
+    doc: "gRPC port (grpc-js, the Authorize hot path); 0 picks a free port",
+    group: "Listening",
+  }),
+  httpPort: setting({
+    env: "TESSERA_HTTP_PORT",
+    flag: "--http-port",
+    type: port,
+    default: 8080,
+    doc: "HTTP port (Connect, gRPC-Web, JWKS, health); 0 picks a free port",
+    group: "Listening",
+  }),
+  maxMessageBytes: setting({
+    env: "TESSERA_MAX_MESSAGE_BYTES",
+    flag: "--max-message-bytes",
+    type: bytes(1024, 2 ** 31 - 1),
+    default: 64 * 1024,
+    doc: "largest request message accepted; a larger one is refused with RESOURCE_EXHAUSTED",
+    group: "Listening",
+  }),
+  tlsCert: optional({
+    env: "TESSERA_TLS_CERT",
+    flag: "--tls-cert",
+    type: text("file"),
+    default: undefined,
+    defaultText: "none: plaintext, on loopback only",
+    doc: "server certificate (PEM) for both ports, with its key",
+    group: "TLS",
+  }),
+  tlsKey: optional({
+    env: "TESSERA_TLS_KEY",
+    flag: "--tls-key",
+    type: text("file"),
+    default: undefined,
+    defaultText: "none",
+    doc: "private key (PEM) of the server certificate",
+    group: "TLS",
+  }),
+  tlsClientCa: optional({
+    env: "TESSERA_TLS_CLIENT_CA",
+    flag: "--tls-client-ca",
+    type: text("file"),
+    default: undefined,
+    defaultText: "none: no client certificates asked for",
+    doc: "require client certificates signed by this CA (PEM) on the gRPC port (mTLS); needs the server certificate",
+    group: "TLS",
+  }),
+  issuer: setting({
+    env: "TESSERA_ISSUER",
+    flag: "--issuer",
+    type: text("name"),
+    default: "tessera",
+    doc: "`iss` of minted tokens, and the only issuer accepted",
+    group: "Tokens",
+  }),
+  audience: setting({
+    env: "TESSERA_AUDIENCE",
+    flag: "--audience",
+    type: text("name"),
+    default: "tessera",
+    doc: "`aud` of minted tokens, and the only audience accepted",
+    group: "Tokens",
+  }),
+  defaultTokenTtlSeconds: setting({
+    env: "TESSERA_DEFAULT_TOKEN_TTL",
+    flag: "--default-token-ttl",
+    type: duration({ positive: false }),
+    default: 900,
+    doc: "lifetime of a minted token when none is asked for (at most the max token TTL)",
+    group: "Tokens",
+  }),
+  maxTokenTtlSeconds: setting({
+    env: "TESSERA_MAX_TOKEN_TTL",
+    flag: "--max-token-ttl",
+    type: duration({ positive: true }),
+    default: 3600,
+    doc: "longest token lifetime MintToken grants",
+    group: "Tokens",
+  }),
+  clockToleranceSeconds: setting({
+    env: "TESSERA_CLOCK_TOLERANCE",
+    flag: "--clock-tolerance",
+    type: duration({ positive: false }),
+    default: 10,
+    doc: "clock skew tolerated when checking a token's exp, nbf and iat",
+    group: "Tokens",
+  }),
+  refreshTokenTtlSeconds: setting({
+    env: "TESSERA_REFRESH_TOKEN_TTL",
+    flag: "--refresh-token-ttl",
+    type: duration({ positive: false }),
+    default: 7 * 86400,
+    doc: "lifetime of a refresh token, and so of an idle session",
+    group: "Tokens",
+  }),
+  sessionMaxLifetimeSeconds: setting({
+    env: "TESSERA_SESSION_MAX_LIFETIME",
+    flag: "--session-max-lifetime",
+    type: duration({ positive: true }),
+    default: 86400,
+    doc: "absolute lifetime of a session: a refresh this long after the login is refused",
+    group: "Tokens",
+  }),
+  maxDelegationDepth: setting({
+    env: "TESSERA_MAX_DELEGATION_DEPTH",
+    flag: "--max-delegation-depth",
+    type: count(1, 256),
+    default: 3,
+    doc: "longest `act` delegation chain MintToken accepts from agent minters",
+    group: "Tokens",
+  }),
+  signingAlg: setting({
+    env: "TESSERA_SIGNING_ALG",
+    flag: "--signing-alg",
+    type: oneOf("alg", SIGNING_ALGS),
+    default: "EdDSA",
+    doc: "algorithm of new signing keys: EdDSA or ES256",
+    group: "Signing keys",
+  }),
+  keyRotationIntervalSeconds: setting({
+    env: "TESSERA_KEY_ROTATION_INTERVAL",
+    flag: "--key-rotation-interval",
+    type: duration({ positive: false }),
+    default: 0,
+    defaultText: "0: only on request",
+    doc: "rotate the signing key automatically this often; 0 rotates only on request",
+    group: "Signing keys",
+  }),
+  masterKey: optional({
+    env: "TESSERA_MASTER_KEY",
+    flag: "--master-key",
+    type: base64Key(32),
+    default: undefined,
+    defaultText: "unset: signing keys stored in clear (development only)",
+    doc: "32-byte key (base64) encrypting signing private keys at rest; prefer the variable or file, as other local users can read a command line",
+    group: "Signing keys",
+    secret: true,
+  }),
+  decisionLog: setting({
+    env: "TESSERA_DECISION_LOG",
+    flag: "--decision-log",
+    type: bool,
+    default: true,
+    doc: "record every Authorize decision in the decision log (in batches, off the hot path)",
+    group: "Decision log",
+  }),
+  decisionRetentionSeconds: setting({
+    env: "TESSERA_DECISION_RETENTION",
+    flag: "--decision-retention",
+    type: duration({ positive: false }),
+    default: 30 * 86400,
+    doc: "decisions older than this are deleted in the background; 0 keeps them forever",
+    group: "Decision log",
+  }),
+  decisionLogOrgQuotaBytes: setting({
+    env: "TESSERA_DECISION_LOG_ORG_QUOTA",
+    flag: "--decision-log-org-quota",
+    type: bytes(0, Number.MAX_SAFE_INTEGER),
+    default: 256 * 1024 ** 2,
+    doc: "per org and worker, bytes of decisions stored one by one in each quota window (beyond it, only counted); 0 turns the quota off",
+    group: "Decision log",
+  }),
+  decisionLogOrgQuotaWindowSeconds: setting({
+    env: "TESSERA_DECISION_LOG_ORG_QUOTA_WINDOW",
+    flag: "--decision-log-org-quota-window",
+    type: duration({ positive: true }),
+    default: 60,
+    doc: "the window of the per-org decision quota",
+    group: "Decision log",
+  }),
+  decisionLogSpillRetrySeconds: setting({
+    env: "TESSERA_DECISION_LOG_SPILL_RETRY",
+    flag: "--decision-log-spill-retry",
+    type: duration({ positive: true }),
+    default: 5,
+    doc: "while the decision log spills to a file, how often it tries the database again",
+    group: "Decision log",
+  }),
+  workers: setting({
+    env: "TESSERA_WORKERS",
+    flag: "--workers",
+    type: count(1, 256),
+    default: availableParallelism(),
+    defaultText: "one per CPU core",
+    doc: "server processes sharing the ports (node:cluster); 1 runs a single process",
+    group: "Process and logs",
+  }),
+  bootstrapDevOrg: setting({
+    env: "TESSERA_BOOTSTRAP_DEV_ORG",
+    flag: "--bootstrap-dev-org",
+    type: bool,
+    default: true,
+    doc: "on the first start with an empty database, create a development org and print its credentials",
+    group: "Process and logs",
+  }),
+  logLevel: setting({
+    env: "TESSERA_LOG_LEVEL",
+    flag: "--log-level",
+    type: oneOf("level", LOG_LEVELS),
+    default: "info",
+    doc: "least severe level logged: trace, debug, info, warn, error, fatal or silent; debug logs every request and admin action",
+    group: "Process and logs",
+  }),
+  logFormat: setting({
+    env: "TESSERA_LOG_FORMAT",
+    flag: "--log-format",
+    type: oneOf("format", LOG_FORMATS),
+    default: "auto",
+    doc: "pretty (lines for people), json (one object a line) or auto: pretty on a terminal, json otherwise",
+    group: "Process and logs",
+  }),
+};
+
+export type SettingKey = keyof typeof SCHEMA;
+
+/** A setting's value once read: its type, or undefined where the default is. */
+export type SettingValue<K extends SettingKey> =
+  (typeof SCHEMA)[K] extends Setting<infer T, undefined>
+    ? T | undefined
+    : (typeof SCHEMA)[K] extends Setting<infer T>
+      ? T
+      : never;
+
+/** Every setting, read and defaulted, before the checks that span several (loadConfig's). */
+export type Settings = { readonly [K in SettingKey]: SettingValue<K> };
+
+/** The setting keys, in table order. */
+export const SETTING_KEYS = Object.keys(SCHEMA) as SettingKey[];
+
+/** A setting's default as the docs and help show it. */
+export function defaultText(key: SettingKey): string {
+  const s = SCHEMA[key] as Setting<unknown, unknown>;
+  if (s.defaultText !== undefined) return s.defaultText;
+  return s.default === undefined ? "none" : s.type.show(s.default);
+}
