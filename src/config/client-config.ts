@@ -11,6 +11,8 @@ export interface ClientConfig {
   readonly server: string;
   readonly apiKey?: string | undefined;
   readonly adminToken?: string | undefined;
+  /** A session token (`tessera login`), sent as `authorization: Bearer` instead of the API key and admin token. */
+  readonly token?: string | undefined;
   /** The server operator's token (tso_…), for SystemService; distinct from every org's credentials. */
   readonly operatorToken?: string | undefined;
   /** PEM files for TLS: the CA that signed the server, and our client certificate and key (mTLS). */
@@ -25,6 +27,7 @@ const ENV: Record<string, keyof ClientConfig> = {
   TESSERA_SERVER: "server",
   TESSERA_API_KEY: "apiKey",
   TESSERA_ADMIN_TOKEN: "adminToken",
+  TESSERA_TOKEN: "token",
   TESSERA_OPERATOR_TOKEN: "operatorToken",
   TESSERA_CA: "tlsCa",
   TESSERA_CLIENT_CERT: "tlsCert",
@@ -50,13 +53,28 @@ function fromFile(path: string): ClientConfigInput {
  * server's first start wrote in its data directory (`TESSERA_DATA_DIR`, default `./data`).
  */
 function devFallback(merged: ClientConfigInput, env: NodeJS.ProcessEnv): ClientConfigInput {
-  if (merged.apiKey || merged.adminToken) return {};
+  if (merged.apiKey || merged.adminToken || merged.token) return {};
   const dev = readDevCredentials(env.TESSERA_DATA_DIR || "./data");
   return dev ? { server: dev.server, apiKey: dev.apiKey, adminToken: dev.adminToken } : {};
 }
 
 /**
- * Flags, then `TESSERA_SERVER`/`TESSERA_API_KEY`/`TESSERA_ADMIN_TOKEN`/`TESSERA_OPERATOR_TOKEN`…, then `~/.tessera/config`,
+ * The layers (lowest precedence first) merged key by key, except that a session token and the
+ * API key/admin token pair are alternatives: the one named by the higher layer wins (the token
+ * on a tie), so `--token` overrides exported keys and `--api-key` an exported token.
+ */
+function oneCredential(layers: ClientConfigInput[]): ClientConfigInput {
+  const top = (has: (l: ClientConfigInput) => unknown) => layers.findLastIndex((l) => Boolean(has(l)));
+  const merged: ClientConfigInput = Object.assign({}, ...layers);
+  const tokenLayer = top((l) => l.token);
+  if (tokenLayer < 0) return merged;
+  if (tokenLayer >= top((l) => l.apiKey || l.adminToken))
+    return { ...merged, apiKey: undefined, adminToken: undefined };
+  return { ...merged, token: undefined };
+}
+
+/**
+ * Flags, then `TESSERA_SERVER`/`TESSERA_API_KEY`/`TESSERA_ADMIN_TOKEN`/`TESSERA_TOKEN`/`TESSERA_OPERATOR_TOKEN`…, then `~/.tessera/config`,
  * then (only when none of them names a credential) a local dev server's credentials file.
  */
 export function loadClientConfig(
@@ -66,7 +84,7 @@ export function loadClientConfig(
   const fromEnv: ClientConfigInput = {};
   for (const [name, key] of Object.entries(ENV)) if (env[name]) fromEnv[key] = env[name];
   const defined = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined && v !== ""));
-  const configured = { ...fromFile(defaultClientConfigPath(env)), ...fromEnv, ...defined };
+  const configured = oneCredential([fromFile(defaultClientConfigPath(env)), fromEnv, defined]);
   const merged = { ...devFallback(configured, env), ...configured };
   let server = merged.server ?? "http://127.0.0.1:50051";
   if (!/^https?:\/\//.test(server))
