@@ -21,20 +21,27 @@ function commandWords(program: Command, args: readonly string[]): string[] {
   return words;
 }
 
-/** Registers what argv needs: the command it runs (or that `help` names), else every summary. */
-async function prepare(program: Command, args: readonly string[]): Promise<void> {
+/**
+ * Registers what argv needs: the command it runs (or that `help` names), else every summary.
+ * Resolves to the name of the command run, if it is one.
+ */
+async function prepare(program: Command, args: readonly string[]): Promise<string | undefined> {
   const [first, second] = commandWords(program, args);
   const name = first === "help" ? second : first;
   const entry = COMMANDS.find((e) => e.name === name);
-  if (entry) return register(program, [entry]);
+  if (entry) {
+    await register(program, [entry]);
+    return first === "help" ? undefined : entry.name;
+  }
   for (const e of COMMANDS) topLevel(program, e.name);
+  return undefined;
 }
 
-let program: Command | undefined;
+let ran: string | undefined;
 
 /** True when the command run was `serve` and it is up: the process must keep running. */
 export async function keepsRunning(): Promise<boolean> {
-  if (!program?.commands.some((c) => c.name() === "serve")) return false;
+  if (ran !== "serve") return false;
   return (await import("./commands/serve.js")).isServing();
 }
 
@@ -42,8 +49,8 @@ export async function keepsRunning(): Promise<boolean> {
 export async function runCli(argv: string[]): Promise<number> {
   const json = argv.includes("--json");
   try {
-    program = buildProgram(json);
-    await prepare(program, argv.slice(2));
+    const program = buildProgram(json);
+    ran = await prepare(program, argv.slice(2));
     await program.parseAsync(argv);
     return typeof process.exitCode === "number" ? process.exitCode : EXIT.ok;
   } catch (err) {
