@@ -103,7 +103,7 @@ export function createClients(c: ClientConfig): Clients {
     operatorHeaders: () => {
       if (!c.operatorToken)
         throw new UsageError(
-          "this command needs the operator token: --operator-token or TESSERA_OPERATOR_TOKEN (create one with `tessera operator token create --data-dir D`)",
+          "this command needs the operator token: --operator-token / TESSERA_OPERATOR_TOKEN (create one with `tessera operator token create --data-dir D`)",
         );
       return { "x-operator-token": c.operatorToken };
     },

@@ -38,8 +38,12 @@ function print(json: boolean, report: TracedReport, server?: { candidates?: stri
  * them with the local --policies files as candidates replacing the stored ones of the same name.
  */
 async function onServer(cmd: Command, tests: string, policies: string | undefined): Promise<void> {
-  const { localSuites, policyTexts } = await import("../policy-local.js");
+  const { localPolicies, localSuites, policyTexts } = await import("../policy-local.js");
   const { text } = localSuites([tests]);
+  if (!policies && localPolicies([tests]).length > 0)
+    process.stderr.write(
+      `note: the Policy documents in ${tests} are not sent; give --policies ${tests} to test them as candidates\n`,
+    );
   const candidate = policies ? policyTexts([policies]) : [];
   if (policies && candidate.length === 0) throw new UsageError(`no Policy document in ${policies}`);
   const { clients, json } = await clientsFor(cmd);
