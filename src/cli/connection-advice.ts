@@ -1,4 +1,5 @@
 import { request } from "node:http";
+import { isIP } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import type { ConnectError } from "@connectrpc/connect";
 import type { ClientConfig } from "../config/client-config.js";
@@ -37,10 +38,13 @@ function codesOf(err: unknown): string[] {
   return out;
 }
 
+/** The host to connect to: a URL's hostname without the brackets of an IPv6 address. */
+const hostOf = (url: URL) => url.hostname.replace(/^\[|\]$/g, "");
+
 /** Answers true when `host:port` speaks HTTP/1.1 (Tessera's HTTP port does; its gRPC port does not). */
 function speaksHttp1(url: URL): Promise<boolean> {
   return new Promise((resolve) => {
-    const req = request({ host: url.hostname, port: url.port, path: "/healthz", timeout: 1500 }, (res) => {
+    const req = request({ host: hostOf(url), port: url.port, path: "/healthz", timeout: 1500 }, (res) => {
       res.resume();
       resolve(true);
     });
@@ -53,12 +57,14 @@ function speaksHttp1(url: URL): Promise<boolean> {
 /** Answers true when `host:port` completes a TLS handshake (certificate not checked: only the protocol). */
 function speaksTls(url: URL): Promise<boolean> {
   return new Promise((resolve) => {
+    const host = hostOf(url);
     const socket = tlsConnect({
-      host: url.hostname,
+      host,
       port: Number(url.port) || 443,
       rejectUnauthorized: false,
       ALPNProtocols: ["h2"],
-      ...(url.hostname.match(/^[\d.]+$|:/) ? {} : { servername: url.hostname }),
+      // SNI takes a host name, never an address.
+      ...(isIP(host) ? {} : { servername: host }),
     });
     socket.setTimeout(1500, () => socket.destroy());
     socket.once("secureConnect", () => {
