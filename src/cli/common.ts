@@ -1,12 +1,15 @@
+import { existsSync } from "node:fs";
 import type { Command } from "commander";
-import { loadClientConfig } from "../config/client-config.js";
-import { type Clients, createClients } from "./client.js";
+import type { Clients } from "./client.js";
+import { UsageError } from "./output.js";
 
-/** Options every client command accepts (defined once on the program). */
+/** Options every command accepts (defined once on the program, shown in every command's help). */
 export interface GlobalOptions {
-  readonly server?: string;
+  /** A URL; `true` when `--server` is given alone (the configured server, e.g. `policy test --server`). */
+  readonly server?: string | true;
   readonly apiKey?: string;
   readonly adminToken?: string;
+  readonly token?: string;
   readonly operatorToken?: string;
   readonly tlsCa?: string;
   readonly clientCert?: string;
@@ -16,9 +19,16 @@ export interface GlobalOptions {
 
 export function addGlobalOptions(program: Command): void {
   program
-    .option("--server <url>", "gRPC address of the server (TESSERA_SERVER, default http://127.0.0.1:50051)")
+    .option(
+      "--server [url]",
+      "gRPC address of the server (TESSERA_SERVER, default http://127.0.0.1:50051); alone, `policy test` runs on the server",
+    )
     .option("--api-key <key>", "org API key (TESSERA_API_KEY)")
-    .option("--admin-token <token>", "org admin token (TESSERA_ADMIN_TOKEN)")
+    .option("--admin-token <token>", "org admin token, with --api-key (TESSERA_ADMIN_TOKEN)")
+    .option(
+      "--token <token>",
+      "session token from `tessera login`, sent instead of the API key and admin token (TESSERA_TOKEN); for `check`, the subject",
+    )
     .option(
       "--operator-token <token>",
       "server operator token, for `operator` and `keys rotate` (TESSERA_OPERATOR_TOKEN)",
@@ -26,16 +36,38 @@ export function addGlobalOptions(program: Command): void {
     .option("--tls-ca <file>", "CA that signed the server certificate (TESSERA_CA)")
     .option("--client-cert <file>", "client certificate for mTLS (TESSERA_CLIENT_CERT)")
     .option("--client-key <file>", "client private key for mTLS (TESSERA_CLIENT_KEY)")
-    .option("--json", "machine-readable output");
+    .option("--json", "machine-readable output, errors included");
 }
 
-/** The clients for a command, from its global options, the environment and ~/.tessera/config. */
-export function clientsFor(cmd: Command): { clients: Clients; json: boolean } {
+/** An address: a URL or host:port, not a path (`policy test --server DIR` would read DIR as one). */
+function serverFlag(server: string | true | undefined): string | undefined {
+  if (server === undefined || server === true) return undefined;
+  const address = /^(https?:\/\/)?(\[[\da-fA-F:.]+\]|[\w.-]+)(:\d+)?\/?$/.test(server);
+  if (address && (/^https?:/.test(server) || !existsSync(server))) return server;
+  throw new UsageError(
+    `--server takes the server's address (http://host:port), not "${server}"; to run \`policy test\` on the configured server, put --server after the path`,
+  );
+}
+
+/**
+ * The clients for a command, from its global options, the environment and ~/.tessera/config.
+ * Loads the gRPC stack and gen/ on first use, so commands that call no server never pay for it.
+ * With `tokenIsSubject` (`check`), `--token` names the subject, not the caller's credential.
+ */
+export async function clientsFor(
+  cmd: Command,
+  opts: { tokenIsSubject?: boolean } = {},
+): Promise<{ clients: Clients; json: boolean }> {
   const g = cmd.optsWithGlobals<GlobalOptions>();
+  const [{ loadClientConfig }, { createClients }] = await Promise.all([
+    import("../config/client-config.js"),
+    import("./client.js"),
+  ]);
   const config = loadClientConfig({
-    server: g.server,
+    server: serverFlag(g.server),
     apiKey: g.apiKey,
     adminToken: g.adminToken,
+    token: opts.tokenIsSubject ? undefined : g.token,
     operatorToken: g.operatorToken,
     tlsCa: g.tlsCa,
     tlsCert: g.clientCert,

@@ -1,54 +1,66 @@
-import { Command, CommanderError } from "commander";
-import { registerAgents } from "./commands/agents.js";
-import { registerCerts } from "./commands/certs.js";
-import { registerCheck } from "./commands/check.js";
-import { registerInit } from "./commands/init.js";
-import { registerKeys } from "./commands/keys.js";
-import { registerOperator } from "./commands/operator.js";
-import { registerOrg } from "./commands/org.js";
-import { registerPolicy } from "./commands/policy.js";
-import { registerServe } from "./commands/serve.js";
-import { registerServices } from "./commands/services.js";
-import { registerSession } from "./commands/session.js";
-import { registerStatus } from "./commands/status.js";
-import { registerToken } from "./commands/token.js";
-import { registerUsers } from "./commands/users.js";
-import { addGlobalOptions } from "./common.js";
-import { EXIT, reportError } from "./output.js";
+import { type Command, CommanderError } from "commander";
+import { EXIT, reportError, UsageError } from "./output.js";
+import { buildProgram } from "./program.js";
+import { COMMANDS, register, topLevel } from "./registry.js";
 
-/** The `tessera` command. */
-export function buildProgram(): Command {
-  const program = new Command("tessera")
-    .description("Tessera: identity and policy decisions for agent meshes")
-    .version("0.1.0")
-    .exitOverride()
-    .showHelpAfterError("(add --help for usage)");
-  addGlobalOptions(program);
-  registerServe(program);
-  registerInit(program);
-  registerAgents(program);
-  registerToken(program);
-  registerCheck(program);
-  registerPolicy(program);
-  registerServices(program);
-  registerCerts(program);
-  registerKeys(program);
-  registerOrg(program);
-  registerOperator(program);
-  registerUsers(program);
-  registerSession(program);
-  registerStatus(program);
-  return program;
+/** The command words of argv (the program's own options and their values skipped). */
+function commandWords(program: Command, args: readonly string[]): string[] {
+  const words: string[] = [];
+  for (let i = 0; i < args.length && words.length < 2; i++) {
+    const arg = args[i] ?? "";
+    if (arg === "--") break;
+    if (!arg.startsWith("-") || arg === "-") {
+      words.push(arg);
+      continue;
+    }
+    const option = program.options.find((o) => o.long === arg || o.short === arg);
+    // Mirrors commander: a required value is the next argument; an optional one unless it is an option.
+    if (option?.required || (option?.optional && !(args[i + 1] ?? "-").startsWith("-"))) i++;
+    if (words.length === 1) break; // an option of the command: its words are its own
+  }
+  return words;
 }
 
-/** Runs the CLI with `argv`; resolves to the exit code. */
+/**
+ * Registers what argv needs: the command it runs (or that `help` names), else every summary.
+ * Resolves to the name of the command run, if it is one.
+ */
+async function prepare(program: Command, args: readonly string[]): Promise<string | undefined> {
+  const [first, second] = commandWords(program, args);
+  const name = first === "help" ? second : first;
+  const entry = COMMANDS.find((e) => e.name === name);
+  if (entry) {
+    await register(program, [entry]);
+    return first === "help" ? undefined : entry.name;
+  }
+  for (const e of COMMANDS) topLevel(program, e.name);
+  return undefined;
+}
+
+let ran: string | undefined;
+
+/** True when the command run was `serve` and it is up: the process must keep running. */
+export async function keepsRunning(): Promise<boolean> {
+  if (ran !== "serve") return false;
+  return (await import("./commands/serve.js")).isServing();
+}
+
+/** Runs the CLI with `argv` (node, script, args…); resolves to the exit code. */
 export async function runCli(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  const json = argv.includes("--json");
   try {
+    const program = buildProgram(json);
+    ran = await prepare(program, argv.slice(2));
     await program.parseAsync(argv);
     return typeof process.exitCode === "number" ? process.exitCode : EXIT.ok;
   } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
-    return reportError(err, argv.includes("--json"));
+    if (!(err instanceof CommanderError)) return reportError(err, json);
+    if (err.exitCode === 0 || err.code === "commander.helpDisplayed" || err.code === "commander.version")
+      return EXIT.ok;
+    // Without --json commander has printed the mistake (or the help, for no command) already.
+    if (!json) return EXIT.usage;
+    const message =
+      err.code === "commander.help" ? "give a command (tessera --help lists them)" : err.message;
+    return reportError(new UsageError(message.replace(/^error: /, "")), json);
   }
 }

@@ -2,9 +2,15 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { parseDocument } from "yaml";
 import { kindOf, parseDocumentSet, splitDocuments } from "../engine/document.js";
-import { type CompiledRevision, PolicyEngine } from "../engine/engine.js";
-import { parsePolicyTests, runPolicyTests, type TestReport } from "../engine/policy-test.js";
-import type { PolicyDocument } from "../engine/types.js";
+import { type CompiledRevision, decideWith, PolicyEngine } from "../engine/engine.js";
+import {
+  type PolicyTestSuite,
+  parsePolicyTests,
+  runPolicyTests,
+  type TestFailure,
+  type TestReport,
+} from "../engine/policy-test.js";
+import type { PolicyDocument, RuleTrace } from "../engine/types.js";
 import { UsageError } from "./output.js";
 
 /** The YAML files at a path: the file itself, or a directory's *.yaml/*.yml (recursively), in name order. */
@@ -30,6 +36,29 @@ export function readTexts(paths: readonly string[]): { text: string; file: strin
   return paths.flatMap(yamlFiles).map((file) => ({ file, text: readFileSync(file, "utf8") }));
 }
 
+/** One document of a file, with its kind and name as written. */
+interface LocalDocument {
+  readonly file: string;
+  readonly text: string;
+  readonly kind: unknown;
+  readonly name: string;
+}
+
+function documentsAt(paths: readonly string[]): LocalDocument[] {
+  return readTexts(paths).flatMap((t) =>
+    splitDocuments(t.text).map((text) => {
+      const contents = parseDocument(text).toJS() as { kind?: unknown; metadata?: { name?: unknown } } | null;
+      const name = contents?.metadata?.name;
+      return { file: t.file, text, kind: contents?.kind, name: typeof name === "string" ? name : "" };
+    }),
+  );
+}
+
+/** The Policy documents (not PolicyTest ones) at the paths, each as its own text with its name and file. */
+export function localPolicies(paths: readonly string[]): LocalDocument[] {
+  return documentsAt(paths).filter((d) => d.kind === "Policy");
+}
+
 /** The Policy documents (not PolicyTest ones) among the files at the paths, each as its own text. */
 export function policyTexts(paths: readonly string[]): string[] {
   return readTexts(paths).flatMap((t) =>
@@ -43,13 +72,40 @@ export function compileLocal(paths: readonly string[]): {
   compiled: CompiledRevision;
 } {
   const documents = parseDocumentSet(readTexts(paths), { skipOtherKinds: true });
+  if (documents.length === 0) throw new UsageError(`no Policy document in ${paths.join(", ")}`);
   return { documents, compiled: PolicyEngine.compile(0, documents) };
 }
 
-/** Runs the PolicyTest suites at `tests` against the policies at `policies`, with no server. */
-export function testLocal(policies: readonly string[], tests: readonly string[]): TestReport {
+/** The PolicyTest suites at the paths, parsed (POLICY_INVALID naming file:line:col); a usage error when there are none. */
+export function localSuites(paths: readonly string[]): { suites: PolicyTestSuite[]; text: string } {
+  const texts = readTexts(paths);
+  const suites = texts.flatMap((t) => parsePolicyTests(t.text, t.file));
+  if (suites.length === 0) throw new UsageError(`no PolicyTest document in ${paths.join(", ")}`);
+  const tests = documentsAt(paths).filter((d) => d.kind === "PolicyTest");
+  return { suites, text: tests.map((d) => d.text).join("---\n") };
+}
+
+/** A failed case with every candidate rule's outcome, when it was run here. */
+export interface TracedFailure extends TestFailure {
+  readonly trace?: readonly RuleTrace[] | undefined;
+}
+
+export interface TracedReport extends Omit<TestReport, "failures"> {
+  readonly failures: readonly TracedFailure[];
+}
+
+/** Runs the PolicyTest suites at `tests` against the policies at `policies`, with no server; failures carry traces. */
+export function testLocal(policies: readonly string[], tests: readonly string[]): TracedReport {
   const { compiled } = compileLocal(policies);
-  const suites = readTexts(tests).flatMap((t) => parsePolicyTests(t.text, t.file));
-  if (suites.length === 0) throw new UsageError("no PolicyTest document found");
-  return runPolicyTests(compiled, suites, "local", Date.now());
+  const { suites } = localSuites(tests);
+  const now = Date.now();
+  const report = runPolicyTests(compiled, suites, "local", now);
+  // Decided again with explain, only for the failures: passing cases pay nothing for traces.
+  const traced = report.failures.map((f) => {
+    const c = suites.find((s) => s.name === f.suite)?.cases.find((x) => x.name === f.case);
+    if (!c) return f;
+    const d = decideWith(compiled, "local", { ...c.query, explain: true }, c.nowMs ?? now);
+    return { ...f, trace: d.explanation ?? [] };
+  });
+  return { ...report, failures: traced };
 }

@@ -49,6 +49,14 @@ export const CLIENT_SCHEMA = {
     doc: "the org's admin token (tat_…), for admin commands",
     secret: true,
   },
+  token: {
+    env: "TESSERA_TOKEN",
+    flag: "--token",
+    arg: "token",
+    defaultText: "none",
+    doc: "a session token (`tessera login`), sent as `authorization: Bearer` instead of the API key and admin token",
+    secret: true,
+  },
   operatorToken: {
     env: "TESSERA_OPERATOR_TOKEN",
     flag: "--operator-token",
@@ -130,9 +138,24 @@ function fromEnv(env: NodeJS.ProcessEnv): ClientConfigInput {
  * server's first start wrote in its data directory (`TESSERA_DATA_DIR`, default `./data`).
  */
 function devFallback(merged: ClientConfigInput, env: NodeJS.ProcessEnv): ClientConfigInput {
-  if (merged.apiKey || merged.adminToken) return {};
+  if (merged.apiKey || merged.adminToken || merged.token) return {};
   const dev = readDevCredentials(env.TESSERA_DATA_DIR || "./data");
   return dev ? { server: dev.server, apiKey: dev.apiKey, adminToken: dev.adminToken } : {};
+}
+
+/**
+ * The layers (lowest precedence first) merged key by key, except that a session token and the
+ * API key/admin token pair are alternatives: the one named by the higher layer wins (the token
+ * on a tie), so `--token` overrides exported keys and `--api-key` an exported token.
+ */
+function oneCredential(layers: ClientConfigInput[]): ClientConfigInput {
+  const top = (has: (l: ClientConfigInput) => unknown) => layers.findLastIndex((l) => Boolean(has(l)));
+  const merged: ClientConfigInput = Object.assign({}, ...layers);
+  const tokenLayer = top((l) => l.token);
+  if (tokenLayer < 0) return merged;
+  if (tokenLayer >= top((l) => l.apiKey || l.adminToken))
+    return { ...merged, apiKey: undefined, adminToken: undefined };
+  return { ...merged, token: undefined };
 }
 
 /**
@@ -145,7 +168,7 @@ export function loadClientConfig(
   env: NodeJS.ProcessEnv = process.env,
 ): ClientConfig {
   const defined = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined && v !== ""));
-  const configured = { ...fromFile(defaultClientConfigPath(env)), ...fromEnv(env), ...defined };
+  const configured = oneCredential([fromFile(defaultClientConfigPath(env)), fromEnv(env), defined]);
   const merged = { ...devFallback(configured, env), ...configured };
   let server = merged.server ?? CLIENT_SCHEMA.server.defaultText;
   if (!/^https?:\/\//.test(server))

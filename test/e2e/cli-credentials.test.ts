@@ -98,7 +98,7 @@ describe("the CLI for every credential type", { timeout: 60_000 }, () => {
     expect(rotated.apiKey).toMatch(/^tsk_/);
     await run("api-keys", "revoke", id);
     expect((await run("keys", "list")).keys).toHaveLength(2);
-    const fresh = await run("org", "rotate-credentials");
+    const fresh = await run("org", "rotate-credentials", "--yes");
     const stale = await runTessera(["agents", "list", "--json"], env);
     expect(stale.code).toBe(1);
     expect(JSON.parse(stale.stderr).error.reason).toBe("API_KEY_UNKNOWN");

@@ -48,7 +48,7 @@ describe("tessera operator … and the commands that need the operator token", {
     const refused = await run(["keys", "rotate", ...cliFlags(server)]);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(/operator token/);
-    const rotated = (await ok(["keys", "rotate", ...asOperator()])) as { keys: { state: string }[] };
+    const rotated = (await ok(["keys", "rotate", "--yes", ...asOperator()])) as { keys: { state: string }[] };
     expect(rotated.keys.map((k) => k.state).sort()).toEqual(["active", "next", "retired"]);
   });
 

@@ -49,7 +49,7 @@ describe("tessera policy test and validate, with no server", () => {
     expect(lastLine(run.stdout)).toBe("8 passed, 0 failed");
   });
 
-  it("prints a line naming the suite and case of a failing case, 7 passed, 1 failed, exit 1", async () => {
+  it("prints a failing case's suite, case and rule trace, 7 passed, 1 failed, exit 1", async () => {
     const failing = SUITE.replace(
       "scope: governance:read\n      expect: allow",
       "scope: governance:read\n      expect: deny",
@@ -60,9 +60,15 @@ describe("tessera policy test and validate, with no server", () => {
     expect(run.code).toBe(1);
     const lines = run.stdout.trimEnd().split("\n");
     expect(lines.at(-1)).toBe("7 passed, 1 failed");
-    expect(lines).toHaveLength(2);
     expect(lines[0]).toContain("governance-tests");
     expect(lines[0]).toContain("an auditor inherits viewer");
+    expect(lines[0]).toContain("by governance/read");
+    // The trace: every candidate rule for governance:read and its outcome, the decider MATCHED.
+    const trace = lines.slice(1, -1).map((l) => l.trim().split(/\s+/));
+    expect(trace).toEqual([
+      ["governance/read", "allow", "MATCHED"],
+      ["governance/unverified-production", "deny", "CONDITION_FALSE"],
+    ]);
   });
 
   it("exits 1 naming file:line:col and POLICY_INVALID when a policy does not compile", async () => {
@@ -157,7 +163,7 @@ describe("tessera policy against a running server", () => {
     expect(get.json()).toMatchObject({ name: "governance", revision: 2 });
     expect(get.json().document).toContain("secrets-need-privileged");
 
-    const del = await remote("policy", "delete", "governance", "--json");
+    const del = await remote("policy", "delete", "governance", "--yes", "--json");
     expect(del.code, del.stderr).toBe(0);
     expect(del.json()).toEqual({ revision: 3 });
     const after = await check();

@@ -3,7 +3,8 @@ import { join } from "node:path";
 import { Command } from "commander";
 import { afterAll, describe, expect, it } from "vitest";
 import { addSettingFlags } from "../../src/cli/commands/serve-options.js";
-import { buildProgram } from "../../src/cli/main.js";
+import { buildProgram } from "../../src/cli/program.js";
+import { registerAll } from "../../src/cli/registry.js";
 import { CLIENT_SCHEMA } from "../../src/config/client-config.js";
 import { ConfigError, loadConfig } from "../../src/config/config.js";
 import { renderConfigDoc } from "../../src/config/config-doc.js";
@@ -30,6 +31,13 @@ function refusal(flags: Record<string, string | number | boolean>, env: Record<s
     return (err as Error).message;
   }
   throw new Error("expected a ConfigError");
+}
+
+/** The whole program, every command registered (the CLI itself loads only the one it runs). */
+async function fullProgram(): Promise<Command> {
+  const program = buildProgram();
+  await registerAll(program);
+  return program;
 }
 
 const settings = SETTING_KEYS.map((k) => [k, SCHEMA[k] as Setting<unknown, unknown>] as const);
@@ -60,8 +68,8 @@ describe("the configuration schema (issue #10: one table)", () => {
     },
   );
 
-  it("lists every setting as a `serve` flag whose help names its variable and default", () => {
-    const serve = buildProgram().commands.find((c) => c.name() === "serve");
+  it("lists every setting as a `serve` flag whose help names its variable and default", async () => {
+    const serve = (await fullProgram()).commands.find((c) => c.name() === "serve");
     const help = serve?.helpInformation() ?? "";
     const flags = new Set(serve?.options.map((o) => o.long));
     for (const [key, s] of settings) {
@@ -72,7 +80,7 @@ describe("the configuration schema (issue #10: one table)", () => {
     }
   });
 
-  it("lists every CLI setting as a global flag of the program", () => {
+  it("lists every CLI setting as a global flag of the program", async () => {
     const flags = new Set(buildProgram().options.map((o) => o.long));
     for (const s of Object.values(CLIENT_SCHEMA)) expect(flags.has(s.flag), s.flag).toBe(true);
   });

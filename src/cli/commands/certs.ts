@@ -3,9 +3,10 @@ import { join } from "node:path";
 import type { Command } from "commander";
 import { wantsJson } from "../common.js";
 import { emit } from "../output.js";
+import { topLevel } from "../registry.js";
 
 export function registerCerts(program: Command): void {
-  const certs = program.command("certs").description("certificates for mTLS");
+  const certs = topLevel(program, "certs");
   certs
     .command("dev")
     .description("write a development CA, a server certificate and a client certificate with SPIFFE IDs")

@@ -1,17 +1,19 @@
 import type { Command } from "commander";
-import { loadConfig } from "../../config/config.js";
-import { createOrg } from "../../core/bootstrap.js";
-import { openStore } from "../../store/store.js";
 import { wantsJson } from "../common.js";
 import { emit } from "../output.js";
+import { topLevel } from "../registry.js";
 
 export function registerInit(program: Command): void {
-  program
-    .command("init")
-    .description("create the database (if needed) and a new org; prints its API key and admin token once")
+  topLevel(program, "init")
     .option("--data-dir <dir>", "where the SQLite database lives (TESSERA_DATA_DIR, default ./data)")
     .option("--name <name>", "the org's name", "default")
-    .action((o: { dataDir?: string; name: string }, cmd: Command) => {
+    .action(async (o: { dataDir?: string; name: string }, cmd: Command) => {
+      // The store and the server's config load only when init runs, not when the CLI starts.
+      const [{ loadConfig }, { createOrg }, { openStore }] = await Promise.all([
+        import("../../config/config.js"),
+        import("../../core/bootstrap.js"),
+        import("../../store/store.js"),
+      ]);
       const config = loadConfig({ dataDir: o.dataDir });
       const store = openStore(config.dataDir);
       try {

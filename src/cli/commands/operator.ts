@@ -1,103 +1,41 @@
-import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Command } from "commander";
 import type { Org } from "../../../gen/tessera/v1/system_service_pb.js";
-import { loadConfig } from "../../config/config.js";
-import { issueOperatorToken } from "../../core/system.js";
-import { openStore, type Store } from "../../store/store.js";
-import { clientsFor, wantsJson } from "../common.js";
-import { emit, UsageError } from "../output.js";
-import { printKeys } from "./keys.js";
+import { clientsFor } from "../common.js";
+import { withYes } from "../confirm.js";
+import { isoTime } from "../format.js";
+import { emit } from "../output.js";
+import { topLevel } from "../registry.js";
+import { printKeys, rotateSigningKeys } from "./keys.js";
+import { registerTokens } from "./operator-tokens.js";
 import { identityJson, namespaceJson } from "./services.js";
-
-/** Runs `fn` on the store in the data directory (`--data-dir`, TESSERA_DATA_DIR, default ./data). */
-function onDataDir<T>(dataDir: string | undefined, fn: (store: Store, dir: string) => T): T {
-  const config = loadConfig({ dataDir });
-  const store = openStore(config.dataDir);
-  try {
-    return fn(store, config.dataDir);
-  } finally {
-    store.close();
-  }
-}
-
-const DATA_DIR = [
-  "--data-dir <dir>",
-  "where the SQLite database lives (TESSERA_DATA_DIR, default ./data)",
-] as const;
-
-/** `operator token create|list|revoke`: on the data directory itself, never over the network. */
-function registerTokens(operator: Command): void {
-  const token = operator
-    .command("token")
-    .description(
-      "operator tokens, made on the server's data directory (whoever can read it is the operator)",
-    );
-  token
-    .command("create")
-    .description("create an operator token; printed this once")
-    .option(...DATA_DIR)
-    .option("--name <name>", "what the token is for", "operator")
-    .action((o: { dataDir?: string; name: string }, cmd: Command) => {
-      const issued = onDataDir(o.dataDir, (store) => issueOperatorToken(store.operators, o.name, new Date()));
-      emit(wantsJson(cmd), { id: issued.row.id, name: issued.row.name, operatorToken: issued.token }, () =>
-        [
-          `Operator token ${issued.row.id} (shown once; it is not an org credential):`,
-          `  export TESSERA_OPERATOR_TOKEN=${issued.token}`,
-        ].join("\n"),
-      );
-    });
-  token
-    .command("list")
-    .option(...DATA_DIR)
-    .action((o: { dataDir?: string }, cmd: Command) => {
-      const rows = onDataDir(o.dataDir, (store) => store.operators.tokens());
-      const out = rows.map((r) => ({
-        id: r.id,
-        name: r.name,
-        prefix: r.prefix,
-        createdAt: new Date(r.createdAt * 1000).toISOString(),
-        revokedAt: r.revokedAt === undefined ? undefined : new Date(r.revokedAt * 1000).toISOString(),
-      }));
-      emit(
-        wantsJson(cmd),
-        { tokens: out },
-        () =>
-          out.map((t) => `${t.id}  ${t.prefix}…  ${t.name}${t.revokedAt ? "  revoked" : ""}`).join("\n") ||
-          "(no operator tokens)",
-      );
-    });
-  token
-    .command("revoke <id>")
-    .option(...DATA_DIR)
-    .action((id: string, o: { dataDir?: string }, cmd: Command) => {
-      const revoked = onDataDir(o.dataDir, (store) =>
-        store.operators.revokeToken(id, Math.floor(Date.now() / 1000)),
-      );
-      if (!revoked) throw new UsageError(`no live operator token ${id}`);
-      emit(wantsJson(cmd), { revoked: id }, () => `revoked ${id}`);
-    });
-}
 
 function orgJson(o: Org | undefined) {
   if (!o) return undefined;
-  const createdAt = o.createdAt ? timestampDate(o.createdAt).toISOString() : undefined;
-  return { id: o.id, name: o.name, policyRevision: Number(o.policyRevision), createdAt };
+  return {
+    id: o.id,
+    name: o.name,
+    policyRevision: Number(o.policyRevision),
+    createdAt: isoTime(o.createdAt),
+  };
 }
 
 /** `operator orgs list|create`. */
 function registerOrgs(operator: Command): void {
   const orgs = operator.command("orgs").description("the server's orgs");
-  orgs.command("list").action(async (_o: unknown, cmd: Command) => {
-    const { clients, json } = clientsFor(cmd);
-    const res = await clients.system.listOrgs({}, { headers: clients.operatorHeaders() });
-    const out = res.orgs.map(orgJson);
-    emit(json, { orgs: out }, () => out.map((o) => `${o?.id}  ${o?.name}`).join("\n") || "(no orgs)");
-  });
+  orgs
+    .command("list")
+    .description("list the server's orgs")
+    .action(async (_o: unknown, cmd: Command) => {
+      const { clients, json } = await clientsFor(cmd);
+      const res = await clients.system.listOrgs({}, { headers: clients.operatorHeaders() });
+      const out = res.orgs.map(orgJson);
+      emit(json, { orgs: out }, () => out.map((o) => `${o?.id}  ${o?.name}`).join("\n") || "(no orgs)");
+    });
   orgs
     .command("create <name>")
     .description("create an org; its API key and admin token are printed this once")
     .action(async (name: string, _o: unknown, cmd: Command) => {
-      const { clients, json } = clientsFor(cmd);
+      const { clients, json } = await clientsFor(cmd);
       const res = await clients.system.createOrg({ name }, { headers: clients.operatorHeaders() });
       const org = orgJson(res.org);
       emit(json, { orgId: org?.id, apiKey: res.apiKey, adminToken: res.adminToken }, () =>
@@ -118,9 +56,10 @@ function registerNamespaces(operator: Command): void {
       "identity namespaces: spiffe://td/ (trust domain), spiffe://td/path/ (prefix), spiffe://td/path or cn:NAME (exact)",
     );
   ns.command("list")
+    .description("list the assigned namespaces and their orgs")
     .option("--org <id>", "only this org's")
     .action(async (o: { org?: string }, cmd: Command) => {
-      const { clients, json } = clientsFor(cmd);
+      const { clients, json } = await clientsFor(cmd);
       const res = await clients.system.listIdentityNamespaces(
         { orgId: o.org ?? "" },
         { headers: clients.operatorHeaders() },
@@ -135,7 +74,7 @@ function registerNamespaces(operator: Command): void {
   ns.command("assign <org> <namespace>")
     .description("let the org bind identities in the namespace (refused if it overlaps another org's)")
     .action(async (org: string, namespace: string, _o: unknown, cmd: Command) => {
-      const { clients, json } = clientsFor(cmd);
+      const { clients, json } = await clientsFor(cmd);
       const res = await clients.system.assignIdentityNamespace(
         { orgId: org, namespace },
         { headers: clients.operatorHeaders() },
@@ -146,7 +85,7 @@ function registerNamespaces(operator: Command): void {
   ns.command("unassign <namespace>")
     .description("take the namespace back; the org's bindings in it are removed")
     .action(async (namespace: string, _o: unknown, cmd: Command) => {
-      const { clients, json } = clientsFor(cmd);
+      const { clients, json } = await clientsFor(cmd);
       const res = await clients.system.unassignIdentityNamespace(
         { namespace },
         { headers: clients.operatorHeaders() },
@@ -162,25 +101,22 @@ function registerNamespaces(operator: Command): void {
 
 /** `tessera operator …`: the server operator's commands, distinct from any org's. */
 export function registerOperator(program: Command): void {
-  const operator = program
-    .command("operator")
-    .description("server-wide administration with the operator token (TESSERA_OPERATOR_TOKEN)");
+  const operator = topLevel(program, "operator");
   registerTokens(operator);
   registerOrgs(operator);
   const keys = operator.command("keys").description("the server's token signing keys");
-  keys.command("list").action(async (_o: unknown, cmd: Command) => {
-    const { clients, json } = clientsFor(cmd);
-    printKeys(json, (await clients.system.listSigningKeys({}, { headers: clients.operatorHeaders() })).keys);
-  });
   keys
-    .command("rotate")
-    .description("rotate the signing keys (at most once a minute)")
+    .command("list")
+    .description("list the signing keys: next, active, retired")
     .action(async (_o: unknown, cmd: Command) => {
-      const { clients, json } = clientsFor(cmd);
+      const { clients, json } = await clientsFor(cmd);
       printKeys(
         json,
-        (await clients.system.rotateSigningKeys({}, { headers: clients.operatorHeaders() })).keys,
+        (await clients.system.listSigningKeys({}, { headers: clients.operatorHeaders() })).keys,
       );
     });
+  withYes(keys.command("rotate").description("rotate the signing keys (at most once a minute)")).action(
+    (_o: unknown, cmd: Command) => rotateSigningKeys(cmd),
+  );
   registerNamespaces(operator);
 }

@@ -1,45 +1,52 @@
-import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Command } from "commander";
 import type { ApiKey } from "../../../gen/tessera/v1/types_pb.js";
 import { parseDuration } from "../../config/duration.js";
 import { clientsFor, collect } from "../common.js";
+import { confirm, withYes } from "../confirm.js";
+import { isoTime } from "../format.js";
 import { emit, UsageError } from "../output.js";
+import { topLevel } from "../registry.js";
 
 function keyJson(k: ApiKey | undefined) {
   if (!k) return undefined;
-  const at = (t: ApiKey["createdAt"]) => (t ? timestampDate(t).toISOString() : undefined);
   return {
     id: k.id,
     name: k.name,
     prefix: k.prefix,
     scopes: k.scopes,
-    createdAt: at(k.createdAt),
-    expiresAt: at(k.expiresAt),
-    revokedAt: at(k.revokedAt),
+    createdAt: isoTime(k.createdAt),
+    expiresAt: isoTime(k.expiresAt),
+    revokedAt: isoTime(k.revokedAt),
   };
 }
 
-/** `tessera org rotate-credentials` and `tessera api-keys create|list|revoke|rotate`. */
+/** `tessera org rotate-credentials`. */
 export function registerOrg(program: Command): void {
-  program
-    .command("org")
-    .description("the org's own credentials")
-    .command("rotate-credentials")
-    .description("issue a new API key and admin token (shown once); the old ones stop working at once")
-    .action(async (_o: unknown, cmd: Command) => {
-      const { clients, json } = clientsFor(cmd);
-      const res = await clients.admin.rotateOrgCredentials({}, { headers: clients.adminHeaders() });
-      emit(json, { apiKey: res.apiKey, adminToken: res.adminToken }, () =>
-        [
-          "New credentials (shown once):",
-          `  export TESSERA_API_KEY=${res.apiKey}`,
-          `  export TESSERA_ADMIN_TOKEN=${res.adminToken}`,
-        ].join("\n"),
-      );
-    });
-  const keys = program.command("api-keys").description("scoped API keys for automation");
+  withYes(
+    topLevel(program, "org")
+      .command("rotate-credentials")
+      .description("issue a new API key and admin token (shown once); the old ones stop working at once"),
+  ).action(async (_o: unknown, cmd: Command) => {
+    const { clients, json } = await clientsFor(cmd);
+    const headers = clients.adminHeaders();
+    await confirm(cmd, "replace the org's API key and admin token; the current ones stop working at once");
+    const res = await clients.admin.rotateOrgCredentials({}, { headers });
+    emit(json, { apiKey: res.apiKey, adminToken: res.adminToken }, () =>
+      [
+        "New credentials (shown once):",
+        `  export TESSERA_API_KEY=${res.apiKey}`,
+        `  export TESSERA_ADMIN_TOKEN=${res.adminToken}`,
+      ].join("\n"),
+    );
+  });
+}
+
+/** `tessera api-keys create|list|revoke|rotate`. */
+export function registerApiKeys(program: Command): void {
+  const keys = topLevel(program, "api-keys");
   keys
     .command("create")
+    .description("create a scoped API key (tsk_…, shown once)")
     .requiredOption("--name <name>", "what the key is for")
     .option(
       "--scope <scope>",
@@ -49,7 +56,7 @@ export function registerOrg(program: Command): void {
     )
     .option("--expires-in <duration>", "e.g. 30d; default: never")
     .action(async (o: { name: string; scope: string[]; expiresIn?: string }, cmd: Command) => {
-      const { clients, json } = clientsFor(cmd);
+      const { clients, json } = await clientsFor(cmd);
       let expiresAt: { seconds: bigint } | undefined;
       if (o.expiresIn) {
         const s = parseDuration(o.expiresIn);
@@ -66,31 +73,38 @@ export function registerOrg(program: Command): void {
         () => `${res.apiKey}\n(shown once; id ${res.key?.id})`,
       );
     });
-  keys.command("list").action(async (_o: unknown, cmd: Command) => {
-    const { clients, json } = clientsFor(cmd);
-    const res = await clients.admin.listApiKeys({}, { headers: clients.adminHeaders() });
-    emit(
-      json,
-      { keys: res.keys.map(keyJson) },
-      () =>
-        res.keys
-          .map(
-            (k) =>
-              `${k.id}  ${k.prefix}…  ${k.name}  [${k.scopes.join(",")}]${k.revokedAt ? "  revoked" : ""}`,
-          )
-          .join("\n") || "(no keys)",
-    );
-  });
-  keys.command("revoke <id>").action(async (id: string, _o: unknown, cmd: Command) => {
-    const { clients, json } = clientsFor(cmd);
-    await clients.admin.revokeApiKey({ id }, { headers: clients.adminHeaders() });
-    emit(json, { revoked: id }, () => `revoked ${id}`);
-  });
+  keys
+    .command("list")
+    .description("list the org's API keys (never the keys themselves)")
+    .action(async (_o: unknown, cmd: Command) => {
+      const { clients, json } = await clientsFor(cmd);
+      const res = await clients.admin.listApiKeys({}, { headers: clients.adminHeaders() });
+      emit(
+        json,
+        { keys: res.keys.map(keyJson) },
+        () =>
+          res.keys
+            .map(
+              (k) =>
+                `${k.id}  ${k.prefix}…  ${k.name}  [${k.scopes.join(",")}]${k.revokedAt ? "  revoked" : ""}`,
+            )
+            .join("\n") || "(no keys)",
+      );
+    });
+  keys
+    .command("revoke <id>")
+    .description("revoke an API key: it stops working at once")
+    .action(async (id: string, _o: unknown, cmd: Command) => {
+      const { clients, json } = await clientsFor(cmd);
+      await clients.admin.revokeApiKey({ id }, { headers: clients.adminHeaders() });
+      emit(json, { revoked: id }, () => `revoked ${id}`);
+    });
   keys
     .command("rotate <id>")
+    .description("issue a replacement key (shown once); the old one works until the grace period ends")
     .option("--grace <duration>", "how long the old key keeps working (default 24h)")
     .action(async (id: string, o: { grace?: string }, cmd: Command) => {
-      const { clients, json } = clientsFor(cmd);
+      const { clients, json } = await clientsFor(cmd);
       const grace = o.grace === undefined ? undefined : parseDuration(o.grace);
       if (o.grace !== undefined && grace === undefined)
         throw new UsageError("--grace must be a duration like 1h");

@@ -2,17 +2,23 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Command } from "commander";
 import type { PutPolicyResponse } from "../../../gen/tessera/v1/admin_service_pb.js";
 import { clientsFor, wantsJson } from "../common.js";
-import { EXIT, emit, UsageError } from "../output.js";
-import { compileLocal, policyTexts, testLocal } from "../policy-local.js";
+import { confirm, withYes } from "../confirm.js";
+import { emit, UsageError } from "../output.js";
+import { topLevel } from "../registry.js";
+import { registerPolicyDiff } from "./policy-diff.js";
+import { registerPolicyTest } from "./policy-test.js";
+
+/** The local policy tools (the engine, YAML), loaded only by the commands that read files. */
+const local = () => import("../policy-local.js");
 
 function registerLocal(policy: Command): void {
   policy
     .command("validate <path>")
     .description(
-      "check policy files (a file or a directory) locally, with no server; exits 1 on the first error",
+      "check policy files (a file or a directory) locally, with no server; exits 1 on the first error, 2 when there is no policy",
     )
-    .action((path: string, _o: unknown, cmd: Command) => {
-      const { documents } = compileLocal([path]);
+    .action(async (path: string, _o: unknown, cmd: Command) => {
+      const { documents } = (await local()).compileLocal([path]);
       const rules = documents.reduce((n, d) => n + d.rules.length, 0);
       emit(
         wantsJson(cmd),
@@ -20,27 +26,7 @@ function registerLocal(policy: Command): void {
         () => `ok: ${documents.length} policies, ${rules} rules`,
       );
     });
-  policy
-    .command("test [path]")
-    .description("run PolicyTest suites locally against policies, with no server; exits 1 if any case fails")
-    .option("--policies <path>", "policy files (default: <path>)")
-    .option("--tests <path>", "PolicyTest files (default: <path>)")
-    .action((path: string | undefined, o: { policies?: string; tests?: string }, cmd: Command) => {
-      const policies = o.policies ?? path;
-      const tests = o.tests ?? path;
-      if (!policies || !tests) throw new UsageError("give a path, or --policies and --tests");
-      const report = testLocal([policies], [tests]);
-      emit(wantsJson(cmd), report, () =>
-        [
-          ...report.failures.map(
-            (f) =>
-              `FAIL ${f.suite} › ${f.case}: expected ${f.expected}, got ${f.actual} (${f.reason}${f.rule ? ` by ${f.rule}` : ""})`,
-          ),
-          `${report.passed} passed, ${report.failed} failed`,
-        ].join("\n"),
-      );
-      if (report.failed > 0) process.exitCode = EXIT.failed;
-    });
+  registerPolicyTest(policy);
 }
 
 /** What `policy apply` did, for --json. */
@@ -73,15 +59,19 @@ function appliedText(res: PutPolicyResponse): string {
 
 function registerRemote(policy: Command): void {
   policy
-    .command("apply")
+    .command("apply [path]")
     .description("validate policy files locally, then store them all as one new revision (all or nothing)")
-    .requiredOption("-f, --file <path>", "a YAML file or a directory")
+    .option("-f, --file <path>", "same as PATH: a YAML file or a directory")
     .option("--prune", "also delete stored policies the files do not contain (in the same revision)")
-    .action(async (o: { file: string; prune?: boolean }, cmd: Command) => {
+    .action(async (path: string | undefined, o: { file?: string; prune?: boolean }, cmd: Command) => {
+      if (path && o.file) throw new UsageError("give the path once: PATH or --file");
+      if (path) o.file = path; // -f is the older spelling of PATH; either ends up in o.file
+      if (!o.file) throw new UsageError("give the policy files: tessera policy apply PATH");
+      const { compileLocal, policyTexts } = await local();
       compileLocal([o.file]);
       const texts = policyTexts([o.file]);
       if (texts.length === 0) throw new UsageError(`no Policy document in ${o.file}`);
-      const { clients, json } = clientsFor(cmd);
+      const { clients, json } = await clientsFor(cmd);
       const document = texts.join("---\n");
       const res = await clients.admin.putPolicy(
         { document, file: o.file, prune: Boolean(o.prune) },
@@ -93,7 +83,7 @@ function registerRemote(policy: Command): void {
     .command("list")
     .description("list the org's policies and its current revision")
     .action(async (_o: unknown, cmd: Command) => {
-      const { clients, json } = clientsFor(cmd);
+      const { clients, json } = await clientsFor(cmd);
       const res = await clients.admin.listPolicies({}, { headers: clients.adminHeaders() });
       const policies = res.policies.map((p) => ({
         name: p.name,
@@ -112,7 +102,7 @@ function registerRemote(policy: Command): void {
     .description("print a stored policy document (as in force, or at --revision)")
     .option("--revision <n>", "the revision to show")
     .action(async (name: string, o: { revision?: string }, cmd: Command) => {
-      const { clients, json } = clientsFor(cmd);
+      const { clients, json } = await clientsFor(cmd);
       const revision = o.revision === undefined ? 0n : BigInt(Number.parseInt(o.revision, 10) || 0);
       const res = await clients.admin.getPolicy({ name, revision }, { headers: clients.adminHeaders() });
       emit(json, { name: res.name, revision: Number(res.revision), document: res.document }, () =>
@@ -123,7 +113,7 @@ function registerRemote(policy: Command): void {
     .command("history [name]")
     .description("every change to the org's policies, newest first")
     .action(async (name: string | undefined, _o: unknown, cmd: Command) => {
-      const { clients, json } = clientsFor(cmd);
+      const { clients, json } = await clientsFor(cmd);
       const res = await clients.admin.policyHistory(
         { name: name ?? "" },
         { headers: clients.adminHeaders() },
@@ -144,18 +134,19 @@ function registerRemote(policy: Command): void {
             .join("\n") || "(no changes)",
       );
     });
-  policy
-    .command("delete <name>")
-    .description("remove a policy document (a new revision)")
-    .action(async (name: string, _o: unknown, cmd: Command) => {
-      const { clients, json } = clientsFor(cmd);
+  withYes(policy.command("delete <name>").description("remove a policy document (a new revision)")).action(
+    async (name: string, _o: unknown, cmd: Command) => {
+      const { clients, json } = await clientsFor(cmd);
+      await confirm(cmd, `delete policy ${name} from the org's policies in force`);
       const res = await clients.admin.deletePolicy({ name }, { headers: clients.adminHeaders() });
       emit(json, { revision: Number(res.revision) }, () => `deleted ${name}; revision ${res.revision}`);
-    });
+    },
+  );
 }
 
 export function registerPolicy(program: Command): void {
-  const policy = program.command("policy").description("write, check, test and apply policies");
+  const policy = topLevel(program, "policy");
   registerLocal(policy);
   registerRemote(policy);
+  registerPolicyDiff(policy);
 }

@@ -1,16 +1,19 @@
-import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Command } from "commander";
-import {
-  type IdentityNamespace,
-  IdentitySource,
-  type ServiceIdentity,
-} from "../../../gen/tessera/v1/types_pb.js";
+import type { IdentityNamespace, IdentitySource, ServiceIdentity } from "../../../gen/tessera/v1/types_pb.js";
 import { clientsFor } from "../common.js";
+import { isoTime } from "../format.js";
 import { emit } from "../output.js";
+import { topLevel } from "../registry.js";
+
+// IdentitySource's wire numbers (UNSPECIFIED 0, SPIFFE 1, CN 2), spelled out so that defining
+// these commands loads no gen/ (the enum is a value import).
+const SPIFFE = 1 as IdentitySource;
+const CN = 2 as IdentitySource;
+const UNSPECIFIED = 0 as IdentitySource;
 
 /** `spiffe` | `cn`, as the CLI prints a source. */
 export function sourceName(s: IdentitySource): string {
-  return s === IdentitySource.SPIFFE ? "spiffe" : s === IdentitySource.CN ? "cn" : "";
+  return s === SPIFFE ? "spiffe" : s === CN ? "cn" : "";
 }
 
 export function identityJson(i: ServiceIdentity) {
@@ -18,7 +21,7 @@ export function identityJson(i: ServiceIdentity) {
     source: sourceName(i.source),
     identity: i.identity,
     orgId: i.orgId,
-    boundAt: i.boundAt ? timestampDate(i.boundAt).toISOString() : undefined,
+    boundAt: isoTime(i.boundAt),
   };
 }
 
@@ -28,16 +31,16 @@ export function namespaceJson(n: IdentityNamespace) {
     source: sourceName(n.source),
     prefix: n.prefix,
     orgId: n.orgId,
-    assignedAt: n.assignedAt ? timestampDate(n.assignedAt).toISOString() : undefined,
+    assignedAt: isoTime(n.assignedAt),
   };
 }
 
 /** `--cn` forces a CN; otherwise the server reads `spiffe://…` as a SPIFFE ID and anything else as a CN. */
-const sourceOf = (o: { cn?: boolean }) => (o.cn ? IdentitySource.CN : IdentitySource.UNSPECIFIED);
+const sourceOf = (o: { cn?: boolean }) => (o.cn ? CN : UNSPECIFIED);
 
 /** `tessera services bind|list|unbind`: the mTLS identities that speak for the org. */
 export function registerServices(program: Command): void {
-  const services = program.command("services").description("mTLS identities that speak for the org");
+  const services = topLevel(program, "services");
   services
     .command("bind <identity>")
     .description(
@@ -45,7 +48,7 @@ export function registerServices(program: Command): void {
     )
     .option("--cn", "the identity is a certificate common name")
     .action(async (identity: string, o: { cn?: boolean }, cmd: Command) => {
-      const { clients, json } = clientsFor(cmd);
+      const { clients, json } = await clientsFor(cmd);
       const res = await clients.admin.bindServiceIdentity(
         { identity, source: sourceOf(o) },
         { headers: clients.adminHeaders() },
@@ -61,7 +64,7 @@ export function registerServices(program: Command): void {
     .command("list")
     .description("the org's bound identities and the namespaces it may bind in")
     .action(async (_o: unknown, cmd: Command) => {
-      const { clients, json } = clientsFor(cmd);
+      const { clients, json } = await clientsFor(cmd);
       const res = await clients.admin.listServiceIdentities({}, { headers: clients.adminHeaders() });
       const out = {
         identities: res.identities.map(identityJson),
@@ -82,7 +85,7 @@ export function registerServices(program: Command): void {
     .description("remove a binding: callers with this identity no longer act for the org")
     .option("--cn", "the identity is a certificate common name")
     .action(async (identity: string, o: { cn?: boolean }, cmd: Command) => {
-      const { clients, json } = clientsFor(cmd);
+      const { clients, json } = await clientsFor(cmd);
       await clients.admin.unbindServiceIdentity(
         { identity, source: sourceOf(o) },
         { headers: clients.adminHeaders() },

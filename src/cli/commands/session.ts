@@ -1,24 +1,22 @@
-import { createPrivateKey, randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Command } from "commander";
-import { SignJWT } from "jose";
 import type { AuthenticateRequestSchema, TokenPair } from "../../../gen/tessera/v1/auth_service_pb.js";
+import { resolveAgentId } from "../agent-ref.js";
+import { clientsFor } from "../common.js";
+import { isoTime } from "../format.js";
+import { emit, UsageError } from "../output.js";
+import { topLevel } from "../registry.js";
 
 type LoginCredential = NonNullable<MessageInitShape<typeof AuthenticateRequestSchema>["credential"]>;
 
-import { clientsFor } from "../common.js";
-import { emit, UsageError } from "../output.js";
-
 function pairJson(p: TokenPair | undefined) {
-  const at = (t: TokenPair["accessTokenExpiresAt"]) => (t ? timestampDate(t).toISOString() : undefined);
   return (
     p && {
       accessToken: p.accessToken,
-      accessTokenExpiresAt: at(p.accessTokenExpiresAt),
+      accessTokenExpiresAt: isoTime(p.accessTokenExpiresAt),
       refreshToken: p.refreshToken,
-      refreshTokenExpiresAt: at(p.refreshTokenExpiresAt),
+      refreshTokenExpiresAt: isoTime(p.refreshTokenExpiresAt),
     }
   );
 }
@@ -45,6 +43,11 @@ async function loginCredential(o: LoginOptions): Promise<LoginCredential> {
     return { case: "agentSecret", value: { agentId: o.agent, secret: readSecretFile(o.secretFile) } };
   }
   if (o.agent && o.keyFile) {
+    // Loaded here: only this way of logging in signs anything.
+    const [{ createPrivateKey, randomUUID }, { SignJWT }] = await Promise.all([
+      import("node:crypto"),
+      import("jose"),
+    ]);
     const key = createPrivateKey(readFileSync(o.keyFile));
     const alg = key.asymmetricKeyType === "ed25519" ? "EdDSA" : "RS256";
     const assertion = await new SignJWT({})
@@ -69,13 +72,9 @@ async function loginCredential(o: LoginOptions): Promise<LoginCredential> {
   );
 }
 
-/** `tessera login`, `tessera token refresh|revoke|introspect`, `tessera agents keys add|remove`. */
-export function registerSession(program: Command): void {
-  program
-    .command("login")
-    .description(
-      "log in and print an access and a refresh token: a user (password) or an agent (secret or signed key)",
-    )
+/** `tessera login`: a user or an agent starts a session. */
+export function registerLogin(program: Command): void {
+  topLevel(program, "login")
     .option("--org <orgId>", "a user's org")
     .option("--username <name>", "a user's username")
     .option("--password-file <path>", "file holding a user's password; - reads standard input")
@@ -87,8 +86,9 @@ export function registerSession(program: Command): void {
     )
     .option("--key-id <kid>", "the registered key's id, put in the assertion's kid header")
     .option("--audience <aud>", "the server's audience (TESSERA_AUDIENCE on the server)", "tessera")
+    .addHelpText("after", "\nUse the access token with --token (or TESSERA_TOKEN) on later commands.")
     .action(async (o: LoginOptions, cmd: Command) => {
-      const { clients, json } = clientsFor(cmd);
+      const { clients, json } = await clientsFor(cmd);
       const res = await clients.auth.authenticate({
         credential: await loginCredential(o),
         issueTokens: true,
@@ -99,48 +99,72 @@ export function registerSession(program: Command): void {
         () => `${res.tokens?.accessToken}\nrefresh: ${res.tokens?.refreshToken}`,
       );
     });
-  const token = program.commands.find((c) => c.name() === "token") ?? program.command("token");
-  token.command("refresh <refreshToken>").action(async (refreshToken: string, _o: unknown, cmd: Command) => {
-    const { clients, json } = clientsFor(cmd);
-    const res = await clients.auth.refreshToken({ refreshToken });
-    emit(
-      json,
-      pairJson(res.tokens),
-      () => `${res.tokens?.accessToken}\nrefresh: ${res.tokens?.refreshToken}`,
-    );
-  });
-  token.command("revoke <token>").action(async (t: string, _o: unknown, cmd: Command) => {
-    const { clients, json } = clientsFor(cmd);
-    const r = await clients.auth.revokeToken({ token: t }, { headers: clients.orgHeaders() });
-    // RFC 7009 answers OK for anything; the server says whether it was a token of this org.
-    if (!r.recognized) throw new UsageError("not a token of this org: nothing was revoked");
-    emit(json, { revoked: true, tokenType: r.tokenType }, () => `revoked (${r.tokenType.replace("_", " ")})`);
-  });
-  token.command("introspect <token>").action(async (t: string, _o: unknown, cmd: Command) => {
-    const { clients, json } = clientsFor(cmd);
-    const r = await clients.auth.introspectToken({ token: t }, { headers: clients.orgHeaders() });
-    const out = r.active
-      ? {
-          active: true,
-          tokenType: r.tokenType,
-          sub: r.sub,
-          org: r.org,
-          scopes: r.scopes,
-          roles: r.roles,
-          exp: r.exp ? timestampDate(r.exp).toISOString() : undefined,
-        }
-      : { active: false };
-    emit(json, out, () => JSON.stringify(out, null, 2));
-  });
-  const agents = program.commands.find((c) => c.name() === "agents") ?? program.command("agents");
-  const keys = agents.command("keys").description("public keys an agent signs client assertions with");
+}
+
+/** `tessera token refresh|revoke|introspect`. */
+export function registerTokenSession(program: Command): void {
+  const token = topLevel(program, "token");
+  token
+    .command("refresh <refreshToken>")
+    .description(
+      "exchange a refresh token for a new access and refresh token (each refresh token works once)",
+    )
+    .action(async (refreshToken: string, _o: unknown, cmd: Command) => {
+      const { clients, json } = await clientsFor(cmd);
+      const res = await clients.auth.refreshToken({ refreshToken });
+      emit(
+        json,
+        pairJson(res.tokens),
+        () => `${res.tokens?.accessToken}\nrefresh: ${res.tokens?.refreshToken}`,
+      );
+    });
+  token
+    .command("revoke <token>")
+    .description("revoke an access or refresh token of the org (RFC 7009)")
+    .action(async (t: string, _o: unknown, cmd: Command) => {
+      const { clients, json } = await clientsFor(cmd);
+      const r = await clients.auth.revokeToken({ token: t }, { headers: clients.orgHeaders() });
+      // RFC 7009 answers OK for anything; the server says whether it was a token of this org.
+      if (!r.recognized) throw new UsageError("not a token of this org: nothing was revoked");
+      emit(
+        json,
+        { revoked: true, tokenType: r.tokenType },
+        () => `revoked (${r.tokenType.replace("_", " ")})`,
+      );
+    });
+  token
+    .command("introspect <token>")
+    .description("describe a token (RFC 7662): active, subject, org, scopes, expiry")
+    .action(async (t: string, _o: unknown, cmd: Command) => {
+      const { clients, json } = await clientsFor(cmd);
+      const r = await clients.auth.introspectToken({ token: t }, { headers: clients.orgHeaders() });
+      const out = r.active
+        ? {
+            active: true,
+            tokenType: r.tokenType,
+            sub: r.sub,
+            org: r.org,
+            scopes: r.scopes,
+            roles: r.roles,
+            exp: isoTime(r.exp),
+          }
+        : { active: false };
+      emit(json, out, () => JSON.stringify(out, null, 2));
+    });
+}
+
+/** `tessera agents keys add|remove`. */
+export function registerAgentKeys(program: Command): void {
+  const keys = topLevel(program, "agents")
+    .command("keys")
+    .description("public keys an agent signs client assertions with");
   keys
-    .command("add <agentId> <publicKeyFile>")
-    .description("register an Ed25519 or RSA (2048+) public key, PEM or JWK")
-    .action(async (agentId: string, file: string, _o: unknown, cmd: Command) => {
-      const { clients, json } = clientsFor(cmd);
+    .command("add <agent> <publicKeyFile>")
+    .description("register an Ed25519 or RSA (2048+) public key, PEM or JWK, for an agent (NAME or ID)")
+    .action(async (ref: string, file: string, _o: unknown, cmd: Command) => {
+      const { clients, json } = await clientsFor(cmd);
       const res = await clients.admin.registerAgentKey(
-        { agentId, publicKey: readFileSync(file, "utf8") },
+        { agentId: await resolveAgentId(clients, ref), publicKey: readFileSync(file, "utf8") },
         { headers: clients.adminHeaders() },
       );
       emit(
@@ -150,9 +174,11 @@ export function registerSession(program: Command): void {
       );
     });
   keys
-    .command("remove <agentId> <keyId>")
-    .action(async (agentId: string, keyId: string, _o: unknown, cmd: Command) => {
-      const { clients, json } = clientsFor(cmd);
+    .command("remove <agent> <keyId>")
+    .description("remove a registered key (sessions it started end)")
+    .action(async (ref: string, keyId: string, _o: unknown, cmd: Command) => {
+      const { clients, json } = await clientsFor(cmd);
+      const agentId = await resolveAgentId(clients, ref);
       await clients.admin.removeAgentKey({ agentId, keyId }, { headers: clients.adminHeaders() });
       emit(json, { removed: keyId }, () => `removed ${keyId}`);
     });

@@ -40,7 +40,7 @@ export function registerStatus(program: Command): void {
       "show the server's health, version, workers and uptime, and the org's policy revision; exits 1 when not serving",
     )
     .action(async (_o: unknown, cmd: Command) => {
-      const { clients, json } = clientsFor(cmd);
+      const { clients, json } = await clientsFor(cmd);
       const res = await clients.auth.getServerStatus({}, { headers: clients.orgHeaders() });
       const out = statusJson(res);
       emit(json, out, () =>

@@ -1,9 +1,10 @@
 import { readFileSync } from "node:fs";
-import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { Command } from "commander";
 import type { User } from "../../../gen/tessera/v1/types_pb.js";
 import { clientsFor } from "../common.js";
+import { isoTime } from "../format.js";
 import { emit, UsageError } from "../output.js";
+import { topLevel } from "../registry.js";
 
 function userJson(u: User | undefined) {
   return (
@@ -11,7 +12,7 @@ function userJson(u: User | undefined) {
       id: u.id,
       username: u.username,
       role: u.role,
-      createdAt: u.createdAt ? timestampDate(u.createdAt).toISOString() : undefined,
+      createdAt: isoTime(u.createdAt),
     }
   );
 }
@@ -25,9 +26,10 @@ function readPassword(path: string): string {
 
 /** `tessera users create|list|passwd|delete`. */
 export function registerUsers(program: Command): void {
-  const users = program.command("users").description("human operators of the org (username + password)");
+  const users = topLevel(program, "users");
   users
     .command("create")
+    .description("create a user who logs in with a password (tessera login --org … --username …)")
     .requiredOption("--username <name>", "1-64 of [A-Za-z0-9._@-]")
     .requiredOption(
       "--password-file <path>",
@@ -35,7 +37,7 @@ export function registerUsers(program: Command): void {
     )
     .option("--role <role>", "viewer | operator | admin", "viewer")
     .action(async (o: { username: string; passwordFile: string; role: string }, cmd: Command) => {
-      const { clients, json } = clientsFor(cmd);
+      const { clients, json } = await clientsFor(cmd);
       const password = readPassword(o.passwordFile);
       const res = await clients.admin.createUser(
         { username: o.username, password, role: o.role },
@@ -43,29 +45,36 @@ export function registerUsers(program: Command): void {
       );
       emit(json, userJson(res.user), () => `${res.user?.id}  ${res.user?.username}  role=${res.user?.role}`);
     });
-  users.command("list").action(async (_o: unknown, cmd: Command) => {
-    const { clients, json } = clientsFor(cmd);
-    const res = await clients.admin.listUsers({}, { headers: clients.adminHeaders() });
-    emit(
-      json,
-      { users: res.users.map(userJson) },
-      () => res.users.map((u) => `${u.id}  ${u.username}  role=${u.role}`).join("\n") || "(no users)",
-    );
-  });
+  users
+    .command("list")
+    .description("list the org's users")
+    .action(async (_o: unknown, cmd: Command) => {
+      const { clients, json } = await clientsFor(cmd);
+      const res = await clients.admin.listUsers({}, { headers: clients.adminHeaders() });
+      emit(
+        json,
+        { users: res.users.map(userJson) },
+        () => res.users.map((u) => `${u.id}  ${u.username}  role=${u.role}`).join("\n") || "(no users)",
+      );
+    });
   users
     .command("passwd <userId>")
+    .description("set a user's password; the user's sessions end")
     .requiredOption("--password-file <path>", "file holding the new password; - reads standard input")
     .action(async (userId: string, o: { passwordFile: string }, cmd: Command) => {
-      const { clients, json } = clientsFor(cmd);
+      const { clients, json } = await clientsFor(cmd);
       await clients.admin.setUserPassword(
         { userId, password: readPassword(o.passwordFile) },
         { headers: clients.adminHeaders() },
       );
       emit(json, { userId }, () => `password changed for ${userId}`);
     });
-  users.command("delete <userId>").action(async (userId: string, _o: unknown, cmd: Command) => {
-    const { clients, json } = clientsFor(cmd);
-    await clients.admin.deleteUser({ userId }, { headers: clients.adminHeaders() });
-    emit(json, { deleted: userId }, () => `deleted ${userId}; its sessions are ended`);
-  });
+  users
+    .command("delete <userId>")
+    .description("delete a user; the user's sessions end")
+    .action(async (userId: string, _o: unknown, cmd: Command) => {
+      const { clients, json } = await clientsFor(cmd);
+      await clients.admin.deleteUser({ userId }, { headers: clients.adminHeaders() });
+      emit(json, { deleted: userId }, () => `deleted ${userId}; its sessions are ended`);
+    });
 }
