@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { parseDocument } from "yaml";
 import { kindOf, parseDocumentSet, splitDocuments } from "../engine/document.js";
-import { type CompiledRevision, decideWith, PolicyEngine } from "../engine/engine.js";
+import { type CompiledRevision, PolicyEngine } from "../engine/engine.js";
 import {
   type PolicyTestSuite,
   parsePolicyTests,
@@ -10,8 +10,9 @@ import {
   type TestFailure,
   type TestReport,
 } from "../engine/policy-test.js";
-import type { PolicyDocument, RuleTrace } from "../engine/types.js";
+import type { PolicyDocument } from "../engine/types.js";
 import { UsageError } from "./output.js";
+import type { TraceLine } from "./trace.js";
 
 /** The YAML files at a path: the file itself, or a directory's *.yaml/*.yml (recursively), in name order. */
 export function yamlFiles(path: string): string[] {
@@ -85,9 +86,9 @@ export function localSuites(paths: readonly string[]): { suites: PolicyTestSuite
   return { suites, text: tests.map((d) => d.text).join("---\n") };
 }
 
-/** A failed case with every candidate rule's outcome, when it was run here. */
-export interface TracedFailure extends TestFailure {
-  readonly trace?: readonly RuleTrace[] | undefined;
+/** A failed case with every candidate rule's outcome (run here, or told by the server). */
+export interface TracedFailure extends Omit<TestFailure, "trace"> {
+  readonly trace?: readonly TraceLine[] | undefined;
 }
 
 export interface TracedReport extends Omit<TestReport, "failures"> {
@@ -98,14 +99,6 @@ export interface TracedReport extends Omit<TestReport, "failures"> {
 export function testLocal(policies: readonly string[], tests: readonly string[]): TracedReport {
   const { compiled } = compileLocal(policies);
   const { suites } = localSuites(tests);
-  const now = Date.now();
-  const report = runPolicyTests(compiled, suites, "local", now);
-  // Decided again with explain, only for the failures: passing cases pay nothing for traces.
-  const traced = report.failures.map((f) => {
-    const c = suites.find((s) => s.name === f.suite)?.cases.find((x) => x.name === f.case);
-    if (!c) return f;
-    const d = decideWith(compiled, "local", { ...c.query, explain: true }, c.nowMs ?? now);
-    return { ...f, trace: d.explanation ?? [] };
-  });
-  return { ...report, failures: traced };
+  // Failures carry their traces: the engine explains every case that fails.
+  return runPolicyTests(compiled, suites, "local", Date.now());
 }

@@ -3,7 +3,7 @@ import { isScope } from "../domain/scopes.js";
 import { isTier, type Tier } from "../domain/tiers.js";
 import { API_VERSION, Invalid, type Loc, loadAll, locate, policyError } from "./document.js";
 import { type CompiledRevision, decideWith } from "./engine.js";
-import type { AuthzQuery } from "./types.js";
+import type { AuthzQuery, RuleTrace } from "./types.js";
 
 /** One case of a PolicyTest suite: a query and what it must get. */
 export interface PolicyTestCase {
@@ -31,6 +31,8 @@ export interface TestFailure {
   readonly actual: string;
   readonly rule: string;
   readonly reason: string;
+  /** Every candidate rule and its outcome, as `explain` gives them: why the case failed. */
+  readonly trace?: readonly RuleTrace[] | undefined;
 }
 
 export interface TestReport {
@@ -210,7 +212,18 @@ export function runPolicyTests(
         const expected = [c.expect, c.rule && `by ${c.rule}`, c.reason && `(${c.reason})`]
           .filter(Boolean)
           .join(" ");
-        failures.push({ suite: suite.name, case: c.name, expected, actual, rule: d.rule, reason: d.reason });
+        // Decided again with explain, only for a failure: passing cases pay nothing for traces.
+        const trace =
+          decideWith(rev, orgId, { ...c.query, explain: true }, c.nowMs ?? nowMs).explanation ?? [];
+        failures.push({
+          suite: suite.name,
+          case: c.name,
+          expected,
+          actual,
+          rule: d.rule,
+          reason: d.reason,
+          trace,
+        });
       }
     }
   }

@@ -63,7 +63,14 @@ export function policyHandlers(t: Tessera) {
     },
     async testPolicy(req: { tests: string; candidate: string }, ctx: CallContext) {
       const r = await t.policies.test(await reader(ctx), req.tests, req.candidate);
-      return { passed: r.passed, failed: r.failed, failures: r.failures.map((f) => ({ ...f })) };
+      return {
+        passed: r.passed,
+        failed: r.failed,
+        failures: r.failures.map((f) => ({
+          ...f,
+          trace: (f.trace ?? []).map((t) => ({ ...t, error: t.error ?? "" })),
+        })),
+      };
     },
   };
 }

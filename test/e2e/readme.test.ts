@@ -6,7 +6,7 @@ import { cliEnv, type ServeProcess, spawnServe } from "../helpers/cli.js";
 import { tempDir } from "../helpers/server.js";
 
 /** The shell blocks of the README marked `<!-- runnable -->`, in order. */
-export function runnableBlocks(markdown: string): string[] {
+function runnableBlocks(markdown: string): string[] {
   return [...markdown.matchAll(/<!-- runnable -->\n```sh\n([\s\S]*?)```/g)].map((m) => m[1] ?? "");
 }
 

@@ -164,6 +164,12 @@ describe("policy administration and decisions through the in-memory transport", 
     expect(candidate).toMatchObject({ passed: 1, failed: 0, failures: [] });
     expect(await revision()).toBe(1n);
     expect((await ask("reports:read", ["auditor"], { region: "eu" })).decision).toBe(Decision.DENY);
+    // A failing case says why: every candidate rule and its outcome, as explain gives them.
+    const outside = TESTS.replace("context: { region: eu }", "context: { region: us }");
+    const failed = await t.admin.testPolicy({ tests: outside, candidate: TWO }, admin);
+    expect(failed.failures[0]?.trace.map((r) => [r.rule, r.outcome])).toEqual([
+      ["uses/reports", "CONDITION_FALSE"],
+    ]);
     const bad = await failure(t.admin.testPolicy({ tests: TESTS, candidate: "kind: Nope\n" }, admin));
     expect(bad).toMatchObject({ code: Code.InvalidArgument, reason: "POLICY_INVALID" });
   });

@@ -51,7 +51,8 @@ async function onServer(cmd: Command, tests: string, policies: string | undefine
     { tests: text, candidate: candidate.join("---\n") },
     { headers: clients.adminHeaders() },
   );
-  const report = { passed: res.passed, failed: res.failed, failures: res.failures };
+  const failures = res.failures.map((f) => ({ ...f, trace: f.trace }));
+  const report = { passed: res.passed, failed: res.failed, failures };
   print(json, report, policies ? { candidates: policies } : {});
 }
 
