@@ -85,6 +85,7 @@ export async function startTessera(config: Config, opts: StartOptions = {}): Pro
       maxMessageBytes: config.maxMessageBytes,
       tls,
       observeCall: opts.observeCall,
+      admission: { maxInFlight: config.maxInFlight, maxLagMs: config.maxEventLoopLagMs },
     });
     let ports: { grpcPort: number; httpPort: number };
     try {
@@ -111,6 +112,7 @@ export async function startTessera(config: Config, opts: StartOptions = {}): Pro
       { onError: opts.onSyncError, from: tessera.syncFrom },
     );
     const stopRotation = startKeyRotation(tessera, config, opts.onSyncError);
+    const stopAdmission = servers.startAdmission();
     const stopMaintenance = startMaintenance(
       () =>
         runMaintenance(
@@ -131,6 +133,7 @@ export async function startTessera(config: Config, opts: StartOptions = {}): Pro
     const close = async (): Promise<void> => {
       stopSync();
       stopRotation();
+      stopAdmission();
       stopMaintenance();
       unwatchLog?.();
       servers.health.shutdown();

@@ -98,6 +98,22 @@ export const SCHEMA = {
     doc: "largest request message accepted; a larger one is refused with RESOURCE_EXHAUSTED",
     group: "Listening",
   }),
+  maxInFlight: setting({
+    env: "TESSERA_MAX_IN_FLIGHT",
+    flag: "--max-in-flight",
+    type: count(1, 1_000_000),
+    default: 1024,
+    doc: "calls one worker may have waiting at once (I/O, signatures, policy checks); beyond, RESOURCE_EXHAUSTED OVERLOADED",
+    group: "Listening",
+  }),
+  maxEventLoopLagMs: setting({
+    env: "TESSERA_MAX_EVENT_LOOP_LAG_MS",
+    flag: "--max-event-loop-lag-ms",
+    type: count(10, 60_000),
+    default: 200,
+    doc: "event-loop lag (ms) above which a worker refuses new calls (OVERLOADED, readiness NOT_SERVING) until it halves",
+    group: "Listening",
+  }),
   tlsCert: optional({
     env: "TESSERA_TLS_CERT",
     flag: "--tls-cert",

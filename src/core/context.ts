@@ -8,4 +8,6 @@ export interface CallContext {
   peer(): PeerIdentity | undefined;
   /** The caller's network address (IP, no port), when the transport knows it. */
   remote(): string | undefined;
+  /** When the caller stops waiting (ms since the epoch), if it set a deadline. */
+  deadline(): number | undefined;
 }

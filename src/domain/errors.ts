@@ -108,6 +108,9 @@ export const ERROR_KINDS = {
   FIELD_UNKNOWN: "invalid_argument",
   ENUM_VALUE_UNKNOWN: "invalid_argument",
   ROLE_UNKNOWN: "invalid_argument",
+  // Overload (issue #11): refused at once instead of queued; work past its deadline is dropped.
+  OVERLOADED: "resource_exhausted",
+  DEADLINE_EXCEEDED: "deadline_exceeded",
   // INTERNAL: never a client's fault.
   INTERNAL: "internal",
 } as const;

@@ -1,7 +1,7 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { anyPack } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
-import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
+import { ErrorInfoSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { StatusSchema } from "../../gen/google/rpc/status_pb.js";
 import { type ErrorKind, type ErrorReason, TesseraError } from "../domain/errors.js";
 
@@ -16,6 +16,7 @@ const CODES: Record<ErrorKind, Code> = {
   already_exists: Code.AlreadyExists,
   failed_precondition: Code.FailedPrecondition,
   resource_exhausted: Code.ResourceExhausted,
+  deadline_exceeded: Code.DeadlineExceeded,
   internal: Code.Internal,
 };
 
@@ -56,12 +57,27 @@ export function errorInfo(e: WireError) {
   return create(ErrorInfoSchema, { reason: e.reason, domain: ERROR_DOMAIN, metadata: { ...e.details } });
 }
 
-/** The `grpc-status-details-bin` payload: a google.rpc.Status with the ErrorInfo. */
+/** Seconds the caller should wait before retrying, when the refusal says (overload, rate limits, lockout). */
+export function retryAfterSeconds(e: WireError): number | undefined {
+  const s = Number(e.details.retry_after_seconds);
+  return Number.isInteger(s) && s >= 0 ? s : undefined;
+}
+
+/** The google.rpc.RetryInfo detail of a refusal that says when to retry. */
+export function retryInfo(e: WireError) {
+  const seconds = retryAfterSeconds(e);
+  return seconds === undefined
+    ? undefined
+    : create(RetryInfoSchema, { retryDelay: { seconds: BigInt(seconds) } });
+}
+
+/** The `grpc-status-details-bin` payload: a google.rpc.Status with the ErrorInfo (and RetryInfo). */
 export function statusDetailsBin(e: WireError): Buffer {
+  const retry = retryInfo(e);
   const status = create(StatusSchema, {
     code: e.code,
     message: e.message,
-    details: [anyPack(ErrorInfoSchema, errorInfo(e))],
+    details: [anyPack(ErrorInfoSchema, errorInfo(e)), ...(retry ? [anyPack(RetryInfoSchema, retry)] : [])],
   });
   return Buffer.from(toBinary(StatusSchema, status));
 }

@@ -11,11 +11,11 @@ import {
   createContextValues,
   type HandlerContext,
 } from "@connectrpc/connect";
-import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
+import { ErrorInfoSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 import { peerIdentity } from "../auth/peer.js";
 import type { CallContext } from "../core/context.js";
 import type { PeerIdentity } from "../domain/principal.js";
-import { errorInfo, toWireError } from "../rpc/errors.js";
+import { errorInfo, retryAfterSeconds, retryInfo, toWireError } from "../rpc/errors.js";
 import type { ServiceBinding } from "../rpc/handlers.js";
 
 /** Carries the verified client-certificate identity from the Node request into handlers. */
@@ -41,17 +41,28 @@ function connectContext(ctx: HandlerContext): CallContext {
     header: (name) => ctx.requestHeader.get(name) ?? undefined,
     peer: () => ctx.values.get(peerKey),
     remote: () => ctx.values.get(remoteKey),
+    deadline: () => {
+      const left = ctx.timeoutMs();
+      return left === undefined ? undefined : Date.now() + left;
+    },
   };
 }
 
 /** A thrown error as a ConnectError carrying the ErrorInfo reason. */
 export function connectError(err: unknown): ConnectError {
   const wire = toWireError(err);
+  const retry = retryInfo(wire);
   return new ConnectError(
     `${wire.reason}: ${wire.message}`,
     wire.code as Code,
-    { "tessera-reason": wire.reason },
-    [{ desc: ErrorInfoSchema, value: errorInfo(wire) }],
+    {
+      "tessera-reason": wire.reason,
+      ...(retry ? { "retry-after": String(retryAfterSeconds(wire)) } : {}),
+    },
+    [
+      { desc: ErrorInfoSchema, value: errorInfo(wire) },
+      ...(retry ? [{ desc: RetryInfoSchema, value: retry }] : []),
+    ],
   );
 }
 

@@ -33,6 +33,12 @@ class GrpcCallContext implements CallContext {
   remote(): string | undefined {
     return addressOfPeer(this.call.getPeer());
   }
+
+  deadline(): number | undefined {
+    const d = this.call.getDeadline();
+    const ms = d instanceof Date ? d.getTime() : d;
+    return Number.isFinite(ms) ? ms : undefined;
+  }
 }
 
 /** The address in grpc-js's `getPeer()` (`address:port`, IPv6 unbracketed, or `unknown`). */

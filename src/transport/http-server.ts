@@ -3,6 +3,7 @@ import * as http2 from "node:http2";
 import type { ServiceBinding } from "../rpc/handlers.js";
 import { addConnectService } from "./connect-adapter.js";
 import { connectHandler } from "./connect-node.js";
+import { DEFAULT_LIMITS, type TransportLimits } from "./limits.js";
 import type { TlsMaterial } from "./tls.js";
 
 export interface HttpOptions {
@@ -13,6 +14,8 @@ export interface HttpOptions {
   /** True while the server is up and not draining. */
   readonly healthy: () => boolean;
   readonly tls?: TlsMaterial | undefined;
+  /** Connection and request limits; DEFAULT_LIMITS unless a test needs shorter ones. */
+  readonly limits?: TransportLimits | undefined;
 }
 
 type NodeHandler = (
@@ -58,16 +61,34 @@ export function createHttpServer(opts: HttpOptions): http.Server | http2.Http2Se
     }
     connect(req, res);
   };
-  if (!opts.tls) return http.createServer(handler as http.RequestListener);
+  const limits = opts.limits ?? DEFAULT_LIMITS;
+  if (!opts.tls) {
+    const plain = http.createServer(
+      {
+        headersTimeout: limits.headersTimeoutMs,
+        requestTimeout: limits.requestTimeoutMs,
+        keepAliveTimeout: limits.keepAliveTimeoutMs,
+        // How often those timeouts are checked (Node's default, 30 s, would let them overrun).
+        connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
+      },
+      handler as http.RequestListener,
+    );
+    plain.maxConnections = limits.maxConnections;
+    return plain;
+  }
   const server = http2.createSecureServer(
     {
       allowHTTP1: true,
+      settings: { maxConcurrentStreams: limits.maxConcurrentStreams },
       cert: opts.tls.cert,
       key: opts.tls.key,
       ...(opts.tls.clientCa ? { ca: opts.tls.clientCa, requestCert: true, rejectUnauthorized: false } : {}),
     },
     handler,
   );
+  server.maxConnections = limits.maxConnections;
+  // An HTTP/2 stream that does not finish arriving is reset after the request timeout.
+  server.on("stream", (stream) => stream.setTimeout(limits.requestTimeoutMs, () => stream.close()));
   trackSessions(server);
   return server;
 }

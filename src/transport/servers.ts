@@ -8,6 +8,7 @@ import { file_tessera_v1_auth_service } from "../../gen/tessera/v1/auth_service_
 import { file_tessera_v1_system_service } from "../../gen/tessera/v1/system_service_pb.js";
 import type { Tessera } from "../core/tessera.js";
 import { adminService } from "../rpc/admin-service.js";
+import { Admission } from "../rpc/admission.js";
 import { authService } from "../rpc/auth-service.js";
 import type { ServiceBinding } from "../rpc/handlers.js";
 import { type CallObserver, observeBinding } from "../rpc/request-log.js";
@@ -15,6 +16,7 @@ import { systemService } from "../rpc/system-service.js";
 import { addGrpcService } from "./grpc-adapter.js";
 import { HealthState } from "./health.js";
 import { createHttpServer } from "./http-server.js";
+import { DEFAULT_LIMITS, grpcServerOptions } from "./limits.js";
 import { addReflection } from "./reflection.js";
 import type { TlsMaterial } from "./tls.js";
 
@@ -23,6 +25,8 @@ export interface ServerOptions {
   readonly tls?: TlsMaterial | undefined;
   /** Told of every call once answered (the debug request log); unset, calls are not wrapped at all. */
   readonly observeCall?: CallObserver | undefined;
+  /** Per-worker admission (overload shedding, deadlines); the default admits everything. */
+  readonly admission?: { readonly maxInFlight: number; readonly maxLagMs: number } | undefined;
 }
 
 /** Both ports' servers, built but not listening. */
@@ -30,6 +34,8 @@ export interface Servers {
   readonly grpc: grpc.Server;
   readonly http: http.Server | http2.Http2SecureServer;
   readonly health: HealthState;
+  /** Samples the event-loop lag while the servers run; returns the function that stops it. */
+  startAdmission(): () => void;
 }
 
 /**
@@ -45,14 +51,18 @@ export function createServers(t: Tessera, opts: ServerOptions): Servers {
   const observe = opts.observeCall;
   // The health state names the services, which exist only once bound: asked for at call time.
   let health: HealthState | undefined;
+  const admission = new Admission({
+    maxInFlight: opts.admission?.maxInFlight ?? Number.MAX_SAFE_INTEGER,
+    maxLagMs: opts.admission?.maxLagMs ?? Number.MAX_SAFE_INTEGER,
+    // Readiness: a worker that sheds load tells its balancer to send less.
+    onShedding: (shedding) => health?.setReady("load", !shedding),
+  });
+  // Admission outermost: a refused call costs a comparison and nothing else (health is never refused).
   const bindings = serviceBindings(t, () => health?.get("") === 1).map((b) =>
-    observe ? observeBinding(b, observe) : b,
+    admission.wrap(observe ? observeBinding(b, observe) : b),
   );
   health = new HealthState(bindings.map((b) => b.service.typeName));
-  const server = new grpc.Server({
-    "grpc.max_receive_message_length": opts.maxMessageBytes,
-    "grpc.keepalive_permit_without_calls": 1,
-  });
+  const server = new grpc.Server(grpcServerOptions(DEFAULT_LIMITS, opts.maxMessageBytes));
   for (const b of bindings) addGrpcService(server, b);
   health.addTo(server);
   addReflection(server, [
@@ -70,5 +80,5 @@ export function createServers(t: Tessera, opts: ServerOptions): Servers {
     healthy: () => health.get("") === 1,
     tls: opts.tls,
   });
-  return { grpc: server, http: httpServer, health };
+  return { grpc: server, http: httpServer, health, startAdmission: () => admission.start() };
 }

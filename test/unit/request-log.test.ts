@@ -13,7 +13,12 @@ import { type CallRecord, observeBinding } from "../../src/rpc/request-log.js";
 
 /** A call context carrying `headers`, as a transport would build it. */
 function ctx(headers: Record<string, string> = {}): CallContext {
-  return { header: (name) => headers[name], peer: () => undefined, remote: () => "127.0.0.1" };
+  return {
+    header: (name) => headers[name],
+    peer: () => undefined,
+    remote: () => "127.0.0.1",
+    deadline: () => undefined,
+  };
 }
 
 function observed(binding: ServiceBinding) {
