@@ -15,6 +15,9 @@ export interface AdmissionOptions {
   readonly now?: () => number;
 }
 
+/** Samples in a row above the lag bound that make it overload rather than a pause. */
+const SUSTAINED_SAMPLES = 3;
+
 /** Seconds a refused caller is told to wait (RetryInfo, Retry-After). */
 const RETRY_AFTER_SECONDS = "1";
 
@@ -29,6 +32,8 @@ export class Admission {
   private inFlight = 0;
   private lagMs = 0;
   private shedding = false;
+  /** Consecutive samples above the bound. */
+  private over = 0;
   private timer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
 
@@ -49,10 +54,15 @@ export class Admission {
     return () => clearInterval(this.timer);
   }
 
-  /** Records a lag sample: shedding starts above the bound and stops below half of it. */
+  /**
+   * Records a lag sample. Shedding starts when the lag stays above the bound for several samples
+   * in a row (one long pause — a full GC, a stopped process — is not overload, and what queued
+   * behind it drains by itself), and stops once a sample falls below half of it.
+   */
   observeLag(lagMs: number): void {
     this.lagMs = lagMs;
-    const shed = this.shedding ? lagMs > this.o.maxLagMs / 2 : lagMs > this.o.maxLagMs;
+    this.over = lagMs > this.o.maxLagMs ? this.over + 1 : 0;
+    const shed = this.shedding ? lagMs > this.o.maxLagMs / 2 : this.over >= SUSTAINED_SAMPLES;
     if (shed === this.shedding) return;
     this.shedding = shed;
     this.o.onShedding?.(shed);

@@ -3,7 +3,7 @@ import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AdminService } from "../../gen/tessera/v1/admin_service_pb.js";
 import { Tier } from "../../gen/tessera/v1/types_pb.js";
-import { cliEnv, type ServeProcess, spawnServe } from "../helpers/cli.js";
+import { type ServeProcess, spawnCluster } from "../helpers/cli.js";
 import { expectOk } from "../helpers/e2e.js";
 import { freshAuthClient, grpcClient } from "../helpers/grpc-client.js";
 import { tempDir } from "../helpers/server.js";
@@ -45,16 +45,7 @@ describe("serve --workers 2: workers killed and replaced while tokens are revoke
   let agentId = "";
 
   beforeAll(async () => {
-    serve = spawnServe(
-      ["--data-dir", data.dir, "--grpc-port", "0", "--http-port", "0", "--workers", "2"],
-      cliEnv(data.dir),
-    );
-    const ready = await serve.ready;
-    port = ready.grpcPort;
-    admin = {
-      "x-api-key": ready.exports.TESSERA_API_KEY ?? "",
-      "x-admin-token": ready.exports.TESSERA_ADMIN_TOKEN ?? "",
-    };
+    ({ serve, port, admin: admin } = await spawnCluster(data.dir));
     adminClient = grpcClient(AdminService, `127.0.0.1:${port}`);
     agentId =
       expectOk(

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AdminService } from "../../gen/tessera/v1/admin_service_pb.js";
 import { Decision } from "../../gen/tessera/v1/auth_service_pb.js";
 import { Tier } from "../../gen/tessera/v1/types_pb.js";
-import { cliEnv, type ServeProcess, spawnServe } from "../helpers/cli.js";
+import { type ServeProcess, spawnCluster } from "../helpers/cli.js";
 import { expectOk } from "../helpers/e2e.js";
 import { freshAuthClient, grpcClient } from "../helpers/grpc-client.js";
 import { tempDir } from "../helpers/server.js";
@@ -24,16 +24,7 @@ describe("serve --workers 2: concurrent PutPolicy (issue #9, finding 7)", () => 
   let headers: Record<string, string> = {};
 
   beforeAll(async () => {
-    serve = spawnServe(
-      ["--data-dir", data.dir, "--grpc-port", "0", "--http-port", "0", "--workers", "2"],
-      cliEnv(data.dir),
-    );
-    const ready = await serve.ready;
-    port = ready.grpcPort;
-    headers = {
-      "x-api-key": ready.exports.TESSERA_API_KEY ?? "",
-      "x-admin-token": ready.exports.TESSERA_ADMIN_TOKEN ?? "",
-    };
+    ({ serve, port, admin: headers } = await spawnCluster(data.dir));
   });
   afterAll(async () => {
     expect(await serve.stop()).toBe(0);

@@ -131,3 +131,20 @@ export function cliFlags(server: {
     server.org.adminToken,
   ];
 }
+
+/** `tessera serve --workers N` on a data directory of its own, listening, with its dev org's admin headers. */
+export async function spawnCluster(
+  dataDir: string,
+  workers = 2,
+): Promise<{ serve: ServeProcess; port: number; admin: Record<string, string> }> {
+  const serve = spawnServe(
+    ["--data-dir", dataDir, "--grpc-port", "0", "--http-port", "0", "--workers", String(workers)],
+    cliEnv(dataDir),
+  );
+  const ready = await serve.ready;
+  const admin = {
+    "x-api-key": ready.exports.TESSERA_API_KEY ?? "",
+    "x-admin-token": ready.exports.TESSERA_ADMIN_TOKEN ?? "",
+  };
+  return { serve, port: ready.grpcPort, admin };
+}
