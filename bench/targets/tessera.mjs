@@ -98,7 +98,8 @@ export async function startTessera(opts) {
 
   // Exactly the scenario's rules: drop the example policy a development org starts with.
   const listed = await cli("policy", "list");
-  for (const p of listed.policies ?? []) if (p.name === "example") await cli("policy", "delete", "example", "--yes");
+  for (const p of listed.policies ?? [])
+    if (p.name === "example") await cli("policy", "delete", "example", "--yes");
   const applied = await cli("policy", "apply", "-f", opts.policy);
   const agent = await cli(
     "agents",
