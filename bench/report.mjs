@@ -24,6 +24,29 @@ export const caseLabel = (target, caseId) => TARGET_CASE[target]?.[caseId] ?? CA
 const find = (rows, target, caseId, mode = "throughput") =>
   rows.find((r) => r.target === target && r.caseId === caseId && r.mode === mode);
 
+/** The overload case's goals (issue #11): what a crowd far beyond capacity may cost. */
+function overloadRatios(o) {
+  if (!o) return [];
+  const what = `${o.connections} connections × ${o.streams} streams`;
+  return [
+    [`overload (${what}): Authorize goodput / best throughput`, o.goodputOfBest, ">=", 0.8],
+    [
+      "overload: p99 of a client's accepted Authorize calls, ms",
+      o.probeP99Ms ?? Number.POSITIVE_INFINITY,
+      "<=",
+      50,
+    ],
+    ["overload: /healthz p99, ms", o.healthzP99Ms, "<=", 50],
+    ["overload: largest worker RSS during the load, MiB", o.rssMaxMiB, "<=", 300],
+    [
+      "overload: back to normal after the load stops, ms",
+      o.recoveryMs ?? Number.POSITIVE_INFINITY,
+      "<=",
+      1000,
+    ],
+  ];
+}
+
 function ratios(d) {
   const rps = (t, c) => find(d.rows, t, c)?.reqPerSec;
   const maxRss = Math.max(...d.rss.big.map((p) => p.rssMiB));
@@ -53,10 +76,11 @@ function ratios(d) {
     ["Authenticate (API key) / limit, req/s", rps("tessera", "authn") / rps("limit", "authn"), ">=", 0.8],
     ["MintToken req/s / raw Ed25519 signatures/s", rps("tessera", "mint") / d.ed25519OpsPerSec, ">=", 0.6],
     ["RSS per process, MiB (largest, 100k agents + 10,005 rules)", maxRss, "<=", 200],
+    ...overloadRatios(d.overload),
   ];
   const out = list.map(([name, value, op, goal]) => ({
     name,
-    value: Number(value.toFixed(name.startsWith("RSS") ? 1 : 3)),
+    value: Number(value.toFixed(/RSS|ms/.test(name) ? 1 : 3)),
     goal: `${op === ">=" ? "≥" : "≤"} ${goal}`,
     met: op === ">=" ? value >= goal : value <= goal,
   }));
@@ -156,8 +180,23 @@ ${table(d)}
 ${ratioTable(list)}
 
 RSS per process with 100,000 agents and 10,005 rules, after the load: ${rss}.
+${overloadText(d.overload)}
 ${d.skipped.map((s) => `Not measured: ${s}.`).join("\n")}
 Raw figures: [bench/results/latest.json](bench/results/latest.json).
+`;
+}
+
+function overloadText(o) {
+  if (!o) return "";
+  return `
+Overload (5-rule Tessera, measured alone, last): h2load \`-D ${Math.round(o.seconds)} -c ${o.connections} -m ${o.streams}\` (${num(o.connections * o.streams)} calls
+offered at once; the throughput case keeps 128 in flight) while a client on its own connection sends one
+Authorize and one \`GET /healthz\` every 50 ms. Answered ${num(o.goodputPerSec)} Authorize/s (best throughput
+${num(o.sustainable)}/s); ${num(o.refused)} OVERLOADED answers and ${num(o.refusedStreams)} streams refused before they started
+(REFUSED_STREAM: opened before the server's SETTINGS arrived). The probing client: ${o.probeAccepted} of ${o.probeCalls}
+Authorize calls accepted, p99 ${o.probeP99Ms?.toFixed(1)} ms; /healthz p99 ${o.healthzP99Ms.toFixed(1)} ms, max ${o.healthzMaxMs.toFixed(1)} ms,
+${o.healthzNotServing} answers NOT_SERVING; largest worker RSS during the load ${o.rssMaxMiB.toFixed(0)} MiB; back to normal
+(/healthz SERVING and an Authorize within 10 ms) ${o.recoveryMs === undefined ? "not within 30 s" : `${o.recoveryMs.toFixed(0)} ms`} after the load stopped.
 `;
 }
 

@@ -86,6 +86,7 @@ export async function startTessera(config: Config, opts: StartOptions = {}): Pro
       tls,
       observeCall: opts.observeCall,
       admission: { maxInFlight: config.maxInFlight, maxLagMs: config.maxEventLoopLagMs },
+      limits: { maxStreamsPerWorker: config.maxStreams, maxConnections: config.maxConnections },
     });
     let ports: { grpcPort: number; httpPort: number };
     try {

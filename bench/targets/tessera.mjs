@@ -126,6 +126,7 @@ export async function startTessera(opts) {
     name: "tessera",
     instance: opts.instance,
     port: grpcPort,
+    httpPort,
     proc,
     apiKey: creds.apiKey,
     adminToken: creds.adminToken,

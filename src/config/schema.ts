@@ -106,6 +106,22 @@ export const SCHEMA = {
     doc: "calls one worker may have waiting at once (I/O, signatures, policy checks); beyond, RESOURCE_EXHAUSTED OVERLOADED",
     group: "Listening",
   }),
+  maxStreams: setting({
+    env: "TESSERA_MAX_STREAMS",
+    flag: "--max-streams",
+    type: count(1, 1_000_000),
+    default: 128,
+    doc: "HTTP/2 streams one worker's connections may have open together; each connection is told its share, so a crowd of clients queues on its own side",
+    group: "Listening",
+  }),
+  maxConnections: setting({
+    env: "TESSERA_MAX_CONNECTIONS",
+    flag: "--max-connections",
+    type: count(1, 1_000_000),
+    default: 4096,
+    doc: "connections one worker accepts at once on each port; beyond, new connections are closed at once",
+    group: "Listening",
+  }),
   maxEventLoopLagMs: setting({
     env: "TESSERA_MAX_EVENT_LOOP_LAG_MS",
     flag: "--max-event-loop-lag-ms",

@@ -4,6 +4,7 @@ import type { ServiceBinding } from "../rpc/handlers.js";
 import { addConnectService } from "./connect-adapter.js";
 import { connectHandler } from "./connect-node.js";
 import { DEFAULT_LIMITS, type TransportLimits } from "./limits.js";
+import type { StreamBudget } from "./stream-budget.js";
 import type { TlsMaterial } from "./tls.js";
 
 export interface HttpOptions {
@@ -14,6 +15,8 @@ export interface HttpOptions {
   /** True while the server is up and not draining. */
   readonly healthy: () => boolean;
   readonly tls?: TlsMaterial | undefined;
+  /** The worker's stream budget, shared with the gRPC port (HTTP/2 over TLS only). */
+  readonly budget?: StreamBudget | undefined;
   /** Connection and request limits; DEFAULT_LIMITS unless a test needs shorter ones. */
   readonly limits?: TransportLimits | undefined;
 }
@@ -87,6 +90,7 @@ export function createHttpServer(opts: HttpOptions): http.Server | http2.Http2Se
     handler,
   );
   server.maxConnections = limits.maxConnections;
+  opts.budget?.attach(server);
   // An HTTP/2 stream that does not finish arriving is reset after the request timeout.
   server.on("stream", (stream) => stream.setTimeout(limits.requestTimeoutMs, () => stream.close()));
   trackSessions(server);

@@ -1,3 +1,7 @@
+import type * as http2 from "node:http2";
+import type * as grpc from "@grpc/grpc-js";
+import type { StreamBudget } from "./stream-budget.js";
+
 /**
  * Connection and stream limits of both ports: what one client may hold open, and how long a
  * request may take to arrive. Without them a client that sends headers or a body slowly (or
@@ -6,7 +10,9 @@
 export interface TransportLimits {
   /** Streams one HTTP/2 connection may have open at once (both ports). */
   readonly maxConcurrentStreams: number;
-  /** HTTP port: connections one worker accepts at once. */
+  /** Streams one worker's HTTP/2 connections may have open at once, together (see StreamBudget). */
+  readonly maxStreamsPerWorker: number;
+  /** Connections one worker accepts at once, on each port. */
   readonly maxConnections: number;
   /** HTTP port: how long a client may take to send a request's headers. */
   readonly headersTimeoutMs: number;
@@ -20,6 +26,8 @@ export interface TransportLimits {
 
 export const DEFAULT_LIMITS: TransportLimits = {
   maxConcurrentStreams: 128,
+  // About 50 ms of work queued per worker at this machine's ~5,000 Authorize/s (BENCHMARKS.md, overload).
+  maxStreamsPerWorker: 128,
   maxConnections: 4096,
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
@@ -37,4 +45,36 @@ export function grpcServerOptions(limits: TransportLimits, maxMessageBytes: numb
     "grpc.keepalive_time_ms": 60_000,
     "grpc.keepalive_timeout_ms": 20_000,
   };
+}
+
+/** What grpc-js keeps of each listening HTTP/2 server (a private field: see grpcListeners). */
+interface GrpcListener {
+  readonly sessions: Set<http2.ServerHttp2Session>;
+}
+
+/**
+ * The HTTP/2 servers a bound grpc-js server listens with, and their open sessions. grpc-js has
+ * no public handle on them, so this reads its `http2Servers` field; when a grpc-js release
+ * renames it this throws at start (and the transport-limits test fails), rather than the
+ * limits silently going away.
+ */
+export function grpcListeners(server: grpc.Server): Map<http2.Http2Server, GrpcListener> {
+  const listeners = (server as unknown as { http2Servers?: unknown }).http2Servers;
+  if (!(listeners instanceof Map))
+    throw new Error(
+      "grpc-js no longer exposes its HTTP/2 servers (http2Servers); see src/transport/limits.ts",
+    );
+  return listeners as Map<http2.Http2Server, GrpcListener>;
+}
+
+/** Applies the connection cap and the worker's stream budget to a bound gRPC server. */
+export function limitGrpcConnections(
+  server: grpc.Server,
+  limits: TransportLimits,
+  budget: StreamBudget,
+): void {
+  for (const [listener, info] of grpcListeners(server)) {
+    listener.maxConnections = limits.maxConnections;
+    budget.attach(listener, info.sessions);
+  }
 }

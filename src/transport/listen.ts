@@ -45,6 +45,7 @@ export async function listenBoth(
       `cannot listen for gRPC on ${host}:${at.grpcPort}: ${why(err)}; choose another with --grpc-port (TESSERA_GRPC_PORT)`,
     );
   }
+  servers.limitGrpc();
   try {
     await new Promise<void>((resolve, reject) => {
       servers.http.once("error", reject);

@@ -16,8 +16,9 @@ import { systemService } from "../rpc/system-service.js";
 import { addGrpcService } from "./grpc-adapter.js";
 import { HealthState } from "./health.js";
 import { createHttpServer } from "./http-server.js";
-import { DEFAULT_LIMITS, grpcServerOptions } from "./limits.js";
+import { DEFAULT_LIMITS, grpcServerOptions, limitGrpcConnections, type TransportLimits } from "./limits.js";
 import { addReflection } from "./reflection.js";
+import { StreamBudget } from "./stream-budget.js";
 import type { TlsMaterial } from "./tls.js";
 
 export interface ServerOptions {
@@ -27,6 +28,8 @@ export interface ServerOptions {
   readonly observeCall?: CallObserver | undefined;
   /** Per-worker admission (overload shedding, deadlines); the default admits everything. */
   readonly admission?: { readonly maxInFlight: number; readonly maxLagMs: number } | undefined;
+  /** Connection and stream limits; DEFAULT_LIMITS for whatever is not given. */
+  readonly limits?: Partial<TransportLimits> | undefined;
 }
 
 /** Both ports' servers, built but not listening. */
@@ -36,6 +39,8 @@ export interface Servers {
   readonly health: HealthState;
   /** Samples the event-loop lag while the servers run; returns the function that stops it. */
   startAdmission(): () => void;
+  /** Once the gRPC port is bound: its connection cap and its share of the stream budget. */
+  limitGrpc(): void;
 }
 
 /**
@@ -62,7 +67,8 @@ export function createServers(t: Tessera, opts: ServerOptions): Servers {
     admission.wrap(observe ? observeBinding(b, observe) : b),
   );
   health = new HealthState(bindings.map((b) => b.service.typeName));
-  const server = new grpc.Server(grpcServerOptions(DEFAULT_LIMITS, opts.maxMessageBytes));
+  const limits: TransportLimits = { ...DEFAULT_LIMITS, ...opts.limits };
+  const server = new grpc.Server(grpcServerOptions(limits, opts.maxMessageBytes));
   for (const b of bindings) addGrpcService(server, b);
   health.addTo(server);
   addReflection(server, [
@@ -73,12 +79,22 @@ export function createServers(t: Tessera, opts: ServerOptions): Servers {
     // Lets grpcurl and buf curl decode the ErrorInfo reason in error details.
     file_google_rpc_error_details,
   ]);
+  // One event loop serves both ports: one budget of streams for both.
+  const budget = new StreamBudget(limits.maxStreamsPerWorker, limits.maxConcurrentStreams);
   const httpServer = createHttpServer({
     bindings,
     maxMessageBytes: opts.maxMessageBytes,
     jwks: () => ({ keys: t.keys.jwks() }),
     healthy: () => health.get("") === 1,
     tls: opts.tls,
+    limits,
+    budget,
   });
-  return { grpc: server, http: httpServer, health, startAdmission: () => admission.start() };
+  return {
+    grpc: server,
+    http: httpServer,
+    health,
+    startAdmission: () => admission.start(),
+    limitGrpc: () => limitGrpcConnections(server, limits, budget),
+  };
 }
