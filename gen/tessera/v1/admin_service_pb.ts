@@ -478,7 +478,8 @@ export type CreateApiKeyRequest = Message<"tessera.v1.CreateApiKeyRequest"> & {
   name: string;
 
   /**
-   * governance:propose, governance:read, audit:read, capabilities:manage, policies:manage, admin, or the org's own.
+   * governance:propose, governance:read, audit:read, capabilities:manage, policies:manage,
+   * trust:manage, admin, or the org's own.
    *
    * @generated from field: repeated string scopes = 2;
    */
