@@ -108,6 +108,7 @@ export async function startTessera(config: Config, opts: StartOptions = {}): Pro
           agent: (c) => tessera.liveness.apply(c),
           token_revoked: (c) => tessera.liveness.apply(c),
           keys: () => tessera.keys.reload(),
+          trust: () => tessera.orgTrust.reload(),
         },
       },
       { onError: opts.onSyncError, from: tessera.syncFrom },

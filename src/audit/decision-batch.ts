@@ -10,6 +10,7 @@ const TEXT_FIELDS = [
   "reason",
   "rule",
   "caller",
+  "subjectOrg",
 ] as const;
 type TextField = (typeof TEXT_FIELDS)[number];
 const WIDTH = TEXT_FIELDS.length;
@@ -74,8 +75,11 @@ export function decodeBatch(b: EncodedBatch): DecisionBatch {
     const text = {} as Record<TextField, string>;
     for (let f = 0; f < WIDTH; f++)
       text[TEXT_FIELDS[f] as TextField] = b.strings[b.codes[i * WIDTH + f] as number] as string;
+    // Only a trusted org's token has a subject org of its own; the rest leave it out.
+    const { subjectOrg, ...rest } = text;
     rows.push({
-      ...text,
+      ...rest,
+      ...(subjectOrg ? { subjectOrg } : {}),
       id: b.ids[i] as string,
       atMs: b.atMs[i] as number,
       allowed: b.allowed[i] === 1,

@@ -3,7 +3,7 @@ import type { DecisionRecord } from "../store/decisions.js";
 /** What a record costs beyond its text: numbers, the allow flag and JSON punctuation. */
 const RECORD_OVERHEAD = 64;
 
-/** The text fields a caller can make long; `id` and `orgId` are ours and short. */
+/** The text fields a caller can make long; `id`, `orgId` and `subjectOrg` are ours and short. */
 const FREE_TEXT = ["subjectId", "scope", "resourceKind", "resourceId", "reason", "rule", "caller"] as const;
 type FreeText = (typeof FREE_TEXT)[number];
 
@@ -23,7 +23,8 @@ export function recordSize(r: DecisionRecord): number {
     r.resourceId.length +
     r.reason.length +
     r.rule.length +
-    (r.caller?.length ?? 0)
+    (r.caller?.length ?? 0) +
+    (r.subjectOrg?.length ?? 0)
   );
 }
 
@@ -58,7 +59,8 @@ export function truncateText(value: string, cap: number): string {
  */
 export function boundRecord(r: DecisionRecord, maxBytes: number): DecisionRecord {
   if (recordSize(r) <= maxBytes) return r;
-  const budget = Math.max(0, maxBytes - RECORD_OVERHEAD - r.id.length - r.orgId.length);
+  const ours = r.id.length + r.orgId.length + (r.subjectOrg?.length ?? 0);
+  const budget = Math.max(0, maxBytes - RECORD_OVERHEAD - ours);
   const cap = fairCap(
     FREE_TEXT.map((f) => (r[f] ?? "").length),
     budget,

@@ -86,7 +86,7 @@ export const COMMANDS: readonly Entry[] = [
   },
   {
     name: "org",
-    summary: "the org's own credentials",
+    summary: "the org's own credentials, and the other orgs whose tokens it trusts",
     load: async () => [(await import("./commands/org.js")).registerOrg],
   },
   {

@@ -9,9 +9,17 @@ import type { CallContext } from "./context.js";
 /**
  * What an admin RPC needs; `admin` covers everything. `policies:read` (reading policies and
  * their history, validating and testing against them) is also covered by `policies:manage`.
- * `audit:read` is kept for the decision and audit queries still to come.
+ * `audit:read` is kept for the decision and audit queries still to come. `trust:manage`
+ * (trusting other orgs' tokens, listing and ending those trusts) moves the org's boundary, so
+ * no user role but `admin` grants it.
  */
-export type AdminScope = "admin" | "policies:manage" | "policies:read" | "capabilities:manage" | "audit:read";
+export type AdminScope =
+  | "admin"
+  | "policies:manage"
+  | "policies:read"
+  | "capabilities:manage"
+  | "audit:read"
+  | "trust:manage";
 
 /** The admin scopes a user role grants. */
 const ROLE_SCOPES: Record<string, readonly AdminScope[]> = {

@@ -7,7 +7,7 @@ import { type EvaluationBudget, newEvaluationBudget } from "../engine/cel-budget
 import type { PolicyEngine } from "../engine/engine.js";
 import type { AuthzQuery, Decision, ResourceRef, Subject } from "../engine/types.js";
 import type { AccessControl } from "./access.js";
-import { type Resolved, resolveSubject, type SubjectInput } from "./authorize-subject.js";
+import { type Resolved, resolveSubject, type SubjectInput, type TrustLookup } from "./authorize-subject.js";
 import type { CallContext } from "./context.js";
 import { requireScope } from "./validate.js";
 
@@ -34,14 +34,18 @@ export interface AuthDeps {
   readonly engine: PolicyEngine;
   readonly access: AccessControl;
   readonly verifier: TokenVerifier;
+  /** Which orgs' tokens each org accepts as subjects (cross-org trust); none when absent. */
+  readonly trust?: TrustLookup | undefined;
 }
+
+const TRUSTS_NONE: TrustLookup = { trusts: () => false };
 
 /** Authorize and AuthorizeBatch, independent of any transport. */
 export class AuthCore {
   constructor(private readonly d: AuthDeps) {}
 
   private resolve(input: SubjectInput, ctx: CallContext): Resolved | Promise<Resolved> {
-    return resolveSubject(input, ctx, this.d.access, this.d.verifier);
+    return resolveSubject(input, ctx, this.d.access, this.d.verifier, this.d.trust ?? TRUSTS_NONE);
   }
 
   /**
@@ -80,6 +84,7 @@ export class AuthCore {
       atMs: (this.d.now?.() ?? new Date()).getTime(),
       subjectId: r.subject.id,
       caller: r.caller,
+      subjectOrg: r.subjectOrg,
       scope: check.scope,
       resourceKind: check.resource?.kind ?? "",
       resourceId: check.resource?.id ?? "",

@@ -13,12 +13,20 @@ export interface Resolved {
   readonly subject: Subject;
   /** The caller's credential as the decision log names it ("anonymous" for a bare token). */
   readonly caller: string;
+  /** The token's org when it is not `orgId`: a token of an org the caller's org trusts. */
+  readonly subjectOrg?: string | undefined;
+}
+
+/** Which orgs trust which, answered from memory (never a database read on this path). */
+export interface TrustLookup {
+  trusts(orgId: string, other: string): boolean;
 }
 
 /** A verified token as the engine sees its subject: grants and the delegation chain included. */
 function subjectOfClaims(c: AccessClaims): Subject {
   return {
     id: c.sub,
+    org: c.org,
     tier: c.tier,
     roles: c.roles,
     scopes: c.scopes,
@@ -31,28 +39,37 @@ function subjectOfClaims(c: AccessClaims): Subject {
 
 /**
  * The caller's org decides: a token subject from another org than the caller's credential is
- * refused, never decided under the other org's policies. A token sent with no credential of
- * its own is its own credential (whoever holds it may ask about it).
+ * refused (TOKEN_ORG_MISMATCH) unless the caller's org trusts the token's org, and then it is
+ * decided under the caller's org's policies, never the token's. A token sent with no
+ * credential of its own is its own credential (whoever holds it may ask about it).
  */
-function tokenSubject(claims: AccessClaims, caller: Caller | null): Resolved {
-  if (caller && caller.orgId !== claims.org) {
+function tokenSubject(claims: AccessClaims, caller: Caller | null, trust: TrustLookup): Resolved {
+  if (!caller || caller.orgId === claims.org)
+    return { orgId: claims.org, subject: subjectOfClaims(claims), caller: caller?.id ?? "anonymous" };
+  if (!trust.trusts(caller.orgId, claims.org)) {
     throw new TesseraError(
       "TOKEN_ORG_MISMATCH",
-      "the token belongs to another org than the caller's credential",
+      "the token belongs to another org than the caller's credential, and the caller's org does not trust it",
     );
   }
-  return { orgId: claims.org, subject: subjectOfClaims(claims), caller: caller?.id ?? "anonymous" };
+  return {
+    orgId: caller.orgId,
+    subject: subjectOfClaims(claims),
+    caller: caller.id,
+    subjectOrg: claims.org,
+  };
 }
 
 function withCaller(
   claims: AccessClaims,
   access: AccessControl,
   ctx: CallContext,
+  trust: TrustLookup,
 ): Resolved | Promise<Resolved> {
   const caller = access.callerNow(ctx);
   return caller === undefined
-    ? access.caller(ctx).then((c) => tokenSubject(claims, c))
-    : tokenSubject(claims, caller);
+    ? access.caller(ctx).then((c) => tokenSubject(claims, c, trust))
+    : tokenSubject(claims, caller, trust);
 }
 
 function attributesSubject(subject: Subject, caller: Caller | null, ctx: CallContext): Resolved {
@@ -69,6 +86,7 @@ export function resolveSubject(
   ctx: CallContext,
   access: AccessControl,
   verifier: TokenVerifier,
+  trust: TrustLookup,
 ): Resolved | Promise<Resolved> {
   if (input.kind === "attributes") {
     const caller = access.callerNow(ctx);
@@ -78,6 +96,6 @@ export function resolveSubject(
   }
   const cached = verifier.verifyNow(input.token);
   return cached
-    ? withCaller(cached, access, ctx)
-    : verifier.verify(input.token).then((c) => withCaller(c, access, ctx));
+    ? withCaller(cached, access, ctx, trust)
+    : verifier.verify(input.token).then((c) => withCaller(c, access, ctx, trust));
 }

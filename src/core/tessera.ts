@@ -3,6 +3,7 @@ import { openDecisionLog } from "../audit/open-decision-log.js";
 import { BoundIdentities } from "../auth/bound-identities.js";
 import { KeyRing } from "../auth/key-ring.js";
 import { OrgCredentials } from "../auth/org-credentials.js";
+import { OrgTrust } from "../auth/org-trust.js";
 import { TokenSigner } from "../auth/token-signer.js";
 import { TokenVerifier } from "../auth/token-verifier.js";
 import { TesseraError } from "../domain/errors.js";
@@ -19,6 +20,7 @@ import { Authenticator, agentSubject, userSubject } from "./authenticate.js";
 import { IdentityAdmin } from "./identities.js";
 import { Liveness } from "./liveness.js";
 import { Minter } from "./mint.js";
+import { TrustAdmin } from "./org-trust.js";
 import { PolicyAdmin } from "./policies.js";
 import { PolicyChecker } from "./policy-checker.js";
 import { ServerStatus } from "./server-status.js";
@@ -46,6 +48,10 @@ export interface Tessera {
   readonly serviceIdentities: IdentityAdmin;
   /** The identity → org bindings in memory, reloaded on every identity change. */
   readonly boundIdentities: BoundIdentities;
+  /** Org admins trusting other orgs' tokens (cross-org Authorize). */
+  readonly trustAdmin: TrustAdmin;
+  /** Which orgs trust which, in memory, reloaded on every trust change. */
+  readonly orgTrust: OrgTrust;
   /** The server operator's plane: orgs, signing keys. */
   readonly system: SystemCore;
   /** Version, workers and uptime of this process, and a caller's policy revision. */
@@ -94,8 +100,10 @@ export async function buildTessera(
     identities: boundIdentities,
     operators: store.operators,
   });
+  const orgTrust = new OrgTrust(store.orgTrust);
+  const trustAdmin = new TrustAdmin({ repo: store.orgTrust, trust: orgTrust, now });
   const decisionLog = openDecisionLog(store.dataDir, store.decisions, settings, onLogError);
-  const auth = new AuthCore({ engine, access, verifier, log: decisionLog, now });
+  const auth = new AuthCore({ engine, access, verifier, trust: orgTrust, log: decisionLog, now });
   const policies = new PolicyAdmin({ engine, policies: store.policies, checker: new PolicyChecker(), now });
   const knownRoles = (orgId: string) => policies.knownRoles(orgId);
   const admin = new AdminCore({ access, liveness, agents: store.agents, knownRoles, now });
@@ -154,6 +162,8 @@ export async function buildTessera(
     keys,
     serviceIdentities,
     boundIdentities,
+    trustAdmin,
+    orgTrust,
     system,
     status,
     engine,

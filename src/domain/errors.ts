@@ -111,6 +111,10 @@ export const ERROR_KINDS = {
   // Overload (issue #11): refused at once instead of queued; work past its deadline is dropped.
   OVERLOADED: "resource_exhausted",
   DEADLINE_EXCEEDED: "deadline_exceeded",
+  // Cross-org trust (issue #11, "The caller's org decides"): an org cannot trust itself, nor
+  // untrust an org it does not trust.
+  TRUST_OWN_ORG: "invalid_argument",
+  TRUST_NOT_FOUND: "not_found",
   // INTERNAL: never a client's fault.
   INTERNAL: "internal",
 } as const;

@@ -254,6 +254,8 @@ export const REQUEST_LIMITS: Readonly<Record<string, FieldBound>> = {
   "tessera.v1.BindServiceIdentityRequest.source": FIXED,
   "tessera.v1.UnbindServiceIdentityRequest.identity": IDENTITY,
   "tessera.v1.UnbindServiceIdentityRequest.source": FIXED,
+  "tessera.v1.TrustOrgRequest.org_id": ID,
+  "tessera.v1.UntrustOrgRequest.org_id": ID,
   // tessera.v1.SystemService
   "tessera.v1.CreateOrgRequest.name": NAME,
   "tessera.v1.AssignIdentityNamespaceRequest.org_id": ID,

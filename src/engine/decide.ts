@@ -42,7 +42,7 @@ class Bindings implements ConditionInput {
     this.nowMs = e.nowMs;
     this.principal = celObject({
       id: subject.id,
-      org: e.orgId,
+      org: subject.org ?? e.orgId,
       tier: subject.tier,
       roles: subject.roles,
       scopes: subject.scopes ?? [],

@@ -52,6 +52,11 @@ export interface PolicyDocument {
 /** Who is asking, as the engine sees it. */
 export interface Subject {
   readonly id: string;
+  /**
+   * The org the subject belongs to, as `principal.org` shows it: a token's org, which differs
+   * from the deciding org for a token of an org it trusts. Unset: the deciding org.
+   */
+  readonly org?: string | undefined;
   readonly tier: Tier;
   readonly roles: readonly string[];
   /** When defined, the scope asked about must be covered by one of these. */

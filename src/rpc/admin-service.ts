@@ -1,10 +1,25 @@
 import { AdminService } from "../../gen/tessera/v1/admin_service_pb.js";
 import { Tier } from "../../gen/tessera/v1/types_pb.js";
 import type { Tessera } from "../core/tessera.js";
+import type { TrustRow } from "../store/org-trust.js";
 import { policyHandlers } from "./admin-policies.js";
-import { agentToPb, apiKeyToPb, signingKeyToPb, tierFromPb, timestampSeconds, userToPb } from "./convert.js";
+import {
+  agentToPb,
+  apiKeyToPb,
+  secondsToTimestamp,
+  signingKeyToPb,
+  tierFromPb,
+  timestampSeconds,
+  userToPb,
+} from "./convert.js";
 import { bindService, type ServiceBinding } from "./handlers.js";
 import { bindingToPb, namespaceToPb, sourceFromPb, sourceToPb } from "./identity-convert.js";
+
+const trustedToPb = (t: TrustRow) => ({
+  orgId: t.trustedOrgId,
+  trustedAt: secondsToTimestamp(t.createdAt),
+  actor: t.actor,
+});
 
 /** tessera.v1.AdminService: every method first proves authority over an org for its scope. */
 export function adminService(t: Tessera): ServiceBinding {
@@ -71,6 +86,17 @@ export function adminService(t: Tessera): ServiceBinding {
     },
     async unbindServiceIdentity(req, ctx) {
       t.serviceIdentities.unbind(await a.adminOrg(ctx), req.identity, sourceFromPb(req.source));
+      return {};
+    },
+    async trustOrg(req, ctx) {
+      const caller = await a.adminCaller(ctx, "trust:manage");
+      return { trusted: trustedToPb(t.trustAdmin.trust(caller, req.orgId)) };
+    },
+    async listTrustedOrgs(_req, ctx) {
+      return { orgs: t.trustAdmin.list(await a.adminOrg(ctx, "trust:manage")).map(trustedToPb) };
+    },
+    async untrustOrg(req, ctx) {
+      t.trustAdmin.untrust(await a.adminCaller(ctx, "trust:manage"), req.orgId);
       return {};
     },
     async rotateOrgCredentials(_req, ctx) {

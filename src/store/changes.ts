@@ -2,9 +2,9 @@ import type { Db } from "./db.js";
 
 /**
  * What changed: each kind names the in-memory state a process must refresh (`identity`: the
- * mTLS identity → org bindings).
+ * mTLS identity → org bindings; `trust`: which orgs trust which).
  */
-export type ChangeKind = "policy" | "credential" | "keys" | "token_revoked" | "agent" | "identity";
+export type ChangeKind = "policy" | "credential" | "keys" | "token_revoked" | "agent" | "identity" | "trust";
 
 export interface Change {
   readonly seq: number;

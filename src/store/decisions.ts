@@ -16,6 +16,8 @@ export interface DecisionRecord {
   readonly revision: number;
   /** Who asked (`api_key:…`, `service:…`, `token:…`); stored as "" when unknown. */
   readonly caller?: string | undefined;
+  /** The subject's org when it is not `orgId` (a token of a trusted org); stored as "" otherwise. */
+  readonly subjectOrg?: string | undefined;
 }
 
 /**
@@ -45,7 +47,10 @@ export interface DecisionRepositoryOptions {
   readonly maxSegmentBytes?: number | undefined;
 }
 
-/** One stored decision, in the order of the segment's JSON arrays (migration 6; caller: migration 9). */
+/**
+ * One stored decision, in the order of the segment's JSON arrays (migration 6; caller:
+ * migration 9; subject org: migration 13).
+ */
 function toStored(r: DecisionRecord): unknown[] {
   return [
     r.id,
@@ -59,6 +64,8 @@ function toStored(r: DecisionRecord): unknown[] {
     r.rule,
     r.revision,
     r.caller ?? "",
+    // Most decisions are about the deciding org's own subjects: nothing is stored for them.
+    ...(r.subjectOrg ? [r.subjectOrg] : []),
   ];
 }
 
@@ -176,6 +183,7 @@ export class DecisionRepository {
         rule: String(r.rule),
         revision: Number(r.revision),
         caller: String(r.caller),
+        ...(r.subject_org ? { subjectOrg: String(r.subject_org) } : {}),
       }));
   }
 

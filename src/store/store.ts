@@ -3,6 +3,7 @@ import { ChangeLog } from "./changes.js";
 import { type Db, openDatabase, openLogConnection } from "./db.js";
 import { DecisionRepository } from "./decisions.js";
 import { OperatorRepository } from "./operators.js";
+import { OrgTrustRepository } from "./org-trust.js";
 import { OrgRepository } from "./orgs.js";
 import { PolicyRepository } from "./policies.js";
 import { RevocationRepository } from "./revocations.js";
@@ -15,6 +16,8 @@ export interface Store {
   readonly dataDir: string;
   readonly db: Db;
   readonly orgs: OrgRepository;
+  /** Which orgs trust which other orgs' tokens (cross-org Authorize). */
+  readonly orgTrust: OrgTrustRepository;
   readonly agents: AgentRepository;
   readonly policies: PolicyRepository;
   readonly signingKeys: SigningKeyRepository;
@@ -36,6 +39,7 @@ export function openStore(dataDir: string): Store {
     dataDir,
     db,
     orgs: new OrgRepository(db),
+    orgTrust: new OrgTrustRepository(db),
     agents: new AgentRepository(db),
     policies: new PolicyRepository(db),
     signingKeys: new SigningKeyRepository(db),

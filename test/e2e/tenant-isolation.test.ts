@@ -61,6 +61,7 @@ describe("tenant isolation: org A's credentials against org B's objects", () => 
     const keys = expectOk(await f.c.admin.call("listApiKeys", {}, b)).keys;
     const users = expectOk(await f.c.admin.call("listUsers", {}, b)).users;
     const identities = expectOk(await f.c.admin.call("listServiceIdentities", {}, b)).identities;
+    const trusted = expectOk(await f.c.admin.call("listTrustedOrgs", {}, b)).orgs;
     const decision = expectOk(
       await f.c.auth.call(
         "authorize",
@@ -78,6 +79,7 @@ describe("tenant isolation: org A's credentials against org B's objects", () => 
       keys: keys.map((k) => [k.id, k.revokedAt !== undefined]),
       users: users.map((u) => u.id),
       identities: identities.map((i) => i.identity),
+      trusted: trusted.map((t) => t.orgId),
       decision: decision.decision,
       sessionActive: introspect.active,
     };
@@ -216,6 +218,17 @@ spec:
       request: { identity: B.identity },
       outcome: notFound("IDENTITY_NOT_FOUND"),
     }),
+    // A trusting B is A's own decision: B's tokens may then be presented by A's callers, decided
+    // by A's policies (test/e2e/org-trust.test.ts). Nothing of B's changes, B trusts no one.
+    trustOrg: () => ({
+      request: { orgId: f.other.orgId },
+      outcome: { ok: (v) => expect(v).toMatchObject({ trusted: { orgId: f.other.orgId } }) },
+    }),
+    listTrustedOrgs: () => ({
+      request: {},
+      outcome: { ok: (v) => expect(v).toMatchObject({ orgs: [{ orgId: f.other.orgId }] }) },
+    }),
+    untrustOrg: () => ({ request: { orgId: f.other.orgId }, outcome: { ok: () => {} } }),
     // Last: it replaces A's own credentials (B's keep working, as the fingerprint shows).
     rotateOrgCredentials: () => ({ request: {}, outcome: { ok: () => {} } }),
   };

@@ -314,4 +314,24 @@ describe("decision batches sent to the writer thread", () => {
     expect(new Set(batch.strings).size).toBe(batch.strings.length);
     expect(batch.strings.filter((s) => s.startsWith("org-"))).toHaveLength(2);
   });
+
+  it("carry a trusted org's subject org through the writer thread and the store, and none otherwise", () => {
+    const rows: DecisionRecord[] = [
+      { ...record(0), orgId: "org-a", subjectOrg: "org-b" },
+      { ...record(1), orgId: "org-a" },
+    ];
+    const decoded = decodeBatch(encodeBatch({ id: "batch-2", records: rows, overflow: [] }));
+    expect(decoded.records).toEqual(rows);
+    const tmp = tempDir();
+    const store = openStore(tmp.dir);
+    try {
+      store.decisions.write(decoded);
+      expect(store.decisions.recent("org-a", 10).map((r) => r.subjectOrg)).toEqual([undefined, "org-b"]);
+      const view = store.db.prepare("SELECT subject_org FROM decision_log ORDER BY at_ms").all();
+      expect(view).toEqual([{ subject_org: "org-b" }, { subject_org: "" }]);
+    } finally {
+      store.close();
+      tmp.cleanup();
+    }
+  });
 });

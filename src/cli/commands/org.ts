@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import type { TrustedOrg } from "../../../gen/tessera/v1/admin_service_pb.js";
 import type { ApiKey } from "../../../gen/tessera/v1/types_pb.js";
 import { parseDuration } from "../../config/duration.js";
 import { clientsFor, collect } from "../common.js";
@@ -20,7 +21,53 @@ function keyJson(k: ApiKey | undefined) {
   };
 }
 
-/** `tessera org rotate-credentials`. */
+function trustedJson(t: TrustedOrg | undefined) {
+  if (!t) return undefined;
+  return { orgId: t.orgId, trustedAt: isoTime(t.trustedAt), actor: t.actor };
+}
+
+/** `tessera org trust|untrust|trusted`: other orgs whose tokens this org's policies decide. */
+function registerTrust(org: Command): void {
+  org
+    .command("trust <org-id>")
+    .description(
+      "let the org's callers present that org's tokens to Authorize, decided by this org's policies (one direction; needs trust:manage)",
+    )
+    .action(async (orgId: string, _o: unknown, cmd: Command) => {
+      const { clients, json } = await clientsFor(cmd);
+      const res = await clients.admin.trustOrg({ orgId }, { headers: clients.adminHeaders() });
+      emit(
+        json,
+        { trusted: trustedJson(res.trusted) },
+        () => `trusting ${orgId}: its tokens are decided by this org's policies`,
+      );
+    });
+  org
+    .command("untrust <org-id>")
+    .description("stop trusting an org: its tokens are refused again (TOKEN_ORG_MISMATCH), on every worker")
+    .action(async (orgId: string, _o: unknown, cmd: Command) => {
+      const { clients, json } = await clientsFor(cmd);
+      await clients.admin.untrustOrg({ orgId }, { headers: clients.adminHeaders() });
+      emit(json, { untrusted: orgId }, () => `no longer trusting ${orgId}`);
+    });
+  org
+    .command("trusted")
+    .description("list the orgs this org trusts")
+    .action(async (_o: unknown, cmd: Command) => {
+      const { clients, json } = await clientsFor(cmd);
+      const res = await clients.admin.listTrustedOrgs({}, { headers: clients.adminHeaders() });
+      const orgs = res.orgs.map(trustedJson);
+      emit(
+        json,
+        { orgs },
+        () =>
+          orgs.map((o) => `${o?.orgId}  since ${o?.trustedAt ?? "-"}  by ${o?.actor}`).join("\n") ||
+          "(no trusted orgs)",
+      );
+    });
+}
+
+/** `tessera org rotate-credentials|trust|untrust|trusted`. */
 export function registerOrg(program: Command): void {
   withYes(
     topLevel(program, "org")
@@ -39,6 +86,7 @@ export function registerOrg(program: Command): void {
       ].join("\n"),
     );
   });
+  registerTrust(topLevel(program, "org"));
 }
 
 /** `tessera api-keys create|list|revoke|rotate`. */

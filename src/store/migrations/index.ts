@@ -447,4 +447,35 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE policy_history ADD COLUMN actor TEXT;
     `,
   },
+  {
+    version: 13,
+    name: "cross-org trust",
+    sql: `
+      -- Orgs whose tokens an org accepts as Authorize subjects, decided under its own policies.
+      -- One direction only: (A, B) lets A's callers present B's tokens, never the reverse. Both
+      -- must exist; deleting either org removes the trust.
+      CREATE TABLE org_trust (
+        org_id TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
+        trusted_org_id TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
+        created_at INTEGER NOT NULL,
+        -- Who made it, as the policy history names actors (admin:KEY_ID, api_key:KEY_ID,
+        -- user:USER_ID); never a secret.
+        actor TEXT NOT NULL,
+        PRIMARY KEY (org_id, trusted_org_id),
+        CHECK (org_id <> trusted_org_id)
+      ) STRICT, WITHOUT ROWID;
+
+      -- Records gain a twelfth element, the subject's org when it is not the deciding org (a
+      -- trusted org's token); older records, and every other decision, read back as ''.
+      DROP VIEW decision_log;
+      CREATE VIEW decision_log AS
+        SELECT s.seq AS segment, j.key AS position, s.org_id AS org_id,
+          j.value ->> 0 AS id, j.value ->> 1 AS at_ms, j.value ->> 2 AS subject_id,
+          j.value ->> 3 AS scope, j.value ->> 4 AS resource_kind, j.value ->> 5 AS resource_id,
+          j.value ->> 6 AS allowed, j.value ->> 7 AS reason, j.value ->> 8 AS rule,
+          j.value ->> 9 AS revision, coalesce(j.value ->> 10, '') AS caller,
+          coalesce(j.value ->> 11, '') AS subject_org
+        FROM decision_segments s, json_each(s.records) j;
+    `,
+  },
 ];

@@ -1,0 +1,32 @@
+import type { OrgTrustRepository } from "../store/org-trust.js";
+
+const NONE: ReadonlySet<string> = new Set();
+
+/**
+ * Which orgs each org trusts, held in memory so that Authorize with another org's token asks
+ * a map, never the database. Reloaded whole after a trust changes here or (through the change
+ * log) in any other process.
+ */
+export class OrgTrust {
+  private trusted: ReadonlyMap<string, ReadonlySet<string>> = new Map();
+
+  constructor(private readonly repo: OrgTrustRepository) {
+    this.reload();
+  }
+
+  /** Re-reads every trust and swaps the map in at once. */
+  reload(): void {
+    const next = new Map<string, Set<string>>();
+    for (const t of this.repo.all()) {
+      const set = next.get(t.orgId) ?? new Set<string>();
+      set.add(t.trustedOrgId);
+      next.set(t.orgId, set);
+    }
+    this.trusted = next;
+  }
+
+  /** True when `orgId` has trusted `other` (one direction: never because `other` trusts `orgId`). */
+  trusts(orgId: string, other: string): boolean {
+    return (this.trusted.get(orgId) ?? NONE).has(other);
+  }
+}
