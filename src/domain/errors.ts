@@ -111,6 +111,10 @@ export const ERROR_KINDS = {
   // Overload (issue #11): refused at once instead of queued; work past its deadline is dropped.
   OVERLOADED: "resource_exhausted",
   DEADLINE_EXCEEDED: "deadline_exceeded",
+  // Crash edges (issue #11): with decisionLogDurability sync, an Authorize whose decision could
+  // not be stored (database and spill file both failed, or the server is stopping) is refused,
+  // never answered.
+  DECISION_LOG_UNAVAILABLE: "unavailable",
   // INTERNAL: never a client's fault.
   INTERNAL: "internal",
 } as const;
