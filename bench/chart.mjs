@@ -11,6 +11,7 @@ const SERIES = [
 const GROUPS = [
   ["attrs", "Authorize", "attributes"],
   ["nolog", "Authorize, attributes", "decision log off"],
+  ["sync", "Authorize, attributes", "decision log sync"],
   ["token", "Authorize", "token (cache warm)"],
   ["big", "Authorize, 10,005", "rules + 100k agents"],
   ["authn", "Authenticate", "API key"],

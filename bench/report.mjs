@@ -17,6 +17,7 @@ export const CASES = {
   authn: "Authenticate, API key",
   mint: "MintToken",
   nolog: "Authorize, attributes, decision log off",
+  sync: "Authorize, attributes, decision log sync",
 };
 const TARGET_CASE = { cerbos: { attrs: "CheckResources, the same question" } };
 export const caseLabel = (target, caseId) => TARGET_CASE[target]?.[caseId] ?? CASES[caseId];
@@ -93,7 +94,22 @@ function ratios(d) {
       met: null,
     });
   }
+  const syncRatio = durabilityRatio(d.rows);
+  if (syncRatio !== undefined)
+    out.push({
+      name: `decision log durability: Authorize (attributes) sync / async (${d.decisionLogSync})`,
+      value: Number(syncRatio.toFixed(3)),
+      goal: "–",
+      met: null,
+    });
   return out;
+}
+
+/** What answering only once the decision is stored costs: sync req/s over async (the default), when both ran. */
+export function durabilityRatio(rows) {
+  const sync = find(rows, "tessera", "sync")?.reqPerSec;
+  const async = find(rows, "tessera", "attrs")?.reqPerSec;
+  return sync && async ? sync / async : undefined;
 }
 
 const ms = (us) => (us === undefined ? "–" : `${(us / 1000).toFixed(2)} ms`);
@@ -107,7 +123,7 @@ const MODE = {
 function table(d) {
   const order = (list, v) => list.indexOf(v);
   const modes = ["throughput", "serial", "open-loop"];
-  const cases = ["attrs", "nolog", "token", "big", "authn", "mint"];
+  const cases = ["attrs", "nolog", "sync", "token", "big", "authn", "mint"];
   const targets = ["limit", "cerbos", "tessera"];
   const rows = [...d.rows].sort(
     (a, b) =>

@@ -15,16 +15,17 @@ import { framedSize, grpcCall, pathOf } from "./grpc-call.mjs";
 import { ensureH2load, h2load, writeGrpcBody } from "./h2load.mjs";
 import { OVERLOAD, overload } from "./overload.mjs";
 import { killAllNow, pauseAllBut, run, stopAll } from "./proc.mjs";
-import { report } from "./report.mjs";
+import { durabilityRatio, report } from "./report.mjs";
 import { bigPolicy } from "./scenario/big-policy.mjs";
 import * as req from "./scenario/requests.mjs";
 import { cerbosBinary, cerbosVersion, startCerbos } from "./targets/cerbos.mjs";
 import { startLimit } from "./targets/limit.mjs";
-import { decisionLogOff, serveOptions, startTessera } from "./targets/tessera.mjs";
+import { decisionLogOff, decisionLogSync, serveOptions, startTessera } from "./targets/tessera.mjs";
 
 const HERE = fileURLToPath(new URL(".", import.meta.url));
 const SCENARIO_POLICY = join(HERE, "scenario/policy.yaml");
-const N = 100_000; // throughput: h2load -n 100000 -c 4 -m 32 -t 1
+// throughput: h2load -n 100000 -c 4 -m 32 -t 1 (BENCH_N: fewer, for a quick look at one case)
+const N = Number(process.env.BENCH_N ?? 100_000);
 const WARMUP = 5_000;
 const N_SERIAL = 5_000; // serial latency: -c 1 -m 1
 const OPEN_LOOP_SECONDS = 10;
@@ -214,6 +215,63 @@ async function rawEd25519(processes) {
   return total;
 }
 
+/** A check that a Tessera answers the scenario's request as expected, on every worker. */
+const scenarioReady = (workers) => (t) =>
+  prepare(
+    t,
+    "ready",
+    AuthService.method.authorize,
+    req.authorizeAttributes(),
+    { "x-api-key": t.apiKey },
+    allowedByScenario(t.name, t.revision),
+    workers * 2,
+  ).then(() => true);
+
+/** The case "Authorize, attributes subject" on a Tessera, under `caseId`. */
+const authorizeAttrs = (t, caseId, what, workers) =>
+  prepare(
+    t,
+    caseId,
+    AuthService.method.authorize,
+    req.authorizeAttributes(),
+    { "x-api-key": t.apiKey },
+    allowedByScenario(what, t.revision),
+    workers * 2,
+  );
+
+/**
+ * `BENCH_ONLY=durability npm run bench`: only Authorize (attributes) throughput with the
+ * decision log async (the default) and sync, interleaved rounds, the ratio printed. Nothing
+ * else starts and no report is written (the full run has this case too).
+ */
+async function durabilityOnly() {
+  const h2loadVersion = await ensureH2load();
+  const options = serveOptions();
+  const hasWorkers = options.has("--workers");
+  const workers = hasWorkers ? Number(process.env.BENCH_WORKERS ?? availableParallelism()) : 1;
+  const logSync = decisionLogSync(options);
+  expect(logSync, "tessera serve has no --decision-log-durability flag");
+  log(`${h2loadVersion}; Tessera with ${hasWorkers ? `--workers ${workers}` : "one process"}, n=${N}`);
+  const common = {
+    tmp,
+    workers: hasWorkers ? workers : undefined,
+    policy: SCENARIO_POLICY,
+    ready: scenarioReady(workers),
+  };
+  const asyncLog = await startTessera({ ...common, instance: "small" });
+  const syncLog = await startTessera({ ...common, instance: "sync", extraArgs: logSync.extraArgs });
+  const cases = [
+    await authorizeAttrs(asyncLog, "attrs", "decision log async", workers),
+    await authorizeAttrs(syncLog, "sync", "decision log sync", workers),
+  ];
+  for (let round = 1; round <= ROUNDS; round++) {
+    log(`throughput, round ${round} of ${ROUNDS}`);
+    for (const c of cases) await throughput(c, round);
+  }
+  const ratio = durabilityRatio(best());
+  log(`decision log durability: Authorize (attributes) ${logSync.how} / async, req/s: ${ratio.toFixed(3)}`);
+}
+
 async function main() {
   const h2loadVersion = await ensureH2load();
   cerbosBinary(); // a development tool: installed here on first use, before anything starts
@@ -236,16 +294,7 @@ async function main() {
       req.cerbosCheck(),
     ),
   );
-  const ready = (t) =>
-    prepare(
-      t,
-      "ready",
-      A.authorize,
-      req.authorizeAttributes(),
-      { "x-api-key": t.apiKey },
-      allowedByScenario(t.name, t.revision),
-      workers * 2,
-    ).then(() => true);
+  const ready = scenarioReady(workers);
   const tessera = await startTessera({
     instance: "small",
     tmp,
@@ -278,6 +327,18 @@ async function main() {
       ready,
       env: logOff.env,
       extraArgs: logOff.extraArgs,
+    }));
+  // What sync durability costs: the same Tessera answering only once each decision is stored.
+  const logSync = decisionLogSync(options);
+  const syncLog =
+    logSync &&
+    (await startTessera({
+      instance: "sync",
+      tmp,
+      workers: hasWorkers ? workers : undefined,
+      policy: SCENARIO_POLICY,
+      ready,
+      extraArgs: logSync.extraArgs,
     }));
   const bigAdmin = { "x-api-key": big.apiKey, "x-admin-token": big.adminToken };
   const listed = await grpcCall(
@@ -389,6 +450,7 @@ async function main() {
       allowedByScenario("no decision log", nolog.revision),
       calls,
     ));
+  const syncAttrs = syncLog && (await authorizeAttrs(syncLog, "sync", "decision log sync", workers));
   log("every target answered as expected (ALLOW / EFFECT_ALLOW / a principal / a token); measuring");
 
   // Rounds interleave the targets, so a disturbance on the shared machine hits one round of
@@ -402,6 +464,7 @@ async function main() {
       token,
       bigAttrs,
       nologAttrs,
+      syncAttrs,
       limitAuthn,
       authn,
       limitMint,
@@ -446,9 +509,12 @@ async function main() {
     `RSS with 100k agents and 10,005 rules: ${rssBig.map((p) => `${p.primary ? "primary" : "worker"} ${p.rssMiB.toFixed(0)} MiB`).join(", ")}`,
   );
 
-  const skipped = logOff
-    ? []
-    : ["decision logging: Tessera has no switch to turn it off (`serve` flag or TESSERA_DECISION_LOG)"];
+  const skipped = [
+    ...(logOff
+      ? []
+      : ["decision logging: Tessera has no switch to turn it off (`serve` flag or TESSERA_DECISION_LOG)"]),
+    ...(logSync ? [] : ["decision log durability: Tessera has no --decision-log-durability flag"]),
+  ];
 
   await cleanup();
   report({
@@ -465,6 +531,7 @@ async function main() {
     openLoopRate: rate,
     overload: { ...overloaded, connections: OVERLOAD.c, streams: OVERLOAD.m, sustainable },
     decisionLogOff: logOff?.how,
+    decisionLogSync: logSync?.how,
     skipped,
     settings: {
       n: N,
@@ -477,7 +544,7 @@ async function main() {
 }
 
 try {
-  await main();
+  await (process.env.BENCH_ONLY === "durability" ? durabilityOnly() : main());
   clearTimeout(watchdog);
 } catch (err) {
   if (!interrupted) console.error(`\nFAILED: ${err?.stack ?? err}`);

@@ -30,6 +30,16 @@ export function decisionLogOff(options) {
   return undefined;
 }
 
+/**
+ * How to start Tessera whose Authorize answers only once its decision is stored (the decision
+ * log's sync durability, issue #11), if it has the switch. Undefined when it has not.
+ */
+export function decisionLogSync(options) {
+  if (!options.has("--decision-log-durability")) return undefined;
+  const extraArgs = ["--decision-log-durability", "sync"];
+  return { how: extraArgs.join(" "), extraArgs };
+}
+
 function banner(out, name) {
   const m = new RegExp(`export ${name}=(\\S+)`).exec(out);
   return m?.[1];

@@ -1,8 +1,21 @@
 import type { SpillStore } from "./decision-spill.js";
 
+/** When a caller may be answered: before its decision is stored (async) or only after (sync). */
+export type DecisionLogDurability = "async" | "sync";
+
+/**
+ * With `async`, the most a process crash may lose: the decisions answered but not yet stored
+ * always fall within this many milliseconds of one another (see DecisionLog).
+ */
+export const ASYNC_LOSS_WINDOW_MS = 100;
+
 /** Tuning of the decision log; every bound is finite. Sizes are as recordSize measures them. */
 export interface DecisionLogOptions {
-  /** Flush at least this often. Default 10 ms. */
+  /** async (default) or sync; see DecisionLog. */
+  readonly durability?: DecisionLogDurability | undefined;
+  /** async: once the oldest unstored decision is this old, callers wait for their own to be stored. Default 100 ms. */
+  readonly lossWindowMs?: number | undefined;
+  /** A decision's write starts at most this long after it is queued (or right after the write in progress). Default 10 ms. */
   readonly flushIntervalMs?: number | undefined;
   /** Flush as soon as this many are waiting. Default 256. */
   readonly batchSize?: number | undefined;
@@ -34,12 +47,16 @@ export interface DecisionLogOptions {
   readonly spill?: SpillStore | undefined;
   /** Milliseconds since the epoch (quota windows, close deadline). Default Date.now. */
   readonly now?: (() => number) | undefined;
+  /** A monotonic clock in milliseconds (how long decisions have waited). Default performance.now. */
+  readonly clock?: (() => number) | undefined;
   readonly onError?: ((err: unknown) => void) | undefined;
 }
 
 /** Every option with its default applied. */
 export function resolveOptions(o: DecisionLogOptions) {
   return {
+    durability: o.durability ?? "async",
+    lossWindowMs: o.lossWindowMs ?? ASYNC_LOSS_WINDOW_MS,
     flushIntervalMs: o.flushIntervalMs ?? 10,
     batchSize: o.batchSize ?? 256,
     maxPending: o.maxPending ?? 20_000,
@@ -56,6 +73,8 @@ export function resolveOptions(o: DecisionLogOptions) {
     orgQuotaWindowMs: Math.max(1, o.orgQuotaWindowMs ?? 60_000),
     spill: o.spill,
     now: o.now ?? (() => Date.now()),
+    // The global, looked up on each call (fake timers replace it in tests).
+    clock: o.clock ?? (() => globalThis.performance.now()),
     onError: o.onError ?? (() => {}),
   };
 }

@@ -1,4 +1,5 @@
 import type { DecisionBatch, DecisionRecord } from "../store/decisions.js";
+import { decisionNotStored, StoredWaits } from "./decision-commits.js";
 import { type DecisionLogOptions, type DecisionLogStats, resolveOptions } from "./decision-log-options.js";
 import { DecisionQueue } from "./decision-queue.js";
 import type { DecisionSink } from "./decision-sink.js";
@@ -17,6 +18,16 @@ export type { DecisionLogOptions, DecisionLogStats } from "./decision-log-option
  * data directory, every waiting caller is released, and the file is moved into the database
  * later, in order (batch ids make that idempotent). While spilling, `onSpilling` listeners hear
  * it (the server reports NOT_SERVING). close() is bounded by `closeTimeoutMs`.
+ *
+ * Durability (what a process crash may lose). `async`: a decision's write starts within
+ * `flushIntervalMs` of it (right after the write in progress, if one runs longer), and once the
+ * oldest unstored decision is `lossWindowMs` old, new callers wait until their own decision is
+ * stored. So the decisions answered but not stored always fall within `lossWindowMs` (100 ms) of
+ * one another: normally the last 100 ms before a crash. `sync`: every caller waits until its
+ * decision is stored (committed, or appended to the spill file and fsync'd); decisions arriving
+ * while a write runs go into the next one (group commit). A decision that is lost instead fails
+ * its callers with DECISION_LOG_UNAVAILABLE. Decisions over their org's quota are never
+ * waited on: they are counted, not stored (see OrgQuota).
  */
 export class DecisionLog {
   private readonly queue: DecisionQueue;
@@ -34,6 +45,15 @@ export class DecisionLog {
   private readonly listeners = new Set<(spilling: boolean) => void>();
   private readonly o: ReturnType<typeof resolveOptions>;
   private readonly counts = { written: 0, spilled: 0, lost: 0 };
+  /** Decisions queued so far, and cut into batches so far: a batch holds those in [end - its length, end). */
+  private queued = 0;
+  private cutEnd = 0;
+  private readonly batchEnds = new WeakMap<DecisionBatch, number>();
+  /** Batches cut and not yet stored, oldest first: the last decision each holds, and since when the oldest has waited. */
+  private readonly unstored: { end: number; since: number }[] = [];
+  /** When the oldest decision still in the queue was queued (clock()). */
+  private queuedSince: number | undefined;
+  private readonly stored = new StoredWaits();
 
   constructor(
     private readonly sink: DecisionSink,
@@ -48,20 +68,42 @@ export class DecisionLog {
     }
   }
 
-  /** Queues a decision; returns a promise to await only when the log is full (backpressure). */
+  /**
+   * Queues a decision. Returns a promise the caller must await before answering: with `sync`
+   * always (it settles once the decision is stored, or rejects with DECISION_LOG_UNAVAILABLE);
+   * with `async` only when the log lags (its own decision is stored) or is full (backpressure).
+   */
   record(r: DecisionRecord): Promise<void> | undefined {
     if (this.closed) {
       this.counts.lost++;
-      return undefined;
+      return this.o.durability === "sync" ? Promise.reject(decisionNotStored("closed")) : undefined;
     }
     if (!this.queue.add(r)) {
+      // Over its org's quota: counted, not stored, so there is nothing to wait for.
       this.armSummary();
       return undefined;
     }
+    const now = this.o.clock();
+    this.queuedSince ??= now;
+    const n = this.queued++;
+    if (this.o.durability === "sync") {
+      this.schedule(0);
+      return this.stored.join(n);
+    }
     this.schedule(this.queue.full() ? 0 : this.o.flushIntervalMs);
-    if (!this.blocking || (this.backlog < this.o.maxPending && this.queue.bytes < this.o.maxPendingBytes))
-      return undefined;
+    if (!this.blocking) return undefined;
+    if (now - this.oldestUnstored() >= this.o.lossWindowMs) {
+      // The loss window is full: this caller waits for its own decision, written at once.
+      this.schedule(0);
+      return this.stored.join(n);
+    }
+    if (this.backlog < this.o.maxPending && this.queue.bytes < this.o.maxPendingBytes) return undefined;
     return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /** When the oldest decision not yet stored was queued (clock()); the queue holds at least one. */
+  private oldestUnstored(): number {
+    return this.unstored[0]?.since ?? this.queuedSince ?? this.o.clock();
   }
 
   private schedule(delay: number): void {
@@ -88,7 +130,7 @@ export class DecisionLog {
     if (this.writing) return this.writing;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    const batch = this.held ?? this.queue.cut();
+    const batch = this.held ?? this.cut();
     if (!batch) {
       // A summary timer that fired a moment early: try again when it is due.
       this.armSummary();
@@ -110,8 +152,48 @@ export class DecisionLog {
   private afterOp(): void {
     if (this.closed) return;
     if (this.held) this.schedule(this.o.retryBackoffMs * 2 ** (this.failures - 1));
-    else if (this.queue.length > 0) this.schedule(this.queue.full() ? 0 : this.o.flushIntervalMs);
+    else if (this.queue.length > 0) this.schedule(this.nextFlushDelay());
     this.armSummary();
+  }
+
+  /**
+   * After a write, the next one: at once when callers wait on it (sync, or a lagging async log:
+   * group commit) or a batch is full, else when the oldest queued decision has waited
+   * flushIntervalMs (counted from when it was queued, not from the end of the last write).
+   */
+  private nextFlushDelay(): number {
+    if (this.o.durability === "sync" || this.stored.waiting || this.queue.full()) return 0;
+    const since = this.queuedSince ?? this.o.clock();
+    return Math.max(0, since + this.o.flushIntervalMs - this.o.clock());
+  }
+
+  /** The next batch from the queue, numbered: decisions queued from now on wait for a later write. */
+  private cut(): DecisionBatch | undefined {
+    const batch = this.queue.cut();
+    if (!batch) return undefined;
+    this.stored.close();
+    this.cutEnd += batch.records.length;
+    this.batchEnds.set(batch, this.cutEnd);
+    if (batch.records.length > 0)
+      this.unstored.push({ end: this.cutEnd, since: this.queuedSince ?? this.o.clock() });
+    // What a partial cut leaves keeps this time: it overstates their age, so waits start early, never late.
+    if (this.queue.length === 0) this.queuedSince = undefined;
+    return batch;
+  }
+
+  private cutAll(): DecisionBatch[] {
+    const out: DecisionBatch[] = [];
+    for (let b = this.cut(); b; b = this.cut()) out.push(b);
+    return out;
+  }
+
+  /** These batches are stored (or, with `err`, lost): their callers hear it. Batches are stored in order. */
+  private settle(batches: readonly DecisionBatch[], err?: Error): void {
+    let end = -1;
+    for (const b of batches) end = Math.max(end, this.batchEnds.get(b) ?? -1);
+    if (end < 0) return; // batches of an earlier process, moved in from a spill file
+    while ((this.unstored[0]?.end ?? Number.POSITIVE_INFINITY) <= end) this.unstored.shift();
+    this.stored.settle(end, err);
   }
 
   /** Stores one batch in the database; false (reported) when it failed or timed out. */
@@ -119,6 +201,7 @@ export class DecisionLog {
     try {
       await within(this.sink.write(batch), timeoutMs, "a decision log write");
       this.counts.written += batch.records.length;
+      this.settle([batch]);
       return true;
     } catch (err) {
       this.o.onError(err);
@@ -137,7 +220,7 @@ export class DecisionLog {
 
   private async startSpilling(): Promise<void> {
     this.setSpilling(true);
-    const batches = [...(this.held ? [this.held] : []), ...this.queue.cutAll()];
+    const batches = [...(this.held ? [this.held] : []), ...this.cutAll()];
     await this.toSpill(batches);
     this.armDrain(this.o.spillRetryMs);
   }
@@ -149,9 +232,12 @@ export class DecisionLog {
       if (!this.o.spill) throw new Error("no spill file configured");
       await within(this.o.spill.append(batches), timeoutMs, "a decision spill write");
       this.counts.spilled += n;
+      // Appended and fsync'd: as durable as a commit.
+      this.settle(batches);
     } catch (err) {
       this.counts.lost += n;
       this.o.onError(err);
+      this.settle(batches, decisionNotStored("lost"));
     }
     if (this.held && batches.includes(this.held)) this.held = undefined;
     this.release();
@@ -231,7 +317,7 @@ export class DecisionLog {
     // An operation that does not end in time is abandoned: its batch is still held, and goes below.
     if (this.writing) await within(this.writing, left(0.5), "a decision log write").catch(() => {});
     this.queue.endWindows();
-    let rest = [...(this.held ? [this.held] : []), ...this.queue.cutAll()];
+    let rest = [...(this.held ? [this.held] : []), ...this.cutAll()];
     this.held = undefined;
     // While spilling, the file keeps the order: everything goes after what is in it.
     while (!this.spilling && rest.length > 0 && (await this.tryWrite(rest[0] as DecisionBatch, left(0.5))))

@@ -25,6 +25,8 @@ export function directSink(repo: DecisionRepository): DecisionSink {
 export interface ThreadSinkOptions {
   /** Passed to the thread's DecisionRepository. */
   readonly maxSegmentBytes?: number | undefined;
+  /** Each commit fsync'd (`synchronous = FULL`): the sync durability. Default false (NORMAL). */
+  readonly fsyncEachCommit?: boolean | undefined;
   /** How long close() lets the thread finish before terminating it. Default 2 s. */
   readonly closeTimeoutMs?: number | undefined;
 }
@@ -49,7 +51,9 @@ export function threadSink(dataDir: string, opts: ThreadSinkOptions = {}): Decis
     waiting.clear();
   };
   const start = (): Worker => {
-    const w = new Worker(url, { workerData: { dataDir, maxSegmentBytes: opts.maxSegmentBytes } });
+    const w = new Worker(url, {
+      workerData: { dataDir, maxSegmentBytes: opts.maxSegmentBytes, fsyncEachCommit: opts.fsyncEachCommit },
+    });
     w.unref();
     w.on("message", (m: { id: number; ok: boolean; error?: string }) => {
       const entry = waiting.get(m.id);

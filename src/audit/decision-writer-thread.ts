@@ -13,8 +13,12 @@ interface Batch {
   readonly batch: EncodedBatch;
 }
 
-const data = workerData as { dataDir: string; maxSegmentBytes?: number | undefined };
-const db = openLogConnection(data.dataDir);
+const data = workerData as {
+  dataDir: string;
+  maxSegmentBytes?: number | undefined;
+  fsyncEachCommit?: boolean | undefined;
+};
+const db = openLogConnection(data.dataDir, { fsyncEachCommit: data.fsyncEachCommit });
 const repo = new DecisionRepository(db, { maxSegmentBytes: data.maxSegmentBytes });
 
 parentPort?.on("message", (batch: Batch | "close") => {

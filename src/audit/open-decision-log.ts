@@ -1,11 +1,13 @@
 import type { DecisionRepository } from "../store/decisions.js";
 import { DecisionLog } from "./decision-log.js";
+import type { DecisionLogDurability } from "./decision-log-options.js";
 import { directSink, threadSink } from "./decision-sink.js";
 import { FileSpill } from "./decision-spill.js";
 
 /** The decision-log settings the core passes on (see CoreSettings and Config for defaults). */
 export interface DecisionLogSettings {
   readonly decisionLog?: boolean | undefined;
+  readonly decisionLogDurability?: DecisionLogDurability | undefined;
   readonly decisionLogOrgQuotaBytes?: number | undefined;
   readonly decisionLogOrgQuotaWindowSeconds?: number | undefined;
   readonly decisionLogSpillRetrySeconds?: number | undefined;
@@ -15,7 +17,9 @@ const seconds = (s: number | undefined) => (s === undefined ? undefined : s * 10
 
 /**
  * The decision log over a data directory: a writer thread when the compiled one exists (else
- * the repository, on this thread) and a spill file beside the database. Undefined when off.
+ * the repository, on this thread) and a spill file beside the database. Undefined when off
+ * (durability then means nothing: no decision is recorded). With sync durability each commit is
+ * also fsync'd, so an answered decision survives a power loss as a spilled one does.
  */
 export function openDecisionLog(
   dataDir: string,
@@ -24,7 +28,12 @@ export function openDecisionLog(
   onError: (err: unknown) => void,
 ): DecisionLog | undefined {
   if (settings.decisionLog === false) return undefined;
-  return new DecisionLog(threadSink(dataDir) ?? directSink(repo), {
+  const durability = settings.decisionLogDurability ?? "async";
+  const fsyncEachCommit = durability === "sync";
+  const thread = threadSink(dataDir, { fsyncEachCommit });
+  if (!thread && fsyncEachCommit) repo.fsyncEachCommit();
+  return new DecisionLog(thread ?? directSink(repo), {
+    durability,
     spill: new FileSpill(dataDir, { onError }),
     orgQuotaBytes: settings.decisionLogOrgQuotaBytes,
     orgQuotaWindowMs: seconds(settings.decisionLogOrgQuotaWindowSeconds),

@@ -42,6 +42,8 @@ const optional = <T>(s: Setting<T, undefined>): Setting<T, undefined> => s;
 export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
 export const LOG_FORMATS = ["auto", "pretty", "json"] as const;
 export const SIGNING_ALGS = ["EdDSA", "ES256"] as const;
+/** When an Authorize answer may leave: before its decision is durable (async) or only after (sync). */
+export const DECISION_LOG_DURABILITIES = ["async", "sync"] as const;
 
 /**
  * Every setting of `tessera serve`: the one table from which loadConfig, the refusal of unknown
@@ -254,6 +256,14 @@ export const SCHEMA = {
     type: bool,
     default: true,
     doc: "record every Authorize decision in the decision log (in batches, off the hot path)",
+    group: "Decision log",
+  }),
+  decisionLogDurability: setting({
+    env: "TESSERA_DECISION_LOG_DURABILITY",
+    flag: "--decision-log-durability",
+    type: oneOf("mode", DECISION_LOG_DURABILITIES),
+    default: "async",
+    doc: "async: answer at once, a process crash loses at most 100 ms' worth of answered decisions; sync: answer only once the decision is committed and fsync'd (group commit)",
     group: "Decision log",
   }),
   decisionRetentionSeconds: setting({

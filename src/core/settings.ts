@@ -18,6 +18,8 @@ export interface CoreSettings {
   readonly masterKey?: Buffer | undefined;
   /** Record decisions; default true. */
   readonly decisionLog?: boolean | undefined;
+  /** async (default): answered before the decision is durable, at most 100 ms of them lost on a crash; sync: answered once durable. */
+  readonly decisionLogDurability?: "async" | "sync" | undefined;
   /** Per org and worker: bytes of decisions stored one by one per quota window; 0 = no quota. Default 256 MiB. */
   readonly decisionLogOrgQuotaBytes?: number | undefined;
   /** The decision-log quota window. Default 60 seconds. */

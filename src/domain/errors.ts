@@ -115,6 +115,10 @@ export const ERROR_KINDS = {
   // untrust an org it does not trust.
   TRUST_OWN_ORG: "invalid_argument",
   TRUST_NOT_FOUND: "not_found",
+  // Crash edges (issue #11): with decisionLogDurability sync, an Authorize whose decision could
+  // not be stored (database and spill file both failed, or the server is stopping) is refused,
+  // never answered.
+  DECISION_LOG_UNAVAILABLE: "unavailable",
   // INTERNAL: never a client's fault.
   INTERNAL: "internal",
 } as const;

@@ -17,6 +17,7 @@ const CODES: Record<ErrorKind, Code> = {
   failed_precondition: Code.FailedPrecondition,
   resource_exhausted: Code.ResourceExhausted,
   deadline_exceeded: Code.DeadlineExceeded,
+  unavailable: Code.Unavailable,
   internal: Code.Internal,
 };
 

@@ -39,11 +39,15 @@ function restrictToOwner(path: string): void {
   }
 }
 
-/** A second connection for append-heavy logs: WAL with `synchronous = NORMAL` (no fsync per commit). */
-export function openLogConnection(dataDir: string): Db {
+/**
+ * A second connection for append-heavy logs: WAL with `synchronous = NORMAL` (no fsync per
+ * commit: a commit survives a process crash, not a power loss or an OS crash), or FULL when
+ * `fsyncEachCommit` (the decision log's sync durability: survives those too).
+ */
+export function openLogConnection(dataDir: string, opts: { fsyncEachCommit?: boolean | undefined } = {}): Db {
   const db = new Database(databasePath(dataDir));
   db.pragma("journal_mode = WAL");
-  db.pragma("synchronous = NORMAL");
+  db.pragma(opts.fsyncEachCommit ? "synchronous = FULL" : "synchronous = NORMAL");
   db.pragma("busy_timeout = 5000");
   return db;
 }

@@ -152,6 +152,11 @@ export class DecisionRepository {
     if (parts.length > 0) emit();
   }
 
+  /** Makes every later commit on this connection fsync'd (`synchronous = FULL`): the decision log's sync durability. */
+  fsyncEachCommit(): void {
+    this.db.pragma("synchronous = FULL");
+  }
+
   /** Stores a batch in one transaction, all or none; false when a batch with its id was stored before. */
   write(batch: DecisionBatch): boolean {
     return this.writeTx(batch);

@@ -210,6 +210,23 @@ describe("decision-log settings", () => {
     expect(load({}, { TESSERA_DECISION_LOG_ORG_QUOTA: "2MiB" }).decisionLogOrgQuotaBytes).toBe(2 * 1024 ** 2);
   });
 
+  it("durability: async unless told sync, from a flag, the environment or the file", () => {
+    expect(load().decisionLogDurability).toBe("async");
+    expect(load({ decisionLogDurability: "sync" }).decisionLogDurability).toBe("sync");
+    expect(load({}, { TESSERA_DECISION_LOG_DURABILITY: "sync" }).decisionLogDurability).toBe("sync");
+    const file = configFile("durability.yaml", "decisionLogDurability: sync\n");
+    expect(load({ config: file }).decisionLogDurability).toBe("sync");
+  });
+
+  it("refuses a durability it does not know, naming the flag or the variable", () => {
+    expect(() => load({ decisionLogDurability: "fsync" })).toThrow(
+      /^--decision-log-durability must be one of async, sync/,
+    );
+    expect(() => load({}, { TESSERA_DECISION_LOG_DURABILITY: "SYNC" })).toThrow(
+      /^TESSERA_DECISION_LOG_DURABILITY must be one of async, sync/,
+    );
+  });
+
   it.each<[string, ConfigInput]>([
     ["a quota that is not a size", { decisionLogOrgQuotaBytes: "lots" }],
     ["a negative quota", { decisionLogOrgQuotaBytes: -1 }],

@@ -188,21 +188,25 @@ describe("decision log batching (fake timers)", () => {
     // The first write is still in flight.
     for (let i = 3; i < 6; i++) log.record(record(i));
     expect(log.backlog).toBe(6);
-    await vi.advanceTimersByTimeAsync(100);
+    // (Less than the 100 ms loss window: a longer write would make later callers wait, tested below.)
+    await vi.advanceTimersByTimeAsync(50);
     expect(batches).toHaveLength(1);
     // The batch handed to the sink is not added to after the fact.
     expect(handed[0]?.map((r) => r.id)).toEqual(ids(0, 3));
 
     await release();
-    expect(log.backlog).toBe(3);
-    // Fewer than a batch: they wait for the interval like any other record (no tiny batch at once).
-    expect(batches).toHaveLength(1);
-    await vi.advanceTimersByTimeAsync(20);
+    // They have waited their interval (and more) during the write: the next write starts at once
+    // (the interval counts from when a record was queued, not from the end of the last write).
     expect(batches).toHaveLength(2);
     expect(batches[1]?.map((r) => r.id)).toEqual(ids(3, 3));
     for (let i = 6; i < 8; i++) log.record(record(i));
     await release();
-    await vi.advanceTimersByTimeAsync(20);
+    // Queued just now, fewer than a batch: they wait for the interval (no tiny batch at once).
+    expect(batches).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(19);
+    expect(batches).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(batches).toHaveLength(3);
     await release();
     expect(written()).toEqual(ids(0, 8));
     expect(handed.map((b) => b.length)).toEqual([3, 3, 2]);
