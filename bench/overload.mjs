@@ -114,7 +114,7 @@ export async function overload(c, target, { method, message, sustainable, second
     goodputOfBest: answered / report.seconds / sustainable,
     // OVERLOADED answers (trailers only), and streams refused before they started (REFUSED_STREAM:
     // h2load opens its first 100 per connection before the server's SETTINGS arrive; clients retry them).
-    refused: report.done - answered - report.failed,
+    refused: Math.max(0, report.done - answered - report.failed),
     refusedStreams: report.failed,
     probeCalls: authz.length,
     probeAccepted: accepted.length,

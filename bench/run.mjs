@@ -14,7 +14,7 @@ import { AuthMethod } from "../dist/gen/tessera/v1/types_pb.js";
 import { framedSize, grpcCall, pathOf } from "./grpc-call.mjs";
 import { ensureH2load, h2load, writeGrpcBody } from "./h2load.mjs";
 import { OVERLOAD, overload } from "./overload.mjs";
-import { killAllNow, pauseAllBut, run, stopAll } from "./proc.mjs";
+import { killAllNow, pauseAllBut, run, stop, stopAll } from "./proc.mjs";
 import { durabilityRatio, report } from "./report.mjs";
 import { bigPolicy } from "./scenario/big-policy.mjs";
 import * as req from "./scenario/requests.mjs";
@@ -270,6 +270,45 @@ async function durabilityOnly() {
   }
   const ratio = durabilityRatio(best());
   log(`decision log durability: Authorize (attributes) ${logSync.how} / async, req/s: ${ratio.toFixed(3)}`);
+}
+
+/**
+ * `BENCH_ONLY=overload npm run bench`: only the overload case, once per `--max-streams` value
+ * in BENCH_MAX_STREAMS (comma-separated; default: the server's default), each beside its own
+ * best throughput (-c 4 -m 32) and the throughput of as many connections as the overload with
+ * one stream each (-c 200 -m 1: many connections, no overload). Prints a line each; no report.
+ */
+async function overloadOnly() {
+  const h2loadVersion = await ensureH2load();
+  const workers = Number(process.env.BENCH_WORKERS ?? availableParallelism());
+  const budgets = (process.env.BENCH_MAX_STREAMS ?? "").split(",").filter(Boolean);
+  log(
+    `${h2loadVersion}; Tessera with --workers ${workers}; --max-streams ${budgets.join(", ") || "default"}`,
+  );
+  for (const streams of budgets.length ? budgets : [undefined]) {
+    const t = await startTessera({
+      tmp,
+      workers,
+      policy: SCENARIO_POLICY,
+      ready: scenarioReady(workers),
+      instance: `overload-${streams ?? "default"}`,
+      extraArgs: streams ? ["--max-streams", streams] : [],
+    });
+    const c = await authorizeAttrs(t, "attrs", "overload", workers);
+    await h2load(c, { n: WARMUP, c: 4, m: 32 });
+    const bestRps = (await h2load(c, { n: N, c: 4, m: 32, timeoutMs: 200_000 })).reqPerSec;
+    const manyRps = (await h2load(c, { n: N / 2, c: OVERLOAD.c, m: 1, timeoutMs: 200_000 })).reqPerSec;
+    const o = await overload(c, t, {
+      method: AuthService.method.authorize,
+      message: req.authorizeAttributes(),
+      sustainable: bestRps,
+      seconds: OVERLOAD_SECONDS,
+    });
+    log(
+      `--max-streams ${streams ?? "default"}: best ${Math.round(bestRps)}/s, -c ${OVERLOAD.c} -m 1 ${Math.round(manyRps)}/s; overload goodput ${Math.round(o.goodputPerSec)}/s (${o.goodputOfBest.toFixed(2)} of best), probe p99 ${o.probeP99Ms?.toFixed(1)} ms (${o.probeAccepted}/${o.probeCalls} accepted), /healthz p99 ${o.healthzP99Ms.toFixed(1)} ms, RSS max ${o.rssMaxMiB.toFixed(0)} MiB, ${o.refused} OVERLOADED, ${o.refusedStreams} refused streams, back to normal in ${o.recoveryMs?.toFixed(0) ?? "> 30000"} ms`,
+    );
+    await stop(t.proc);
+  }
 }
 
 async function main() {
@@ -544,7 +583,11 @@ async function main() {
 }
 
 try {
-  await (process.env.BENCH_ONLY === "durability" ? durabilityOnly() : main());
+  const onlyCases = { durability: durabilityOnly, overload: overloadOnly };
+  const only = process.env.BENCH_ONLY;
+  if (only && !(only in onlyCases))
+    throw new Error(`BENCH_ONLY=${only}: expected one of ${Object.keys(onlyCases).join(", ")}`);
+  await (only ? onlyCases[only] : main)();
   clearTimeout(watchdog);
 } catch (err) {
   if (!interrupted) console.error(`\nFAILED: ${err?.stack ?? err}`);
