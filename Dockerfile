@@ -43,12 +43,14 @@ ENV TESSERA_DATA_DIR=/data \
     TESSERA_HOST=0.0.0.0 \
     TESSERA_GRPC_PORT=50051 \
     TESSERA_HTTP_PORT=8080 \
+    TESSERA_HEALTH_PORT=8081 \
     TESSERA_TLS_CERT=/tls/server.pem \
     TESSERA_TLS_KEY=/tls/server-key.pem
 USER 65532:65532
 VOLUME ["/data"]
-# gRPC (AuthService, AdminService, health, reflection) and HTTP (Connect, gRPC-Web, JWKS, /healthz).
-EXPOSE 50051 8080
+# gRPC (AuthService, AdminService, health, reflection), HTTP (Connect, gRPC-Web, JWKS, /healthz),
+# and the health port (/livez, /readyz: answered by the primary, whatever the load).
+EXPOSE 50051 8080 8081
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
   CMD ["/nodejs/bin/node", "/app/scripts/healthcheck.mjs"]
 ENTRYPOINT ["/nodejs/bin/node", "/app/scripts/container.mjs"]

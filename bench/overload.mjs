@@ -19,7 +19,7 @@ const quantile = (list, p) => {
   return s.length ? s[Math.min(s.length - 1, Math.floor(p * s.length))] : undefined;
 };
 
-/** GET /healthz; resolves { ms, status } (status 0 when it failed or took over 5 s). */
+/** GET /healthz on `port`; resolves { ms, status } (status 0 when it failed or took over 5 s). */
 function healthz(port) {
   const t0 = performance.now();
   return new Promise((resolve) => {
@@ -67,13 +67,19 @@ export async function overload(c, target, { method, message, sustainable, second
   const probe = authorizeProbe(c, method, message);
   await probe.call(); // connected before the load starts
   const health = [];
+  const httpHealth = [];
   const authz = [];
   let rssMax = 0;
   let loading = true;
   const probing = (async () => {
     while (loading) {
-      const [h, a] = await Promise.all([healthz(target.httpPort), probe.call()]);
+      const [h, hh, a] = await Promise.all([
+        healthz(target.healthPort ?? target.httpPort),
+        healthz(target.httpPort),
+        probe.call(),
+      ]);
       health.push(h);
+      httpHealth.push(hh);
       authz.push(a);
       for (const pid of target.pids().slice(1)) rssMax = Math.max(rssMax, rssMiB(pid));
       await new Promise((r) => setTimeout(r, PROBE_EVERY_MS));
@@ -95,7 +101,7 @@ export async function overload(c, target, { method, message, sustainable, second
   // Back to normal: the first moment /healthz says SERVING and an Authorize is quick again.
   let recoveryMs;
   while (performance.now() - stopped < 30_000) {
-    const [h, a] = await Promise.all([healthz(target.httpPort), probe.call()]);
+    const [h, a] = await Promise.all([healthz(target.healthPort ?? target.httpPort), probe.call()]);
     if (h.status === 200 && a.ok && a.ms <= NORMAL_MS) {
       recoveryMs = performance.now() - stopped;
       break;
@@ -125,6 +131,12 @@ export async function overload(c, target, { method, message, sustainable, second
     ),
     healthzMaxMs: Math.max(...health.map((h) => h.ms)),
     healthzNotServing: health.filter((h) => h.status !== 200).length,
+    // Where /healthz was asked: the health port (answered by the primary) when there is one.
+    healthzOn: target.healthPort ? "health port" : "HTTP port",
+    httpHealthzP99Ms: quantile(
+      httpHealth.map((h) => h.ms),
+      0.99,
+    ),
     rssMaxMiB: rssMax,
     recoveryMs,
   };

@@ -37,7 +37,7 @@ function overloadRatios(o) {
       "<=",
       50,
     ],
-    ["overload: /healthz p99, ms", o.healthzP99Ms, "<=", 50],
+    [`overload: /healthz p99 (${o.healthzOn ?? "HTTP port"}), ms`, o.healthzP99Ms, "<=", 50],
     ["overload: largest worker RSS during the load, MiB", o.rssMaxMiB, "<=", 300],
     [
       "overload: back to normal after the load stops, ms",
@@ -210,8 +210,8 @@ offered at once; the throughput case keeps 128 in flight) while a client on its 
 Authorize and one \`GET /healthz\` every 50 ms. Answered ${num(o.goodputPerSec)} Authorize/s (best throughput
 ${num(o.sustainable)}/s); ${num(o.refused)} OVERLOADED answers and ${num(o.refusedStreams)} streams refused before they started
 (REFUSED_STREAM: opened before the server's SETTINGS arrived). The probing client: ${o.probeAccepted} of ${o.probeCalls}
-Authorize calls accepted, p99 ${o.probeP99Ms?.toFixed(1)} ms; /healthz p99 ${o.healthzP99Ms.toFixed(1)} ms, max ${o.healthzMaxMs.toFixed(1)} ms,
-${o.healthzNotServing} answers NOT_SERVING; largest worker RSS during the load ${o.rssMaxMiB.toFixed(0)} MiB; back to normal
+Authorize calls accepted, p99 ${o.probeP99Ms?.toFixed(1)} ms; /healthz on the ${o.healthzOn ?? "HTTP port"} p99 ${o.healthzP99Ms.toFixed(1)} ms, max ${o.healthzMaxMs.toFixed(1)} ms,
+${o.healthzNotServing} answers NOT_SERVING${o.httpHealthzP99Ms === undefined || o.healthzOn !== "health port" ? "" : ` (on the HTTP port, in the workers: p99 ${o.httpHealthzP99Ms.toFixed(1)} ms)`}; largest worker RSS during the load ${o.rssMaxMiB.toFixed(0)} MiB; back to normal
 (/healthz SERVING and an Authorize within 10 ms) ${o.recoveryMs === undefined ? "not within 30 s" : `${o.recoveryMs.toFixed(0)} ms`} after the load stopped.
 `;
 }

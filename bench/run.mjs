@@ -305,7 +305,7 @@ async function overloadOnly() {
       seconds: OVERLOAD_SECONDS,
     });
     log(
-      `--max-streams ${streams ?? "default"}: best ${Math.round(bestRps)}/s, -c ${OVERLOAD.c} -m 1 ${Math.round(manyRps)}/s; overload goodput ${Math.round(o.goodputPerSec)}/s (${o.goodputOfBest.toFixed(2)} of best), probe p99 ${o.probeP99Ms?.toFixed(1)} ms (${o.probeAccepted}/${o.probeCalls} accepted), /healthz p99 ${o.healthzP99Ms.toFixed(1)} ms, RSS max ${o.rssMaxMiB.toFixed(0)} MiB, ${o.refused} OVERLOADED, ${o.refusedStreams} refused streams, back to normal in ${o.recoveryMs?.toFixed(0) ?? "> 30000"} ms`,
+      `--max-streams ${streams ?? "default"}: best ${Math.round(bestRps)}/s, -c ${OVERLOAD.c} -m 1 ${Math.round(manyRps)}/s; overload goodput ${Math.round(o.goodputPerSec)}/s (${o.goodputOfBest.toFixed(2)} of best), probe p99 ${o.probeP99Ms?.toFixed(1)} ms (${o.probeAccepted}/${o.probeCalls} accepted), /healthz p99 ${o.healthzP99Ms.toFixed(1)} ms on the ${o.healthzOn} (${o.httpHealthzP99Ms.toFixed(1)} ms on the HTTP port), RSS max ${o.rssMaxMiB.toFixed(0)} MiB, ${o.refused} OVERLOADED, ${o.refusedStreams} refused streams, back to normal in ${o.recoveryMs?.toFixed(0) ?? "> 30000"} ms`,
     );
     await stop(t.proc);
   }

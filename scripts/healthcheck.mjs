@@ -1,19 +1,24 @@
 #!/usr/bin/env node
-// The container's HEALTHCHECK (and CI's readiness probe): GET /healthz on the HTTP port, exit 0
-// when it answers 200, 1 otherwise. It reads the same variables as `tessera serve`:
-// TESSERA_HOST, TESSERA_HTTP_PORT, and TESSERA_TLS_CERT (set: the HTTP port speaks HTTPS).
+// The container's HEALTHCHECK (and CI's readiness probe): exit 0 when the server answers 200, 1
+// otherwise. With TESSERA_HEALTH_PORT it asks /livez there (liveness, answered by the primary:
+// a server that sheds load under a crowd is busy, not dead, and must not be restarted for it);
+// else /healthz on the HTTP port. It reads the same variables as `tessera serve`: TESSERA_HOST,
+// TESSERA_HEALTH_PORT, TESSERA_HTTP_PORT, and TESSERA_TLS_CERT (set: both speak HTTPS).
 // A URL given as the only argument is probed instead.
 import http from "node:http";
 import https from "node:https";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
-/** The URL of /healthz for a server configured by `env` (a wildcard address is probed on loopback). */
+/** The URL to probe for a server configured by `env` (a wildcard address is probed on loopback). */
 export function healthzUrl(env = process.env) {
   const host = env.TESSERA_HOST || "127.0.0.1";
   const probe = host === "0.0.0.0" ? "127.0.0.1" : host === "::" ? "::1" : host;
   const scheme = env.TESSERA_TLS_CERT ? "https" : "http";
-  return `${scheme}://${probe.includes(":") ? `[${probe}]` : probe}:${env.TESSERA_HTTP_PORT || 8080}/healthz`;
+  const at = `${scheme}://${probe.includes(":") ? `[${probe}]` : probe}`;
+  return env.TESSERA_HEALTH_PORT
+    ? `${at}:${env.TESSERA_HEALTH_PORT}/livez`
+    : `${at}:${env.TESSERA_HTTP_PORT || 8080}/healthz`;
 }
 
 /** Resolves to true when `url` answers 200 within `timeoutMs`. */

@@ -89,23 +89,23 @@ check() {
   trap "rm -rf '$tmp'" EXIT
   pack "$tmp/out"
   install "$tmp/out" "$tmp/app"
-  local app="$tmp/app" grpc http
-  read -r grpc http < <(node -e '
+  local app="$tmp/app" grpc http health
+  read -r grpc http health < <(node -e '
     const net = require("node:net");
     const free = () => new Promise((ok) => { const s = net.createServer().listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => ok(p)); }); });
-    Promise.all([free(), free()]).then((p) => console.log(p.join(" ")));')
+    Promise.all([free(), free(), free()]).then((p) => console.log(p.join(" ")));')
   (cd "$app" && node bin/tessera.js certs dev --out "$tmp/tls" >/dev/null)
 
   # As the image runs it (Dockerfile ENV, ENTRYPOINT and CMD), on free ports, in a clean env.
   local -a image_env=(TESSERA_HOST=0.0.0.0 TESSERA_DATA_DIR="$tmp/data" TESSERA_GRPC_PORT="$grpc"
-    TESSERA_HTTP_PORT="$http" TESSERA_TLS_CERT="$tmp/tls/server.pem" TESSERA_TLS_KEY="$tmp/tls/server-key.pem")
+    TESSERA_HTTP_PORT="$http" TESSERA_HEALTH_PORT="$health" TESSERA_TLS_CERT="$tmp/tls/server.pem" TESSERA_TLS_KEY="$tmp/tls/server-key.pem")
   env -i PATH="$PATH" HOME="$HOME" "${image_env[@]}" node "$app/scripts/container.mjs" serve \
     >"$tmp/serve.log" 2>&1 &
   local pid=$!
   wait_healthy "$pid" "$app" "${image_env[@]}" || { cat "$tmp/serve.log" >&2; exit 1; }
   [[ -n "$(ls -A "$tmp/data")" ]] || die "nothing was written to the data directory"
   stop_server "$pid"
-  say "served TLS on 0.0.0.0 from the production install: /healthz answered, SIGTERM stopped it"
+  say "served TLS on 0.0.0.0 from the production install: the health port's /livez answered, SIGTERM stopped it"
 
   # A missing TLS mount is refused with advice (exit 2), before anything is written.
   local code=0

@@ -1,15 +1,53 @@
 import cluster, { type Worker } from "node:cluster";
+import * as os from "node:os";
 import type { Config } from "./config/config.js";
 import type { NewOrg } from "./core/bootstrap.js";
 import { buildTessera } from "./core/tessera.js";
 import type { Logger } from "./log.js";
 import { bootstrapDevOrg, readTlsOrRefuse } from "./main.js";
 import { openStore } from "./store/store.js";
+import type { HealthReport } from "./transport/health-port.js";
 
-/** What a worker tells the primary: it listens, or it could not start (and why, safe to print). */
+/**
+ * What a worker tells the primary: it listens, or it could not start (and why, safe to print),
+ * and every second whether it takes calls (the health port answers from these).
+ */
 type WorkerMessage =
   | { readonly type: "listening"; readonly grpcPort: number; readonly httpPort: number }
-  | { readonly type: "failed"; readonly message: string };
+  | { readonly type: "failed"; readonly message: string }
+  | { readonly type: "health"; readonly ready: boolean };
+
+/** How often a worker reports its readiness to the primary. */
+const HEALTH_EVERY_MS = 1_000;
+/** A worker not heard from for this long is stuck: liveness fails, so its supervisor restarts us. */
+const SILENT_MS = 10_000;
+
+/** What the primary knows of its workers' health: each one's last report, and when it came. */
+export class WorkerHealth {
+  private readonly workers = new Map<number, { ready: boolean; at: number }>();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  heard(id: number, ready: boolean): void {
+    this.workers.set(id, { ready, at: this.now() });
+  }
+
+  gone(id: number): void {
+    this.workers.delete(id);
+  }
+
+  /** Ready while one worker takes calls; live unless a worker has been silent too long. */
+  report(): HealthReport {
+    const now = this.now();
+    let ready = 0;
+    let silent = 0;
+    for (const w of this.workers.values()) {
+      if (now - w.at > SILENT_MS) silent++;
+      else if (w.ready) ready++;
+    }
+    return { live: silent === 0, ready: ready > 0, detail: { workers: this.workers.size, ready, silent } };
+  }
+}
 
 /**
  * Prepares the data directory once, before any worker starts (migrations, the first signing
@@ -47,12 +85,18 @@ export interface PrimaryEvents {
  * ports), replaces one that dies after it started, and on SIGTERM/SIGINT drains them all before
  * exiting. A worker that fails to start is not retried: the whole server stops and says why.
  */
-export function runPrimary(config: Config, log: Logger, events: PrimaryEvents): void {
+export function runPrimary(
+  config: Config,
+  log: Logger,
+  events: PrimaryEvents,
+  health = new WorkerHealth(),
+): void {
   // Workers accept connections themselves (the kernel hands each to one of them). With the
   // default round-robin the primary accepts and passes each connection on: one passed to a
   // worker that has just died is neither served nor closed, and its client hangs until its own
   // deadline. Here a dead worker's connections are reset at once, and new ones go to the living.
   cluster.schedulingPolicy = cluster.SCHED_NONE;
+  preferPrimary(log);
   let stopping = false;
   let failed = false;
   let ready = 0;
@@ -73,14 +117,17 @@ export function runPrimary(config: Config, log: Logger, events: PrimaryEvents): 
     const w = cluster.fork(env);
     w.on("message", (m: WorkerMessage) => {
       if (m?.type === "failed") return startFailed(m.message);
+      if (m?.type === "health" && started.has(w)) return health.heard(w.id, m.ready);
       if (m?.type !== "listening") return;
       started.add(w);
+      health.heard(w.id, true);
       ready++;
       if (ready === config.workers) events.onListening({ grpcPort: m.grpcPort, httpPort: m.httpPort });
     });
     return w;
   };
   cluster.on("exit", (worker, code, signal) => {
+    health.gone(worker.id);
     if (stopping) {
       if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(failed ? 1 : 0);
       return;
@@ -103,6 +150,28 @@ export function runPrimary(config: Config, log: Logger, events: PrimaryEvents): 
 export function reportListening(grpcPort: number, httpPort: number): void {
   const message: WorkerMessage = { type: "listening", grpcPort, httpPort };
   process.send?.(message);
+}
+
+/**
+ * The primary answers the health port and supervises; it uses almost no CPU. When the workers
+ * keep every core busy, it should still run the moment a health check arrives: it asks the
+ * scheduler to prefer it (a lower nice value), where the system allows that.
+ */
+function preferPrimary(log: Logger): void {
+  try {
+    os.setPriority(Math.max(-20, os.getPriority() - 5));
+  } catch {
+    log.debug("the primary's priority could not be raised (needs CAP_SYS_NICE); health checks share the CPU");
+  }
+}
+
+/** In a worker: tell the primary every second whether this worker takes calls. */
+export function reportHealth(ready: () => boolean): void {
+  const tell = () => {
+    const m: WorkerMessage = { type: "health", ready: ready() };
+    if (process.connected) process.send?.(m);
+  };
+  setInterval(tell, HEALTH_EVERY_MS).unref();
 }
 
 /** In a worker: tell the primary we could not start, and why, then exit. */

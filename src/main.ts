@@ -17,6 +17,8 @@ export interface RunningTessera {
   readonly tessera: Tessera;
   /** Credentials of the development org created on this start, if one was. */
   readonly devOrg: NewOrg | undefined;
+  /** Readiness: SERVING on both ports (not shedding load, not spilling decisions, not stopping). */
+  ready(): boolean;
   /** Stops accepting calls, lets in-flight ones finish, then closes the database. */
   close(): Promise<void>;
 }
@@ -150,7 +152,7 @@ export async function startTessera(config: Config, opts: StartOptions = {}): Pro
       await tessera.policies.close();
       store.close();
     };
-    return { grpcPort, httpPort, tessera, devOrg, close };
+    return { grpcPort, httpPort, tessera, devOrg, ready: servers.ready, close };
   } catch (err) {
     store.close();
     throw err;

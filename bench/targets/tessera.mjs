@@ -59,7 +59,7 @@ export async function startTessera(opts) {
     });
     creds = JSON.parse(stdout);
   }
-  const [grpcPort, httpPort] = await freePorts(2);
+  const [grpcPort, httpPort, healthPort] = await freePorts(3);
   const args = [
     ...(opts.nodeArgs ?? []),
     BIN,
@@ -71,6 +71,8 @@ export async function startTessera(opts) {
     "--http-port",
     String(httpPort),
   ];
+  // The health port, answered by the primary, where `serve` has one (the overload case probes it).
+  if (serveOptions().has("--health-port")) args.push("--health-port", String(healthPort));
   if (opts.workers !== undefined) args.push("--workers", String(opts.workers));
   args.push("--log-level", "warn", ...(opts.extraArgs ?? []));
   const proc = start(`tessera (${opts.instance})`, process.execPath, args, { cwd: ROOT, env: opts.env });
@@ -137,6 +139,7 @@ export async function startTessera(opts) {
     instance: opts.instance,
     port: grpcPort,
     httpPort,
+    healthPort: args.includes("--health-port") ? healthPort : undefined,
     proc,
     apiKey: creds.apiKey,
     adminToken: creds.adminToken,

@@ -92,6 +92,15 @@ export const SCHEMA = {
     doc: "HTTP port (Connect, gRPC-Web, JWKS, health); 0 picks a free port",
     group: "Listening",
   }),
+  healthPort: optional({
+    env: "TESSERA_HEALTH_PORT",
+    flag: "--health-port",
+    type: port,
+    default: undefined,
+    defaultText: "none",
+    doc: "a port answering only /livez, /readyz and /healthz; with --workers the primary answers, so load on the workers cannot slow it; 0 picks a free port",
+    group: "Listening",
+  }),
   maxMessageBytes: setting({
     env: "TESSERA_MAX_MESSAGE_BYTES",
     flag: "--max-message-bytes",

@@ -1,7 +1,9 @@
 import type { AddressInfo } from "node:net";
 import { promisify } from "node:util";
 import type * as grpc from "@grpc/grpc-js";
+import { type HealthPort, type HealthReport, listenHealthPort } from "./health-port.js";
 import type { Servers } from "./servers.js";
+import type { TlsMaterial } from "./tls.js";
 
 /** A port that could not be bound: the message names the flag and variable to change. */
 export class ListenError extends Error {
@@ -61,4 +63,21 @@ export async function listenBoth(
     );
   }
   return { grpcPort, httpPort: (servers.http.address() as AddressInfo).port };
+}
+
+/** Binds the health port, or throws a ListenError naming its flag. */
+export async function listenHealth(
+  host: string,
+  port: number,
+  report: () => HealthReport,
+  tls?: TlsMaterial,
+): Promise<HealthPort> {
+  try {
+    return await listenHealthPort(host, port, report, tls);
+  } catch (err) {
+    const shown = host.includes(":") ? `[${host}]` : host;
+    throw new ListenError(
+      `cannot listen for health checks on ${shown}:${port}: ${why(err)}; choose another with --health-port (TESSERA_HEALTH_PORT)`,
+    );
+  }
 }

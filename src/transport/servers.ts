@@ -2,7 +2,10 @@ import type * as http from "node:http";
 import type * as http2 from "node:http2";
 import * as grpc from "@grpc/grpc-js";
 import { file_google_rpc_error_details } from "../../gen/google/rpc/error_details_pb.js";
-import { file_grpc_health_v1_health } from "../../gen/grpc/health/v1/health_pb.js";
+import {
+  file_grpc_health_v1_health,
+  HealthCheckResponse_ServingStatus as HealthStatus,
+} from "../../gen/grpc/health/v1/health_pb.js";
 import { file_tessera_v1_admin_service } from "../../gen/tessera/v1/admin_service_pb.js";
 import { file_tessera_v1_auth_service } from "../../gen/tessera/v1/auth_service_pb.js";
 import { file_tessera_v1_system_service } from "../../gen/tessera/v1/system_service_pb.js";
@@ -41,6 +44,8 @@ export interface Servers {
   startAdmission(): () => void;
   /** Once the gRPC port is bound: its connection cap and its share of the stream budget. */
   limitGrpc(): void;
+  /** Readiness: the whole server is SERVING (what /healthz and grpc.health.v1 say). */
+  ready(): boolean;
 }
 
 /**
@@ -85,7 +90,7 @@ export function createServers(t: Tessera, opts: ServerOptions): Servers {
     bindings,
     maxMessageBytes: opts.maxMessageBytes,
     jwks: () => ({ keys: t.keys.jwks() }),
-    healthy: () => health.get("") === 1,
+    healthy: () => health.get("") === HealthStatus.SERVING,
     tls: opts.tls,
     limits,
     budget,
@@ -96,5 +101,6 @@ export function createServers(t: Tessera, opts: ServerOptions): Servers {
     health,
     startAdmission: () => admission.start(),
     limitGrpc: () => limitGrpcConnections(server, limits, budget),
+    ready: () => health.get("") === HealthStatus.SERVING,
   };
 }

@@ -1,4 +1,3 @@
-import { readdirSync, readFileSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AdminService } from "../../gen/tessera/v1/admin_service_pb.js";
@@ -6,28 +5,12 @@ import { Tier } from "../../gen/tessera/v1/types_pb.js";
 import { type ServeProcess, spawnCluster } from "../helpers/cli.js";
 import { expectOk } from "../helpers/e2e.js";
 import { freshAuthClient, grpcClient } from "../helpers/grpc-client.js";
+import { childrenOf } from "../helpers/processes.js";
 import { tempDir } from "../helpers/server.js";
 
 const CONNECTIONS = 8;
 const ROUNDS = 3;
 const REVOKES_PER_ROUND = 6;
-
-/** The pids of a process's children (the cluster workers of a serve primary). */
-function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      // /proc/PID/stat: "pid (comm) state ppid …"; comm may hold spaces, so split after the ')'.
-      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (ppid === pid) out.push(Number(name));
-    } catch {
-      // The process ended while we looked.
-    }
-  }
-  return out;
-}
 
 /**
  * Issue #11, "every worker current": workers are killed and replaced in a loop while tokens are

@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDevCa } from "../../src/auth/dev-certs.js";
+import { listenHealthPort } from "../../src/transport/health-port.js";
 import { runScript } from "../helpers/run-script.js";
 import { startTestServer, type TestServer, tempDir } from "../helpers/server.js";
 
@@ -43,6 +44,20 @@ describe("scripts/healthcheck.mjs (the image's HEALTHCHECK) and scripts/containe
     // 0.0.0.0 (the image's address) is probed on the loopback.
     const env = { TESSERA_HOST: "0.0.0.0", TESSERA_HTTP_PORT: `${tls.httpPort}`, TESSERA_TLS_CERT: "x" };
     expect((await node(script("healthcheck.mjs"), [], env)).code).toBe(0);
+  });
+
+  it("asks /livez on TESSERA_HEALTH_PORT when it is set: liveness, not readiness", async () => {
+    let live = true;
+    const health = await listenHealthPort("127.0.0.1", 0, () => ({ live, ready: false }));
+    try {
+      const env = { TESSERA_HEALTH_PORT: `${health.port}`, TESSERA_HTTP_PORT: "9" };
+      // Not ready (shedding load, say) but live: healthy, so the container is not restarted.
+      expect((await node(script("healthcheck.mjs"), [], env)).code).toBe(0);
+      live = false;
+      expect((await node(script("healthcheck.mjs"), [], env)).code).toBe(1);
+    } finally {
+      await health.close();
+    }
   });
 
   it("fails when nothing answers, or the scheme is wrong", async () => {

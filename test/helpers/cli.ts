@@ -34,6 +34,8 @@ export function runTessera(args: string[], env: NodeJS.ProcessEnv, cwd?: string)
 export interface ServeReady {
   readonly grpcPort: number;
   readonly httpPort: number;
+  /** The health port, when --health-port was given. */
+  readonly healthPort?: number | undefined;
   /** The dev-org banner's `export NAME=value` lines (the banner is on stderr). */
   readonly exports: Readonly<Record<string, string>>;
 }
@@ -83,12 +85,18 @@ export function spawnServe(
         msg?: string;
         grpcPort?: number;
         httpPort?: number;
+        healthPort?: number;
         devOrg?: boolean;
       };
       if (log.msg !== "tessera listening") return;
       const done = () => {
         clearTimeout(timer);
-        resolve({ grpcPort: log.grpcPort ?? 0, httpPort: log.httpPort ?? 0, exports });
+        resolve({
+          grpcPort: log.grpcPort ?? 0,
+          httpPort: log.httpPort ?? 0,
+          healthPort: log.healthPort,
+          exports,
+        });
       };
       // The banner (stderr) was written before this line (stdout), but the pipes are read apart.
       if (!log.devOrg || exports.TESSERA_ADMIN_TOKEN) return done();

@@ -3,17 +3,21 @@ import type { Command } from "commander";
 import {
   bootstrapDataDir,
   prepareDataDir,
+  reportHealth,
   reportListening,
   reportStartFailed,
   runPrimary,
+  WorkerHealth,
 } from "../../cluster.js";
 import { type Config, loadConfig } from "../../config/config.js";
 import { devCredentialsPath, readDevCredentials, writeDevCredentials } from "../../config/dev-credentials.js";
 import type { NewOrg } from "../../core/bootstrap.js";
 import { createLogger, type Logger, resolveLogFormat } from "../../log.js";
-import { startTessera } from "../../main.js";
+import { readTlsOrRefuse, startTessera } from "../../main.js";
 import { setInternalErrorLogger } from "../../rpc/errors.js";
 import type { CallObserver } from "../../rpc/request-log.js";
+import type { HealthPort, HealthReport } from "../../transport/health-port.js";
+import { listenHealth } from "../../transport/listen.js";
 import { EXIT } from "../output.js";
 import { addSettingFlags } from "./serve-options.js";
 
@@ -40,7 +44,19 @@ function devOrgBanner(org: NewOrg, server: string, path: string): string {
 }
 
 /** The banner on stderr (logs go to stdout) and the credentials file, or where an older one is. */
-function announce(config: Config, log: Logger, ports: { grpcPort: number; httpPort: number }, org?: NewOrg) {
+interface Ports {
+  readonly grpcPort: number;
+  readonly httpPort: number;
+  readonly healthPort?: number | undefined;
+}
+
+/** The health port when --health-port is set (bound before anything else starts). */
+function healthPort(config: Config, report: () => HealthReport): Promise<HealthPort | undefined> {
+  if (config.healthPort === undefined) return Promise.resolve(undefined);
+  return listenHealth(config.host, config.healthPort, report, readTlsOrRefuse(config));
+}
+
+function announce(config: Config, log: Logger, ports: Ports, org?: NewOrg) {
   const scheme = config.tls ? "https" : "http";
   // A wildcard address is where the server listens, not one a client can call.
   const reachable = config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host;
@@ -61,6 +77,7 @@ function announce(config: Config, log: Logger, ports: { grpcPort: number; httpPo
     {
       grpcPort: ports.grpcPort,
       httpPort: ports.httpPort,
+      healthPort: ports.healthPort,
       host: config.host,
       dataDir: config.dataDir,
       workers: config.workers,
@@ -83,32 +100,46 @@ function warnWithoutMasterKey(config: Config, log: Logger): void {
 
 /** A worker or single process: start, report, and drain on SIGTERM/SIGINT. */
 async function runServer(config: Config, log: Logger): Promise<void> {
-  let running: Awaited<ReturnType<typeof startTessera>>;
+  let running: Awaited<ReturnType<typeof startTessera>> | undefined;
+  // A single process answers its own health port (a worker leaves it to the primary).
+  const health = cluster.isWorker
+    ? undefined
+    : await healthPort(config, () => ({ live: true, ready: running?.ready() ?? false }));
   try {
     running = await startTessera(config, {
       onSyncError: (err) => log.error({ err }, "applying a change failed"),
       observeCall: requestLog(log),
     });
   } catch (err) {
+    await health?.close();
     // A worker leaves the telling to the primary, which stops the whole server once.
     if (cluster.isWorker) return reportStartFailed(err instanceof Error ? err.message : String(err));
     throw err;
   }
+  const started = running;
   serving = true;
-  if (cluster.isWorker) reportListening(running.grpcPort, running.httpPort);
-  else announce(config, log, { grpcPort: running.grpcPort, httpPort: running.httpPort }, running.devOrg);
+  if (cluster.isWorker) {
+    reportListening(started.grpcPort, started.httpPort);
+    reportHealth(() => started.ready());
+  } else {
+    const ports = { grpcPort: started.grpcPort, httpPort: started.httpPort, healthPort: health?.port };
+    announce(config, log, ports, started.devOrg);
+  }
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, "draining and shutting down");
-    running.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        log.error({ err }, "shutdown failed");
-        process.exit(1);
-      },
-    );
+    started
+      .close()
+      .then(() => health?.close())
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          log.error({ err }, "shutdown failed");
+          process.exit(1);
+        },
+      );
   };
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGTERM", () => stop("SIGTERM"));
@@ -140,18 +171,21 @@ export function registerServe(program: Command): void {
     warnWithoutMasterKey(config, log);
     if (config.workers === 1 || cluster.isWorker) return runServer(config, log);
     await prepareDataDir(config);
+    const workers = new WorkerHealth();
+    const health = await healthPort(config, () => workers.report());
     serving = true;
-    runPrimary(config, log, {
-      onListening: (ports) => {
+    const primaryEvents = {
+      onListening: (ports: Ports) => {
         bootstrapDataDir(config).then(
-          (org) => announce(config, log, ports, org),
+          (org) => announce(config, log, { ...ports, healthPort: health?.port }, org),
           (err: unknown) => log.error({ err }, "creating the development org failed"),
         );
       },
-      onStartFailed: (message) => {
+      onStartFailed: (message: string) => {
         process.stderr.write(`error: ${message}\n`);
         process.exitCode = EXIT.failed;
       },
-    });
+    };
+    runPrimary(config, log, primaryEvents, workers);
   });
 }
