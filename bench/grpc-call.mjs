@@ -35,3 +35,31 @@ export const pathOf = (method) => `/${method.parent.typeName}/${method.name}`;
 
 /** Size of the length-prefixed response message h2load should see for `res`. */
 export const framedSize = (method, res) => 5 + toBinary(method.output, res).length;
+
+/** A client on one long-lived connection (so a measurement is of the calls, not of connecting). */
+export function grpcClient(port) {
+  const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
+    "grpc.use_local_subchannel_pool": 1,
+    "grpc.max_send_message_length": 16 * 1024 * 1024,
+  });
+  const call = (method, message, headers = {}, timeoutMs = 120_000) => {
+    const md = new grpc.Metadata();
+    for (const [k, v] of Object.entries(headers)) md.set(k, v);
+    return new Promise((resolve, reject) => {
+      client.makeUnaryRequest(
+        pathOf(method),
+        (m) => Buffer.from(toBinary(method.input, m)),
+        (b) => fromBinary(method.output, b),
+        message,
+        md,
+        { deadline: Date.now() + timeoutMs },
+        (err, res) => {
+          if (err)
+            reject(new Error(`${pathOf(method)}: ${grpc.status[err.code] ?? err.code} ${err.details}`));
+          else resolve(res);
+        },
+      );
+    });
+  };
+  return { call, close: () => client.close() };
+}
