@@ -59,6 +59,8 @@ export interface StartOptions {
   readonly onSyncError?: (err: unknown) => void;
   /** Told of every call once answered (the request log, at debug level). */
   readonly observeCall?: CallObserver | undefined;
+  /** This process's cluster worker id (serve --workers N), as GetServerStatus reports it; 0 (default) for a single process. */
+  readonly workerId?: number | undefined;
 }
 
 /** Rotates the signing key when it is due; every process asks, one rotates (the ring guards it). */
@@ -82,7 +84,12 @@ export async function startTessera(config: Config, opts: StartOptions = {}): Pro
   const tls = readTlsOrRefuse(config);
   const store = openStore(config.dataDir);
   try {
-    const tessera = await buildTessera(store, config, undefined, opts.onSyncError);
+    const tessera = await buildTessera(
+      store,
+      { ...config, workerId: opts.workerId },
+      undefined,
+      opts.onSyncError,
+    );
     const servers = createServers(tessera, {
       maxMessageBytes: config.maxMessageBytes,
       tls,

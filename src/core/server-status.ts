@@ -9,6 +9,8 @@ export interface ServerStatusDeps {
   readonly version: string;
   /** Server processes sharing the ports. */
   readonly workers: number;
+  /** This process's cluster worker id, 0 for a single process. */
+  readonly workerId: number;
   readonly now: () => Date;
 }
 
@@ -16,6 +18,8 @@ export interface ServerStatusDeps {
 export interface StatusReport {
   readonly version: string;
   readonly workers: number;
+  /** Which process answered: its cluster worker id, 0 for a single process. */
+  readonly workerId: number;
   /** Seconds since the epoch when this process's core was built. */
   readonly startedAt: number;
   readonly uptimeSeconds: number;
@@ -23,7 +27,7 @@ export interface StatusReport {
   readonly org?: { readonly id: string; readonly policyRevision: number } | undefined;
 }
 
-/** The answering process's status: version, workers, uptime, and the caller's org's revision. */
+/** The answering process's status: version, workers, which worker, uptime, and the caller's org's revision. */
 export class ServerStatus {
   private readonly startedAt: number;
 
@@ -41,6 +45,7 @@ export class ServerStatus {
     return {
       version: this.d.version,
       workers: this.d.workers,
+      workerId: this.d.workerId,
       startedAt: this.startedAt,
       uptimeSeconds: Math.max(0, now - this.startedAt),
       org: caller ? { id: caller.orgId, policyRevision: this.d.engine.revision(caller.orgId) } : undefined,

@@ -28,4 +28,6 @@ export interface CoreSettings {
   readonly decisionLogSpillRetrySeconds?: number | undefined;
   /** Server processes sharing the ports (serve --workers), as GetServerStatus reports them. Default 1. */
   readonly workers?: number | undefined;
+  /** This process's cluster worker id (1, 2, …), 0 for a single process, as GetServerStatus reports it. Default 0. */
+  readonly workerId?: number | undefined;
 }

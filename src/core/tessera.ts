@@ -110,7 +110,8 @@ export async function buildTessera(
   const serviceIdentities = new IdentityAdmin({ services: store.services, identities: boundIdentities, now });
   const system = new SystemCore({ access, store, keys, now });
   const workers = settings.workers ?? 1;
-  const status = new ServerStatus({ access, engine, version: tesseraVersion(), workers, now });
+  const workerId = settings.workerId ?? 0;
+  const status = new ServerStatus({ access, engine, version: tesseraVersion(), workers, workerId, now });
   const sessions = new Sessions({
     settings,
     refreshTokens: new RefreshTokenRepository(store.db),

@@ -18,6 +18,7 @@ export function serverStatusHandler(t: Tessera, serving: Serving) {
       serving: serving(),
       version: r.version,
       workers: r.workers,
+      workerId: r.workerId,
       startedAt: secondsToTimestamp(r.startedAt),
       uptime: { seconds: BigInt(r.uptimeSeconds) },
       orgId: r.org?.id ?? "",

@@ -126,6 +126,7 @@ describe("the CLI over the new server fields", () => {
       status: "SERVING",
       version: expect.stringMatching(/^\d+\.\d+\.\d+/),
       workers: 1,
+      workerId: 0,
       orgId: server.org.orgId,
       policyRevision: (await stored()).revision,
     });

@@ -11,9 +11,8 @@ import { cliEnv, runTessera, type ServeProcess, spawnServe } from "../helpers/cl
 import { expectOk } from "../helpers/e2e.js";
 import { grpcClient } from "../helpers/grpc-client.js";
 import { tempDir } from "../helpers/server.js";
+import { clientsForEveryWorker, untilEveryWorker, type WorkerClients } from "../helpers/workers.js";
 
-const CONNECTIONS = 8;
-const BOUND_MS = 2000;
 const GATEWAY = "spiffe://tessera.local/gateway";
 
 describe("serve --workers 2 with mTLS: identity changes reach every worker", () => {
@@ -25,6 +24,8 @@ describe("serve --workers 2 with mTLS: identity changes reach every worker", () 
   let admin: Record<string, string>;
   let operator: Record<string, string>;
   const env = () => cliEnv(data.dir);
+  /** A connection to each worker, so every worker is asked, not whichever the kernel picks. */
+  let workers: WorkerClients;
 
   /** Clients presenting the gateway certificate, each on a connection of its own (so the cluster may hand it to either worker). */
   const fresh = {
@@ -60,8 +61,10 @@ describe("serve --workers 2 with mTLS: identity changes reach every worker", () 
       "x-api-key": ready.exports.TESSERA_API_KEY ?? "",
       "x-admin-token": ready.exports.TESSERA_ADMIN_TOKEN ?? "",
     };
+    workers = await clientsForEveryWorker(port, 2, { make: fresh.auth });
   });
   afterAll(async () => {
+    workers?.close();
     expect(await serve?.stop()).toBe(0);
     data.cleanup();
   });
@@ -76,50 +79,49 @@ describe("serve --workers 2 with mTLS: identity changes reach every worker", () 
     }
   }
 
-  /** What Authorize (attributes subject, no API key: the org comes from the mTLS identity) answers on fresh connections. */
-  async function answers(): Promise<string[]> {
+  /** What Authorize (attributes subject, no API key: the org comes from the mTLS identity) answers on a worker. */
+  async function answer(c: ReturnType<typeof fresh.auth>): Promise<string> {
     const query = {
       subject: { case: "attributes" as const, value: { id: "a", tier: Tier.VERIFIED, roles: ["viewer"] } },
       scope: "governance:read",
     };
-    const results = await Promise.all(
-      Array.from({ length: CONNECTIONS }, () => once(fresh.auth, (c) => c.call("authorize", query))),
-    );
-    return results.map((r) => (r.ok ? r.value.reason : `${grpc.status[r.error.code]} ${r.error.reason}`));
-  }
-
-  async function settle(expected: string): Promise<string[]> {
-    const start = Date.now();
-    let seen = await answers();
-    while (seen.some((a) => a !== expected) && Date.now() - start < BOUND_MS) seen = await answers();
-    return seen;
+    const r = await c.call("authorize", query);
+    return r.ok ? r.value.reason : `${grpc.status[r.error.code]} ${r.error.reason}`;
   }
 
   it("a binding made through one worker holds on every worker; unassigning through another removes it everywhere", async () => {
-    expect(await answers()).toEqual(Array(CONNECTIONS).fill("UNAUTHENTICATED CALLER_UNIDENTIFIED"));
+    const [first = 0, second = 0] = workers.ids;
+    const gone = "UNAUTHENTICATED CALLER_UNIDENTIFIED";
+    expect(await workers.each(answer)).toEqual(workers.all(gone));
     const orgs = expectOk(await once(fresh.system, (c) => c.call("listOrgs", {}, operator))).orgs;
     const namespace = { namespace: "spiffe://tessera.local/", orgId: orgs[0]?.id ?? "" };
     expectOk(await once(fresh.system, (c) => c.call("assignIdentityNamespace", namespace, operator)));
-    expectOk(await once(fresh.admin, (c) => c.call("bindServiceIdentity", { identity: GATEWAY }, admin)));
-    expect(await settle("ALLOWED_BY_RULE")).toEqual(Array(CONNECTIONS).fill("ALLOWED_BY_RULE"));
+    const bind = { identity: GATEWAY };
+    expectOk(await workers.on(AdminService, first).call("bindServiceIdentity", bind, admin));
+    expect(await untilEveryWorker(workers, answer, "ALLOWED_BY_RULE")).toEqual(
+      workers.all("ALLOWED_BY_RULE"),
+    );
 
     const res = expectOk(
-      await once(fresh.system, (c) =>
-        c.call("unassignIdentityNamespace", { namespace: namespace.namespace }, operator),
-      ),
+      await workers
+        .on(SystemService, second)
+        .call("unassignIdentityNamespace", { namespace: namespace.namespace }, operator),
     );
     expect(res.removed.map((r) => r.identity)).toEqual([GATEWAY]);
-    const gone = "UNAUTHENTICATED CALLER_UNIDENTIFIED";
-    expect(await settle(gone)).toEqual(Array(CONNECTIONS).fill(gone));
+    expect(await untilEveryWorker(workers, answer, gone)).toEqual(workers.all(gone));
   });
 
   it("limits signing-key rotation to one a minute for the whole server, not per worker", async () => {
-    expectOk(await once(fresh.system, (c) => c.call("rotateSigningKeys", {}, operator)));
-    const again = await Promise.all(
-      Array.from({ length: 4 }, () => once(fresh.system, (c) => c.call("rotateSigningKeys", {}, operator))),
-    );
-    expect(again.map((r) => (r.ok ? "OK" : `${grpc.status[r.error.code]} ${r.error.reason}`))).toEqual(
-      Array(4).fill("RESOURCE_EXHAUSTED OPERATOR_RATE_LIMITED"),
-    );
+    const [first = 0] = workers.ids;
+    expectOk(await workers.on(SystemService, first).call("rotateSigningKeys", {}, operator));
+    // Twice on every worker, the one that rotated and the others.
+    const again = await workers.each(async (_c, id) => {
+      const system = workers.on(SystemService, id);
+      const tries = [await system.call("rotateSigningKeys", {}, operator)];
+      tries.push(await system.call("rotateSigningKeys", {}, operator));
+      return tries.map((r) => (r.ok ? "OK" : `${grpc.status[r.error.code]} ${r.error.reason}`));
+    });
+    const limited = "RESOURCE_EXHAUSTED OPERATOR_RATE_LIMITED";
+    expect(again).toEqual(workers.all([limited, limited]));
   });
 });

@@ -5,8 +5,9 @@ import { Decision } from "../../gen/tessera/v1/auth_service_pb.js";
 import { Tier } from "../../gen/tessera/v1/types_pb.js";
 import { type ServeProcess, spawnCluster } from "../helpers/cli.js";
 import { expectOk } from "../helpers/e2e.js";
-import { freshAuthClient, grpcClient } from "../helpers/grpc-client.js";
+import { type freshAuthClient, grpcClient } from "../helpers/grpc-client.js";
 import { tempDir } from "../helpers/server.js";
+import { clientsForEveryWorker, untilEveryWorker, type WorkerClients } from "../helpers/workers.js";
 
 const NAMES = ["c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7"];
 const doc = (name: string) => `apiVersion: tessera.dev/v1
@@ -22,20 +23,23 @@ describe("serve --workers 2: concurrent PutPolicy (issue #9, finding 7)", () => 
   let serve: ServeProcess;
   let port = 0;
   let headers: Record<string, string> = {};
+  /** A connection to each worker, so every worker is asked, not whichever the kernel picks. */
+  let workers: WorkerClients;
 
   beforeAll(async () => {
-    ({ serve, port, admin: headers } = await spawnCluster(data.dir));
+    ({ serve, port, admin: headers } = await spawnCluster(data.dir, 2));
+    workers = await clientsForEveryWorker(port, 2);
   });
   afterAll(async () => {
+    workers?.close();
     expect(await serve.stop()).toBe(0);
     data.cleanup();
   });
 
-  /** Each document's scope asked on a fresh connection (so either worker may answer): decision@revision. */
-  async function decisions(): Promise<string[]> {
+  /** Each document's scope asked on one worker's connection: decision@revision. */
+  async function decisions(c: ReturnType<typeof freshAuthClient>): Promise<string[]> {
     const out: string[] = [];
     for (const name of NAMES) {
-      const c = freshAuthClient(port);
       const res = await c.call(
         "authorize",
         {
@@ -44,7 +48,6 @@ describe("serve --workers 2: concurrent PutPolicy (issue #9, finding 7)", () => 
         },
         { "x-api-key": headers["x-api-key"] ?? "" },
       );
-      c.close();
       const d = expectOk(res);
       out.push(`${name}:${d.decision === Decision.ALLOW}@${d.policyRevision}`);
     }
@@ -67,11 +70,6 @@ describe("serve --workers 2: concurrent PutPolicy (issue #9, finding 7)", () => 
     expect(puts.map(Number).sort((x, y) => x - y)).toEqual([2, 3, 4, 5, 6, 7, 8, 9]);
     const want = NAMES.map((n) => `${n}:true@9`);
     // Workers poll the change log every 25 ms: allow a generous bound, not a timing assertion.
-    const deadline = Date.now() + 5000;
-    let seen: string[][] = [];
-    do {
-      seen = [await decisions(), await decisions()];
-    } while (seen.some((s) => s.join() !== want.join()) && Date.now() < deadline);
-    expect(seen).toEqual([want, want]);
+    expect(await untilEveryWorker(workers, decisions, want, 5000)).toEqual(workers.all(want));
   });
 });

@@ -2,10 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AdminService } from "../../gen/tessera/v1/admin_service_pb.js";
 import { Decision } from "../../gen/tessera/v1/auth_service_pb.js";
 import { Tier } from "../../gen/tessera/v1/types_pb.js";
-import { cliEnv, type ServeProcess, spawnServe } from "../helpers/cli.js";
+import { cliEnv, runTessera, type ServeProcess, spawnServe } from "../helpers/cli.js";
 import { expectOk } from "../helpers/e2e.js";
 import { freshAuthClient, grpcClient } from "../helpers/grpc-client.js";
 import { tempDir } from "../helpers/server.js";
+import { clientsForEveryWorker, untilEveryWorker, type WorkerClients } from "../helpers/workers.js";
 
 const EXTRA = `apiVersion: tessera.dev/v1
 kind: Policy
@@ -21,6 +22,8 @@ describe("serve --workers 2", () => {
   let port = 0;
   let apiKey = "";
   let adminToken = "";
+  /** A connection to each worker, so every worker is asked, not whichever the kernel picks. */
+  let workers: WorkerClients;
 
   beforeAll(async () => {
     serve = spawnServe(
@@ -31,28 +34,25 @@ describe("serve --workers 2", () => {
     port = ready.grpcPort;
     apiKey = ready.exports.TESSERA_API_KEY ?? "";
     adminToken = ready.exports.TESSERA_ADMIN_TOKEN ?? "";
+    workers = await clientsForEveryWorker(port, 2);
   });
   afterAll(async () => {
+    workers?.close();
     expect(await serve.stop()).toBe(0);
     data.cleanup();
   });
 
-  async function decisionsOnFreshConnections(n: number): Promise<Decision[]> {
-    const out: Decision[] = [];
-    for (let i = 0; i < n; i++) {
-      const c = freshAuthClient(port);
-      const res = await c.call(
-        "authorize",
-        {
-          subject: { case: "attributes", value: { id: "a", tier: Tier.VERIFIED, roles: ["viewer"] } },
-          scope: "reports:read",
-        },
-        { "x-api-key": apiKey },
-      );
-      c.close();
-      out.push(expectOk(res).decision);
-    }
-    return out;
+  /** What a worker decides for a viewer asking reports:read (allowed only by the EXTRA policy). */
+  async function decision(c: ReturnType<typeof freshAuthClient>): Promise<Decision> {
+    const res = await c.call(
+      "authorize",
+      {
+        subject: { case: "attributes", value: { id: "a", tier: Tier.VERIFIED, roles: ["viewer"] } },
+        scope: "reports:read",
+      },
+      { "x-api-key": apiKey },
+    );
+    return expectOk(res).decision;
   }
 
   it("creates one dev org and one active + one next signing key however many workers start", async () => {
@@ -63,18 +63,29 @@ describe("serve --workers 2", () => {
     expect(apiKey).toMatch(/^tsk_/);
   });
 
-  it("reports both workers in GetServerStatus, and the org's revision, from whichever worker answers", async () => {
-    for (let i = 0; i < 4; i++) {
-      const c = freshAuthClient(port);
-      const status = expectOk(await c.call("getServerStatus", {}, { "x-api-key": apiKey }));
-      c.close();
-      expect(status).toMatchObject({ serving: true, workers: 2, policyRevision: 1n });
-      expect(status.orgId).toMatch(/^org_/);
+  it("reports both workers in GetServerStatus, which one answered, and the org's revision on each", async () => {
+    // Reaching each worker is itself the check that the two answer with different worker ids.
+    const statuses = await workers.each(async (c) =>
+      expectOk(await c.call("getServerStatus", {}, { "x-api-key": apiKey })),
+    );
+    expect(workers.ids).toHaveLength(2);
+    for (const id of workers.ids) {
+      expect(statuses[id]).toMatchObject({ serving: true, workers: 2, workerId: id, policyRevision: 1n });
+      expect(statuses[id]?.orgId).toMatch(/^org_/);
     }
+    // Operators see it too: `tessera status` names the worker that answered.
+    const run = await runTessera(
+      ["--server", `http://127.0.0.1:${port}`, "status", "--json"],
+      cliEnv(data.dir),
+    );
+    expect(run.code, run.stderr).toBe(0);
+    expect(workers.ids).toContain((JSON.parse(run.stdout) as { workerId: number }).workerId);
+    const text = await runTessera(["--server", `http://127.0.0.1:${port}`, "status"], cliEnv(data.dir));
+    expect(text.stdout).toMatch(/, 2 workers, up .*, answered by worker \d+\n/);
   });
 
   it("applies a policy change made through one worker on every worker", async () => {
-    expect(await decisionsOnFreshConnections(6)).toEqual(Array(6).fill(Decision.DENY));
+    expect(await workers.each(decision)).toEqual(workers.all(Decision.DENY));
     const admin = grpcClient(AdminService, `127.0.0.1:${port}`);
     expectOk(
       await admin.call(
@@ -85,10 +96,6 @@ describe("serve --workers 2", () => {
     );
     admin.close();
     // Workers poll the change log every 25 ms; allow a generous bound, not a timing assertion.
-    const deadline = Date.now() + 2000;
-    let seen = await decisionsOnFreshConnections(6);
-    while (seen.some((d) => d !== Decision.ALLOW) && Date.now() < deadline)
-      seen = await decisionsOnFreshConnections(6);
-    expect(seen).toEqual(Array(6).fill(Decision.ALLOW));
+    expect(await untilEveryWorker(workers, decision, Decision.ALLOW)).toEqual(workers.all(Decision.ALLOW));
   });
 });

@@ -89,8 +89,9 @@ export function grpcClient<M extends GenServiceMethods>(
 }
 
 /**
- * An AuthService client on a connection of its own: with `serve --workers N`, the cluster hands
- * each new connection to the next worker, so a series of these reaches every worker.
+ * An AuthService client on a connection of its own. With `serve --workers N` the kernel picks
+ * the worker that accepts it (SCHED_NONE), often the same one many times in a row: a series of
+ * these is no proof of reaching every worker (clientsForEveryWorker in workers.ts is).
  */
 export function freshAuthClient(port: number) {
   return grpcClient(AuthService, `127.0.0.1:${port}`, grpc.credentials.createInsecure(), {

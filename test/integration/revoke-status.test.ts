@@ -74,7 +74,14 @@ describe("GetServerStatus", () => {
   it("tells anyone the server's health, version, workers and uptime, and no org", async () => {
     clock.advance(3725);
     const s = await t.auth.getServerStatus({});
-    expect(s).toMatchObject({ serving: true, version: VERSION, workers: 1, orgId: "", policyRevision: 0n });
+    expect(s).toMatchObject({
+      serving: true,
+      version: VERSION,
+      workers: 1,
+      workerId: 0,
+      orgId: "",
+      policyRevision: 0n,
+    });
     expect(s.uptime?.seconds).toBe(3725n);
     expect(Number(s.startedAt?.seconds)).toBe(clock.sec - 3725);
   });

@@ -109,6 +109,7 @@ async function runServer(config: Config, log: Logger): Promise<void> {
     running = await startTessera(config, {
       onSyncError: (err) => log.error({ err }, "applying a change failed"),
       observeCall: requestLog(log),
+      workerId: cluster.worker?.id ?? 0,
     });
   } catch (err) {
     await health?.close();

@@ -26,13 +26,14 @@ function statusJson(r: GetServerStatusResponse) {
     status: r.serving ? "SERVING" : "NOT_SERVING",
     version: r.version,
     workers: r.workers,
+    workerId: r.workerId,
     startedAt: r.startedAt ? timestampDate(r.startedAt).toISOString() : undefined,
     uptimeSeconds: Number(r.uptime?.seconds ?? 0n),
     ...(r.orgId ? { orgId: r.orgId, policyRevision: Number(r.policyRevision) } : {}),
   };
 }
 
-/** `tessera status`: the server's health, version, workers and uptime, and the org's policy revision. */
+/** `tessera status`: the server's health, version, workers (and which answered) and uptime, and the org's policy revision. */
 export function registerStatus(program: Command): void {
   program
     .command("status")
@@ -45,7 +46,7 @@ export function registerStatus(program: Command): void {
       const out = statusJson(res);
       emit(json, out, () =>
         [
-          `${out.status}  tessera ${out.version}, ${out.workers} worker${out.workers === 1 ? "" : "s"}, up ${humanDuration(out.uptimeSeconds)} (since ${out.startedAt ?? "?"})`,
+          `${out.status}  tessera ${out.version}, ${out.workers} worker${out.workers === 1 ? "" : "s"}, up ${humanDuration(out.uptimeSeconds)} (since ${out.startedAt ?? "?"})${out.workerId ? `, answered by worker ${out.workerId}` : ""}`,
           out.orgId
             ? `org ${out.orgId}: policy revision ${out.policyRevision}`
             : "(no org credential: no policy revision)",
