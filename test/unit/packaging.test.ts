@@ -74,11 +74,12 @@ describe("the Dockerfile", () => {
     expect(runtime.some(([k]) => k === "RUN")).toBe(false); // no shell there to run one
   });
 
-  it("keeps data in a volume, exposes both default ports and checks /healthz", () => {
+  it("keeps data in a volume, exposes both default ports and the health port it sets, and checks it", () => {
     const defaults = loadConfig({}, {});
     expect(get("VOLUME")).toEqual(['["/data"]']);
     expect(env.TESSERA_DATA_DIR).toBe("/data");
-    expect(get("EXPOSE")).toEqual([`${defaults.grpcPort} ${defaults.httpPort}`]);
+    expect(loadConfig({}, env).healthPort).toBe(8081);
+    expect(get("EXPOSE")).toEqual([`${defaults.grpcPort} ${defaults.httpPort} ${env.TESSERA_HEALTH_PORT}`]);
     expect(get("HEALTHCHECK").join()).toMatch(
       /CMD \["\/nodejs\/bin\/node", "\/app\/scripts\/healthcheck\.mjs"\]/,
     );
