@@ -1,4 +1,4 @@
-// One real unary gRPC call (grpc-js, protobuf-es messages) for the checks before measuring.
+// Real unary gRPC calls (grpc-js, protobuf-es messages): the checks before measuring, and probes.
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 
@@ -7,27 +7,8 @@ import * as grpc from "@grpc/grpc-js";
  * land on successive cluster workers). Resolves the decoded response; rejects with the status.
  */
 export function grpcCall(port, path, method, message, headers = {}, timeoutMs = 10_000) {
-  const client = new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), {
-    "grpc.use_local_subchannel_pool": 1,
-    "grpc.max_send_message_length": 16 * 1024 * 1024,
-  });
-  const md = new grpc.Metadata();
-  for (const [k, v] of Object.entries(headers)) md.set(k, v);
-  return new Promise((resolve, reject) => {
-    client.makeUnaryRequest(
-      path,
-      (m) => Buffer.from(toBinary(method.input, m)),
-      (b) => fromBinary(method.output, b),
-      message,
-      md,
-      { deadline: Date.now() + timeoutMs },
-      (err, res) => {
-        client.close();
-        if (err) reject(new Error(`${path}: ${grpc.status[err.code] ?? err.code} ${err.details}`));
-        else resolve(res);
-      },
-    );
-  });
+  const client = grpcClient(port);
+  return client.call(method, message, headers, timeoutMs, path).finally(() => client.close());
 }
 
 /** The gRPC path of a protobuf-es method descriptor. */
@@ -42,20 +23,19 @@ export function grpcClient(port) {
     "grpc.use_local_subchannel_pool": 1,
     "grpc.max_send_message_length": 16 * 1024 * 1024,
   });
-  const call = (method, message, headers = {}, timeoutMs = 120_000) => {
+  const call = (method, message, headers = {}, timeoutMs = 120_000, path = pathOf(method)) => {
     const md = new grpc.Metadata();
     for (const [k, v] of Object.entries(headers)) md.set(k, v);
     return new Promise((resolve, reject) => {
       client.makeUnaryRequest(
-        pathOf(method),
+        path,
         (m) => Buffer.from(toBinary(method.input, m)),
         (b) => fromBinary(method.output, b),
         message,
         md,
         { deadline: Date.now() + timeoutMs },
         (err, res) => {
-          if (err)
-            reject(new Error(`${pathOf(method)}: ${grpc.status[err.code] ?? err.code} ${err.details}`));
+          if (err) reject(new Error(`${path}: ${grpc.status[err.code] ?? err.code} ${err.details}`));
           else resolve(res);
         },
       );

@@ -356,29 +356,20 @@ async function main() {
     ready,
   });
   // Decision logging's cost: the same Tessera with its decision log off, when it has a switch.
-  const nolog =
-    logOff &&
-    (await startTessera({
-      instance: "nolog",
+  // A variant of the 5-rule Tessera: the same scenario, other settings.
+  const variant = (instance, settings) =>
+    startTessera({
+      instance,
       tmp,
       workers: hasWorkers ? workers : undefined,
       policy: SCENARIO_POLICY,
       ready,
-      env: logOff.env,
-      extraArgs: logOff.extraArgs,
-    }));
+      ...settings,
+    });
+  const nolog = logOff && (await variant("nolog", { env: logOff.env, extraArgs: logOff.extraArgs }));
   // What sync durability costs: the same Tessera answering only once each decision is stored.
   const logSync = decisionLogSync(options);
-  const syncLog =
-    logSync &&
-    (await startTessera({
-      instance: "sync",
-      tmp,
-      workers: hasWorkers ? workers : undefined,
-      policy: SCENARIO_POLICY,
-      ready,
-      extraArgs: logSync.extraArgs,
-    }));
+  const syncLog = logSync && (await variant("sync", { extraArgs: logSync.extraArgs }));
   const bigAdmin = { "x-api-key": big.apiKey, "x-admin-token": big.adminToken };
   const listed = await grpcCall(
     big.port,
