@@ -113,6 +113,7 @@ export async function startTessera(config: Config, opts: StartOptions = {}): Pro
         credentials: tessera.credentials,
         identities: tessera.boundIdentities,
         liveness: tessera.liveness,
+        verifiable: [tessera.orgTrust, tessera.boundIdentities],
         others: {
           agent: (c) => tessera.liveness.apply(c),
           token_revoked: (c) => tessera.liveness.apply(c),

@@ -23,8 +23,21 @@ export class BoundIdentities {
     this.cn = cn;
   }
 
+  /** Re-reads the bindings and says whether the copy had drifted from the store (the periodic check). */
+  verify(): boolean {
+    const before = [this.spiffe, this.cn];
+    this.reload();
+    return !sameMap(before[0], this.spiffe) || !sameMap(before[1], this.cn);
+  }
+
   /** The org the identity is bound to, if any. */
   orgOf(peer: PeerIdentity): string | undefined {
     return (peer.source === "spiffe" ? this.spiffe : this.cn).get(peer.id);
   }
+}
+
+function sameMap(a: ReadonlyMap<string, string> | undefined, b: ReadonlyMap<string, string>): boolean {
+  if (a === undefined || a.size !== b.size) return false;
+  for (const [k, v] of a) if (b.get(k) !== v) return false;
+  return true;
 }

@@ -25,8 +25,31 @@ export class OrgTrust {
     this.trusted = next;
   }
 
+  /**
+   * Re-reads the trusts (a few rows) and says whether the copy had drifted from the store: a
+   * change the change log no longer holds, or a bug. The periodic check of every process.
+   */
+  verify(): boolean {
+    const before = this.trusted;
+    this.reload();
+    return !sameSets(before, this.trusted);
+  }
+
   /** True when `orgId` has trusted `other` (one direction: never because `other` trusts `orgId`). */
   trusts(orgId: string, other: string): boolean {
     return (this.trusted.get(orgId) ?? NONE).has(other);
   }
+}
+
+function sameSets(
+  a: ReadonlyMap<string, ReadonlySet<string>>,
+  b: ReadonlyMap<string, ReadonlySet<string>>,
+): boolean {
+  if (a.size !== b.size) return false;
+  for (const [org, set] of a) {
+    const other = b.get(org);
+    if (!other || other.size !== set.size) return false;
+    for (const t of set) if (!other.has(t)) return false;
+  }
+  return true;
 }

@@ -5,13 +5,20 @@ import type { Change } from "../store/changes.js";
 import type { Store } from "../store/store.js";
 import { refreshPolicy, verifyPolicies } from "./policy-sync.js";
 
+/** An in-memory copy that can compare itself with the store and repair itself; true when it had to. */
+export interface Verifiable {
+  verify(): boolean;
+}
+
 export interface SyncTargets {
   readonly engine: PolicyEngine;
   readonly credentials: OrgCredentials;
   /** mTLS identity bindings; reloaded when another process binds, unbinds or unassigns. */
   readonly identities?: BoundIdentities | undefined;
   /** Revocations and suspensions: compared with the store every few seconds, repaired if they drifted. */
-  readonly liveness?: { verify(): boolean } | undefined;
+  readonly liveness?: Verifiable | undefined;
+  /** Other in-memory copies checked the same way (cross-org trusts, identity bindings). */
+  readonly verifiable?: readonly Verifiable[] | undefined;
   /** Extra appliers for kinds other modules own (revocations, suspensions, keys). */
   readonly others?: Partial<Record<Change["kind"], (change: Change) => void | Promise<void>>>;
 }
@@ -61,7 +68,8 @@ export function startSync(store: Store, targets: SyncTargets, opts: SyncOptions 
         seen = c.seq;
       }
       if (++ticks % POLICY_CHECK_TICKS === 0) verifyPolicies(store.policies, targets.engine);
-      if (ticks % LIVENESS_CHECK_TICKS === 0) targets.liveness?.verify();
+      if (ticks % LIVENESS_CHECK_TICKS === 0)
+        for (const v of [targets.liveness, ...(targets.verifiable ?? [])]) v?.verify();
       if (ticks % 2400 === 0) store.changes.prune(3600); // about once a minute
     } catch (err) {
       opts.onError?.(err);
