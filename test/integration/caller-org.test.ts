@@ -315,12 +315,13 @@ spec:
     ];
     const before = writes();
     for (const [headers, code, reason] of refused) {
+      // One call at a time: a refusal that arrives before its promise is awaited would go unhandled.
       for (const call of [
-        t.admin.trustOrg({ orgId: other.orgId }, { headers }),
-        t.admin.untrustOrg({ orgId: other.orgId }, { headers }),
-        t.admin.listTrustedOrgs({}, { headers }),
+        () => t.admin.trustOrg({ orgId: other.orgId }, { headers }),
+        () => t.admin.untrustOrg({ orgId: other.orgId }, { headers }),
+        () => t.admin.listTrustedOrgs({}, { headers }),
       ])
-        expect(await failure(call)).toMatchObject({ code, reason });
+        expect(await failure(call())).toMatchObject({ code, reason });
     }
     expect(writes()).toBe(before);
     expect(t.tessera.orgTrust.trusts(t.org.orgId, other.orgId)).toBe(false);

@@ -123,10 +123,10 @@ describe("policy administration and decisions through the in-memory transport", 
 
   it("answers NOT_FOUND POLICY_NOT_FOUND for an unknown policy", async () => {
     for (const call of [
-      t.admin.getPolicy({ name: "ghost" }, admin),
-      t.admin.deletePolicy({ name: "ghost" }, admin),
+      () => t.admin.getPolicy({ name: "ghost" }, admin),
+      () => t.admin.deletePolicy({ name: "ghost" }, admin),
     ]) {
-      expect(await failure(call)).toMatchObject({ code: Code.NotFound, reason: "POLICY_NOT_FOUND" });
+      expect(await failure(call())).toMatchObject({ code: Code.NotFound, reason: "POLICY_NOT_FOUND" });
     }
   });
 

@@ -193,10 +193,10 @@ spec:
     expect(await reads(reader)).toEqual(ALL_OK);
     const before = await t.admin.policyHistory({}, admin);
     for (const call of [
-      t.admin.putPolicy({ document: doc("x") }, reader),
-      t.admin.deletePolicy({ name: "example" }, reader),
+      () => t.admin.putPolicy({ document: doc("x") }, reader),
+      () => t.admin.deletePolicy({ name: "example" }, reader),
     ])
-      expect(await failure(call)).toMatchObject({
+      expect(await failure(call())).toMatchObject({
         code: Code.PermissionDenied,
         reason: "API_KEY_SCOPE_MISSING",
       });

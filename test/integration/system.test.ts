@@ -35,12 +35,13 @@ describe("SystemService: the server operator, distinct from every org admin", ()
     const keysBefore = (await t.system.listSigningKeys({}, op())).keys;
     for (const [name, headers] of await orgCredentials()) {
       for (const call of [
-        t.system.rotateSigningKeys({}, { headers }),
-        t.system.createOrg({ name: "sneaky" }, { headers }),
-        t.system.listOrgs({}, { headers }),
-        t.system.assignIdentityNamespace({ orgId: t.org.orgId, namespace: "spiffe://x.org/" }, { headers }),
+        () => t.system.rotateSigningKeys({}, { headers }),
+        () => t.system.createOrg({ name: "sneaky" }, { headers }),
+        () => t.system.listOrgs({}, { headers }),
+        () =>
+          t.system.assignIdentityNamespace({ orgId: t.org.orgId, namespace: "spiffe://x.org/" }, { headers }),
       ]) {
-        expect(await failure(call), name).toMatchObject({
+        expect(await failure(call()), name).toMatchObject({
           code: Code.PermissionDenied,
           reason: "OPERATOR_REQUIRED",
         });
@@ -76,15 +77,16 @@ describe("SystemService: the server operator, distinct from every org admin", ()
 
   it("is not an org credential: AdminService and AuthService refuse it with ORG_CREDENTIAL_REQUIRED", async () => {
     for (const call of [
-      t.admin.listAgents({}, op()),
-      t.admin.createAgent({ name: "x" }, op()),
-      t.admin.bindServiceIdentity({ identity: "spiffe://x.org/a" }, op()),
-      t.auth.authorize(
-        { subject: { case: "attributes", value: { id: "a", roles: ["admin"] } }, scope: "governance:read" },
-        op(),
-      ),
+      () => t.admin.listAgents({}, op()),
+      () => t.admin.createAgent({ name: "x" }, op()),
+      () => t.admin.bindServiceIdentity({ identity: "spiffe://x.org/a" }, op()),
+      () =>
+        t.auth.authorize(
+          { subject: { case: "attributes", value: { id: "a", roles: ["admin"] } }, scope: "governance:read" },
+          op(),
+        ),
     ]) {
-      expect(await failure(call)).toMatchObject({
+      expect(await failure(call())).toMatchObject({
         code: Code.PermissionDenied,
         reason: "ORG_CREDENTIAL_REQUIRED",
       });
