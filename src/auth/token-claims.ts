@@ -46,6 +46,8 @@ export interface AccessClaims {
   readonly sid?: string | undefined;
   readonly grants?: TokenGrants | undefined;
   readonly act?: ActorClaim | undefined;
+  /** The Authorize decision a token was minted with (decide and mint): which ALLOW it carries. */
+  readonly decision_id?: string | undefined;
 }
 
 function isStringList(v: unknown): v is string[] {
@@ -98,6 +100,7 @@ export function asAccessClaims(p: Record<string, unknown>): AccessClaims | undef
     (p.kind === undefined || p.kind === "agent" || p.kind === "user") &&
     (p.sid === undefined || typeof p.sid === "string") &&
     (p.grants === undefined || isGrants(p.grants)) &&
-    (p.act === undefined || isActor(p.act));
+    (p.act === undefined || isActor(p.act)) &&
+    (p.decision_id === undefined || typeof p.decision_id === "string");
   return ok ? (p as unknown as AccessClaims) : undefined;
 }

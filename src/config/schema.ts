@@ -229,7 +229,7 @@ export const SCHEMA = {
     flag: "--max-delegation-depth",
     type: count(1, 256),
     default: 3,
-    doc: "longest `act` delegation chain MintToken accepts from agent minters",
+    doc: "longest `act` delegation chain MintToken (from agent minters) and Authorize with mint accept",
     group: "Tokens",
   }),
   signingAlg: setting({

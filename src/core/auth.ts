@@ -9,9 +9,13 @@ import type { AuthzQuery, Decision, ResourceRef, Subject } from "../engine/types
 import type { AccessControl } from "./access.js";
 import { type Resolved, resolveSubject, type SubjectInput, type TrustLookup } from "./authorize-subject.js";
 import type { CallContext } from "./context.js";
+import type { DecisionMinter, MintOptionsInput } from "./decide-mint.js";
 import { requireScope } from "./validate.js";
 
 type Decided = Decision & { decisionId: string };
+
+/** A decision made with `mint`: the token and its expiry (epoch seconds) when it was an ALLOW. */
+export type DecidedWithToken = Decided & { token?: string | undefined; expiresAt?: number | undefined };
 
 /** One (scope, resource, context) question about a subject. */
 export interface CheckInput {
@@ -23,6 +27,8 @@ export interface CheckInput {
 export interface AuthorizeInput extends CheckInput {
   readonly subject: SubjectInput | undefined;
   readonly explain?: boolean | undefined;
+  /** Decide and mint: with an ALLOW, also a token for the downstream hop (decide-mint.ts). */
+  readonly mint?: MintOptionsInput | undefined;
 }
 
 /** Most checks one AuthorizeBatch may carry. */
@@ -36,6 +42,8 @@ export interface AuthDeps {
   readonly verifier: TokenVerifier;
   /** Which orgs' tokens each org accepts as subjects (cross-org trust); none when absent. */
   readonly trust?: TrustLookup | undefined;
+  /** Decide and mint; without it Authorize refuses `mint` (MINT_FORBIDDEN). */
+  readonly minter?: DecisionMinter | undefined;
 }
 
 const TRUSTS_NONE: TrustLookup = { trusts: () => false };
@@ -104,6 +112,7 @@ export class AuthCore {
     if (!input.subject)
       throw new TesseraError("SUBJECT_MISSING", "a subject (token or attributes) is required");
     requireScope(input.scope);
+    if (input.mint) return this.decideAndMint(input, ctx);
     const resolved = this.resolve(input.subject, ctx);
     if (input.explain) return this.explained(resolved, input, ctx);
     if (resolved instanceof Promise) return resolved.then((r) => this.decideAndLog(r, input));
@@ -120,6 +129,34 @@ export class AuthCore {
     const decision = this.decideOne(r.orgId, r.subject, input, input.explain ?? false);
     const wait = this.logged(r, input, decision);
     return wait ? wait.then(() => decision) : decision;
+  }
+
+  /**
+   * Authorize with `mint`: every refusal the mint can meet is checked before the decision, so
+   * a refused call logs nothing; the token is signed before the decision is logged, so a
+   * signing failure logs nothing either. A DENY is answered without a token.
+   */
+  private async decideAndMint(input: AuthorizeInput, ctx: CallContext): Promise<DecidedWithToken> {
+    const subject = input.subject as SubjectInput;
+    if (subject.kind !== "token")
+      throw new TesseraError(
+        "MINT_SUBJECT_INVALID",
+        "mint needs a token subject: attributes name no identity to mint for",
+      );
+    if (!this.d.minter) throw new TesseraError("MINT_FORBIDDEN", "this server does not mint on Authorize");
+    const r = await this.resolve(subject, ctx);
+    if (input.explain) await this.requireExplainer(ctx, r.orgId);
+    // Verified (and cached) by resolve a moment ago: this is a cache lookup.
+    const claims = this.d.verifier.verifyNow(subject.token) ?? (await this.d.verifier.verify(subject.token));
+    const plan = await this.d.minter.plan(r, claims, input.mint as MintOptionsInput, ctx);
+    const decision: DecidedWithToken = this.decideOne(r.orgId, r.subject, input, input.explain ?? false);
+    if (decision.allow) {
+      const { token, claims: minted } = await this.d.minter.sign(plan, input.scope, decision.decisionId);
+      decision.token = token;
+      decision.expiresAt = minted.exp;
+    }
+    await this.logged(r, input, decision);
+    return decision;
   }
 
   /** Decides many checks for one subject, in order. Every check is validated before any is decided. */

@@ -17,6 +17,7 @@ import { AgentCredentialService } from "./agent-credentials.js";
 import { ApiKeyService } from "./api-keys.js";
 import { AuthCore } from "./auth.js";
 import { Authenticator, agentSubject, userSubject } from "./authenticate.js";
+import { DecisionMinter } from "./decide-mint.js";
 import { IdentityAdmin } from "./identities.js";
 import { Liveness } from "./liveness.js";
 import { Minter } from "./mint.js";
@@ -103,7 +104,16 @@ export async function buildTessera(
   const orgTrust = new OrgTrust(store.orgTrust);
   const trustAdmin = new TrustAdmin({ repo: store.orgTrust, trust: orgTrust, now });
   const decisionLog = openDecisionLog(store.dataDir, store.decisions, settings, onLogError);
-  const auth = new AuthCore({ engine, access, verifier, trust: orgTrust, log: decisionLog, now });
+  const decisionMinter = new DecisionMinter({ settings, access, verifier, signer, now });
+  const auth = new AuthCore({
+    engine,
+    access,
+    verifier,
+    trust: orgTrust,
+    log: decisionLog,
+    now,
+    minter: decisionMinter,
+  });
   const policies = new PolicyAdmin({ engine, policies: store.policies, checker: new PolicyChecker(), now });
   const knownRoles = (orgId: string) => policies.knownRoles(orgId);
   const admin = new AdminCore({ access, liveness, agents: store.agents, knownRoles, now });

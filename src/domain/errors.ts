@@ -108,6 +108,11 @@ export const ERROR_KINDS = {
   FIELD_UNKNOWN: "invalid_argument",
   ENUM_VALUE_UNKNOWN: "invalid_argument",
   ROLE_UNKNOWN: "invalid_argument",
+  // Decide and mint (issue #12): Authorize with `mint` needs a token subject, of the caller's
+  // own org, and a caller that may mint (never an mTLS identity alone).
+  MINT_SUBJECT_INVALID: "invalid_argument",
+  MINT_CROSS_ORG: "permission_denied",
+  MINT_FORBIDDEN: "permission_denied",
   // Overload (issue #11): refused at once instead of queued; work past its deadline is dropped.
   OVERLOADED: "resource_exhausted",
   DEADLINE_EXCEEDED: "deadline_exceeded",

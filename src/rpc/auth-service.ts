@@ -7,6 +7,7 @@ import {
 } from "../../gen/tessera/v1/auth_service_pb.js";
 import { Tier } from "../../gen/tessera/v1/types_pb.js";
 import { bearerOf } from "../core/access.js";
+import type { DecidedWithToken } from "../core/auth.js";
 import type { SubjectInput } from "../core/authorize-subject.js";
 import type { Tessera } from "../core/tessera.js";
 import type { Decision } from "../engine/types.js";
@@ -53,6 +54,14 @@ function decisionToPb(
   };
 }
 
+/** An Authorize answer made with `mint`: the token and its expiry with an ALLOW. */
+function mintedDecisionToPb(d: DecidedWithToken): MessageInitShape<typeof AuthorizeResponseSchema> {
+  const pb = decisionToPb(d);
+  return d.token === undefined || d.expiresAt === undefined
+    ? pb
+    : { ...pb, token: d.token, expiresAt: secondsToTimestamp(d.expiresAt) };
+}
+
 /** tessera.v1.AuthService: wire ⇄ domain mapping only. `serving` is the transport's health. */
 export function authService(t: Tessera, serving: Serving = () => true): ServiceBinding {
   return bindService(
@@ -70,6 +79,21 @@ export function authService(t: Tessera, serving: Serving = () => true): ServiceB
       // Not async: with an API key or a cached token the decision comes back at once, and the
       // gRPC port then answers without a trip through the microtask queue.
       authorize(req, ctx) {
+        if (req.mint) {
+          return (
+            t.auth.authorize(
+              {
+                subject: subjectFromPb(req.subject),
+                scope: req.scope,
+                resource: resourceFromPb(req.resource),
+                context: req.context,
+                explain: req.explain,
+                mint: { ttlSeconds: durationSeconds(req.mint.ttl), audience: req.mint.audience },
+              },
+              ctx,
+            ) as Promise<DecidedWithToken>
+          ).then(mintedDecisionToPb);
+        }
         const d = t.auth.authorize(
           {
             subject: subjectFromPb(req.subject),

@@ -37,7 +37,7 @@ function writeStringField(buf: Buffer, pos: number, tag: number, s: string, byte
 /**
  * AuthorizeResponse to protobuf bytes, by hand: the reflective encoder costs several
  * microseconds and allocations per call on the hottest path. Covers fields 1–5; a response
- * with an explanation, unknown fields or an out-of-range revision goes to protobuf-es.
+ * with an explanation, a minted token, unknown fields or an out-of-range revision goes to protobuf-es.
  * test/unit/authorize-encoder.test.ts checks it byte for byte against protobuf-es.
  */
 export function encodeAuthorizeResponse(m: AuthorizeResponseInit): Buffer {
@@ -45,6 +45,8 @@ export function encodeAuthorizeResponse(m: AuthorizeResponseInit): Buffer {
   const decision = m.decision ?? 0;
   if (
     (m.explanation?.length ?? 0) > 0 ||
+    m.token ||
+    m.expiresAt !== undefined ||
     ("$unknown" in m && m.$unknown !== undefined) ||
     !Number.isSafeInteger(revision) ||
     revision < 0 ||

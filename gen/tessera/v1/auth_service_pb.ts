@@ -14,7 +14,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file tessera/v1/auth_service.proto.
  */
 export const file_tessera_v1_auth_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch10ZXNzZXJhL3YxL2F1dGhfc2VydmljZS5wcm90bxIKdGVzc2VyYS52MSKhAgoTQXV0aGVudGljYXRlUmVxdWVzdBIPCgV0b2tlbhgBIAEoCUgAEhEKB2FwaV9rZXkYAiABKAlIABI5CgxhZ2VudF9zZWNyZXQYAyABKAsyIS50ZXNzZXJhLnYxLkFnZW50U2VjcmV0Q3JlZGVudGlhbEgAEhoKEGNsaWVudF9hc3NlcnRpb24YBCABKAlIABIyCghwYXNzd29yZBgFIAEoCzIeLnRlc3NlcmEudjEuUGFzc3dvcmRDcmVkZW50aWFsSAASNwoLYWRtaW5fdG9rZW4YBiABKAsyIC50ZXNzZXJhLnYxLkFkbWluVG9rZW5DcmVkZW50aWFsSAASFAoMaXNzdWVfdG9rZW5zGAogASgIQgwKCmNyZWRlbnRpYWwiOQoVQWdlbnRTZWNyZXRDcmVkZW50aWFsEhAKCGFnZW50X2lkGAEgASgJEg4KBnNlY3JldBgCIAEoCSJIChJQYXNzd29yZENyZWRlbnRpYWwSDgoGb3JnX2lkGAEgASgJEhAKCHVzZXJuYW1lGAIgASgJEhAKCHBhc3N3b3JkGAMgASgJIjwKFEFkbWluVG9rZW5DcmVkZW50aWFsEg8KB2FwaV9rZXkYASABKAkSEwoLYWRtaW5fdG9rZW4YAiABKAkiZwoUQXV0aGVudGljYXRlUmVzcG9uc2USKAoJcHJpbmNpcGFsGAEgASgLMhUudGVzc2VyYS52MS5QcmluY2lwYWwSJQoGdG9rZW5zGAIgASgLMhUudGVzc2VyYS52MS5Ub2tlblBhaXIiswEKCVRva2VuUGFpchIUCgxhY2Nlc3NfdG9rZW4YASABKAkSOwoXYWNjZXNzX3Rva2VuX2V4cGlyZXNfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDXJlZnJlc2hfdG9rZW4YAyABKAkSPAoYcmVmcmVzaF90b2tlbl9leHBpcmVzX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKTAQoRU3ViamVjdEF0dHJpYnV0ZXMSCgoCaWQYASABKAkSHgoEdGllchgCIAEoDjIQLnRlc3NlcmEudjEuVGllchINCgVyb2xlcxgDIAMoCRIOCgZzY29wZXMYBCADKAkSDAoEdGFncxgFIAMoCRIlCgRhdHRyGAYgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCLVAQoQQXV0aG9yaXplUmVxdWVzdBIPCgV0b2tlbhgBIAEoCUgAEjMKCmF0dHJpYnV0ZXMYAiABKAsyHS50ZXNzZXJhLnYxLlN1YmplY3RBdHRyaWJ1dGVzSAASDQoFc2NvcGUYAyABKAkSJgoIcmVzb3VyY2UYBCABKAsyFC50ZXNzZXJhLnYxLlJlc291cmNlEigKB2NvbnRleHQYBSABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Eg8KB2V4cGxhaW4YBiABKAhCCQoHc3ViamVjdCKzAQoRQXV0aG9yaXplUmVzcG9uc2USJgoIZGVjaXNpb24YASABKA4yFC50ZXNzZXJhLnYxLkRlY2lzaW9uEg4KBnJlYXNvbhgCIAEoCRIMCgRydWxlGAMgASgJEhcKD3BvbGljeV9yZXZpc2lvbhgEIAEoAxITCgtkZWNpc2lvbl9pZBgFIAEoCRIqCgtleHBsYW5hdGlvbhgGIAMoCzIVLnRlc3NlcmEudjEuUnVsZVRyYWNlIkkKCVJ1bGVUcmFjZRIMCgRydWxlGAEgASgJEg4KBmVmZmVjdBgCIAEoCRIPCgdvdXRjb21lGAMgASgJEg0KBWVycm9yGAQgASgJInEKDkF1dGhvcml6ZUNoZWNrEg0KBXNjb3BlGAEgASgJEiYKCHJlc291cmNlGAIgASgLMhQudGVzc2VyYS52MS5SZXNvdXJjZRIoCgdjb250ZXh0GAMgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCKlAQoVQXV0aG9yaXplQmF0Y2hSZXF1ZXN0Eg8KBXRva2VuGAEgASgJSAASMwoKYXR0cmlidXRlcxgCIAEoCzIdLnRlc3NlcmEudjEuU3ViamVjdEF0dHJpYnV0ZXNIABIqCgZjaGVja3MYAyADKAsyGi50ZXNzZXJhLnYxLkF1dGhvcml6ZUNoZWNrEg8KB2V4cGxhaW4YBCABKAhCCQoHc3ViamVjdCJIChZBdXRob3JpemVCYXRjaFJlc3BvbnNlEi4KB3Jlc3VsdHMYASADKAsyHS50ZXNzZXJhLnYxLkF1dGhvcml6ZVJlc3BvbnNlImAKBkdyYW50cxIMCgRyb29tGAEgASgJEgwKBHJvbGUYAiABKAkSFAoMdHVubmVsX3BvcnRzGAMgASgJEiQKA2FwaRgEIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QisgEKEE1pbnRUb2tlblJlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkSDgoGc2NvcGVzGAIgAygJEhAKCGF1ZGllbmNlGAMgASgJEiYKA3R0bBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIiCgZncmFudHMYBSABKAsyEi50ZXNzZXJhLnYxLkdyYW50cxIeCgR0aWVyGAYgASgOMhAudGVzc2VyYS52MS5UaWVyImQKEU1pbnRUb2tlblJlc3BvbnNlEg0KBXRva2VuGAEgASgJEi4KCmV4cGlyZXNfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCHRva2VuX2lkGAMgASgJIhAKDkdldEp3a3NSZXF1ZXN0IjgKD0dldEp3a3NSZXNwb25zZRIlCgRrZXlzGAEgAygLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCIsChNSZWZyZXNoVG9rZW5SZXF1ZXN0EhUKDXJlZnJlc2hfdG9rZW4YASABKAkiPQoUUmVmcmVzaFRva2VuUmVzcG9uc2USJQoGdG9rZW5zGAEgASgLMhUudGVzc2VyYS52MS5Ub2tlblBhaXIiIwoSUmV2b2tlVG9rZW5SZXF1ZXN0Eg0KBXRva2VuGAEgASgJIj0KE1Jldm9rZVRva2VuUmVzcG9uc2USEgoKcmVjb2duaXplZBgBIAEoCBISCgp0b2tlbl90eXBlGAIgASgJIicKFkludHJvc3BlY3RUb2tlblJlcXVlc3QSDQoFdG9rZW4YASABKAkijwIKF0ludHJvc3BlY3RUb2tlblJlc3BvbnNlEg4KBmFjdGl2ZRgBIAEoCBILCgNzdWIYAiABKAkSCwoDb3JnGAMgASgJEg4KBnNjb3BlcxgEIAMoCRISCgp0b2tlbl90eXBlGAUgASgJEicKA2V4cBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJwoDaWF0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBILCgNqdGkYCCABKAkSCwoDaXNzGAkgASgJEgsKA2F1ZBgKIAEoCRIeCgR0aWVyGAsgASgOMhAudGVzc2VyYS52MS5UaWVyEg0KBXJvbGVzGAwgAygJIiYKDUxvZ291dFJlcXVlc3QSFQoNcmVmcmVzaF90b2tlbhgBIAEoCSIQCg5Mb2dvdXRSZXNwb25zZSIPCg1XaG9BbUlSZXF1ZXN0IjoKDldob0FtSVJlc3BvbnNlEigKCXByaW5jaXBhbBgBIAEoCzIVLnRlc3NlcmEudjEuUHJpbmNpcGFsIhgKFkdldFNlcnZlclN0YXR1c1JlcXVlc3Qi4wEKF0dldFNlcnZlclN0YXR1c1Jlc3BvbnNlEg8KB3NlcnZpbmcYASABKAgSDwoHdmVyc2lvbhgCIAEoCRIPCgd3b3JrZXJzGAMgASgFEi4KCnN0YXJ0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEikKBnVwdGltZRgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIOCgZvcmdfaWQYBiABKAkSFwoPcG9saWN5X3JldmlzaW9uGAcgASgDEhEKCXdvcmtlcl9pZBgIIAEoBSpLCghEZWNpc2lvbhIYChRERUNJU0lPTl9VTlNQRUNJRklFRBAAEhIKDkRFQ0lTSU9OX0FMTE9XEAESEQoNREVDSVNJT05fREVOWRACMu4GCgtBdXRoU2VydmljZRJRCgxBdXRoZW50aWNhdGUSHy50ZXNzZXJhLnYxLkF1dGhlbnRpY2F0ZVJlcXVlc3QaIC50ZXNzZXJhLnYxLkF1dGhlbnRpY2F0ZVJlc3BvbnNlEkgKCUF1dGhvcml6ZRIcLnRlc3NlcmEudjEuQXV0aG9yaXplUmVxdWVzdBodLnRlc3NlcmEudjEuQXV0aG9yaXplUmVzcG9uc2USVwoOQXV0aG9yaXplQmF0Y2gSIS50ZXNzZXJhLnYxLkF1dGhvcml6ZUJhdGNoUmVxdWVzdBoiLnRlc3NlcmEudjEuQXV0aG9yaXplQmF0Y2hSZXNwb25zZRJICglNaW50VG9rZW4SHC50ZXNzZXJhLnYxLk1pbnRUb2tlblJlcXVlc3QaHS50ZXNzZXJhLnYxLk1pbnRUb2tlblJlc3BvbnNlEkIKB0dldEp3a3MSGi50ZXNzZXJhLnYxLkdldEp3a3NSZXF1ZXN0GhsudGVzc2VyYS52MS5HZXRKd2tzUmVzcG9uc2USUQoMUmVmcmVzaFRva2VuEh8udGVzc2VyYS52MS5SZWZyZXNoVG9rZW5SZXF1ZXN0GiAudGVzc2VyYS52MS5SZWZyZXNoVG9rZW5SZXNwb25zZRJOCgtSZXZva2VUb2tlbhIeLnRlc3NlcmEudjEuUmV2b2tlVG9rZW5SZXF1ZXN0Gh8udGVzc2VyYS52MS5SZXZva2VUb2tlblJlc3BvbnNlEloKD0ludHJvc3BlY3RUb2tlbhIiLnRlc3NlcmEudjEuSW50cm9zcGVjdFRva2VuUmVxdWVzdBojLnRlc3NlcmEudjEuSW50cm9zcGVjdFRva2VuUmVzcG9uc2USPwoGTG9nb3V0EhkudGVzc2VyYS52MS5Mb2dvdXRSZXF1ZXN0GhoudGVzc2VyYS52MS5Mb2dvdXRSZXNwb25zZRI/CgZXaG9BbUkSGS50ZXNzZXJhLnYxLldob0FtSVJlcXVlc3QaGi50ZXNzZXJhLnYxLldob0FtSVJlc3BvbnNlEloKD0dldFNlcnZlclN0YXR1cxIiLnRlc3NlcmEudjEuR2V0U2VydmVyU3RhdHVzUmVxdWVzdBojLnRlc3NlcmEudjEuR2V0U2VydmVyU3RhdHVzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp, file_tessera_v1_types]);
+  fileDesc("Ch10ZXNzZXJhL3YxL2F1dGhfc2VydmljZS5wcm90bxIKdGVzc2VyYS52MSKhAgoTQXV0aGVudGljYXRlUmVxdWVzdBIPCgV0b2tlbhgBIAEoCUgAEhEKB2FwaV9rZXkYAiABKAlIABI5CgxhZ2VudF9zZWNyZXQYAyABKAsyIS50ZXNzZXJhLnYxLkFnZW50U2VjcmV0Q3JlZGVudGlhbEgAEhoKEGNsaWVudF9hc3NlcnRpb24YBCABKAlIABIyCghwYXNzd29yZBgFIAEoCzIeLnRlc3NlcmEudjEuUGFzc3dvcmRDcmVkZW50aWFsSAASNwoLYWRtaW5fdG9rZW4YBiABKAsyIC50ZXNzZXJhLnYxLkFkbWluVG9rZW5DcmVkZW50aWFsSAASFAoMaXNzdWVfdG9rZW5zGAogASgIQgwKCmNyZWRlbnRpYWwiOQoVQWdlbnRTZWNyZXRDcmVkZW50aWFsEhAKCGFnZW50X2lkGAEgASgJEg4KBnNlY3JldBgCIAEoCSJIChJQYXNzd29yZENyZWRlbnRpYWwSDgoGb3JnX2lkGAEgASgJEhAKCHVzZXJuYW1lGAIgASgJEhAKCHBhc3N3b3JkGAMgASgJIjwKFEFkbWluVG9rZW5DcmVkZW50aWFsEg8KB2FwaV9rZXkYASABKAkSEwoLYWRtaW5fdG9rZW4YAiABKAkiZwoUQXV0aGVudGljYXRlUmVzcG9uc2USKAoJcHJpbmNpcGFsGAEgASgLMhUudGVzc2VyYS52MS5QcmluY2lwYWwSJQoGdG9rZW5zGAIgASgLMhUudGVzc2VyYS52MS5Ub2tlblBhaXIiswEKCVRva2VuUGFpchIUCgxhY2Nlc3NfdG9rZW4YASABKAkSOwoXYWNjZXNzX3Rva2VuX2V4cGlyZXNfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhUKDXJlZnJlc2hfdG9rZW4YAyABKAkSPAoYcmVmcmVzaF90b2tlbl9leHBpcmVzX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKTAQoRU3ViamVjdEF0dHJpYnV0ZXMSCgoCaWQYASABKAkSHgoEdGllchgCIAEoDjIQLnRlc3NlcmEudjEuVGllchINCgVyb2xlcxgDIAMoCRIOCgZzY29wZXMYBCADKAkSDAoEdGFncxgFIAMoCRIlCgRhdHRyGAYgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCL8AQoQQXV0aG9yaXplUmVxdWVzdBIPCgV0b2tlbhgBIAEoCUgAEjMKCmF0dHJpYnV0ZXMYAiABKAsyHS50ZXNzZXJhLnYxLlN1YmplY3RBdHRyaWJ1dGVzSAASDQoFc2NvcGUYAyABKAkSJgoIcmVzb3VyY2UYBCABKAsyFC50ZXNzZXJhLnYxLlJlc291cmNlEigKB2NvbnRleHQYBSABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Eg8KB2V4cGxhaW4YBiABKAgSJQoEbWludBgHIAEoCzIXLnRlc3NlcmEudjEuTWludE9wdGlvbnNCCQoHc3ViamVjdCJHCgtNaW50T3B0aW9ucxImCgN0dGwYASABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEAoIYXVkaWVuY2UYAiABKAki8gEKEUF1dGhvcml6ZVJlc3BvbnNlEiYKCGRlY2lzaW9uGAEgASgOMhQudGVzc2VyYS52MS5EZWNpc2lvbhIOCgZyZWFzb24YAiABKAkSDAoEcnVsZRgDIAEoCRIXCg9wb2xpY3lfcmV2aXNpb24YBCABKAMSEwoLZGVjaXNpb25faWQYBSABKAkSKgoLZXhwbGFuYXRpb24YBiADKAsyFS50ZXNzZXJhLnYxLlJ1bGVUcmFjZRINCgV0b2tlbhgHIAEoCRIuCgpleHBpcmVzX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJJCglSdWxlVHJhY2USDAoEcnVsZRgBIAEoCRIOCgZlZmZlY3QYAiABKAkSDwoHb3V0Y29tZRgDIAEoCRINCgVlcnJvchgEIAEoCSJxCg5BdXRob3JpemVDaGVjaxINCgVzY29wZRgBIAEoCRImCghyZXNvdXJjZRgCIAEoCzIULnRlc3NlcmEudjEuUmVzb3VyY2USKAoHY29udGV4dBgDIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QipQEKFUF1dGhvcml6ZUJhdGNoUmVxdWVzdBIPCgV0b2tlbhgBIAEoCUgAEjMKCmF0dHJpYnV0ZXMYAiABKAsyHS50ZXNzZXJhLnYxLlN1YmplY3RBdHRyaWJ1dGVzSAASKgoGY2hlY2tzGAMgAygLMhoudGVzc2VyYS52MS5BdXRob3JpemVDaGVjaxIPCgdleHBsYWluGAQgASgIQgkKB3N1YmplY3QiSAoWQXV0aG9yaXplQmF0Y2hSZXNwb25zZRIuCgdyZXN1bHRzGAEgAygLMh0udGVzc2VyYS52MS5BdXRob3JpemVSZXNwb25zZSJgCgZHcmFudHMSDAoEcm9vbRgBIAEoCRIMCgRyb2xlGAIgASgJEhQKDHR1bm5lbF9wb3J0cxgDIAEoCRIkCgNhcGkYBCABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0IrIBChBNaW50VG9rZW5SZXF1ZXN0EhAKCGFnZW50X2lkGAEgASgJEg4KBnNjb3BlcxgCIAMoCRIQCghhdWRpZW5jZRgDIAEoCRImCgN0dGwYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SIgoGZ3JhbnRzGAUgASgLMhIudGVzc2VyYS52MS5HcmFudHMSHgoEdGllchgGIAEoDjIQLnRlc3NlcmEudjEuVGllciJkChFNaW50VG9rZW5SZXNwb25zZRINCgV0b2tlbhgBIAEoCRIuCgpleHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCgh0b2tlbl9pZBgDIAEoCSIQCg5HZXRKd2tzUmVxdWVzdCI4Cg9HZXRKd2tzUmVzcG9uc2USJQoEa2V5cxgBIAMoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QiLAoTUmVmcmVzaFRva2VuUmVxdWVzdBIVCg1yZWZyZXNoX3Rva2VuGAEgASgJIj0KFFJlZnJlc2hUb2tlblJlc3BvbnNlEiUKBnRva2VucxgBIAEoCzIVLnRlc3NlcmEudjEuVG9rZW5QYWlyIiMKElJldm9rZVRva2VuUmVxdWVzdBINCgV0b2tlbhgBIAEoCSI9ChNSZXZva2VUb2tlblJlc3BvbnNlEhIKCnJlY29nbml6ZWQYASABKAgSEgoKdG9rZW5fdHlwZRgCIAEoCSInChZJbnRyb3NwZWN0VG9rZW5SZXF1ZXN0Eg0KBXRva2VuGAEgASgJIo8CChdJbnRyb3NwZWN0VG9rZW5SZXNwb25zZRIOCgZhY3RpdmUYASABKAgSCwoDc3ViGAIgASgJEgsKA29yZxgDIAEoCRIOCgZzY29wZXMYBCADKAkSEgoKdG9rZW5fdHlwZRgFIAEoCRInCgNleHAYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEicKA2lhdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASCwoDanRpGAggASgJEgsKA2lzcxgJIAEoCRILCgNhdWQYCiABKAkSHgoEdGllchgLIAEoDjIQLnRlc3NlcmEudjEuVGllchINCgVyb2xlcxgMIAMoCSImCg1Mb2dvdXRSZXF1ZXN0EhUKDXJlZnJlc2hfdG9rZW4YASABKAkiEAoOTG9nb3V0UmVzcG9uc2UiDwoNV2hvQW1JUmVxdWVzdCI6Cg5XaG9BbUlSZXNwb25zZRIoCglwcmluY2lwYWwYASABKAsyFS50ZXNzZXJhLnYxLlByaW5jaXBhbCIYChZHZXRTZXJ2ZXJTdGF0dXNSZXF1ZXN0IuMBChdHZXRTZXJ2ZXJTdGF0dXNSZXNwb25zZRIPCgdzZXJ2aW5nGAEgASgIEg8KB3ZlcnNpb24YAiABKAkSDwoHd29ya2VycxgDIAEoBRIuCgpzdGFydGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIpCgZ1cHRpbWUYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SDgoGb3JnX2lkGAYgASgJEhcKD3BvbGljeV9yZXZpc2lvbhgHIAEoAxIRCgl3b3JrZXJfaWQYCCABKAUqSwoIRGVjaXNpb24SGAoUREVDSVNJT05fVU5TUEVDSUZJRUQQABISCg5ERUNJU0lPTl9BTExPVxABEhEKDURFQ0lTSU9OX0RFTlkQAjLuBgoLQXV0aFNlcnZpY2USUQoMQXV0aGVudGljYXRlEh8udGVzc2VyYS52MS5BdXRoZW50aWNhdGVSZXF1ZXN0GiAudGVzc2VyYS52MS5BdXRoZW50aWNhdGVSZXNwb25zZRJICglBdXRob3JpemUSHC50ZXNzZXJhLnYxLkF1dGhvcml6ZVJlcXVlc3QaHS50ZXNzZXJhLnYxLkF1dGhvcml6ZVJlc3BvbnNlElcKDkF1dGhvcml6ZUJhdGNoEiEudGVzc2VyYS52MS5BdXRob3JpemVCYXRjaFJlcXVlc3QaIi50ZXNzZXJhLnYxLkF1dGhvcml6ZUJhdGNoUmVzcG9uc2USSAoJTWludFRva2VuEhwudGVzc2VyYS52MS5NaW50VG9rZW5SZXF1ZXN0Gh0udGVzc2VyYS52MS5NaW50VG9rZW5SZXNwb25zZRJCCgdHZXRKd2tzEhoudGVzc2VyYS52MS5HZXRKd2tzUmVxdWVzdBobLnRlc3NlcmEudjEuR2V0Sndrc1Jlc3BvbnNlElEKDFJlZnJlc2hUb2tlbhIfLnRlc3NlcmEudjEuUmVmcmVzaFRva2VuUmVxdWVzdBogLnRlc3NlcmEudjEuUmVmcmVzaFRva2VuUmVzcG9uc2USTgoLUmV2b2tlVG9rZW4SHi50ZXNzZXJhLnYxLlJldm9rZVRva2VuUmVxdWVzdBofLnRlc3NlcmEudjEuUmV2b2tlVG9rZW5SZXNwb25zZRJaCg9JbnRyb3NwZWN0VG9rZW4SIi50ZXNzZXJhLnYxLkludHJvc3BlY3RUb2tlblJlcXVlc3QaIy50ZXNzZXJhLnYxLkludHJvc3BlY3RUb2tlblJlc3BvbnNlEj8KBkxvZ291dBIZLnRlc3NlcmEudjEuTG9nb3V0UmVxdWVzdBoaLnRlc3NlcmEudjEuTG9nb3V0UmVzcG9uc2USPwoGV2hvQW1JEhkudGVzc2VyYS52MS5XaG9BbUlSZXF1ZXN0GhoudGVzc2VyYS52MS5XaG9BbUlSZXNwb25zZRJaCg9HZXRTZXJ2ZXJTdGF0dXMSIi50ZXNzZXJhLnYxLkdldFNlcnZlclN0YXR1c1JlcXVlc3QaIy50ZXNzZXJhLnYxLkdldFNlcnZlclN0YXR1c1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp, file_tessera_v1_types]);
 
 /**
  * @generated from message tessera.v1.AuthenticateRequest
@@ -319,6 +319,14 @@ export type AuthorizeRequest = Message<"tessera.v1.AuthorizeRequest"> & {
    * @generated from field: bool explain = 6;
    */
   explain: boolean;
+
+  /**
+   * Decide and mint: with an ALLOW, also return a token for the downstream hop (token subjects
+   * of the caller's own org only). See README, "Decide and mint".
+   *
+   * @generated from field: tessera.v1.MintOptions mint = 7;
+   */
+  mint?: MintOptions | undefined;
 };
 
 /**
@@ -327,6 +335,36 @@ export type AuthorizeRequest = Message<"tessera.v1.AuthorizeRequest"> & {
  */
 export const AuthorizeRequestSchema: GenMessage<AuthorizeRequest> = /*@__PURE__*/
   messageDesc(file_tessera_v1_auth_service, 7);
+
+/**
+ * What Authorize mints with an ALLOW: a token naming the subject, holding only the decided scope,
+ * the decision id in its `decision_id` claim, and the `act` chain extended by the caller.
+ *
+ * @generated from message tessera.v1.MintOptions
+ */
+export type MintOptions = Message<"tessera.v1.MintOptions"> & {
+  /**
+   * Lifetime; defaults to the server's default, may not exceed its maximum, and is cut to the
+   * subject token's own expiry.
+   *
+   * @generated from field: google.protobuf.Duration ttl = 1;
+   */
+  ttl?: Duration | undefined;
+
+  /**
+   * Audience; defaults to the server's configured audience (the only one it mints for).
+   *
+   * @generated from field: string audience = 2;
+   */
+  audience: string;
+};
+
+/**
+ * Describes the message tessera.v1.MintOptions.
+ * Use `create(MintOptionsSchema)` to create a new message.
+ */
+export const MintOptionsSchema: GenMessage<MintOptions> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_auth_service, 8);
 
 /**
  * @generated from message tessera.v1.AuthorizeResponse
@@ -371,6 +409,18 @@ export type AuthorizeResponse = Message<"tessera.v1.AuthorizeResponse"> & {
    * @generated from field: repeated tessera.v1.RuleTrace explanation = 6;
    */
   explanation: RuleTrace[];
+
+  /**
+   * With `mint` and an ALLOW: the minted token and when it expires; empty otherwise.
+   *
+   * @generated from field: string token = 7;
+   */
+  token: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp expires_at = 8;
+   */
+  expiresAt?: Timestamp | undefined;
 };
 
 /**
@@ -378,7 +428,7 @@ export type AuthorizeResponse = Message<"tessera.v1.AuthorizeResponse"> & {
  * Use `create(AuthorizeResponseSchema)` to create a new message.
  */
 export const AuthorizeResponseSchema: GenMessage<AuthorizeResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_auth_service, 8);
+  messageDesc(file_tessera_v1_auth_service, 9);
 
 /**
  * Why one candidate rule matched or did not.
@@ -420,7 +470,7 @@ export type RuleTrace = Message<"tessera.v1.RuleTrace"> & {
  * Use `create(RuleTraceSchema)` to create a new message.
  */
 export const RuleTraceSchema: GenMessage<RuleTrace> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_auth_service, 9);
+  messageDesc(file_tessera_v1_auth_service, 10);
 
 /**
  * One check of a batch.
@@ -449,7 +499,7 @@ export type AuthorizeCheck = Message<"tessera.v1.AuthorizeCheck"> & {
  * Use `create(AuthorizeCheckSchema)` to create a new message.
  */
 export const AuthorizeCheckSchema: GenMessage<AuthorizeCheck> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_auth_service, 10);
+  messageDesc(file_tessera_v1_auth_service, 11);
 
 /**
  * @generated from message tessera.v1.AuthorizeBatchRequest
@@ -488,7 +538,7 @@ export type AuthorizeBatchRequest = Message<"tessera.v1.AuthorizeBatchRequest"> 
  * Use `create(AuthorizeBatchRequestSchema)` to create a new message.
  */
 export const AuthorizeBatchRequestSchema: GenMessage<AuthorizeBatchRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_auth_service, 11);
+  messageDesc(file_tessera_v1_auth_service, 12);
 
 /**
  * @generated from message tessera.v1.AuthorizeBatchResponse
@@ -507,7 +557,7 @@ export type AuthorizeBatchResponse = Message<"tessera.v1.AuthorizeBatchResponse"
  * Use `create(AuthorizeBatchResponseSchema)` to create a new message.
  */
 export const AuthorizeBatchResponseSchema: GenMessage<AuthorizeBatchResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_auth_service, 12);
+  messageDesc(file_tessera_v1_auth_service, 13);
 
 /**
  * Typed permissions inside a token, as agent platforms use them.
@@ -549,7 +599,7 @@ export type Grants = Message<"tessera.v1.Grants"> & {
  * Use `create(GrantsSchema)` to create a new message.
  */
 export const GrantsSchema: GenMessage<Grants> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_auth_service, 13);
+  messageDesc(file_tessera_v1_auth_service, 14);
 
 /**
  * @generated from message tessera.v1.MintTokenRequest
@@ -602,7 +652,7 @@ export type MintTokenRequest = Message<"tessera.v1.MintTokenRequest"> & {
  * Use `create(MintTokenRequestSchema)` to create a new message.
  */
 export const MintTokenRequestSchema: GenMessage<MintTokenRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_auth_service, 14);
+  messageDesc(file_tessera_v1_auth_service, 15);
 
 /**
  * @generated from message tessera.v1.MintTokenResponse
@@ -631,7 +681,7 @@ export type MintTokenResponse = Message<"tessera.v1.MintTokenResponse"> & {
  * Use `create(MintTokenResponseSchema)` to create a new message.
  */
 export const MintTokenResponseSchema: GenMessage<MintTokenResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_auth_service, 15);
+  messageDesc(file_tessera_v1_auth_service, 16);
 
 /**
  * @generated from message tessera.v1.GetJwksRequest
@@ -644,7 +694,7 @@ export type GetJwksRequest = Message<"tessera.v1.GetJwksRequest"> & {
  * Use `create(GetJwksRequestSchema)` to create a new message.
  */
 export const GetJwksRequestSchema: GenMessage<GetJwksRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_auth_service, 16);
+  messageDesc(file_tessera_v1_auth_service, 17);
 
 /**
  * @generated from message tessera.v1.GetJwksResponse
@@ -663,7 +713,7 @@ export type GetJwksResponse = Message<"tessera.v1.GetJwksResponse"> & {
  * Use `create(GetJwksResponseSchema)` to create a new message.
  */
 export const GetJwksResponseSchema: GenMessage<GetJwksResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_auth_service, 17);
+  messageDesc(file_tessera_v1_auth_service, 18);
 
 /**
  * @generated from message tessera.v1.RefreshTokenRequest
@@ -680,7 +730,7 @@ export type RefreshTokenRequest = Message<"tessera.v1.RefreshTokenRequest"> & {
  * Use `create(RefreshTokenRequestSchema)` to create a new message.
  */
 export const RefreshTokenRequestSchema: GenMessage<RefreshTokenRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_auth_service, 18);
+  messageDesc(file_tessera_v1_auth_service, 19);
 
 /**
  * @generated from message tessera.v1.RefreshTokenResponse
@@ -697,7 +747,7 @@ export type RefreshTokenResponse = Message<"tessera.v1.RefreshTokenResponse"> & 
  * Use `create(RefreshTokenResponseSchema)` to create a new message.
  */
 export const RefreshTokenResponseSchema: GenMessage<RefreshTokenResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_auth_service, 19);
+  messageDesc(file_tessera_v1_auth_service, 20);
 
 /**
  * @generated from message tessera.v1.RevokeTokenRequest
@@ -714,7 +764,7 @@ export type RevokeTokenRequest = Message<"tessera.v1.RevokeTokenRequest"> & {
  * Use `create(RevokeTokenRequestSchema)` to create a new message.
  */
 export const RevokeTokenRequestSchema: GenMessage<RevokeTokenRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_auth_service, 20);
+  messageDesc(file_tessera_v1_auth_service, 21);
 
 /**
  * @generated from message tessera.v1.RevokeTokenResponse
@@ -742,7 +792,7 @@ export type RevokeTokenResponse = Message<"tessera.v1.RevokeTokenResponse"> & {
  * Use `create(RevokeTokenResponseSchema)` to create a new message.
  */
 export const RevokeTokenResponseSchema: GenMessage<RevokeTokenResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_auth_service, 21);
+  messageDesc(file_tessera_v1_auth_service, 22);
 
 /**
  * @generated from message tessera.v1.IntrospectTokenRequest
@@ -759,7 +809,7 @@ export type IntrospectTokenRequest = Message<"tessera.v1.IntrospectTokenRequest"
  * Use `create(IntrospectTokenRequestSchema)` to create a new message.
  */
 export const IntrospectTokenRequestSchema: GenMessage<IntrospectTokenRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_auth_service, 22);
+  messageDesc(file_tessera_v1_auth_service, 23);
 
 /**
  * @generated from message tessera.v1.IntrospectTokenResponse
@@ -835,7 +885,7 @@ export type IntrospectTokenResponse = Message<"tessera.v1.IntrospectTokenRespons
  * Use `create(IntrospectTokenResponseSchema)` to create a new message.
  */
 export const IntrospectTokenResponseSchema: GenMessage<IntrospectTokenResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_auth_service, 23);
+  messageDesc(file_tessera_v1_auth_service, 24);
 
 /**
  * @generated from message tessera.v1.LogoutRequest
@@ -854,7 +904,7 @@ export type LogoutRequest = Message<"tessera.v1.LogoutRequest"> & {
  * Use `create(LogoutRequestSchema)` to create a new message.
  */
 export const LogoutRequestSchema: GenMessage<LogoutRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_auth_service, 24);
+  messageDesc(file_tessera_v1_auth_service, 25);
 
 /**
  * @generated from message tessera.v1.LogoutResponse
@@ -867,7 +917,7 @@ export type LogoutResponse = Message<"tessera.v1.LogoutResponse"> & {
  * Use `create(LogoutResponseSchema)` to create a new message.
  */
 export const LogoutResponseSchema: GenMessage<LogoutResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_auth_service, 25);
+  messageDesc(file_tessera_v1_auth_service, 26);
 
 /**
  * @generated from message tessera.v1.WhoAmIRequest
@@ -880,7 +930,7 @@ export type WhoAmIRequest = Message<"tessera.v1.WhoAmIRequest"> & {
  * Use `create(WhoAmIRequestSchema)` to create a new message.
  */
 export const WhoAmIRequestSchema: GenMessage<WhoAmIRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_auth_service, 26);
+  messageDesc(file_tessera_v1_auth_service, 27);
 
 /**
  * @generated from message tessera.v1.WhoAmIResponse
@@ -897,7 +947,7 @@ export type WhoAmIResponse = Message<"tessera.v1.WhoAmIResponse"> & {
  * Use `create(WhoAmIResponseSchema)` to create a new message.
  */
 export const WhoAmIResponseSchema: GenMessage<WhoAmIResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_auth_service, 27);
+  messageDesc(file_tessera_v1_auth_service, 28);
 
 /**
  * @generated from message tessera.v1.GetServerStatusRequest
@@ -910,7 +960,7 @@ export type GetServerStatusRequest = Message<"tessera.v1.GetServerStatusRequest"
  * Use `create(GetServerStatusRequestSchema)` to create a new message.
  */
 export const GetServerStatusRequestSchema: GenMessage<GetServerStatusRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_auth_service, 28);
+  messageDesc(file_tessera_v1_auth_service, 29);
 
 /**
  * @generated from message tessera.v1.GetServerStatusResponse
@@ -977,7 +1027,7 @@ export type GetServerStatusResponse = Message<"tessera.v1.GetServerStatusRespons
  * Use `create(GetServerStatusResponseSchema)` to create a new message.
  */
 export const GetServerStatusResponseSchema: GenMessage<GetServerStatusResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_auth_service, 29);
+  messageDesc(file_tessera_v1_auth_service, 30);
 
 /**
  * The outcome of a policy decision.
