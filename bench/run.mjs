@@ -112,6 +112,16 @@ const authenticated = (what) => (r) =>
     `${what}: no API-key principal`,
   );
 const minted = (what) => (r) => expect(r.token?.split(".").length === 3, `${what}: no token in the response`);
+/** An ALLOW by the scenario's rule that also carries a minted token with the decision's id. */
+const allowedAndMinted = (what, revision) => (r) => {
+  allowedByScenario(what, revision)(r);
+  minted(what)(r);
+  const claims = JSON.parse(Buffer.from(r.token.split(".")[1], "base64url").toString("utf8"));
+  expect(
+    claims.decision_id === r.decisionId && claims.scopes.join() === req.SCOPE,
+    `${what}: the token does not carry the decision id and only the decided scope`,
+  );
+};
 
 const rows = [];
 /** Keeps every round's figures; the table shows the best round of each (see best()). */
@@ -460,6 +470,17 @@ async function main() {
     minted("MintToken"),
     calls,
   );
+  // Decide and mint with the token alone (the agent narrowing its own token for the next hop),
+  // the round trip it replaces being Authorize then MintToken.
+  const decideMint = await prepare(
+    tessera,
+    "decidemint",
+    A.authorize,
+    req.authorizeTokenMint(tessera.token),
+    {},
+    allowedAndMinted("Authorize with mint", tessera.revision),
+    calls,
+  );
   const bigAttrs = await prepare(
     big,
     "big",
@@ -499,6 +520,7 @@ async function main() {
       authn,
       limitMint,
       mint,
+      decideMint,
     ])
       if (c) await throughput(c, round);
   }

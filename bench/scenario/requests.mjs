@@ -9,7 +9,7 @@ import {
   MintTokenRequestSchema,
 } from "../../dist/gen/tessera/v1/auth_service_pb.js";
 
-const SCOPE = "governance:propose";
+export const SCOPE = "governance:propose";
 const RESOURCE = { kind: "tool", id: "t1", attr: { env: "staging" } };
 
 /** Authorize with the subject as explicit attributes (the org comes from x-api-key). */
@@ -23,6 +23,10 @@ export const authorizeAttributes = () =>
 /** Authorize with the subject as a Tessera token. */
 export const authorizeToken = (token) =>
   fromJson(AuthorizeRequestSchema, { token, scope: SCOPE, resource: RESOURCE });
+
+/** Authorize with a token subject and `mint`: an ALLOW comes back with a token for the next hop. */
+export const authorizeTokenMint = (token) =>
+  fromJson(AuthorizeRequestSchema, { token, scope: SCOPE, resource: RESOURCE, mint: { ttl: "600s" } });
 
 export const authenticateApiKey = (apiKey) => fromJson(AuthenticateRequestSchema, { apiKey });
 
