@@ -146,8 +146,7 @@ export class AuthCore {
     if (!this.d.minter) throw new TesseraError("MINT_FORBIDDEN", "this server does not mint on Authorize");
     const r = await this.resolve(subject, ctx);
     if (input.explain) await this.requireExplainer(ctx, r.orgId);
-    // Verified (and cached) by resolve a moment ago: this is a cache lookup.
-    const claims = this.d.verifier.verifyNow(subject.token) ?? (await this.d.verifier.verify(subject.token));
+    const claims = r.claims ?? (await this.d.verifier.verify(subject.token));
     const plan = await this.d.minter.plan(r, claims, input.mint as MintOptionsInput, ctx);
     const decision: DecidedWithToken = this.decideOne(r.orgId, r.subject, input, input.explain ?? false);
     if (decision.allow) {

@@ -15,6 +15,8 @@ export interface Resolved {
   readonly caller: string;
   /** The token's org when it is not `orgId`: a token of an org the caller's org trusts. */
   readonly subjectOrg?: string | undefined;
+  /** A token subject's verified claims (decide and mint signs from them). */
+  readonly claims?: AccessClaims | undefined;
 }
 
 /** Which orgs trust which, answered from memory (never a database read on this path). */
@@ -45,7 +47,7 @@ function subjectOfClaims(c: AccessClaims): Subject {
  */
 function tokenSubject(claims: AccessClaims, caller: Caller | null, trust: TrustLookup): Resolved {
   if (!caller || caller.orgId === claims.org)
-    return { orgId: claims.org, subject: subjectOfClaims(claims), caller: caller?.id ?? "anonymous" };
+    return { orgId: claims.org, subject: subjectOfClaims(claims), caller: caller?.id ?? "anonymous", claims };
   if (!trust.trusts(caller.orgId, claims.org)) {
     throw new TesseraError(
       "TOKEN_ORG_MISMATCH",
@@ -57,6 +59,7 @@ function tokenSubject(claims: AccessClaims, caller: Caller | null, trust: TrustL
     subject: subjectOfClaims(claims),
     caller: caller.id,
     subjectOrg: claims.org,
+    claims,
   };
 }
 

@@ -1,7 +1,7 @@
 import type { AccessClaims, ActorClaim } from "../auth/token-claims.js";
 import type { TokenSigner } from "../auth/token-signer.js";
 import type { TokenVerifier } from "../auth/token-verifier.js";
-import { actDepth, scopesBeyond } from "../domain/attenuation.js";
+import { actDepth, patternCovers } from "../domain/attenuation.js";
 import { TesseraError } from "../domain/errors.js";
 import { epochSeconds } from "../domain/time.js";
 import { type AccessControl, bearerOf } from "./access.js";
@@ -127,13 +127,13 @@ export class DecisionMinter {
   /** Signs the planned token for an ALLOW of `scope`: exactly that scope, if the subject holds it. */
   sign(plan: MintPlan, scope: string, decisionId: string) {
     const s = plan.subject;
-    if (scopesBeyond(s.scopes, [scope]).length > 0)
+    if (!s.scopes.some((held) => patternCovers(held, scope)))
       throw new TesseraError("ATTENUATION_VIOLATED", `the subject's token does not hold ${scope}`, {
         field: "scopes",
       });
     return this.d.signer.sign(
       {
-        ...(s.kind ? { kind: s.kind } : {}),
+        kind: s.kind,
         aud: plan.audience,
         sub: s.sub,
         org: s.org,

@@ -34,10 +34,21 @@ function writeStringField(buf: Buffer, pos: number, tag: number, s: string, byte
   return pos + buf.write(s, pos, "utf8");
 }
 
+const MAX_SAFE_SECONDS = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** An expiry the hand encoder writes: none, or whole non-negative seconds in the safe range. */
+function plainExpiry(t: AuthorizeResponseInit["expiresAt"]): boolean {
+  if (t === undefined) return true;
+  if ((t.nanos ?? 0) !== 0 || ("$unknown" in t && t.$unknown !== undefined)) return false;
+  const sec = t.seconds ?? 0n;
+  return sec >= 0n && sec <= MAX_SAFE_SECONDS;
+}
+
 /**
  * AuthorizeResponse to protobuf bytes, by hand: the reflective encoder costs several
- * microseconds and allocations per call on the hottest path. Covers fields 1–5; a response
- * with an explanation, a minted token, unknown fields or an out-of-range revision goes to protobuf-es.
+ * microseconds and allocations per call on the hottest path. Covers fields 1–5, and 7–8 (a
+ * minted token and its whole-second expiry); a response with an explanation, unknown fields,
+ * an out-of-range revision or a fractional expiry goes to protobuf-es.
  * test/unit/authorize-encoder.test.ts checks it byte for byte against protobuf-es.
  */
 export function encodeAuthorizeResponse(m: AuthorizeResponseInit): Buffer {
@@ -45,8 +56,7 @@ export function encodeAuthorizeResponse(m: AuthorizeResponseInit): Buffer {
   const decision = m.decision ?? 0;
   if (
     (m.explanation?.length ?? 0) > 0 ||
-    m.token ||
-    m.expiresAt !== undefined ||
+    !plainExpiry(m.expiresAt) ||
     ("$unknown" in m && m.$unknown !== undefined) ||
     !Number.isSafeInteger(revision) ||
     revision < 0 ||
@@ -57,6 +67,11 @@ export function encodeAuthorizeResponse(m: AuthorizeResponseInit): Buffer {
   const reason = m.reason ?? "";
   const rule = m.rule ?? "";
   const id = m.decisionId ?? "";
+  const token = m.token ?? "";
+  const tokenBytes = token.length === 0 ? 0 : Buffer.byteLength(token, "utf8");
+  const expSec = m.expiresAt === undefined ? -1 : Number(m.expiresAt.seconds ?? 0n);
+  // Timestamp {seconds = 1}: the message is written when set, even when empty.
+  const expInner = expSec > 0 ? 1 + varintSize(expSec) : 0;
   const reasonBytes = Buffer.byteLength(reason, "utf8");
   const ruleBytes = Buffer.byteLength(rule, "utf8");
   const idBytes = Buffer.byteLength(id, "utf8");
@@ -65,7 +80,9 @@ export function encodeAuthorizeResponse(m: AuthorizeResponseInit): Buffer {
     stringFieldSize(reasonBytes) +
     stringFieldSize(ruleBytes) +
     (revision !== 0 ? 1 + varintSize(revision) : 0) +
-    stringFieldSize(idBytes);
+    stringFieldSize(idBytes) +
+    stringFieldSize(tokenBytes) +
+    (expSec >= 0 ? 2 + expInner : 0);
   const buf = Buffer.allocUnsafe(size);
   let pos = 0;
   if (decision !== 0) {
@@ -78,6 +95,15 @@ export function encodeAuthorizeResponse(m: AuthorizeResponseInit): Buffer {
     buf[pos++] = 0x20; // field 4, varint
     pos = writeVarint(buf, pos, revision);
   }
-  writeStringField(buf, pos, 0x2a, id, idBytes); // field 5
+  pos = writeStringField(buf, pos, 0x2a, id, idBytes); // field 5
+  pos = writeStringField(buf, pos, 0x3a, token, tokenBytes); // field 7
+  if (expSec >= 0) {
+    buf[pos++] = 0x42; // field 8, length-delimited (a Timestamp)
+    buf[pos++] = expInner; // under 128: a one-byte length
+    if (expSec > 0) {
+      buf[pos++] = 0x08; // Timestamp.seconds, varint
+      writeVarint(buf, pos, expSec);
+    }
+  }
   return buf;
 }

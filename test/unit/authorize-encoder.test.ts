@@ -1,4 +1,5 @@
 import { create, fromBinary, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
+import { TimestampSchema } from "@bufbuild/protobuf/wkt";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
@@ -156,6 +157,20 @@ describe("encodeAuthorizeResponse matches protobuf-es byte for byte", () => {
     },
   );
 
+  it.each([0n, 1n, 127n, 128n, 1_795_993_338n, 2n ** 35n, MAX_SAFE])(
+    "a minted token with an expiry of %s seconds (decide and mint)",
+    (seconds) => {
+      const token = `eyJhbGciOiJFZERTQSJ9.${"x".repeat(600)}.sig`;
+      const minted = { decision: Decision.ALLOW, reason: "ALLOWED_BY_RULE", decisionId: "d", token };
+      const bytes = expectSameBytes({ ...minted, expiresAt: { seconds } });
+      const back = fromBinary(AuthorizeResponseSchema, bytes);
+      expect([back.token, back.expiresAt?.seconds]).toEqual([token, seconds]);
+      expectSameBytes({ ...minted, expiresAt: create(TimestampSchema, { seconds }) });
+      expectSameBytes({ ...minted, expiresAt: { seconds }, token: "" });
+      expectSameBytes({ decision: Decision.ALLOW, token });
+    },
+  );
+
   it.each([0, 1, 2, 3, 127, 128, 2 ** 31 - 1])("decision %i", (decision) => {
     const bytes = expectSameBytes({ decision, reason: "r" });
     expect(fromBinary(AuthorizeResponseSchema, bytes).decision).toBe(decision);
@@ -189,6 +204,9 @@ describe("encodeAuthorizeResponse falls back to protobuf-es, with the same bytes
     ["a revision of -1", { ...base, policyRevision: -1n }],
     ["the smallest int64 revision", { ...base, policyRevision: -(2n ** 63n) }],
     ["a negative decision", { ...base, decision: -1 as Decision, policyRevision: 1n }],
+    ["an expiry with nanoseconds", { ...base, token: "t", expiresAt: { seconds: 5n, nanos: 1 } }],
+    ["a negative expiry", { ...base, token: "t", expiresAt: { seconds: -5n } }],
+    ["an expiry past 2^53 seconds", { ...base, token: "t", expiresAt: { seconds: MAX_SAFE + 1n } }],
     [
       "an explanation and an out-of-range revision together",
       { ...base, policyRevision: -5n, explanation: [{ rule: "p/deny", effect: "deny", outcome: "MATCHED" }] },
