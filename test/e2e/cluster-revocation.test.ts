@@ -64,6 +64,24 @@ describe("serve --workers 2: a revocation or suspension reaches every worker", (
     expect(seen).toEqual(workers.all("UNAUTHENTICATED TOKEN_REVOKED"));
   });
 
+  it("revoking a subject token through one worker ends the token Authorize minted from it, on every worker", async () => {
+    const { token } = await agentToken("decide-and-mint");
+    const c = freshAuthClient(port);
+    const minted = expectOk(
+      await c.call("authorize", {
+        subject: { case: "token", value: token },
+        scope: "governance:read",
+        mint: { ttl: { seconds: 300n } },
+      }),
+    ).token;
+    c.close();
+    expect(await workers.each(answer(minted))).toEqual(workers.all("ALLOWED_BY_RULE"));
+    const one = workers.client(workers.ids[0] ?? 0);
+    expectOk(await one.call("revokeToken", { token }, { "x-api-key": admin["x-api-key"] ?? "" }));
+    const seen = await untilEveryWorker(workers, answer(minted), "UNAUTHENTICATED TOKEN_REVOKED");
+    expect(seen).toEqual(workers.all("UNAUTHENTICATED TOKEN_REVOKED"));
+  });
+
   it("SuspendAgent through one connection refuses its tokens on every worker", async () => {
     const { agentId, token } = await agentToken("suspended");
     expect(await workers.each(answer(token))).toEqual(workers.all("ALLOWED_BY_RULE"));
