@@ -1,18 +1,37 @@
 import { compileRules, type ScopeIndex } from "./compile.js";
 import { decide } from "./decide.js";
 import { parseDocumentSet } from "./document.js";
+import {
+  compileRoutes,
+  type HttpRequest,
+  type RouteResult,
+  type RouteTable,
+  routeRequest,
+} from "./routes.js";
 import type { AuthzQuery, Decision, PolicyDocument, PolicySource } from "./types.js";
 
 /** One org's policies compiled at one revision. */
 export interface CompiledRevision {
   readonly number: number;
   readonly index: ScopeIndex;
+  /** The org's RouteMaps as one trie. */
+  readonly routes: RouteTable;
   readonly documents: readonly PolicyDocument[];
   /** The digest of the stored document set it was compiled from ("" when not from the store). */
   readonly digest: string;
 }
 
-const EMPTY: CompiledRevision = { number: 0, index: compileRules([]), documents: [], digest: "" };
+const EMPTY: CompiledRevision = compileRevision(0, [], "");
+
+function compileRevision(revision: number, documents: readonly PolicyDocument[], digest: string) {
+  return {
+    number: revision,
+    index: compileRules(documents),
+    routes: compileRoutes(documents),
+    documents,
+    digest,
+  };
+}
 
 /**
  * The policy decision point: one compiled revision per org, swapped atomically when a
@@ -32,7 +51,7 @@ export class PolicyEngine {
 
   /** Compiles a candidate set without installing it (validate, test, and the first half of install). */
   static compile(revision: number, documents: readonly PolicyDocument[], digest = ""): CompiledRevision {
-    return { number: revision, index: compileRules(documents), documents, digest };
+    return compileRevision(revision, documents, digest);
   }
 
   /** Makes `documents` the org's policy at `revision`. */
@@ -66,6 +85,14 @@ export class PolicyEngine {
   /** The org's revision number in force (0 when it has no policy). */
   revision(orgId: string): number {
     return this.current(orgId).number;
+  }
+
+  /**
+   * Routes an HTTP request through the org's RouteMaps: the scope and resource it asks for (then
+   * `decide` them), or no route and what the maps say to do then. Pure and synchronous.
+   */
+  route(orgId: string, req: HttpRequest): RouteResult {
+    return routeRequest(this.current(orgId).routes, req);
   }
 
   /** Decides a query for an org. Pure and synchronous: no I/O on this path. */
