@@ -208,14 +208,21 @@ export function parseQuery(query: string): Readonly<Record<string, string>> {
   if (!query) return NO_QUERY;
   const entries: [string, string][] = [];
   const seen = new Set<string>();
-  for (const part of query.split("&")) {
-    if (!part) continue;
-    const eq = part.indexOf("=");
-    const key = decodeQueryPart(eq < 0 ? part : part.slice(0, eq));
-    if (seen.has(key)) continue;
-    if (seen.size >= LIMITS.routeQueryKeys) break;
-    seen.add(key);
-    entries.push([key, eq < 0 ? "" : decodeQueryPart(part.slice(eq + 1))]);
+  // Walked with indexOf, not split: a long query costs no more than the keys it keeps.
+  for (let start = 0; start <= query.length && seen.size < LIMITS.routeQueryKeys; ) {
+    const amp = query.indexOf("&", start);
+    const end = amp < 0 ? query.length : amp;
+    if (end > start) {
+      const eq = query.indexOf("=", start);
+      const hasValue = eq >= 0 && eq < end;
+      const key = decodeQueryPart(query.slice(start, hasValue ? eq : end));
+      if (!seen.has(key)) {
+        seen.add(key);
+        entries.push([key, hasValue ? decodeQueryPart(query.slice(eq + 1, end)) : ""]);
+      }
+    }
+    if (amp < 0) break;
+    start = amp + 1;
   }
   // fromEntries defines own properties: a `__proto__` key is a key like any other.
   return Object.fromEntries(entries);

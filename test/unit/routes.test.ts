@@ -2,9 +2,10 @@ import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
+import { LIMITS } from "../../src/domain/limits.js";
 import { parsePolicyDocuments } from "../../src/engine/document.js";
 import { PolicyEngine } from "../../src/engine/engine.js";
-import type { HttpRequest, RouteResult } from "../../src/engine/routes.js";
+import { type HttpRequest, parseQuery, type RouteResult } from "../../src/engine/routes.js";
 
 /** A route-matching table: RouteMap documents, and requests with what routing must answer. */
 interface Fixture {
@@ -89,5 +90,13 @@ describe("route matching", () => {
       scope: "a:b",
       params: { p29: "v" },
     });
+  });
+
+  it(`keeps the first LIMITS.routeQueryKeys (${LIMITS.routeQueryKeys}) query keys`, () => {
+    const query = Array.from({ length: 100 }, (_, i) => `k${i}=${i}`).join("&");
+    const parsed = parseQuery(query);
+    expect(Object.keys(parsed)).toHaveLength(LIMITS.routeQueryKeys);
+    expect(parsed.k0).toBe("0");
+    expect(parsed[`k${LIMITS.routeQueryKeys}`]).toBeUndefined();
   });
 });
