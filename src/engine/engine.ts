@@ -10,6 +10,19 @@ import {
 } from "./routes.js";
 import type { AuthzQuery, Decision, PolicyDocument, PolicySource } from "./types.js";
 
+/** An HTTP request to route, then decide: Authorize's question with a request instead of a scope and resource. */
+export interface HttpAuthzQuery extends Omit<AuthzQuery, "scope" | "resource"> {
+  readonly http: HttpRequest;
+  /** Attributes of the resource the route names (its kind and id come from the route). */
+  readonly resourceAttr?: Readonly<Record<string, unknown>> | undefined;
+}
+
+/** A routed decision, and the route it took (or why there was none: the maps' default, NO_ROUTE). */
+export interface HttpDecision {
+  readonly decision: Decision;
+  readonly route: RouteResult;
+}
+
 /** One org's policies compiled at one revision. */
 export interface CompiledRevision {
   readonly number: number;
@@ -95,6 +108,11 @@ export class PolicyEngine {
     return routeRequest(this.current(orgId).routes, req);
   }
 
+  /** Routes an HTTP request, then decides it (see decideHttpWith). Pure and synchronous. */
+  decideHttp(orgId: string, query: HttpAuthzQuery): HttpDecision {
+    return decideHttpWith(this.current(orgId), orgId, query, this.now().getTime());
+  }
+
   /** Decides a query for an org. Pure and synchronous: no I/O on this path. */
   decide(orgId: string, query: AuthzQuery): Decision {
     return decideWith(this.current(orgId), orgId, query, this.now().getTime());
@@ -112,4 +130,43 @@ export function parseStored(orgId: string, documents: readonly string[]): Policy
 /** Decides against a given compiled revision (used for candidate sets in policy tests). */
 export function decideWith(rev: CompiledRevision, orgId: string, query: AuthzQuery, nowMs: number): Decision {
   return decide(rev.index, rev.number, orgId, query, nowMs);
+}
+
+/**
+ * Routes an HTTP request through a revision's RouteMaps, then decides the scope and resource
+ * the route names, with `context.http` = {method, host, path (without the query), query,
+ * params} beside the caller's context. No route: the maps' default, reason NO_ROUTE, no rule.
+ */
+export function decideHttpWith(
+  rev: CompiledRevision,
+  orgId: string,
+  query: HttpAuthzQuery,
+  nowMs: number,
+): HttpDecision {
+  const { http: req, resourceAttr, ...rest } = query;
+  const route = routeRequest(rev.routes, req);
+  if (route.noRoute) {
+    const allow = route.default === "allow";
+    return { route, decision: { allow, reason: "NO_ROUTE", rule: "", revision: rev.number } };
+  }
+  const q = req.path.indexOf("?");
+  const http = {
+    method: req.method,
+    host: req.host ?? "",
+    path: q < 0 ? req.path : req.path.slice(0, q),
+    query: route.query,
+    params: route.params,
+  };
+  const decision = decideWith(
+    rev,
+    orgId,
+    {
+      ...rest,
+      scope: route.scope,
+      resource: { kind: route.resource.kind, id: route.resource.id, attr: resourceAttr ?? {} },
+      context: { ...rest.context, http },
+    },
+    nowMs,
+  );
+  return { route, decision };
 }

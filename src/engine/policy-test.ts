@@ -2,9 +2,9 @@ import { isObject } from "../domain/json.js";
 import { isScope } from "../domain/scopes.js";
 import { isTier, type Tier } from "../domain/tiers.js";
 import { API_VERSION, DOCUMENT_KINDS, Invalid, type Loc, loadAll, locate, policyError } from "./document.js";
-import { type CompiledRevision, decideWith } from "./engine.js";
-import { type HttpRequest, routeRequest } from "./routes.js";
-import type { AuthzQuery, Decision, RuleTrace } from "./types.js";
+import { type CompiledRevision, decideHttpWith, decideWith } from "./engine.js";
+import type { HttpRequest } from "./routes.js";
+import type { AuthzQuery, RuleTrace } from "./types.js";
 
 /** One case of a PolicyTest suite: a query and what it must get. */
 export interface PolicyTestCase {
@@ -238,34 +238,10 @@ function decideCase(
   nowMs: number,
   explain: boolean,
 ) {
-  let query = explain ? { ...c.query, explain } : c.query;
-  if (c.http) {
-    const r = routeRequest(rev.routes, c.http);
-    if (r.noRoute) {
-      const d: Decision = {
-        allow: r.default === "allow",
-        reason: "NO_ROUTE",
-        rule: "",
-        revision: rev.number,
-      };
-      return d;
-    }
-    const rawPath = c.http.path.split("?")[0] ?? "";
-    const http = {
-      method: c.http.method,
-      host: c.http.host ?? "",
-      path: rawPath,
-      query: r.query,
-      params: r.params,
-    };
-    query = {
-      ...query,
-      scope: r.scope,
-      resource: { ...r.resource, attr: query.resource?.attr ?? {} },
-      context: { ...query.context, http },
-    };
-  }
-  return decideWith(rev, orgId, query, nowMs);
+  const query = explain ? { ...c.query, explain } : c.query;
+  if (!c.http) return decideWith(rev, orgId, query, nowMs);
+  const { scope: _s, resource, ...rest } = query;
+  return decideHttpWith(rev, orgId, { ...rest, http: c.http, resourceAttr: resource?.attr }, nowMs).decision;
 }
 
 /** Runs suites against a compiled revision. Pure: nothing is applied or stored. */

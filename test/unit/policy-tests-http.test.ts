@@ -131,3 +131,32 @@ describe("PolicyTest cases with an http request: routed, then decided", () => {
     expect(parsePolicyTests(POLICIES, "p.yaml")).toEqual([]);
   });
 });
+
+describe("PolicyEngine.decideHttp: route, then decide (what ext_authz calls)", () => {
+  const engine = new PolicyEngine();
+  engine.install("org", 4, parsePolicyDocuments(POLICIES, "p.yaml"));
+  const subject = { id: "7", tier: "verified" as const, roles: [], tags: [], attr: {} };
+
+  it("decides the routed scope and resource, with context.http", () => {
+    const r = engine.decideHttp("org", {
+      subject,
+      http: { method: "DELETE", host: "todo.internal", path: "/todos/7?force=1" },
+      resourceAttr: { locked: false },
+    });
+    expect(r.decision).toEqual({ allow: true, reason: "ALLOWED_BY_RULE", rule: "p/write-own", revision: 4 });
+    expect(r.route).toMatchObject({ scope: "todos:write", resource: { kind: "todo", id: "todo-7" } });
+  });
+
+  it("answers NO_ROUTE with the maps' default", () => {
+    const deny = engine.decideHttp("org", {
+      subject,
+      http: { method: "GET", host: "todo.internal", path: "/x" },
+    });
+    expect(deny.decision).toEqual({ allow: false, reason: "NO_ROUTE", rule: "", revision: 4 });
+    const allow = engine.decideHttp("org", {
+      subject,
+      http: { method: "GET", host: "open.internal", path: "/x" },
+    });
+    expect(allow.decision).toEqual({ allow: true, reason: "NO_ROUTE", rule: "", revision: 4 });
+  });
+});
