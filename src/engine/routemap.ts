@@ -19,8 +19,8 @@ export const HTTP_METHODS: ReadonlySet<string> = new Set<HttpMethod>([
 
 const KIND = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
 const PLACEHOLDER = /^\{([A-Za-z_][A-Za-z0-9_]{0,63})\}$/;
-/** A literal segment: RFC 3986 pchar, unencoded (requests are compared after decoding). */
-const LITERAL = /^[A-Za-z0-9\-._~!$&'()*+,;=:@]+$/;
+/** A literal segment: RFC 3986 pchar but `;` (refused in requests), unencoded (requests are compared after decoding). */
+const LITERAL = /^[A-Za-z0-9\-._~!$&'()*+,=:@]+$/;
 const LABEL = "[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?";
 const HOST = new RegExp(`^(?:\\*\\.)?${LABEL}(?:\\.${LABEL})*$`);
 const SPEC_FIELDS = new Set(["hosts", "routes", "default"]);
@@ -64,7 +64,7 @@ export function parsePathTemplate(path: string): TemplateSegment[] | string {
       return `segment "${seg}": a placeholder is a whole segment, {name} of [A-Za-z0-9_]`;
     if (seg === "." || seg === "..") return `segment "${seg}" is not allowed`;
     if (!LITERAL.test(seg))
-      return `segment "${seg}": only unreserved characters, sub-delims, : and @ (no % escapes)`;
+      return `segment "${seg}": only unreserved characters, sub-delims but ;, : and @ (no % escapes)`;
     out.push({ literal: seg });
   }
   return out;

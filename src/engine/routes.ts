@@ -181,11 +181,12 @@ function decodeSegment(raw: string): string | undefined {
     }
   }
   // `.`/`..` (written or encoded) would be resolved differently by the backend; an encoded `/`
-  // or a backslash would be a separator to some; control characters are no path's.
+  // or a backslash would be a separator to some; `;` starts path parameters that some servers
+  // strip (`/admin;x` is `/admin` to them, `..;` is `..`); control characters are no path's.
   if (seg === "" || seg === "." || seg === "..") return undefined;
   for (let i = 0; i < seg.length; i++) {
     const c = seg.charCodeAt(i);
-    if (c < 0x20 || c === 0x7f || c === 0x2f || c === 0x5c) return undefined;
+    if (c < 0x20 || c === 0x7f || c === 0x2f || c === 0x5c || c === 0x3b) return undefined;
   }
   return seg;
 }
@@ -276,7 +277,7 @@ function walk(
  * Routes a request. Pure and synchronous. The path is split on `/` before percent-decoding
  * (so `%2F` never makes a segment); one trailing slash is ignored; a path that is not `/…`,
  * has an empty, `.` or `..` segment (written or encoded), a bad escape, or decodes to a `/`,
- * `\` or control character is refused whatever the default (`badPath`, deny). Methods are
+ * `\`, `;` or control character is refused whatever the default (`badPath`, deny). Methods are
  * compared as given (uppercase), paths case-sensitively, hosts case-insensitively.
  */
 export function routeRequest(table: RouteTable, req: HttpRequest): RouteResult {
@@ -294,7 +295,7 @@ export function routeRequest(table: RouteTable, req: HttpRequest): RouteResult {
     for (;;) {
       const slash = body.indexOf("/", start);
       const seg = decodeSegment(slash < 0 ? body.slice(start) : body.slice(start, slash));
-      if (seg === undefined) return bad("an empty, . or .. segment, or a bad or unsafe escape");
+      if (seg === undefined) return bad("an empty, . or .. segment, a ;, or a bad or unsafe escape");
       segs.push(seg);
       if (slash < 0) break;
       if (segs.length >= LIMITS.routeSegments) return noRoute(table, host, query); // no route is that deep

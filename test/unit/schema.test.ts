@@ -201,6 +201,7 @@ describe("the RouteMap schema and parsePolicyDocuments agree", () => {
     ["a trailing slash", withRoute((r) => Object.assign(r.match, { path: "/todos/" }))],
     ["a partial placeholder", withRoute((r) => Object.assign(r.match, { path: "/todos/x{id}" }))],
     ["a % escape", withRoute((r) => Object.assign(r.match, { path: "/to%64os" }))],
+    ["a ; in a path", withRoute((r) => Object.assign(r.match, { path: "/todos;v=1" }))],
     ["a wildcard scope", withRoute((r) => Object.assign(r, { scope: "todos:*" }))],
     ["no resource", withRoute((r) => delete r.resource)],
     ["a resource field other than kind and id", withRoute((r) => Object.assign(r.resource, { attr: {} }))],
