@@ -36,6 +36,7 @@ export interface CompiledRevision {
 
 const EMPTY: CompiledRevision = compileRevision(0, [], "");
 
+/** Compiles a document set: its rules into the scope index, its RouteMaps into the route trie. */
 function compileRevision(revision: number, documents: readonly PolicyDocument[], digest: string) {
   return {
     number: revision,
