@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { parseDocument } from "yaml";
-import { kindOf, parseDocumentSet, splitDocuments } from "../engine/document.js";
+import { DOCUMENT_KINDS, kindOf, parseDocumentSet, splitDocuments } from "../engine/document.js";
 import { type CompiledRevision, PolicyEngine } from "../engine/engine.js";
 import {
   type PolicyTestSuite,
@@ -55,19 +55,19 @@ function documentsAt(paths: readonly string[]): LocalDocument[] {
   );
 }
 
-/** The Policy documents (not PolicyTest ones) at the paths, each as its own text with its name and file. */
+/** The Policy and RouteMap documents (not PolicyTest ones) at the paths, each as its own text with its name and file. */
 export function localPolicies(paths: readonly string[]): LocalDocument[] {
-  return documentsAt(paths).filter((d) => d.kind === "Policy");
+  return documentsAt(paths).filter((d) => DOCUMENT_KINDS.has(d.kind));
 }
 
-/** The Policy documents (not PolicyTest ones) among the files at the paths, each as its own text. */
+/** The Policy and RouteMap documents (not PolicyTest ones) among the files at the paths, each as its own text. */
 export function policyTexts(paths: readonly string[]): string[] {
   return readTexts(paths).flatMap((t) =>
-    splitDocuments(t.text).filter((doc) => kindOf(parseDocument(doc).contents) === "Policy"),
+    splitDocuments(t.text).filter((doc) => DOCUMENT_KINDS.has(kindOf(parseDocument(doc).contents))),
   );
 }
 
-/** Parses and compiles the Policy documents at the paths as one set; throws POLICY_INVALID. */
+/** Parses and compiles the Policy and RouteMap documents at the paths as one set; throws POLICY_INVALID. */
 export function compileLocal(paths: readonly string[]): {
   documents: PolicyDocument[];
   compiled: CompiledRevision;

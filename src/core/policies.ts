@@ -107,7 +107,12 @@ export class PolicyAdmin {
     };
     const sources = splitDocuments(text);
     const put = () =>
-      docs.map((doc, i) => ({ name: doc.name, document: sources[i] ?? text, ruleCount: doc.rules.length }));
+      docs.map((doc, i) => ({
+        name: doc.name,
+        document: sources[i] ?? text,
+        kind: doc.kind ?? "Policy",
+        ruleCount: doc.routeMap ? doc.routeMap.routes.length : doc.rules.length,
+      }));
     const done = this.commit(orgId, build, () => ({ put: put(), prune: opts.prune }), opts.actor);
     if (!done) throw new Error("a put removes nothing by name: it cannot miss");
     return { ...done, names: docs.map((doc) => doc.name) };

@@ -37,6 +37,18 @@ export const LIMITS = {
   policyTextBytes: 4 * 1024 * 1024,
   /** A CEL condition in a policy rule. */
   conditionBytes: 4096,
+  /** Routes in one RouteMap document: a service's API, not a crawl of every URL. */
+  routesPerDocument: 1000,
+  /** A RouteMap route's path template (`/todos/{id}`). */
+  routePathBytes: 1024,
+  /** Segments of a route's path template; a request path with more matches no route. */
+  routeSegments: 32,
+  /** Hosts one RouteMap document lists. */
+  routeHosts: 64,
+  /** A host name (DNS allows 253 characters), with or without the leading `*.` of a wildcard. */
+  hostBytes: 255,
+  /** Query parameters a routed request shows conditions (`context.http.query`): the first ones. */
+  routeQueryKeys: 64,
   /** Checks in one AuthorizeBatch. */
   batchChecks: 100,
   /** A grants room name (the minter allows 1-128 characters). */

@@ -7,7 +7,8 @@ import { DEFAULT_ROLES, isRoleName } from "../domain/roles.js";
 import { isScopePattern } from "../domain/scopes.js";
 import { isTier } from "../domain/tiers.js";
 import { ConditionTooComplex, checkCondition } from "./condition.js";
-import type { PolicyDocument, Position, RoleSpec, RuleSpec } from "./types.js";
+import { parseRouteMapSpec } from "./routemap.js";
+import type { DocumentKind, PolicyDocument, Position, RoleSpec, RuleSpec } from "./types.js";
 
 export const API_VERSION = "tessera.dev/v1";
 const NAME = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
@@ -16,6 +17,8 @@ const RULE_FIELDS = new Set([
   "onConditionError",
 ]);
 const MAX_CONDITION = LIMITS.conditionBytes;
+/** The kinds a policy set stores; PolicyTest documents are not stored. */
+export const DOCUMENT_KINDS: ReadonlySet<unknown> = new Set<DocumentKind>(["Policy", "RouteMap"]);
 
 /** Where a problem is inside one document: a path of keys, and whether the key itself (not its value) is meant. */
 export interface Loc {
@@ -182,7 +185,7 @@ function parseOne(
       throw new Invalid(`unknown field "${key}"`, { path: [key] });
   }
   if (raw.apiVersion !== API_VERSION) throw new Invalid(`apiVersion must be ${API_VERSION}`, root);
-  if (raw.kind !== "Policy") throw new Invalid("kind must be Policy", root);
+  if (!DOCUMENT_KINDS.has(raw.kind)) throw new Invalid("kind must be Policy or RouteMap", root);
   if (isObject(raw.metadata)) {
     for (const key of Object.keys(raw.metadata)) {
       if (key !== "name")
@@ -194,6 +197,8 @@ function parseOne(
     throw new Invalid("metadata.name of [a-z0-9_.-] is required", root);
   const spec = raw.spec;
   if (!isObject(spec)) throw new Invalid("spec must be a mapping", root);
+  if (raw.kind === "RouteMap")
+    return { name, kind: "RouteMap", rules: [], routeMap: parseRouteMapSpec(spec, Invalid) };
   for (const key of Object.keys(spec)) {
     if (key !== "rules" && key !== "roles")
       throw new Invalid(`unknown field "spec.${key}"`, { path: ["spec", key], key: true });
@@ -257,13 +262,14 @@ export function parsePolicyDocuments(
   const out: PolicyDocument[] = [];
   docs.forEach((raw, index) => {
     if (raw === null || raw === undefined) return;
-    if (opts.skipOtherKinds && !(isObject(raw) && raw.kind === "Policy")) return;
+    if (opts.skipOtherKinds && !(isObject(raw) && DOCUMENT_KINDS.has(raw.kind))) return;
     try {
       const doc = parseOne(raw, known, opts.checkConditions ?? true);
       const rulePosition = (i: number) => locate(text, index, { path: ["spec", "rules", i] });
       const rolePosition = (name: string) =>
         locate(text, index, { path: ["spec", "roles", name], key: true });
-      out.push({ ...doc, file, rulePosition, rolePosition });
+      const routePosition = (i: number) => locate(text, index, { path: ["spec", "routes", i] });
+      out.push({ ...doc, file, rulePosition, rolePosition, ...(doc.routeMap ? { routePosition } : {}) });
     } catch (err) {
       if (!(err instanceof Invalid)) throw err;
       throw policyError(file, locate(text, index, err.loc), err.message, err.rule, err.reason);

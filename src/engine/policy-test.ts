@@ -1,14 +1,18 @@
 import { isObject } from "../domain/json.js";
 import { isScope } from "../domain/scopes.js";
 import { isTier, type Tier } from "../domain/tiers.js";
-import { API_VERSION, Invalid, type Loc, loadAll, locate, policyError } from "./document.js";
-import { type CompiledRevision, decideWith } from "./engine.js";
+import { API_VERSION, DOCUMENT_KINDS, Invalid, type Loc, loadAll, locate, policyError } from "./document.js";
+import { type CompiledRevision, decideHttpWith, decideWith } from "./engine.js";
+import type { HttpRequest } from "./routes.js";
 import type { AuthzQuery, RuleTrace } from "./types.js";
 
 /** One case of a PolicyTest suite: a query and what it must get. */
 export interface PolicyTestCase {
   readonly name: string;
+  /** With `http`, its scope and resource kind and id come from the route the request takes. */
   readonly query: AuthzQuery;
+  /** An HTTP request to route through the RouteMaps, then decide (instead of a scope and resource). */
+  readonly http?: HttpRequest | undefined;
   readonly expect: "allow" | "deny";
   /** When set, the rule (`policy/rule`) that must decide. */
   readonly rule?: string | undefined;
@@ -46,6 +50,7 @@ const CASE_FIELDS = new Set([
   "subject",
   "scope",
   "resource",
+  "http",
   "context",
   "expect",
   "rule",
@@ -54,7 +59,11 @@ const CASE_FIELDS = new Set([
 ]);
 const SUBJECT_FIELDS = new Set(["id", "tier", "roles", "scopes", "tags", "attr", "grants"]);
 const RESOURCE_FIELDS = new Set(["kind", "id", "attr"]);
-const REASONS = new Set(["ALLOWED_BY_RULE", "DENIED_BY_RULE", "NO_MATCHING_RULE", "SCOPE_NOT_GRANTED"]);
+const HTTP_FIELDS = new Set(["method", "path", "host"]);
+const REASONS = new Set([
+  ...["ALLOWED_BY_RULE", "DENIED_BY_RULE", "NO_MATCHING_RULE", "SCOPE_NOT_GRANTED"],
+  "NO_ROUTE",
+]);
 
 function obj(v: unknown): Record<string, unknown> {
   return isObject(v) ? v : {};
@@ -131,8 +140,13 @@ function parseCase(raw: unknown, path: readonly (string | number)[], suite: stri
   }
   if (!isObject(raw.subject))
     throw new Invalid(`case "${name}" needs a subject mapping`, loc("subject"), suite);
-  if (typeof raw.scope !== "string" || !isScope(raw.scope)) {
-    throw new Invalid(`case "${name}" needs a scope like domain:verb`, loc("scope"), suite);
+  const http = parseHttp(raw, loc, name, suite);
+  if (!http && (typeof raw.scope !== "string" || !isScope(raw.scope))) {
+    throw new Invalid(
+      `case "${name}" needs a scope like domain:verb, or an http request`,
+      loc("scope"),
+      suite,
+    );
   }
   const expect = raw.expect;
   if (expect !== "allow" && expect !== "deny")
@@ -151,13 +165,39 @@ function parseCase(raw: unknown, path: readonly (string | number)[], suite: stri
     rule: optionalString(raw.rule, loc("rule"), "rule", suite),
     reason,
     nowMs,
+    http,
     query: {
       subject: parseSubject(raw.subject, loc("subject"), name, suite),
-      scope: raw.scope,
-      resource: parseResource(raw.resource, loc("resource"), name, suite),
+      scope: http ? "" : (raw.scope as string),
+      resource: http
+        ? { kind: "", id: "", attr: mapping(raw.resource, loc("resource"), "resource", suite).attr as never }
+        : parseResource(raw.resource, loc("resource"), name, suite),
       context: mapping(raw.context, loc("context"), "context", suite),
     },
   };
+}
+
+/**
+ * A case's `http` request, or undefined. With it, the case gives no scope, and its resource
+ * only `attr` (the route names the kind and id).
+ */
+function parseHttp(
+  raw: Record<string, unknown>,
+  loc: (key?: string) => Loc,
+  name: string,
+  suite: string,
+): HttpRequest | undefined {
+  if (raw.http === undefined) return undefined;
+  const h = mapping(raw.http, loc("http"), "http", suite);
+  onlyFields(h, HTTP_FIELDS, loc("http"), "http", suite);
+  if (typeof h.method !== "string" || typeof h.path !== "string")
+    throw new Invalid(`case "${name}": http needs a method and a path`, loc("http"), suite);
+  if (raw.scope !== undefined)
+    throw new Invalid(`case "${name}": give a scope or an http request, not both`, loc("scope"), suite);
+  const r = mapping(raw.resource, loc("resource"), "resource", suite);
+  onlyFields(r, new Set(["attr"]), loc("resource"), "resource (with http, only attr)", suite);
+  mapping(r.attr, loc("resource"), "resource.attr", suite);
+  return { method: h.method, path: h.path, host: optionalString(h.host, loc("http"), "http.host", suite) };
 }
 
 function parseSuite(raw: Record<string, unknown>, file: string): PolicyTestSuite {
@@ -177,10 +217,10 @@ function parseSuite(raw: Record<string, unknown>, file: string): PolicyTestSuite
 export function parsePolicyTests(text: string, file = "<input>"): PolicyTestSuite[] {
   const out: PolicyTestSuite[] = [];
   loadAll(text, file).forEach((raw, index) => {
-    if (raw === null || raw === undefined || (isObject(raw) && raw.kind === "Policy")) return;
+    if (raw === null || raw === undefined || (isObject(raw) && DOCUMENT_KINDS.has(raw.kind))) return;
     try {
       if (!isObject(raw) || raw.kind !== "PolicyTest")
-        throw new Invalid("kind must be Policy or PolicyTest", { path: [] });
+        throw new Invalid("kind must be Policy, RouteMap or PolicyTest", { path: [] });
       out.push(parseSuite(raw, file));
     } catch (err) {
       if (!(err instanceof Invalid)) throw err;
@@ -188,6 +228,20 @@ export function parsePolicyTests(text: string, file = "<input>"): PolicyTestSuit
     }
   });
   return out;
+}
+
+/** What a case decides: an http case is routed first (NO_ROUTE: the RouteMaps' default), then decided. */
+function decideCase(
+  rev: CompiledRevision,
+  orgId: string,
+  c: PolicyTestCase,
+  nowMs: number,
+  explain: boolean,
+) {
+  const query = explain ? { ...c.query, explain } : c.query;
+  if (!c.http) return decideWith(rev, orgId, query, nowMs);
+  const { scope: _s, resource, ...rest } = query;
+  return decideHttpWith(rev, orgId, { ...rest, http: c.http, resourceAttr: resource?.attr }, nowMs).decision;
 }
 
 /** Runs suites against a compiled revision. Pure: nothing is applied or stored. */
@@ -201,7 +255,7 @@ export function runPolicyTests(
   let passed = 0;
   for (const suite of suites) {
     for (const c of suite.cases) {
-      const d = decideWith(rev, orgId, c.query, c.nowMs ?? nowMs);
+      const d = decideCase(rev, orgId, c, c.nowMs ?? nowMs, false);
       const actual = d.allow ? "allow" : "deny";
       const ok =
         actual === c.expect &&
@@ -213,8 +267,7 @@ export function runPolicyTests(
           .filter(Boolean)
           .join(" ");
         // Decided again with explain, only for a failure: passing cases pay nothing for traces.
-        const trace =
-          decideWith(rev, orgId, { ...c.query, explain: true }, c.nowMs ?? nowMs).explanation ?? [];
+        const trace = decideCase(rev, orgId, c, c.nowMs ?? nowMs, true).explanation ?? [];
         failures.push({
           suite: suite.name,
           case: c.name,

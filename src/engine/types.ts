@@ -35,10 +35,54 @@ export interface RoleSpec {
   readonly inherits: readonly string[];
 }
 
-/** A parsed and validated `kind: Policy` document. */
+/** An HTTP method a route may name. */
+export type HttpMethod =
+  | "GET"
+  | "HEAD"
+  | "POST"
+  | "PUT"
+  | "PATCH"
+  | "DELETE"
+  | "OPTIONS"
+  | "CONNECT"
+  | "TRACE";
+
+/** One route of a RouteMap, as written (validated). */
+export interface RouteSpec {
+  readonly methods: readonly HttpMethod[];
+  /** The path template: `/todos/{id}`; placeholders are whole segments. */
+  readonly path: string;
+  /** The concrete scope a matching request asks for. */
+  readonly scope: string;
+  readonly resource: {
+    readonly kind: string;
+    /** A template over the path's placeholders (`{id}`, `todo-{id}`); absent: "". */
+    readonly id?: string | undefined;
+  };
+}
+
+/** The spec of a `kind: RouteMap` document: HTTP requests to the scope and resource they ask for. */
+export interface RouteMapSpec {
+  /** Exact host names or `*.suffix` wildcards; absent: every host. */
+  readonly hosts?: readonly string[] | undefined;
+  readonly routes: readonly RouteSpec[];
+  /** What a request for one of the hosts that no route matches gets. */
+  readonly default: Effect;
+}
+
+/** The kinds of document a policy set holds. */
+export type DocumentKind = "Policy" | "RouteMap";
+
+/** A parsed and validated `kind: Policy` or `kind: RouteMap` document (a RouteMap has no rules). */
 export interface PolicyDocument {
   readonly name: string;
+  /** Absent: Policy. */
+  readonly kind?: DocumentKind | undefined;
   readonly rules: readonly RuleSpec[];
+  /** For a RouteMap: its routes. */
+  readonly routeMap?: RouteMapSpec | undefined;
+  /** Where route `i` of a RouteMap is written (computed on demand, for errors only the whole set reveals). */
+  readonly routePosition?: ((index: number) => Position | undefined) | undefined;
   /** Custom roles this document defines (org-wide once applied). */
   readonly roles?: ReadonlyMap<string, RoleSpec> | undefined;
   /** The file (or request) the document came from. */
@@ -94,7 +138,13 @@ export interface AuthzQuery {
   readonly budget?: EvaluationBudget | undefined;
 }
 
-export type DecisionReason = "ALLOWED_BY_RULE" | "DENIED_BY_RULE" | "NO_MATCHING_RULE" | "SCOPE_NOT_GRANTED";
+/** NO_ROUTE: an HTTP request no RouteMap route matched (decided by the maps' default, no rule). */
+export type DecisionReason =
+  | "ALLOWED_BY_RULE"
+  | "DENIED_BY_RULE"
+  | "NO_MATCHING_RULE"
+  | "SCOPE_NOT_GRANTED"
+  | "NO_ROUTE";
 
 /** Why a candidate rule (one whose scope covers the query's) did or did not match. */
 export type RuleOutcome =

@@ -36,6 +36,7 @@ export function policyHandlers(t: Tessera) {
         revision: BigInt(revision),
         policies: policies.map((p) => ({
           name: p.name,
+          kind: p.kind,
           revision: BigInt(p.revision),
           ruleCount: p.ruleCount,
           updatedAt: secondsToTimestamp(p.updatedAt),

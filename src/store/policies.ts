@@ -22,6 +22,7 @@ export type {
 
 export interface PolicySummaryRow {
   readonly name: string;
+  readonly kind: "Policy" | "RouteMap";
   readonly revision: number;
   readonly ruleCount: number;
   readonly updatedAt: number;
@@ -133,12 +134,25 @@ export class PolicyRepository implements PolicySource {
   }
 
   list(orgId: string): PolicySummaryRow[] {
+    type Row = {
+      name: string;
+      kind: PolicySummaryRow["kind"];
+      revision: number;
+      rule_count: number;
+      updated_at: number;
+    };
     return this.db
-      .prepare<[string], { name: string; revision: number; rule_count: number; updated_at: number }>(
-        "SELECT name, revision, rule_count, updated_at FROM policies WHERE org_id = ? ORDER BY name",
+      .prepare<[string], Row>(
+        "SELECT name, kind, revision, rule_count, updated_at FROM policies WHERE org_id = ? ORDER BY name",
       )
       .all(orgId)
-      .map((r) => ({ name: r.name, revision: r.revision, ruleCount: r.rule_count, updatedAt: r.updated_at }));
+      .map((r) => ({
+        name: r.name,
+        kind: r.kind,
+        revision: r.revision,
+        ruleCount: r.rule_count,
+        updatedAt: r.updated_at,
+      }));
   }
 
   /** Every change to the org's policies (or to one), newest first. */

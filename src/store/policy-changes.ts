@@ -10,11 +10,13 @@ export interface PolicyChangeRow {
   readonly actor: string | undefined;
 }
 
-/** A document to store: its name, its own YAML text and how many rules it has. */
+/** A document to store: its name, its own YAML text, its kind and how many rules (a RouteMap: routes) it has. */
 export interface PolicyWrite {
   readonly name: string;
   readonly document: string;
   readonly ruleCount: number;
+  /** Absent: Policy. */
+  readonly kind?: "Policy" | "RouteMap" | undefined;
 }
 
 /**
@@ -88,9 +90,9 @@ export function writeChange(
   meta: ChangeMeta,
 ): void {
   const upsert = db.prepare(
-    `INSERT INTO policies (org_id, name, document, rule_count, revision, updated_at) VALUES (?, ?, ?, ?, ?, ?)
-     ON CONFLICT (org_id, name) DO UPDATE SET document = excluded.document,
-       rule_count = excluded.rule_count, revision = excluded.revision, updated_at = excluded.updated_at`,
+    `INSERT INTO policies (org_id, name, document, rule_count, revision, updated_at, kind) VALUES (?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (org_id, name) DO UPDATE SET document = excluded.document, rule_count = excluded.rule_count,
+       revision = excluded.revision, updated_at = excluded.updated_at, kind = excluded.kind`,
   );
   const remove = db.prepare("DELETE FROM policies WHERE org_id = ? AND name = ?");
   const history = db.prepare(
@@ -100,7 +102,7 @@ export function writeChange(
   const { now } = meta;
   const actor = meta.actor ?? null;
   for (const d of change.put) {
-    upsert.run(orgId, d.name, d.document, d.ruleCount, revision, now);
+    upsert.run(orgId, d.name, d.document, d.ruleCount, revision, now, d.kind ?? "Policy");
     history.run(orgId, revision, d.name, "put", d.document, now, actor);
   }
   for (const name of change.remove) {

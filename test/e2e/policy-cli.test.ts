@@ -19,6 +19,32 @@ function wizardPosition(): string {
   return `${i + 1}:${(lines[i] ?? "").indexOf("[") + 1}`;
 }
 
+/** A RouteMap sending GET /governance to the examples' governance:read. */
+const ROUTEMAP = `apiVersion: tessera.dev/v1
+kind: RouteMap
+metadata: { name: governance-api }
+spec:
+  routes:
+    - match: { method: GET, path: /governance }
+      scope: governance:read
+      resource: { kind: proposal }
+`;
+const HTTP_SUITE = `apiVersion: tessera.dev/v1
+kind: PolicyTest
+metadata: { name: http }
+spec:
+  cases:
+    - name: a viewer reads through the route
+      subject: { id: a, tier: verified, roles: [viewer] }
+      http: { method: GET, path: /governance }
+      expect: allow
+    - name: no route
+      subject: { id: a, tier: verified, roles: [viewer] }
+      http: { method: POST, path: /governance }
+      expect: deny
+      reason: NO_ROUTE
+`;
+
 const lastLine = (out: string) => out.trimEnd().split("\n").at(-1);
 
 let home: ReturnType<typeof tempDir>;
@@ -97,7 +123,21 @@ describe("tessera policy test and validate, with no server", () => {
   it("validates the examples locally", async () => {
     const run = await tessera("policy", "validate", POLICIES, "--json");
     expect(run.code, run.stderr).toBe(0);
-    expect(JSON.parse(run.stdout)).toEqual({ valid: true, policies: ["governance"], rules: 6 });
+    expect(JSON.parse(run.stdout)).toEqual({ valid: true, policies: ["governance"], rules: 6, routes: 0 });
+  });
+
+  it("validates and tests a RouteMap beside the Policies, http cases included", async () => {
+    const both = dir("routemap", {
+      "policy.yaml": GOVERNANCE,
+      "routes.yaml": ROUTEMAP,
+      "t.yaml": HTTP_SUITE,
+    });
+    const validate = await tessera("policy", "validate", both);
+    expect(validate.code, validate.stderr).toBe(0);
+    expect(validate.stdout.trim()).toBe("ok: 1 policies, 6 rules, 1 route maps, 1 routes");
+    const run = await tessera("policy", "test", "--policies", both, "--tests", join(both, "t.yaml"));
+    expect(run.code, run.stderr).toBe(0);
+    expect(lastLine(run.stdout)).toBe("2 passed, 0 failed");
   });
 });
 
@@ -138,7 +178,7 @@ describe("tessera policy against a running server", () => {
     const list = await remote("policy", "list", "--json");
     expect(list.json()).toMatchObject({ revision: 2 });
     expect(list.json().policies).toEqual(
-      expect.arrayContaining([{ name: "governance", revision: 2, rules: 6 }]),
+      expect.arrayContaining([{ name: "governance", kind: "Policy", revision: 2, rules: 6 }]),
     );
 
     const denied = await check();
@@ -192,5 +232,16 @@ describe("tessera policy against a running server", () => {
     const list = (await remote("policy", "list", "--json")).json();
     expect(list.revision).toBe(before);
     expect((list.policies as { name: string }[]).map((p) => p.name)).not.toContain("governance");
+  });
+
+  it("applies a RouteMap with the Policies; list shows each kind", async () => {
+    const both = dir("apply-routemap", { "policy.yaml": GOVERNANCE, "routes.yaml": ROUTEMAP });
+    const apply = await remote("policy", "apply", both, "--json");
+    expect(apply.code, apply.stderr).toBe(0);
+    expect(apply.json().policies).toEqual(["governance", "governance-api"]);
+    const list = await remote("policy", "list");
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout).toMatch(/governance-api {2}RouteMap {2}\(1 routes, since revision \d+\)/);
+    expect(list.stdout).toMatch(/governance {2}Policy {2}\(6 rules, since revision \d+\)/);
   });
 });

@@ -154,3 +154,80 @@ describe("the policy-test schema and parsePolicyTests agree", () => {
     expect(parserAccepts(() => parsePolicyTests(stringify(testDoc(patch)), "t.yaml"))).toBe(false);
   });
 });
+
+const routeMapSchema = ajv.compile(JSON.parse(read("schemas/routemap.schema.json")) as object);
+const ROUTE = {
+  match: { method: "GET", path: "/todos/{id}" },
+  scope: "todos:read",
+  resource: { kind: "todo", id: "{id}" },
+};
+const routeMap = (): Doc => ({
+  apiVersion: "tessera.dev/v1",
+  kind: "RouteMap",
+  metadata: { name: "m" },
+  spec: { hosts: ["todo.internal", "*.todo.internal"], routes: [structuredClone(ROUTE)], default: "deny" },
+});
+const withRoute = (patch: (r: Doc) => void) => (d: Doc) => patch(d.spec.routes[0]);
+
+describe("the RouteMap schema and parsePolicyDocuments agree", () => {
+  const fixtures = yamlIn("test/fixtures/routes/").flatMap((file) => {
+    const text = (parse(read(file)) as { routeMaps?: string }).routeMaps ?? "";
+    return docsOf(text)
+      .filter(Boolean)
+      .map((doc, i) => ({ where: `${file}#${i}`, doc }));
+  });
+
+  it("finds route fixtures to check", () => {
+    expect(fixtures.length).toBeGreaterThanOrEqual(3);
+  });
+
+  it.each(fixtures)("routemap.schema.json accepts $where", ({ doc }) => {
+    expect(routeMapSchema(doc), JSON.stringify(routeMapSchema.errors)).toBe(true);
+  });
+
+  it("both accept the base document", () => {
+    expect(routeMapSchema(routeMap())).toBe(true);
+    expect(parserAccepts(() => parsePolicyDocuments(stringify(routeMap()), "m.yaml"))).toBe(true);
+  });
+
+  it.each<[string, (d: Doc) => void]>([
+    ["an unknown spec field", (d) => Object.assign(d.spec, { fallback: "allow" })],
+    ["an unknown route field", withRoute((r) => Object.assign(r, { effect: "allow" }))],
+    ["an unknown match field", withRoute((r) => Object.assign(r.match, { query: "x" }))],
+    ["a lowercase method", withRoute((r) => Object.assign(r.match, { method: "get" }))],
+    ["method and methods", withRoute((r) => Object.assign(r.match, { methods: ["PUT"] }))],
+    ["no method", withRoute((r) => delete r.match.method)],
+    ["a path without a leading slash", withRoute((r) => Object.assign(r.match, { path: "todos" }))],
+    ["a trailing slash", withRoute((r) => Object.assign(r.match, { path: "/todos/" }))],
+    ["a partial placeholder", withRoute((r) => Object.assign(r.match, { path: "/todos/x{id}" }))],
+    ["a % escape", withRoute((r) => Object.assign(r.match, { path: "/to%64os" }))],
+    ["a ; in a path", withRoute((r) => Object.assign(r.match, { path: "/todos;v=1" }))],
+    ["a wildcard scope", withRoute((r) => Object.assign(r, { scope: "todos:*" }))],
+    ["no resource", withRoute((r) => delete r.resource)],
+    ["a resource field other than kind and id", withRoute((r) => Object.assign(r.resource, { attr: {} }))],
+    ["a host with a port", (d) => Object.assign(d.spec, { hosts: ["todo.internal:80"] })],
+    ["a host in capitals", (d) => Object.assign(d.spec, { hosts: ["Todo.internal"] })],
+    ["no hosts listed", (d) => Object.assign(d.spec, { hosts: [] })],
+    ["a bad default", (d) => Object.assign(d.spec, { default: "maybe" })],
+    ["routes that are not a list", (d) => Object.assign(d.spec, { routes: {} })],
+  ])("both reject %s", (_name, mutate) => {
+    const doc = routeMap();
+    mutate(doc);
+    expect(routeMapSchema(doc)).toBe(false);
+    expect(parserAccepts(() => parsePolicyDocuments(stringify(doc), "m.yaml"))).toBe(false);
+  });
+
+  it("the policy-test schema and parser both take an http case, and both refuse one with a scope too", () => {
+    const http = { scope: undefined, http: { method: "GET", path: "/todos" }, resource: { attr: { a: 1 } } };
+    expect(testSchema(testDoc({ ...http, reason: "NO_ROUTE" })), JSON.stringify(testSchema.errors)).toBe(
+      true,
+    );
+    expect(parserAccepts(() => parsePolicyTests(stringify(testDoc(http)), "t.yaml"))).toBe(true);
+    const both = { ...http, scope: "gov:read" };
+    expect(testSchema(testDoc(both))).toBe(false);
+    expect(parserAccepts(() => parsePolicyTests(stringify(testDoc(both)), "t.yaml"))).toBe(false);
+    const kind = { ...http, resource: { kind: "todo" } };
+    expect(testSchema(testDoc(kind))).toBe(false);
+    expect(parserAccepts(() => parsePolicyTests(stringify(testDoc(kind)), "t.yaml"))).toBe(false);
+  });
+});

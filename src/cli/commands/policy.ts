@@ -20,10 +20,14 @@ function registerLocal(policy: Command): void {
     .action(async (path: string, _o: unknown, cmd: Command) => {
       const { documents } = (await local()).compileLocal([path]);
       const rules = documents.reduce((n, d) => n + d.rules.length, 0);
+      const maps = documents.filter((d) => d.routeMap);
+      const routes = maps.reduce((n, d) => n + (d.routeMap?.routes.length ?? 0), 0);
+      const policies = documents.length - maps.length;
       emit(
         wantsJson(cmd),
-        { valid: true, policies: documents.map((d) => d.name), rules },
-        () => `ok: ${documents.length} policies, ${rules} rules`,
+        { valid: true, policies: documents.map((d) => d.name), rules, routes },
+        () =>
+          `ok: ${policies} policies, ${rules} rules${maps.length ? `, ${maps.length} route maps, ${routes} routes` : ""}`,
       );
     });
   registerPolicyTest(policy);
@@ -81,19 +85,23 @@ function registerRemote(policy: Command): void {
     });
   policy
     .command("list")
-    .description("list the org's policies and its current revision")
+    .description("list the org's policy documents (Policy, RouteMap) and its current revision")
     .action(async (_o: unknown, cmd: Command) => {
       const { clients, json } = await clientsFor(cmd);
       const res = await clients.admin.listPolicies({}, { headers: clients.adminHeaders() });
       const policies = res.policies.map((p) => ({
         name: p.name,
+        kind: p.kind || "Policy",
         revision: Number(p.revision),
         rules: p.ruleCount,
       }));
       emit(json, { revision: Number(res.revision), policies }, () =>
         [
           `revision ${res.revision}`,
-          ...policies.map((p) => `  ${p.name}  (${p.rules} rules, since revision ${p.revision})`),
+          ...policies.map((p) => {
+            const what = p.kind === "RouteMap" ? "routes" : "rules";
+            return `  ${p.name}  ${p.kind}  (${p.rules} ${what}, since revision ${p.revision})`;
+          }),
         ].join("\n"),
       );
     });

@@ -478,4 +478,14 @@ export const MIGRATIONS: readonly Migration[] = [
         FROM decision_segments s, json_each(s.records) j;
     `,
   },
+  {
+    version: 14,
+    name: "policy document kind",
+    sql: `
+      -- A stored document is a Policy or a RouteMap (HTTP requests to scopes and resources, issue
+      -- #12); both share the org's names, revisions, history and digest. rule_count holds a
+      -- RouteMap's route count. Documents stored before RouteMaps existed are all Policies.
+      ALTER TABLE policies ADD COLUMN kind TEXT NOT NULL DEFAULT 'Policy' CHECK (kind IN ('Policy', 'RouteMap'));
+    `,
+  },
 ];
