@@ -11,7 +11,8 @@ import { type Resolved, resolveSubject, type SubjectInput, type TrustLookup } fr
 import type { CallContext } from "./context.js";
 import { requireScope } from "./validate.js";
 
-type Decided = Decision & { decisionId: string };
+/** A decision with the id the decision log records it under. */
+export type Decided = Decision & { decisionId: string };
 
 /** One (scope, resource, context) question about a subject. */
 export interface CheckInput {
@@ -114,6 +115,17 @@ export class AuthCore {
     const r = await resolved;
     await this.requireExplainer(ctx, r.orgId);
     return this.decideAndLog(r, input);
+  }
+
+  /**
+   * Decides one check for an already resolved subject and logs it (the AuthZEN endpoints, which
+   * resolve their subjects themselves). `budget` bounds the CEL work of a whole request.
+   */
+  decideResolved(r: Resolved, check: CheckInput, budget?: EvaluationBudget): Decided | Promise<Decided> {
+    requireScope(check.scope);
+    const decision = this.decideOne(r.orgId, r.subject, check, false, budget);
+    const wait = this.logged(r, check, decision);
+    return wait ? wait.then(() => decision) : decision;
   }
 
   private decideAndLog(r: Resolved, input: AuthorizeInput): Decided | Promise<Decided> {
