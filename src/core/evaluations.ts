@@ -1,10 +1,11 @@
 import { TesseraError } from "../domain/errors.js";
+import { LIMITS } from "../domain/limits.js";
 import { isScope } from "../domain/scopes.js";
 import { isTier, type Tier } from "../domain/tiers.js";
 import { newEvaluationBudget } from "../engine/cel-budget.js";
 import type { PolicyEngine } from "../engine/engine.js";
 import type { ResourceRef, Subject } from "../engine/types.js";
-import type { AgentRepository } from "../store/agents.js";
+import type { AgentRecord, AgentRepository } from "../store/agents.js";
 import type { AccessControl, Caller } from "./access.js";
 import type { AuthCore, Decided } from "./auth.js";
 import type { Resolved } from "./authorize-subject.js";
@@ -43,6 +44,15 @@ const AGENT_TYPES: ReadonlySet<string> = new Set(["agent"]);
 /** Most candidate scopes one action search decides: it is bounded like a batch, a little wider. */
 export const MAX_SEARCH_SCOPES = 256;
 
+/** Most subjects one page of a subject search decides (and logs), as a batch. */
+export const MAX_SEARCH_PAGE = LIMITS.batchChecks;
+
+/** One page of a subject search: the ids allowed, and where the next page starts (none at the end). */
+export interface SubjectPage {
+  readonly ids: string[];
+  readonly next?: number | undefined;
+}
+
 export interface EvaluationDeps {
   readonly auth: AuthCore;
   readonly access: AccessControl;
@@ -77,6 +87,18 @@ function describedSubject(s: SubjectRef): Subject {
   };
 }
 
+/** A stored agent as the engine sees it; the request's properties only add `attr`. */
+function agentSubject(agent: AgentRecord, type: string, properties: SubjectRef["properties"]): Subject {
+  const { roles: _r, tier: _t, tags: _g, ...attr } = properties ?? {};
+  return {
+    id: agent.id,
+    tier: agent.tier,
+    roles: agent.roles,
+    tags: agent.tags,
+    attr: { type, name: agent.name, ...attr },
+  };
+}
+
 export class Evaluations {
   constructor(private readonly d: EvaluationDeps) {}
 
@@ -95,15 +117,7 @@ export class Evaluations {
     const agent = AGENT_TYPES.has(s.type) ? this.d.agents.get(caller.orgId, s.id) : undefined;
     if (!agent) return { orgId: caller.orgId, subject: describedSubject(s), caller: caller.id };
     if (agent.suspendedAt !== undefined) throw new TesseraError("AGENT_SUSPENDED", "the agent is suspended");
-    const { roles: _r, tier: _t, tags: _g, ...attr } = s.properties ?? {};
-    const subject: Subject = {
-      id: agent.id,
-      tier: agent.tier,
-      roles: agent.roles,
-      tags: agent.tags,
-      attr: { type: s.type, name: agent.name, ...attr },
-    };
-    return { orgId: caller.orgId, subject, caller: caller.id };
+    return { orgId: caller.orgId, subject: agentSubject(agent, s.type, s.properties), caller: caller.id };
   }
 
   /** One decision (logged). A deny is a decision; only a malformed question is refused. */
@@ -179,5 +193,44 @@ export class Evaluations {
       if (d.allow) allowed.push(scope);
     }
     return allowed;
+  }
+
+  /**
+   * The subjects of `type` that may use `scope` on the resource. Only agents are stored, so
+   * only `agent` finds any: the caller's org's agents that are not suspended, oldest first,
+   * `limit` of them decided (and logged) per page from `offset`.
+   */
+  searchSubjects(
+    ctx: CallContext,
+    type: string,
+    check: Omit<EvaluationInput, "subject">,
+    page: { offset: number; limit: number },
+  ): Promise<SubjectPage> | SubjectPage {
+    const caller = this.caller(ctx);
+    if (!AGENT_TYPES.has(type)) return { ids: [] };
+    const agents = this.d.agents.list(caller.orgId).filter((a) => a.suspendedAt === undefined);
+    const limit = Math.min(Math.max(page.limit, 1), MAX_SEARCH_PAGE);
+    const slice = agents.slice(page.offset, page.offset + limit);
+    const next = page.offset + limit < agents.length ? page.offset + limit : undefined;
+    return this.decideEach(caller, type, slice, check).then((ids) => ({ ids, next }));
+  }
+
+  private async decideEach(
+    caller: Caller,
+    type: string,
+    agents: readonly AgentRecord[],
+    check: Omit<EvaluationInput, "subject">,
+  ): Promise<string[]> {
+    const budget = newEvaluationBudget();
+    const ids: string[] = [];
+    for (const a of agents) {
+      const r: Resolved = {
+        orgId: caller.orgId,
+        subject: agentSubject(a, type, undefined),
+        caller: caller.id,
+      };
+      if ((await this.d.auth.decideResolved(r, check, budget)).allow) ids.push(a.id);
+    }
+    return ids;
   }
 }

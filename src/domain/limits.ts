@@ -68,6 +68,8 @@ export const AUTHZEN_LIMITS = {
   evaluations: LIMITS.batchChecks,
   /** The `X-Request-ID` echoed back. */
   requestIdBytes: LIMITS.idBytes,
+  /** A search's `page.token`: one of ours is a short number. */
+  pageTokenBytes: 64,
 } as const;
 
 /** Bounds of a google.protobuf.Struct (a JSON object) in a request. */

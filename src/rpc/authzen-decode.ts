@@ -248,3 +248,26 @@ export function itemQuestion(top: Parts, item: unknown, index: number): Evaluati
     throw err;
   }
 }
+
+/** A search's `page`: where to start (the previous answer's `next_token`) and how many at most. */
+export function pageOf(body: Json, defaultLimit: number): { offset: number; limit: number } {
+  const page = body.page;
+  if (page === undefined) return { offset: 0, limit: defaultLimit };
+  if (!isObject(page)) throw malformed("page", "must be a JSON object");
+  const token = str(page, "token", "page", AUTHZEN_LIMITS.pageTokenBytes);
+  if (token !== undefined && token !== "" && !/^[0-9]{1,9}$/.test(token))
+    throw malformed("page.token", "is not a token this server gave");
+  const limit = page.limit;
+  if (limit !== undefined && (typeof limit !== "number" || !Number.isInteger(limit) || limit < 1))
+    throw malformed("page.limit", "must be a positive integer");
+  return {
+    offset: token ? Number(token) : 0,
+    limit: Math.min((limit as number | undefined) ?? defaultLimit, defaultLimit),
+  };
+}
+
+/** A subject search's subject: its type only (an id, if sent, is ignored). */
+export function subjectTypeOf(p: Parts): string {
+  if (!p.subject) throw malformed("subject", "is required");
+  return required(p.subject.type, "subject.type");
+}

@@ -1,6 +1,6 @@
 import type { Decided } from "../core/auth.js";
 import type { CallContext } from "../core/context.js";
-import type { ItemOutcome } from "../core/evaluations.js";
+import { type ItemOutcome, MAX_SEARCH_PAGE } from "../core/evaluations.js";
 import type { Tessera } from "../core/tessera.js";
 import { TesseraError } from "../domain/errors.js";
 import { AUTHZEN_LIMITS } from "../domain/limits.js";
@@ -9,10 +9,12 @@ import {
   actionNameOf,
   evaluationsOf,
   itemQuestion,
+  pageOf,
   parseBody,
   parts,
   question,
   semanticOf,
+  subjectTypeOf,
 } from "./authzen-decode.js";
 import { httpStatusOf, toWireError } from "./errors.js";
 
@@ -45,6 +47,7 @@ export const AUTHZEN_PATHS = {
   evaluation: "/access/v1/evaluation",
   evaluations: "/access/v1/evaluations",
   searchAction: "/access/v1/search/action",
+  searchSubject: "/access/v1/search/subject",
   configuration: "/.well-known/authzen-configuration",
 } as const;
 
@@ -52,6 +55,7 @@ const POST_PATHS: ReadonlySet<string> = new Set([
   AUTHZEN_PATHS.evaluation,
   AUTHZEN_PATHS.evaluations,
   AUTHZEN_PATHS.searchAction,
+  AUTHZEN_PATHS.searchSubject,
 ]);
 
 /** True when `path` is an AuthZEN endpoint (whatever the method: a wrong one gets a 405 here). */
@@ -124,6 +128,23 @@ async function searchAction(t: Tessera, req: PlainRequest): Promise<PlainRespons
   return { status: 200, body: { results: scopes.map((s) => ({ name: actionNameOf(s, q.resource.kind) })) } };
 }
 
+async function searchSubject(t: Tessera, req: PlainRequest): Promise<PlainResponse> {
+  const body = parseBody(req.body ?? "");
+  const p = parts(body, "");
+  const type = subjectTypeOf(p);
+  // The question with a placeholder subject: action and resource are required as in an evaluation.
+  const q = question({ ...p, subject: { type, id: "search" } });
+  const page = pageOf(body, MAX_SEARCH_PAGE);
+  const found = await t.evaluations.searchSubjects(req.ctx, type, q, page);
+  return {
+    status: 200,
+    body: {
+      results: found.ids.map((id) => ({ type, id })),
+      page: { next_token: found.next === undefined ? "" : String(found.next) },
+    },
+  };
+}
+
 /** The PDP metadata: absolute URLs of the endpoints served (those not served are left out). */
 function configuration(req: PlainRequest): PlainResponse {
   const base = req.baseUrl;
@@ -135,6 +156,7 @@ function configuration(req: PlainRequest): PlainResponse {
       policy_decision_point: base,
       access_evaluation_endpoint: `${base}${AUTHZEN_PATHS.evaluation}`,
       access_evaluations_endpoint: `${base}${AUTHZEN_PATHS.evaluations}`,
+      search_subject_endpoint: `${base}${AUTHZEN_PATHS.searchSubject}`,
       search_action_endpoint: `${base}${AUTHZEN_PATHS.searchAction}`,
     },
   };
@@ -165,6 +187,7 @@ async function route(t: Tessera, req: PlainRequest): Promise<PlainResponse> {
     });
   if (req.path === AUTHZEN_PATHS.evaluation) return evaluation(t, req);
   if (req.path === AUTHZEN_PATHS.evaluations) return evaluations(t, req);
+  if (req.path === AUTHZEN_PATHS.searchSubject) return searchSubject(t, req);
   return searchAction(t, req);
 }
 

@@ -519,6 +519,57 @@ describe("AuthZEN Authorization API on the HTTP port", () => {
     });
   });
 
+  describe("POST /access/v1/search/subject", () => {
+    const search = (subjectType: string, page?: object) => ({
+      subject: { type: subjectType },
+      action: { name: "governance:propose" },
+      resource: { type: "tool", id: "t1", properties: { env: "staging" } },
+      ...(page ? { page } : {}),
+    });
+    const ids = (r: Reply) => (r.body.results as { type: string; id: string }[]).map((x) => x.id);
+
+    it("lists the caller's org's agents that may, and never another org's", async () => {
+      const r = await call("/access/v1/search/subject", search("agent"));
+      expect(r.status).toBe(200);
+      expect(ids(r)).toEqual([agentA]);
+      expect(r.body.page).toEqual({ next_token: "" });
+      const b = await call("/access/v1/search/subject", search("agent"), { "x-api-key": bKey });
+      expect(ids(b)).toEqual([agentB]);
+    });
+
+    it("pages: next_token until the end", async () => {
+      const seen: string[] = [];
+      let token: string | undefined;
+      for (let i = 0; i < 10; i++) {
+        const r = await call(
+          "/access/v1/search/subject",
+          search("agent", { limit: 1, ...(token ? { token } : {}) }),
+        );
+        seen.push(...ids(r));
+        token = (r.body.page as { next_token: string }).next_token;
+        if (!token) break;
+      }
+      expect(token).toBe("");
+      expect(seen).toEqual([agentA]);
+    });
+
+    it("is empty for a type Tessera stores no subjects of", async () => {
+      const r = await call("/access/v1/search/subject", search("spaceship"));
+      expect({ status: r.status, results: r.body.results }).toEqual({ status: 200, results: [] });
+    });
+
+    it("needs an action → 400", async () => {
+      const r = await call("/access/v1/search/subject", {
+        subject: { type: "agent" },
+        resource: { type: "tool", id: "t1" },
+      });
+      expect({ status: r.status, reason: r.body.reason }).toEqual({
+        status: 400,
+        reason: "REQUEST_MALFORMED",
+      });
+    });
+  });
+
   it("writes each decision to the decision log, with the PEP as the caller", async () => {
     const r = await call("/access/v1/evaluation", propose({ type: "agent", id: agentA }), {
       "x-api-key": evaluateKey,
@@ -550,6 +601,7 @@ describe("AuthZEN Authorization API on the HTTP port", () => {
       policy_decision_point: base,
       access_evaluation_endpoint: `${base}/access/v1/evaluation`,
       access_evaluations_endpoint: `${base}/access/v1/evaluations`,
+      search_subject_endpoint: `${base}/access/v1/search/subject`,
       search_action_endpoint: `${base}/access/v1/search/action`,
     });
   });
