@@ -5,7 +5,7 @@ import { TesseraError } from "../domain/errors.js";
 import { LIMITS } from "../domain/limits.js";
 import { type EvaluationBudget, newEvaluationBudget } from "../engine/cel-budget.js";
 import type { PolicyEngine } from "../engine/engine.js";
-import type { AuthzQuery, Decision, ResourceRef, Subject } from "../engine/types.js";
+import type { AuthzQuery, Decision, DecisionReason, ResourceRef, Subject } from "../engine/types.js";
 import type { AccessControl } from "./access.js";
 import { type Resolved, resolveSubject, type SubjectInput, type TrustLookup } from "./authorize-subject.js";
 import type { CallContext } from "./context.js";
@@ -124,6 +124,20 @@ export class AuthCore {
   decideResolved(r: Resolved, check: CheckInput, budget?: EvaluationBudget): Decided | Promise<Decided> {
     requireScope(check.scope);
     const decision = this.decideOne(r.orgId, r.subject, check, false, budget);
+    const wait = this.logged(r, check, decision);
+    return wait ? wait.then(() => decision) : decision;
+  }
+
+  /** A deny decided before the engine (a suspended agent as the subject), logged like any other. */
+  denyResolved(r: Resolved, check: CheckInput, reason: DecisionReason): Decided | Promise<Decided> {
+    requireScope(check.scope);
+    const decision: Decided = {
+      allow: false,
+      reason,
+      rule: "",
+      revision: this.d.engine.revision(r.orgId),
+      decisionId: randomUUID(),
+    };
     const wait = this.logged(r, check, decision);
     return wait ? wait.then(() => decision) : decision;
   }

@@ -2,7 +2,7 @@ import { TesseraError } from "../domain/errors.js";
 import { LIMITS } from "../domain/limits.js";
 import { isScope } from "../domain/scopes.js";
 import { isTier, type Tier } from "../domain/tiers.js";
-import { newEvaluationBudget } from "../engine/cel-budget.js";
+import { type EvaluationBudget, newEvaluationBudget } from "../engine/cel-budget.js";
 import type { PolicyEngine } from "../engine/engine.js";
 import type { ResourceRef, Subject } from "../engine/types.js";
 import type { AgentRecord, AgentRepository } from "../store/agents.js";
@@ -111,19 +111,34 @@ export class Evaluations {
    * The subject as the engine sees it: an agent of the caller's org (its stored tier, roles and
    * tags; the request's properties only add `attr`, never raise a tier), otherwise the subject
    * the properties describe. Another org's agent id is unknown here, like any other id.
-   * A suspended agent is refused for its own item (AGENT_SUSPENDED).
+   * A suspended agent is marked: its questions are denied (AGENT_SUSPENDED), never decided.
    */
-  private resolve(caller: Caller, s: SubjectRef): Resolved {
+  private resolve(caller: Caller, s: SubjectRef): Resolved & { suspended?: true } {
     const agent = AGENT_TYPES.has(s.type) ? this.d.agents.get(caller.orgId, s.id) : undefined;
     if (!agent) return { orgId: caller.orgId, subject: describedSubject(s), caller: caller.id };
-    if (agent.suspendedAt !== undefined) throw new TesseraError("AGENT_SUSPENDED", "the agent is suspended");
-    return { orgId: caller.orgId, subject: agentSubject(agent, s.type, s.properties), caller: caller.id };
+    const resolved = {
+      orgId: caller.orgId,
+      subject: agentSubject(agent, s.type, s.properties),
+      caller: caller.id,
+    };
+    return agent.suspendedAt === undefined ? resolved : { ...resolved, suspended: true };
+  }
+
+  /** Decides (and logs) one question; a suspended agent is denied before any rule is looked at. */
+  private decide(
+    r: ReturnType<Evaluations["resolve"]>,
+    q: Omit<EvaluationInput, "subject">,
+    budget?: EvaluationBudget,
+  ) {
+    return r.suspended
+      ? this.d.auth.denyResolved(r, q, "AGENT_SUSPENDED")
+      : this.d.auth.decideResolved(r, q, budget);
   }
 
   /** One decision (logged). A deny is a decision; only a malformed question is refused. */
   evaluate(ctx: CallContext, input: EvaluationInput): Decided | Promise<Decided> {
     const caller = this.caller(ctx);
-    return this.d.auth.decideResolved(this.resolve(caller, input.subject), input);
+    return this.decide(this.resolve(caller, input.subject), input);
   }
 
   /**
@@ -152,15 +167,14 @@ export class Evaluations {
   private async one(
     caller: Caller,
     item: EvaluationInput | TesseraError,
-    budget: ReturnType<typeof newEvaluationBudget>,
+    budget: EvaluationBudget,
   ): Promise<ItemOutcome> {
     if (item instanceof TesseraError) return { error: item };
     try {
-      return { decided: await this.d.auth.decideResolved(this.resolve(caller, item.subject), item, budget) };
+      return { decided: await this.decide(this.resolve(caller, item.subject), item, budget) };
     } catch (err) {
       // A client's mistake fails its item alone; anything else (the log unavailable…) fails the call.
       if (err instanceof TesseraError && err.kind === "invalid_argument") return { error: err };
-      if (err instanceof TesseraError && err.reason === "AGENT_SUSPENDED") return { error: err };
       throw err;
     }
   }
@@ -189,7 +203,7 @@ export class Evaluations {
     const budget = newEvaluationBudget();
     const allowed: string[] = [];
     for (const scope of [...candidates].sort().slice(0, MAX_SEARCH_SCOPES)) {
-      const d = await this.d.auth.decideResolved(r, { scope, resource, context }, budget);
+      const d = await this.decide(r, { scope, resource, context }, budget);
       if (d.allow) allowed.push(scope);
     }
     return allowed;

@@ -94,7 +94,13 @@ export interface AuthzQuery {
   readonly budget?: EvaluationBudget | undefined;
 }
 
-export type DecisionReason = "ALLOWED_BY_RULE" | "DENIED_BY_RULE" | "NO_MATCHING_RULE" | "SCOPE_NOT_GRANTED";
+export type DecisionReason =
+  | "ALLOWED_BY_RULE"
+  | "DENIED_BY_RULE"
+  | "NO_MATCHING_RULE"
+  | "SCOPE_NOT_GRANTED"
+  /** The AuthZEN subject is a suspended agent of the org: denied before any rule is looked at. */
+  | "AGENT_SUSPENDED";
 
 /** Why a candidate rule (one whose scope covers the query's) did or did not match. */
 export type RuleOutcome =

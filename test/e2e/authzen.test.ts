@@ -1,9 +1,12 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
+import * as https from "node:https";
+import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { createDevCa, type DevCa, type PemPair } from "../../src/auth/dev-certs.js";
 import { databasePath } from "../../src/store/db.js";
 import { adminHeaders } from "../helpers/e2e.js";
-import { createOperatorToken, startTestServer, type TestServer } from "../helpers/server.js";
+import { createOperatorToken, startTestServer, type TestServer, tempDir } from "../helpers/server.js";
 
 /*
  * Issue #12: the OpenID AuthZEN Authorization API 1.0 on the HTTP port, over real HTTP against a
@@ -594,6 +597,60 @@ describe("AuthZEN Authorization API on the HTTP port", () => {
     }
   });
 
+  it("a refusal writes nothing: after refusals, one decision adds exactly one row", async () => {
+    const db = new Database(databasePath(server.dataDir), { readonly: true });
+    const count = () => db.prepare<[], { n: number }>("SELECT count(*) AS n FROM decision_log").get()?.n ?? 0;
+    try {
+      const marker = await call("/access/v1/evaluation", propose({ type: "agent", id: agentA }));
+      const markerId = (marker.body.context as { decision_id: string }).decision_id;
+      const logged = (id: string) =>
+        db.prepare("SELECT 1 FROM decision_log WHERE id = ?").get(id) !== undefined;
+      await vi.waitFor(() => expect(logged(markerId)).toBe(true), { timeout: 10_000, interval: 100 });
+      const before = count();
+      const good = propose({ type: "agent", id: agentA });
+      const refusals = [
+        await call("/access/v1/evaluation", "{"),
+        await call("/access/v1/evaluation", good, {}),
+        await call("/access/v1/evaluation", good, { "x-api-key": readKey }),
+        await call("/access/v1/evaluation", { ...good, action: { name: "Bad Name" } }),
+        await call("/access/v1/evaluations", {
+          ...good,
+          evaluations: Array.from({ length: 101 }, () => ({})),
+        }),
+      ];
+      expect(refusals.map((r) => r.status)).toEqual([400, 401, 403, 400, 400]);
+      const last = await call("/access/v1/evaluation", good);
+      const lastId = (last.body.context as { decision_id: string }).decision_id;
+      await vi.waitFor(() => expect(logged(lastId)).toBe(true), { timeout: 10_000, interval: 100 });
+      expect(count()).toBe(before + 1);
+    } finally {
+      db.close();
+    }
+  });
+
+  it("a suspended agent is denied (decision false, AGENT_SUSPENDED), never decided by its roles", async () => {
+    const admin = adminHeaders(server.org);
+    const created = await connect(
+      "tessera.v1.AdminService/CreateAgent",
+      { name: "sleeper", tier: "TIER_VERIFIED", roles: ["operator"] },
+      admin,
+    );
+    const id = (created.agent as { id: string }).id;
+    await connect("tessera.v1.AdminService/SuspendAgent", { id }, admin);
+    const one = await call("/access/v1/evaluation", propose({ type: "agent", id }));
+    expect({ status: one.status, decision: one.body.decision }).toEqual({ status: 200, decision: false });
+    expect(one.body.context).toMatchObject({ reason: "AGENT_SUSPENDED" });
+    const batch = await call("/access/v1/evaluations", {
+      ...propose({ type: "agent", id: agentA }),
+      evaluations: [{}, { subject: { type: "agent", id } }],
+    });
+    const items = batch.body.evaluations as { decision: boolean; context: { reason: string } }[];
+    expect(items.map((e) => [e.decision, e.context.reason])).toEqual([
+      [true, "ALLOWED_BY_RULE"],
+      [false, "AGENT_SUSPENDED"],
+    ]);
+  });
+
   it("GET /.well-known/authzen-configuration names the endpoints served", async () => {
     const r = await call("/.well-known/authzen-configuration", undefined, {}, "GET");
     expect(r.status).toBe(200);
@@ -631,5 +688,93 @@ describe("AuthZEN Authorization API on the HTTP port", () => {
         TODO_CASES.slice(0, 40).map((c) => c.expected),
       );
     });
+  });
+});
+
+describe("AuthZEN over HTTPS: an mTLS identity bound to an org is a PEP credential", () => {
+  const GATEWAY = "spiffe://tessera.local/gateway";
+  let ca: DevCa;
+  let tmp: ReturnType<typeof tempDir>;
+  let server: TestServer;
+
+  /** One HTTP/1.1 request over TLS (no keep-alive), presenting `client` if given. */
+  function httpsCall(path: string, body: unknown, headers: Record<string, string>, client?: PemPair) {
+    return new Promise<{ status: number; body: Record<string, unknown> }>((resolve, reject) => {
+      const req = https.request(
+        {
+          host: "127.0.0.1",
+          port: server.httpPort,
+          path,
+          method: body === undefined ? "GET" : "POST",
+          headers: { "content-type": "application/json", ...headers },
+          ca: ca.cert,
+          servername: "localhost",
+          agent: false,
+          ...(client ? { cert: client.cert, key: client.key } : {}),
+        },
+        (res) => {
+          let text = "";
+          res.setEncoding("utf8");
+          res.on("data", (c: string) => {
+            text += c;
+          });
+          res.on("end", () =>
+            resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown> }),
+          );
+        },
+      );
+      req.on("error", reject);
+      req.setTimeout(10_000, () => req.destroy(new Error("timeout")));
+      req.end(body === undefined ? undefined : JSON.stringify(body));
+    });
+  }
+
+  beforeAll(async () => {
+    tmp = tempDir("tessera-authzen-mtls-");
+    ca = await createDevCa();
+    const pair = await ca.issueServer();
+    const files = { "ca.pem": ca.cert, "server.pem": pair.cert, "server-key.pem": pair.key };
+    for (const [name, pem] of Object.entries(files)) writeFileSync(join(tmp.dir, name), pem);
+    server = await startTestServer({
+      tlsCert: join(tmp.dir, "server.pem"),
+      tlsKey: join(tmp.dir, "server-key.pem"),
+      tlsClientCa: join(tmp.dir, "ca.pem"),
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await server?.stop();
+    tmp?.cleanup();
+  });
+
+  it("decides for the bound org with no API key; an unbound certificate is 401", async () => {
+    const gateway = await ca.issueClient({ commonName: "gateway", spiffeId: GATEWAY });
+    const question = {
+      subject: { type: "service", id: "svc", properties: { tier: "verified", roles: ["operator"] } },
+      action: { name: "governance:propose" },
+      resource: { type: "tool", id: "t1", properties: { env: "staging" } },
+    };
+    const before = await httpsCall("/access/v1/evaluation", question, {}, gateway);
+    expect({ status: before.status, reason: before.body.reason }).toEqual({
+      status: 401,
+      reason: "CALLER_UNIDENTIFIED",
+    });
+    const operator = { "x-operator-token": createOperatorToken(server.dataDir) };
+    const assigned = await httpsCall(
+      "/tessera.v1.SystemService/AssignIdentityNamespace",
+      { orgId: server.org.orgId, namespace: "spiffe://tessera.local/" },
+      operator,
+    );
+    expect(assigned.status).toBe(200);
+    const bound = await httpsCall(
+      "/tessera.v1.AdminService/BindServiceIdentity",
+      { identity: GATEWAY },
+      adminHeaders(server.org),
+    );
+    expect(bound.status).toBe(200);
+    const after = await httpsCall("/access/v1/evaluation", question, {}, gateway);
+    expect({ status: after.status, decision: after.body.decision }).toEqual({ status: 200, decision: true });
+    const config = await httpsCall("/.well-known/authzen-configuration", undefined, {});
+    expect(config.body.policy_decision_point).toBe(`https://127.0.0.1:${server.httpPort}`);
   });
 });
