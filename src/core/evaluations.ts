@@ -10,6 +10,7 @@ import type { AccessControl, Caller } from "./access.js";
 import type { AuthCore, Decided } from "./auth.js";
 import type { Resolved } from "./authorize-subject.js";
 import type { CallContext } from "./context.js";
+import type { UserRecord } from "./users.js";
 
 /*
  * The AuthZEN use cases (access evaluation, batches, action search), independent of the wire:
@@ -53,7 +54,14 @@ export interface SubjectPage {
   readonly next?: number | undefined;
 }
 
+/** The stored users an AuthZEN subject of type `user` may name (by id or username). */
+export interface UserLookup {
+  get(orgId: string, userId: string): UserRecord | undefined;
+  byUsername(orgId: string, username: string): UserRecord | undefined;
+}
+
 export interface EvaluationDeps {
+  readonly users: UserLookup;
   readonly auth: AuthCore;
   readonly access: AccessControl;
   readonly agents: AgentRepository;
@@ -87,6 +95,18 @@ function describedSubject(s: SubjectRef): Subject {
   };
 }
 
+/** A stored user as the engine sees it, as its session token would show it (tier verified, its role). */
+function userSubject(user: UserRecord, properties: SubjectRef["properties"]): Subject {
+  const { roles: _r, tier: _t, tags: _g, ...attr } = properties ?? {};
+  return {
+    id: user.id,
+    tier: "verified",
+    roles: [user.role],
+    tags: [],
+    attr: { type: "user", name: user.username, ...attr },
+  };
+}
+
 /** A stored agent as the engine sees it; the request's properties only add `attr`. */
 function agentSubject(agent: AgentRecord, type: string, properties: SubjectRef["properties"]): Subject {
   const { roles: _r, tier: _t, tags: _g, ...attr } = properties ?? {};
@@ -108,14 +128,22 @@ export class Evaluations {
   }
 
   /**
-   * The subject as the engine sees it: an agent of the caller's org (its stored tier, roles and
-   * tags; the request's properties only add `attr`, never raise a tier), otherwise the subject
-   * the properties describe. Another org's agent id is unknown here, like any other id.
+   * The subject as the engine sees it: an agent of the caller's org (type `agent`, by id: its
+   * stored tier, roles and tags; the request's properties only add `attr`, never raise a tier),
+   * a user of the caller's org (type `user`, by id or username: tier verified, its role),
+   * otherwise the subject the properties describe. Another org's ids are unknown here.
    * A suspended agent is marked: its questions are denied (AGENT_SUSPENDED), never decided.
    */
   private resolve(caller: Caller, s: SubjectRef): Resolved & { suspended?: true } {
     const agent = AGENT_TYPES.has(s.type) ? this.d.agents.get(caller.orgId, s.id) : undefined;
-    if (!agent) return { orgId: caller.orgId, subject: describedSubject(s), caller: caller.id };
+    if (!agent) {
+      const user =
+        s.type === "user"
+          ? (this.d.users.get(caller.orgId, s.id) ?? this.d.users.byUsername(caller.orgId, s.id))
+          : undefined;
+      const subject = user ? userSubject(user, s.properties) : describedSubject(s);
+      return { orgId: caller.orgId, subject, caller: caller.id };
+    }
     const resolved = {
       orgId: caller.orgId,
       subject: agentSubject(agent, s.type, s.properties),

@@ -150,7 +150,7 @@ export async function buildTessera(
   });
   const minter = new Minter({ settings, access, verifier, signer, agents: store.agents, now });
   const apiKeys = new ApiKeyService({ orgs: store.orgs, credentials, now });
-  const evaluations = new Evaluations({ auth, access, agents: store.agents, engine });
+  const evaluations = new Evaluations({ auth, access, agents: store.agents, users, engine });
   return {
     auth,
     evaluations,

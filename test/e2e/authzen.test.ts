@@ -127,6 +127,11 @@ describe("AuthZEN Authorization API on the HTTP port", () => {
       bAdmin,
     );
     agentB = (bAgent.agent as { id: string }).id;
+    await connect(
+      "tessera.v1.AdminService/CreateUser",
+      { username: "boss@b.example", password: "correct horse battery", role: "admin" },
+      bAdmin,
+    );
   }, 60_000);
 
   afterAll(async () => {
@@ -328,7 +333,43 @@ describe("AuthZEN Authorization API on the HTTP port", () => {
     });
   });
 
+  it("resolves a user of the caller's org by username: its role and tier verified, properties ignored", async () => {
+    await connect(
+      "tessera.v1.AdminService/CreateUser",
+      { username: "ann@a.example", password: "correct horse battery", role: "viewer" },
+      adminHeaders(server.org),
+    );
+    const ask = (name: string) =>
+      call("/access/v1/evaluation", {
+        subject: { type: "user", id: "Ann@a.example", properties: { roles: ["admin"], tier: "privileged" } },
+        action: { name },
+        resource: { type: "report", id: "r1" },
+      });
+    expect((await ask("governance:read")).body.decision).toBe(true);
+    expect((await ask("audit:read")).body.decision).toBe(false);
+  });
+
   describe("tenant isolation", () => {
+    it("org A's key cannot resolve org B's user by username", async () => {
+      const r = await call("/access/v1/evaluation", {
+        subject: { type: "user", id: "boss@b.example" },
+        action: { name: "audit:read" },
+        resource: { type: "report", id: "r1" },
+      });
+      expect(r.body.decision).toBe(false);
+      // …while B's own key resolves it (an admin: B's policy allows operators everything).
+      const b = await call(
+        "/access/v1/evaluation",
+        {
+          subject: { type: "user", id: "boss@b.example" },
+          action: { name: "audit:read" },
+          resource: { type: "report", id: "r1" },
+        },
+        { "x-api-key": bKey },
+      );
+      expect(b.body.decision).toBe(true);
+    });
+
     it("org A's key cannot resolve org B's agent by id: it is an unknown subject under A's policies", async () => {
       // B's agent is privileged and an operator, and B's policy allows it everything.
       const r = await call("/access/v1/evaluation", {
