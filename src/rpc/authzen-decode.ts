@@ -26,13 +26,15 @@ function tooLarge(field: string, limit: number, unit = "bytes"): TesseraError {
   });
 }
 
-/** The parsed body: a JSON object, or REQUEST_MALFORMED (empty, not JSON, not an object). */
-export function parseBody(text: string): Json {
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+
+/** The parsed body: a JSON object, or REQUEST_MALFORMED (empty, not UTF-8, not JSON, not an object). */
+export function parseBody(body: Uint8Array | string): Json {
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    value = JSON.parse(typeof body === "string" ? body : UTF8.decode(body));
   } catch {
-    throw new TesseraError("REQUEST_MALFORMED", "the body is not valid JSON", { field: "" });
+    throw new TesseraError("REQUEST_MALFORMED", "the body is not valid JSON in UTF-8", { field: "" });
   }
   if (!isObject(value)) throw malformed("", "the body must be a JSON object");
   return value;

@@ -28,8 +28,8 @@ import { httpStatusOf, toWireError } from "./errors.js";
 export interface PlainRequest {
   readonly method: string;
   readonly path: string;
-  /** The body as text; undefined when it was over the bound (REQUEST_TOO_LARGE). */
-  readonly body: string | undefined;
+  /** The body's bytes; undefined when it was over the bound (REQUEST_TOO_LARGE). */
+  readonly body: Uint8Array | undefined;
   readonly ctx: CallContext;
   /** `https://host:port` as the caller reached us (for the configuration document). */
   readonly baseUrl: string | undefined;
@@ -91,13 +91,13 @@ function itemBody(o: ItemOutcome): object {
 }
 
 async function evaluation(t: Tessera, req: PlainRequest): Promise<PlainResponse> {
-  const body = parseBody(req.body ?? "");
+  const body = parseBody(req.body ?? new Uint8Array(0));
   const d = await t.evaluations.evaluate(req.ctx, question(parts(body, "")));
   return { status: 200, body: decisionBody(d) };
 }
 
 async function evaluations(t: Tessera, req: PlainRequest): Promise<PlainResponse> {
-  const body = parseBody(req.body ?? "");
+  const body = parseBody(req.body ?? new Uint8Array(0));
   const top = parts(body, "");
   const semantic = semanticOf(body);
   const items = evaluationsOf(body);
@@ -114,7 +114,7 @@ async function evaluations(t: Tessera, req: PlainRequest): Promise<PlainResponse
 }
 
 async function searchAction(t: Tessera, req: PlainRequest): Promise<PlainResponse> {
-  const body = parseBody(req.body ?? "");
+  const body = parseBody(req.body ?? new Uint8Array(0));
   const p = parts(body, "");
   // The question without an action: the subject and resource are required as in an evaluation.
   const q = question({ ...p, action: { name: "search:action" } });
@@ -129,7 +129,7 @@ async function searchAction(t: Tessera, req: PlainRequest): Promise<PlainRespons
 }
 
 async function searchSubject(t: Tessera, req: PlainRequest): Promise<PlainResponse> {
-  const body = parseBody(req.body ?? "");
+  const body = parseBody(req.body ?? new Uint8Array(0));
   const p = parts(body, "");
   const type = subjectTypeOf(p);
   // The question with a placeholder subject: action and resource are required as in an evaluation.

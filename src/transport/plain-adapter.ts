@@ -37,10 +37,10 @@ function baseUrl(req: Req, tls: boolean): string | undefined {
 }
 
 /**
- * The body as text, or undefined once it passes `maxBytes` (the rest is read and dropped, so
+ * The body's bytes, or undefined once it passes `maxBytes` (the rest is read and dropped, so
  * the answer is not a reset connection; the request timeout bounds how long that may take).
  */
-function readBody(req: Req, maxBytes: number): Promise<string | undefined> {
+function readBody(req: Req, maxBytes: number): Promise<Uint8Array | undefined> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -55,7 +55,7 @@ function readBody(req: Req, maxBytes: number): Promise<string | undefined> {
       }
       chunks.push(chunk);
     });
-    req.on("end", () => resolve(over ? undefined : Buffer.concat(chunks).toString("utf8")));
+    req.on("end", () => resolve(over ? undefined : Buffer.concat(chunks)));
     req.on("error", reject);
   });
 }
@@ -79,7 +79,7 @@ export function servePlain(
   opts: { maxBytes: number; tls: boolean },
 ): void {
   const path = (req.url ?? "").split("?")[0] ?? "";
-  const body = req.method === "POST" ? readBody(req, opts.maxBytes) : Promise.resolve("");
+  const body = req.method === "POST" ? readBody(req, opts.maxBytes) : Promise.resolve(new Uint8Array(0));
   body
     .then((text) =>
       handler({

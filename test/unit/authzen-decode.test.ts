@@ -70,6 +70,10 @@ describe("AuthZEN request bounds", () => {
     for (const text of ["", "{", "[]", "null", '"x"', "1"]) {
       expect(() => parseBody(text)).toThrow(expect.objectContaining({ reason: "REQUEST_MALFORMED" }));
     }
+    // Invalid UTF-8 (a lone 0xff inside a string) is refused, not replaced.
+    const bad = new Uint8Array([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xff, 0x22, 0x7d]);
+    expect(() => parseBody(bad)).toThrow(expect.objectContaining({ reason: "REQUEST_MALFORMED" }));
+    expect(parseBody(new TextEncoder().encode('{"a":"é"}'))).toEqual({ a: "é" });
     expect(outcome({ ...base(), extra: { deep: [1, 2] } })).toBe("ok");
     expect(outcome({ ...base(), subject: { type: "user", id: "u", nickname: 3 } })).toBe("ok");
   });
