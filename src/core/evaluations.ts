@@ -58,6 +58,7 @@ export interface SubjectPage {
 export interface UserLookup {
   get(orgId: string, userId: string): UserRecord | undefined;
   byUsername(orgId: string, username: string): UserRecord | undefined;
+  list(orgId: string): UserRecord[];
 }
 
 export interface EvaluationDeps {
@@ -238,9 +239,9 @@ export class Evaluations {
   }
 
   /**
-   * The subjects of `type` that may use `scope` on the resource. Only agents are stored, so
-   * only `agent` finds any: the caller's org's agents that are not suspended, oldest first,
-   * `limit` of them decided (and logged) per page from `offset`.
+   * The subjects of `type` that may use `scope` on the resource: the caller's org's agents (not
+   * suspended) for `agent`, its users (named by username) for `user`, none for any other type;
+   * oldest first, `limit` of them decided (and logged) per page from `offset`.
    */
   searchSubjects(
     ctx: CallContext,
@@ -249,29 +250,30 @@ export class Evaluations {
     page: { offset: number; limit: number },
   ): Promise<SubjectPage> | SubjectPage {
     const caller = this.caller(ctx);
-    if (!AGENT_TYPES.has(type)) return { ids: [] };
-    const agents = this.d.agents.list(caller.orgId).filter((a) => a.suspendedAt === undefined);
+    const all: { id: string; subject: Subject }[] = AGENT_TYPES.has(type)
+      ? this.d.agents
+          .list(caller.orgId)
+          .filter((a) => a.suspendedAt === undefined)
+          .map((a) => ({ id: a.id, subject: agentSubject(a, type, undefined) }))
+      : type === "user"
+        ? this.d.users.list(caller.orgId).map((u) => ({ id: u.username, subject: userSubject(u, undefined) }))
+        : [];
     const limit = Math.min(Math.max(page.limit, 1), MAX_SEARCH_PAGE);
-    const slice = agents.slice(page.offset, page.offset + limit);
-    const next = page.offset + limit < agents.length ? page.offset + limit : undefined;
-    return this.decideEach(caller, type, slice, check).then((ids) => ({ ids, next }));
+    const slice = all.slice(page.offset, page.offset + limit);
+    const next = page.offset + limit < all.length ? page.offset + limit : undefined;
+    return this.decideEach(caller, slice, check).then((ids) => ({ ids, next }));
   }
 
   private async decideEach(
     caller: Caller,
-    type: string,
-    agents: readonly AgentRecord[],
+    candidates: readonly { id: string; subject: Subject }[],
     check: Omit<EvaluationInput, "subject">,
   ): Promise<string[]> {
     const budget = newEvaluationBudget();
     const ids: string[] = [];
-    for (const a of agents) {
-      const r: Resolved = {
-        orgId: caller.orgId,
-        subject: agentSubject(a, type, undefined),
-        caller: caller.id,
-      };
-      if ((await this.d.auth.decideResolved(r, check, budget)).allow) ids.push(a.id);
+    for (const c of candidates) {
+      const r: Resolved = { orgId: caller.orgId, subject: c.subject, caller: caller.id };
+      if ((await this.d.auth.decideResolved(r, check, budget)).allow) ids.push(c.id);
     }
     return ids;
   }

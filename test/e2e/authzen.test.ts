@@ -819,3 +819,100 @@ describe("AuthZEN over HTTPS: an mTLS identity bound to an org is a PEP credenti
     expect(config.body.policy_decision_point).toBe(`https://127.0.0.1:${server.httpPort}`);
   });
 });
+
+interface CertCase {
+  readonly name: string;
+  readonly path: string;
+  readonly request: unknown;
+  readonly expect: {
+    readonly status: number;
+    readonly decision?: boolean;
+    readonly decisions?: boolean[];
+    readonly count?: number;
+    readonly results?: unknown[];
+    readonly results_include?: unknown[];
+  };
+}
+
+const CERT_CASES = (
+  JSON.parse(readFileSync("test/fixtures/authzen-certification.json", "utf8")) as { cases: CertCase[] }
+).cases;
+
+describe("the AuthZEN 1.0 certification scenario (Basic, Batch, Subject and Action Search, Discovery)", () => {
+  let server: TestServer;
+  let base: string;
+  let pep: Record<string, string>;
+
+  beforeAll(async () => {
+    server = await startTestServer();
+    base = `http://127.0.0.1:${server.httpPort}`;
+    // A fresh org holding only the fixture: its policy and its two users.
+    const operator = { "x-operator-token": createOperatorToken(server.dataDir) };
+    const post = async (path: string, body: unknown, headers: Record<string, string>) => {
+      const res = await fetch(`${base}/${path}`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...headers },
+        body: JSON.stringify(body),
+      });
+      const json = (await res.json()) as Record<string, unknown>;
+      if (res.status !== 200) throw new Error(`${path}: ${res.status} ${JSON.stringify(json)}`);
+      return json;
+    };
+    const org = await post("tessera.v1.SystemService/CreateOrg", { name: "certification" }, operator);
+    const admin = { "x-api-key": org.apiKey as string, "x-admin-token": org.adminToken as string };
+    pep = { "x-api-key": org.apiKey as string };
+    await post(
+      "tessera.v1.AdminService/PutPolicy",
+      { document: readFileSync("examples/authzen-certification/policy.yaml", "utf8") },
+      admin,
+    );
+    const { users } = JSON.parse(readFileSync("examples/authzen-certification/users.json", "utf8")) as {
+      users: { username: string; role: string }[];
+    };
+    for (const u of users)
+      await post("tessera.v1.AdminService/CreateUser", { ...u, password: "correct horse battery" }, admin);
+  }, 60_000);
+
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it("loads its cases", () => {
+    expect(CERT_CASES.length).toBeGreaterThanOrEqual(40);
+  });
+
+  it.each(CERT_CASES.map((c) => [c.name, c] as const))("%s", async (_name, c) => {
+    const res = await fetch(`${base}${c.path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-request-id": "cert-1", ...pep },
+      body: JSON.stringify(c.request),
+    });
+    expect(res.status).toBe(c.expect.status);
+    expect(res.headers.get("content-type")).toMatch(/^application\/json/);
+    expect(res.headers.get("x-request-id")).toBe("cert-1");
+    const body = (await res.json()) as Record<string, unknown>;
+    const items = body.evaluations as { decision: unknown }[] | undefined;
+    if (c.expect.decision !== undefined) expect(body.decision).toBe(c.expect.decision);
+    if (c.expect.decisions) expect(items?.map((e) => e.decision)).toEqual(c.expect.decisions);
+    if (c.expect.count !== undefined)
+      expect((items ?? (body.results as unknown[]))?.length).toBe(c.expect.count);
+    if (items) for (const e of items) expect(typeof e.decision).toBe("boolean");
+    if (c.expect.results) expect(body.results).toEqual(c.expect.results);
+    if (c.expect.results_include)
+      expect(body.results).toEqual(expect.arrayContaining(c.expect.results_include));
+    if (c.expect.status === 400) expect(body.reason).toBe("REQUEST_MALFORMED");
+  });
+
+  it("is idempotent: the same request, the same decision", async () => {
+    const decisions = [];
+    for (let i = 0; i < 5; i++) {
+      const res = await fetch(`${base}/access/v1/evaluation`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...pep },
+        body: JSON.stringify(CERT_CASES[0]?.request),
+      });
+      decisions.push(((await res.json()) as { decision: boolean }).decision);
+    }
+    expect(decisions).toEqual([true, true, true, true, true]);
+  });
+});
