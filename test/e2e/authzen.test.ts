@@ -331,6 +331,16 @@ describe("AuthZEN Authorization API on the HTTP port", () => {
       const r = await call("/access/v1/evaluation", good(), { authorization: `Bearer ${evaluateKey}` });
       expect(r.body.decision).toBe(true);
     });
+
+    it("a bearer that is no API key (an agent's JWT, a user session) is no PEP credential → 401", async () => {
+      const r = await call("/access/v1/evaluation", good(), {
+        authorization: "Bearer eyJhbGciOiJFZERTQSJ9.e30.c2ln",
+      });
+      expect({ status: r.status, reason: r.body.reason }).toEqual({
+        status: 401,
+        reason: "CALLER_UNIDENTIFIED",
+      });
+    });
   });
 
   it("resolves a user of the caller's org by username: its role and tier verified, properties ignored", async () => {
