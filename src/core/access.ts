@@ -7,7 +7,8 @@ import type { OperatorRepository } from "../store/operators.js";
 import type { CallContext } from "./context.js";
 
 /**
- * What an admin RPC needs; `admin` covers everything. `policies:read` (reading policies and
+ * What an admin RPC needs; `admin` covers everything. `decisions:evaluate` lets a policy
+ * enforcement point ask the AuthZEN endpoints for decisions (and nothing else). `policies:read` (reading policies and
  * their history, validating and testing against them) is also covered by `policies:manage`.
  * `audit:read` is kept for the decision and audit queries still to come. `trust:manage`
  * (trusting other orgs' tokens, listing and ending those trusts) moves the org's boundary, so
@@ -19,7 +20,8 @@ export type AdminScope =
   | "policies:read"
   | "capabilities:manage"
   | "audit:read"
-  | "trust:manage";
+  | "trust:manage"
+  | "decisions:evaluate";
 
 /** The admin scopes a user role grants. */
 const ROLE_SCOPES: Record<string, readonly AdminScope[]> = {
@@ -99,6 +101,35 @@ export class AccessControl {
       throw new TesseraError("ROLE_FORBIDDEN", `this principal may not use ${scope}`, { scope });
     }
     return { orgId: claims.org, actor: `user:${claims.sub}` };
+  }
+
+  /**
+   * The policy enforcement point calling the AuthZEN endpoints, at once (no promise): the org's
+   * API key (`x-api-key`, or `authorization: Bearer` with the key), a scoped API key holding
+   * `decisions:evaluate` (or `admin`), or an mTLS identity bound to an org. A bearer token that
+   * is not an API key is no PEP credential. The org always comes from here, never the request.
+   */
+  pepCaller(ctx: CallContext): Caller {
+    const bearer = bearerOf(ctx);
+    const apiKey = ctx.header("x-api-key") || (bearer && isWellFormedSecret("apiKey", bearer) ? bearer : "");
+    if (apiKey) {
+      const key = this.d.credentials.apiKey(apiKey);
+      if (key.scopes && !grants(key.scopes, "decisions:evaluate")) {
+        throw new TesseraError("API_KEY_SCOPE_MISSING", "this API key lacks the decisions:evaluate scope", {
+          scope: "decisions:evaluate",
+        });
+      }
+      return { orgId: key.orgId, id: `api_key:${key.id}` };
+    }
+    if (bearer)
+      throw new TesseraError(
+        "CALLER_UNIDENTIFIED",
+        "the AuthZEN endpoints take the org's API key (x-api-key or Bearer), or an mTLS identity bound to an org",
+      );
+    const peer = ctx.peer();
+    const orgId = peer && this.d.identities.orgOf(peer);
+    if (orgId) return { orgId, id: `${peer.source}:${peer.id}` };
+    return requireCaller(null, ctx);
   }
 
   /**

@@ -5,14 +5,15 @@ import { TesseraError } from "../domain/errors.js";
 import { LIMITS } from "../domain/limits.js";
 import { type EvaluationBudget, newEvaluationBudget } from "../engine/cel-budget.js";
 import type { PolicyEngine } from "../engine/engine.js";
-import type { AuthzQuery, Decision, ResourceRef, Subject } from "../engine/types.js";
+import type { AuthzQuery, Decision, DecisionReason, ResourceRef, Subject } from "../engine/types.js";
 import type { AccessControl } from "./access.js";
 import { type Resolved, resolveSubject, type SubjectInput, type TrustLookup } from "./authorize-subject.js";
 import type { CallContext } from "./context.js";
 import type { DecisionMinter, MintOptionsInput } from "./decide-mint.js";
 import { requireScope } from "./validate.js";
 
-type Decided = Decision & { decisionId: string };
+/** A decision with the id the decision log records it under. */
+export type Decided = Decision & { decisionId: string };
 
 /** A decision made with `mint`: the token and its expiry (epoch seconds) when it was an ALLOW. */
 export type DecidedWithToken = Decided & { token?: string | undefined; expiresAt?: number | undefined };
@@ -123,6 +124,31 @@ export class AuthCore {
     const r = await resolved;
     await this.requireExplainer(ctx, r.orgId);
     return this.decideAndLog(r, input);
+  }
+
+  /**
+   * Decides one check for an already resolved subject and logs it (the AuthZEN endpoints, which
+   * resolve their subjects themselves). `budget` bounds the CEL work of a whole request.
+   */
+  decideResolved(r: Resolved, check: CheckInput, budget?: EvaluationBudget): Decided | Promise<Decided> {
+    requireScope(check.scope);
+    const decision = this.decideOne(r.orgId, r.subject, check, false, budget);
+    const wait = this.logged(r, check, decision);
+    return wait ? wait.then(() => decision) : decision;
+  }
+
+  /** A deny decided before the engine (a suspended agent as the subject), logged like any other. */
+  denyResolved(r: Resolved, check: CheckInput, reason: DecisionReason): Decided | Promise<Decided> {
+    requireScope(check.scope);
+    const decision: Decided = {
+      allow: false,
+      reason,
+      rule: "",
+      revision: this.d.engine.revision(r.orgId),
+      decisionId: randomUUID(),
+    };
+    const wait = this.logged(r, check, decision);
+    return wait ? wait.then(() => decision) : decision;
   }
 
   private decideAndLog(r: Resolved, input: AuthorizeInput): Decided | Promise<Decided> {

@@ -18,6 +18,7 @@ import { ApiKeyService } from "./api-keys.js";
 import { AuthCore } from "./auth.js";
 import { Authenticator, agentSubject, userSubject } from "./authenticate.js";
 import { DecisionMinter } from "./decide-mint.js";
+import { Evaluations } from "./evaluations.js";
 import { IdentityAdmin } from "./identities.js";
 import { Liveness } from "./liveness.js";
 import { Minter } from "./mint.js";
@@ -33,6 +34,8 @@ import { UserService } from "./users.js";
 /** Everything the RPC layer calls into. Built once, by the composition root. */
 export interface Tessera {
   readonly auth: AuthCore;
+  /** The AuthZEN decisions: evaluations and action search, for a PEP's credential. */
+  readonly evaluations: Evaluations;
   readonly admin: AdminCore;
   readonly policies: PolicyAdmin;
   readonly credentials: OrgCredentials;
@@ -157,8 +160,10 @@ export async function buildTessera(
   });
   const minter = new Minter({ settings, access, verifier, signer, agents: store.agents, now });
   const apiKeys = new ApiKeyService({ orgs: store.orgs, credentials, now });
+  const evaluations = new Evaluations({ auth, access, agents: store.agents, users, engine });
   return {
     auth,
+    evaluations,
     admin,
     policies,
     access,

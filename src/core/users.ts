@@ -126,6 +126,13 @@ export class UserService {
     return row && toRecord(row);
   }
 
+  /** The org's user of that username (any case), or undefined. */
+  byUsername(orgId: string, username: string): UserRecord | undefined {
+    if (!USERNAME.test(username)) return undefined;
+    const row = this.users.byUsername(orgId, username.toLowerCase());
+    return row && toRecord(row);
+  }
+
   /**
    * Sets a new password, forgets past login failures and known-good sources, and ends the
    * user's sessions, all in one transaction; PASSWORD_WEAK or USER_NOT_FOUND otherwise.

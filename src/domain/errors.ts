@@ -124,6 +124,10 @@ export const ERROR_KINDS = {
   // not be stored (database and spill file both failed, or the server is stopping) is refused,
   // never answered.
   DECISION_LOG_UNAVAILABLE: "unavailable",
+  // The AuthZEN endpoints (plain JSON over HTTP, issue #12): a body over the message bound
+  // (HTTP 413), and a method the endpoint does not serve (HTTP 405).
+  REQUEST_TOO_LARGE: "resource_exhausted",
+  METHOD_NOT_ALLOWED: "invalid_argument",
   // INTERNAL: never a client's fault.
   INTERNAL: "internal",
 } as const;

@@ -63,6 +63,27 @@ export const LIMITS = {
   tokenCacheBytes: 64 * 1024 * 1024,
 } as const;
 
+/**
+ * The AuthZEN endpoints' JSON fields (not protobuf: REQUEST_LIMITS cannot name them), bounded
+ * like their Authorize counterparts. The whole body is bounded by the max message bytes first.
+ */
+export const AUTHZEN_LIMITS = {
+  /** `subject.type`, `resource.type`: a kind. */
+  typeBytes: LIMITS.kindBytes,
+  /** `subject.id`, `resource.id`: an id. */
+  idBytes: LIMITS.idBytes,
+  /** `action.name`: a scope, or the verb of one. */
+  actionBytes: LIMITS.scopeBytes,
+  /** `options.evaluations_semantic`: one of three short words. */
+  semanticBytes: 32,
+  /** Items of one `evaluations` array (BATCH_TOO_LARGE), as AuthorizeBatch. */
+  evaluations: LIMITS.batchChecks,
+  /** The `X-Request-ID` echoed back. */
+  requestIdBytes: LIMITS.idBytes,
+  /** A search's `page.token`: one of ours is a short number. */
+  pageTokenBytes: 64,
+} as const;
+
 /** Bounds of a google.protobuf.Struct (a JSON object) in a request. */
 export interface StructBounds {
   /** Nesting levels of objects and lists; the Struct itself is level 1. */

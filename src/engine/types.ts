@@ -138,13 +138,17 @@ export interface AuthzQuery {
   readonly budget?: EvaluationBudget | undefined;
 }
 
-/** NO_ROUTE: an HTTP request no RouteMap route matched (decided by the maps' default, no rule). */
+/**
+ * NO_ROUTE: an HTTP request no RouteMap route matched (decided by the maps' default, no rule).
+ * AGENT_SUSPENDED: the AuthZEN subject is a suspended agent of the org, denied before any rule.
+ */
 export type DecisionReason =
   | "ALLOWED_BY_RULE"
   | "DENIED_BY_RULE"
   | "NO_MATCHING_RULE"
   | "SCOPE_NOT_GRANTED"
-  | "NO_ROUTE";
+  | "NO_ROUTE"
+  | "AGENT_SUSPENDED";
 
 /** Why a candidate rule (one whose scope covers the query's) did or did not match. */
 export type RuleOutcome =

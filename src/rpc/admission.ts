@@ -84,6 +84,21 @@ export class Admission {
       });
   }
 
+  /**
+   * Runs a plain HTTP handler (the AuthZEN endpoints) under the same admission as the RPCs:
+   * refused at once (OVERLOADED, DEADLINE_EXCEEDED) or counted in flight until it settles.
+   */
+  guard<R>(ctx: CallContext, run: () => Promise<R>): Promise<R> {
+    this.admit(ctx);
+    this.inFlight++;
+    const done = () => {
+      this.inFlight--;
+    };
+    const result = run();
+    result.then(done, done);
+    return result;
+  }
+
   /** The binding with every handler admitted first, and its asynchronous work counted. */
   wrap(binding: ServiceBinding): ServiceBinding {
     const handlers: ServiceBinding["handlers"] = {};

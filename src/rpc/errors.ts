@@ -82,3 +82,33 @@ export function statusDetailsBin(e: WireError): Buffer {
   });
   return Buffer.from(toBinary(StatusSchema, status));
 }
+
+const HTTP_STATUS: Record<ErrorKind, number> = {
+  invalid_argument: 400,
+  unauthenticated: 401,
+  permission_denied: 403,
+  not_found: 404,
+  already_exists: 409,
+  failed_precondition: 400,
+  resource_exhausted: 429,
+  deadline_exceeded: 504,
+  unavailable: 503,
+  internal: 500,
+};
+
+/** Reasons whose plain-HTTP status is more specific than their kind's. */
+const HTTP_STATUS_OF_REASON: Partial<Record<ErrorReason, number>> = {
+  REQUEST_TOO_LARGE: 413,
+  METHOD_NOT_ALLOWED: 405,
+  OVERLOADED: 503,
+};
+
+/** The HTTP status of a refusal on a plain JSON endpoint (AuthZEN), as Connect would map its code. */
+export function httpStatusOf(e: WireError): number {
+  return HTTP_STATUS_OF_REASON[e.reason] ?? (e.code === Code.Internal ? 500 : HTTP_STATUS[kindOf(e.code)]);
+}
+
+function kindOf(code: Code): ErrorKind {
+  for (const [kind, c] of Object.entries(CODES)) if (c === code) return kind as ErrorKind;
+  return "internal";
+}

@@ -1,9 +1,11 @@
 import * as http from "node:http";
 import * as http2 from "node:http2";
+import type { PlainHandler } from "../rpc/authzen.js";
 import type { ServiceBinding } from "../rpc/handlers.js";
 import { addConnectService } from "./connect-adapter.js";
 import { connectHandler } from "./connect-node.js";
 import { DEFAULT_LIMITS, type TransportLimits } from "./limits.js";
+import { servePlain } from "./plain-adapter.js";
 import type { StreamBudget } from "./stream-budget.js";
 import type { TlsMaterial } from "./tls.js";
 
@@ -19,6 +21,8 @@ export interface HttpOptions {
   readonly budget?: StreamBudget | undefined;
   /** Connection and request limits; DEFAULT_LIMITS unless a test needs shorter ones. */
   readonly limits?: TransportLimits | undefined;
+  /** Plain JSON endpoints (AuthZEN): which paths they serve, and their handler. */
+  readonly plain?: { readonly serves: (path: string) => boolean; readonly handler: PlainHandler } | undefined;
 }
 
 type NodeHandler = (
@@ -61,6 +65,9 @@ export function createHttpServer(opts: HttpOptions): http.Server | http2.Http2Se
       return opts.healthy()
         ? sendJson(res, 200, { status: "SERVING" })
         : sendJson(res, 503, { status: "NOT_SERVING" });
+    }
+    if (opts.plain?.serves(path ?? "")) {
+      return servePlain(opts.plain.handler, req, res, { maxBytes: opts.maxMessageBytes, tls: !!opts.tls });
     }
     connect(req, res);
   };

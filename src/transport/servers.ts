@@ -13,6 +13,7 @@ import type { Tessera } from "../core/tessera.js";
 import { adminService } from "../rpc/admin-service.js";
 import { Admission } from "../rpc/admission.js";
 import { authService } from "../rpc/auth-service.js";
+import { authzenHandler, isAuthzenPath } from "../rpc/authzen.js";
 import type { ServiceBinding } from "../rpc/handlers.js";
 import { type CallObserver, observeBinding } from "../rpc/request-log.js";
 import { systemService } from "../rpc/system-service.js";
@@ -94,6 +95,7 @@ export function createServers(t: Tessera, opts: ServerOptions): Servers {
     tls: opts.tls,
     limits,
     budget,
+    plain: { serves: isAuthzenPath, handler: authzenHandler(t, admission) },
   });
   return {
     grpc: server,

@@ -62,5 +62,8 @@ describe("the README's runnable blocks", () => {
     expect(run.stdout).toContain("tessera.v1.AuthService/Authorize");
     expect(run.stdout).toMatch(/"decision":\s*"DECISION_ALLOW"/);
     expect(run.stdout).toMatch(/"decision":"DECISION_DENY","reason":"NO_MATCHING_RULE"/);
+    // AuthZEN: the agent by its id, then a batch of an allow and a deny.
+    expect(run.stdout).toMatch(/\{"decision":true,"context":\{[^\n]*"rule":"example\/propose"/);
+    expect(run.stdout).toMatch(/\{"evaluations":\[\{"decision":true,[^\n]*\{"decision":false,/);
   }, 180_000);
 });

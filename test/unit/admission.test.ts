@@ -8,6 +8,7 @@ import { AuthService } from "../../gen/tessera/v1/auth_service_pb.js";
 import type { CallContext } from "../../src/core/context.js";
 import { TesseraError } from "../../src/domain/errors.js";
 import { Admission } from "../../src/rpc/admission.js";
+import { errorResponse } from "../../src/rpc/authzen.js";
 import { statusDetailsBin, toWireError } from "../../src/rpc/errors.js";
 import type { ServiceBinding } from "../../src/rpc/handlers.js";
 import { connectError } from "../../src/transport/connect-adapter.js";
@@ -108,5 +109,36 @@ describe("per-worker admission", () => {
     expect(connect.findDetails(RetryInfoSchema)[0]?.retryDelay?.seconds).toBe(1n);
     const deadline = toWireError(new TesseraError("DEADLINE_EXCEEDED", "late"));
     expect(deadline.code).toBe(Code.DeadlineExceeded);
+  });
+});
+
+/** Issue #12: the AuthZEN endpoints (plain HTTP, no RPC binding) go through the same admission. */
+describe("admission of plain HTTP handlers", () => {
+  it("counts a guarded call in flight, refuses past the bound, and the AuthZEN answer is 503 OVERLOADED", async () => {
+    const a = new Admission({ maxInFlight: 1, maxLagMs: 1000 });
+    let release = () => {};
+    const first = a.guard(ctx(), () => new Promise<void>((resolve) => (release = resolve)));
+    expect(a.stats().inFlight).toBe(1);
+    expect(reasonOf(() => a.guard(ctx(), async () => undefined))).toBe("OVERLOADED");
+    let refusal: unknown;
+    try {
+      a.guard(ctx(), async () => undefined);
+    } catch (err) {
+      refusal = err;
+    }
+    const res = errorResponse(refusal);
+    expect({ status: res.status, reason: (res.body as { reason: string }).reason }).toEqual({
+      status: 503,
+      reason: "OVERLOADED",
+    });
+    expect(res.headers?.["retry-after"]).toBe("1");
+    release();
+    await first;
+    expect(a.stats().inFlight).toBe(0);
+  });
+
+  it("drops a call whose deadline has passed", () => {
+    const a = new Admission({ maxInFlight: 10, maxLagMs: 1000 });
+    expect(reasonOf(() => a.guard(ctx(Date.now() - 1), async () => undefined))).toBe("DEADLINE_EXCEEDED");
   });
 });

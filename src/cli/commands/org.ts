@@ -98,7 +98,7 @@ export function registerApiKeys(program: Command): void {
     .requiredOption("--name <name>", "what the key is for")
     .option(
       "--scope <scope>",
-      "a scope (repeatable): admin, policies:manage, capabilities:manage, audit:read, …",
+      "a scope (repeatable): admin, policies:manage, capabilities:manage, decisions:evaluate, audit:read, …",
       collect,
       [],
     )
