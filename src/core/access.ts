@@ -133,6 +133,28 @@ export class AccessControl {
   }
 
   /**
+   * A forward-auth proxy's own credential, at once: the org's API key or a scoped API key
+   * holding `decisions:evaluate` (or `admin`) in `x-api-key`, or an mTLS identity bound to an
+   * org; null when it sends none. Never `authorization`: on forward auth that header is the
+   * agent's, forwarded by the proxy, and speaks only for the agent (core/forward-auth.ts).
+   */
+  proxyCaller(ctx: CallContext): Caller | null {
+    const apiKey = ctx.header("x-api-key");
+    if (apiKey) {
+      const key = this.d.credentials.apiKey(apiKey);
+      if (key.scopes && !grants(key.scopes, "decisions:evaluate")) {
+        throw new TesseraError("API_KEY_SCOPE_MISSING", "this API key lacks the decisions:evaluate scope", {
+          scope: "decisions:evaluate",
+        });
+      }
+      return { orgId: key.orgId, id: `api_key:${key.id}` };
+    }
+    const peer = ctx.peer();
+    const orgId = peer && this.d.identities.orgOf(peer);
+    return orgId ? { orgId, id: `${peer.source}:${peer.id}` } : null;
+  }
+
+  /**
    * The org of any authenticated caller (for introspection and Authorize with an attributes
    * subject): its API key, its bearer token, or its mTLS identity bound to an org.
    */

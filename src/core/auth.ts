@@ -5,6 +5,7 @@ import { TesseraError } from "../domain/errors.js";
 import { LIMITS } from "../domain/limits.js";
 import { type EvaluationBudget, newEvaluationBudget } from "../engine/cel-budget.js";
 import type { PolicyEngine } from "../engine/engine.js";
+import type { HttpRequest, RouteResult } from "../engine/routes.js";
 import type { AuthzQuery, Decision, DecisionReason, ResourceRef, Subject } from "../engine/types.js";
 import type { AccessControl } from "./access.js";
 import { type Resolved, resolveSubject, type SubjectInput, type TrustLookup } from "./authorize-subject.js";
@@ -17,6 +18,9 @@ export type Decided = Decision & { decisionId: string };
 
 /** A decision made with `mint`: the token and its expiry (epoch seconds) when it was an ALLOW. */
 export type DecidedWithToken = Decided & { token?: string | undefined; expiresAt?: number | undefined };
+
+/** A routed decision: the route the request took (or no route), and the decision's id. */
+export type HttpDecided = Decided & { readonly route: RouteResult };
 
 /** One (scope, resource, context) question about a subject. */
 export interface CheckInput {
@@ -135,6 +139,21 @@ export class AuthCore {
     const decision = this.decideOne(r.orgId, r.subject, check, false, budget);
     const wait = this.logged(r, check, decision);
     return wait ? wait.then(() => decision) : decision;
+  }
+
+  /**
+   * Routes an HTTP request through the org's RouteMaps and decides it for an already resolved
+   * subject (forward auth), logged like decideResolved: the scope and resource the route named,
+   * or an empty scope when no route matched (reason NO_ROUTE). Pure and synchronous but the log.
+   */
+  decideHttpResolved(r: Resolved, http: HttpRequest): HttpDecided | Promise<HttpDecided> {
+    const { decision, route } = this.d.engine.decideHttp(r.orgId, { subject: r.subject, http });
+    const decided: HttpDecided = { ...decision, decisionId: randomUUID(), route };
+    const check: CheckInput = route.noRoute
+      ? { scope: "" }
+      : { scope: route.scope, resource: { ...route.resource, attr: {} } };
+    const wait = this.logged(r, check, decided);
+    return wait ? wait.then(() => decided) : decided;
   }
 
   /** A deny decided before the engine (a suspended agent as the subject), logged like any other. */

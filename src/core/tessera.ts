@@ -19,6 +19,7 @@ import { AuthCore } from "./auth.js";
 import { Authenticator, agentSubject, userSubject } from "./authenticate.js";
 import { DecisionMinter } from "./decide-mint.js";
 import { Evaluations } from "./evaluations.js";
+import { ForwardAuth } from "./forward-auth.js";
 import { IdentityAdmin } from "./identities.js";
 import { Liveness } from "./liveness.js";
 import { Minter } from "./mint.js";
@@ -36,6 +37,8 @@ export interface Tessera {
   readonly auth: AuthCore;
   /** The AuthZEN decisions: evaluations and action search, for a PEP's credential. */
   readonly evaluations: Evaluations;
+  /** Forward auth: a proxy's question about a request, for the agent's forwarded token. */
+  readonly forwardAuth: ForwardAuth;
   readonly admin: AdminCore;
   readonly policies: PolicyAdmin;
   readonly credentials: OrgCredentials;
@@ -161,9 +164,11 @@ export async function buildTessera(
   const minter = new Minter({ settings, access, verifier, signer, agents: store.agents, now });
   const apiKeys = new ApiKeyService({ orgs: store.orgs, credentials, now });
   const evaluations = new Evaluations({ auth, access, agents: store.agents, users, engine });
+  const forwardAuth = new ForwardAuth({ auth, access, verifier, trust: orgTrust });
   return {
     auth,
     evaluations,
+    forwardAuth,
     admin,
     policies,
     access,

@@ -84,6 +84,19 @@ export const AUTHZEN_LIMITS = {
   pageTokenBytes: 64,
 } as const;
 
+/**
+ * The forward-auth headers (rpc/forward-auth.ts): the original request's method, URI and host as
+ * the proxy forwards them. Node refuses a request whose headers pass 16 KiB in all (431) first.
+ */
+export const FORWARD_AUTH_LIMITS = {
+  /** `X-Forwarded-Method` / `X-Original-Method`: an HTTP method token. */
+  methodBytes: 32,
+  /** `X-Forwarded-Uri` / `X-Original-URI`: path and query, as most servers bound a request line. */
+  uriBytes: 8 * 1024,
+  /** `X-Forwarded-Host`: a host name and a port. */
+  hostBytes: LIMITS.hostBytes + 6,
+} as const;
+
 /** Bounds of a google.protobuf.Struct (a JSON object) in a request. */
 export interface StructBounds {
   /** Nesting levels of objects and lists; the Struct itself is level 1. */

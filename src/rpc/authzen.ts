@@ -168,7 +168,7 @@ function isJson(ctx: CallContext): boolean {
 }
 
 /** The X-Request-ID to echo (within its bound; a longer one is not echoed). */
-function requestIdHeader(ctx: CallContext): Record<string, string> {
+export function requestIdHeader(ctx: CallContext): Record<string, string> {
   const id = ctx.header("x-request-id");
   return id && utf8Fits(id, AUTHZEN_LIMITS.requestIdBytes) ? { "x-request-id": id } : {};
 }

@@ -13,7 +13,8 @@ import type { Tessera } from "../core/tessera.js";
 import { adminService } from "../rpc/admin-service.js";
 import { Admission } from "../rpc/admission.js";
 import { authService } from "../rpc/auth-service.js";
-import { authzenHandler, isAuthzenPath } from "../rpc/authzen.js";
+import { authzenHandler, isAuthzenPath, type PlainRequest } from "../rpc/authzen.js";
+import { forwardAuthHandler, isForwardAuthPath } from "../rpc/forward-auth.js";
 import type { ServiceBinding } from "../rpc/handlers.js";
 import { type CallObserver, observeBinding } from "../rpc/request-log.js";
 import { systemService } from "../rpc/system-service.js";
@@ -57,6 +58,16 @@ export function serviceBindings(t: Tessera, serving: () => boolean = () => true)
   return [authService(t, serving), adminService(t), systemService(t)];
 }
 
+/** The plain JSON endpoints of the HTTP port (AuthZEN, forward auth), behind the calls' admission. */
+function plainEndpoints(t: Tessera, admission: Admission) {
+  const authzen = authzenHandler(t, admission);
+  const forward = forwardAuthHandler(t, admission);
+  return {
+    serves: (path: string) => isAuthzenPath(path) || isForwardAuthPath(path),
+    handler: (req: PlainRequest) => (isForwardAuthPath(req.path) ? forward(req) : authzen(req)),
+  };
+}
+
 /** Builds the gRPC and HTTP servers over one set of handlers. */
 export function createServers(t: Tessera, opts: ServerOptions): Servers {
   const observe = opts.observeCall;
@@ -95,7 +106,7 @@ export function createServers(t: Tessera, opts: ServerOptions): Servers {
     tls: opts.tls,
     limits,
     budget,
-    plain: { serves: isAuthzenPath, handler: authzenHandler(t, admission) },
+    plain: plainEndpoints(t, admission),
   });
   return {
     grpc: server,
