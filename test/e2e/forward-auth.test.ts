@@ -116,6 +116,20 @@ describe("forward auth on the HTTP port", { timeout: 60_000 }, () => {
       expect(outcome(a)).toEqual({ status: 200, reason: "ALLOWED_BY_RULE" });
     });
 
+    it("a token of an org the proxy's org trusts: decided under the proxy's org's policies", async () => {
+      await f.connect("tessera.v1.AdminService/TrustOrg", { orgId: f.orgB }, adminHeaders(f.server.org));
+      try {
+        // Org A's RouteMap and rules, about org B's agent (an operator): allowed, and logged as such.
+        const r = await ask({ ...proxyKey, ...bearer(f.tokenB), ...traefik("GET", "/todos") });
+        expect(outcome(r)).toEqual({ status: 200, reason: "ALLOWED_BY_RULE" });
+        expect(r.headers.get("x-tessera-principal")).toBe(f.agentB);
+      } finally {
+        await f.connect("tessera.v1.AdminService/UntrustOrg", { orgId: f.orgB }, adminHeaders(f.server.org));
+      }
+      const after = await ask({ ...proxyKey, ...bearer(f.tokenB), ...traefik("GET", "/todos") });
+      expect(after.status).toBe(401);
+    });
+
     it("an API key sent as the bearer is no token, and never the proxy's credential", async () => {
       const r = await ask({ ...bearer(f.server.org.apiKey), ...traefik("GET", "/todos") });
       expect(r.status).toBe(401);
@@ -236,6 +250,41 @@ spec:
     expect(outcome(on)).toEqual({ status: 200, reason: "ALLOWED_BY_RULE" });
     const off = await ask({ ...proxyKey, ...bearer(f.tokenA), ...traefik("GET", "/stats", "todo.internal") });
     expect(outcome(off)).toEqual({ status: 403, reason: "NO_ROUTE" });
+  });
+
+  it("a refusal writes nothing: after refusals, one decision adds exactly one row", async () => {
+    const db = new Database(databasePath(f.server.dataDir), { readonly: true });
+    const count = () => db.prepare<[], { n: number }>("SELECT count(*) AS n FROM decision_log").get()?.n ?? 0;
+    const logged = (id: unknown) =>
+      db.prepare("SELECT 1 FROM decision_log WHERE id = ?").get(String(id)) !== undefined;
+    try {
+      const marker = await ask({ ...proxyKey, ...bearer(f.tokenA), ...traefik("GET", "/todos") });
+      await vi.waitFor(() => expect(logged(marker.body.decision_id)).toBe(true), {
+        timeout: 10_000,
+        interval: 100,
+      });
+      const before = count();
+      const refused = [
+        await ask({ ...proxyKey, ...traefik("GET", "/todos") }),
+        await ask({ ...proxyKey, ...bearer(f.tokenB), ...traefik("GET", "/todos") }),
+        await ask({ ...proxyKey, ...bearer(f.tokenA), "x-forwarded-uri": "/todos" }),
+        await ask({
+          ...proxyKey,
+          ...bearer(f.tokenA),
+          ...nginx("GET", "/admin"),
+          "x-forwarded-uri": "/todos",
+        }),
+      ];
+      expect(refused.map((r) => r.status)).toEqual([401, 401, 400, 400]);
+      const last = await ask({ ...proxyKey, ...bearer(f.tokenA), ...traefik("GET", "/todos") });
+      await vi.waitFor(() => expect(logged(last.body.decision_id)).toBe(true), {
+        timeout: 10_000,
+        interval: 100,
+      });
+      expect(count()).toBe(before + 1);
+    } finally {
+      db.close();
+    }
   });
 
   it("logs each decision like Authorize: the proxy as caller, the route's scope and resource", async () => {

@@ -16,6 +16,7 @@ export interface ForwardFixture {
   readonly tokenA: string;
   readonly agentB: string;
   readonly tokenB: string;
+  readonly orgB: string;
   /** Org B's own API key and admin token. */
   readonly bAdmin: Record<string, string>;
   /** Calls a Connect JSON method on the HTTP port; throws unless 200. */
@@ -75,6 +76,7 @@ export async function startForwardFixture(): Promise<ForwardFixture> {
     tokenA: a.token,
     agentB: bAgent.agentId,
     tokenB: bAgent.token,
+    orgB: (b.org as { id: string }).id,
     bAdmin,
     connect: (path, body, headers) => connectAt(base, path, body, headers),
   };
