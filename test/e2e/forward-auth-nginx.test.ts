@@ -21,6 +21,28 @@ function findNginx(): string | undefined {
   return ["/usr/sbin/nginx", "/usr/local/sbin/nginx"].find((p) => existsSync(p));
 }
 
+/**
+ * nginx, installed on first use like the other tools the checks need: Debian's package with
+ * apt-get when this user may (root, as on CI and in a container). Otherwise the test fails,
+ * saying how to install it; it never skips.
+ */
+function ensureNginx(): string {
+  const found = findNginx();
+  if (found) return found;
+  const root = process.getuid?.() === 0;
+  if (root && spawnSync("sh", ["-c", "command -v apt-get"]).status === 0) {
+    const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+    const apt = (args: string[]) => spawnSync("apt-get", args, { env, stdio: "ignore", timeout: 180_000 });
+    apt(["update", "-q"]);
+    apt(["install", "-y", "-q", "--no-install-recommends", "nginx"]);
+    const installed = findNginx();
+    if (installed) return installed;
+  }
+  throw new Error(
+    "nginx is not installed and could not be installed here: this test needs Debian's nginx (apt-get install -y --no-install-recommends nginx; .ci/run installs it)",
+  );
+}
+
 /** A port free right now on 127.0.0.1. */
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -83,11 +105,7 @@ describe("forward auth behind a real nginx (auth_request)", { timeout: 60_000 },
   const seen: string[] = [];
 
   beforeAll(async () => {
-    const bin = findNginx();
-    if (!bin)
-      throw new Error(
-        "nginx is not installed: this test needs Debian's nginx package (.ci/run installs it: apt-get install -y --no-install-recommends nginx)",
-      );
+    const bin = ensureNginx();
     f = await startForwardFixture();
     dir = tempDir("tessera-nginx-");
     for (const d of ["body", "proxy", "fastcgi", "uwsgi", "scgi"]) mkdirSync(join(dir.dir, d));
@@ -124,7 +142,7 @@ describe("forward auth behind a real nginx (auth_request)", { timeout: 60_000 },
       if (i > 100) throw new Error(`nginx did not answer: ${stderr}`);
       await new Promise((r) => setTimeout(r, 50));
     }
-  }, 60_000);
+  }, 300_000); // room for installing nginx on first use
 
   afterAll(async () => {
     if (nginx && nginx.exitCode === null) {
