@@ -4,7 +4,8 @@ import type { TokenVerifier } from "../auth/token-verifier.js";
 import { TesseraError } from "../domain/errors.js";
 import { LIMITS } from "../domain/limits.js";
 import { type EvaluationBudget, newEvaluationBudget } from "../engine/cel-budget.js";
-import type { PolicyEngine } from "../engine/engine.js";
+import type { HttpDecision, PolicyEngine } from "../engine/engine.js";
+import type { HttpRequest } from "../engine/routes.js";
 import type { AuthzQuery, Decision, DecisionReason, ResourceRef, Subject } from "../engine/types.js";
 import type { AccessControl } from "./access.js";
 import { type Resolved, resolveSubject, type SubjectInput, type TrustLookup } from "./authorize-subject.js";
@@ -17,6 +18,9 @@ export type Decided = Decision & { decisionId: string };
 
 /** A decision made with `mint`: the token and its expiry (epoch seconds) when it was an ALLOW. */
 export type DecidedWithToken = Decided & { token?: string | undefined; expiresAt?: number | undefined };
+
+/** A routed HTTP decision with its decision id: the route it took, or NO_ROUTE. */
+export type HttpDecided = HttpDecision & { decisionId: string };
 
 /** One (scope, resource, context) question about a subject. */
 export interface CheckInput {
@@ -135,6 +139,21 @@ export class AuthCore {
     const decision = this.decideOne(r.orgId, r.subject, check, false, budget);
     const wait = this.logged(r, check, decision);
     return wait ? wait.then(() => decision) : decision;
+  }
+
+  /**
+   * Routes an HTTP request through the org's RouteMaps and decides it for an already resolved
+   * subject, logged like Authorize (no route: the maps' default, reason NO_ROUTE, logged with
+   * an empty scope). Used by Envoy ext_authz, whose subjects come from the checked request.
+   */
+  decideHttpResolved(r: Resolved, http: HttpRequest): HttpDecided | Promise<HttpDecided> {
+    const routed = this.d.engine.decideHttp(r.orgId, { subject: r.subject, http });
+    const decided: HttpDecided = { ...routed, decisionId: randomUUID() };
+    const check: CheckInput = routed.route.noRoute
+      ? { scope: "" }
+      : { scope: routed.route.scope, resource: { ...routed.route.resource, attr: {} } };
+    const wait = this.logged(r, check, { ...routed.decision, decisionId: decided.decisionId });
+    return wait ? wait.then(() => decided) : decided;
   }
 
   /** A deny decided before the engine (a suspended agent as the subject), logged like any other. */

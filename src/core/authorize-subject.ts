@@ -45,7 +45,7 @@ function subjectOfClaims(c: AccessClaims): Subject {
  * decided under the caller's org's policies, never the token's. A token sent with no
  * credential of its own is its own credential (whoever holds it may ask about it).
  */
-function tokenSubject(claims: AccessClaims, caller: Caller | null, trust: TrustLookup): Resolved {
+export function tokenSubject(claims: AccessClaims, caller: Caller | null, trust: TrustLookup): Resolved {
   if (!caller || caller.orgId === claims.org)
     return { orgId: claims.org, subject: subjectOfClaims(claims), caller: caller?.id ?? "anonymous", claims };
   if (!trust.trusts(caller.orgId, claims.org)) {

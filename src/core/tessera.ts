@@ -19,6 +19,7 @@ import { AuthCore } from "./auth.js";
 import { Authenticator, agentSubject, userSubject } from "./authenticate.js";
 import { DecisionMinter } from "./decide-mint.js";
 import { Evaluations } from "./evaluations.js";
+import { ExtAuthz } from "./ext-authz.js";
 import { IdentityAdmin } from "./identities.js";
 import { Liveness } from "./liveness.js";
 import { Minter } from "./mint.js";
@@ -34,6 +35,8 @@ import { UserService } from "./users.js";
 /** Everything the RPC layer calls into. Built once, by the composition root. */
 export interface Tessera {
   readonly auth: AuthCore;
+  /** Envoy ext_authz checks: routed HTTP decisions for a proxy's credential. */
+  readonly extAuthz: ExtAuthz;
   /** The AuthZEN decisions: evaluations and action search, for a PEP's credential. */
   readonly evaluations: Evaluations;
   readonly admin: AdminCore;
@@ -161,9 +164,17 @@ export async function buildTessera(
   const minter = new Minter({ settings, access, verifier, signer, agents: store.agents, now });
   const apiKeys = new ApiKeyService({ orgs: store.orgs, credentials, now });
   const evaluations = new Evaluations({ auth, access, agents: store.agents, users, engine });
+  const extAuthz = new ExtAuthz({
+    access,
+    verifier,
+    trust: orgTrust,
+    identityOrg: (id) => boundIdentities.orgOf({ source: "spiffe", id }),
+    auth,
+  });
   return {
     auth,
     evaluations,
+    extAuthz,
     admin,
     policies,
     access,
