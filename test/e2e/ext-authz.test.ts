@@ -168,6 +168,9 @@ describe("Envoy ext_authz (envoy.service.auth.v3.Authorization/Check) on the gRP
     // A principal bound to no org (or another org) names no subject either.
     const unbound = await call(check("POST", "/todos", {}, "spiffe://tessera.local/ns/web/sa/other"));
     expect(summary(unbound).reason).toBe("SUBJECT_MISSING");
+    // Org A's bound identity names no subject for org B's proxy.
+    const elsewhere = await call(check("POST", "/todos", {}, GATEWAY), { "x-api-key": f.other.apiKey });
+    expect(summary(elsewhere).reason).toBe("SUBJECT_MISSING");
     // Another scheme than Bearer is no Tessera token.
     expect(summary(await call(check("GET", "/todos", { authorization: "Basic dXNlcjpwdw==" }))).reason).toBe(
       "SUBJECT_MISSING",
