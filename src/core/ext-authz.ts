@@ -40,10 +40,16 @@ export interface ExtAuthzDeps {
   readonly auth: AuthCore;
 }
 
-/** The token of a `Bearer …` header value (the checked request's, not the Check call's). */
+/**
+ * The token of a `Bearer …` header value (the checked request's, not the Check call's). A Bearer
+ * header that holds no single token (two joined by Envoy, spaces) is refused, never read as no
+ * token: it must not fall back to the connection's identity.
+ */
 function bearerToken(header: string | undefined): string | undefined {
-  const m = header ? /^Bearer\s+(\S+)$/i.exec(header) : null;
-  return m?.[1];
+  if (!header || !/^Bearer(\s|$)/i.test(header)) return undefined;
+  const m = /^Bearer\s+(\S+)$/i.exec(header);
+  if (!m) throw new TesseraError("TOKEN_MALFORMED", "the Authorization header holds no single Bearer token");
+  return m[1];
 }
 
 /**

@@ -246,6 +246,13 @@ describe("Envoy ext_authz (envoy.service.auth.v3.Authorization/Check) on the gRP
     expect(summary(await call(check("GET", "/todos", { authorization: "Bearer not.a.jwt" }))).http).toBe(
       HttpCode.Unauthorized,
     );
+    // A Bearer header with no single token is refused, never read as no token at all.
+    const joined = check("POST", "/todos", { authorization: `Bearer ${token},Bearer x` }, GATEWAY);
+    expect(summary(await call(joined))).toEqual({
+      code: 16,
+      http: HttpCode.Unauthorized,
+      reason: "TOKEN_MALFORMED",
+    });
     const minted = expectOk(
       await f.c.auth.call(
         "mintToken",
