@@ -19,6 +19,7 @@ import { AuthCore } from "./auth.js";
 import { Authenticator, agentSubject, userSubject } from "./authenticate.js";
 import { DecisionMinter } from "./decide-mint.js";
 import { Evaluations } from "./evaluations.js";
+import { ExtAuthz } from "./ext-authz.js";
 import { ForwardAuth } from "./forward-auth.js";
 import { IdentityAdmin } from "./identities.js";
 import { Liveness } from "./liveness.js";
@@ -35,6 +36,8 @@ import { UserService } from "./users.js";
 /** Everything the RPC layer calls into. Built once, by the composition root. */
 export interface Tessera {
   readonly auth: AuthCore;
+  /** Envoy ext_authz checks: routed HTTP decisions for a proxy's credential. */
+  readonly extAuthz: ExtAuthz;
   /** The AuthZEN decisions: evaluations and action search, for a PEP's credential. */
   readonly evaluations: Evaluations;
   /** Forward auth: a proxy's question about a request, for the agent's forwarded token. */
@@ -165,10 +168,18 @@ export async function buildTessera(
   const apiKeys = new ApiKeyService({ orgs: store.orgs, credentials, now });
   const evaluations = new Evaluations({ auth, access, agents: store.agents, users, engine });
   const forwardAuth = new ForwardAuth({ auth, access, verifier, trust: orgTrust });
+  const extAuthz = new ExtAuthz({
+    access,
+    verifier,
+    trust: orgTrust,
+    identityOrg: (id) => boundIdentities.orgOf({ source: "spiffe", id }),
+    auth,
+  });
   return {
     auth,
     evaluations,
     forwardAuth,
+    extAuthz,
     admin,
     policies,
     access,

@@ -49,6 +49,22 @@ export const LIMITS = {
   hostBytes: 255,
   /** Query parameters a routed request shows conditions (`context.http.query`): the first ones. */
   routeQueryKeys: 64,
+  /** An HTTP request target (path and query) an Envoy ext_authz check routes. */
+  httpPathBytes: 8 * 1024,
+  /** An HTTP method, scheme or protocol name (`GET`, `https`, `HTTP/2`). */
+  httpWordBytes: 32,
+  /** Headers of one checked HTTP request (Envoy forwards them all; none is read but `authorization`). */
+  httpHeaders: 256,
+  /** One header name. */
+  httpHeaderNameBytes: 256,
+  /** One header value (room for a Tessera token, a cookie, a forwarded chain). */
+  httpHeaderValueBytes: 16 * 1024,
+  /** A URL-encoded PEM certificate Envoy forwards (`include_peer_certificate`). */
+  certificateBytes: 32 * 1024,
+  /** Labels of a peer, or context extensions of a route, in one check. */
+  envoyMapEntries: 64,
+  /** A label or context-extension value. */
+  envoyMapValueBytes: 1024,
   /** Checks in one AuthorizeBatch. */
   batchChecks: 100,
   /** A grants room name (the minter allows 1-128 characters). */
@@ -187,6 +203,28 @@ const CHECKS: FieldBound = {
   why: "checks in one AuthorizeBatch",
   reason: "BATCH_TOO_LARGE",
 };
+const HTTP_PATH = text(LIMITS.httpPathBytes, "an HTTP request target, with its query");
+const HTTP_WORD = text(LIMITS.httpWordBytes, "an HTTP method, scheme or protocol name");
+const HOST = text(LIMITS.hostBytes + 8, "a host name (253 characters) with a port");
+const HTTP_BODY = text(
+  LIMITS.policyTextBytes,
+  "a request body Envoy forwards (never read; the message limit bounds it first)",
+);
+const HTTP_HEADERS: FieldBound = {
+  kind: "map",
+  maxEntries: LIMITS.httpHeaders,
+  keyBytes: LIMITS.httpHeaderNameBytes,
+  valueBytes: LIMITS.httpHeaderValueBytes,
+  why: "the headers of one checked HTTP request",
+};
+const ENVOY_MAP: FieldBound = {
+  kind: "map",
+  maxEntries: LIMITS.envoyMapEntries,
+  keyBytes: LIMITS.nameBytes,
+  valueBytes: LIMITS.envoyMapValueBytes,
+  why: "a peer's labels or a route's context extensions",
+};
+const CERTIFICATE = text(LIMITS.certificateBytes, "a URL-encoded PEM certificate");
 const ATTRIBUTES = struct(STRUCT_LIMITS, "free-form attributes for conditions");
 const API_GRANTS = struct(
   { ...STRUCT_LIMITS, totalBytes: LIMITS.grantsApiBytes },
@@ -305,6 +343,30 @@ export const REQUEST_LIMITS: Readonly<Record<string, FieldBound>> = {
   "tessera.v1.UnbindServiceIdentityRequest.source": FIXED,
   "tessera.v1.TrustOrgRequest.org_id": ID,
   "tessera.v1.UntrustOrgRequest.org_id": ID,
+  // envoy.service.auth.v3.Authorization (ext_authz): an oversized field is a deny, not an error
+  "envoy.service.auth.v3.CheckRequest.attributes": NESTED,
+  "envoy.service.auth.v3.AttributeContext.source": NESTED,
+  "envoy.service.auth.v3.AttributeContext.destination": NESTED,
+  "envoy.service.auth.v3.AttributeContext.request": NESTED,
+  "envoy.service.auth.v3.AttributeContext.context_extensions": ENVOY_MAP,
+  "envoy.service.auth.v3.AttributeContext.Peer.service": NAME,
+  "envoy.service.auth.v3.AttributeContext.Peer.labels": ENVOY_MAP,
+  "envoy.service.auth.v3.AttributeContext.Peer.principal": IDENTITY,
+  "envoy.service.auth.v3.AttributeContext.Peer.certificate": CERTIFICATE,
+  "envoy.service.auth.v3.AttributeContext.Request.time": FIXED,
+  "envoy.service.auth.v3.AttributeContext.Request.http": NESTED,
+  "envoy.service.auth.v3.AttributeContext.HttpRequest.id": ID,
+  "envoy.service.auth.v3.AttributeContext.HttpRequest.method": HTTP_WORD,
+  "envoy.service.auth.v3.AttributeContext.HttpRequest.headers": HTTP_HEADERS,
+  "envoy.service.auth.v3.AttributeContext.HttpRequest.path": HTTP_PATH,
+  "envoy.service.auth.v3.AttributeContext.HttpRequest.host": HOST,
+  "envoy.service.auth.v3.AttributeContext.HttpRequest.scheme": HTTP_WORD,
+  "envoy.service.auth.v3.AttributeContext.HttpRequest.query": HTTP_PATH,
+  "envoy.service.auth.v3.AttributeContext.HttpRequest.fragment": HTTP_PATH,
+  "envoy.service.auth.v3.AttributeContext.HttpRequest.size": FIXED,
+  "envoy.service.auth.v3.AttributeContext.HttpRequest.protocol": HTTP_WORD,
+  "envoy.service.auth.v3.AttributeContext.HttpRequest.body": HTTP_BODY,
+  "envoy.service.auth.v3.AttributeContext.HttpRequest.raw_body": HTTP_BODY,
   // tessera.v1.SystemService
   "tessera.v1.CreateOrgRequest.name": NAME,
   "tessera.v1.AssignIdentityNamespaceRequest.org_id": ID,

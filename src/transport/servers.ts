@@ -1,6 +1,7 @@
 import type * as http from "node:http";
 import type * as http2 from "node:http2";
 import * as grpc from "@grpc/grpc-js";
+import { file_envoy_service_auth_v3_external_auth } from "../../gen/envoy/service/auth/v3/external_auth_pb.js";
 import { file_google_rpc_error_details } from "../../gen/google/rpc/error_details_pb.js";
 import {
   file_grpc_health_v1_health,
@@ -14,6 +15,7 @@ import { adminService } from "../rpc/admin-service.js";
 import { Admission } from "../rpc/admission.js";
 import { authService } from "../rpc/auth-service.js";
 import { authzenHandler, isAuthzenPath, type PlainRequest } from "../rpc/authzen.js";
+import { extAuthzService } from "../rpc/ext-authz.js";
 import { forwardAuthHandler, isForwardAuthPath } from "../rpc/forward-auth.js";
 import type { ServiceBinding } from "../rpc/handlers.js";
 import { type CallObserver, observeBinding } from "../rpc/request-log.js";
@@ -83,15 +85,18 @@ export function createServers(t: Tessera, opts: ServerOptions): Servers {
   const bindings = serviceBindings(t, () => health?.get("") === 1).map((b) =>
     admission.wrap(observe ? observeBinding(b, observe) : b),
   );
-  health = new HealthState(bindings.map((b) => b.service.typeName));
+  // Envoy ext_authz speaks gRPC only: bound on the gRPC port, not served over Connect.
+  const extAuthz = admission.wrap(observe ? observeBinding(extAuthzService(t), observe) : extAuthzService(t));
+  health = new HealthState([...bindings, extAuthz].map((b) => b.service.typeName));
   const limits: TransportLimits = { ...DEFAULT_LIMITS, ...opts.limits };
   const server = new grpc.Server(grpcServerOptions(limits, opts.maxMessageBytes));
-  for (const b of bindings) addGrpcService(server, b);
+  for (const b of [...bindings, extAuthz]) addGrpcService(server, b);
   health.addTo(server);
   addReflection(server, [
     file_tessera_v1_auth_service,
     file_tessera_v1_admin_service,
     file_tessera_v1_system_service,
+    file_envoy_service_auth_v3_external_auth,
     file_grpc_health_v1_health,
     // Lets grpcurl and buf curl decode the ErrorInfo reason in error details.
     file_google_rpc_error_details,

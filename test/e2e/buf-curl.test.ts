@@ -60,6 +60,7 @@ describe("buf curl against the plaintext gRPC port (server reflection)", () => {
           "tessera.v1.AdminService/CreateAgent",
           "tessera.v1.SystemService/AssignIdentityNamespace",
           "grpc.health.v1.Health/Check",
+          "envoy.service.auth.v3.Authorization/Check",
         ]),
       );
     },

@@ -103,10 +103,13 @@ describe("gRPC port over plaintext grpc-js", () => {
     expect(f.other.orgId).not.toBe(f.server.org.orgId);
   });
 
-  it.each(["", "tessera.v1.AuthService", "tessera.v1.AdminService", "tessera.v1.SystemService"])(
-    "answers Health/Check SERVING for %j",
-    async (service) => {
-      expect(expectOk(await f.c.health.call("check", { service })).status).toBe(Serving.SERVING);
-    },
-  );
+  it.each([
+    "",
+    "tessera.v1.AuthService",
+    "tessera.v1.AdminService",
+    "tessera.v1.SystemService",
+    "envoy.service.auth.v3.Authorization",
+  ])("answers Health/Check SERVING for %j", async (service) => {
+    expect(expectOk(await f.c.health.call("check", { service })).status).toBe(Serving.SERVING);
+  });
 });
