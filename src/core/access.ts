@@ -103,6 +103,17 @@ export class AccessControl {
     return { orgId: claims.org, actor: `user:${claims.sub}` };
   }
 
+  /** An API key asking for decisions: the org's key, or a scoped key holding decisions:evaluate. */
+  private decisionKey(apiKey: string): Caller {
+    const key = this.d.credentials.apiKey(apiKey);
+    if (key.scopes && !grants(key.scopes, "decisions:evaluate")) {
+      throw new TesseraError("API_KEY_SCOPE_MISSING", "this API key lacks the decisions:evaluate scope", {
+        scope: "decisions:evaluate",
+      });
+    }
+    return { orgId: key.orgId, id: `api_key:${key.id}` };
+  }
+
   /**
    * The policy enforcement point calling the AuthZEN endpoints, at once (no promise): the org's
    * API key (`x-api-key`, or `authorization: Bearer` with the key), a scoped API key holding
@@ -112,15 +123,7 @@ export class AccessControl {
   pepCaller(ctx: CallContext): Caller {
     const bearer = bearerOf(ctx);
     const apiKey = ctx.header("x-api-key") || (bearer && isWellFormedSecret("apiKey", bearer) ? bearer : "");
-    if (apiKey) {
-      const key = this.d.credentials.apiKey(apiKey);
-      if (key.scopes && !grants(key.scopes, "decisions:evaluate")) {
-        throw new TesseraError("API_KEY_SCOPE_MISSING", "this API key lacks the decisions:evaluate scope", {
-          scope: "decisions:evaluate",
-        });
-      }
-      return { orgId: key.orgId, id: `api_key:${key.id}` };
-    }
+    if (apiKey) return this.decisionKey(apiKey);
     if (bearer)
       throw new TesseraError(
         "CALLER_UNIDENTIFIED",
@@ -140,15 +143,7 @@ export class AccessControl {
    */
   proxyCaller(ctx: CallContext): Caller | null {
     const apiKey = ctx.header("x-api-key");
-    if (apiKey) {
-      const key = this.d.credentials.apiKey(apiKey);
-      if (key.scopes && !grants(key.scopes, "decisions:evaluate")) {
-        throw new TesseraError("API_KEY_SCOPE_MISSING", "this API key lacks the decisions:evaluate scope", {
-          scope: "decisions:evaluate",
-        });
-      }
-      return { orgId: key.orgId, id: `api_key:${key.id}` };
-    }
+    if (apiKey) return this.decisionKey(apiKey);
     const peer = ctx.peer();
     const orgId = peer && this.d.identities.orgOf(peer);
     return orgId ? { orgId, id: `${peer.source}:${peer.id}` } : null;
