@@ -8,7 +8,13 @@ import type { PolicyEngine } from "../engine/engine.js";
 import type { HttpRequest, RouteResult } from "../engine/routes.js";
 import type { AuthzQuery, Decision, DecisionReason, ResourceRef, Subject } from "../engine/types.js";
 import type { AccessControl } from "./access.js";
-import { type Resolved, resolveSubject, type SubjectInput, type TrustLookup } from "./authorize-subject.js";
+import {
+  type Resolved,
+  resolveSubject,
+  type SubjectInput,
+  TRUSTS_NONE,
+  type TrustLookup,
+} from "./authorize-subject.js";
 import type { CallContext } from "./context.js";
 import type { DecisionMinter, MintOptionsInput } from "./decide-mint.js";
 import { requireScope } from "./validate.js";
@@ -19,8 +25,8 @@ export type Decided = Decision & { decisionId: string };
 /** A decision made with `mint`: the token and its expiry (epoch seconds) when it was an ALLOW. */
 export type DecidedWithToken = Decided & { token?: string | undefined; expiresAt?: number | undefined };
 
-/** A routed decision: the route the request took (or no route), and the decision's id. */
-export type HttpDecided = Decided & { readonly route: RouteResult };
+/** A routed decision: the route the request took (or no route), the decision's id, and whom it was about. */
+export type HttpDecided = Decided & { readonly route: RouteResult; readonly subjectId: string };
 
 /** One (scope, resource, context) question about a subject. */
 export interface CheckInput {
@@ -50,8 +56,6 @@ export interface AuthDeps {
   /** Decide and mint; without it Authorize refuses `mint` (MINT_FORBIDDEN). */
   readonly minter?: DecisionMinter | undefined;
 }
-
-const TRUSTS_NONE: TrustLookup = { trusts: () => false };
 
 /** Authorize and AuthorizeBatch, independent of any transport. */
 export class AuthCore {
@@ -148,7 +152,7 @@ export class AuthCore {
    */
   decideHttpResolved(r: Resolved, http: HttpRequest): HttpDecided | Promise<HttpDecided> {
     const { decision, route } = this.d.engine.decideHttp(r.orgId, { subject: r.subject, http });
-    const decided: HttpDecided = { ...decision, decisionId: randomUUID(), route };
+    const decided: HttpDecided = { ...decision, decisionId: randomUUID(), route, subjectId: r.subject.id };
     const check: CheckInput = route.noRoute
       ? { scope: "" }
       : { scope: route.scope, resource: { ...route.resource, attr: {} } };

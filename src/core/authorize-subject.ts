@@ -63,6 +63,25 @@ export function tokenSubject(claims: AccessClaims, caller: Caller | null, trust:
   };
 }
 
+/** For when no org trusts any other (no cross-org trust configured). */
+export const TRUSTS_NONE: TrustLookup = { trusts: () => false };
+
+/**
+ * A bearer token's subject for `caller` (see tokenSubject): at once when the token is cached,
+ * a promise when its signature still needs checking.
+ */
+export function verifiedTokenSubject(
+  token: string,
+  caller: Caller | null,
+  verifier: TokenVerifier,
+  trust: TrustLookup,
+): Resolved | Promise<Resolved> {
+  const cached = verifier.verifyNow(token);
+  return cached
+    ? tokenSubject(cached, caller, trust)
+    : verifier.verify(token).then((c) => tokenSubject(c, caller, trust));
+}
+
 function withCaller(
   claims: AccessClaims,
   access: AccessControl,

@@ -1,10 +1,9 @@
-import type { AccessClaims } from "../auth/token-claims.js";
 import type { TokenVerifier } from "../auth/token-verifier.js";
 import { TesseraError } from "../domain/errors.js";
 import type { Subject } from "../engine/types.js";
-import type { AccessControl, Caller } from "./access.js";
+import type { AccessControl } from "./access.js";
 import type { AuthCore, HttpDecided } from "./auth.js";
-import { type Resolved, type TrustLookup, tokenSubject } from "./authorize-subject.js";
+import { type TrustLookup, verifiedTokenSubject } from "./authorize-subject.js";
 import type { CallContext } from "./context.js";
 
 /*
@@ -27,9 +26,6 @@ export interface ExtAuthzInput {
   /** `attributes.source.principal`: the identity Envoy verified on the downstream connection. */
   readonly sourcePrincipal?: string | undefined;
 }
-
-/** A decided check: the decision and who it was about. */
-export type ExtAuthzOutcome = HttpDecided & { readonly subjectId: string };
 
 export interface ExtAuthzDeps {
   readonly access: AccessControl;
@@ -68,7 +64,7 @@ export class ExtAuthz {
    * Decides one checked request. Refusals (no caller credential, a bad token, no subject, a
    * malformed request) are thrown as TesseraError; the wire maps them to deny answers.
    */
-  check(ctx: CallContext, input: ExtAuthzInput): ExtAuthzOutcome | Promise<ExtAuthzOutcome> {
+  check(ctx: CallContext, input: ExtAuthzInput): HttpDecided | Promise<HttpDecided> {
     const caller = this.d.access.pepCaller(ctx);
     if (!input.method || !input.path)
       throw new TesseraError("REQUEST_MALFORMED", "the checked request has no HTTP method or path", {
@@ -77,14 +73,14 @@ export class ExtAuthz {
     const http = { method: input.method, host: input.host, path: input.path };
     const token = bearerToken(input.authorization);
     if (token) {
-      const cached = this.d.verifier.verifyNow(token);
-      return cached
-        ? this.decide(this.ofToken(cached, caller), http)
-        : this.d.verifier.verify(token).then((c) => this.decide(this.ofToken(c, caller), http));
+      const r = verifiedTokenSubject(token, caller, this.d.verifier, this.d.trust);
+      return r instanceof Promise
+        ? r.then((s) => this.d.auth.decideHttpResolved(s, http))
+        : this.d.auth.decideHttpResolved(r, http);
     }
     const principal = input.sourcePrincipal;
     if (principal?.startsWith("spiffe://") && this.d.identityOrg(principal) === caller.orgId)
-      return this.decide(
+      return this.d.auth.decideHttpResolved(
         { orgId: caller.orgId, subject: serviceSubject(principal), caller: caller.id },
         http,
       );
@@ -92,15 +88,5 @@ export class ExtAuthz {
       "SUBJECT_MISSING",
       "the checked request carries no Bearer token, and its source principal is no service identity bound to the caller's org",
     );
-  }
-
-  private ofToken(claims: AccessClaims, caller: Caller): Resolved {
-    return tokenSubject(claims, caller, this.d.trust);
-  }
-
-  private decide(r: Resolved, http: ExtAuthzInput): ExtAuthzOutcome | Promise<ExtAuthzOutcome> {
-    const d = this.d.auth.decideHttpResolved(r, http);
-    const subjectId = r.subject.id;
-    return d instanceof Promise ? d.then((x) => ({ ...x, subjectId })) : { ...d, subjectId };
   }
 }

@@ -1,10 +1,9 @@
-import type { AccessClaims } from "../auth/token-claims.js";
 import type { TokenVerifier } from "../auth/token-verifier.js";
 import { TesseraError } from "../domain/errors.js";
 import type { HttpRequest } from "../engine/routes.js";
 import { type AccessControl, bearerOf, type Caller } from "./access.js";
 import type { AuthCore, HttpDecided } from "./auth.js";
-import { type Resolved, type TrustLookup, tokenSubject } from "./authorize-subject.js";
+import { TRUSTS_NONE, type TrustLookup, verifiedTokenSubject } from "./authorize-subject.js";
 import type { CallContext } from "./context.js";
 
 /*
@@ -29,17 +28,12 @@ import type { CallContext } from "./context.js";
 /** The original request as the proxy forwards it. */
 export type ForwardedRequest = HttpRequest;
 
-/** A forward-auth decision, about whom. */
-export type ForwardDecided = HttpDecided & { readonly principal: string };
-
 export interface ForwardAuthDeps {
   readonly auth: AuthCore;
   readonly access: AccessControl;
   readonly verifier: TokenVerifier;
   readonly trust?: TrustLookup | undefined;
 }
-
-const TRUSTS_NONE: TrustLookup = { trusts: () => false };
 
 export class ForwardAuth {
   constructor(private readonly d: ForwardAuthDeps) {}
@@ -57,30 +51,16 @@ export class ForwardAuth {
    * no token is CREDENTIAL_MISSING, a bad one the verifier's reason (all UNAUTHENTICATED).
    * At once when the token is cached, a promise when its signature still needs checking.
    */
-  decide(
-    ctx: CallContext,
-    proxy: Caller | null,
-    req: ForwardedRequest,
-  ): ForwardDecided | Promise<ForwardDecided> {
+  decide(ctx: CallContext, proxy: Caller | null, req: ForwardedRequest): HttpDecided | Promise<HttpDecided> {
     const token = bearerOf(ctx);
     if (!token)
       throw new TesseraError(
         "CREDENTIAL_MISSING",
         "forward auth needs the agent's token (Authorization: Bearer …) forwarded by the proxy",
       );
-    const cached = this.d.verifier.verifyNow(token);
-    if (cached) return this.decideFor(cached, proxy, req);
-    return this.d.verifier.verify(token).then((c) => this.decideFor(c, proxy, req));
-  }
-
-  private decideFor(
-    claims: AccessClaims,
-    proxy: Caller | null,
-    req: ForwardedRequest,
-  ): ForwardDecided | Promise<ForwardDecided> {
-    const r: Resolved = tokenSubject(claims, proxy, this.d.trust ?? TRUSTS_NONE);
-    const principal = r.subject.id;
-    const d = this.d.auth.decideHttpResolved(r, req);
-    return d instanceof Promise ? d.then((x) => ({ ...x, principal })) : { ...d, principal };
+    const r = verifiedTokenSubject(token, proxy, this.d.verifier, this.d.trust ?? TRUSTS_NONE);
+    return r instanceof Promise
+      ? r.then((s) => this.d.auth.decideHttpResolved(s, req))
+      : this.d.auth.decideHttpResolved(r, req);
   }
 }

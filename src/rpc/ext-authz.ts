@@ -3,8 +3,9 @@ import { HeaderValueOption_HeaderAppendAction as AppendAction } from "../../gen/
 import type { AttributeContext } from "../../gen/envoy/service/auth/v3/attribute_context_pb.js";
 import { Authorization, type CheckResponseSchema } from "../../gen/envoy/service/auth/v3/external_auth_pb.js";
 import { StatusCode as HttpCode } from "../../gen/envoy/type/v3/http_status_pb.js";
+import type { HttpDecided } from "../core/auth.js";
 import type { CallContext } from "../core/context.js";
-import type { ExtAuthzInput, ExtAuthzOutcome } from "../core/ext-authz.js";
+import type { ExtAuthzInput } from "../core/ext-authz.js";
 import type { Tessera } from "../core/tessera.js";
 import { TesseraError } from "../domain/errors.js";
 import { bindService, type ServiceBinding } from "./handlers.js";
@@ -58,18 +59,17 @@ function deny(code: number, http: HttpCode, reason: string, message: string, dec
 }
 
 /** A decided check: ALLOW forwards the request with the decision's headers; DENY answers 403. */
-function decidedToPb(o: ExtAuthzOutcome): Response {
-  const d = o;
+function decidedToPb(d: HttpDecided): Response {
   const metadata = {
     decision: d.allow ? "ALLOW" : "DENY",
     reason: d.reason,
     rule: d.rule,
     policy_revision: d.revision,
-    decision_id: o.decisionId,
+    decision_id: d.decisionId,
   };
   if (!d.allow)
     return {
-      ...deny(RPC.PERMISSION_DENIED, HttpCode.Forbidden, d.reason, "denied", o.decisionId),
+      ...deny(RPC.PERMISSION_DENIED, HttpCode.Forbidden, d.reason, "denied", d.decisionId),
       dynamicMetadata: metadata,
     };
   return {
@@ -78,8 +78,8 @@ function decidedToPb(o: ExtAuthzOutcome): Response {
       case: "okResponse",
       value: {
         headers: [
-          setHeader("x-tessera-decision-id", o.decisionId),
-          setHeader("x-tessera-principal", o.subjectId),
+          setHeader("x-tessera-decision-id", d.decisionId),
+          setHeader("x-tessera-principal", d.subjectId),
         ],
       },
     },

@@ -1,5 +1,6 @@
+import type { HttpDecided } from "../core/auth.js";
 import type { CallContext } from "../core/context.js";
-import type { ForwardDecided, ForwardedRequest } from "../core/forward-auth.js";
+import type { ForwardedRequest } from "../core/forward-auth.js";
 import type { Tessera } from "../core/tessera.js";
 import { TesseraError } from "../domain/errors.js";
 import { FORWARD_AUTH_LIMITS } from "../domain/limits.js";
@@ -88,12 +89,12 @@ export function forwardedRequest(ctx: CallContext): ForwardedRequest {
 }
 
 /** ALLOW → 200 with who and what in `X-Tessera-*` (for the proxy to pass upstream); DENY → 403. */
-function answer(d: ForwardDecided): PlainResponse {
+function answer(d: HttpDecided): PlainResponse {
   const body = { reason: d.reason, decision_id: d.decisionId };
   if (!d.allow) return { status: 403, body, headers: { "x-tessera-decision-id": d.decisionId } };
   const headers: Record<string, string> = {
     "x-tessera-decision-id": d.decisionId,
-    "x-tessera-principal": d.principal,
+    "x-tessera-principal": d.subjectId,
   };
   // No scope when no route matched and the maps' default allowed the request.
   if (!d.route.noRoute) headers["x-tessera-scope"] = d.route.scope;
