@@ -11,10 +11,14 @@ const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const BIN = join(ROOT, "bin/tessera.js");
 const SEED = join(ROOT, "bench/seed-agents.mjs");
 
-/** The options `tessera serve --help` lists (to use --workers only if it is there). */
+let options;
+/** The options `tessera serve --help` lists (to use --workers only if it is there); asked once. */
 export function serveOptions() {
-  const r = spawnSync(process.execPath, [BIN, "serve", "--help"], { encoding: "utf8", cwd: ROOT });
-  return new Set([...(r.stdout ?? "").matchAll(/(--[a-z][a-z-]*)/g)].map((m) => m[1]));
+  if (!options) {
+    const r = spawnSync(process.execPath, [BIN, "serve", "--help"], { encoding: "utf8", cwd: ROOT });
+    options = new Set([...(r.stdout ?? "").matchAll(/(--[a-z][a-z-]*)/g)].map((m) => m[1]));
+  }
+  return options;
 }
 
 /**
