@@ -34,15 +34,6 @@ export class StreamBudget {
     server.on("session", (s: Session) => this.add(s));
   }
 
-  /** The streams each connection may have open now. */
-  get perSession(): number {
-    return this.share;
-  }
-
-  get connections(): number {
-    return this.sessions.size;
-  }
-
   private add(session: Session): void {
     if (this.sessions.has(session) || session.destroyed) return;
     this.sessions.add(session);
