@@ -3,8 +3,7 @@
 // Measures goodput (answers with a decision, not refusals), the probe's p99, /healthz latency,
 // worker RSS during the load, and how long the server takes to be back to normal afterwards.
 import http from "node:http";
-import { fromBinary, toBinary } from "@bufbuild/protobuf";
-import * as grpc from "@grpc/grpc-js";
+import { grpcClient } from "./grpc-call.mjs";
 import { parseReport } from "./h2load.mjs";
 import { rssMiB, runOk } from "./proc.mjs";
 
@@ -35,28 +34,18 @@ function healthz(port) {
   });
 }
 
-/** A client on its own long-lived connection: one Authorize, resolved as { ms, ok, code }. */
+/** A client on its own long-lived connection: one Authorize, resolved as { ms, ok }. */
 function authorizeProbe(c, method, message) {
-  const client = new grpc.Client(`127.0.0.1:${new URL(c.url).port}`, grpc.credentials.createInsecure(), {
-    "grpc.use_local_subchannel_pool": 1,
-  });
-  const md = new grpc.Metadata();
-  for (const [k, v] of Object.entries(c.headers ?? {})) md.set(k, v);
+  const client = grpcClient(new URL(c.url).port);
   const call = () => {
     const t0 = performance.now();
-    return new Promise((resolve) => {
-      client.makeUnaryRequest(
-        new URL(c.url).pathname,
-        (m) => Buffer.from(toBinary(method.input, m)),
-        (b) => fromBinary(method.output, b),
-        message,
-        md,
-        { deadline: Date.now() + 5000 },
-        (err) => resolve({ ms: performance.now() - t0, ok: !err, code: err?.code ?? 0 }),
-      );
-    });
+    const done = (ok) => ({ ms: performance.now() - t0, ok });
+    return client.call(method, message, c.headers ?? {}, 5000).then(
+      () => done(true),
+      () => done(false),
+    );
   };
-  return { call, close: () => client.close() };
+  return { call, close: client.close };
 }
 
 /**
