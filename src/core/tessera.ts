@@ -166,7 +166,15 @@ export async function buildTessera(
   });
   const minter = new Minter({ settings, access, verifier, signer, agents: store.agents, now });
   const apiKeys = new ApiKeyService({ orgs: store.orgs, credentials, now });
-  const evaluations = new Evaluations({ auth, access, agents: store.agents, users, engine });
+  const evaluations = new Evaluations({
+    auth,
+    access,
+    agents: store.agents,
+    users,
+    engine,
+    verifier,
+    trust: orgTrust,
+  });
   const forwardAuth = new ForwardAuth({ auth, access, verifier, trust: orgTrust });
   const extAuthz = new ExtAuthz({
     access,

@@ -45,6 +45,8 @@ export const LIMITS = {
   routeSegments: 32,
   /** Hosts one RouteMap document lists. */
   routeHosts: 64,
+  /** The longest lifetime a RouteMap may ask a minted token to have (the server cuts it further). */
+  routeMintTtlSeconds: 86_400,
   /** A host name (DNS allows 253 characters), with or without the leading `*.` of a wildcard. */
   hostBytes: 255,
   /** Query parameters a routed request shows conditions (`context.http.query`): the first ones. */

@@ -80,6 +80,8 @@ function decidedToPb(d: HttpDecided): Response {
         headers: [
           setHeader("x-tessera-decision-id", d.decisionId),
           setHeader("x-tessera-principal", d.subjectId),
+          // Decide and mint: the upstream sees only the narrowed token, never the client's own.
+          ...(d.token ? [setHeader("authorization", `Bearer ${d.token}`)] : []),
         ],
       },
     },
