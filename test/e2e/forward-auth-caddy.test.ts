@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import * as http from "node:http";
 import type * as net from "node:net";
 import { join } from "node:path";
@@ -16,26 +16,26 @@ import { tempDir } from "../helpers/server.js";
  * Issue #12 with a real Caddy (Debian's package: .ci/run installs it when missing) in front of a
  * small upstream started here: Caddy's `forward_auth` asks Tessera's /v1/forward-auth before
  * proxying, with its own API key on the auth request (`header_up`) and the agent's token as the
- * client sent it, and copies the X-Tessera-* answer headers onto the proxied request. The same
- * policy fixture as the nginx test. No Caddy here is a failure, never a skip.
+ * client sent it, and copies the X-Tessera-* answer headers onto the proxied request. The Caddyfile
+ * is the README's snippet; the policy fixture the nginx test's. No Caddy here is a failure, never
+ * a skip.
  */
 
+/**
+ * The README's Caddy snippet, as written, pointed at this test's ports: the site on a free port of
+ * 127.0.0.1 over plain HTTP, Tessera's HTTP port, its API key and the upstream. Global options
+ * keep Caddy to itself: no admin endpoint, no automatic HTTPS.
+ */
 function caddyfile(port: number, tesseraPort: number, upstreamPort: number, apiKey: string): string {
-  return `{
-	admin off
-	auto_https off
-}
-
-http://:${port} {
-	bind 127.0.0.1
-	forward_auth 127.0.0.1:${tesseraPort} {
-		uri /v1/forward-auth
-		header_up x-api-key ${apiKey}
-		copy_headers X-Tessera-Decision-Id X-Tessera-Principal X-Tessera-Scope
-	}
-	reverse_proxy 127.0.0.1:${upstreamPort}
-}
-`;
+  const block = /```caddyfile\n([\s\S]*?)```/.exec(readFileSync("README.md", "utf8"))?.[1];
+  if (!block) throw new Error("README.md has no caddyfile block");
+  const site = block
+    .replace("todo.example.com {", `http://:${port} {\n    bind 127.0.0.1`)
+    .replace("forward_auth tessera:8080", `forward_auth 127.0.0.1:${tesseraPort}`)
+    .replace('"tsk_…"', apiKey)
+    .replace("reverse_proxy backend:8080", `reverse_proxy 127.0.0.1:${upstreamPort}`);
+  expect(site).not.toMatch(/tessera:8080|backend:8080|tsk_…|example\.com/);
+  return `{\n\tadmin off\n\tauto_https off\n}\n\n${site}`;
 }
 
 /** What the upstream saw of one request. */
