@@ -129,6 +129,13 @@ describe("decide and mint at the PEPs (RouteMap mint, AuthZEN tessera_mint)", { 
     const p = expectMinted(minted, f.tokenA, "todos:list", h["x-tessera-decision-id"] ?? "", 120);
     // The PEP (the org's API key) extended the chain, not the subject.
     expect(p.act?.sub).not.toBe(p.sub);
+    // Introspection tells which decision minted it, and by whom.
+    const seen = await f.connect("tessera.v1.AuthService/IntrospectToken", { token: minted }, pep);
+    expect(seen).toMatchObject({
+      active: true,
+      decisionId: h["x-tessera-decision-id"],
+      actors: [p.act?.sub],
+    });
   });
 
   it("ext_authz: a route's own mint wins over the map's (30 s, not 2 min)", async () => {
