@@ -96,6 +96,7 @@ export async function startTessera(config: Config, opts: StartOptions = {}): Pro
       observeCall: opts.observeCall,
       admission: { maxInFlight: config.maxInFlight, maxLagMs: config.maxEventLoopLagMs },
       limits: { maxStreamsPerWorker: config.maxStreams, maxConnections: config.maxConnections },
+      corsOrigins: config.corsOrigins,
     });
     let ports: { grpcPort: number; httpPort: number };
     try {

@@ -1,4 +1,5 @@
 import { availableParallelism } from "node:os";
+import { originList } from "./cors-origins.js";
 import { base64Key, bool, bytes, count, duration, oneOf, port, text, type ValueType } from "./values.js";
 
 /** Sections of `serve --help` and of docs/config.md, in order. */
@@ -90,6 +91,15 @@ export const SCHEMA = {
     type: port,
     default: 8080,
     doc: "HTTP port (Connect, gRPC-Web, JWKS, health); 0 picks a free port",
+    group: "Listening",
+  }),
+  corsOrigins: setting({
+    env: "TESSERA_CORS_ORIGINS",
+    flag: "--cors-origins",
+    type: originList,
+    default: [],
+    defaultText: "none: no CORS headers, browsers on other origins are refused",
+    doc: "browser origins (exact, comma-separated, e.g. https://app.example.com) allowed to call the HTTP port's Connect, gRPC-Web, AuthZEN and JWKS paths (CORS); * allows any, for development only",
     group: "Listening",
   }),
   healthPort: optional({

@@ -37,6 +37,8 @@ export interface ServerOptions {
   readonly admission?: { readonly maxInFlight: number; readonly maxLagMs: number } | undefined;
   /** Connection and stream limits; DEFAULT_LIMITS for whatever is not given. */
   readonly limits?: Partial<TransportLimits> | undefined;
+  /** Browser origins allowed to call the HTTP port (CORS); none by default. */
+  readonly corsOrigins?: readonly string[] | undefined;
 }
 
 /** Both ports' servers, built but not listening. */
@@ -67,6 +69,8 @@ function plainEndpoints(t: Tessera, admission: Admission) {
   return {
     serves: (path: string) => isAuthzenPath(path) || isForwardAuthPath(path),
     handler: (req: PlainRequest) => (isForwardAuthPath(req.path) ? forward(req) : authzen(req)),
+    // Forward auth is called by proxies, with the browser's own headers copied: never CORS.
+    forBrowsers: isAuthzenPath,
   };
 }
 
@@ -112,6 +116,7 @@ export function createServers(t: Tessera, opts: ServerOptions): Servers {
     limits,
     budget,
     plain: plainEndpoints(t, admission),
+    corsOrigins: opts.corsOrigins,
   });
   return {
     grpc: server,
