@@ -232,11 +232,11 @@ describe("data-dir-private, with real modes", () => {
 
 describe("key-files-private, with real modes", () => {
   it.each([
-    [0o600, []],
-    [0o400, []],
-    [0o640, ["PROD_KEY_FILE_MODE"]],
-    [0o644, ["PROD_KEY_FILE_MODE"]],
-  ] as const)("a TLS key file %o", (mode, expected) => {
+    ["0600", 0o600, []],
+    ["0400", 0o400, []],
+    ["0640", 0o640, ["PROD_KEY_FILE_MODE"]],
+    ["0644", 0o644, ["PROD_KEY_FILE_MODE"]],
+  ] as const)("a TLS key file %s", (_name, mode, expected) => {
     const dir = freshDir();
     const key = fileWithMode(join(dir, "server-key.pem"), mode);
     const c = config({ tlsCert: join(dir, "server.pem"), tlsKey: key });
