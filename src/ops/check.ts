@@ -12,6 +12,8 @@ export interface Check {
   /** What passing means, in one line (doctor prints it). */
   readonly title: string;
   readonly severity: "fatal" | "warn";
+  /** Every code its findings may carry (stable: scripts, tests and the README name them). */
+  readonly codes: readonly string[];
   /** The problems found; none means the check passes. */
   run(config: Config, env: CheckEnv): readonly Finding[];
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { bootstrapDataDir } from "../../src/cluster.js";
@@ -316,12 +316,14 @@ describe("the checklist", () => {
       id: "w",
       title: "w",
       severity: "warn",
+      codes: ["W"],
       run: () => [{ code: "W", message: "w" }],
     };
     const broken: Check = {
       id: "b",
       title: "b",
       severity: "fatal",
+      codes: [],
       run: () => {
         throw new Error("boom");
       },
@@ -346,6 +348,41 @@ describe("the checklist", () => {
     const list = runChecklist(c, { platform: "linux", masterKeyOrigin: { kind: "env" } });
     expect(list.checks.filter((r) => r.status !== "pass")).toEqual([]);
     expect(list.ok).toBe(true);
+  });
+});
+
+describe("the README's production checklist", () => {
+  const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+  const section = readme.slice(readme.indexOf("## Production checklist"));
+  const rows = section
+    .slice(0, section.indexOf("\n## ", 3))
+    .split("\n")
+    .filter((l) => /^\| `[a-z-]+`/.test(l));
+
+  it("lists every check, in order, with exactly the codes it may find", () => {
+    expect(rows.map((r) => /^\| `([a-z-]+)`/.exec(r)?.[1])).toEqual(CHECKS.map((c) => c.id));
+    for (const [i, c] of CHECKS.entries()) {
+      const last = rows[i]?.split("|").at(-2) ?? "";
+      expect(
+        [...last.matchAll(/`(PROD_[A-Z_]+)`/g)].map((m) => m[1]),
+        c.id,
+      ).toEqual(c.codes);
+    }
+  });
+
+  it("quotes the bounds of src/ops/bounds.ts", () => {
+    const B = PRODUCTION_BOUNDS;
+    expect(B).toEqual({
+      maxTokenTtlSeconds: 3600,
+      clockToleranceSeconds: 60,
+      refreshTokenTtlSeconds: 30 * 86400,
+      sessionMaxLifetimeSeconds: 30 * 86400,
+    });
+    const row = (id: string) => rows.find((r) => r.startsWith(`| \`${id}\``)) ?? "";
+    expect(row("token-lifetimes")).toContain("`maxTokenTtlSeconds` ≤ 1 h");
+    expect(row("token-lifetimes")).toContain("`refreshTokenTtlSeconds` ≤ 30 d");
+    expect(row("token-lifetimes")).toContain("`sessionMaxLifetimeSeconds` ≤ 30 d");
+    expect(row("clock-tolerance")).toContain("≤ 60 s");
   });
 });
 

@@ -21,6 +21,7 @@ function traces(config: Config): DevTraces | undefined {
 /** No development org, and no file of its credentials. */
 export const noDevOrg: Check = {
   id: "no-dev-org",
+  codes: ["PROD_DEV_ORG", "PROD_DEV_CREDENTIALS"],
   title: "no development org (nor its credentials file) in the data directory",
   severity: "fatal",
   run: (config) => {
@@ -46,6 +47,7 @@ export const noDevOrg: Check = {
 /** No org runs on the example policy. */
 export const noExamplePolicy: Check = {
   id: "no-example-policy",
+  codes: ["PROD_EXAMPLE_POLICY"],
   title: "no org holds the development example policy",
   severity: "fatal",
   run: (config) => {

@@ -39,6 +39,7 @@ const onUnix = (env: CheckEnv, run: () => Finding[]): Finding[] => (env.platform
 /** The data directory, and everything in it, is its owner's alone. */
 export const dataDirPrivate: Check = {
   id: "data-dir-private",
+  codes: ["PROD_DATA_DIR_MODE", "PROD_DATA_FILE_MODE"],
   title: "the data directory and its files are readable by their owner only",
   severity: "fatal",
   run: (config: Config, env) =>
@@ -78,6 +79,7 @@ function keyFiles(config: Config, env: CheckEnv): { path: string; what: string }
 /** Key files are their owner's alone. */
 export const keyFilesPrivate: Check = {
   id: "key-files-private",
+  codes: ["PROD_KEY_FILE_MODE"],
   title: "the TLS private key and a config file holding the master key are readable by their owner only",
   severity: "fatal",
   run: (config, env) =>

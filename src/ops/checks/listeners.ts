@@ -23,6 +23,7 @@ export function listeners(config: Config): Listener[] {
 /** Off loopback, every port speaks TLS. */
 export const tlsOffLoopback: Check = {
   id: "tls-off-loopback",
+  codes: ["PROD_PLAINTEXT_LISTENER"],
   title: "every port reachable from other machines speaks TLS",
   severity: "fatal",
   run: (config) =>
@@ -41,6 +42,7 @@ export const tlsOffLoopback: Check = {
 /** A gRPC port with TLS asks for client certificates. */
 export const grpcClientCa: Check = {
   id: "grpc-client-ca",
+  codes: ["PROD_GRPC_NO_CLIENT_CA"],
   title: "the gRPC port with TLS requires client certificates (mTLS)",
   severity: "fatal",
   run: (config) =>

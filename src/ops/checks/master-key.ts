@@ -9,6 +9,7 @@ const MIN_DISTINCT_BYTES = 16;
 /** A master key that is set and looks random (not all zeros, not a short pattern repeated). */
 export const masterKeySet: Check = {
   id: "master-key",
+  codes: ["PROD_NO_MASTER_KEY", "PROD_DEV_MASTER_KEY"],
   title: "a random master key encrypts the signing keys at rest",
   severity: "fatal",
   run: (config) => {
@@ -34,6 +35,7 @@ export const masterKeySet: Check = {
 /** The master key is not given on the command line, where other local users can read it. */
 export const masterKeyNotOnCommandLine: Check = {
   id: "master-key-not-in-argv",
+  codes: ["PROD_MASTER_KEY_IN_ARGV"],
   title: "the master key is not on the command line",
   severity: "warn",
   run: (_config, env) =>

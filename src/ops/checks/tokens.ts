@@ -15,6 +15,7 @@ const over = (code: string, what: string, flag: string, value: number, bound: nu
 /** Token and session lifetimes within PRODUCTION_BOUNDS. */
 export const tokenLifetimes: Check = {
   id: "token-lifetimes",
+  codes: ["PROD_TOKEN_TTL", "PROD_REFRESH_TOKEN_TTL", "PROD_SESSION_LIFETIME"],
   title: `token lifetimes within bounds (access ≤ ${formatDuration(B.maxTokenTtlSeconds)}, refresh and session ≤ ${formatDuration(B.refreshTokenTtlSeconds)})`,
   severity: "fatal",
   run: (c) => [
@@ -45,6 +46,7 @@ export const tokenLifetimes: Check = {
 /** Clock tolerance within PRODUCTION_BOUNDS. */
 export const clockTolerance: Check = {
   id: "clock-tolerance",
+  codes: ["PROD_CLOCK_TOLERANCE"],
   title: `clock tolerance ≤ ${formatDuration(B.clockToleranceSeconds)}`,
   severity: "fatal",
   run: (c) =>
