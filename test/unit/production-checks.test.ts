@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { createDevCa } from "../../src/auth/dev-certs.js";
 import { bootstrapDataDir } from "../../src/cluster.js";
 import { type Config, type ConfigInput, loadConfig } from "../../src/config/config.js";
 import { writeDevCredentials } from "../../src/config/dev-credentials.js";
@@ -89,6 +90,29 @@ describe("grpc-client-ca", () => {
   ];
   it.each(cases)("%s", (_name, flags, expected) => {
     expect(codes("grpc-client-ca", config(flags))).toEqual(expected);
+  });
+});
+
+describe("no-dev-certs", () => {
+  it("warns for a server certificate and a client CA from tessera certs dev, not for another CA's", async () => {
+    const dir = freshDir();
+    const files = async (name: string, ca: Awaited<ReturnType<typeof createDevCa>>) => {
+      const pair = await ca.issueServer();
+      return {
+        tlsCert: fileWithMode(join(dir, `${name}.pem`), 0o644, pair.cert),
+        tlsKey: fileWithMode(join(dir, `${name}-key.pem`), 0o600, pair.key),
+        tlsClientCa: fileWithMode(join(dir, `${name}-ca.pem`), 0o644, ca.cert),
+      };
+    };
+    const dev = await files("dev", await createDevCa());
+    expect(codes("no-dev-certs", config(dev))).toEqual(["PROD_DEV_CERT", "PROD_DEV_CERT"]);
+    const own = await files("own", await createDevCa("Acme Issuing CA"));
+    expect(codes("no-dev-certs", config(own))).toEqual([]);
+    expect(codes("no-dev-certs", config({ ...own, tlsClientCa: dev.tlsClientCa }))).toEqual([
+      "PROD_DEV_CERT",
+    ]);
+    expect(codes("no-dev-certs", config())).toEqual([]);
+    expect(check("no-dev-certs").severity).toBe("warn");
   });
 });
 

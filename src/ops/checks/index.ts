@@ -1,4 +1,5 @@
 import type { Check } from "../check.js";
+import { noDevCerts } from "./dev-certs.js";
 import { noDevOrg, noExamplePolicy } from "./dev-org.js";
 import { dataDirPrivate, keyFilesPrivate } from "./file-modes.js";
 import { grpcClientCa, tlsOffLoopback } from "./listeners.js";
@@ -12,6 +13,7 @@ import { clockTolerance, tokenLifetimes } from "./tokens.js";
 export const CHECKS: readonly Check[] = [
   tlsOffLoopback,
   grpcClientCa,
+  noDevCerts,
   masterKeySet,
   masterKeyNotOnCommandLine,
   noDevOrg,
