@@ -22,6 +22,12 @@ export const COMMANDS: readonly Entry[] = [
     load: async () => [(await import("./commands/serve.js")).registerServe],
   },
   {
+    name: "doctor",
+    summary:
+      "check a server configuration against the production checklist without starting it; exits 1 when a check fails",
+    load: async () => [(await import("./commands/doctor.js")).registerDoctor],
+  },
+  {
     name: "init",
     summary: "create the database (if needed) and a new org; prints its API key and admin token once",
     load: async () => [(await import("./commands/init.js")).registerInit],

@@ -45,6 +45,8 @@ export const LOG_FORMATS = ["auto", "pretty", "json"] as const;
 export const SIGNING_ALGS = ["EdDSA", "ES256"] as const;
 /** When an Authorize answer may leave: before its decision is durable (async) or only after (sync). */
 export const DECISION_LOG_DURABILITIES = ["async", "sync"] as const;
+/** development: as convenient as safe on one machine; production: refuse to start unless `tessera doctor` passes. */
+export const MODES = ["development", "production"] as const;
 
 /**
  * Every setting of `tessera serve`: the one table from which loadConfig, the refusal of unknown
@@ -316,6 +318,14 @@ export const SCHEMA = {
     default: 5,
     doc: "while the decision log spills to a file, how often it tries the database again",
     group: "Decision log",
+  }),
+  mode: setting({
+    env: "TESSERA_MODE",
+    flag: "--mode",
+    type: oneOf("mode", MODES),
+    default: "development",
+    doc: "production refuses to start (listing every problem) unless the production checklist passes (tessera doctor), and never creates a development org",
+    group: "Process and logs",
   }),
   workers: setting({
     env: "TESSERA_WORKERS",
