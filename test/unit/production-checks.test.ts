@@ -316,6 +316,16 @@ describe("token-lifetimes and clock-tolerance, within PRODUCTION_BOUNDS", () => 
   });
 });
 
+describe("cors-no-wildcard", () => {
+  it.each([
+    ["no origins (the default)", {}, []],
+    ["listed origins", { corsOrigins: "https://app.example.com,http://localhost:5173" }, []],
+    ["any origin", { corsOrigins: "*" }, ["PROD_CORS_WILDCARD"]],
+  ] as [string, ConfigInput, string[]][])("%s", (_name, flags, found) => {
+    expect(codes("cors-no-wildcard", config(flags))).toEqual(found);
+  });
+});
+
 describe("the checklist", () => {
   const key = randomBytes(32).toString("base64");
 

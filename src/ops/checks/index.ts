@@ -1,4 +1,5 @@
 import type { Check } from "../check.js";
+import { corsNoWildcard } from "./cors.js";
 import { noDevCerts } from "./dev-certs.js";
 import { noDevOrg, noExamplePolicy } from "./dev-org.js";
 import { dataDirPrivate, keyFilesPrivate } from "./file-modes.js";
@@ -22,4 +23,5 @@ export const CHECKS: readonly Check[] = [
   keyFilesPrivate,
   tokenLifetimes,
   clockTolerance,
+  corsNoWildcard,
 ];
