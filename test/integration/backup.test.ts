@@ -1,8 +1,12 @@
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
+import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createOrg } from "../../src/core/bootstrap.js";
-import { BackupError, type BackupResult, backupStore, restoreStore } from "../../src/store/backup.js";
+import { BackupError, type BackupResult, backupStore } from "../../src/store/backup.js";
+import { databasePath } from "../../src/store/db.js";
+import { MIGRATIONS } from "../../src/store/migrations/index.js";
+import { restoreStore } from "../../src/store/restore.js";
 import { openStore, type Store } from "../../src/store/store.js";
 import { tempDir } from "../helpers/server.js";
 
@@ -76,5 +80,27 @@ describe("backupStore with a writer committing between its steps", () => {
     const err = await restoreStore(file, source).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BackupError);
     expect((err as BackupError).problem).toBe("RESTORE_TARGET_NOT_EMPTY");
+  });
+});
+
+describe("restoreStore of a backup from an older schema version", () => {
+  const tmp = tempDir("tessera-restore-old-");
+  afterAll(() => tmp.cleanup());
+
+  it("accepts it and migrates the restored store to this build's version", async () => {
+    const old = join(tmp.dir, "old");
+    mkdirSync(old);
+    const db = new Database(databasePath(old));
+    for (const m of MIGRATIONS.slice(0, -1)) {
+      db.exec(m.sql);
+      db.pragma(`user_version = ${m.version}`);
+    }
+    db.close();
+    const latest = MIGRATIONS.at(-1)?.version ?? 0;
+    const result = await restoreStore(databasePath(old), join(tmp.dir, "restored"));
+    expect({ schemaVersion: result.schemaVersion, storeVersion: result.storeVersion }).toEqual({
+      schemaVersion: latest - 1,
+      storeVersion: latest,
+    });
   });
 });

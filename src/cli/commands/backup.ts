@@ -170,7 +170,7 @@ export function registerRestore(program: Command): void {
     )
     .action(async (o: { from: string; dataDir?: string; config?: string }, cmd: Command) => {
       const config = await serverSettings(o);
-      const { restoreStore } = await import("../../store/backup.js");
+      const { restoreStore } = await import("../../store/restore.js");
       const result = await restoreStore(o.from, config.dataDir, (info) =>
         checkMasterKey(info.signingKeys, config.masterKey),
       ).catch((err: unknown) => Promise.reject(described(err)));
