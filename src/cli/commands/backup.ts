@@ -66,6 +66,49 @@ function keyAdvice(keys: { sealed: number; clear: number }): string[] {
   return [];
 }
 
+interface BackupFlags {
+  readonly to: string;
+  readonly dataDir?: string;
+  readonly config?: string;
+  readonly force?: boolean;
+  readonly pagesPerStep?: number;
+}
+
+/** `tessera backup`: copies the store, reporting progress on a terminal. */
+async function runBackup(o: BackupFlags, cmd: Command): Promise<void> {
+  const json = wantsJson(cmd);
+  const config = await serverSettings(o);
+  const { backupStore } = await import("../../store/backup.js");
+  const started = Date.now();
+  const tty = !json && process.stderr.isTTY;
+  const result = await backupStore(config.dataDir, o.to, {
+    overwrite: o.force,
+    pagesPerStep: o.pagesPerStep,
+    onProgress: (p) => {
+      if (tty) process.stderr.write(`\rcopied ${p.totalPages - p.remainingPages} of ${p.totalPages} pages`);
+    },
+  }).catch((err: unknown) => Promise.reject(described(err)));
+  if (tty) process.stderr.write("\n");
+  const signingKeys = await keyCounts(result.signingKeys);
+  const out = {
+    file: result.file,
+    dataDir: config.dataDir,
+    bytes: result.bytes,
+    pages: result.pages,
+    steps: result.steps,
+    schemaVersion: result.schemaVersion,
+    durationMs: Date.now() - started,
+    signingKeys,
+    masterKeyIncluded: false,
+  };
+  emit(json, out, () =>
+    [
+      `Backed up ${config.dataDir} to ${result.file}: ${result.bytes} bytes, schema version ${result.schemaVersion}, in ${out.durationMs} ms.`,
+      ...keyAdvice(signingKeys),
+    ].join("\n"),
+  );
+}
+
 export function registerBackup(program: Command): void {
   topLevel(program, "backup")
     .requiredOption("--to <file>", "the backup file to write (refused when it exists, unless --force)")
@@ -83,45 +126,7 @@ export function registerBackup(program: Command): void {
         "from the backup, to restore with. Restore with `tessera restore --from FILE`.",
       ].join("\n"),
     )
-    .action(
-      async (
-        o: { to: string; dataDir?: string; config?: string; force?: boolean; pagesPerStep?: number },
-        cmd: Command,
-      ) => {
-        const json = wantsJson(cmd);
-        const config = await serverSettings(o);
-        const { backupStore } = await import("../../store/backup.js");
-        const started = Date.now();
-        const tty = !json && process.stderr.isTTY;
-        const result = await backupStore(config.dataDir, o.to, {
-          overwrite: o.force,
-          pagesPerStep: o.pagesPerStep,
-          onProgress: (p) => {
-            if (tty)
-              process.stderr.write(`\rcopied ${p.totalPages - p.remainingPages} of ${p.totalPages} pages`);
-          },
-        }).catch((err: unknown) => Promise.reject(described(err)));
-        if (tty) process.stderr.write("\n");
-        const signingKeys = await keyCounts(result.signingKeys);
-        const out = {
-          file: result.file,
-          dataDir: config.dataDir,
-          bytes: result.bytes,
-          pages: result.pages,
-          steps: result.steps,
-          schemaVersion: result.schemaVersion,
-          durationMs: Date.now() - started,
-          signingKeys,
-          masterKeyIncluded: false,
-        };
-        emit(json, out, () =>
-          [
-            `Backed up ${config.dataDir} to ${result.file}: ${result.bytes} bytes, schema version ${result.schemaVersion}, in ${out.durationMs} ms.`,
-            ...keyAdvice(signingKeys),
-          ].join("\n"),
-        );
-      },
-    );
+    .action(runBackup);
 }
 
 /** Checks the master key the restored server will run with opens every signing key it will load. */
