@@ -111,6 +111,16 @@ export const COMMANDS: readonly Entry[] = [
     load: async () => [(await import("./commands/operator.js")).registerOperator],
   },
   {
+    name: "backup",
+    summary: "copy the store to a file while the server runs (the master key is not in it)",
+    load: async () => [(await import("./commands/backup.js")).registerBackup],
+  },
+  {
+    name: "restore",
+    summary: "restore a backup into a new, empty data directory",
+    load: async () => [(await import("./commands/backup.js")).registerRestore],
+  },
+  {
     name: "completion",
     summary: "print a shell completion script: bash, zsh or fish",
     load: async () => [(await import("./commands/completion.js")).registerCompletion],
