@@ -19,8 +19,15 @@ export const CASES = {
   decidemint: "Authorize with mint (token subject)",
   nolog: "Authorize, attributes, decision log off",
   sync: "Authorize, attributes, decision log sync",
+  extauthz: "ext_authz Check, token in the checked request, routed",
+  authzen: "AuthZEN /access/v1/evaluation (HTTP/1.1 JSON)",
 };
-const TARGET_CASE = { cerbos: { attrs: "CheckResources, the same question" } };
+const TARGET_CASE = {
+  cerbos: {
+    attrs: "CheckResources, the same question",
+    authzen: "its own AuthZEN /access/v1/evaluation, the same body",
+  },
+};
 export const caseLabel = (target, caseId) => TARGET_CASE[target]?.[caseId] ?? CASES[caseId];
 
 const find = (rows, target, caseId, mode = "throughput") =>
@@ -47,6 +54,32 @@ function overloadRatios(o) {
       1000,
     ],
   ];
+}
+
+/**
+ * The mesh goals (issue #12), where their cases ran: ext_authz Check against Authorize with a
+ * token subject (same Tessera, same load), and AuthZEN against Cerbos's own AuthZEN endpoint.
+ */
+export function meshRatios(rows) {
+  const rps = (t, c) => find(rows, t, c)?.reqPerSec;
+  const out = [];
+  const goal = (name, v, min) =>
+    out.push({ name, value: Number(v.toFixed(3)), goal: `≥ ${min}`, met: v >= min });
+  if (rps("tessera", "extauthz") && rps("tessera", "token"))
+    goal(
+      "ext_authz Check / Authorize (token), req/s",
+      rps("tessera", "extauthz") / rps("tessera", "token"),
+      0.9,
+    );
+  if (rps("tessera", "authzen") && rps("cerbos", "authzen")) {
+    const load = find(rows, "tessera", "authzen")?.load;
+    goal(
+      `AuthZEN evaluation, Tessera / Cerbos, req/s${load ? ` (${load})` : ""}`,
+      rps("tessera", "authzen") / rps("cerbos", "authzen"),
+      1.5,
+    );
+  }
+  return out;
 }
 
 function ratios(d) {
@@ -97,6 +130,7 @@ function ratios(d) {
       met: v >= 0.8,
     });
   }
+  out.push(...meshRatios(d.rows));
   if (rps("tessera", "nolog")) {
     const v = rps("tessera", "attrs") / rps("tessera", "nolog");
     out.push({
@@ -135,7 +169,7 @@ const MODE = {
 function table(d) {
   const order = (list, v) => list.indexOf(v);
   const modes = ["throughput", "serial", "open-loop"];
-  const cases = ["attrs", "nolog", "sync", "token", "big", "authn", "mint"];
+  const cases = ["attrs", "nolog", "sync", "token", "extauthz", "authzen", "big", "authn", "mint"];
   const targets = ["limit", "cerbos", "tessera"];
   const rows = [...d.rows].sort(
     (a, b) =>
@@ -147,11 +181,19 @@ function table(d) {
     "| target | case | load | req/s | mean | max | p50 | p99 |",
     "|---|---|---|---:|---:|---:|---:|---:|",
     ...rows.map((r) => {
-      const load = r.mode === "open-loop" ? `open loop @ ${num(r.targetRate)} req/s` : MODE[r.mode];
+      const load =
+        r.mode === "open-loop"
+          ? `open loop @ ${num(r.targetRate)} req/s`
+          : r.load
+            ? `${r.mode} (${r.load})`
+            : MODE[r.mode];
       return `| ${r.target} | ${caseLabel(r.target, r.caseId)} | ${load} | ${num(r.reqPerSec)} | ${ms(r.meanUs)} | ${ms(r.maxUs)} | ${ms(r.p50Us)} | ${ms(r.p99Us)} |`;
     }),
-    `| raw Ed25519 (node:crypto sign, ${d.workers} process${d.workers > 1 ? "es" : ""}) | MintToken baseline | loop | ${num(d.ed25519OpsPerSec)} | | | | |`,
   ];
+  if (d.ed25519OpsPerSec !== undefined)
+    lines.push(
+      `| raw Ed25519 (node:crypto sign, ${d.workers} process${d.workers > 1 ? "es" : ""}) | MintToken baseline | loop | ${num(d.ed25519OpsPerSec)} | | | | |`,
+    );
   return lines.join("\n");
 }
 
@@ -240,6 +282,35 @@ export function updateMarkdown(text, path = join(ROOT, "BENCHMARKS.md")) {
     next = `${old.slice(0, start)}${text}${end < 0 ? "" : `\n${rest.slice(end)}`}`;
   }
   writeFileSync(path, `${next.trimEnd()}\n`);
+}
+
+/**
+ * `BENCH_ONLY=mesh`: the mesh cases' table and goals on stdout, their raw figures in
+ * bench/results/mesh.json. BENCHMARKS.md is left alone (its dated sections are written by hand).
+ */
+export function meshSummary(d) {
+  const list = meshRatios(d.rows);
+  console.log(`\n${table(d)}\n\n${ratioTable(list)}\n`);
+  mkdirSync(RESULTS, { recursive: true });
+  const json = {
+    date: new Date(d.started).toISOString(),
+    command: "BENCH_ONLY=mesh node bench/run.mjs",
+    seconds: Number(d.seconds.toFixed(1)),
+    machine: machine(),
+    workers: d.workers,
+    versions: { ...d.versions, node: process.version },
+    settings: d.settings,
+    rounds: d.rounds,
+    results: d.rows.map((r) => ({ ...r, case: caseLabel(r.target, r.caseId) })),
+    allRounds: d.allRounds,
+    ratios: list,
+  };
+  writeFileSync(join(RESULTS, "mesh.json"), `${JSON.stringify(json, null, 2)}\n`);
+  const missed = list.filter((r) => !r.met);
+  console.log(
+    `${list.length - missed.length}/${list.length} mesh goals met${missed.length ? `; missed: ${missed.map((r) => r.name).join("; ")}` : ""}`,
+  );
+  console.log("wrote bench/results/mesh.json");
 }
 
 export function report(d) {
