@@ -233,7 +233,12 @@ ratio against targets measured in the same run, same load generator, same machin
 - **Machine:** ${m.cpuModel}, ${m.cpus} cores, ${m.memGiB} GiB, Linux ${m.kernel}; Node ${m.node}.
 - **Load:** ${d.versions.h2load}, one thread: throughput \`-n ${d.settings.n} -c 4 -m 32 -t 1\`
   (after ${d.settings.warmup.toLocaleString("en-US")} warm-up requests), serial \`-n ${d.settings.serial} -c 1 -m 1\`,
-  latency percentiles open-loop with \`--rps\` at half of Cerbos's throughput for ${d.settings.openLoopSeconds} s, every latency logged.
+  latency percentiles open-loop with \`--rps\` at half of Cerbos's throughput for ${d.settings.openLoopSeconds} s, every latency logged.${
+    d.settings.httpConnections
+      ? `
+  The AuthZEN cases (plain HTTP/1.1 JSON) \`--h1 -c ${d.settings.httpConnections} -m 1\`: one request in flight per connection, no pipelining.`
+      : ""
+  }
   The targets take turns in ${d.rounds} interleaved rounds, each measured alone: every other target's processes
   are paused (SIGSTOP) while it runs, so idle servers' timers, GC and threads do not share the two cores. Each
   figure is the best round (highest req/s, lowest serial mean, lowest open-loop p99), since other work on a
@@ -241,7 +246,8 @@ ratio against targets measured in the same run, same load generator, same machin
 - **Targets:** Tessera \`serve ${d.workersFlag ? `--workers ${d.workers}` : "(one process: no --workers flag)"}\`;
   limit = bare grpc-js + protobuf-es decode, constant answer, ${d.workers} cluster worker(s);
   ${d.versions.cerbos} (disk store, \`--log-level=warn\`, no telemetry). Each answer was checked with a real
-  gRPC client first (ALLOW / EFFECT_ALLOW), and h2load's responses were all 200 with the expected body size.
+  gRPC client first (ALLOW / EFFECT_ALLOW; ext_authz: OK with ok_response), each AuthZEN answer with an HTTP
+  client (decision true), and h2load's responses were all 200 with the expected body size.
 
 ![Throughput per case](bench/results/chart.svg)
 

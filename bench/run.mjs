@@ -391,12 +391,15 @@ async function meshOnly() {
     `${h2loadVersion}; Tessera with ${hasWorkers ? `--workers ${workers}` : "one process"}, n=${N}; HTTP cases --h1 -c ${HTTP_CONNECTIONS} -m 1`,
   );
   const cerbos = await startCerbos(tmp, cerbosReady);
+  // BENCH_CPU_PROF=<dir>: every Tessera process (its workers too) writes a CPU profile there on exit.
+  const profileDir = process.env.BENCH_CPU_PROF;
   const tessera = await startTessera({
     instance: "small",
     tmp,
     workers: hasWorkers ? workers : undefined,
     policy: scenarioWithMesh(),
     ready: scenarioReady(workers),
+    nodeArgs: profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : undefined,
   });
   const calls = workers * 2;
   const token = await prepare(
