@@ -1,16 +1,21 @@
 // Reads the .cpuprofile files of a directory (`BENCH_CPU_PROF=<dir>` runs) and prints, over all
 // of them, the functions with the most self time and the inclusive time of the functions named
-// on the command line: `node bench/cpu-profile.mjs <dir> [functionName ...]`.
+// on the command line: `node bench/cpu-profile.mjs <dir> [functionName ...]`. With
+// `--under=<functionName>`, also the functions with the most inclusive time beneath it.
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
-const [dir, ...named] = process.argv.slice(2);
+const args = process.argv.slice(2);
+const under = args.find((a) => a.startsWith("--under="))?.slice("--under=".length);
+const [dir, ...named] = args.filter((a) => !a.startsWith("--under="));
 if (!dir) {
   console.error("usage: node bench/cpu-profile.mjs <dir> [functionName ...]");
   process.exit(2);
 }
 
 const self = new Map();
+/** Inclusive time of every function beneath `under` (each counted once per sample). */
+const beneath = new Map();
 const inclusive = new Map(named.map((n) => [n, 0]));
 let total = 0;
 let idle = 0;
@@ -36,13 +41,17 @@ for (const file of readdirSync(dir).filter((f) => f.endsWith(".cpuprofile"))) {
     self.set(key, (self.get(key) ?? 0) + t);
     // Inclusive: count the sample once for each named function on its stack.
     const seen = new Set();
+    const stack = [];
     for (let cur = id; cur !== undefined; cur = parent.get(cur)) {
       const fn = byId.get(cur).callFrame.functionName;
+      stack.push(fn || "(anonymous)");
       if (inclusive.has(fn) && !seen.has(fn)) {
         seen.add(fn);
         inclusive.set(fn, inclusive.get(fn) + t);
       }
     }
+    const at = under ? stack.indexOf(under) : -1;
+    if (at > 0) for (const fn of new Set(stack.slice(0, at))) beneath.set(fn, (beneath.get(fn) ?? 0) + t);
   }
 }
 
@@ -58,4 +67,9 @@ for (const [k, t] of [...self]
 if (named.length) {
   console.log("\ninclusive time:");
   for (const [k, t] of inclusive) console.log(`${pct(t).padStart(6)}  ${k}`);
+}
+if (under) {
+  console.log(`\nbeneath ${under} (inclusive):`);
+  for (const [k, t] of [...beneath].sort((a, b) => b[1] - a[1]).slice(0, 25))
+    console.log(`${pct(t).padStart(6)}  ${k}`);
 }

@@ -16,7 +16,7 @@ import { framedSize, grpcCall, pathOf } from "./grpc-call.mjs";
 import { ensureH2load, h2load, writeBody, writeGrpcBody } from "./h2load.mjs";
 import { httpPost } from "./http-call.mjs";
 import { OVERLOAD, overload } from "./overload.mjs";
-import { killAllNow, pauseAllBut, run, stop, stopAll, waitFor } from "./proc.mjs";
+import { childPids, cpuSeconds, killAllNow, pauseAllBut, run, stop, stopAll, waitFor } from "./proc.mjs";
 import { durabilityRatio, meshSummary, report } from "./report.mjs";
 import { bigPolicy } from "./scenario/big-policy.mjs";
 import * as req from "./scenario/requests.mjs";
@@ -84,6 +84,7 @@ async function prepare(target, caseId, method, message, headers, check, calls = 
   return {
     target: target.name,
     proc: target.proc,
+    pids: target.pids ?? (() => [target.proc.pid, ...childPids(target.proc.pid)]),
     caseId,
     label: `${target.name} ${caseId}`,
     url: `http://127.0.0.1:${target.port}${pathOf(method)}`,
@@ -107,6 +108,7 @@ async function prepareHttp(target, caseId, port, path, body, headers, check, cal
   return {
     target: target.name,
     proc: target.proc,
+    pids: target.pids ?? (() => [target.proc.pid, ...childPids(target.proc.pid)]),
     caseId,
     label: `${target.name} ${caseId}`,
     url: `http://127.0.0.1:${port}${path}`,
@@ -207,12 +209,13 @@ function record(c, mode, r, round, extra = {}) {
     maxUs: r.log?.maxUs ?? r.maxUs,
     p50Us: r.log?.p50Us,
     p99Us: r.log?.p99Us,
+    cpuUsPerReq: r.cpuSeconds === undefined ? undefined : (r.cpuSeconds * 1e6) / r.done,
     ...extra,
   };
   rows.push(row);
   const ms = (us) => (us === undefined ? "-" : `${(us / 1000).toFixed(2)}ms`);
   log(
-    `${c.target.padEnd(8)} ${c.caseId.padEnd(6)} ${mode.padEnd(10)} ${Math.round(row.reqPerSec).toLocaleString("en-US").padStart(7)} req/s  mean ${ms(row.meanUs)}  max ${ms(row.maxUs)}  p50 ${ms(row.p50Us)}  p99 ${ms(row.p99Us)}`,
+    `${c.target.padEnd(8)} ${c.caseId.padEnd(6)} ${mode.padEnd(10)} ${Math.round(row.reqPerSec).toLocaleString("en-US").padStart(7)} req/s  mean ${ms(row.meanUs)}  max ${ms(row.maxUs)}  p50 ${ms(row.p50Us)}  p99 ${ms(row.p99Us)}${row.cpuUsPerReq === undefined ? "" : `  server CPU ${Math.round(row.cpuUsPerReq)} µs/req`}`,
   );
   return row;
 }
@@ -234,7 +237,14 @@ function best() {
     const cur = out.get(key);
     if (!cur || pick[r.mode](cur, r)) out.set(key, r);
   }
-  return [...out.values()];
+  // Server CPU per request: the lowest of any round (the least disturbed one, as for req/s).
+  return [...out.values()].map((b) => {
+    const cpus = rows
+      .filter((r) => r.target === b.target && r.caseId === b.caseId && r.mode === b.mode)
+      .map((r) => r.cpuUsPerReq)
+      .filter((v) => v !== undefined);
+    return cpus.length ? { ...b, cpuUsPerReq: Math.min(...cpus) } : b;
+  });
 }
 
 /**
@@ -255,7 +265,12 @@ async function throughput(c, round) {
   const extra = c.h1 ? { load: `--h1 -c ${load.c} -m ${load.m}` } : {};
   return alone(c, async () => {
     await h2load(c, { n: WARMUP, ...load, timeoutMs: 60_000 });
-    return record(c, "throughput", await h2load(c, { n: N, ...load, timeoutMs: 200_000 }), round, extra);
+    // The server's CPU time over the measurement: per request, it barely moves with other load.
+    const pids = c.pids?.() ?? [];
+    const cpu0 = cpuSeconds(pids);
+    const r = await h2load(c, { n: N, ...load, timeoutMs: 200_000 });
+    r.cpuSeconds = pids.length ? cpuSeconds(pids) - cpu0 : undefined;
+    return record(c, "throughput", r, round, extra);
   });
 }
 
@@ -402,6 +417,8 @@ async function meshOnly() {
     nodeArgs: profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : undefined,
   });
   const calls = workers * 2;
+  // BENCH_CASES=tessera/extauthz,…: measure only these (e.g. to profile one case alone).
+  const only = process.env.BENCH_CASES && new Set(process.env.BENCH_CASES.split(","));
   const token = await prepare(
     tessera,
     "token",
@@ -415,7 +432,8 @@ async function meshOnly() {
   log("every target answered as expected (ALLOW / ok_response / decision true); measuring");
   for (let round = 1; round <= ROUNDS; round++) {
     log(`throughput, round ${round} of ${ROUNDS}`);
-    for (const c of [token, mesh.extAuthz, mesh.cerbosAuthzen, mesh.authzen]) await throughput(c, round);
+    for (const c of [token, mesh.extAuthz, mesh.cerbosAuthzen, mesh.authzen])
+      if (!only || only.has(`${c.target}/${c.caseId}`)) await throughput(c, round);
   }
   meshSummary({
     started,
