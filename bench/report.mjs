@@ -258,7 +258,9 @@ ratio against targets measured in the same run, same load generator, same machin
   are paused (SIGSTOP) while it runs, so idle servers' timers, GC and threads do not share the two cores. Each
   figure is the best round (highest req/s, lowest serial mean, lowest open-loop p99), since other work on a
   shared machine only slows a round down.
-- **Targets:** Tessera \`serve ${d.workersFlag ? `--workers ${d.workers}` : "(one process: no --workers flag)"}\`;
+- **Targets:** Tessera \`serve ${d.workersFlag ? `--workers ${d.workers}` : "(one process: no --workers flag)"}\`
+  (the 5-rule one also holds bench/scenario/mesh.yaml for the mesh cases: a RouteMap and one rule of a
+  resource kind of its own, never a candidate for the scenario's requests);
   limit = bare grpc-js + protobuf-es decode, constant answer, ${d.workers} cluster worker(s);
   ${d.versions.cerbos} (disk store, \`--log-level=warn\`, no telemetry). Each answer was checked with a real
   gRPC client first (ALLOW / EFFECT_ALLOW; ext_authz: OK with ok_response), each AuthZEN answer with an HTTP
