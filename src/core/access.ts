@@ -3,6 +3,7 @@ import type { OrgCredentials } from "../auth/org-credentials.js";
 import { digestsEqual, isWellFormedSecret, secretDigest } from "../auth/secrets.js";
 import type { TokenVerifier } from "../auth/token-verifier.js";
 import { TesseraError } from "../domain/errors.js";
+import { type AuthMethod, noteAuditActor } from "../store/admin-audit.js";
 import type { OperatorRepository } from "../store/operators.js";
 import type { CallContext } from "./context.js";
 
@@ -55,6 +56,13 @@ export interface AccessDeps {
   readonly operators: OperatorRepository;
 }
 
+/** How each kind of admin actor authenticated, for the audit trail. */
+const AUTH_METHOD: Record<string, AuthMethod> = {
+  admin: "admin_token",
+  api_key: "api_key",
+  user: "user_session",
+};
+
 /** The header carrying the server operator's token (tso_…). */
 export const OPERATOR_HEADER = "x-operator-token";
 
@@ -74,6 +82,16 @@ export class AccessControl {
 
   /** `admin`, also saying which credential the caller is (for the policy history). */
   async adminCaller(ctx: CallContext, scope: AdminScope): Promise<AdminCaller> {
+    const caller = await this.resolveAdmin(ctx, scope);
+    // The audit trail names this caller for every change the call makes.
+    noteAuditActor({
+      principal: caller.actor,
+      method: AUTH_METHOD[caller.actor.split(":")[0] ?? ""] ?? "api_key",
+    });
+    return caller;
+  }
+
+  private async resolveAdmin(ctx: CallContext, scope: AdminScope): Promise<AdminCaller> {
     const apiKey = ctx.header("x-api-key");
     const adminToken = ctx.header("x-admin-token");
     if (adminToken || !apiKey) {
@@ -229,6 +247,7 @@ export class AccessControl {
     const row = this.d.operators.findToken(digest);
     if (!row || !digestsEqual(row.digest, digest))
       throw new TesseraError("OPERATOR_TOKEN_UNKNOWN", "the operator token is not known");
+    noteAuditActor({ principal: `operator:${row.id}`, method: "operator" });
     return row.id;
   }
 }
