@@ -68,8 +68,15 @@ export class AuditQueries {
   private readonly audit: AdminAuditLog;
   private readonly decisions: DecisionQuery;
 
-  /** `db`: the admin connection (audit trail); `logDb`: the decision log's connection. */
-  constructor(db: Db, logDb: Db) {
+  /**
+   * `db`: the admin connection (audit trail); `logDb`: the decision log's connection;
+   * `scanBudget`: decisions one call examines at most (default SCAN_BUDGET).
+   */
+  constructor(
+    db: Db,
+    logDb: Db,
+    private readonly scanBudget = SCAN_BUDGET,
+  ) {
     this.audit = new AdminAuditLog(db);
     this.decisions = new DecisionQuery(logDb);
   }
@@ -99,7 +106,7 @@ export class AuditQueries {
       after,
       newestFirst: q.newestFirst,
       limit: pageSize(q.limit),
-      budget: SCAN_BUDGET,
+      budget: this.scanBudget,
     });
     const resume = page.resume;
     return {
