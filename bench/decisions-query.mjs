@@ -31,8 +31,12 @@ const SPAN_MS = Number(o.days) * 86_400_000;
 const PER_SEGMENT = Number(o["per-segment"]);
 const RUNS = Number(o.runs);
 
-const { openDatabase, databasePath } = await import("../dist/src/store/db.js").catch(() => import("../dist/store/db.js"));
-const { AuditQueries } = await import("../dist/src/core/audit-query.js").catch(() => import("../dist/core/audit-query.js"));
+const { openDatabase, databasePath } = await import("../dist/src/store/db.js").catch(
+  () => import("../dist/store/db.js"),
+);
+const { AuditQueries } = await import("../dist/src/core/audit-query.js").catch(
+  () => import("../dist/core/audit-query.js"),
+);
 
 const dir = o.dir ?? mkdtempSync(join(tmpdir(), "tessera-bench-decisions-"));
 openDatabase(dir).close(); // schema and every migration, as a server would

@@ -518,6 +518,7 @@ export const MIGRATIONS: readonly Migration[] = [
       -- Retention deletes segments by age across every org, oldest first: without this index each
       -- batch read the whole table (records included) to find them.
       CREATE INDEX decision_segments_time ON decision_segments(last_at_ms);
+      CREATE INDEX decision_batches_time ON decision_batches(written_at_ms);
       -- QueryDecisions walks one org's segments in log order (seq, the rowid, rides along).
       CREATE INDEX decision_segments_org_seq ON decision_segments(org_id);
     `,
