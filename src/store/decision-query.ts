@@ -101,6 +101,11 @@ export class DecisionQuery {
     const lo = f.fromMs === undefined ? 0 : this.firstInRange.get(f.orgId, f.fromMs)?.seq;
     if (lo === null || lo === undefined) return { records: [], resume: q.after, more: false };
     const match = matcher(f);
+    // A segment that does not contain a wanted string, encoded as the writer encoded it, holds no
+    // match: it is skipped without parsing (a search by subject reads an hour's segments as text).
+    const needles = [f.subjectId, f.caller, f.scope, f.reason, f.rule, f.resourceKind, f.resourceId]
+      .filter((v): v is string => Boolean(v))
+      .map((v) => JSON.stringify(v));
     const out: (DecisionRecord & LogPosition)[] = [];
     let examined = 0;
     let resume = q.after;
@@ -116,9 +121,10 @@ export class DecisionQuery {
           (f.toMs === undefined || s.first_at_ms < f.toMs);
         // Past this segment's end, in scan order: the resume point once it is read (or skipped).
         const done = { segment: s.seq, position: q.newestFirst ? 0 : s.count - 1 };
-        if (!inRange) {
-          examined++;
+        if (!inRange || needles.some((n) => !s.records.includes(n))) {
+          examined += inRange ? s.count : 1;
           resume = done;
+          if (examined >= q.budget) return { records: out, resume, more: true };
           continue;
         }
         const parsed = JSON.parse(s.records) as Stored[];

@@ -90,6 +90,10 @@ describe("QueryDecisions over the segment store", () => {
       want((r) => r.rule === "reads" && r.resourceId === "r2"),
     );
     expect(ids({ subjectId: "nobody" })).toEqual([]);
+    // Segments are skipped on the text of a wanted value: one needing JSON escapes is still found.
+    const odd = 'q"uo\\te é\u2028';
+    store.decisions.insert([rec("A", 200, { id: "odd", subjectId: odd })]);
+    expect(ids({ subjectId: odd })).toEqual(["odd"]);
   });
 
   it("never shows one org's decisions to another", () => {
