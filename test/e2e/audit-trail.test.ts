@@ -2,11 +2,14 @@ import { generateKeyPairSync } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SystemService } from "../../gen/tessera/v1/system_service_pb.js";
 import { Tier } from "../../gen/tessera/v1/types_pb.js";
 import { databasePath } from "../../src/store/db.js";
 import { openStore } from "../../src/store/store.js";
 import { adminHeaders, type CallResult, expectFailure, expectOk } from "../helpers/e2e.js";
+import { grpcClient } from "../helpers/grpc-client.js";
 import { type GrpcFixture, startGrpcFixture } from "../helpers/grpc-fixture.js";
+import { createOperatorToken } from "../helpers/server.js";
 
 /**
  * Issue #13, "Audit trail", on a real server with a real grpc-js client: every mutating admin
@@ -262,6 +265,44 @@ describe("admin audit trail", { timeout: 60_000 }, () => {
       "POLICY_INVALID",
     );
     expect(rowsAfter(before)).toEqual([]);
+  });
+
+  it("a user session and the server operator are named as themselves", async () => {
+    const a = f.c.admin;
+    const password = "a long enough password for ops";
+    const user = expectOk(await a.call("createUser", { username: "ops", password, role: "admin" }, admin));
+    const login = expectOk(
+      await f.c.auth.call("authenticate", {
+        credential: { case: "password", value: { orgId, username: "ops", password } },
+        issueTokens: true,
+      }),
+    );
+    const asUser = { authorization: `Bearer ${login.tokens?.accessToken}` };
+    const r = await audited((h) => a.call("createAgent", { name: "by-user" }, h), asUser);
+    expect(r.rows.map((x) => [x.action, x.actor, x.auth_method])).toEqual([
+      ["agent.create", `user:${user.user?.id}`, "user_session"],
+    ]);
+
+    const system = grpcClient(SystemService, f.address);
+    try {
+      const op = { "x-operator-token": createOperatorToken(f.server.dataDir) };
+      const opId = db
+        .prepare<[], { id: string }>(
+          "SELECT id FROM operator_tokens ORDER BY created_at DESC, rowid DESC LIMIT 1",
+        )
+        .get()?.id;
+      const org = await audited((h) => system.call("createOrg", { name: "made-by-operator" }, h), op);
+      expect(org.rows.map((x) => [x.action, x.org_id, x.actor, x.auth_method])).toEqual([
+        ["org.create", org.value.org?.id, `operator:${opId}`, "operator"],
+      ]);
+      const keys = await audited((h) => system.call("rotateSigningKeys", {}, h), op);
+      expect(keys.rows.map((x) => [x.action, x.org_id, x.actor])).toEqual([
+        ["signing_keys.change", null, `operator:${opId}`],
+      ]);
+      expect(keys.rows[0]?.after).not.toMatch(/"kty"|"d"|private/);
+    } finally {
+      system.close();
+    }
   });
 
   it("QueryAudit shows an org its own records only, filtered, page by page with a cursor", async () => {
