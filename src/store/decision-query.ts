@@ -61,7 +61,17 @@ interface SegmentRow {
   first_at_ms: number;
   last_at_ms: number;
   count: number;
-  records: string;
+  /** Null when SQLite already saw the segment holds no match (out of range, or lacking the needle). */
+  records: string | null;
+}
+
+interface ScanParams {
+  org: string;
+  next: number;
+  lo: number;
+  from: number;
+  to: number;
+  needle: string;
 }
 
 /** Segments read per statement. */
@@ -85,14 +95,18 @@ export class DecisionQuery {
       `SELECT min(seq) AS seq FROM decision_segments INDEXED BY decision_segments_org_time
        WHERE org_id = ? AND last_at_ms >= ?`,
     );
-    // Both walk one org's segments in seq order on decision_segments_org_seq.
-    this.asc = db.prepare<[string, number], SegmentRow>(
-      `SELECT seq, first_at_ms, last_at_ms, count, records FROM decision_segments INDEXED BY decision_segments_org_seq
-       WHERE org_id = ? AND seq >= ? ORDER BY seq LIMIT ${CHUNK}`,
+    // Both walk one org's segments in seq order on decision_segments_org_seq. A segment's records
+    // come back only when it is in range and its text holds the needle (instr in SQLite is far
+    // cheaper than handing the text to JavaScript to find it has no match).
+    const columns = `seq, first_at_ms, last_at_ms, count,
+       CASE WHEN last_at_ms >= @from AND first_at_ms < @to AND instr(records, @needle) > 0 THEN records END AS records`;
+    this.asc = db.prepare<[ScanParams], SegmentRow>(
+      `SELECT ${columns} FROM decision_segments INDEXED BY decision_segments_org_seq
+       WHERE org_id = @org AND seq >= @next ORDER BY seq LIMIT ${CHUNK}`,
     );
-    this.desc = db.prepare<[string, number, number], SegmentRow>(
-      `SELECT seq, first_at_ms, last_at_ms, count, records FROM decision_segments INDEXED BY decision_segments_org_seq
-       WHERE org_id = ? AND seq <= ? AND seq >= ? ORDER BY seq DESC LIMIT ${CHUNK}`,
+    this.desc = db.prepare<[ScanParams], SegmentRow>(
+      `SELECT ${columns} FROM decision_segments INDEXED BY decision_segments_org_seq
+       WHERE org_id = @org AND seq <= @next AND seq >= @lo ORDER BY seq DESC LIMIT ${CHUNK}`,
     );
   }
 
@@ -113,7 +127,15 @@ export class DecisionQuery {
       ? (q.after?.segment ?? Number.MAX_SAFE_INTEGER)
       : Math.max(lo, q.after?.segment ?? 0);
     for (;;) {
-      const rows = q.newestFirst ? this.desc.all(f.orgId, next, lo) : this.asc.all(f.orgId, next);
+      const params = {
+        org: f.orgId,
+        next,
+        lo,
+        from: f.fromMs ?? Number.MIN_SAFE_INTEGER,
+        to: f.toMs ?? Number.MAX_SAFE_INTEGER,
+        needle: needles[0] ?? "",
+      };
+      const rows = q.newestFirst ? this.desc.all(params) : this.asc.all(params);
       if (rows.length === 0) return { records: out, resume, more: false };
       for (const s of rows) {
         const inRange =
@@ -121,13 +143,14 @@ export class DecisionQuery {
           (f.toMs === undefined || s.first_at_ms < f.toMs);
         // Past this segment's end, in scan order: the resume point once it is read (or skipped).
         const done = { segment: s.seq, position: q.newestFirst ? 0 : s.count - 1 };
-        if (!inRange || needles.some((n) => !s.records.includes(n))) {
+        const text = s.records;
+        if (text === null || needles.some((n) => !text.includes(n))) {
           examined += inRange ? s.count : 1;
           resume = done;
           if (examined >= q.budget) return { records: out, resume, more: true };
           continue;
         }
-        const parsed = JSON.parse(s.records) as Stored[];
+        const parsed = JSON.parse(text) as Stored[];
         const resumeHere = q.after?.segment === s.seq ? q.after.position : undefined;
         let i = q.newestFirst ? (resumeHere ?? parsed.length) - 1 : (resumeHere ?? -1) + 1;
         for (; q.newestFirst ? i >= 0 : i < parsed.length; i += q.newestFirst ? -1 : 1) {
