@@ -56,13 +56,6 @@ export interface AccessDeps {
   readonly operators: OperatorRepository;
 }
 
-/** How each kind of admin actor authenticated, for the audit trail. */
-const AUTH_METHOD: Record<string, AuthMethod> = {
-  admin: "admin_token",
-  api_key: "api_key",
-  user: "user_session",
-};
-
 /** The header carrying the server operator's token (tso_…). */
 export const OPERATOR_HEADER = "x-operator-token";
 
@@ -82,16 +75,16 @@ export class AccessControl {
 
   /** `admin`, also saying which credential the caller is (for the policy history). */
   async adminCaller(ctx: CallContext, scope: AdminScope): Promise<AdminCaller> {
-    const caller = await this.resolveAdmin(ctx, scope);
+    const { method, ...caller } = await this.resolveAdmin(ctx, scope);
     // The audit trail names this caller for every change the call makes.
-    noteAuditActor({
-      principal: caller.actor,
-      method: AUTH_METHOD[caller.actor.split(":")[0] ?? ""] ?? "api_key",
-    });
+    noteAuditActor({ principal: caller.actor, method });
     return caller;
   }
 
-  private async resolveAdmin(ctx: CallContext, scope: AdminScope): Promise<AdminCaller> {
+  private async resolveAdmin(
+    ctx: CallContext,
+    scope: AdminScope,
+  ): Promise<AdminCaller & { method: AuthMethod }> {
     const apiKey = ctx.header("x-api-key");
     const adminToken = ctx.header("x-admin-token");
     if (adminToken || !apiKey) {
@@ -100,7 +93,7 @@ export class AccessControl {
       if (!adminToken && !apiKey) refuseOperatorAsOrg(ctx);
       const orgId = this.d.credentials.adminOrg(apiKey, adminToken);
       // The pair checked out, so the API key is known (and cached): its id names the caller.
-      return { orgId, actor: `admin:${this.d.credentials.apiKey(apiKey ?? "").id}` };
+      return { orgId, actor: `admin:${this.d.credentials.apiKey(apiKey ?? "").id}`, method: "admin_token" };
     }
     const key = this.d.credentials.apiKey(apiKey);
     // The org's primary key names the org but proves no authority without its admin token.
@@ -109,16 +102,16 @@ export class AccessControl {
     if (!grants(key.scopes, scope)) {
       throw new TesseraError("API_KEY_SCOPE_MISSING", `this API key lacks the ${scope} scope`, { scope });
     }
-    return { orgId: key.orgId, actor: `api_key:${key.id}` };
+    return { orgId: key.orgId, actor: `api_key:${key.id}`, method: "api_key" };
   }
 
-  private async userAdmin(bearer: string, scope: AdminScope): Promise<AdminCaller> {
+  private async userAdmin(bearer: string, scope: AdminScope): Promise<AdminCaller & { method: AuthMethod }> {
     const claims = await this.d.verifier.verify(bearer);
     const granted = claims.kind === "user" ? claims.roles.flatMap((r) => ROLE_SCOPES[r] ?? []) : [];
     if (!grants(granted, scope)) {
       throw new TesseraError("ROLE_FORBIDDEN", `this principal may not use ${scope}`, { scope });
     }
-    return { orgId: claims.org, actor: `user:${claims.sub}` };
+    return { orgId: claims.org, actor: `user:${claims.sub}`, method: "user_session" };
   }
 
   /** An API key asking for decisions: the org's key, or a scoped key holding decisions:evaluate. */
