@@ -11,7 +11,7 @@ import type { CallContext } from "./context.js";
  * What an admin RPC needs; `admin` covers everything. `decisions:evaluate` lets a policy
  * enforcement point ask the AuthZEN endpoints for decisions (and nothing else). `policies:read` (reading policies and
  * their history, validating and testing against them) is also covered by `policies:manage`.
- * `audit:read` is kept for the decision and audit queries still to come. `trust:manage`
+ * `audit:read` reads the org's audit trail and decision log (QueryAudit, QueryDecisions). `trust:manage`
  * (trusting other orgs' tokens, listing and ending those trusts) moves the org's boundary, so
  * no user role but `admin` grants it.
  */
