@@ -106,6 +106,16 @@ export const COMMANDS: readonly Entry[] = [
     load: async () => [(await import("./commands/users.js")).registerUsers],
   },
   {
+    name: "audit",
+    summary: "the org's admin audit trail: who changed what, when (JSON lines with --json)",
+    load: async () => [(await import("./commands/audit.js")).registerAudit],
+  },
+  {
+    name: "decisions",
+    summary: "query the org's logged decisions, or follow them live (tail)",
+    load: async () => [(await import("./commands/decisions.js")).registerDecisions],
+  },
+  {
     name: "operator",
     summary: "server-wide administration with the operator token (TESSERA_OPERATOR_TOKEN)",
     load: async () => [(await import("./commands/operator.js")).registerOperator],

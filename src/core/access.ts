@@ -3,6 +3,7 @@ import type { OrgCredentials } from "../auth/org-credentials.js";
 import { digestsEqual, isWellFormedSecret, secretDigest } from "../auth/secrets.js";
 import type { TokenVerifier } from "../auth/token-verifier.js";
 import { TesseraError } from "../domain/errors.js";
+import { type AuthMethod, noteAuditActor } from "../store/admin-audit.js";
 import type { OperatorRepository } from "../store/operators.js";
 import type { CallContext } from "./context.js";
 
@@ -10,7 +11,7 @@ import type { CallContext } from "./context.js";
  * What an admin RPC needs; `admin` covers everything. `decisions:evaluate` lets a policy
  * enforcement point ask the AuthZEN endpoints for decisions (and nothing else). `policies:read` (reading policies and
  * their history, validating and testing against them) is also covered by `policies:manage`.
- * `audit:read` is kept for the decision and audit queries still to come. `trust:manage`
+ * `audit:read` reads the org's audit trail and decision log (QueryAudit, QueryDecisions). `trust:manage`
  * (trusting other orgs' tokens, listing and ending those trusts) moves the org's boundary, so
  * no user role but `admin` grants it.
  */
@@ -74,6 +75,16 @@ export class AccessControl {
 
   /** `admin`, also saying which credential the caller is (for the policy history). */
   async adminCaller(ctx: CallContext, scope: AdminScope): Promise<AdminCaller> {
+    const { method, ...caller } = await this.resolveAdmin(ctx, scope);
+    // The audit trail names this caller for every change the call makes.
+    noteAuditActor({ principal: caller.actor, method });
+    return caller;
+  }
+
+  private async resolveAdmin(
+    ctx: CallContext,
+    scope: AdminScope,
+  ): Promise<AdminCaller & { method: AuthMethod }> {
     const apiKey = ctx.header("x-api-key");
     const adminToken = ctx.header("x-admin-token");
     if (adminToken || !apiKey) {
@@ -82,7 +93,7 @@ export class AccessControl {
       if (!adminToken && !apiKey) refuseOperatorAsOrg(ctx);
       const orgId = this.d.credentials.adminOrg(apiKey, adminToken);
       // The pair checked out, so the API key is known (and cached): its id names the caller.
-      return { orgId, actor: `admin:${this.d.credentials.apiKey(apiKey ?? "").id}` };
+      return { orgId, actor: `admin:${this.d.credentials.apiKey(apiKey ?? "").id}`, method: "admin_token" };
     }
     const key = this.d.credentials.apiKey(apiKey);
     // The org's primary key names the org but proves no authority without its admin token.
@@ -91,16 +102,16 @@ export class AccessControl {
     if (!grants(key.scopes, scope)) {
       throw new TesseraError("API_KEY_SCOPE_MISSING", `this API key lacks the ${scope} scope`, { scope });
     }
-    return { orgId: key.orgId, actor: `api_key:${key.id}` };
+    return { orgId: key.orgId, actor: `api_key:${key.id}`, method: "api_key" };
   }
 
-  private async userAdmin(bearer: string, scope: AdminScope): Promise<AdminCaller> {
+  private async userAdmin(bearer: string, scope: AdminScope): Promise<AdminCaller & { method: AuthMethod }> {
     const claims = await this.d.verifier.verify(bearer);
     const granted = claims.kind === "user" ? claims.roles.flatMap((r) => ROLE_SCOPES[r] ?? []) : [];
     if (!grants(granted, scope)) {
       throw new TesseraError("ROLE_FORBIDDEN", `this principal may not use ${scope}`, { scope });
     }
-    return { orgId: claims.org, actor: `user:${claims.sub}` };
+    return { orgId: claims.org, actor: `user:${claims.sub}`, method: "user_session" };
   }
 
   /** An API key asking for decisions: the org's key, or a scoped key holding decisions:evaluate. */
@@ -229,6 +240,7 @@ export class AccessControl {
     const row = this.d.operators.findToken(digest);
     if (!row || !digestsEqual(row.digest, digest))
       throw new TesseraError("OPERATOR_TOKEN_UNKNOWN", "the operator token is not known");
+    noteAuditActor({ principal: `operator:${row.id}`, method: "operator" });
     return row.id;
   }
 }

@@ -15,6 +15,7 @@ import { AccessControl } from "./access.js";
 import { AdminCore } from "./admin.js";
 import { AgentCredentialService } from "./agent-credentials.js";
 import { ApiKeyService } from "./api-keys.js";
+import { AuditQueries } from "./audit-query.js";
 import { AuthCore } from "./auth.js";
 import { Authenticator, agentSubject, userSubject } from "./authenticate.js";
 import { DecisionMinter } from "./decide-mint.js";
@@ -74,6 +75,8 @@ export interface Tessera {
    * every change that committed while this process was loading, never skipping one.
    */
   readonly syncFrom: number;
+  /** QueryAudit and QueryDecisions. */
+  readonly auditQueries: AuditQueries;
 }
 
 /** Wires the core over an open store: loads keys and compiles every org's policies. */
@@ -209,6 +212,7 @@ export async function buildTessera(
     engine,
     decisionLog,
     syncFrom,
+    auditQueries: new AuditQueries(store.db, store.decisionsDb),
   };
 }
 

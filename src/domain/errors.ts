@@ -21,6 +21,8 @@ export const ERROR_KINDS = {
   AUDIENCE_INVALID: "invalid_argument",
   IDENTITY_INVALID: "invalid_argument",
   POLICY_INVALID: "invalid_argument",
+  // A query's cursor was not one this server handed out (or is for the other query).
+  CURSOR_INVALID: "invalid_argument",
   // UNAUTHENTICATED: no usable credential.
   CREDENTIAL_MISSING: "unauthenticated",
   CALLER_UNIDENTIFIED: "unauthenticated",

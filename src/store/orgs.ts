@@ -1,3 +1,4 @@
+import { AdminAuditLog, type AuditSummary } from "./admin-audit.js";
 import { ChangeLog } from "./changes.js";
 import type { Db } from "./db.js";
 import { fromJsonList, toJsonList } from "./rows.js";
@@ -57,8 +58,14 @@ function toRow(r: CredentialDbRow): CredentialRow {
   };
 }
 
+/** What the audit trail keeps of an API key: its name, scopes and expiry, never its digest. */
+function keySummary(c: CredentialRow): AuditSummary {
+  return { kind: c.kind, name: c.name ?? "", scopes: c.scopes ?? [], expiresAt: c.expiresAt ?? null };
+}
+
 /** Orgs and their API keys / admin tokens (stored as digests only). */
 export class OrgRepository {
+  private readonly audit: AdminAuditLog;
   private readonly byDigest;
   private readonly count;
   private readonly changes: ChangeLog;
@@ -69,6 +76,7 @@ export class OrgRepository {
     );
     this.count = db.prepare<[], { n: number }>("SELECT count(*) AS n FROM orgs");
     this.changes = new ChangeLog(db);
+    this.audit = new AdminAuditLog(db);
   }
 
   /** Creates an org with its first API key and admin token, in one transaction. */
@@ -81,6 +89,13 @@ export class OrgRepository {
         .prepare("INSERT INTO orgs (id, name, created_at) VALUES (?, ?, ?)")
         .run(org.id, org.name, org.now);
       for (const c of creds) this.insertCredential({ ...c, orgId: org.id }, org.now);
+      this.audit.record({
+        orgId: org.id,
+        action: "org.create",
+        targetKind: "org",
+        targetId: org.id,
+        after: { name: org.name, credentials: creds.map((c) => c.id) },
+      });
     })();
   }
 
@@ -114,6 +129,13 @@ export class OrgRepository {
     this.db.transaction(() => {
       this.insertCredential(c, now);
       this.changes.record("credential", c.orgId, c.id);
+      this.audit.record({
+        orgId: c.orgId,
+        action: "api_key.create",
+        targetKind: "api_key",
+        targetId: c.id,
+        after: keySummary(c),
+      });
     })();
   }
 
@@ -144,8 +166,17 @@ export class OrgRepository {
           "UPDATE org_credentials SET revoked_at = ? WHERE org_id = ? AND id = ? AND scopes IS NOT NULL AND revoked_at IS NULL",
         )
         .run(now, orgId, id);
-      if (info.changes === 1) this.changes.record("credential", orgId, id);
-      return info.changes === 1;
+      if (info.changes !== 1) return false;
+      this.changes.record("credential", orgId, id);
+      this.audit.record({
+        orgId,
+        action: "api_key.revoke",
+        targetKind: "api_key",
+        targetId: id,
+        before: { revoked: false },
+        after: { revoked: true, revokedAt: now },
+      });
+      return true;
     })();
   }
 
@@ -157,12 +188,26 @@ export class OrgRepository {
         .run(graceUntil, orgId, oldId);
       this.insertCredential(replacement, now);
       this.changes.record("credential", orgId, oldId);
+      this.audit.record({
+        orgId,
+        action: "api_key.rotate",
+        targetKind: "api_key",
+        targetId: oldId,
+        before: { graceUntil: null },
+        after: { graceUntil, replacement: replacement.id, ...keySummary(replacement) },
+      });
     })();
   }
 
   /** Replaces the org's primary API key and admin token; the old ones stop working at once. */
   replacePrimary(orgId: string, creds: readonly Omit<CredentialRow, "orgId">[], now: number): void {
     this.db.transaction(() => {
+      const before = this.db
+        .prepare<[string], { id: string }>(
+          "SELECT id FROM org_credentials WHERE org_id = ? AND scopes IS NULL AND revoked_at IS NULL ORDER BY id",
+        )
+        .all(orgId)
+        .map((r) => r.id);
       this.db
         .prepare(
           "UPDATE org_credentials SET revoked_at = ? WHERE org_id = ? AND scopes IS NULL AND revoked_at IS NULL",
@@ -170,6 +215,14 @@ export class OrgRepository {
         .run(now, orgId);
       for (const c of creds) this.insertCredential({ ...c, orgId }, now);
       this.changes.record("credential", orgId, null);
+      this.audit.record({
+        orgId,
+        action: "org_credentials.rotate",
+        targetKind: "org_credentials",
+        targetId: orgId,
+        before: { credentials: before },
+        after: { credentials: creds.map((c) => c.id) },
+      });
     })();
   }
 

@@ -290,6 +290,16 @@ spec:
       outcome: { ok: (v) => expect(v).toMatchObject({ orgs: [{ orgId: f.other.orgId }] }) },
     }),
     untrustOrg: () => ({ request: { orgId: f.other.orgId }, outcome: { ok: () => {} } }),
+    // Issue #13: A's audit trail and decisions never show B's changes or decisions, even when
+    // asked for B's agent by id.
+    queryAudit: () => ({
+      request: { limit: 1000 },
+      outcome: { ok: noneOf("records", () => [B.agent, B.userId, B.apiKeyId, "b-private"]) },
+    }),
+    queryDecisions: () => ({
+      request: { subjectId: B.agent, limit: 1000 },
+      outcome: { ok: (v) => expect(v.records).toEqual([]) },
+    }),
     // Last: it replaces A's own credentials (B's keep working, as the fingerprint shows).
     rotateOrgCredentials: () => ({ request: {}, outcome: { ok: () => {} } }),
   };

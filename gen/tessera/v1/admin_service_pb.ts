@@ -2,8 +2,8 @@
 // @generated from file tessera/v1/admin_service.proto (package tessera.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { RuleTrace } from "./auth_service_pb.js";
@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tessera/v1/admin_service.proto.
  */
 export const file_tessera_v1_admin_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch50ZXNzZXJhL3YxL2FkbWluX3NlcnZpY2UucHJvdG8SCnRlc3NlcmEudjEicgoSQ3JlYXRlQWdlbnRSZXF1ZXN0EgwKBG5hbWUYASABKAkSHgoEdGllchgCIAEoDjIQLnRlc3NlcmEudjEuVGllchINCgVyb2xlcxgDIAMoCRIMCgR0YWdzGAQgAygJEhEKCXBhcmVudF9pZBgFIAEoCSI3ChNDcmVhdGVBZ2VudFJlc3BvbnNlEiAKBWFnZW50GAEgASgLMhEudGVzc2VyYS52MS5BZ2VudCIdCg9HZXRBZ2VudFJlcXVlc3QSCgoCaWQYASABKAkiNAoQR2V0QWdlbnRSZXNwb25zZRIgCgVhZ2VudBgBIAEoCzIRLnRlc3NlcmEudjEuQWdlbnQiEwoRTGlzdEFnZW50c1JlcXVlc3QiNwoSTGlzdEFnZW50c1Jlc3BvbnNlEiEKBmFnZW50cxgBIAMoCzIRLnRlc3NlcmEudjEuQWdlbnQiqQEKElVwZGF0ZUFnZW50UmVxdWVzdBIKCgJpZBgBIAEoCRIeCgR0aWVyGAIgASgOMhAudGVzc2VyYS52MS5UaWVyEg0KBXJvbGVzGAMgAygJEhEKCXNldF9yb2xlcxgEIAEoCBIMCgR0YWdzGAUgAygJEhAKCHNldF90YWdzGAYgASgIEhEKCXBhcmVudF9pZBgHIAEoCRISCgpzZXRfcGFyZW50GAggASgIIjcKE1VwZGF0ZUFnZW50UmVzcG9uc2USIAoFYWdlbnQYASABKAsyES50ZXNzZXJhLnYxLkFnZW50IiEKE1N1c3BlbmRBZ2VudFJlcXVlc3QSCgoCaWQYASABKAkiOAoUU3VzcGVuZEFnZW50UmVzcG9uc2USIAoFYWdlbnQYASABKAsyES50ZXNzZXJhLnYxLkFnZW50IiAKElJlc3VtZUFnZW50UmVxdWVzdBIKCgJpZBgBIAEoCSI3ChNSZXN1bWVBZ2VudFJlc3BvbnNlEiAKBWFnZW50GAEgASgLMhEudGVzc2VyYS52MS5BZ2VudCIgChJEZWxldGVBZ2VudFJlcXVlc3QSCgoCaWQYASABKAkiFQoTRGVsZXRlQWdlbnRSZXNwb25zZSIsChhDcmVhdGVBZ2VudFNlY3JldFJlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkiKwoZQ3JlYXRlQWdlbnRTZWNyZXRSZXNwb25zZRIOCgZzZWNyZXQYASABKAkiPwoXUmVnaXN0ZXJBZ2VudEtleVJlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkSEgoKcHVibGljX2tleRgCIAEoCSI3ChhSZWdpc3RlckFnZW50S2V5UmVzcG9uc2USDgoGa2V5X2lkGAEgASgJEgsKA2FsZxgCIAEoCSI5ChVSZW1vdmVBZ2VudEtleVJlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkSDgoGa2V5X2lkGAIgASgJIhgKFlJlbW92ZUFnZW50S2V5UmVzcG9uc2UiHQobUm90YXRlT3JnQ3JlZGVudGlhbHNSZXF1ZXN0IkQKHFJvdGF0ZU9yZ0NyZWRlbnRpYWxzUmVzcG9uc2USDwoHYXBpX2tleRgBIAEoCRITCgthZG1pbl90b2tlbhgCIAEoCSJjChNDcmVhdGVBcGlLZXlSZXF1ZXN0EgwKBG5hbWUYASABKAkSDgoGc2NvcGVzGAIgAygJEi4KCmV4cGlyZXNfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkgKFENyZWF0ZUFwaUtleVJlc3BvbnNlEg8KB2FwaV9rZXkYASABKAkSHwoDa2V5GAIgASgLMhIudGVzc2VyYS52MS5BcGlLZXkiFAoSTGlzdEFwaUtleXNSZXF1ZXN0IjcKE0xpc3RBcGlLZXlzUmVzcG9uc2USIAoEa2V5cxgBIAMoCzISLnRlc3NlcmEudjEuQXBpS2V5IiEKE1Jldm9rZUFwaUtleVJlcXVlc3QSCgoCaWQYASABKAkiFgoUUmV2b2tlQXBpS2V5UmVzcG9uc2UiSwoTUm90YXRlQXBpS2V5UmVxdWVzdBIKCgJpZBgBIAEoCRIoCgVncmFjZRgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiJIChRSb3RhdGVBcGlLZXlSZXNwb25zZRIPCgdhcGlfa2V5GAEgASgJEh8KA2tleRgCIAEoCzISLnRlc3NlcmEudjEuQXBpS2V5IkUKEUNyZWF0ZVVzZXJSZXF1ZXN0EhAKCHVzZXJuYW1lGAEgASgJEhAKCHBhc3N3b3JkGAIgASgJEgwKBHJvbGUYAyABKAkiNAoSQ3JlYXRlVXNlclJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC50ZXNzZXJhLnYxLlVzZXIiEgoQTGlzdFVzZXJzUmVxdWVzdCI0ChFMaXN0VXNlcnNSZXNwb25zZRIfCgV1c2VycxgBIAMoCzIQLnRlc3NlcmEudjEuVXNlciI7ChZTZXRVc2VyUGFzc3dvcmRSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSEAoIcGFzc3dvcmQYAiABKAkiGQoXU2V0VXNlclBhc3N3b3JkUmVzcG9uc2UiJAoRRGVsZXRlVXNlclJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCSIUChJEZWxldGVVc2VyUmVzcG9uc2UiGAoWTGlzdFNpZ25pbmdLZXlzUmVxdWVzdCI/ChdMaXN0U2lnbmluZ0tleXNSZXNwb25zZRIkCgRrZXlzGAEgAygLMhYudGVzc2VyYS52MS5TaWduaW5nS2V5IkEKEFB1dFBvbGljeVJlcXVlc3QSEAoIZG9jdW1lbnQYASABKAkSDAoEZmlsZRgCIAEoCRINCgVwcnVuZRgDIAEoCCKfAQoRUHV0UG9saWN5UmVzcG9uc2USDAoEbmFtZRgBIAEoCRIQCghyZXZpc2lvbhgCIAEoAxINCgVuYW1lcxgDIAMoCRIRCgl1bmNoYW5nZWQYBCABKAgSDQoFYWRkZWQYBSADKAkSDwoHY2hhbmdlZBgGIAMoCRIPCgdkZWxldGVkGAcgAygJEhcKD3VuY2hhbmdlZF9uYW1lcxgIIAMoCSIyChBHZXRQb2xpY3lSZXF1ZXN0EgwKBG5hbWUYASABKAkSEAoIcmV2aXNpb24YAiABKAMiRQoRR2V0UG9saWN5UmVzcG9uc2USDAoEbmFtZRgBIAEoCRIQCghyZXZpc2lvbhgCIAEoAxIQCghkb2N1bWVudBgDIAEoCSIjChNEZWxldGVQb2xpY3lSZXF1ZXN0EgwKBG5hbWUYASABKAkiKAoURGVsZXRlUG9saWN5UmVzcG9uc2USEAoIcmV2aXNpb24YASABKAMiJAoUUG9saWN5SGlzdG9yeVJlcXVlc3QSDAoEbmFtZRgBIAEoCSJ9CgxQb2xpY3lDaGFuZ2USEAoIcmV2aXNpb24YASABKAMSDAoEbmFtZRgCIAEoCRIOCgZhY3Rpb24YAyABKAkSLgoKY2hhbmdlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFYWN0b3IYBSABKAkiQgoVUG9saWN5SGlzdG9yeVJlc3BvbnNlEikKB2NoYW5nZXMYASADKAsyGC50ZXNzZXJhLnYxLlBvbGljeUNoYW5nZSI3ChVWYWxpZGF0ZVBvbGljeVJlcXVlc3QSEAoIZG9jdW1lbnQYASABKAkSDAoEZmlsZRgCIAEoCSI7ChZWYWxpZGF0ZVBvbGljeVJlc3BvbnNlEg0KBW5hbWVzGAEgAygJEhIKCnJ1bGVfY291bnQYAiABKAUiNQoRVGVzdFBvbGljeVJlcXVlc3QSDQoFdGVzdHMYASABKAkSEQoJY2FuZGlkYXRlGAIgASgJIpABCgtUZXN0RmFpbHVyZRINCgVzdWl0ZRgBIAEoCRIMCgRjYXNlGAIgASgJEhAKCGV4cGVjdGVkGAMgASgJEg4KBmFjdHVhbBgEIAEoCRIMCgRydWxlGAUgASgJEg4KBnJlYXNvbhgGIAEoCRIkCgV0cmFjZRgHIAMoCzIVLnRlc3NlcmEudjEuUnVsZVRyYWNlIl8KElRlc3RQb2xpY3lSZXNwb25zZRIOCgZwYXNzZWQYASABKAUSDgoGZmFpbGVkGAIgASgFEikKCGZhaWx1cmVzGAMgAygLMhcudGVzc2VyYS52MS5UZXN0RmFpbHVyZSIVChNMaXN0UG9saWNpZXNSZXF1ZXN0IoEBCg1Qb2xpY3lTdW1tYXJ5EgwKBG5hbWUYASABKAkSEAoIcmV2aXNpb24YAiABKAMSEgoKcnVsZV9jb3VudBgDIAEoBRIuCgp1cGRhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgRraW5kGAUgASgJIlUKFExpc3RQb2xpY2llc1Jlc3BvbnNlEisKCHBvbGljaWVzGAEgAygLMhkudGVzc2VyYS52MS5Qb2xpY3lTdW1tYXJ5EhAKCHJldmlzaW9uGAIgASgDIloKGkJpbmRTZXJ2aWNlSWRlbnRpdHlSZXF1ZXN0EhAKCGlkZW50aXR5GAEgASgJEioKBnNvdXJjZRgCIAEoDjIaLnRlc3NlcmEudjEuSWRlbnRpdHlTb3VyY2UiawobQmluZFNlcnZpY2VJZGVudGl0eVJlc3BvbnNlEhAKCGlkZW50aXR5GAEgASgJEg4KBm9yZ19pZBgCIAEoCRIqCgZzb3VyY2UYAyABKA4yGi50ZXNzZXJhLnYxLklkZW50aXR5U291cmNlIh4KHExpc3RTZXJ2aWNlSWRlbnRpdGllc1JlcXVlc3QigwEKHUxpc3RTZXJ2aWNlSWRlbnRpdGllc1Jlc3BvbnNlEi8KCmlkZW50aXRpZXMYASADKAsyGy50ZXNzZXJhLnYxLlNlcnZpY2VJZGVudGl0eRIxCgpuYW1lc3BhY2VzGAIgAygLMh0udGVzc2VyYS52MS5JZGVudGl0eU5hbWVzcGFjZSJcChxVbmJpbmRTZXJ2aWNlSWRlbnRpdHlSZXF1ZXN0EhAKCGlkZW50aXR5GAEgASgJEioKBnNvdXJjZRgCIAEoDjIaLnRlc3NlcmEudjEuSWRlbnRpdHlTb3VyY2UiHwodVW5iaW5kU2VydmljZUlkZW50aXR5UmVzcG9uc2UiWwoKVHJ1c3RlZE9yZxIOCgZvcmdfaWQYASABKAkSLgoKdHJ1c3RlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFYWN0b3IYAyABKAkiIQoPVHJ1c3RPcmdSZXF1ZXN0Eg4KBm9yZ19pZBgBIAEoCSI7ChBUcnVzdE9yZ1Jlc3BvbnNlEicKB3RydXN0ZWQYASABKAsyFi50ZXNzZXJhLnYxLlRydXN0ZWRPcmciGAoWTGlzdFRydXN0ZWRPcmdzUmVxdWVzdCI/ChdMaXN0VHJ1c3RlZE9yZ3NSZXNwb25zZRIkCgRvcmdzGAEgAygLMhYudGVzc2VyYS52MS5UcnVzdGVkT3JnIiMKEVVudHJ1c3RPcmdSZXF1ZXN0Eg4KBm9yZ19pZBgBIAEoCSIUChJVbnRydXN0T3JnUmVzcG9uc2UyiRYKDEFkbWluU2VydmljZRJOCgtDcmVhdGVBZ2VudBIeLnRlc3NlcmEudjEuQ3JlYXRlQWdlbnRSZXF1ZXN0Gh8udGVzc2VyYS52MS5DcmVhdGVBZ2VudFJlc3BvbnNlEkUKCEdldEFnZW50EhsudGVzc2VyYS52MS5HZXRBZ2VudFJlcXVlc3QaHC50ZXNzZXJhLnYxLkdldEFnZW50UmVzcG9uc2USSwoKTGlzdEFnZW50cxIdLnRlc3NlcmEudjEuTGlzdEFnZW50c1JlcXVlc3QaHi50ZXNzZXJhLnYxLkxpc3RBZ2VudHNSZXNwb25zZRJOCgtVcGRhdGVBZ2VudBIeLnRlc3NlcmEudjEuVXBkYXRlQWdlbnRSZXF1ZXN0Gh8udGVzc2VyYS52MS5VcGRhdGVBZ2VudFJlc3BvbnNlElEKDFN1c3BlbmRBZ2VudBIfLnRlc3NlcmEudjEuU3VzcGVuZEFnZW50UmVxdWVzdBogLnRlc3NlcmEudjEuU3VzcGVuZEFnZW50UmVzcG9uc2USTgoLUmVzdW1lQWdlbnQSHi50ZXNzZXJhLnYxLlJlc3VtZUFnZW50UmVxdWVzdBofLnRlc3NlcmEudjEuUmVzdW1lQWdlbnRSZXNwb25zZRJOCgtEZWxldGVBZ2VudBIeLnRlc3NlcmEudjEuRGVsZXRlQWdlbnRSZXF1ZXN0Gh8udGVzc2VyYS52MS5EZWxldGVBZ2VudFJlc3BvbnNlEmAKEUNyZWF0ZUFnZW50U2VjcmV0EiQudGVzc2VyYS52MS5DcmVhdGVBZ2VudFNlY3JldFJlcXVlc3QaJS50ZXNzZXJhLnYxLkNyZWF0ZUFnZW50U2VjcmV0UmVzcG9uc2USXQoQUmVnaXN0ZXJBZ2VudEtleRIjLnRlc3NlcmEudjEuUmVnaXN0ZXJBZ2VudEtleVJlcXVlc3QaJC50ZXNzZXJhLnYxLlJlZ2lzdGVyQWdlbnRLZXlSZXNwb25zZRJXCg5SZW1vdmVBZ2VudEtleRIhLnRlc3NlcmEudjEuUmVtb3ZlQWdlbnRLZXlSZXF1ZXN0GiIudGVzc2VyYS52MS5SZW1vdmVBZ2VudEtleVJlc3BvbnNlEmkKFFJvdGF0ZU9yZ0NyZWRlbnRpYWxzEicudGVzc2VyYS52MS5Sb3RhdGVPcmdDcmVkZW50aWFsc1JlcXVlc3QaKC50ZXNzZXJhLnYxLlJvdGF0ZU9yZ0NyZWRlbnRpYWxzUmVzcG9uc2USUQoMQ3JlYXRlQXBpS2V5Eh8udGVzc2VyYS52MS5DcmVhdGVBcGlLZXlSZXF1ZXN0GiAudGVzc2VyYS52MS5DcmVhdGVBcGlLZXlSZXNwb25zZRJOCgtMaXN0QXBpS2V5cxIeLnRlc3NlcmEudjEuTGlzdEFwaUtleXNSZXF1ZXN0Gh8udGVzc2VyYS52MS5MaXN0QXBpS2V5c1Jlc3BvbnNlElEKDFJldm9rZUFwaUtleRIfLnRlc3NlcmEudjEuUmV2b2tlQXBpS2V5UmVxdWVzdBogLnRlc3NlcmEudjEuUmV2b2tlQXBpS2V5UmVzcG9uc2USUQoMUm90YXRlQXBpS2V5Eh8udGVzc2VyYS52MS5Sb3RhdGVBcGlLZXlSZXF1ZXN0GiAudGVzc2VyYS52MS5Sb3RhdGVBcGlLZXlSZXNwb25zZRJLCgpDcmVhdGVVc2VyEh0udGVzc2VyYS52MS5DcmVhdGVVc2VyUmVxdWVzdBoeLnRlc3NlcmEudjEuQ3JlYXRlVXNlclJlc3BvbnNlEkgKCUxpc3RVc2VycxIcLnRlc3NlcmEudjEuTGlzdFVzZXJzUmVxdWVzdBodLnRlc3NlcmEudjEuTGlzdFVzZXJzUmVzcG9uc2USWgoPU2V0VXNlclBhc3N3b3JkEiIudGVzc2VyYS52MS5TZXRVc2VyUGFzc3dvcmRSZXF1ZXN0GiMudGVzc2VyYS52MS5TZXRVc2VyUGFzc3dvcmRSZXNwb25zZRJLCgpEZWxldGVVc2VyEh0udGVzc2VyYS52MS5EZWxldGVVc2VyUmVxdWVzdBoeLnRlc3NlcmEudjEuRGVsZXRlVXNlclJlc3BvbnNlEloKD0xpc3RTaWduaW5nS2V5cxIiLnRlc3NlcmEudjEuTGlzdFNpZ25pbmdLZXlzUmVxdWVzdBojLnRlc3NlcmEudjEuTGlzdFNpZ25pbmdLZXlzUmVzcG9uc2USSAoJUHV0UG9saWN5EhwudGVzc2VyYS52MS5QdXRQb2xpY3lSZXF1ZXN0Gh0udGVzc2VyYS52MS5QdXRQb2xpY3lSZXNwb25zZRJICglHZXRQb2xpY3kSHC50ZXNzZXJhLnYxLkdldFBvbGljeVJlcXVlc3QaHS50ZXNzZXJhLnYxLkdldFBvbGljeVJlc3BvbnNlElEKDExpc3RQb2xpY2llcxIfLnRlc3NlcmEudjEuTGlzdFBvbGljaWVzUmVxdWVzdBogLnRlc3NlcmEudjEuTGlzdFBvbGljaWVzUmVzcG9uc2USUQoMRGVsZXRlUG9saWN5Eh8udGVzc2VyYS52MS5EZWxldGVQb2xpY3lSZXF1ZXN0GiAudGVzc2VyYS52MS5EZWxldGVQb2xpY3lSZXNwb25zZRJUCg1Qb2xpY3lIaXN0b3J5EiAudGVzc2VyYS52MS5Qb2xpY3lIaXN0b3J5UmVxdWVzdBohLnRlc3NlcmEudjEuUG9saWN5SGlzdG9yeVJlc3BvbnNlElcKDlZhbGlkYXRlUG9saWN5EiEudGVzc2VyYS52MS5WYWxpZGF0ZVBvbGljeVJlcXVlc3QaIi50ZXNzZXJhLnYxLlZhbGlkYXRlUG9saWN5UmVzcG9uc2USSwoKVGVzdFBvbGljeRIdLnRlc3NlcmEudjEuVGVzdFBvbGljeVJlcXVlc3QaHi50ZXNzZXJhLnYxLlRlc3RQb2xpY3lSZXNwb25zZRJmChNCaW5kU2VydmljZUlkZW50aXR5EiYudGVzc2VyYS52MS5CaW5kU2VydmljZUlkZW50aXR5UmVxdWVzdBonLnRlc3NlcmEudjEuQmluZFNlcnZpY2VJZGVudGl0eVJlc3BvbnNlEmwKFUxpc3RTZXJ2aWNlSWRlbnRpdGllcxIoLnRlc3NlcmEudjEuTGlzdFNlcnZpY2VJZGVudGl0aWVzUmVxdWVzdBopLnRlc3NlcmEudjEuTGlzdFNlcnZpY2VJZGVudGl0aWVzUmVzcG9uc2USbAoVVW5iaW5kU2VydmljZUlkZW50aXR5EigudGVzc2VyYS52MS5VbmJpbmRTZXJ2aWNlSWRlbnRpdHlSZXF1ZXN0GikudGVzc2VyYS52MS5VbmJpbmRTZXJ2aWNlSWRlbnRpdHlSZXNwb25zZRJFCghUcnVzdE9yZxIbLnRlc3NlcmEudjEuVHJ1c3RPcmdSZXF1ZXN0GhwudGVzc2VyYS52MS5UcnVzdE9yZ1Jlc3BvbnNlEloKD0xpc3RUcnVzdGVkT3JncxIiLnRlc3NlcmEudjEuTGlzdFRydXN0ZWRPcmdzUmVxdWVzdBojLnRlc3NlcmEudjEuTGlzdFRydXN0ZWRPcmdzUmVzcG9uc2USSwoKVW50cnVzdE9yZxIdLnRlc3NlcmEudjEuVW50cnVzdE9yZ1JlcXVlc3QaHi50ZXNzZXJhLnYxLlVudHJ1c3RPcmdSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_tessera_v1_auth_service, file_tessera_v1_types]);
+  fileDesc("Ch50ZXNzZXJhL3YxL2FkbWluX3NlcnZpY2UucHJvdG8SCnRlc3NlcmEudjEicgoSQ3JlYXRlQWdlbnRSZXF1ZXN0EgwKBG5hbWUYASABKAkSHgoEdGllchgCIAEoDjIQLnRlc3NlcmEudjEuVGllchINCgVyb2xlcxgDIAMoCRIMCgR0YWdzGAQgAygJEhEKCXBhcmVudF9pZBgFIAEoCSI3ChNDcmVhdGVBZ2VudFJlc3BvbnNlEiAKBWFnZW50GAEgASgLMhEudGVzc2VyYS52MS5BZ2VudCIdCg9HZXRBZ2VudFJlcXVlc3QSCgoCaWQYASABKAkiNAoQR2V0QWdlbnRSZXNwb25zZRIgCgVhZ2VudBgBIAEoCzIRLnRlc3NlcmEudjEuQWdlbnQiEwoRTGlzdEFnZW50c1JlcXVlc3QiNwoSTGlzdEFnZW50c1Jlc3BvbnNlEiEKBmFnZW50cxgBIAMoCzIRLnRlc3NlcmEudjEuQWdlbnQiqQEKElVwZGF0ZUFnZW50UmVxdWVzdBIKCgJpZBgBIAEoCRIeCgR0aWVyGAIgASgOMhAudGVzc2VyYS52MS5UaWVyEg0KBXJvbGVzGAMgAygJEhEKCXNldF9yb2xlcxgEIAEoCBIMCgR0YWdzGAUgAygJEhAKCHNldF90YWdzGAYgASgIEhEKCXBhcmVudF9pZBgHIAEoCRISCgpzZXRfcGFyZW50GAggASgIIjcKE1VwZGF0ZUFnZW50UmVzcG9uc2USIAoFYWdlbnQYASABKAsyES50ZXNzZXJhLnYxLkFnZW50IiEKE1N1c3BlbmRBZ2VudFJlcXVlc3QSCgoCaWQYASABKAkiOAoUU3VzcGVuZEFnZW50UmVzcG9uc2USIAoFYWdlbnQYASABKAsyES50ZXNzZXJhLnYxLkFnZW50IiAKElJlc3VtZUFnZW50UmVxdWVzdBIKCgJpZBgBIAEoCSI3ChNSZXN1bWVBZ2VudFJlc3BvbnNlEiAKBWFnZW50GAEgASgLMhEudGVzc2VyYS52MS5BZ2VudCIgChJEZWxldGVBZ2VudFJlcXVlc3QSCgoCaWQYASABKAkiFQoTRGVsZXRlQWdlbnRSZXNwb25zZSIsChhDcmVhdGVBZ2VudFNlY3JldFJlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkiKwoZQ3JlYXRlQWdlbnRTZWNyZXRSZXNwb25zZRIOCgZzZWNyZXQYASABKAkiPwoXUmVnaXN0ZXJBZ2VudEtleVJlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkSEgoKcHVibGljX2tleRgCIAEoCSI3ChhSZWdpc3RlckFnZW50S2V5UmVzcG9uc2USDgoGa2V5X2lkGAEgASgJEgsKA2FsZxgCIAEoCSI5ChVSZW1vdmVBZ2VudEtleVJlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkSDgoGa2V5X2lkGAIgASgJIhgKFlJlbW92ZUFnZW50S2V5UmVzcG9uc2UiHQobUm90YXRlT3JnQ3JlZGVudGlhbHNSZXF1ZXN0IkQKHFJvdGF0ZU9yZ0NyZWRlbnRpYWxzUmVzcG9uc2USDwoHYXBpX2tleRgBIAEoCRITCgthZG1pbl90b2tlbhgCIAEoCSJjChNDcmVhdGVBcGlLZXlSZXF1ZXN0EgwKBG5hbWUYASABKAkSDgoGc2NvcGVzGAIgAygJEi4KCmV4cGlyZXNfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkgKFENyZWF0ZUFwaUtleVJlc3BvbnNlEg8KB2FwaV9rZXkYASABKAkSHwoDa2V5GAIgASgLMhIudGVzc2VyYS52MS5BcGlLZXkiFAoSTGlzdEFwaUtleXNSZXF1ZXN0IjcKE0xpc3RBcGlLZXlzUmVzcG9uc2USIAoEa2V5cxgBIAMoCzISLnRlc3NlcmEudjEuQXBpS2V5IiEKE1Jldm9rZUFwaUtleVJlcXVlc3QSCgoCaWQYASABKAkiFgoUUmV2b2tlQXBpS2V5UmVzcG9uc2UiSwoTUm90YXRlQXBpS2V5UmVxdWVzdBIKCgJpZBgBIAEoCRIoCgVncmFjZRgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiJIChRSb3RhdGVBcGlLZXlSZXNwb25zZRIPCgdhcGlfa2V5GAEgASgJEh8KA2tleRgCIAEoCzISLnRlc3NlcmEudjEuQXBpS2V5IkUKEUNyZWF0ZVVzZXJSZXF1ZXN0EhAKCHVzZXJuYW1lGAEgASgJEhAKCHBhc3N3b3JkGAIgASgJEgwKBHJvbGUYAyABKAkiNAoSQ3JlYXRlVXNlclJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC50ZXNzZXJhLnYxLlVzZXIiEgoQTGlzdFVzZXJzUmVxdWVzdCI0ChFMaXN0VXNlcnNSZXNwb25zZRIfCgV1c2VycxgBIAMoCzIQLnRlc3NlcmEudjEuVXNlciI7ChZTZXRVc2VyUGFzc3dvcmRSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSEAoIcGFzc3dvcmQYAiABKAkiGQoXU2V0VXNlclBhc3N3b3JkUmVzcG9uc2UiJAoRRGVsZXRlVXNlclJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCSIUChJEZWxldGVVc2VyUmVzcG9uc2UiGAoWTGlzdFNpZ25pbmdLZXlzUmVxdWVzdCI/ChdMaXN0U2lnbmluZ0tleXNSZXNwb25zZRIkCgRrZXlzGAEgAygLMhYudGVzc2VyYS52MS5TaWduaW5nS2V5IkEKEFB1dFBvbGljeVJlcXVlc3QSEAoIZG9jdW1lbnQYASABKAkSDAoEZmlsZRgCIAEoCRINCgVwcnVuZRgDIAEoCCKfAQoRUHV0UG9saWN5UmVzcG9uc2USDAoEbmFtZRgBIAEoCRIQCghyZXZpc2lvbhgCIAEoAxINCgVuYW1lcxgDIAMoCRIRCgl1bmNoYW5nZWQYBCABKAgSDQoFYWRkZWQYBSADKAkSDwoHY2hhbmdlZBgGIAMoCRIPCgdkZWxldGVkGAcgAygJEhcKD3VuY2hhbmdlZF9uYW1lcxgIIAMoCSIyChBHZXRQb2xpY3lSZXF1ZXN0EgwKBG5hbWUYASABKAkSEAoIcmV2aXNpb24YAiABKAMiRQoRR2V0UG9saWN5UmVzcG9uc2USDAoEbmFtZRgBIAEoCRIQCghyZXZpc2lvbhgCIAEoAxIQCghkb2N1bWVudBgDIAEoCSIjChNEZWxldGVQb2xpY3lSZXF1ZXN0EgwKBG5hbWUYASABKAkiKAoURGVsZXRlUG9saWN5UmVzcG9uc2USEAoIcmV2aXNpb24YASABKAMiJAoUUG9saWN5SGlzdG9yeVJlcXVlc3QSDAoEbmFtZRgBIAEoCSJ9CgxQb2xpY3lDaGFuZ2USEAoIcmV2aXNpb24YASABKAMSDAoEbmFtZRgCIAEoCRIOCgZhY3Rpb24YAyABKAkSLgoKY2hhbmdlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFYWN0b3IYBSABKAkiQgoVUG9saWN5SGlzdG9yeVJlc3BvbnNlEikKB2NoYW5nZXMYASADKAsyGC50ZXNzZXJhLnYxLlBvbGljeUNoYW5nZSI3ChVWYWxpZGF0ZVBvbGljeVJlcXVlc3QSEAoIZG9jdW1lbnQYASABKAkSDAoEZmlsZRgCIAEoCSI7ChZWYWxpZGF0ZVBvbGljeVJlc3BvbnNlEg0KBW5hbWVzGAEgAygJEhIKCnJ1bGVfY291bnQYAiABKAUiNQoRVGVzdFBvbGljeVJlcXVlc3QSDQoFdGVzdHMYASABKAkSEQoJY2FuZGlkYXRlGAIgASgJIpABCgtUZXN0RmFpbHVyZRINCgVzdWl0ZRgBIAEoCRIMCgRjYXNlGAIgASgJEhAKCGV4cGVjdGVkGAMgASgJEg4KBmFjdHVhbBgEIAEoCRIMCgRydWxlGAUgASgJEg4KBnJlYXNvbhgGIAEoCRIkCgV0cmFjZRgHIAMoCzIVLnRlc3NlcmEudjEuUnVsZVRyYWNlIl8KElRlc3RQb2xpY3lSZXNwb25zZRIOCgZwYXNzZWQYASABKAUSDgoGZmFpbGVkGAIgASgFEikKCGZhaWx1cmVzGAMgAygLMhcudGVzc2VyYS52MS5UZXN0RmFpbHVyZSIVChNMaXN0UG9saWNpZXNSZXF1ZXN0IoEBCg1Qb2xpY3lTdW1tYXJ5EgwKBG5hbWUYASABKAkSEAoIcmV2aXNpb24YAiABKAMSEgoKcnVsZV9jb3VudBgDIAEoBRIuCgp1cGRhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgRraW5kGAUgASgJIlUKFExpc3RQb2xpY2llc1Jlc3BvbnNlEisKCHBvbGljaWVzGAEgAygLMhkudGVzc2VyYS52MS5Qb2xpY3lTdW1tYXJ5EhAKCHJldmlzaW9uGAIgASgDIloKGkJpbmRTZXJ2aWNlSWRlbnRpdHlSZXF1ZXN0EhAKCGlkZW50aXR5GAEgASgJEioKBnNvdXJjZRgCIAEoDjIaLnRlc3NlcmEudjEuSWRlbnRpdHlTb3VyY2UiawobQmluZFNlcnZpY2VJZGVudGl0eVJlc3BvbnNlEhAKCGlkZW50aXR5GAEgASgJEg4KBm9yZ19pZBgCIAEoCRIqCgZzb3VyY2UYAyABKA4yGi50ZXNzZXJhLnYxLklkZW50aXR5U291cmNlIh4KHExpc3RTZXJ2aWNlSWRlbnRpdGllc1JlcXVlc3QigwEKHUxpc3RTZXJ2aWNlSWRlbnRpdGllc1Jlc3BvbnNlEi8KCmlkZW50aXRpZXMYASADKAsyGy50ZXNzZXJhLnYxLlNlcnZpY2VJZGVudGl0eRIxCgpuYW1lc3BhY2VzGAIgAygLMh0udGVzc2VyYS52MS5JZGVudGl0eU5hbWVzcGFjZSJcChxVbmJpbmRTZXJ2aWNlSWRlbnRpdHlSZXF1ZXN0EhAKCGlkZW50aXR5GAEgASgJEioKBnNvdXJjZRgCIAEoDjIaLnRlc3NlcmEudjEuSWRlbnRpdHlTb3VyY2UiHwodVW5iaW5kU2VydmljZUlkZW50aXR5UmVzcG9uc2UiWwoKVHJ1c3RlZE9yZxIOCgZvcmdfaWQYASABKAkSLgoKdHJ1c3RlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFYWN0b3IYAyABKAkiIQoPVHJ1c3RPcmdSZXF1ZXN0Eg4KBm9yZ19pZBgBIAEoCSI7ChBUcnVzdE9yZ1Jlc3BvbnNlEicKB3RydXN0ZWQYASABKAsyFi50ZXNzZXJhLnYxLlRydXN0ZWRPcmciGAoWTGlzdFRydXN0ZWRPcmdzUmVxdWVzdCI/ChdMaXN0VHJ1c3RlZE9yZ3NSZXNwb25zZRIkCgRvcmdzGAEgAygLMhYudGVzc2VyYS52MS5UcnVzdGVkT3JnIiMKEVVudHJ1c3RPcmdSZXF1ZXN0Eg4KBm9yZ19pZBgBIAEoCSIUChJVbnRydXN0T3JnUmVzcG9uc2UizgEKC0F1ZGl0UmVjb3JkEiYKAmF0GAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVhY3RvchgCIAEoCRITCgthdXRoX21ldGhvZBgDIAEoCRIOCgZhY3Rpb24YBCABKAkSEwoLdGFyZ2V0X2tpbmQYBSABKAkSEQoJdGFyZ2V0X2lkGAYgASgJEhMKC2JlZm9yZV9qc29uGAcgASgJEhIKCmFmdGVyX2pzb24YCCABKAkSEgoKcmVxdWVzdF9pZBgJIAEoCSL5AQoRUXVlcnlBdWRpdFJlcXVlc3QSKQoFc2luY2UYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEikKBXVudGlsGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVhY3RvchgDIAEoCRIOCgZhY3Rpb24YBCABKAkSEwoLdGFyZ2V0X2tpbmQYBSABKAkSEQoJdGFyZ2V0X2lkGAYgASgJEhIKCnJlcXVlc3RfaWQYByABKAkSDQoFbGltaXQYCCABKA0SDgoGY3Vyc29yGAkgASgJEhQKDG5ld2VzdF9maXJzdBgKIAEoCCJlChJRdWVyeUF1ZGl0UmVzcG9uc2USKAoHcmVjb3JkcxgBIAMoCzIXLnRlc3NlcmEudjEuQXVkaXRSZWNvcmQSEwoLbmV4dF9jdXJzb3IYAiABKAkSEAoIaGFzX21vcmUYAyABKAgigAIKDkRlY2lzaW9uUmVjb3JkEgoKAmlkGAEgASgJEiYKAmF0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpzdWJqZWN0X2lkGAMgASgJEhMKC3N1YmplY3Rfb3JnGAQgASgJEg0KBXNjb3BlGAUgASgJEhUKDXJlc291cmNlX2tpbmQYBiABKAkSEwoLcmVzb3VyY2VfaWQYByABKAkSDwoHYWxsb3dlZBgIIAEoCBIOCgZyZWFzb24YCSABKAkSDAoEcnVsZRgKIAEoCRIXCg9wb2xpY3lfcmV2aXNpb24YCyABKAQSDgoGY2FsbGVyGAwgASgJIs0CChVRdWVyeURlY2lzaW9uc1JlcXVlc3QSKQoFc2luY2UYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEikKBXVudGlsGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpzdWJqZWN0X2lkGAMgASgJEg4KBmNhbGxlchgEIAEoCRINCgVzY29wZRgFIAEoCRIsCghkZWNpc2lvbhgGIAEoDjIaLnRlc3NlcmEudjEuRGVjaXNpb25GaWx0ZXISDgoGcmVhc29uGAcgASgJEgwKBHJ1bGUYCCABKAkSFQoNcmVzb3VyY2Vfa2luZBgJIAEoCRITCgtyZXNvdXJjZV9pZBgKIAEoCRINCgVsaW1pdBgLIAEoDRIOCgZjdXJzb3IYDCABKAkSFAoMbmV3ZXN0X2ZpcnN0GA0gASgIImwKFlF1ZXJ5RGVjaXNpb25zUmVzcG9uc2USKwoHcmVjb3JkcxgBIAMoCzIaLnRlc3NlcmEudjEuRGVjaXNpb25SZWNvcmQSEwoLbmV4dF9jdXJzb3IYAiABKAkSEAoIaGFzX21vcmUYAyABKAgqZgoORGVjaXNpb25GaWx0ZXISHwobREVDSVNJT05fRklMVEVSX1VOU1BFQ0lGSUVEEAASGQoVREVDSVNJT05fRklMVEVSX0FMTE9XEAESGAoUREVDSVNJT05fRklMVEVSX0RFTlkQAjKvFwoMQWRtaW5TZXJ2aWNlEk4KC0NyZWF0ZUFnZW50Eh4udGVzc2VyYS52MS5DcmVhdGVBZ2VudFJlcXVlc3QaHy50ZXNzZXJhLnYxLkNyZWF0ZUFnZW50UmVzcG9uc2USRQoIR2V0QWdlbnQSGy50ZXNzZXJhLnYxLkdldEFnZW50UmVxdWVzdBocLnRlc3NlcmEudjEuR2V0QWdlbnRSZXNwb25zZRJLCgpMaXN0QWdlbnRzEh0udGVzc2VyYS52MS5MaXN0QWdlbnRzUmVxdWVzdBoeLnRlc3NlcmEudjEuTGlzdEFnZW50c1Jlc3BvbnNlEk4KC1VwZGF0ZUFnZW50Eh4udGVzc2VyYS52MS5VcGRhdGVBZ2VudFJlcXVlc3QaHy50ZXNzZXJhLnYxLlVwZGF0ZUFnZW50UmVzcG9uc2USUQoMU3VzcGVuZEFnZW50Eh8udGVzc2VyYS52MS5TdXNwZW5kQWdlbnRSZXF1ZXN0GiAudGVzc2VyYS52MS5TdXNwZW5kQWdlbnRSZXNwb25zZRJOCgtSZXN1bWVBZ2VudBIeLnRlc3NlcmEudjEuUmVzdW1lQWdlbnRSZXF1ZXN0Gh8udGVzc2VyYS52MS5SZXN1bWVBZ2VudFJlc3BvbnNlEk4KC0RlbGV0ZUFnZW50Eh4udGVzc2VyYS52MS5EZWxldGVBZ2VudFJlcXVlc3QaHy50ZXNzZXJhLnYxLkRlbGV0ZUFnZW50UmVzcG9uc2USYAoRQ3JlYXRlQWdlbnRTZWNyZXQSJC50ZXNzZXJhLnYxLkNyZWF0ZUFnZW50U2VjcmV0UmVxdWVzdBolLnRlc3NlcmEudjEuQ3JlYXRlQWdlbnRTZWNyZXRSZXNwb25zZRJdChBSZWdpc3RlckFnZW50S2V5EiMudGVzc2VyYS52MS5SZWdpc3RlckFnZW50S2V5UmVxdWVzdBokLnRlc3NlcmEudjEuUmVnaXN0ZXJBZ2VudEtleVJlc3BvbnNlElcKDlJlbW92ZUFnZW50S2V5EiEudGVzc2VyYS52MS5SZW1vdmVBZ2VudEtleVJlcXVlc3QaIi50ZXNzZXJhLnYxLlJlbW92ZUFnZW50S2V5UmVzcG9uc2USaQoUUm90YXRlT3JnQ3JlZGVudGlhbHMSJy50ZXNzZXJhLnYxLlJvdGF0ZU9yZ0NyZWRlbnRpYWxzUmVxdWVzdBooLnRlc3NlcmEudjEuUm90YXRlT3JnQ3JlZGVudGlhbHNSZXNwb25zZRJRCgxDcmVhdGVBcGlLZXkSHy50ZXNzZXJhLnYxLkNyZWF0ZUFwaUtleVJlcXVlc3QaIC50ZXNzZXJhLnYxLkNyZWF0ZUFwaUtleVJlc3BvbnNlEk4KC0xpc3RBcGlLZXlzEh4udGVzc2VyYS52MS5MaXN0QXBpS2V5c1JlcXVlc3QaHy50ZXNzZXJhLnYxLkxpc3RBcGlLZXlzUmVzcG9uc2USUQoMUmV2b2tlQXBpS2V5Eh8udGVzc2VyYS52MS5SZXZva2VBcGlLZXlSZXF1ZXN0GiAudGVzc2VyYS52MS5SZXZva2VBcGlLZXlSZXNwb25zZRJRCgxSb3RhdGVBcGlLZXkSHy50ZXNzZXJhLnYxLlJvdGF0ZUFwaUtleVJlcXVlc3QaIC50ZXNzZXJhLnYxLlJvdGF0ZUFwaUtleVJlc3BvbnNlEksKCkNyZWF0ZVVzZXISHS50ZXNzZXJhLnYxLkNyZWF0ZVVzZXJSZXF1ZXN0Gh4udGVzc2VyYS52MS5DcmVhdGVVc2VyUmVzcG9uc2USSAoJTGlzdFVzZXJzEhwudGVzc2VyYS52MS5MaXN0VXNlcnNSZXF1ZXN0Gh0udGVzc2VyYS52MS5MaXN0VXNlcnNSZXNwb25zZRJaCg9TZXRVc2VyUGFzc3dvcmQSIi50ZXNzZXJhLnYxLlNldFVzZXJQYXNzd29yZFJlcXVlc3QaIy50ZXNzZXJhLnYxLlNldFVzZXJQYXNzd29yZFJlc3BvbnNlEksKCkRlbGV0ZVVzZXISHS50ZXNzZXJhLnYxLkRlbGV0ZVVzZXJSZXF1ZXN0Gh4udGVzc2VyYS52MS5EZWxldGVVc2VyUmVzcG9uc2USWgoPTGlzdFNpZ25pbmdLZXlzEiIudGVzc2VyYS52MS5MaXN0U2lnbmluZ0tleXNSZXF1ZXN0GiMudGVzc2VyYS52MS5MaXN0U2lnbmluZ0tleXNSZXNwb25zZRJICglQdXRQb2xpY3kSHC50ZXNzZXJhLnYxLlB1dFBvbGljeVJlcXVlc3QaHS50ZXNzZXJhLnYxLlB1dFBvbGljeVJlc3BvbnNlEkgKCUdldFBvbGljeRIcLnRlc3NlcmEudjEuR2V0UG9saWN5UmVxdWVzdBodLnRlc3NlcmEudjEuR2V0UG9saWN5UmVzcG9uc2USUQoMTGlzdFBvbGljaWVzEh8udGVzc2VyYS52MS5MaXN0UG9saWNpZXNSZXF1ZXN0GiAudGVzc2VyYS52MS5MaXN0UG9saWNpZXNSZXNwb25zZRJRCgxEZWxldGVQb2xpY3kSHy50ZXNzZXJhLnYxLkRlbGV0ZVBvbGljeVJlcXVlc3QaIC50ZXNzZXJhLnYxLkRlbGV0ZVBvbGljeVJlc3BvbnNlElQKDVBvbGljeUhpc3RvcnkSIC50ZXNzZXJhLnYxLlBvbGljeUhpc3RvcnlSZXF1ZXN0GiEudGVzc2VyYS52MS5Qb2xpY3lIaXN0b3J5UmVzcG9uc2USVwoOVmFsaWRhdGVQb2xpY3kSIS50ZXNzZXJhLnYxLlZhbGlkYXRlUG9saWN5UmVxdWVzdBoiLnRlc3NlcmEudjEuVmFsaWRhdGVQb2xpY3lSZXNwb25zZRJLCgpUZXN0UG9saWN5Eh0udGVzc2VyYS52MS5UZXN0UG9saWN5UmVxdWVzdBoeLnRlc3NlcmEudjEuVGVzdFBvbGljeVJlc3BvbnNlEmYKE0JpbmRTZXJ2aWNlSWRlbnRpdHkSJi50ZXNzZXJhLnYxLkJpbmRTZXJ2aWNlSWRlbnRpdHlSZXF1ZXN0GicudGVzc2VyYS52MS5CaW5kU2VydmljZUlkZW50aXR5UmVzcG9uc2USbAoVTGlzdFNlcnZpY2VJZGVudGl0aWVzEigudGVzc2VyYS52MS5MaXN0U2VydmljZUlkZW50aXRpZXNSZXF1ZXN0GikudGVzc2VyYS52MS5MaXN0U2VydmljZUlkZW50aXRpZXNSZXNwb25zZRJsChVVbmJpbmRTZXJ2aWNlSWRlbnRpdHkSKC50ZXNzZXJhLnYxLlVuYmluZFNlcnZpY2VJZGVudGl0eVJlcXVlc3QaKS50ZXNzZXJhLnYxLlVuYmluZFNlcnZpY2VJZGVudGl0eVJlc3BvbnNlEkUKCFRydXN0T3JnEhsudGVzc2VyYS52MS5UcnVzdE9yZ1JlcXVlc3QaHC50ZXNzZXJhLnYxLlRydXN0T3JnUmVzcG9uc2USWgoPTGlzdFRydXN0ZWRPcmdzEiIudGVzc2VyYS52MS5MaXN0VHJ1c3RlZE9yZ3NSZXF1ZXN0GiMudGVzc2VyYS52MS5MaXN0VHJ1c3RlZE9yZ3NSZXNwb25zZRJLCgpVbnRydXN0T3JnEh0udGVzc2VyYS52MS5VbnRydXN0T3JnUmVxdWVzdBoeLnRlc3NlcmEudjEuVW50cnVzdE9yZ1Jlc3BvbnNlEksKClF1ZXJ5QXVkaXQSHS50ZXNzZXJhLnYxLlF1ZXJ5QXVkaXRSZXF1ZXN0Gh4udGVzc2VyYS52MS5RdWVyeUF1ZGl0UmVzcG9uc2USVwoOUXVlcnlEZWNpc2lvbnMSIS50ZXNzZXJhLnYxLlF1ZXJ5RGVjaXNpb25zUmVxdWVzdBoiLnRlc3NlcmEudjEuUXVlcnlEZWNpc2lvbnNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_tessera_v1_auth_service, file_tessera_v1_types]);
 
 /**
  * @generated from message tessera.v1.CreateAgentRequest
@@ -1557,6 +1557,390 @@ export const UntrustOrgResponseSchema: GenMessage<UntrustOrgResponse> = /*@__PUR
   messageDesc(file_tessera_v1_admin_service, 69);
 
 /**
+ * One admin change.
+ *
+ * @generated from message tessera.v1.AuditRecord
+ */
+export type AuditRecord = Message<"tessera.v1.AuditRecord"> & {
+  /**
+   * @generated from field: google.protobuf.Timestamp at = 1;
+   */
+  at?: Timestamp | undefined;
+
+  /**
+   * Who: `admin:KEY_ID` (API key with admin token), `api_key:KEY_ID`, `user:USER_ID`,
+   * `operator:TOKEN_ID`, or `server` (the server itself: start-up, scheduled key rotation).
+   *
+   * @generated from field: string actor = 2;
+   */
+  actor: string;
+
+  /**
+   * How it authenticated: api_key, admin_token, user_session, mtls, operator or system.
+   *
+   * @generated from field: string auth_method = 3;
+   */
+  authMethod: string;
+
+  /**
+   * What: `agent.create`, `api_key.revoke`, `policy.change`, … and on what.
+   *
+   * @generated from field: string action = 4;
+   */
+  action: string;
+
+  /**
+   * @generated from field: string target_kind = 5;
+   */
+  targetKind: string;
+
+  /**
+   * @generated from field: string target_id = 6;
+   */
+  targetId: string;
+
+  /**
+   * JSON objects summarizing the state before and after (empty when there is none); never a
+   * secret, digest, hash or key material.
+   *
+   * @generated from field: string before_json = 7;
+   */
+  beforeJson: string;
+
+  /**
+   * @generated from field: string after_json = 8;
+   */
+  afterJson: string;
+
+  /**
+   * The x-request-id of the call that made the change ("" when it sent none).
+   *
+   * @generated from field: string request_id = 9;
+   */
+  requestId: string;
+};
+
+/**
+ * Describes the message tessera.v1.AuditRecord.
+ * Use `create(AuditRecordSchema)` to create a new message.
+ */
+export const AuditRecordSchema: GenMessage<AuditRecord> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 70);
+
+/**
+ * @generated from message tessera.v1.QueryAuditRequest
+ */
+export type QueryAuditRequest = Message<"tessera.v1.QueryAuditRequest"> & {
+  /**
+   * [since, until): unset bounds are open.
+   *
+   * @generated from field: google.protobuf.Timestamp since = 1;
+   */
+  since?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp until = 2;
+   */
+  until?: Timestamp | undefined;
+
+  /**
+   * @generated from field: string actor = 3;
+   */
+  actor: string;
+
+  /**
+   * @generated from field: string action = 4;
+   */
+  action: string;
+
+  /**
+   * @generated from field: string target_kind = 5;
+   */
+  targetKind: string;
+
+  /**
+   * @generated from field: string target_id = 6;
+   */
+  targetId: string;
+
+  /**
+   * @generated from field: string request_id = 7;
+   */
+  requestId: string;
+
+  /**
+   * At most this many records (default 100, at most 1000).
+   *
+   * @generated from field: uint32 limit = 8;
+   */
+  limit: number;
+
+  /**
+   * next_cursor of the previous page; empty for the first.
+   *
+   * @generated from field: string cursor = 9;
+   */
+  cursor: string;
+
+  /**
+   * @generated from field: bool newest_first = 10;
+   */
+  newestFirst: boolean;
+};
+
+/**
+ * Describes the message tessera.v1.QueryAuditRequest.
+ * Use `create(QueryAuditRequestSchema)` to create a new message.
+ */
+export const QueryAuditRequestSchema: GenMessage<QueryAuditRequest> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 71);
+
+/**
+ * @generated from message tessera.v1.QueryAuditResponse
+ */
+export type QueryAuditResponse = Message<"tessera.v1.QueryAuditResponse"> & {
+  /**
+   * @generated from field: repeated tessera.v1.AuditRecord records = 1;
+   */
+  records: AuditRecord[];
+
+  /**
+   * Where the next page starts (also when this one is empty: keep it to follow new records).
+   *
+   * @generated from field: string next_cursor = 2;
+   */
+  nextCursor: string;
+
+  /**
+   * @generated from field: bool has_more = 3;
+   */
+  hasMore: boolean;
+};
+
+/**
+ * Describes the message tessera.v1.QueryAuditResponse.
+ * Use `create(QueryAuditResponseSchema)` to create a new message.
+ */
+export const QueryAuditResponseSchema: GenMessage<QueryAuditResponse> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 72);
+
+/**
+ * One logged Authorize decision.
+ *
+ * @generated from message tessera.v1.DecisionRecord
+ */
+export type DecisionRecord = Message<"tessera.v1.DecisionRecord"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp at = 2;
+   */
+  at?: Timestamp | undefined;
+
+  /**
+   * @generated from field: string subject_id = 3;
+   */
+  subjectId: string;
+
+  /**
+   * The subject's org when it is not this org (a trusted org's token); "" otherwise.
+   *
+   * @generated from field: string subject_org = 4;
+   */
+  subjectOrg: string;
+
+  /**
+   * @generated from field: string scope = 5;
+   */
+  scope: string;
+
+  /**
+   * @generated from field: string resource_kind = 6;
+   */
+  resourceKind: string;
+
+  /**
+   * @generated from field: string resource_id = 7;
+   */
+  resourceId: string;
+
+  /**
+   * @generated from field: bool allowed = 8;
+   */
+  allowed: boolean;
+
+  /**
+   * @generated from field: string reason = 9;
+   */
+  reason: string;
+
+  /**
+   * @generated from field: string rule = 10;
+   */
+  rule: string;
+
+  /**
+   * @generated from field: uint64 policy_revision = 11;
+   */
+  policyRevision: bigint;
+
+  /**
+   * Who asked: `api_key:ID`, `service:…`, `agent:ID`, …; "" when unknown.
+   *
+   * @generated from field: string caller = 12;
+   */
+  caller: string;
+};
+
+/**
+ * Describes the message tessera.v1.DecisionRecord.
+ * Use `create(DecisionRecordSchema)` to create a new message.
+ */
+export const DecisionRecordSchema: GenMessage<DecisionRecord> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 73);
+
+/**
+ * @generated from message tessera.v1.QueryDecisionsRequest
+ */
+export type QueryDecisionsRequest = Message<"tessera.v1.QueryDecisionsRequest"> & {
+  /**
+   * [since, until): unset bounds are open.
+   *
+   * @generated from field: google.protobuf.Timestamp since = 1;
+   */
+  since?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp until = 2;
+   */
+  until?: Timestamp | undefined;
+
+  /**
+   * The principal: the decision's subject, or the caller that asked.
+   *
+   * @generated from field: string subject_id = 3;
+   */
+  subjectId: string;
+
+  /**
+   * @generated from field: string caller = 4;
+   */
+  caller: string;
+
+  /**
+   * @generated from field: string scope = 5;
+   */
+  scope: string;
+
+  /**
+   * @generated from field: tessera.v1.DecisionFilter decision = 6;
+   */
+  decision: DecisionFilter;
+
+  /**
+   * @generated from field: string reason = 7;
+   */
+  reason: string;
+
+  /**
+   * @generated from field: string rule = 8;
+   */
+  rule: string;
+
+  /**
+   * @generated from field: string resource_kind = 9;
+   */
+  resourceKind: string;
+
+  /**
+   * @generated from field: string resource_id = 10;
+   */
+  resourceId: string;
+
+  /**
+   * At most this many records (default 100, at most 1000).
+   *
+   * @generated from field: uint32 limit = 11;
+   */
+  limit: number;
+
+  /**
+   * @generated from field: string cursor = 12;
+   */
+  cursor: string;
+
+  /**
+   * @generated from field: bool newest_first = 13;
+   */
+  newestFirst: boolean;
+};
+
+/**
+ * Describes the message tessera.v1.QueryDecisionsRequest.
+ * Use `create(QueryDecisionsRequestSchema)` to create a new message.
+ */
+export const QueryDecisionsRequestSchema: GenMessage<QueryDecisionsRequest> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 74);
+
+/**
+ * @generated from message tessera.v1.QueryDecisionsResponse
+ */
+export type QueryDecisionsResponse = Message<"tessera.v1.QueryDecisionsResponse"> & {
+  /**
+   * @generated from field: repeated tessera.v1.DecisionRecord records = 1;
+   */
+  records: DecisionRecord[];
+
+  /**
+   * @generated from field: string next_cursor = 2;
+   */
+  nextCursor: string;
+
+  /**
+   * @generated from field: bool has_more = 3;
+   */
+  hasMore: boolean;
+};
+
+/**
+ * Describes the message tessera.v1.QueryDecisionsResponse.
+ * Use `create(QueryDecisionsResponseSchema)` to create a new message.
+ */
+export const QueryDecisionsResponseSchema: GenMessage<QueryDecisionsResponse> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 75);
+
+/**
+ * Which decisions a query wants by outcome.
+ *
+ * @generated from enum tessera.v1.DecisionFilter
+ */
+export enum DecisionFilter {
+  /**
+   * @generated from enum value: DECISION_FILTER_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: DECISION_FILTER_ALLOW = 1;
+   */
+  ALLOW = 1,
+
+  /**
+   * @generated from enum value: DECISION_FILTER_DENY = 2;
+   */
+  DENY = 2,
+}
+
+/**
+ * Describes the enum tessera.v1.DecisionFilter.
+ */
+export const DecisionFilterSchema: GenEnum<DecisionFilter> = /*@__PURE__*/
+  enumDesc(file_tessera_v1_admin_service, 0);
+
+/**
  * The admin plane of one org, authorized by its API key and admin token.
  *
  * @generated from service tessera.v1.AdminService
@@ -1877,6 +2261,32 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof UntrustOrgRequestSchema;
     output: typeof UntrustOrgResponseSchema;
+  },
+  /**
+   * The org's admin audit trail: one record per admin change (who, how it authenticated, what,
+   * a before/after summary that never holds a secret, when, request id), oldest first unless
+   * newest_first, filtered by the fields set. One page per call: pass next_cursor back for the
+   * next. Needs audit:read. A malformed cursor is INVALID_ARGUMENT (CURSOR_INVALID).
+   *
+   * @generated from rpc tessera.v1.AdminService.QueryAudit
+   */
+  queryAudit: {
+    methodKind: "unary";
+    input: typeof QueryAuditRequestSchema;
+    output: typeof QueryAuditResponseSchema;
+  },
+  /**
+   * The org's logged Authorize decisions, in the order they were logged (oldest first unless
+   * newest_first), filtered by the fields set; paginated like QueryAudit. A call examines a
+   * bounded number of decisions: has_more with fewer records than the limit means "call again
+   * with next_cursor". Following new decisions: keep calling with next_cursor. Needs audit:read.
+   *
+   * @generated from rpc tessera.v1.AdminService.QueryDecisions
+   */
+  queryDecisions: {
+    methodKind: "unary";
+    input: typeof QueryDecisionsRequestSchema;
+    output: typeof QueryDecisionsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_tessera_v1_admin_service, 0);
