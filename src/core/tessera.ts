@@ -27,6 +27,7 @@ import { Minter } from "./mint.js";
 import { TrustAdmin } from "./org-trust.js";
 import { PolicyAdmin } from "./policies.js";
 import { PolicyChecker } from "./policy-checker.js";
+import { RateLimits, rateLimitDefaults } from "./rate-limits.js";
 import { ServerStatus } from "./server-status.js";
 import { type SessionSubject, Sessions } from "./sessions.js";
 import type { CoreSettings } from "./settings.js";
@@ -51,6 +52,8 @@ export interface Tessera {
   readonly minter: Minter;
   readonly sessions: Sessions;
   readonly apiKeys: ApiKeyService;
+  /** Per-credential and per-org rate limits, checked on every call (issue #13). */
+  readonly rateLimits: RateLimits;
   readonly users: UserService;
   readonly agentCredentials: AgentCredentialService;
   readonly keys: KeyRing;
@@ -166,6 +169,8 @@ export async function buildTessera(
   });
   const minter = new Minter({ settings, access, verifier, signer, agents: store.agents, now });
   const apiKeys = new ApiKeyService({ orgs: store.orgs, credentials, now });
+  const rateLimits = new RateLimits(rateLimitDefaults(settings), () => store.orgs.keyRateLimits());
+  credentials.onInvalidate(() => rateLimits.reload());
   const evaluations = new Evaluations({ auth, access, agents: store.agents, users, engine });
   const forwardAuth = new ForwardAuth({ auth, access, verifier, trust: orgTrust });
   const extAuthz = new ExtAuthz({
@@ -187,6 +192,7 @@ export async function buildTessera(
     minter,
     sessions,
     apiKeys,
+    rateLimits,
     credentials,
     liveness,
     users,

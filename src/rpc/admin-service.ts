@@ -6,6 +6,7 @@ import { policyHandlers } from "./admin-policies.js";
 import {
   agentToPb,
   apiKeyToPb,
+  rateLimitFromPb,
   secondsToTimestamp,
   signingKeyToPb,
   tierFromPb,
@@ -108,8 +109,13 @@ export function adminService(t: Tessera): ServiceBinding {
         req.name,
         req.scopes,
         timestampSeconds(req.expiresAt),
+        rateLimitFromPb(req.rateLimit),
       );
       return { apiKey: issued.secret, key: apiKeyToPb(issued.key) };
+    },
+    async setApiKeyRateLimit(req, ctx) {
+      t.apiKeys.setRateLimit(await a.adminOrg(ctx), req.id, rateLimitFromPb(req.rateLimit));
+      return {};
     },
     async listApiKeys(_req, ctx) {
       return { keys: t.apiKeys.list(await a.adminOrg(ctx)).map(apiKeyToPb) };

@@ -106,7 +106,15 @@ export function apiKeyToPb(k: CredentialRow): MessageInitShape<typeof ApiKeySche
         }
       : {}),
     ...(k.revokedAt !== undefined ? { revokedAt: secondsToTimestamp(k.revokedAt) } : {}),
+    ...(k.rateLimit ? { rateLimit: { requestsPerSecond: k.rateLimit.rps, burst: k.rateLimit.burst } } : {}),
   };
+}
+
+/** A rate limit from the wire; unset stays unset (the default applies), a zero burst is the rate. */
+export function rateLimitFromPb(
+  l: { requestsPerSecond: number; burst: number } | undefined,
+): { rps: number; burst: number } | undefined {
+  return l ? { rps: l.requestsPerSecond, burst: l.burst || l.requestsPerSecond } : undefined;
 }
 
 export function userToPb(u: UserRecord): MessageInitShape<typeof UserSchema> {

@@ -18,7 +18,24 @@ function keyJson(k: ApiKey | undefined) {
     createdAt: isoTime(k.createdAt),
     expiresAt: isoTime(k.expiresAt),
     revokedAt: isoTime(k.revokedAt),
+    rateLimit: k.rateLimit
+      ? { requestsPerSecond: k.rateLimit.requestsPerSecond, burst: k.rateLimit.burst }
+      : undefined,
   };
+}
+
+/** `--rps N [--burst M]` as a rate limit; undefined without --rps. */
+function rateLimitOption(o: { rps?: string; burst?: string }) {
+  if (o.rps === undefined) {
+    if (o.burst !== undefined) throw new UsageError("--burst needs --rps");
+    return undefined;
+  }
+  const whole = (v: string, flag: string) => {
+    if (!/^[1-9][0-9]{0,6}$/.test(v)) throw new UsageError(`${flag} must be a whole number from 1`);
+    return Number(v);
+  };
+  const requestsPerSecond = whole(o.rps, "--rps");
+  return { requestsPerSecond, burst: o.burst === undefined ? requestsPerSecond : whole(o.burst, "--burst") };
 }
 
 function trustedJson(t: TrustedOrg | undefined) {
@@ -103,22 +120,58 @@ export function registerApiKeys(program: Command): void {
       [],
     )
     .option("--expires-in <duration>", "e.g. 30d; default: never")
-    .action(async (o: { name: string; scope: string[]; expiresIn?: string }, cmd: Command) => {
+    .option(
+      "--rps <n>",
+      "the key's own rate limit, requests per second (default: the server's per-key default)",
+    )
+    .option("--burst <n>", "requests the key may send at once (default: --rps)")
+    .action(
+      async (
+        o: { name: string; scope: string[]; expiresIn?: string; rps?: string; burst?: string },
+        cmd: Command,
+      ) => {
+        const { clients, json } = await clientsFor(cmd);
+        let expiresAt: { seconds: bigint } | undefined;
+        if (o.expiresIn) {
+          const s = parseDuration(o.expiresIn);
+          if (!s) throw new UsageError("--expires-in must be a duration like 30d");
+          expiresAt = { seconds: BigInt(Math.floor(Date.now() / 1000) + s) };
+        }
+        const rateLimit = rateLimitOption(o);
+        const res = await clients.admin.createApiKey(
+          {
+            name: o.name,
+            scopes: o.scope,
+            ...(expiresAt ? { expiresAt } : {}),
+            ...(rateLimit ? { rateLimit } : {}),
+          },
+          { headers: clients.adminHeaders() },
+        );
+        emit(
+          json,
+          { apiKey: res.apiKey, key: keyJson(res.key) },
+          () => `${res.apiKey}\n(shown once; id ${res.key?.id})`,
+        );
+      },
+    );
+  keys
+    .command("limit <id>")
+    .description("set an API key's own rate limit (or --clear it: the server's per-key default applies)")
+    .option("--rps <n>", "requests per second")
+    .option("--burst <n>", "requests the key may send at once (default: --rps)")
+    .option("--clear", "remove the key's own limit")
+    .action(async (id: string, o: { rps?: string; burst?: string; clear?: boolean }, cmd: Command) => {
+      const rateLimit = rateLimitOption(o);
+      if (!rateLimit === !o.clear) throw new UsageError("give --rps (and --burst), or --clear");
       const { clients, json } = await clientsFor(cmd);
-      let expiresAt: { seconds: bigint } | undefined;
-      if (o.expiresIn) {
-        const s = parseDuration(o.expiresIn);
-        if (!s) throw new UsageError("--expires-in must be a duration like 30d");
-        expiresAt = { seconds: BigInt(Math.floor(Date.now() / 1000) + s) };
-      }
-      const res = await clients.admin.createApiKey(
-        { name: o.name, scopes: o.scope, ...(expiresAt ? { expiresAt } : {}) },
+      await clients.admin.setApiKeyRateLimit(
+        { id, ...(rateLimit ? { rateLimit } : {}) },
         { headers: clients.adminHeaders() },
       );
-      emit(
-        json,
-        { apiKey: res.apiKey, key: keyJson(res.key) },
-        () => `${res.apiKey}\n(shown once; id ${res.key?.id})`,
+      emit(json, { id, rateLimit: rateLimit ?? null }, () =>
+        rateLimit
+          ? `${id}: at most ${rateLimit.requestsPerSecond}/s, bursts of ${rateLimit.burst}`
+          : `${id}: the server's per-key default applies`,
       );
     });
   keys
@@ -134,7 +187,9 @@ export function registerApiKeys(program: Command): void {
           res.keys
             .map(
               (k) =>
-                `${k.id}  ${k.prefix}…  ${k.name}  [${k.scopes.join(",")}]${k.revokedAt ? "  revoked" : ""}`,
+                `${k.id}  ${k.prefix}…  ${k.name}  [${k.scopes.join(",")}]${k.revokedAt ? "  revoked" : ""}${
+                  k.rateLimit ? `  ${k.rateLimit.requestsPerSecond}/s burst ${k.rateLimit.burst}` : ""
+                }`,
             )
             .join("\n") || "(no keys)",
       );
