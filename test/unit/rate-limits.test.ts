@@ -107,3 +107,63 @@ describe("RateLimits", () => {
     expect(outcome(() => limits.check(caller("api_key:k")))).toBe("RATE_LIMITED");
   });
 });
+
+describe("RateLimits in cluster workers (leases from one set of buckets)", () => {
+  /** Two workers' limits over one primary's buckets, on a frozen clock. */
+  function cluster(limit: { rps: number; burst: number }) {
+    const primary = new QuotaBuckets(() => 0);
+    let asked = 0;
+    const worker = () => {
+      const l = new RateLimits(
+        { perKey: limit },
+        () => new Map(),
+        () => 0,
+      );
+      l.useRemote(async (charge, want) => {
+        asked++;
+        return primary.take(charge, want);
+      }, 2);
+      return l;
+    };
+    return { workers: [worker(), worker()], asked: () => asked };
+  }
+  const pass = async (l: RateLimits): Promise<boolean> => {
+    try {
+      await l.check({ id: "api_key:k", orgId: "o" });
+      return true;
+    } catch (err) {
+      if (err instanceof TesseraError && err.reason === "RATE_LIMITED") return false;
+      throw err;
+    }
+  };
+
+  it("never lets through more than the buckets hold, and leases several tokens per trip at high rates", async () => {
+    const c = cluster({ rps: 1000, burst: 100 });
+    let passed = 0;
+    for (let i = 0; i < 100; i++) if (await pass(c.workers[i % 2] as RateLimits)) passed++;
+    // Leases of 10 (2% of 1000/s, over 2 workers): one trip to the primary per 10 calls.
+    expect(c.asked()).toBe(10);
+    for (let i = 0; i < 200; i++) if (await pass(c.workers[i % 2] as RateLimits)) passed++;
+    expect(passed).toBe(100);
+  });
+
+  it("strands at most a lease per worker when traffic moves to one worker (within 10% of a second's rate)", async () => {
+    const c = cluster({ rps: 1000, burst: 100 });
+    const [a, b] = c.workers as [RateLimits, RateLimits];
+    expect(await pass(b)).toBe(true);
+    let passed = 1;
+    for (let i = 0; i < 300; i++) if (await pass(a)) passed++;
+    expect(passed).toBeLessThanOrEqual(100);
+    expect(passed).toBeGreaterThanOrEqual(100 - 10);
+  });
+
+  it("answers synchronously from a lease, asking the primary only when it is spent", () => {
+    const c = cluster({ rps: 1000, burst: 100 });
+    const a = c.workers[0] as RateLimits;
+    expect(a.check({ id: "api_key:k", orgId: "o" })).toBeInstanceOf(Promise);
+    return Promise.resolve().then(async () => {
+      await Promise.resolve();
+      expect(a.check({ id: "api_key:k", orgId: "o" })).toBeUndefined();
+    });
+  });
+});

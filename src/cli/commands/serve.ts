@@ -7,6 +7,7 @@ import {
   reportListening,
   reportStartFailed,
   runPrimary,
+  useClusterQuota,
   WorkerHealth,
 } from "../../cluster.js";
 import { type Config, loadConfig } from "../../config/config.js";
@@ -120,6 +121,8 @@ async function runServer(config: Config, log: Logger): Promise<void> {
   const started = running;
   serving = true;
   if (cluster.isWorker) {
+    // Rate limits hold for the whole server: their buckets live in the primary.
+    useClusterQuota(started.tessera.rateLimits, config.workers);
     reportListening(started.grpcPort, started.httpPort);
     reportHealth(() => started.ready());
   } else {
