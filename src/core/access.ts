@@ -53,6 +53,8 @@ export interface AccessDeps {
   readonly verifier: TokenVerifier;
   readonly identities: BoundIdentities;
   readonly operators: OperatorRepository;
+  /** Told of each call's resolved credential (usage counts, new sources); at most once per call. */
+  readonly usage?: { used(caller: Caller, ctx: CallContext): void } | undefined;
 }
 
 /** The header carrying the server operator's token (tso_…). */
@@ -61,6 +63,12 @@ export const OPERATOR_HEADER = "x-operator-token";
 /** Who may call what, decided once for every transport. */
 export class AccessControl {
   constructor(private readonly d: AccessDeps) {}
+
+  /** Counts the call's credential, once resolved (a map update; written in batches). */
+  private used<C extends Caller | null | undefined>(c: C, ctx: CallContext): C {
+    if (c) this.d.usage?.used(c, ctx);
+    return c;
+  }
 
   /**
    * The org the caller may administer for `scope`: the org's API key with its admin token
@@ -74,6 +82,18 @@ export class AccessControl {
 
   /** `admin`, also saying which credential the caller is (for the policy history). */
   async adminCaller(ctx: CallContext, scope: AdminScope): Promise<AdminCaller> {
+    const c = await this.resolveAdmin(ctx, scope);
+    const sep = c.actor.indexOf(":");
+    // The actor names the credential: admin:KEY_ID counts as the org's API key.
+    const kind = c.actor.slice(0, sep);
+    this.used(
+      { orgId: c.orgId, id: `${kind === "admin" ? "api_key" : kind}:${c.actor.slice(sep + 1)}` },
+      ctx,
+    );
+    return c;
+  }
+
+  private async resolveAdmin(ctx: CallContext, scope: AdminScope): Promise<AdminCaller> {
     const apiKey = ctx.header("x-api-key");
     const adminToken = ctx.header("x-admin-token");
     if (adminToken || !apiKey) {
@@ -123,7 +143,7 @@ export class AccessControl {
   pepCaller(ctx: CallContext): Caller {
     const bearer = bearerOf(ctx);
     const apiKey = ctx.header("x-api-key") || (bearer && isWellFormedSecret("apiKey", bearer) ? bearer : "");
-    if (apiKey) return this.decisionKey(apiKey);
+    if (apiKey) return this.used(this.decisionKey(apiKey), ctx);
     if (bearer)
       throw new TesseraError(
         "CALLER_UNIDENTIFIED",
@@ -131,7 +151,7 @@ export class AccessControl {
       );
     const peer = ctx.peer();
     const orgId = peer && this.d.identities.orgOf(peer);
-    if (orgId) return { orgId, id: `${peer.source}:${peer.id}` };
+    if (orgId) return this.used({ orgId, id: `${peer.source}:${peer.id}` }, ctx);
     return requireCaller(null, ctx);
   }
 
@@ -143,10 +163,10 @@ export class AccessControl {
    */
   proxyCaller(ctx: CallContext): Caller | null {
     const apiKey = ctx.header("x-api-key");
-    if (apiKey) return this.decisionKey(apiKey);
+    if (apiKey) return this.used(this.decisionKey(apiKey), ctx);
     const peer = ctx.peer();
     const orgId = peer && this.d.identities.orgOf(peer);
-    return orgId ? { orgId, id: `${peer.source}:${peer.id}` } : null;
+    return this.used(orgId ? { orgId, id: `${peer.source}:${peer.id}` } : null, ctx);
   }
 
   /**
@@ -172,7 +192,7 @@ export class AccessControl {
     if (now !== undefined) return now;
     // Only a bearer token not verified before is left.
     const claims = await this.d.verifier.verify(bearerOf(ctx) ?? "");
-    return { orgId: claims.org, id: `${claims.kind ?? "agent"}:${claims.sub}` };
+    return this.used({ orgId: claims.org, id: `${claims.kind ?? "agent"}:${claims.sub}` }, ctx);
   }
 
   /**
@@ -182,6 +202,10 @@ export class AccessControl {
    * that is present but bad is refused, never taken as absent.
    */
   callerNow(ctx: CallContext): Caller | null | undefined {
+    return this.used(this.resolveNow(ctx), ctx);
+  }
+
+  private resolveNow(ctx: CallContext): Caller | null | undefined {
     const apiKey = ctx.header("x-api-key");
     if (apiKey) {
       const key = this.d.credentials.apiKey(apiKey);

@@ -8,6 +8,7 @@ import { TokenSigner } from "../auth/token-signer.js";
 import { TokenVerifier } from "../auth/token-verifier.js";
 import { TesseraError } from "../domain/errors.js";
 import { PolicyEngine } from "../engine/engine.js";
+import { CredentialUsageRepository } from "../store/credential-usage.js";
 import { RefreshTokenRepository } from "../store/refresh-tokens.js";
 import type { Store } from "../store/store.js";
 import { tesseraVersion } from "../version.js";
@@ -17,6 +18,7 @@ import { AgentCredentialService } from "./agent-credentials.js";
 import { ApiKeyService } from "./api-keys.js";
 import { AuthCore } from "./auth.js";
 import { Authenticator, agentSubject, userSubject } from "./authenticate.js";
+import { CredentialUsage } from "./credential-usage.js";
 import { DecisionMinter } from "./decide-mint.js";
 import { Evaluations } from "./evaluations.js";
 import { ExtAuthz } from "./ext-authz.js";
@@ -54,6 +56,8 @@ export interface Tessera {
   readonly apiKeys: ApiKeyService;
   /** Per-credential and per-org rate limits, checked on every call (issue #13). */
   readonly rateLimits: RateLimits;
+  /** When each credential was last used and how often, written in batches (issue #13). */
+  readonly usage: CredentialUsage;
   readonly users: UserService;
   readonly agentCredentials: AgentCredentialService;
   readonly keys: KeyRing;
@@ -107,11 +111,13 @@ export async function buildTessera(
   });
   const signer = new TokenSigner(keys, settings.issuer);
   const boundIdentities = new BoundIdentities(store.services);
+  const usage = new CredentialUsage(new CredentialUsageRepository(store.db));
   const access = new AccessControl({
     credentials,
     verifier,
     identities: boundIdentities,
     operators: store.operators,
+    usage,
   });
   const orgTrust = new OrgTrust(store.orgTrust);
   const trustAdmin = new TrustAdmin({ repo: store.orgTrust, trust: orgTrust, now });
@@ -193,6 +199,7 @@ export async function buildTessera(
     sessions,
     apiKeys,
     rateLimits,
+    usage,
     credentials,
     liveness,
     users,

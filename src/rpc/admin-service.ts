@@ -118,7 +118,9 @@ export function adminService(t: Tessera): ServiceBinding {
       return {};
     },
     async listApiKeys(_req, ctx) {
-      return { keys: t.apiKeys.list(await a.adminOrg(ctx)).map(apiKeyToPb) };
+      const orgId = await a.adminOrg(ctx);
+      const usage = t.usage.ofOrg(orgId);
+      return { keys: t.apiKeys.list(orgId).map((k) => apiKeyToPb(k, usage.get(`api_key:${k.id}`))) };
     },
     async revokeApiKey(req, ctx) {
       t.apiKeys.revoke(await a.adminOrg(ctx), req.id);

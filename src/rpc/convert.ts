@@ -91,8 +91,12 @@ export function agentToPb(a: AgentRecord) {
 }
 
 /** A key's description for the wire; never its secret or digest. */
-export function apiKeyToPb(k: CredentialRow): MessageInitShape<typeof ApiKeySchema> {
+export function apiKeyToPb(
+  k: CredentialRow,
+  usage?: { lastUsedAt: number; count: number },
+): MessageInitShape<typeof ApiKeySchema> {
   return {
+    ...(usage ? { lastUsedAt: secondsToTimestamp(usage.lastUsedAt), useCount: BigInt(usage.count) } : {}),
     id: k.id,
     name: k.name ?? "",
     scopes: [...(k.scopes ?? [])],

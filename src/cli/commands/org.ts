@@ -8,9 +8,24 @@ import { isoTime } from "../format.js";
 import { emit, UsageError } from "../output.js";
 import { topLevel } from "../registry.js";
 
+/** Seconds since the epoch of a protobuf Timestamp, if set. */
+const seconds = (t: { seconds: bigint } | undefined) => (t ? Number(t.seconds) : undefined);
+
+/**
+ * True when a live key has not been used for `days` days: never used and created longer ago, or
+ * last used longer ago. Usage is counted in batches, so "now" is a few seconds behind at most.
+ */
+export function isUnused(k: ApiKey, days: number, nowSec = Math.floor(Date.now() / 1000)): boolean {
+  if (k.revokedAt) return false;
+  const since = seconds(k.lastUsedAt) ?? seconds(k.createdAt) ?? nowSec;
+  return nowSec - since >= days * 86400;
+}
+
 function keyJson(k: ApiKey | undefined) {
   if (!k) return undefined;
   return {
+    lastUsedAt: isoTime(k.lastUsedAt),
+    useCount: Number(k.useCount),
     id: k.id,
     name: k.name,
     prefix: k.prefix,
@@ -176,21 +191,30 @@ export function registerApiKeys(program: Command): void {
     });
   keys
     .command("list")
-    .description("list the org's API keys (never the keys themselves)")
-    .action(async (_o: unknown, cmd: Command) => {
+    .description("list the org's API keys (never the keys themselves), when each was last used and how often")
+    .option("--unused-days <n>", "flag live keys not used for this many days", "30")
+    .action(async (o: { unusedDays: string }, cmd: Command) => {
+      if (!/^[0-9]{1,5}$/.test(o.unusedDays))
+        throw new UsageError("--unused-days must be a whole number of days");
+      const days = Number(o.unusedDays);
       const { clients, json } = await clientsFor(cmd);
       const res = await clients.admin.listApiKeys({}, { headers: clients.adminHeaders() });
       emit(
         json,
-        { keys: res.keys.map(keyJson) },
+        { keys: res.keys.map((k) => ({ ...keyJson(k), unused: isUnused(k, days) })) },
         () =>
           res.keys
-            .map(
-              (k) =>
-                `${k.id}  ${k.prefix}…  ${k.name}  [${k.scopes.join(",")}]${k.revokedAt ? "  revoked" : ""}${
-                  k.rateLimit ? `  ${k.rateLimit.requestsPerSecond}/s burst ${k.rateLimit.burst}` : ""
-                }`,
-            )
+            .map((k) => {
+              const used = k.lastUsedAt
+                ? `last used ${isoTime(k.lastUsedAt)}, ${k.useCount} calls`
+                : "never used";
+              const flags = [
+                k.revokedAt ? "revoked" : "",
+                isUnused(k, days) ? `UNUSED ${days}d+` : "",
+                k.rateLimit ? `${k.rateLimit.requestsPerSecond}/s burst ${k.rateLimit.burst}` : "",
+              ].filter(Boolean);
+              return `${k.id}  ${k.prefix}…  ${k.name}  [${k.scopes.join(",")}]  ${used}${flags.length ? `  ${flags.join("  ")}` : ""}`;
+            })
             .join("\n") || "(no keys)",
       );
     });

@@ -120,6 +120,13 @@ async function runServer(config: Config, log: Logger): Promise<void> {
   }
   const started = running;
   serving = true;
+  // A credential used from a new source: its id and the source, never the secret.
+  started.tessera.usage.tellNewSources((e) =>
+    log.info(
+      { org: e.orgId, credential: e.credential, source: e.source },
+      "credential used from a new source",
+    ),
+  );
   if (cluster.isWorker) {
     // Rate limits hold for the whole server: their buckets live in the primary.
     useClusterQuota(started.tessera.rateLimits, config.workers);
