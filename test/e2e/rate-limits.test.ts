@@ -150,3 +150,47 @@ describe("rate limits per API key", () => {
     );
   });
 });
+
+describe("org default rate limits from the server's settings", () => {
+  const ORG_BURST = 50;
+  let f: GrpcFixture;
+  beforeAll(async () => {
+    f = await startGrpcFixture({
+      rateLimitOrgRps: 1,
+      rateLimitOrgBurst: ORG_BURST,
+      rateLimitAgentRps: 1,
+      rateLimitAgentBurst: 3,
+    });
+  });
+  afterAll(async () => f?.close());
+
+  it("charges an agent's own calls (its bearer token) to the per-agent default", async () => {
+    const started = Date.now();
+    const status = () => f.c.auth.call("getServerStatus", {}, { authorization: `Bearer ${f.token}` });
+    const results = await Promise.all(Array.from({ length: 10 }, status));
+    const seconds = Math.floor((Date.now() - started) / 1000);
+    expect(results.filter((r) => r.ok).length).toBeGreaterThanOrEqual(3);
+    expect(results.filter((r) => r.ok).length).toBeLessThanOrEqual(3 + seconds);
+    const refused = results.find((r) => !r.ok);
+    if (!refused) throw new Error("nothing was refused");
+    expectFailure(refused, grpc.status.RESOURCE_EXHAUSTED, "RATE_LIMITED");
+  });
+
+  it("caps all of an org's keys together, and leaves another org alone", async () => {
+    const key = expectOk(
+      await f.c.admin.call("createApiKey", { name: "second", scopes: ["decisions:evaluate"] }, f.admin),
+    ).apiKey;
+    const started = Date.now();
+    const status = (k: string) => f.c.auth.call("getServerStatus", {}, { "x-api-key": k });
+    const results = await Promise.all(
+      Array.from({ length: 2 * ORG_BURST }, (_, i) => status(i % 2 ? key : f.server.org.apiKey)),
+    );
+    const seconds = Math.floor((Date.now() - started) / 1000);
+    // The fixture's set-up and the agent's calls spent some of the org's burst already.
+    expect(results.filter((r) => r.ok).length).toBeLessThanOrEqual(ORG_BURST + seconds);
+    const refused = results.find((r) => !r.ok);
+    if (!refused) throw new Error("nothing was refused");
+    expectFailure(refused, grpc.status.RESOURCE_EXHAUSTED, "RATE_LIMITED");
+    expectOk(await status(f.other.apiKey));
+  });
+});
