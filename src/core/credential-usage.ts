@@ -13,8 +13,15 @@ const MAX_TRACKED = 100_000;
 export interface NewSource {
   readonly orgId: string;
   readonly credential: string;
-  /** `spiffe:…`/`dns:…` for an mTLS identity, else the caller's address. */
+  /** The caller's address (an mTLS identity where the transport knows no address). */
   readonly source: string;
+  /** The caller's mTLS identity (`spiffe:…`, `dns:…`), when it presented one. */
+  readonly identity?: string;
+}
+
+function peerName(ctx: CallContext): string | undefined {
+  const p = ctx.peer();
+  return p ? `${p.source}:${p.id}` : undefined;
 }
 
 /**
@@ -56,19 +63,30 @@ export class CredentialUsage {
     this.noteSource(key, caller, ctx);
   }
 
+  /**
+   * Sources are told apart by the caller's address, a cheap string; the mTLS identity (reading
+   * the peer certificate costs more) is looked at only to name a new source, or where the
+   * transport knows no address.
+   */
   private noteSource(key: string, caller: Caller, ctx: CallContext): void {
-    const peer = ctx.peer();
-    const source = peer ? `${peer.source}:${peer.id}` : ctx.remote();
-    if (!source) return;
+    const address = ctx.remote();
+    const sourceKey = address ?? peerName(ctx);
+    if (!sourceKey) return;
     let seen = this.sources.get(key);
     if (!seen) {
       if (this.sources.size >= MAX_TRACKED) return;
       seen = new Set();
       this.sources.set(key, seen);
     }
-    if (seen.has(source) || seen.size >= MAX_SOURCES) return;
-    seen.add(source);
-    this.onNewSource({ orgId: caller.orgId, credential: caller.id, source });
+    if (seen.has(sourceKey) || seen.size >= MAX_SOURCES) return;
+    seen.add(sourceKey);
+    const peer = address === undefined ? undefined : peerName(ctx);
+    this.onNewSource({
+      orgId: caller.orgId,
+      credential: caller.id,
+      source: sourceKey,
+      ...(peer ? { identity: peer } : {}),
+    });
   }
 
   /** Writes what was counted since the last flush. */
