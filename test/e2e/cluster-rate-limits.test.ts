@@ -25,19 +25,22 @@ describe("serve --workers 2: a key's rate limit holds across workers", () => {
   let admin: Record<string, string>;
   let workers: WorkerClients;
   let limitedKey = "";
+  let limitedId = "";
 
   beforeAll(async () => {
     ({ serve, port, admin } = await spawnCluster(data.dir, WORKERS));
     workers = await clientsForEveryWorker(port, WORKERS);
     const c = grpcClient(AdminService, `127.0.0.1:${port}`);
     try {
-      limitedKey = expectOk(
+      const created = expectOk(
         await c.call(
           "createApiKey",
           { name: "pep", scopes: ["decisions:evaluate"], rateLimit: { requestsPerSecond: 1, burst: BURST } },
           admin,
         ),
-      ).apiKey;
+      );
+      limitedKey = created.apiKey;
+      limitedId = created.key?.id ?? "";
     } finally {
       c.close();
     }
@@ -70,5 +73,20 @@ describe("serve --workers 2: a key's rate limit holds across workers", () => {
       expectFailure(refused, grpc.status.RESOURCE_EXHAUSTED, "RATE_LIMITED");
     }
     expect(refusedOn.some(Boolean)).toBe(true);
+  });
+
+  it("logs the key's first use from this address once per worker, by id, never the secret", async () => {
+    // Pino writes each line at once; give the workers a moment to have written theirs.
+    const deadline = Date.now() + 5_000;
+    const lines = () =>
+      serve
+        .stdout()
+        .split("\n")
+        .filter((l) => l.includes("credential used from a new source") && l.includes(`api_key:${limitedId}`));
+    while (lines().length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(lines().length).toBeGreaterThanOrEqual(1);
+    expect(lines().length).toBeLessThanOrEqual(WORKERS);
+    expect(lines().join("\n")).toContain("127.0.0.1");
+    expect(serve.stdout() + serve.stderr()).not.toContain(limitedKey);
   });
 });
