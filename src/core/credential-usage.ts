@@ -30,11 +30,8 @@ function peerName(ctx: CallContext): string | undefined {
  * often it is resolved. A credential used from a source not seen before is told of once.
  */
 export class CredentialUsage {
-  private pending = new Map<
-    string,
-    { orgId: string; credential: string; count: number; lastUsedAt: number }
-  >();
-  private readonly counted = new WeakSet<CallContext>();
+  /** Calls counted since the last flush, by credential id (ids are unique across orgs). */
+  private pending = new Map<string, { orgId: string; count: number }>();
   private readonly sources = new Map<string, Set<string>>();
   private timer: NodeJS.Timeout | undefined;
   private onNewSource: (e: NewSource) => void = () => {};
@@ -49,18 +46,25 @@ export class CredentialUsage {
     this.onNewSource = listener;
   }
 
-  /** Counts one call by `caller` (at most once per call). */
+  /**
+   * Counts one call by `caller` (at most once per call): a flag on the call and a map update.
+   * The time of use is the flush's (a few seconds late at most), so no clock is read here.
+   */
   used(caller: Caller, ctx: CallContext): void {
-    if (this.counted.has(ctx)) return;
-    this.counted.add(ctx);
-    const key = `${caller.orgId}\u0000${caller.id}`;
-    const at = Math.floor(this.now() / 1000);
-    const p = this.pending.get(key);
-    if (p) {
-      p.count++;
-      p.lastUsedAt = at;
-    } else this.pending.set(key, { orgId: caller.orgId, credential: caller.id, count: 1, lastUsedAt: at });
-    this.noteSource(key, caller, ctx);
+    if (ctx.usageCounted) return;
+    ctx.usageCounted = true;
+    // An id names one credential of one org; should an mTLS identity move to another org
+    // between flushes, its calls are still told apart by org.
+    const p = this.pending.get(caller.id);
+    if (p && p.orgId === caller.orgId) p.count++;
+    else if (!p) this.pending.set(caller.id, { orgId: caller.orgId, count: 1 });
+    else {
+      const key = `${caller.orgId}\u0000${caller.id}`;
+      const q = this.pending.get(key);
+      if (q) q.count++;
+      else this.pending.set(key, { orgId: caller.orgId, count: 1 });
+    }
+    this.noteSource(caller, ctx);
   }
 
   /**
@@ -68,7 +72,8 @@ export class CredentialUsage {
    * the peer certificate costs more) is looked at only to name a new source, or where the
    * transport knows no address.
    */
-  private noteSource(key: string, caller: Caller, ctx: CallContext): void {
+  private noteSource(caller: Caller, ctx: CallContext): void {
+    const key = caller.id;
     const address = ctx.remote();
     const sourceKey = address ?? peerName(ctx);
     if (!sourceKey) return;
@@ -89,10 +94,15 @@ export class CredentialUsage {
     });
   }
 
-  /** Writes what was counted since the last flush. */
+  /** Writes what was counted since the last flush, as used now. */
   flush(): void {
     if (this.pending.size === 0) return;
-    const batch: UsageDelta[] = [...this.pending.values()];
+    const at = Math.floor(this.now() / 1000);
+    const batch: UsageDelta[] = [];
+    for (const [key, p] of this.pending) {
+      const credential = key.slice(key.indexOf("\u0000") + 1);
+      batch.push({ orgId: p.orgId, credential, count: p.count, lastUsedAt: at });
+    }
     this.pending = new Map();
     this.repo.add(batch);
   }
@@ -114,16 +124,15 @@ export class CredentialUsage {
     };
   }
 
-  /** The org's credentials' usage as stored, plus what this process has not written yet. */
+  /** The org's credentials' usage as stored, plus what this process has not written yet (as of now). */
   ofOrg(orgId: string): Map<string, Usage> {
     const stored = this.repo.ofOrg(orgId);
-    for (const p of this.pending.values()) {
+    const at = Math.floor(this.now() / 1000);
+    for (const [key, p] of this.pending) {
       if (p.orgId !== orgId) continue;
-      const s = stored.get(p.credential);
-      stored.set(p.credential, {
-        count: (s?.count ?? 0) + p.count,
-        lastUsedAt: Math.max(s?.lastUsedAt ?? 0, p.lastUsedAt),
-      });
+      const credential = key.slice(key.indexOf("\u0000") + 1);
+      const s = stored.get(credential);
+      stored.set(credential, { count: (s?.count ?? 0) + p.count, lastUsedAt: at });
     }
     return stored;
   }
