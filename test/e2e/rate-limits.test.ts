@@ -121,6 +121,23 @@ describe("rate limits per API key", () => {
     expect(((await refused.json()) as { reason: string }).reason).toBe("RATE_LIMITED");
   });
 
+  it("refuses over Connect (HTTP port) with 429, Retry-After and the reason", async () => {
+    const status = () =>
+      fetch(`http://127.0.0.1:${f.server.httpPort}/tessera.v1.AuthService/GetServerStatus`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-api-key": limitedKey },
+        body: "{}",
+        signal: AbortSignal.timeout(10_000),
+      });
+    const replies = await Promise.all(Array.from({ length: BURST + 5 }, status));
+    const refused = replies.find((r) => r.status !== 200);
+    if (!refused) throw new Error("nothing was refused");
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    expect(refused.headers.get("tessera-reason")).toBe("RATE_LIMITED");
+    expect(((await refused.json()) as { code: string }).code).toBe("resource_exhausted");
+  });
+
   it("clears a key's limit with SetApiKeyRateLimit: the key then passes every call", async () => {
     expectOk(await f.c.admin.call("setApiKeyRateLimit", { id: limitedId }, f.admin));
     const results = await Promise.all(Array.from({ length: SENT }, () => authorize(limitedKey)));
