@@ -114,11 +114,13 @@ export class RateLimits {
   private workers = 1;
   /** Tokens leased from the primary and not yet spent, per credential. */
   private readonly leases = new Map<string, number>();
+  /** After the primary refused a credential: until when this worker refuses it without asking. */
+  private readonly refusedUntil = new Map<string, { until: number; retryAfterSeconds: number }>();
 
   constructor(
     private readonly defaults: RateLimitDefaults,
     private readonly loadKeyLimits: () => Map<string, RateLimit>,
-    now: () => number = Date.now,
+    private readonly now: () => number = Date.now,
   ) {
     this.local = new QuotaBuckets(now);
     this.reload();
@@ -179,8 +181,24 @@ export class RateLimits {
       this.leases.set(charge.key, leased - 1);
       return undefined;
     }
+    // A caller over its limit is refused here for half a token's time (at most a second) before
+    // the primary is asked again: the IPC a flood costs grows with the configured rate, never
+    // with the flood. The other workers still ask, so tokens are not left unspent for long.
+    const refused = this.refusedUntil.get(charge.key);
+    if (refused) {
+      if (this.now() < refused.until) throw rateLimited(refused.retryAfterSeconds);
+      this.refusedUntil.delete(charge.key);
+    }
     return this.remote(charge, this.leaseSize(charge)).then((g) => {
-      if (g.granted === 0) throw rateLimited(g.retryAfterSeconds);
+      if (g.granted === 0) {
+        const minRps = Math.min(...charge.buckets.map((b) => b.limit.rps));
+        const holdMs = Math.min(1000, 500 / minRps);
+        this.refusedUntil.set(charge.key, {
+          until: this.now() + holdMs,
+          retryAfterSeconds: g.retryAfterSeconds,
+        });
+        throw rateLimited(g.retryAfterSeconds);
+      }
       if (g.granted > 1) this.leases.set(charge.key, (this.leases.get(charge.key) ?? 0) + g.granted - 1);
     });
   }

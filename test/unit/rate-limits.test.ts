@@ -166,4 +166,27 @@ describe("RateLimits in cluster workers (leases from one set of buckets)", () =>
       expect(a.check({ id: "api_key:k", orgId: "o" })).toBeUndefined();
     });
   });
+
+  it("refuses a caller over its limit locally for half a token's time before asking the primary again", async () => {
+    let now = 0;
+    const primary = new QuotaBuckets(() => now);
+    let asked = 0;
+    const w = new RateLimits(
+      { perKey: { rps: 1, burst: 1 } },
+      () => new Map(),
+      () => now,
+    );
+    w.useRemote(async (charge, want) => {
+      asked++;
+      return primary.take(charge, want);
+    }, 2);
+    expect(await pass(w)).toBe(true);
+    expect(await pass(w)).toBe(false);
+    expect(asked).toBe(2);
+    for (let i = 0; i < 50; i++) expect(await pass(w)).toBe(false);
+    expect(asked).toBe(2);
+    now = 1000;
+    expect(await pass(w)).toBe(true);
+    expect(asked).toBe(3);
+  });
 });
