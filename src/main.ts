@@ -126,6 +126,7 @@ export async function startTessera(config: Config, opts: StartOptions = {}): Pro
     );
     const stopRotation = startKeyRotation(tessera, config, opts.onSyncError);
     const stopAdmission = servers.startAdmission();
+    const stopUsage = tessera.usage.start(opts.onSyncError);
     const stopMaintenance = startMaintenance(
       () =>
         runMaintenance(
@@ -159,6 +160,8 @@ export async function startTessera(config: Config, opts: StartOptions = {}): Pro
       // In-flight calls are done: write every decision they made before the database closes.
       await tessera.decisionLog?.close();
       await tessera.policies.close();
+      // The calls are done: their usage counts are written before the database closes.
+      stopUsage();
       store.close();
     };
     return { grpcPort, httpPort, tessera, devOrg, ready: servers.ready, close };

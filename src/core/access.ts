@@ -54,6 +54,8 @@ export interface AccessDeps {
   readonly verifier: TokenVerifier;
   readonly identities: BoundIdentities;
   readonly operators: OperatorRepository;
+  /** Told of each call's resolved credential (usage counts, new sources); at most once per call. */
+  readonly usage?: { used(caller: Caller, ctx: CallContext): void } | undefined;
 }
 
 /** The header carrying the server operator's token (tso_…). */
@@ -62,6 +64,12 @@ export const OPERATOR_HEADER = "x-operator-token";
 /** Who may call what, decided once for every transport. */
 export class AccessControl {
   constructor(private readonly d: AccessDeps) {}
+
+  /** Counts the call's credential, once resolved (a map update; written in batches). */
+  private used<C extends Caller | null | undefined>(c: C, ctx: CallContext): C {
+    if (c) this.d.usage?.used(c, ctx);
+    return c;
+  }
 
   /**
    * The org the caller may administer for `scope`: the org's API key with its admin token
@@ -78,6 +86,13 @@ export class AccessControl {
     const { method, ...caller } = await this.resolveAdmin(ctx, scope);
     // The audit trail names this caller for every change the call makes.
     noteAuditActor({ principal: caller.actor, method });
+    const sep = caller.actor.indexOf(":");
+    // The actor names the credential: admin:KEY_ID counts as the org's API key.
+    const kind = caller.actor.slice(0, sep);
+    this.used(
+      { orgId: caller.orgId, id: `${kind === "admin" ? "api_key" : kind}:${caller.actor.slice(sep + 1)}` },
+      ctx,
+    );
     return caller;
   }
 
@@ -134,7 +149,7 @@ export class AccessControl {
   pepCaller(ctx: CallContext): Caller {
     const bearer = bearerOf(ctx);
     const apiKey = ctx.header("x-api-key") || (bearer && isWellFormedSecret("apiKey", bearer) ? bearer : "");
-    if (apiKey) return this.decisionKey(apiKey);
+    if (apiKey) return this.used(this.decisionKey(apiKey), ctx);
     if (bearer)
       throw new TesseraError(
         "CALLER_UNIDENTIFIED",
@@ -142,7 +157,7 @@ export class AccessControl {
       );
     const peer = ctx.peer();
     const orgId = peer && this.d.identities.orgOf(peer);
-    if (orgId) return { orgId, id: `${peer.source}:${peer.id}` };
+    if (orgId) return this.used({ orgId, id: `${peer.source}:${peer.id}` }, ctx);
     return requireCaller(null, ctx);
   }
 
@@ -154,10 +169,10 @@ export class AccessControl {
    */
   proxyCaller(ctx: CallContext): Caller | null {
     const apiKey = ctx.header("x-api-key");
-    if (apiKey) return this.decisionKey(apiKey);
+    if (apiKey) return this.used(this.decisionKey(apiKey), ctx);
     const peer = ctx.peer();
     const orgId = peer && this.d.identities.orgOf(peer);
-    return orgId ? { orgId, id: `${peer.source}:${peer.id}` } : null;
+    return this.used(orgId ? { orgId, id: `${peer.source}:${peer.id}` } : null, ctx);
   }
 
   /**
@@ -183,7 +198,7 @@ export class AccessControl {
     if (now !== undefined) return now;
     // Only a bearer token not verified before is left.
     const claims = await this.d.verifier.verify(bearerOf(ctx) ?? "");
-    return { orgId: claims.org, id: `${claims.kind ?? "agent"}:${claims.sub}` };
+    return this.used({ orgId: claims.org, id: `${claims.kind ?? "agent"}:${claims.sub}` }, ctx);
   }
 
   /**
@@ -193,6 +208,10 @@ export class AccessControl {
    * that is present but bad is refused, never taken as absent.
    */
   callerNow(ctx: CallContext): Caller | null | undefined {
+    return this.used(this.resolveNow(ctx), ctx);
+  }
+
+  private resolveNow(ctx: CallContext): Caller | null | undefined {
     const apiKey = ctx.header("x-api-key");
     if (apiKey) {
       const key = this.d.credentials.apiKey(apiKey);

@@ -10,4 +10,6 @@ export interface CallContext {
   remote(): string | undefined;
   /** When the caller stops waiting (ms since the epoch), if it set a deadline. */
   deadline(): number | undefined;
+  /** Set once the call's credential has been counted (core/credential-usage.ts): counted once. */
+  usageCounted?: boolean;
 }

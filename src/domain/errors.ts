@@ -130,6 +130,9 @@ export const ERROR_KINDS = {
   // (HTTP 413), and a method the endpoint does not serve (HTTP 405).
   REQUEST_TOO_LARGE: "resource_exhausted",
   METHOD_NOT_ALLOWED: "invalid_argument",
+  // Rate limits (issue #13): a credential, agent or org over its requests per second.
+  RATE_LIMITED: "resource_exhausted",
+  RATE_LIMIT_INVALID: "invalid_argument",
   // INTERNAL: never a client's fault.
   INTERNAL: "internal",
 } as const;

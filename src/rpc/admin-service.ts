@@ -7,6 +7,7 @@ import { policyHandlers } from "./admin-policies.js";
 import {
   agentToPb,
   apiKeyToPb,
+  rateLimitFromPb,
   secondsToTimestamp,
   signingKeyToPb,
   tierFromPb,
@@ -114,11 +115,18 @@ export function adminService(t: Tessera): ServiceBinding {
           req.name,
           req.scopes,
           timestampSeconds(req.expiresAt),
+          rateLimitFromPb(req.rateLimit),
         );
         return { apiKey: issued.secret, key: apiKeyToPb(issued.key) };
       },
+      async setApiKeyRateLimit(req, ctx) {
+        t.apiKeys.setRateLimit(await a.adminOrg(ctx), req.id, rateLimitFromPb(req.rateLimit));
+        return {};
+      },
       async listApiKeys(_req, ctx) {
-        return { keys: t.apiKeys.list(await a.adminOrg(ctx)).map(apiKeyToPb) };
+        const orgId = await a.adminOrg(ctx);
+        const usage = t.usage.ofOrg(orgId);
+        return { keys: t.apiKeys.list(orgId).map((k) => apiKeyToPb(k, usage.get(`api_key:${k.id}`))) };
       },
       async revokeApiKey(req, ctx) {
         t.apiKeys.revoke(await a.adminOrg(ctx), req.id);

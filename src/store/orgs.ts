@@ -26,6 +26,8 @@ export interface CredentialRow {
   readonly graceUntil?: number | undefined;
   readonly createdAt?: number | undefined;
   readonly revokedAt?: number | undefined;
+  /** The key's own rate limit (requests per second, burst); unset takes the org default. */
+  readonly rateLimit?: { readonly rps: number; readonly burst: number } | undefined;
 }
 
 interface CredentialDbRow {
@@ -40,6 +42,8 @@ interface CredentialDbRow {
   grace_until: number | null;
   created_at: number;
   revoked_at: number | null;
+  rate_limit_rps: number | null;
+  rate_limit_burst: number | null;
 }
 
 function toRow(r: CredentialDbRow): CredentialRow {
@@ -55,6 +59,10 @@ function toRow(r: CredentialDbRow): CredentialRow {
     graceUntil: r.grace_until ?? undefined,
     createdAt: r.created_at,
     revokedAt: r.revoked_at ?? undefined,
+    rateLimit:
+      r.rate_limit_rps !== null && r.rate_limit_burst !== null
+        ? { rps: r.rate_limit_rps, burst: r.rate_limit_burst }
+        : undefined,
   };
 }
 
@@ -102,8 +110,9 @@ export class OrgRepository {
   private insertCredential(c: CredentialRow, now: number): void {
     this.db
       .prepare(
-        `INSERT INTO org_credentials (id, org_id, kind, digest, created_at, name, scopes, prefix, expires_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO org_credentials (id, org_id, kind, digest, created_at, name, scopes, prefix, expires_at,
+           rate_limit_rps, rate_limit_burst)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         c.id,
@@ -115,6 +124,8 @@ export class OrgRepository {
         c.scopes ? toJsonList(c.scopes) : null,
         c.prefix ?? "",
         c.expiresAt ?? null,
+        c.rateLimit?.rps ?? null,
+        c.rateLimit?.burst ?? null,
       );
   }
 
@@ -223,6 +234,34 @@ export class OrgRepository {
         before: { credentials: before },
         after: { credentials: creds.map((c) => c.id) },
       });
+    })();
+  }
+
+  /** Every live API key with its own rate limit, by credential id as callers are named (`api_key:ID`). */
+  keyRateLimits(): Map<string, { rps: number; burst: number }> {
+    const rows = this.db
+      .prepare<[], { id: string; rps: number; burst: number }>(
+        `SELECT id, rate_limit_rps AS rps, rate_limit_burst AS burst FROM org_credentials
+         WHERE kind = 'api_key' AND revoked_at IS NULL AND rate_limit_rps IS NOT NULL AND rate_limit_burst IS NOT NULL`,
+      )
+      .all();
+    return new Map(rows.map((r) => [`api_key:${r.id}`, { rps: r.rps, burst: r.burst }]));
+  }
+
+  /**
+   * Sets (or with undefined clears) an API key's own rate limit; records a credential change so
+   * every process rereads its limits. False when the org has no such live key.
+   */
+  setKeyRateLimit(orgId: string, id: string, limit: { rps: number; burst: number } | undefined): boolean {
+    return this.db.transaction(() => {
+      const info = this.db
+        .prepare(
+          `UPDATE org_credentials SET rate_limit_rps = ?, rate_limit_burst = ?
+           WHERE org_id = ? AND id = ? AND kind = 'api_key' AND revoked_at IS NULL`,
+        )
+        .run(limit?.rps ?? null, limit?.burst ?? null, orgId, id);
+      if (info.changes === 1) this.changes.record("credential", orgId, id);
+      return info.changes === 1;
     })();
   }
 

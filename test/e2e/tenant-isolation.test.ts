@@ -231,6 +231,10 @@ describe("tenant isolation: org A's credentials against org B's objects", () => 
     listApiKeys: () => ({ request: {}, outcome: { ok: noneOf("keys", () => [B.apiKeyId]) } }),
     revokeApiKey: () => ({ request: { id: B.apiKeyId }, outcome: notFound("API_KEY_NOT_FOUND") }),
     rotateApiKey: () => ({ request: { id: B.apiKeyId }, outcome: notFound("API_KEY_NOT_FOUND") }),
+    setApiKeyRateLimit: () => ({
+      request: { id: B.apiKeyId, rateLimit: { requestsPerSecond: 1, burst: 1 } },
+      outcome: notFound("API_KEY_NOT_FOUND"),
+    }),
     createUser: () => ({
       // The same username is A's own in A's org.
       request: { username: "shared-name", password: "another long passphrase", role: "viewer" },

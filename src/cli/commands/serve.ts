@@ -7,6 +7,7 @@ import {
   reportListening,
   reportStartFailed,
   runPrimary,
+  useClusterQuota,
   WorkerHealth,
 } from "../../cluster.js";
 import { type Config, type ConfigInput, loadConfig } from "../../config/config.js";
@@ -120,7 +121,16 @@ async function runServer(config: Config, log: Logger): Promise<void> {
   }
   const started = running;
   serving = true;
+  // A credential used from a new source: its id and the source, never the secret.
+  started.tessera.usage.tellNewSources((e) =>
+    log.info(
+      { org: e.orgId, credential: e.credential, source: e.source },
+      "credential used from a new source",
+    ),
+  );
   if (cluster.isWorker) {
+    // Rate limits hold for the whole server: their buckets live in the primary.
+    useClusterQuota(started.tessera.rateLimits, config.workers);
     reportListening(started.grpcPort, started.httpPort);
     reportHealth(() => started.ready());
   } else {

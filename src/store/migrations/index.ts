@@ -523,4 +523,25 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX decision_segments_org_seq ON decision_segments(org_id);
     `,
   },
+  {
+    version: 16,
+    name: "rate limits and credential usage",
+    sql: `
+      -- A key's own rate limit (issue #13): requests per second and burst; NULL takes the org
+      -- default from the server's configuration.
+      ALTER TABLE org_credentials ADD COLUMN rate_limit_rps INTEGER CHECK (rate_limit_rps > 0);
+      ALTER TABLE org_credentials ADD COLUMN rate_limit_burst INTEGER CHECK (rate_limit_burst > 0);
+
+      -- When each credential (API key, admin token, agent, user, mTLS identity) was last used
+      -- and how often, as the workers' batched counters add up. credential is the resolved id
+      -- (api_key:ID, agent:ID, …), never a secret.
+      CREATE TABLE credential_usage (
+        org_id TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
+        credential TEXT NOT NULL,
+        last_used_at INTEGER NOT NULL,
+        use_count INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (org_id, credential)
+      ) STRICT, WITHOUT ROWID;
+    `,
+  },
 ];
