@@ -254,14 +254,32 @@ export class OrgRepository {
    */
   setKeyRateLimit(orgId: string, id: string, limit: { rps: number; burst: number } | undefined): boolean {
     return this.db.transaction(() => {
+      const before = this.db
+        .prepare<[string, string], { rps: number | null; burst: number | null }>(
+          "SELECT rate_limit_rps AS rps, rate_limit_burst AS burst FROM org_credentials WHERE org_id = ? AND id = ?",
+        )
+        .get(orgId, id);
       const info = this.db
         .prepare(
           `UPDATE org_credentials SET rate_limit_rps = ?, rate_limit_burst = ?
            WHERE org_id = ? AND id = ? AND kind = 'api_key' AND revoked_at IS NULL`,
         )
         .run(limit?.rps ?? null, limit?.burst ?? null, orgId, id);
-      if (info.changes === 1) this.changes.record("credential", orgId, id);
-      return info.changes === 1;
+      if (info.changes !== 1) return false;
+      this.changes.record("credential", orgId, id);
+      const summary = (l: { rps: number | null; burst: number | null } | undefined) => ({
+        rateLimitRps: l?.rps ?? null,
+        rateLimitBurst: l?.burst ?? null,
+      });
+      this.audit.record({
+        orgId,
+        action: "api_key.rate_limit",
+        targetKind: "api_key",
+        targetId: id,
+        before: summary(before),
+        after: summary(limit),
+      });
+      return true;
     })();
   }
 

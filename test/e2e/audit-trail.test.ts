@@ -133,6 +133,14 @@ describe("admin audit trail", { timeout: 60_000 }, () => {
     const keyId = apiKey.value.key?.id ?? "";
     const k = expectOne(apiKey, "api_key.create", keyId);
     expect(JSON.parse(k.after ?? "{}")).toMatchObject({ name: "ci", scopes: ["audit:read"] });
+    const limited = await audited((h) =>
+      a.call("setApiKeyRateLimit", { id: keyId, rateLimit: { requestsPerSecond: 5, burst: 10 } }, h),
+    );
+    const l = expectOne(limited, "api_key.rate_limit", keyId);
+    expect([JSON.parse(l.before ?? "{}"), JSON.parse(l.after ?? "{}")]).toEqual([
+      { rateLimitRps: null, rateLimitBurst: null },
+      { rateLimitRps: 5, rateLimitBurst: 10 },
+    ]);
     const rotated = await audited((h) => a.call("rotateApiKey", { id: keyId }, h));
     expectOne(rotated, "api_key.rotate", keyId);
     const newKeyId = rotated.value.key?.id ?? "";
