@@ -1,4 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { rmSync } from "node:fs";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -119,7 +120,8 @@ class PageOrigin {
         `--user-data-dir=${profile.dir}`,
         url,
       ],
-      { stdio: "ignore" },
+      // Its own process group: killing the group ends the helper processes that write the profile too.
+      { stdio: "ignore", detached: true },
     );
     const exited = new Promise<void>((resolve) => browser.once("exit", () => resolve()));
     try {
@@ -130,9 +132,14 @@ class PageOrigin {
         }),
       ]);
     } finally {
-      browser.kill();
+      try {
+        if (browser.pid !== undefined) process.kill(-browser.pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
       await exited;
-      profile.cleanup();
+      // A helper process may still be flushing the profile as it dies: retry the removal.
+      rmSync(profile.dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
     }
   }
 
