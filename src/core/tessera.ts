@@ -54,6 +54,8 @@ export interface Tessera {
   readonly users: UserService;
   readonly agentCredentials: AgentCredentialService;
   readonly keys: KeyRing;
+  /** Access-token verification and its cache (metrics read its stats). */
+  readonly verifier: TokenVerifier;
   /** Binding mTLS identities (org admins) and assigning their namespaces (the operator). */
   readonly serviceIdentities: IdentityAdmin;
   /** The identity → org bindings in memory, reloaded on every identity change. */
@@ -192,6 +194,7 @@ export async function buildTessera(
     users,
     agentCredentials,
     keys,
+    verifier,
     serviceIdentities,
     boundIdentities,
     trustAdmin,
