@@ -52,7 +52,7 @@ type Aggregator = "sum" | "max" | "min";
 function rawMetric(
   name: string,
   help: string,
-  type: "counter" | "histogram",
+  type: "counter" | "gauge" | "histogram",
   values: () => MetricValue<string>[],
   aggregator: Aggregator = "sum",
 ) {
@@ -212,17 +212,19 @@ function sourceSeries(registry: Registry, s: MetricSources): void {
       if (st) this.set(st.activeAgeSeconds);
     },
   });
-  new Gauge({
-    name: "tessera_signing_key_next_rotation_seconds",
-    help: "time until the signing key is rotated (absent when rotation is off)",
-    registers: [registry],
-    aggregator: "min",
-    collect() {
-      const next = signingKey?.().nextRotationSeconds;
-      if (next === undefined) this.reset();
-      else this.set(next);
-    },
-  });
+  // A plain Gauge always shows a value: with rotation off there is none to show.
+  registry.registerMetric(
+    rawMetric(
+      "tessera_signing_key_next_rotation_seconds",
+      "time until the signing key is rotated (absent when rotation is off)",
+      "gauge",
+      () => {
+        const next = signingKey?.().nextRotationSeconds;
+        return next === undefined ? [] : [{ labels: {}, value: next }];
+      },
+      "min",
+    ) as never,
+  );
 }
 
 /** One process's metrics. */
