@@ -26,10 +26,7 @@ async function start(
   slow: SlowCall[],
 ) {
   const config = loadConfig({ dataDir: dir, grpcPort: 0, httpPort: 0, ...overrides }, {});
-  return startTessera(
-    { ...config, passwordHashCost: { N: 1024, r: 8, p: 1 } },
-    { observeCall: (r) => records.push(r), onSlowCall: (c) => slow.push(c) },
-  );
+  return startTessera(config, { observeCall: (r) => records.push(r), onSlowCall: (c) => slow.push(c) });
 }
 
 describe("metrics of a single process", () => {
