@@ -51,8 +51,10 @@ export class Tally {
   readonly buckets = new Float64Array(LATENCY_BUCKETS.length + 1);
   sum = 0;
   count = 0;
-  /** Calls by outcome: gRPC codes 0-16, or HTTP statuses. */
-  readonly codes = new Map<number, number>();
+  /** Calls by outcome beyond gRPC codes 0-16: HTTP statuses. */
+  private readonly codes = new Map<number, number>();
+  /** gRPC codes 0-16, counted on the hot path by array index (no Map); outcomes() reads both. */
+  private readonly small = new Float64Array(GRPC_CODES.length);
 
   constructor(
     /** The service's full name (`tessera.v1.AuthService`), or "http" for a plain route. */
@@ -63,6 +65,14 @@ export class Tally {
     private readonly slow: SlowCallWatch | undefined,
   ) {}
 
+  /** Calls by outcome code (gRPC code or HTTP status), non-zero only. */
+  outcomes(): [number, number][] {
+    const out: [number, number][] = [];
+    for (const [code, n] of this.small.entries()) if (n > 0) out.push([code, n]);
+    for (const [code, n] of this.codes) out.push([code, n]);
+    return out;
+  }
+
   /** Records one call started at `startedAt` (performance.now()) that ended with `code`. */
   record(code: number, startedAt: number, requestId: string): void {
     const seconds = (performance.now() - startedAt) / 1000;
@@ -71,7 +81,9 @@ export class Tally {
     this.buckets[i] = (this.buckets[i] as number) + 1;
     this.sum += seconds;
     this.count++;
-    this.codes.set(code, (this.codes.get(code) ?? 0) + 1);
+    if (code >= 0 && code < GRPC_CODES.length && this.transport !== "http")
+      this.small[code] = (this.small[code] as number) + 1;
+    else this.codes.set(code, (this.codes.get(code) ?? 0) + 1);
     if (this.slow && seconds * 1000 >= this.slow.ms) this.slow.report(this, code, seconds * 1000, requestId);
   }
 }

@@ -96,7 +96,7 @@ function callSeries(registry: Registry, calls: CallMeter): void {
   register(
     rawMetric("grpc_server_handled_total", "RPCs completed, by method and gRPC status code", "counter", () =>
       rpcs().flatMap((t) =>
-        [...t.codes].map(([code, value]) => ({
+        t.outcomes().map(([code, value]) => ({
           labels: { ...rpcLabels(t), grpc_code: GRPC_CODES[code] ?? String(code) },
           value,
         })),
@@ -115,7 +115,7 @@ function callSeries(registry: Registry, calls: CallMeter): void {
       "counter",
       () =>
         routes().flatMap((t) =>
-          [...t.codes].map(([code, value]) => ({ labels: { route: t.method, code }, value })),
+          t.outcomes().map(([code, value]) => ({ labels: { route: t.method, code }, value })),
         ),
     ),
   );

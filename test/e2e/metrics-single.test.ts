@@ -5,6 +5,7 @@ import { loadConfig } from "../../src/config/config.js";
 import { type RunningTessera, startTessera } from "../../src/main.js";
 import type { SlowCall } from "../../src/observe/call-meter.js";
 import type { CallRecord } from "../../src/rpc/request-log.js";
+import { ListenError, listenMetrics } from "../../src/transport/listen.js";
 import { expectOk } from "../helpers/e2e.js";
 import { grpcClient } from "../helpers/grpc-client.js";
 import { tempDir } from "../helpers/server.js";
@@ -90,5 +91,33 @@ describe("metrics switched off", () => {
     expect(server.metrics).toBeUndefined();
     const res = await fetch(`http://127.0.0.1:${server.httpPort}/metrics`);
     expect(res.status).toBe(404);
+  });
+});
+
+describe("the metrics port", () => {
+  it("answers only GET /metrics, and a port in use is refused naming --metrics-port", async () => {
+    const source = () => Promise.resolve({ contentType: "text/plain; version=0.0.4", text: "up 1\n" });
+    const port = await listenMetrics("127.0.0.1", 0, source);
+    try {
+      const ok = await fetch(`http://127.0.0.1:${port.port}/metrics`);
+      expect(ok.status).toBe(200);
+      expect(await ok.text()).toBe("up 1\n");
+      expect((await fetch(`http://127.0.0.1:${port.port}/healthz`)).status).toBe(404);
+      expect((await fetch(`http://127.0.0.1:${port.port}/metrics`, { method: "POST" })).status).toBe(405);
+      const taken = listenMetrics("127.0.0.1", port.port, source);
+      await expect(taken).rejects.toBeInstanceOf(ListenError);
+      await expect(taken).rejects.toThrow(/--metrics-port/);
+    } finally {
+      await port.close();
+    }
+  });
+
+  it("answers 503 when the metrics cannot be had", async () => {
+    const port = await listenMetrics("127.0.0.1", 0, () => Promise.reject(new Error("a worker is silent")));
+    try {
+      expect((await fetch(`http://127.0.0.1:${port.port}/metrics`)).status).toBe(503);
+    } finally {
+      await port.close();
+    }
   });
 });
