@@ -73,6 +73,20 @@ describe("metrics of a single process", () => {
     );
     expect(text).not.toContain("subject-single-1");
   });
+
+  it("counts the decision log's batches and write time once it has written them", async () => {
+    // The log writes within milliseconds of a decision, off the call's path: wait for it.
+    let text = "";
+    for (let i = 0; i < 100; i++) {
+      text = await (await fetch(`http://127.0.0.1:${server.httpPort}/metrics`)).text();
+      if (/^tessera_decision_log_batches_written_total [1-9]/m.test(text)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(text).toMatch(/^tessera_decision_log_batches_written_total [1-9]\d*$/m);
+    expect(text).toMatch(/^tessera_decision_log_write_seconds_count [1-9]\d*$/m);
+    expect(text).toMatch(/^tessera_decision_log_records_total\{result="written"\} 2$/m);
+    expect(text).toMatch(/^tessera_decision_log_queue_depth 0$/m);
+  });
 });
 
 describe("metrics switched off", () => {
