@@ -35,6 +35,13 @@ export function writeGrpcBody(dir, name, bytes) {
   return path;
 }
 
+/** A plain request body (an HTTP case's JSON) in a file. */
+export function writeBody(dir, name, text) {
+  const path = join(dir, `${name}.body`);
+  writeFileSync(path, text);
+  return path;
+}
+
 const UNIT_US = { us: 1, ms: 1000, s: 1_000_000 };
 const toUs = (v) => {
   const m = /^([\d.]+)(us|ms|s)$/.exec(v);
@@ -97,13 +104,16 @@ export function logPercentiles(path) {
 }
 
 /**
- * Runs h2load against one gRPC method and checks every request came back 200 with a body of
- * the expected size (a gRPC error has no message, a DENY a different one). Options: n, c, m,
- * rps (per connection), logFile, expectBytes (the framed response size), timeoutMs.
+ * Runs h2load against one gRPC method (or, with `target.h1`, one plain HTTP/1.1 POST endpoint)
+ * and checks every request came back 200 with a body of the expected size (a gRPC error has no
+ * message, a DENY a different one). Options: n, c, m, rps (per connection), logFile,
+ * expectBytes (the framed response size), timeoutMs. Over HTTP/1.1, -m is h2load's pipelining
+ * depth: the HTTP cases keep it at 1 and take their concurrency from -c instead.
  */
 export async function h2load(target, { n, c, m, rps, logFile, timeoutMs = 120_000 }) {
   const args = ["-n", String(n), "-c", String(c), "-m", String(m), "-t", "1", "-d", target.body];
-  args.push("-H", "content-type: application/grpc", "-H", "te: trailers");
+  if (target.h1) args.push("--h1");
+  else args.push("-H", "content-type: application/grpc", "-H", "te: trailers");
   for (const [k, v] of Object.entries(target.headers ?? {})) args.push("-H", `${k}: ${v}`);
   if (rps) args.push(`--rps=${rps}`);
   if (logFile) {

@@ -19,8 +19,15 @@ export const CASES = {
   decidemint: "Authorize with mint (token subject)",
   nolog: "Authorize, attributes, decision log off",
   sync: "Authorize, attributes, decision log sync",
+  extauthz: "ext_authz Check, token in the checked request, routed",
+  authzen: "AuthZEN /access/v1/evaluation (HTTP/1.1 JSON)",
 };
-const TARGET_CASE = { cerbos: { attrs: "CheckResources, the same question" } };
+const TARGET_CASE = {
+  cerbos: {
+    attrs: "CheckResources, the same question",
+    authzen: "its own AuthZEN /access/v1/evaluation, the same body",
+  },
+};
 export const caseLabel = (target, caseId) => TARGET_CASE[target]?.[caseId] ?? CASES[caseId];
 
 const find = (rows, target, caseId, mode = "throughput") =>
@@ -47,6 +54,46 @@ function overloadRatios(o) {
       1000,
     ],
   ];
+}
+
+/**
+ * The mesh goals (issue #12), where their cases ran: ext_authz Check against Authorize with a
+ * token subject (same Tessera, same load), and AuthZEN against Cerbos's own AuthZEN endpoint.
+ */
+export function meshRatios(rows) {
+  const rps = (t, c) => find(rows, t, c)?.reqPerSec;
+  const out = [];
+  const goal = (name, v, min) =>
+    out.push({ name, value: Number(v.toFixed(3)), goal: `≥ ${min}`, met: v >= min });
+  if (rps("tessera", "extauthz") && rps("tessera", "token"))
+    goal(
+      "ext_authz Check / Authorize (token), req/s",
+      rps("tessera", "extauthz") / rps("tessera", "token"),
+      0.9,
+    );
+  if (rps("tessera", "authzen") && rps("cerbos", "authzen")) {
+    const load = find(rows, "tessera", "authzen")?.load;
+    goal(
+      `AuthZEN evaluation, Tessera / Cerbos, req/s${load ? ` (${load})` : ""}`,
+      rps("tessera", "authzen") / rps("cerbos", "authzen"),
+      1.5,
+    );
+  }
+  // The same comparisons in server CPU time per request (all processes, all threads; the lowest
+  // round of each): a reading other work on a shared machine moves less than req/s. Information.
+  const cpu = (t, c) => find(rows, t, c)?.cpuUsPerReq;
+  const info = (name, v) => out.push({ name, value: Number(v.toFixed(3)), goal: "–", met: null });
+  if (cpu("tessera", "extauthz") && cpu("tessera", "token"))
+    info(
+      "server CPU per request, Authorize (token) / ext_authz Check (≥ 0.9 would match the goal)",
+      cpu("tessera", "token") / cpu("tessera", "extauthz"),
+    );
+  if (cpu("tessera", "authzen") && cpu("cerbos", "authzen"))
+    info(
+      "server CPU per request, Cerbos AuthZEN / Tessera AuthZEN (≥ 1.5 would match the goal)",
+      cpu("cerbos", "authzen") / cpu("tessera", "authzen"),
+    );
+  return out;
 }
 
 function ratios(d) {
@@ -97,6 +144,7 @@ function ratios(d) {
       met: v >= 0.8,
     });
   }
+  out.push(...meshRatios(d.rows));
   if (rps("tessera", "nolog")) {
     const v = rps("tessera", "attrs") / rps("tessera", "nolog");
     out.push({
@@ -135,7 +183,7 @@ const MODE = {
 function table(d) {
   const order = (list, v) => list.indexOf(v);
   const modes = ["throughput", "serial", "open-loop"];
-  const cases = ["attrs", "nolog", "sync", "token", "big", "authn", "mint"];
+  const cases = ["attrs", "nolog", "sync", "token", "extauthz", "authzen", "big", "authn", "mint"];
   const targets = ["limit", "cerbos", "tessera"];
   const rows = [...d.rows].sort(
     (a, b) =>
@@ -144,14 +192,23 @@ function table(d) {
       order(targets, a.target) - order(targets, b.target),
   );
   const lines = [
-    "| target | case | load | req/s | mean | max | p50 | p99 |",
-    "|---|---|---|---:|---:|---:|---:|---:|",
+    "| target | case | load | req/s | mean | max | p50 | p99 | server CPU/req |",
+    "|---|---|---|---:|---:|---:|---:|---:|---:|",
     ...rows.map((r) => {
-      const load = r.mode === "open-loop" ? `open loop @ ${num(r.targetRate)} req/s` : MODE[r.mode];
-      return `| ${r.target} | ${caseLabel(r.target, r.caseId)} | ${load} | ${num(r.reqPerSec)} | ${ms(r.meanUs)} | ${ms(r.maxUs)} | ${ms(r.p50Us)} | ${ms(r.p99Us)} |`;
+      const load =
+        r.mode === "open-loop"
+          ? `open loop @ ${num(r.targetRate)} req/s`
+          : r.load
+            ? `${r.mode} (${r.load})`
+            : MODE[r.mode];
+      const cpu = r.cpuUsPerReq === undefined ? "–" : `${Math.round(r.cpuUsPerReq)} µs`;
+      return `| ${r.target} | ${caseLabel(r.target, r.caseId)} | ${load} | ${num(r.reqPerSec)} | ${ms(r.meanUs)} | ${ms(r.maxUs)} | ${ms(r.p50Us)} | ${ms(r.p99Us)} | ${cpu} |`;
     }),
-    `| raw Ed25519 (node:crypto sign, ${d.workers} process${d.workers > 1 ? "es" : ""}) | MintToken baseline | loop | ${num(d.ed25519OpsPerSec)} | | | | |`,
   ];
+  if (d.ed25519OpsPerSec !== undefined)
+    lines.push(
+      `| raw Ed25519 (node:crypto sign, ${d.workers} process${d.workers > 1 ? "es" : ""}) | MintToken baseline | loop | ${num(d.ed25519OpsPerSec)} | | | | | |`,
+    );
   return lines.join("\n");
 }
 
@@ -191,15 +248,23 @@ ratio against targets measured in the same run, same load generator, same machin
 - **Machine:** ${m.cpuModel}, ${m.cpus} cores, ${m.memGiB} GiB, Linux ${m.kernel}; Node ${m.node}.
 - **Load:** ${d.versions.h2load}, one thread: throughput \`-n ${d.settings.n} -c 4 -m 32 -t 1\`
   (after ${d.settings.warmup.toLocaleString("en-US")} warm-up requests), serial \`-n ${d.settings.serial} -c 1 -m 1\`,
-  latency percentiles open-loop with \`--rps\` at half of Cerbos's throughput for ${d.settings.openLoopSeconds} s, every latency logged.
+  latency percentiles open-loop with \`--rps\` at half of Cerbos's throughput for ${d.settings.openLoopSeconds} s, every latency logged.${
+    d.settings.httpConnections
+      ? `
+  The AuthZEN cases (plain HTTP/1.1 JSON) \`--h1 -c ${d.settings.httpConnections} -m 1\`: one request in flight per connection, no pipelining.`
+      : ""
+  }
   The targets take turns in ${d.rounds} interleaved rounds, each measured alone: every other target's processes
   are paused (SIGSTOP) while it runs, so idle servers' timers, GC and threads do not share the two cores. Each
   figure is the best round (highest req/s, lowest serial mean, lowest open-loop p99), since other work on a
   shared machine only slows a round down.
-- **Targets:** Tessera \`serve ${d.workersFlag ? `--workers ${d.workers}` : "(one process: no --workers flag)"}\`;
+- **Targets:** Tessera \`serve ${d.workersFlag ? `--workers ${d.workers}` : "(one process: no --workers flag)"}\`
+  (the 5-rule one also holds bench/scenario/mesh.yaml for the mesh cases: a RouteMap and one rule of a
+  resource kind of its own, never a candidate for the scenario's requests);
   limit = bare grpc-js + protobuf-es decode, constant answer, ${d.workers} cluster worker(s);
   ${d.versions.cerbos} (disk store, \`--log-level=warn\`, no telemetry). Each answer was checked with a real
-  gRPC client first (ALLOW / EFFECT_ALLOW), and h2load's responses were all 200 with the expected body size.
+  gRPC client first (ALLOW / EFFECT_ALLOW; ext_authz: OK with ok_response), each AuthZEN answer with an HTTP
+  client (decision true), and h2load's responses were all 200 with the expected body size.
 
 ![Throughput per case](bench/results/chart.svg)
 
@@ -240,6 +305,36 @@ export function updateMarkdown(text, path = join(ROOT, "BENCHMARKS.md")) {
     next = `${old.slice(0, start)}${text}${end < 0 ? "" : `\n${rest.slice(end)}`}`;
   }
   writeFileSync(path, `${next.trimEnd()}\n`);
+}
+
+/**
+ * `BENCH_ONLY=mesh`: the mesh cases' table and goals on stdout, their raw figures in
+ * bench/results/mesh.json. BENCHMARKS.md is left alone (its dated sections are written by hand).
+ */
+export function meshSummary(d) {
+  const list = meshRatios(d.rows);
+  console.log(`\n${table(d)}\n\n${ratioTable(list)}\n`);
+  mkdirSync(RESULTS, { recursive: true });
+  const json = {
+    date: new Date(d.started).toISOString(),
+    command: "BENCH_ONLY=mesh node bench/run.mjs",
+    seconds: Number(d.seconds.toFixed(1)),
+    machine: machine(),
+    workers: d.workers,
+    versions: { ...d.versions, node: process.version },
+    settings: d.settings,
+    rounds: d.rounds,
+    results: d.rows.map((r) => ({ ...r, case: caseLabel(r.target, r.caseId) })),
+    allRounds: d.allRounds,
+    ratios: list,
+  };
+  writeFileSync(join(RESULTS, "mesh.json"), `${JSON.stringify(json, null, 2)}\n`);
+  const goals = list.filter((r) => r.met !== null);
+  const missed = goals.filter((r) => !r.met);
+  console.log(
+    `${goals.length - missed.length}/${goals.length} mesh goals met${missed.length ? `; missed: ${missed.map((r) => r.name).join("; ")}` : ""}`,
+  );
+  console.log("wrote bench/results/mesh.json");
 }
 
 export function report(d) {

@@ -8,14 +8,16 @@ import { fileURLToPath } from "node:url";
 import { toBinary } from "@bufbuild/protobuf";
 import { Effect } from "@cerbos/api/cerbos/effect/v1/effect_pb";
 import { CerbosService } from "@cerbos/api/cerbos/svc/v1/svc_pb";
+import { Authorization } from "../dist/gen/envoy/service/auth/v3/external_auth_pb.js";
 import { AdminService } from "../dist/gen/tessera/v1/admin_service_pb.js";
 import { AuthService, Decision } from "../dist/gen/tessera/v1/auth_service_pb.js";
 import { AuthMethod } from "../dist/gen/tessera/v1/types_pb.js";
 import { framedSize, grpcCall, pathOf } from "./grpc-call.mjs";
-import { ensureH2load, h2load, writeGrpcBody } from "./h2load.mjs";
+import { ensureH2load, h2load, writeBody, writeGrpcBody } from "./h2load.mjs";
+import { httpPost } from "./http-call.mjs";
 import { OVERLOAD, overload } from "./overload.mjs";
-import { killAllNow, pauseAllBut, run, stop, stopAll } from "./proc.mjs";
-import { durabilityRatio, report } from "./report.mjs";
+import { childPids, cpuSeconds, killAllNow, pauseAllBut, run, stop, stopAll, waitFor } from "./proc.mjs";
+import { durabilityRatio, meshSummary, report } from "./report.mjs";
 import { bigPolicy } from "./scenario/big-policy.mjs";
 import * as req from "./scenario/requests.mjs";
 import { cerbosBinary, cerbosVersion, startCerbos } from "./targets/cerbos.mjs";
@@ -24,6 +26,12 @@ import { decisionLogOff, decisionLogSync, serveOptions, startTessera } from "./t
 
 const HERE = fileURLToPath(new URL(".", import.meta.url));
 const SCENARIO_POLICY = join(HERE, "scenario/policy.yaml");
+// The mesh cases' RouteMap and rule (issue #12), applied to the 5-rule Tessera beside the scenario.
+const MESH_POLICY = join(HERE, "scenario/mesh.yaml");
+const AUTHZEN_PATH = "/access/v1/evaluation";
+// The HTTP/1.1 cases (AuthZEN): one request in flight per connection, as a PEP's keep-alive
+// pool sends them (no pipelining), over as many connections as this.
+const HTTP_CONNECTIONS = Number(process.env.BENCH_HTTP_CONNECTIONS ?? 32);
 // throughput: h2load -n 100000 -c 4 -m 32 -t 1 (BENCH_N: fewer, for a quick look at one case)
 const N = Number(process.env.BENCH_N ?? 100_000);
 const WARMUP = 5_000;
@@ -76,12 +84,39 @@ async function prepare(target, caseId, method, message, headers, check, calls = 
   return {
     target: target.name,
     proc: target.proc,
+    pids: target.pids ?? (() => [target.proc.pid, ...childPids(target.proc.pid)]),
     caseId,
     label: `${target.name} ${caseId}`,
     url: `http://127.0.0.1:${target.port}${pathOf(method)}`,
     body: writeGrpcBody(tmp, `${target.name}-${caseId}`, toBinary(method.input, message)),
     headers,
     expectBytes: framedSize(method, res),
+  };
+}
+
+/**
+ * A plain HTTP case (AuthZEN's JSON): calls it `calls` times on fresh connections, checks each
+ * answer, and writes h2load's body file. Measured with h2load --h1, one request per connection
+ * at a time (`load`).
+ */
+async function prepareHttp(target, caseId, port, path, body, headers, check, calls = 1) {
+  let res;
+  for (let i = 0; i < calls; i++) {
+    res = await httpPost(port, path, body, headers);
+    check(res);
+  }
+  return {
+    target: target.name,
+    proc: target.proc,
+    pids: target.pids ?? (() => [target.proc.pid, ...childPids(target.proc.pid)]),
+    caseId,
+    label: `${target.name} ${caseId}`,
+    url: `http://127.0.0.1:${port}${path}`,
+    body: writeBody(tmp, `${target.name}-${caseId}`, body),
+    headers,
+    h1: true,
+    load: { c: HTTP_CONNECTIONS, m: 1 },
+    expectBytes: Buffer.byteLength(res.text),
   };
 }
 
@@ -106,6 +141,43 @@ const cerbosAllowed = (r) => {
     `Cerbos: expected EFFECT_ALLOW for ${req.CERBOS_ACTION}, got ${Effect[effect] ?? effect}`,
   );
 };
+/** An ext_authz CheckResponse that lets the request through, decided by the mesh rule. */
+const extAuthzAllowed = (agentId, revision) => (r) => {
+  const meta = r.dynamicMetadata ?? {};
+  expect(
+    r.status?.code === 0 && r.httpResponse?.case === "okResponse",
+    `ext_authz: expected OK with ok_response, got code ${r.status?.code} ${r.status?.message} (${meta.reason})`,
+  );
+  expect(
+    meta.decision === "ALLOW" && meta.rule === "mesh/propose-routed",
+    `ext_authz: decided ${meta.decision} by ${meta.rule} (${meta.reason}), expected ALLOW by mesh/propose-routed`,
+  );
+  expect(
+    Number(meta.policy_revision) === revision,
+    `ext_authz: revision ${meta.policy_revision}, expected ${revision}`,
+  );
+  const headers = Object.fromEntries(r.httpResponse.value.headers.map((h) => [h.header.key, h.header.value]));
+  expect(
+    headers["x-tessera-principal"] === agentId && headers["x-tessera-decision-id"],
+    `ext_authz: the ok_response names ${headers["x-tessera-principal"]}, expected the agent ${agentId}`,
+  );
+};
+/** Tessera's AuthZEN answer: 200, decision true, by the scenario's rule. */
+const authzenAllowed = (revision) => (r) => {
+  expect(r.status === 200, `Tessera AuthZEN: HTTP ${r.status} ${r.text}`);
+  expect(
+    r.json?.decision === true && r.json.context?.rule === "scenario/propose",
+    `Tessera AuthZEN: expected decision true by scenario/propose, got ${r.text}`,
+  );
+  expect(
+    r.json.context.policy_revision === revision,
+    `Tessera AuthZEN: revision ${r.json.context.policy_revision}, expected ${revision}`,
+  );
+};
+/** Cerbos's AuthZEN answer: 200, decision true. */
+const cerbosAuthzenAllowed = (r) =>
+  expect(r.status === 200 && r.json?.decision === true, `Cerbos AuthZEN: HTTP ${r.status} ${r.text}`);
+
 const authenticated = (what) => (r) =>
   expect(
     r.principal?.orgId && r.principal.authMethod === AuthMethod.API_KEY,
@@ -137,12 +209,13 @@ function record(c, mode, r, round, extra = {}) {
     maxUs: r.log?.maxUs ?? r.maxUs,
     p50Us: r.log?.p50Us,
     p99Us: r.log?.p99Us,
+    cpuUsPerReq: r.cpuSeconds === undefined ? undefined : (r.cpuSeconds * 1e6) / r.done,
     ...extra,
   };
   rows.push(row);
   const ms = (us) => (us === undefined ? "-" : `${(us / 1000).toFixed(2)}ms`);
   log(
-    `${c.target.padEnd(8)} ${c.caseId.padEnd(6)} ${mode.padEnd(10)} ${Math.round(row.reqPerSec).toLocaleString("en-US").padStart(7)} req/s  mean ${ms(row.meanUs)}  max ${ms(row.maxUs)}  p50 ${ms(row.p50Us)}  p99 ${ms(row.p99Us)}`,
+    `${c.target.padEnd(8)} ${c.caseId.padEnd(6)} ${mode.padEnd(10)} ${Math.round(row.reqPerSec).toLocaleString("en-US").padStart(7)} req/s  mean ${ms(row.meanUs)}  max ${ms(row.maxUs)}  p50 ${ms(row.p50Us)}  p99 ${ms(row.p99Us)}${row.cpuUsPerReq === undefined ? "" : `  server CPU ${Math.round(row.cpuUsPerReq)} µs/req`}`,
   );
   return row;
 }
@@ -164,7 +237,14 @@ function best() {
     const cur = out.get(key);
     if (!cur || pick[r.mode](cur, r)) out.set(key, r);
   }
-  return [...out.values()];
+  // Server CPU per request: the lowest of any round (the least disturbed one, as for req/s).
+  return [...out.values()].map((b) => {
+    const cpus = rows
+      .filter((r) => r.target === b.target && r.caseId === b.caseId && r.mode === b.mode)
+      .map((r) => r.cpuUsPerReq)
+      .filter((v) => v !== undefined);
+    return cpus.length ? { ...b, cpuUsPerReq: Math.min(...cpus) } : b;
+  });
 }
 
 /**
@@ -181,9 +261,16 @@ async function alone(c, fn) {
 }
 
 async function throughput(c, round) {
+  const load = c.load ?? { c: 4, m: 32 };
+  const extra = c.h1 ? { load: `--h1 -c ${load.c} -m ${load.m}` } : {};
   return alone(c, async () => {
-    await h2load(c, { n: WARMUP, c: 4, m: 32, timeoutMs: 60_000 });
-    return record(c, "throughput", await h2load(c, { n: N, c: 4, m: 32, timeoutMs: 200_000 }), round);
+    await h2load(c, { n: WARMUP, ...load, timeoutMs: 60_000 });
+    // The server's CPU time over the measurement: per request, it barely moves with other load.
+    const pids = c.pids?.() ?? [];
+    const cpu0 = cpuSeconds(pids);
+    const r = await h2load(c, { n: N, ...load, timeoutMs: 200_000 });
+    r.cpuSeconds = pids.length ? cpuSeconds(pids) - cpu0 : undefined;
+    return record(c, "throughput", r, round, extra);
   });
 }
 
@@ -248,6 +335,117 @@ const authorizeAttrs = (t, caseId, what, workers) =>
     allowedByScenario(what, t.revision),
     workers * 2,
   );
+
+/** Cerbos answers the scenario's CheckResources (its readiness check). */
+const cerbosReady = (port) =>
+  grpcCall(
+    port,
+    pathOf(CerbosService.method.checkResources),
+    CerbosService.method.checkResources,
+    req.cerbosCheck(),
+  );
+
+/** The 5-rule scenario with the mesh cases' RouteMap and rule beside it, as one directory. */
+function scenarioWithMesh() {
+  const dir = join(tmp, "scenario-mesh");
+  mkdirSync(dir, { recursive: true });
+  copyFileSync(SCENARIO_POLICY, join(dir, "scenario.yaml"));
+  copyFileSync(MESH_POLICY, join(dir, "mesh.yaml"));
+  return dir;
+}
+
+/**
+ * The mesh cases (issue #12), each answer checked first: ext_authz Check on Tessera's gRPC port
+ * (the org's API key as the caller, the agent's token in the checked request), and the same
+ * AuthZEN evaluation body on Tessera's HTTP port (with the API key) and on Cerbos's.
+ */
+async function meshCases(tessera, cerbos, calls) {
+  const extAuthz = await prepare(
+    tessera,
+    "extauthz",
+    Authorization.method.check,
+    req.extAuthzCheck(tessera.token),
+    { "x-api-key": tessera.apiKey },
+    extAuthzAllowed(tessera.agentId, tessera.revision),
+    calls,
+  );
+  const body = req.authzenEvaluation();
+  const json = { "content-type": "application/json" };
+  const authzen = await prepareHttp(
+    tessera,
+    "authzen",
+    tessera.httpPort,
+    AUTHZEN_PATH,
+    body,
+    { ...json, "x-api-key": tessera.apiKey },
+    authzenAllowed(tessera.revision),
+    calls,
+  );
+  const cerbosAuthzen = await waitFor(
+    "Cerbos's AuthZEN endpoint",
+    () => prepareHttp(cerbos, "authzen", cerbos.httpPort, AUTHZEN_PATH, body, json, cerbosAuthzenAllowed, 2),
+    { proc: cerbos.proc, timeoutMs: 10_000, intervalMs: 200 },
+  );
+  return { extAuthz, authzen, cerbosAuthzen };
+}
+
+/**
+ * `BENCH_ONLY=mesh npm run bench`: only the mesh cases (ext_authz Check, AuthZEN on Tessera
+ * and on Cerbos) and their reference, Authorize with a token subject, on one 5-rule Tessera
+ * with the mesh RouteMap; interleaved rounds; the table and the two goals printed, the raw
+ * figures in bench/results/mesh.json (BENCHMARKS.md is not rewritten: the full run has these
+ * cases too).
+ */
+async function meshOnly() {
+  const h2loadVersion = await ensureH2load();
+  cerbosBinary();
+  const options = serveOptions();
+  const hasWorkers = options.has("--workers");
+  const workers = hasWorkers ? Number(process.env.BENCH_WORKERS ?? availableParallelism()) : 1;
+  log(
+    `${h2loadVersion}; Tessera with ${hasWorkers ? `--workers ${workers}` : "one process"}, n=${N}; HTTP cases --h1 -c ${HTTP_CONNECTIONS} -m 1`,
+  );
+  const cerbos = await startCerbos(tmp, cerbosReady);
+  // BENCH_CPU_PROF=<dir>: every Tessera process (its workers too) writes a CPU profile there on exit.
+  const profileDir = process.env.BENCH_CPU_PROF;
+  const tessera = await startTessera({
+    instance: "small",
+    tmp,
+    workers: hasWorkers ? workers : undefined,
+    policy: scenarioWithMesh(),
+    ready: scenarioReady(workers),
+    nodeArgs: profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : undefined,
+  });
+  const calls = workers * 2;
+  // BENCH_CASES=tessera/extauthz,…: measure only these (e.g. to profile one case alone).
+  const only = process.env.BENCH_CASES && new Set(process.env.BENCH_CASES.split(","));
+  const token = await prepare(
+    tessera,
+    "token",
+    AuthService.method.authorize,
+    req.authorizeToken(tessera.token),
+    {},
+    allowedByScenario("token", tessera.revision),
+    calls,
+  );
+  const mesh = await meshCases(tessera, cerbos, calls);
+  log("every target answered as expected (ALLOW / ok_response / decision true); measuring");
+  for (let round = 1; round <= ROUNDS; round++) {
+    log(`throughput, round ${round} of ${ROUNDS}`);
+    for (const c of [token, mesh.extAuthz, mesh.cerbosAuthzen, mesh.authzen])
+      if (!only || only.has(`${c.target}/${c.caseId}`)) await throughput(c, round);
+  }
+  meshSummary({
+    started,
+    seconds: (Date.now() - started) / 1000,
+    workers,
+    versions: { h2load: h2loadVersion, cerbos: await cerbosVersion() },
+    rows: best(),
+    allRounds: rows,
+    rounds: ROUNDS,
+    settings: { n: N, warmup: WARMUP, httpConnections: HTTP_CONNECTIONS },
+  });
+}
 
 /**
  * `BENCH_ONLY=durability npm run bench`: only Authorize (attributes) throughput with the
@@ -335,20 +533,15 @@ async function main() {
 
   // The targets.
   const limit = await startLimit(workers);
-  const cerbos = await startCerbos(tmp, (port) =>
-    grpcCall(
-      port,
-      pathOf(CerbosService.method.checkResources),
-      CerbosService.method.checkResources,
-      req.cerbosCheck(),
-    ),
-  );
+  const cerbos = await startCerbos(tmp, cerbosReady);
   const ready = scenarioReady(workers);
+  // The mesh RouteMap and its rule ride along: the rule is of its own resource kind, never a
+  // candidate for the scenario's `tool`, so the 5-rule cases decide exactly as before.
   const tessera = await startTessera({
     instance: "small",
     tmp,
     workers: hasWorkers ? workers : undefined,
-    policy: SCENARIO_POLICY,
+    policy: scenarioWithMesh(),
     ready,
   });
   // Scale: 10,000 more rules over 2,000 scopes and 100,000 agents; the same request.
@@ -502,7 +695,10 @@ async function main() {
       calls,
     ));
   const syncAttrs = syncLog && (await authorizeAttrs(syncLog, "sync", "decision log sync", workers));
-  log("every target answered as expected (ALLOW / EFFECT_ALLOW / a principal / a token); measuring");
+  const mesh = await meshCases(tessera, cerbos, calls);
+  log(
+    "every target answered as expected (ALLOW / EFFECT_ALLOW / a principal / a token / ok_response / decision true); measuring",
+  );
 
   // Rounds interleave the targets, so a disturbance on the shared machine hits one round of
   // one target rather than every figure of one target.
@@ -513,6 +709,9 @@ async function main() {
       limitAttrs,
       attrs,
       token,
+      mesh.extAuthz,
+      mesh.cerbosAuthzen,
+      mesh.authzen,
       bigAttrs,
       nologAttrs,
       syncAttrs,
@@ -591,12 +790,13 @@ async function main() {
       serial: N_SERIAL,
       openLoopSeconds: OPEN_LOOP_SECONDS,
       agents: BIG_AGENTS,
+      httpConnections: HTTP_CONNECTIONS,
     },
   });
 }
 
 try {
-  const onlyCases = { durability: durabilityOnly, overload: overloadOnly };
+  const onlyCases = { durability: durabilityOnly, overload: overloadOnly, mesh: meshOnly };
   const only = process.env.BENCH_ONLY;
   if (only && !(only in onlyCases))
     throw new Error(`BENCH_ONLY=${only}: expected one of ${Object.keys(onlyCases).join(", ")}`);

@@ -2,6 +2,7 @@ import cluster, { type Worker } from "node:cluster";
 import * as os from "node:os";
 import type { Config } from "./config/config.js";
 import type { NewOrg } from "./core/bootstrap.js";
+import { type Charge, type Grant, QuotaBuckets, type RateLimits } from "./core/rate-limits.js";
 import { buildTessera } from "./core/tessera.js";
 import type { Logger } from "./log.js";
 import { bootstrapDevOrg, readTlsOrRefuse } from "./main.js";
@@ -17,13 +18,28 @@ type WorkerMessage =
   | { readonly type: "listening"; readonly grpcPort: number; readonly httpPort: number }
   | { readonly type: "failed"; readonly message: string }
   | { readonly type: "health"; readonly ready: boolean }
-  | { readonly type: "metrics"; readonly id: number };
+  | { readonly type: "metrics"; readonly id: number }
+  | QuotaRequest;
 
 /** What the primary answers a worker's "metrics": every worker's metrics summed, or none (a worker was silent). */
 type MetricsReply = { readonly type: "metrics-reply"; readonly id: number; readonly text?: string };
 
 /** How long a worker waits for the primary's summed metrics (prom-client gives up on a silent worker after 5 s). */
 const METRICS_WAIT_MS = 6_000;
+
+/** A worker asking the primary for up to `want` tokens of a rate-limit charge (core/rate-limits.ts). */
+interface QuotaRequest {
+  readonly type: "quota";
+  readonly seq: number;
+  readonly charge: Charge;
+  readonly want: number;
+}
+
+/** The primary's answer to a QuotaRequest of the same `seq`. */
+interface QuotaAnswer extends Grant {
+  readonly type: "quota-grant";
+  readonly seq: number;
+}
 
 /** How often a worker reports its readiness to the primary. */
 const HEALTH_EVERY_MS = 1_000;
@@ -110,6 +126,8 @@ export function runPrimary(
   let ready = 0;
   const started = new Set<Worker>();
   const env = { TESSERA_BOOTSTRAP_DEV_ORG: "false" };
+  // The rate-limit buckets of the whole server: workers lease tokens from them.
+  const quota = new QuotaBuckets();
   const stopAll = (): void => {
     stopping = true;
     for (const w of Object.values(cluster.workers ?? {})) w?.process.kill("SIGTERM");
@@ -124,6 +142,11 @@ export function runPrimary(
   const fork = (): Worker => {
     const w = cluster.fork(env);
     w.on("message", (m: WorkerMessage) => {
+      if (m?.type === "quota") {
+        const answer: QuotaAnswer = { type: "quota-grant", seq: m.seq, ...quota.take(m.charge, m.want) };
+        if (w.isConnected()) w.send(answer);
+        return;
+      }
       if (m?.type === "failed") return startFailed(m.message);
       if (m?.type === "health" && started.has(w)) return health.heard(w.id, m.ready);
       if (m?.type === "metrics") return answerMetrics(w, m.id);
@@ -181,6 +204,46 @@ export function reportHealth(ready: () => boolean): void {
     if (process.connected) process.send?.(m);
   };
   setInterval(tell, HEALTH_EVERY_MS).unref();
+}
+
+/** How long a worker waits for the primary's grant before letting the call through. */
+const QUOTA_WAIT_MS = 2_000;
+
+/**
+ * In a worker: rate limits take their tokens from the primary's buckets (shared by all
+ * `workers`), leased a few at a time (see RateLimits). Should the primary not answer (it is
+ * stopping), the call passes: a limit protects the server from a caller, it is not what keeps
+ * a caller out, so failing open is the safer side.
+ */
+export function useClusterQuota(limits: RateLimits, workers: number): void {
+  if (!process.send) return;
+  let seq = 0;
+  const waiting = new Map<number, (g: Grant) => void>();
+  process.on("message", (m: QuotaAnswer) => {
+    if (m?.type !== "quota-grant") return;
+    const done = waiting.get(m.seq);
+    waiting.delete(m.seq);
+    done?.({ granted: m.granted, retryAfterSeconds: m.retryAfterSeconds });
+  });
+  const open: Grant = { granted: 1, retryAfterSeconds: 0 };
+  limits.useRemote(
+    (charge, want) =>
+      new Promise<Grant>((resolve) => {
+        if (!process.connected) return resolve(open);
+        const id = ++seq;
+        const timer = setTimeout(() => {
+          waiting.delete(id);
+          resolve(open);
+        }, QUOTA_WAIT_MS);
+        waiting.set(id, (g) => {
+          clearTimeout(timer);
+          resolve(g);
+        });
+        const request: QuotaRequest = { type: "quota", seq: id, charge, want };
+        process.send?.(request);
+      }),
+    workers,
+  );
 }
 
 /** In a worker: tell the primary we could not start, and why, then exit. */

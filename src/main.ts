@@ -120,6 +120,7 @@ export async function startTessera(config: Config, opts: StartOptions = {}): Pro
       observeCall: opts.observeCall,
       admission: { maxInFlight: config.maxInFlight, maxLagMs: config.maxEventLoopLagMs },
       limits: { maxStreamsPerWorker: config.maxStreams, maxConnections: config.maxConnections },
+      corsOrigins: config.corsOrigins,
     });
     let ports: { grpcPort: number; httpPort: number };
     try {
@@ -149,6 +150,7 @@ export async function startTessera(config: Config, opts: StartOptions = {}): Pro
     );
     const stopRotation = startKeyRotation(tessera, config, opts.onSyncError);
     const stopAdmission = servers.startAdmission();
+    const stopUsage = tessera.usage.start(opts.onSyncError);
     const stopMaintenance = startMaintenance(
       () =>
         runMaintenance(
@@ -182,6 +184,8 @@ export async function startTessera(config: Config, opts: StartOptions = {}): Pro
       // In-flight calls are done: write every decision they made before the database closes.
       await tessera.decisionLog?.close();
       await tessera.policies.close();
+      // The calls are done: their usage counts are written before the database closes.
+      stopUsage();
       store.close();
     };
     return { grpcPort, httpPort, tessera, devOrg, metrics, ready: servers.ready, close };

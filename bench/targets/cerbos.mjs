@@ -1,6 +1,7 @@
 // Target 2, the peer: Cerbos from the npm package @cerbos/cerbos-linux-x64 (pinned in
 // scripts/tools/cerbos/, installed on first use by scripts/tool.mjs), disk storage over
-// bench/cerbos/policies/, gRPC on a loopback port (its HTTP listener on a unix socket, unused).
+// bench/cerbos/policies/, gRPC and HTTP (its REST API and its AuthZEN endpoints,
+// /access/v1/evaluation, served there without a switch) on loopback ports.
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -21,14 +22,14 @@ export async function cerbosVersion() {
 
 /** Starts Cerbos; `ready(port)` is a real call that resolves once it answers. */
 export async function startCerbos(tmp, ready) {
-  const [port] = await freePorts(1);
+  const [port, httpPort] = await freePorts(2);
   const config = join(tmp, "cerbos.yaml");
   writeFileSync(
     config,
     [
       "server:",
       `  grpcListenAddr: "127.0.0.1:${port}"`,
-      `  httpListenAddr: "unix:${join(tmp, "cerbos-http.sock")}"`,
+      `  httpListenAddr: "127.0.0.1:${httpPort}"`,
       "storage:",
       "  driver: disk",
       "  disk:",
@@ -43,5 +44,5 @@ export async function startCerbos(tmp, ready) {
     env: { CERBOS_NO_TELEMETRY: "1" },
   });
   await waitFor("Cerbos to answer", () => ready(port), { proc, timeoutMs: 30_000, intervalMs: 200 });
-  return { name: "cerbos", port, proc };
+  return { name: "cerbos", port, httpPort, proc };
 }

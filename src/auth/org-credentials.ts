@@ -31,10 +31,17 @@ export class OrgCredentials {
   stats(): { readonly hits: number; readonly misses: number } {
     return { ...this.counts };
   }
+  private readonly listeners: (() => void)[] = [];
 
   /** Forgets every cached credential (after a rotation or revocation anywhere). */
   invalidate(): void {
     this.cache.clear();
+    for (const l of this.listeners) l();
+  }
+
+  /** Told after every invalidation (what else derives from credentials rereads it: rate limits). */
+  onInvalidate(listener: () => void): void {
+    this.listeners.push(listener);
   }
 
   /**

@@ -22,6 +22,12 @@ export const COMMANDS: readonly Entry[] = [
     load: async () => [(await import("./commands/serve.js")).registerServe],
   },
   {
+    name: "doctor",
+    summary:
+      "check a server configuration against the production checklist without starting it; exits 1 when a check fails",
+    load: async () => [(await import("./commands/doctor.js")).registerDoctor],
+  },
+  {
     name: "init",
     summary: "create the database (if needed) and a new org; prints its API key and admin token once",
     load: async () => [(await import("./commands/init.js")).registerInit],
@@ -100,9 +106,29 @@ export const COMMANDS: readonly Entry[] = [
     load: async () => [(await import("./commands/users.js")).registerUsers],
   },
   {
+    name: "audit",
+    summary: "the org's admin audit trail: who changed what, when (JSON lines with --json)",
+    load: async () => [(await import("./commands/audit.js")).registerAudit],
+  },
+  {
+    name: "decisions",
+    summary: "query the org's logged decisions, or follow them live (tail)",
+    load: async () => [(await import("./commands/decisions.js")).registerDecisions],
+  },
+  {
     name: "operator",
     summary: "server-wide administration with the operator token (TESSERA_OPERATOR_TOKEN)",
     load: async () => [(await import("./commands/operator.js")).registerOperator],
+  },
+  {
+    name: "backup",
+    summary: "copy the store to a file while the server runs (the master key is not in it)",
+    load: async () => [(await import("./commands/backup.js")).registerBackup],
+  },
+  {
+    name: "restore",
+    summary: "restore a backup into a new, empty data directory",
+    load: async () => [(await import("./commands/backup.js")).registerRestore],
   },
   {
     name: "completion",

@@ -1,4 +1,5 @@
 import { availableParallelism } from "node:os";
+import { originList } from "./cors-origins.js";
 import { base64Key, bool, bytes, count, duration, oneOf, port, text, type ValueType } from "./values.js";
 
 /** Sections of `serve --help` and of docs/config.md, in order. */
@@ -44,6 +45,8 @@ export const LOG_FORMATS = ["auto", "pretty", "json"] as const;
 export const SIGNING_ALGS = ["EdDSA", "ES256"] as const;
 /** When an Authorize answer may leave: before its decision is durable (async) or only after (sync). */
 export const DECISION_LOG_DURABILITIES = ["async", "sync"] as const;
+/** development: as convenient as safe on one machine; production: refuse to start unless `tessera doctor` passes. */
+export const MODES = ["development", "production"] as const;
 
 /**
  * Every setting of `tessera serve`: the one table from which loadConfig, the refusal of unknown
@@ -92,6 +95,15 @@ export const SCHEMA = {
     doc: "HTTP port (Connect, gRPC-Web, JWKS, health); 0 picks a free port",
     group: "Listening",
   }),
+  corsOrigins: setting({
+    env: "TESSERA_CORS_ORIGINS",
+    flag: "--cors-origins",
+    type: originList,
+    default: [],
+    defaultText: "none: no CORS headers, browsers on other origins are refused",
+    doc: "browser origins (exact, comma-separated, e.g. https://app.example.com) allowed to call the HTTP port's Connect, gRPC-Web, AuthZEN and JWKS paths (CORS); * allows any, for development only",
+    group: "Listening",
+  }),
   healthPort: optional({
     env: "TESSERA_HEALTH_PORT",
     flag: "--health-port",
@@ -115,6 +127,54 @@ export const SCHEMA = {
     type: count(1, 1_000_000),
     default: 1024,
     doc: "calls one worker may have waiting at once (I/O, signatures, policy checks); beyond, RESOURCE_EXHAUSTED OVERLOADED",
+    group: "Listening",
+  }),
+  rateLimitKeyRps: setting({
+    env: "TESSERA_RATE_LIMIT_KEY_RPS",
+    flag: "--rate-limit-key-rps",
+    type: count(0, 1_000_000),
+    default: 0,
+    doc: "requests per second each API key (or mTLS identity, user session) of every org may send; 0 = no limit; a key's own limit (api-keys limit) wins; over it, RESOURCE_EXHAUSTED RATE_LIMITED (HTTP 429)",
+    group: "Listening",
+  }),
+  rateLimitKeyBurst: setting({
+    env: "TESSERA_RATE_LIMIT_KEY_BURST",
+    flag: "--rate-limit-key-burst",
+    type: count(0, 1_000_000),
+    default: 0,
+    doc: "requests an API key may send at once after a quiet spell; 0 = the rate itself",
+    group: "Listening",
+  }),
+  rateLimitAgentRps: setting({
+    env: "TESSERA_RATE_LIMIT_AGENT_RPS",
+    flag: "--rate-limit-agent-rps",
+    type: count(0, 1_000_000),
+    default: 0,
+    doc: "requests per second each agent (its tokens) may send; 0 = no limit; over it, RESOURCE_EXHAUSTED RATE_LIMITED (HTTP 429)",
+    group: "Listening",
+  }),
+  rateLimitAgentBurst: setting({
+    env: "TESSERA_RATE_LIMIT_AGENT_BURST",
+    flag: "--rate-limit-agent-burst",
+    type: count(0, 1_000_000),
+    default: 0,
+    doc: "requests an agent may send at once; 0 = the rate itself",
+    group: "Listening",
+  }),
+  rateLimitOrgRps: setting({
+    env: "TESSERA_RATE_LIMIT_ORG_RPS",
+    flag: "--rate-limit-org-rps",
+    type: count(0, 1_000_000),
+    default: 0,
+    doc: "requests per second all of an org's credentials may send together; 0 = no limit; over it, RESOURCE_EXHAUSTED RATE_LIMITED (HTTP 429)",
+    group: "Listening",
+  }),
+  rateLimitOrgBurst: setting({
+    env: "TESSERA_RATE_LIMIT_ORG_BURST",
+    flag: "--rate-limit-org-burst",
+    type: count(0, 1_000_000),
+    default: 0,
+    doc: "requests an org may send at once; 0 = the rate itself",
     group: "Listening",
   }),
   maxStreams: setting({
@@ -306,6 +366,14 @@ export const SCHEMA = {
     default: 5,
     doc: "while the decision log spills to a file, how often it tries the database again",
     group: "Decision log",
+  }),
+  mode: setting({
+    env: "TESSERA_MODE",
+    flag: "--mode",
+    type: oneOf("mode", MODES),
+    default: "development",
+    doc: "production refuses to start (listing every problem) unless the production checklist passes (tessera doctor), and never creates a development org",
+    group: "Process and logs",
   }),
   workers: setting({
     env: "TESSERA_WORKERS",

@@ -3,6 +3,7 @@ import type { OrgCredentials } from "../auth/org-credentials.js";
 import { digestsEqual, isWellFormedSecret, secretDigest } from "../auth/secrets.js";
 import type { TokenVerifier } from "../auth/token-verifier.js";
 import { TesseraError } from "../domain/errors.js";
+import { type AuthMethod, noteAuditActor } from "../store/admin-audit.js";
 import type { OperatorRepository } from "../store/operators.js";
 import type { CallContext } from "./context.js";
 
@@ -10,7 +11,7 @@ import type { CallContext } from "./context.js";
  * What an admin RPC needs; `admin` covers everything. `decisions:evaluate` lets a policy
  * enforcement point ask the AuthZEN endpoints for decisions (and nothing else). `policies:read` (reading policies and
  * their history, validating and testing against them) is also covered by `policies:manage`.
- * `audit:read` is kept for the decision and audit queries still to come. `trust:manage`
+ * `audit:read` reads the org's audit trail and decision log (QueryAudit, QueryDecisions). `trust:manage`
  * (trusting other orgs' tokens, listing and ending those trusts) moves the org's boundary, so
  * no user role but `admin` grants it.
  */
@@ -53,6 +54,8 @@ export interface AccessDeps {
   readonly verifier: TokenVerifier;
   readonly identities: BoundIdentities;
   readonly operators: OperatorRepository;
+  /** Told of each call's resolved credential (usage counts, new sources); at most once per call. */
+  readonly usage?: { used(caller: Caller, ctx: CallContext): void } | undefined;
 }
 
 /** The header carrying the server operator's token (tso_…). */
@@ -61,6 +64,12 @@ export const OPERATOR_HEADER = "x-operator-token";
 /** Who may call what, decided once for every transport. */
 export class AccessControl {
   constructor(private readonly d: AccessDeps) {}
+
+  /** Counts the call's credential, once resolved (a map update; written in batches). */
+  private used<C extends Caller | null | undefined>(c: C, ctx: CallContext): C {
+    if (c) this.d.usage?.used(c, ctx);
+    return c;
+  }
 
   /**
    * The org the caller may administer for `scope`: the org's API key with its admin token
@@ -74,6 +83,23 @@ export class AccessControl {
 
   /** `admin`, also saying which credential the caller is (for the policy history). */
   async adminCaller(ctx: CallContext, scope: AdminScope): Promise<AdminCaller> {
+    const { method, ...caller } = await this.resolveAdmin(ctx, scope);
+    // The audit trail names this caller for every change the call makes.
+    noteAuditActor({ principal: caller.actor, method });
+    const sep = caller.actor.indexOf(":");
+    // The actor names the credential: admin:KEY_ID counts as the org's API key.
+    const kind = caller.actor.slice(0, sep);
+    this.used(
+      { orgId: caller.orgId, id: `${kind === "admin" ? "api_key" : kind}:${caller.actor.slice(sep + 1)}` },
+      ctx,
+    );
+    return caller;
+  }
+
+  private async resolveAdmin(
+    ctx: CallContext,
+    scope: AdminScope,
+  ): Promise<AdminCaller & { method: AuthMethod }> {
     const apiKey = ctx.header("x-api-key");
     const adminToken = ctx.header("x-admin-token");
     if (adminToken || !apiKey) {
@@ -82,7 +108,7 @@ export class AccessControl {
       if (!adminToken && !apiKey) refuseOperatorAsOrg(ctx);
       const orgId = this.d.credentials.adminOrg(apiKey, adminToken);
       // The pair checked out, so the API key is known (and cached): its id names the caller.
-      return { orgId, actor: `admin:${this.d.credentials.apiKey(apiKey ?? "").id}` };
+      return { orgId, actor: `admin:${this.d.credentials.apiKey(apiKey ?? "").id}`, method: "admin_token" };
     }
     const key = this.d.credentials.apiKey(apiKey);
     // The org's primary key names the org but proves no authority without its admin token.
@@ -91,16 +117,16 @@ export class AccessControl {
     if (!grants(key.scopes, scope)) {
       throw new TesseraError("API_KEY_SCOPE_MISSING", `this API key lacks the ${scope} scope`, { scope });
     }
-    return { orgId: key.orgId, actor: `api_key:${key.id}` };
+    return { orgId: key.orgId, actor: `api_key:${key.id}`, method: "api_key" };
   }
 
-  private async userAdmin(bearer: string, scope: AdminScope): Promise<AdminCaller> {
+  private async userAdmin(bearer: string, scope: AdminScope): Promise<AdminCaller & { method: AuthMethod }> {
     const claims = await this.d.verifier.verify(bearer);
     const granted = claims.kind === "user" ? claims.roles.flatMap((r) => ROLE_SCOPES[r] ?? []) : [];
     if (!grants(granted, scope)) {
       throw new TesseraError("ROLE_FORBIDDEN", `this principal may not use ${scope}`, { scope });
     }
-    return { orgId: claims.org, actor: `user:${claims.sub}` };
+    return { orgId: claims.org, actor: `user:${claims.sub}`, method: "user_session" };
   }
 
   /** An API key asking for decisions: the org's key, or a scoped key holding decisions:evaluate. */
@@ -123,7 +149,7 @@ export class AccessControl {
   pepCaller(ctx: CallContext): Caller {
     const bearer = bearerOf(ctx);
     const apiKey = ctx.header("x-api-key") || (bearer && isWellFormedSecret("apiKey", bearer) ? bearer : "");
-    if (apiKey) return this.decisionKey(apiKey);
+    if (apiKey) return this.used(this.decisionKey(apiKey), ctx);
     if (bearer)
       throw new TesseraError(
         "CALLER_UNIDENTIFIED",
@@ -131,7 +157,7 @@ export class AccessControl {
       );
     const peer = ctx.peer();
     const orgId = peer && this.d.identities.orgOf(peer);
-    if (orgId) return { orgId, id: `${peer.source}:${peer.id}` };
+    if (orgId) return this.used({ orgId, id: `${peer.source}:${peer.id}` }, ctx);
     return requireCaller(null, ctx);
   }
 
@@ -143,10 +169,10 @@ export class AccessControl {
    */
   proxyCaller(ctx: CallContext): Caller | null {
     const apiKey = ctx.header("x-api-key");
-    if (apiKey) return this.decisionKey(apiKey);
+    if (apiKey) return this.used(this.decisionKey(apiKey), ctx);
     const peer = ctx.peer();
     const orgId = peer && this.d.identities.orgOf(peer);
-    return orgId ? { orgId, id: `${peer.source}:${peer.id}` } : null;
+    return this.used(orgId ? { orgId, id: `${peer.source}:${peer.id}` } : null, ctx);
   }
 
   /**
@@ -172,7 +198,7 @@ export class AccessControl {
     if (now !== undefined) return now;
     // Only a bearer token not verified before is left.
     const claims = await this.d.verifier.verify(bearerOf(ctx) ?? "");
-    return { orgId: claims.org, id: `${claims.kind ?? "agent"}:${claims.sub}` };
+    return this.used({ orgId: claims.org, id: `${claims.kind ?? "agent"}:${claims.sub}` }, ctx);
   }
 
   /**
@@ -182,6 +208,10 @@ export class AccessControl {
    * that is present but bad is refused, never taken as absent.
    */
   callerNow(ctx: CallContext): Caller | null | undefined {
+    return this.used(this.resolveNow(ctx), ctx);
+  }
+
+  private resolveNow(ctx: CallContext): Caller | null | undefined {
     const apiKey = ctx.header("x-api-key");
     if (apiKey) {
       const key = this.d.credentials.apiKey(apiKey);
@@ -229,6 +259,7 @@ export class AccessControl {
     const row = this.d.operators.findToken(digest);
     if (!row || !digestsEqual(row.digest, digest))
       throw new TesseraError("OPERATOR_TOKEN_UNKNOWN", "the operator token is not known");
+    noteAuditActor({ principal: `operator:${row.id}`, method: "operator" });
     return row.id;
   }
 }

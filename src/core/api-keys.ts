@@ -4,7 +4,20 @@ import { TesseraError } from "../domain/errors.js";
 import { LIMITS } from "../domain/limits.js";
 import { isScopePattern } from "../domain/scopes.js";
 import { epochSeconds } from "../domain/time.js";
+import type { RateLimit } from "../domain/token-bucket.js";
 import type { CredentialRow, OrgRepository } from "../store/orgs.js";
+
+/** The highest rate (and burst) a key may be given: past it, a limit limits nothing. */
+const MAX_RATE = 1_000_000;
+
+function checkRateLimit(l: RateLimit): void {
+  const ok = (n: number) => Number.isInteger(n) && n >= 1 && n <= MAX_RATE;
+  if (!ok(l.rps) || !ok(l.burst))
+    throw new TesseraError(
+      "RATE_LIMIT_INVALID",
+      "a rate limit is a whole number of requests per second and a burst, each 1 to 1000000",
+    );
+}
 
 const MAX_GRACE = 30 * 86400;
 const DEFAULT_GRACE = 86400;
@@ -35,6 +48,7 @@ export class ApiKeyService {
     name: string,
     scopes: readonly string[],
     expiresAt: number | undefined,
+    rateLimit?: RateLimit,
   ): IssuedKey {
     const secret = generateSecret("apiKey");
     const key: CredentialRow = {
@@ -47,11 +61,18 @@ export class ApiKeyService {
       prefix: secret.slice(0, 8),
       expiresAt,
       createdAt: this.nowSec(),
+      rateLimit,
     };
     return { secret, key };
   }
 
-  create(orgId: string, name: string, scopes: readonly string[], expiresAt: number | undefined): IssuedKey {
+  create(
+    orgId: string,
+    name: string,
+    scopes: readonly string[],
+    expiresAt: number | undefined,
+    rateLimit?: RateLimit,
+  ): IssuedKey {
     if (!NAME.test(name))
       throw new TesseraError("NAME_MISSING", "a key needs a name of 1-64 letters, digits, spaces or _.:-");
     if (scopes.length === 0 || scopes.length > LIMITS.listItems)
@@ -62,8 +83,10 @@ export class ApiKeyService {
     }
     if (expiresAt !== undefined && expiresAt <= this.nowSec())
       throw new TesseraError("EXPIRY_INVALID", "expires_at must be in the future");
-    const issued = this.newKey(orgId, name, scopes, expiresAt);
+    if (rateLimit) checkRateLimit(rateLimit);
+    const issued = this.newKey(orgId, name, scopes, expiresAt, rateLimit);
     this.d.orgs.addScopedKey(issued.key, this.nowSec());
+    if (rateLimit) this.d.credentials.invalidate();
     return issued;
   }
 
@@ -85,7 +108,8 @@ export class ApiKeyService {
     const grace = graceSeconds ?? DEFAULT_GRACE;
     if (!Number.isInteger(grace) || grace < 0 || grace > MAX_GRACE)
       throw new TesseraError("GRACE_INVALID", "grace must be between 0 and 30 days");
-    const issued = this.newKey(orgId, old.name ?? "", old.scopes ?? [], old.expiresAt);
+    // The replacement keeps the old key's rate limit (its own bucket: a fresh burst).
+    const issued = this.newKey(orgId, old.name ?? "", old.scopes ?? [], old.expiresAt, old.rateLimit);
     const now = this.nowSec();
     this.d.orgs.rotateKey(
       orgId,
@@ -96,6 +120,17 @@ export class ApiKeyService {
     );
     this.d.credentials.invalidate();
     return issued;
+  }
+
+  /**
+   * Sets an API key's own rate limit (the org's primary key or a scoped one), or with undefined
+   * clears it so the key takes the org default again. Every worker rereads it at once.
+   */
+  setRateLimit(orgId: string, id: string, limit: RateLimit | undefined): void {
+    if (limit) checkRateLimit(limit);
+    if (!this.d.orgs.setKeyRateLimit(orgId, id, limit))
+      throw new TesseraError("API_KEY_NOT_FOUND", "no such live API key in this org");
+    this.d.credentials.invalidate();
   }
 
   /** New primary API key and admin token; the old ones stop working at once. */

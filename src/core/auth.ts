@@ -9,6 +9,7 @@ import type { HttpRequest, RouteResult } from "../engine/routes.js";
 import type { AuthzQuery, Decision, DecisionReason, ResourceRef, Subject } from "../engine/types.js";
 import type { AccessControl } from "./access.js";
 import {
+  ANONYMOUS,
   type Resolved,
   resolveSubject,
   type SubjectInput,
@@ -16,7 +17,7 @@ import {
   type TrustLookup,
 } from "./authorize-subject.js";
 import type { CallContext } from "./context.js";
-import type { DecisionMinter, MintOptionsInput } from "./decide-mint.js";
+import type { DecisionMinter, MintOptionsInput, MintPlan } from "./decide-mint.js";
 import { DecisionCounts } from "./decision-counts.js";
 import { requireScope } from "./validate.js";
 
@@ -26,8 +27,11 @@ export type Decided = Decision & { decisionId: string };
 /** A decision made with `mint`: the token and its expiry (epoch seconds) when it was an ALLOW. */
 export type DecidedWithToken = Decided & { token?: string | undefined; expiresAt?: number | undefined };
 
-/** A routed decision: the route the request took (or no route), the decision's id, and whom it was about. */
-export type HttpDecided = Decided & { readonly route: RouteResult; readonly subjectId: string };
+/**
+ * A routed decision: the route the request took (or no route), the decision's id, whom it was
+ * about, and with an ALLOW of a route that mints, the downstream token.
+ */
+export type HttpDecided = DecidedWithToken & { readonly route: RouteResult; readonly subjectId: string };
 
 /** One (scope, resource, context) question about a subject. */
 export interface CheckInput {
@@ -41,6 +45,14 @@ export interface AuthorizeInput extends CheckInput {
   readonly explain?: boolean | undefined;
   /** Decide and mint: with an ALLOW, also a token for the downstream hop (decide-mint.ts). */
   readonly mint?: MintOptionsInput | undefined;
+}
+
+/**
+ * Who extends a minted token's chain for a PEP: its credential as the decision log names it, or
+ * the subject itself when its bare token was the only credential (it narrows its own token).
+ */
+function actorOf(r: Resolved): string {
+  return r.caller === ANONYMOUS && r.claims ? r.claims.sub : r.caller;
 }
 
 /** Most checks one AuthorizeBatch may carry. */
@@ -152,8 +164,11 @@ export class AuthCore {
 
   /**
    * Routes an HTTP request through the org's RouteMaps and decides it for an already resolved
-   * subject (forward auth), logged like decideResolved: the scope and resource the route named,
-   * or an empty scope when no route matched (reason NO_ROUTE). Pure and synchronous but the log.
+   * subject (ext_authz, forward auth), logged like decideResolved: the scope and resource the
+   * route named, or an empty scope when no route matched (reason NO_ROUTE). An ALLOW of a route
+   * with `mint:` also carries a downstream token for a token subject (a service identity has no
+   * token to narrow: it is answered without one); a mint refused (another org's token, a chain
+   * too deep) throws and logs nothing, as Authorize's. Synchronous but the log and the signing.
    */
   decideHttpResolved(r: Resolved, http: HttpRequest): HttpDecided | Promise<HttpDecided> {
     const { decision, route } = this.d.engine.decideHttp(r.orgId, { subject: r.subject, http });
@@ -161,8 +176,45 @@ export class AuthCore {
     const check: CheckInput = route.noRoute
       ? { scope: "" }
       : { scope: route.scope, resource: { ...route.resource, attr: {} } };
+    if (decided.allow && !route.noRoute && route.mint && r.claims) {
+      const mint = { ttlSeconds: route.mint.ttlSeconds, audience: route.mint.audience ?? "" };
+      const plan = this.minter().planAs(r, r.claims, mint, actorOf(r), "cut");
+      return this.mintThenLog(r, check, decided, plan);
+    }
     const wait = this.logged(r, check, decided);
     return wait ? wait.then(() => decided) : decided;
+  }
+
+  /**
+   * AuthZEN's decide and mint: one check for a resolved token subject, planned (every refusal
+   * thrown before anything is decided), decided, signed with an ALLOW, then logged.
+   */
+  decideResolvedAndMint(r: Resolved, check: CheckInput, mint: MintOptionsInput): Promise<DecidedWithToken> {
+    requireScope(check.scope);
+    if (!r.claims) throw new TesseraError("MINT_SUBJECT_INVALID", "mint needs the subject's token");
+    const plan = this.minter().planAs(r, r.claims, mint, actorOf(r), "refuse");
+    return this.mintThenLog(r, check, this.decideOne(r.orgId, r.subject, check, false), plan);
+  }
+
+  private minter(): DecisionMinter {
+    if (!this.d.minter) throw new TesseraError("MINT_FORBIDDEN", "this server does not mint with decisions");
+    return this.d.minter;
+  }
+
+  /** Signs the planned token for an ALLOW (a signing failure logs nothing), then logs the decision. */
+  private async mintThenLog<D extends DecidedWithToken>(
+    r: Resolved,
+    check: CheckInput,
+    decided: D,
+    plan: MintPlan,
+  ): Promise<D> {
+    if (decided.allow) {
+      const { token, claims } = await this.minter().sign(plan, check.scope, decided.decisionId);
+      decided.token = token;
+      decided.expiresAt = claims.exp;
+    }
+    await this.logged(r, check, decided);
+    return decided;
   }
 
   /** A deny decided before the engine (a suspended agent as the subject), logged like any other. */
@@ -202,14 +254,12 @@ export class AuthCore {
     if (input.explain) await this.requireExplainer(ctx, r.orgId);
     const claims = r.claims ?? (await this.d.verifier.verify(subject.token));
     const plan = await this.d.minter.plan(r, claims, input.mint as MintOptionsInput, ctx);
-    const decision: DecidedWithToken = this.decideOne(r.orgId, r.subject, input, input.explain ?? false);
-    if (decision.allow) {
-      const { token, claims: minted } = await this.d.minter.sign(plan, input.scope, decision.decisionId);
-      decision.token = token;
-      decision.expiresAt = minted.exp;
-    }
-    await this.logged(r, input, decision);
-    return decision;
+    return this.mintThenLog(
+      r,
+      input,
+      this.decideOne(r.orgId, r.subject, input, input.explain ?? false),
+      plan,
+    );
   }
 
   /** Decides many checks for one subject, in order. Every check is validated before any is decided. */

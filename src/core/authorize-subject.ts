@@ -8,6 +8,9 @@ import type { CallContext } from "./context.js";
 export type SubjectInput = { kind: "token"; token: string } | { kind: "attributes"; attributes: Subject };
 
 /** Whose policies decide, about whom, and who asked. */
+/** The decision log's name for the caller when a bare token was the only credential. */
+export const ANONYMOUS = "anonymous";
+
 export interface Resolved {
   readonly orgId: string;
   readonly subject: Subject;
@@ -47,7 +50,7 @@ function subjectOfClaims(c: AccessClaims): Subject {
  */
 export function tokenSubject(claims: AccessClaims, caller: Caller | null, trust: TrustLookup): Resolved {
   if (!caller || caller.orgId === claims.org)
-    return { orgId: claims.org, subject: subjectOfClaims(claims), caller: caller?.id ?? "anonymous", claims };
+    return { orgId: claims.org, subject: subjectOfClaims(claims), caller: caller?.id ?? ANONYMOUS, claims };
   if (!trust.trusts(caller.orgId, claims.org)) {
     throw new TesseraError(
       "TOKEN_ORG_MISMATCH",

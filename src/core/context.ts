@@ -12,4 +12,6 @@ export interface CallContext {
   deadline(): number | undefined;
   /** The call's request id (the caller's `x-request-id` when sane, else generated), when the transport gives one. */
   readonly requestId?: string | undefined;
+  /** Set once the call's credential has been counted (core/credential-usage.ts): counted once. */
+  usageCounted?: boolean;
 }

@@ -53,21 +53,36 @@ export class DecisionMinter {
 
   /** Checks every refusal a mint can meet; throws before anything is decided or written. */
   async plan(resolved: Resolved, subject: AccessClaims, opts: MintOptionsInput, ctx: CallContext) {
+    this.sameOrg(resolved, subject);
+    return this.planAs(resolved, subject, opts, await this.actor(subject, ctx), "refuse");
+  }
+
+  /**
+   * A mint a policy enforcement point asked for (a RouteMap's `mint:`, AuthZEN's `tessera_mint`)
+   * for the subject whose token it forwarded. The PEP's own credential (checked already: its
+   * org's API key, a key with decisions:evaluate, or a bound mTLS identity) extends the chain as
+   * `actor`. It needs no admin right: the new token is the forwarded one narrowed (one scope, a
+   * shorter life, one more link), so it grants nothing its holder could not already do. A
+   * lifetime over the server's maximum is cut when `ttl` is `cut` (a RouteMap is written before
+   * it meets a server), refused otherwise.
+   */
+  planAs(
+    resolved: Resolved,
+    subject: AccessClaims,
+    opts: MintOptionsInput,
+    actor: string,
+    ttl: "cut" | "refuse",
+  ): MintPlan {
     const { settings } = this.d;
-    if (resolved.subjectOrg !== undefined || resolved.orgId !== subject.org)
-      throw new TesseraError(
-        "MINT_CROSS_ORG",
-        "a token is minted only for a subject of the caller's own org, even one it trusts",
-      );
+    this.sameOrg(resolved, subject);
     const audience = opts.audience || settings.audience;
     if (audience !== settings.audience)
       throw new TesseraError("AUDIENCE_INVALID", "only this server's audience can be minted for");
-    if (opts.ttlSeconds !== undefined && opts.ttlSeconds > settings.maxTokenTtlSeconds) {
+    if (ttl === "refuse" && opts.ttlSeconds !== undefined && opts.ttlSeconds > settings.maxTokenTtlSeconds) {
       throw new TesseraError("TTL_TOO_LONG", `ttl may not exceed ${settings.maxTokenTtlSeconds}s`, {
         maxTtlSeconds: String(settings.maxTokenTtlSeconds),
       });
     }
-    const actor = await this.actor(subject, ctx);
     const act: ActorClaim = {
       sub: actor,
       jti: subject.jti,
@@ -80,11 +95,20 @@ export class DecisionMinter {
         `delegation chains are at most ${settings.maxDelegationDepth} deep`,
       );
     }
-    const wanted = opts.ttlSeconds ?? Math.min(settings.defaultTokenTtlSeconds, settings.maxTokenTtlSeconds);
+    const wanted = Math.min(opts.ttlSeconds ?? settings.defaultTokenTtlSeconds, settings.maxTokenTtlSeconds);
     const ttlSeconds = Math.min(wanted, subject.exp - epochSeconds(this.d.now()));
     if (ttlSeconds <= 0)
       throw new TesseraError("ATTENUATION_VIOLATED", "the subject's token expires now", { field: "ttl" });
     return { subject, audience, ttlSeconds, act } satisfies MintPlan;
+  }
+
+  /** A token is minted only in its subject's own org: a trust lets an org decide about another's principals, not issue tokens in their name. */
+  private sameOrg(resolved: Resolved, subject: AccessClaims): void {
+    if (resolved.subjectOrg !== undefined || resolved.orgId !== subject.org)
+      throw new TesseraError(
+        "MINT_CROSS_ORG",
+        "a token is minted only for a subject of the caller's own org, even one it trusts",
+      );
   }
 
   /**

@@ -1,3 +1,4 @@
+import type { TokenVerifier } from "../auth/token-verifier.js";
 import { TesseraError } from "../domain/errors.js";
 import { LIMITS } from "../domain/limits.js";
 import { isScope } from "../domain/scopes.js";
@@ -7,9 +8,10 @@ import type { PolicyEngine } from "../engine/engine.js";
 import type { ResourceRef, Subject } from "../engine/types.js";
 import type { AgentRecord, AgentRepository } from "../store/agents.js";
 import type { AccessControl, Caller } from "./access.js";
-import type { AuthCore, Decided } from "./auth.js";
-import type { Resolved } from "./authorize-subject.js";
+import type { AuthCore, Decided, DecidedWithToken } from "./auth.js";
+import { type Resolved, type TrustLookup, verifiedTokenSubject } from "./authorize-subject.js";
 import type { CallContext } from "./context.js";
+import type { MintOptionsInput } from "./decide-mint.js";
 import type { UserRecord } from "./users.js";
 
 /*
@@ -31,6 +33,8 @@ export interface EvaluationInput {
   readonly scope: string;
   readonly resource: ResourceRef;
   readonly context?: Readonly<Record<string, unknown>> | undefined;
+  /** Decide and mint (`context.tessera_mint`): with an ALLOW, also a token for the downstream hop. */
+  readonly mint?: MintOptionsInput | undefined;
 }
 
 /** How a batch runs: all of it, up to the first deny (`&&`), or up to the first permit (`||`). */
@@ -67,6 +71,8 @@ export interface EvaluationDeps {
   readonly access: AccessControl;
   readonly agents: AgentRepository;
   readonly engine: PolicyEngine;
+  readonly verifier: TokenVerifier;
+  readonly trust: TrustLookup;
 }
 
 function stringList(value: unknown, field: string): readonly string[] {
@@ -74,6 +80,17 @@ function stringList(value: unknown, field: string): readonly string[] {
   if (!Array.isArray(value) || !value.every((v) => typeof v === "string"))
     throw new TesseraError("REQUEST_MALFORMED", `${field} must be a list of strings`, { field });
   return value as string[];
+}
+
+/** The subject's own Tessera token, when the PEP forwards it (`subject.properties.token`). */
+function tokenOf(s: SubjectRef): string | undefined {
+  const token = s.properties?.token;
+  if (token === undefined) return undefined;
+  if (typeof token !== "string" || token === "")
+    throw new TesseraError("REQUEST_MALFORMED", "subject.properties.token must be a token", {
+      field: "subject.properties.token",
+    });
+  return token;
 }
 
 /** A subject described by its properties alone: `roles`, `tier`, `tags`; the rest is `attr`. */
@@ -164,10 +181,43 @@ export class Evaluations {
       : this.d.auth.decideResolved(r, q, budget);
   }
 
-  /** One decision (logged). A deny is a decision; only a malformed question is refused. */
-  evaluate(ctx: CallContext, input: EvaluationInput): Decided | Promise<Decided> {
+  /**
+   * One decision (logged). A deny is a decision; only a malformed question is refused. A subject
+   * that carries its token (`properties.token`) is that token's principal, verified; with
+   * `mint` it must, and an ALLOW then also carries the downstream token.
+   */
+  evaluate(ctx: CallContext, input: EvaluationInput): DecidedWithToken | Promise<DecidedWithToken> {
     const caller = this.caller(ctx);
-    return this.decide(this.resolve(caller, input.subject), input);
+    const token = tokenOf(input.subject);
+    if (token === undefined) {
+      if (input.mint)
+        throw new TesseraError(
+          "MINT_SUBJECT_INVALID",
+          "tessera_mint needs the subject's Tessera token in subject.properties.token",
+          { field: "subject.properties.token" },
+        );
+      return this.decide(this.resolve(caller, input.subject), input);
+    }
+    return this.tokenSubject(caller, input.subject, token).then((r) =>
+      input.mint
+        ? this.d.auth.decideResolvedAndMint(r, input, input.mint)
+        : this.d.auth.decideResolved(r, input),
+    );
+  }
+
+  /**
+   * The verified principal of a subject's token: of the caller's org (or one it trusts), and the
+   * subject the request names (its type and id), never another.
+   */
+  private async tokenSubject(caller: Caller, s: SubjectRef, token: string): Promise<Resolved> {
+    const r = await verifiedTokenSubject(token, caller, this.d.verifier, this.d.trust);
+    if (r.claims?.sub !== s.id || r.claims.kind !== s.type)
+      throw new TesseraError(
+        "REQUEST_MALFORMED",
+        "subject.properties.token is the token of another subject than subject.type and subject.id name",
+        { field: "subject.properties.token" },
+      );
+    return r;
   }
 
   /**
@@ -200,7 +250,20 @@ export class Evaluations {
   ): Promise<ItemOutcome> {
     if (item instanceof TesseraError) return { error: item };
     try {
-      return { decided: await this.decide(this.resolve(caller, item.subject), item, budget) };
+      if (item.mint)
+        throw new TesseraError(
+          "REQUEST_MALFORMED",
+          "tessera_mint is served by the single evaluation endpoint only",
+          {
+            field: "context.tessera_mint",
+          },
+        );
+      const token = tokenOf(item.subject);
+      const r =
+        token === undefined
+          ? this.resolve(caller, item.subject)
+          : await this.tokenSubject(caller, item.subject, token);
+      return { decided: await this.decide(r, item, budget) };
     } catch (err) {
       // A client's mistake fails its item alone; anything else (the log unavailable…) fails the call.
       if (err instanceof TesseraError && err.kind === "invalid_argument") return { error: err };

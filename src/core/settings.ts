@@ -30,4 +30,14 @@ export interface CoreSettings {
   readonly workers?: number | undefined;
   /** This process's cluster worker id (1, 2, …), 0 for a single process, as GetServerStatus reports it. Default 0. */
   readonly workerId?: number | undefined;
+  /**
+   * Rate limits every org gets by default (issue #13), in requests per second; 0 (default) sets
+   * none. A burst of 0 is the rate itself. A key's own limit wins over the per-key default.
+   */
+  readonly rateLimitKeyRps?: number | undefined;
+  readonly rateLimitKeyBurst?: number | undefined;
+  readonly rateLimitAgentRps?: number | undefined;
+  readonly rateLimitAgentBurst?: number | undefined;
+  readonly rateLimitOrgRps?: number | undefined;
+  readonly rateLimitOrgBurst?: number | undefined;
 }

@@ -8,6 +8,7 @@ import { TokenSigner } from "../auth/token-signer.js";
 import { TokenVerifier } from "../auth/token-verifier.js";
 import { TesseraError } from "../domain/errors.js";
 import { PolicyEngine } from "../engine/engine.js";
+import { CredentialUsageRepository } from "../store/credential-usage.js";
 import { RefreshTokenRepository } from "../store/refresh-tokens.js";
 import type { Store } from "../store/store.js";
 import { tesseraVersion } from "../version.js";
@@ -15,8 +16,10 @@ import { AccessControl } from "./access.js";
 import { AdminCore } from "./admin.js";
 import { AgentCredentialService } from "./agent-credentials.js";
 import { ApiKeyService } from "./api-keys.js";
+import { AuditQueries } from "./audit-query.js";
 import { AuthCore } from "./auth.js";
 import { Authenticator, agentSubject, userSubject } from "./authenticate.js";
+import { CredentialUsage } from "./credential-usage.js";
 import { DecisionMinter } from "./decide-mint.js";
 import { Evaluations } from "./evaluations.js";
 import { ExtAuthz } from "./ext-authz.js";
@@ -27,6 +30,7 @@ import { Minter } from "./mint.js";
 import { TrustAdmin } from "./org-trust.js";
 import { PolicyAdmin } from "./policies.js";
 import { PolicyChecker } from "./policy-checker.js";
+import { RateLimits, rateLimitDefaults } from "./rate-limits.js";
 import { ServerStatus } from "./server-status.js";
 import { type SessionSubject, Sessions } from "./sessions.js";
 import type { CoreSettings } from "./settings.js";
@@ -51,6 +55,10 @@ export interface Tessera {
   readonly minter: Minter;
   readonly sessions: Sessions;
   readonly apiKeys: ApiKeyService;
+  /** Per-credential and per-org rate limits, checked on every call (issue #13). */
+  readonly rateLimits: RateLimits;
+  /** When each credential was last used and how often, written in batches (issue #13). */
+  readonly usage: CredentialUsage;
   readonly users: UserService;
   readonly agentCredentials: AgentCredentialService;
   readonly keys: KeyRing;
@@ -76,6 +84,8 @@ export interface Tessera {
    * every change that committed while this process was loading, never skipping one.
    */
   readonly syncFrom: number;
+  /** QueryAudit and QueryDecisions. */
+  readonly auditQueries: AuditQueries;
 }
 
 /** Wires the core over an open store: loads keys and compiles every org's policies. */
@@ -106,11 +116,13 @@ export async function buildTessera(
   });
   const signer = new TokenSigner(keys, settings.issuer);
   const boundIdentities = new BoundIdentities(store.services);
+  const usage = new CredentialUsage(new CredentialUsageRepository(store.db));
   const access = new AccessControl({
     credentials,
     verifier,
     identities: boundIdentities,
     operators: store.operators,
+    usage,
   });
   const orgTrust = new OrgTrust(store.orgTrust);
   const trustAdmin = new TrustAdmin({ repo: store.orgTrust, trust: orgTrust, now });
@@ -168,7 +180,17 @@ export async function buildTessera(
   });
   const minter = new Minter({ settings, access, verifier, signer, agents: store.agents, now });
   const apiKeys = new ApiKeyService({ orgs: store.orgs, credentials, now });
-  const evaluations = new Evaluations({ auth, access, agents: store.agents, users, engine });
+  const rateLimits = new RateLimits(rateLimitDefaults(settings), () => store.orgs.keyRateLimits());
+  credentials.onInvalidate(() => rateLimits.reload());
+  const evaluations = new Evaluations({
+    auth,
+    access,
+    agents: store.agents,
+    users,
+    engine,
+    verifier,
+    trust: orgTrust,
+  });
   const forwardAuth = new ForwardAuth({ auth, access, verifier, trust: orgTrust });
   const extAuthz = new ExtAuthz({
     access,
@@ -189,6 +211,8 @@ export async function buildTessera(
     minter,
     sessions,
     apiKeys,
+    rateLimits,
+    usage,
     credentials,
     liveness,
     users,
@@ -204,6 +228,7 @@ export async function buildTessera(
     engine,
     decisionLog,
     syncFrom,
+    auditQueries: new AuditQueries(store.db, store.decisionsDb),
   };
 }
 

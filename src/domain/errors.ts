@@ -21,6 +21,8 @@ export const ERROR_KINDS = {
   AUDIENCE_INVALID: "invalid_argument",
   IDENTITY_INVALID: "invalid_argument",
   POLICY_INVALID: "invalid_argument",
+  // A query's cursor was not one this server handed out (or is for the other query).
+  CURSOR_INVALID: "invalid_argument",
   // UNAUTHENTICATED: no usable credential.
   CREDENTIAL_MISSING: "unauthenticated",
   CALLER_UNIDENTIFIED: "unauthenticated",
@@ -128,6 +130,9 @@ export const ERROR_KINDS = {
   // (HTTP 413), and a method the endpoint does not serve (HTTP 405).
   REQUEST_TOO_LARGE: "resource_exhausted",
   METHOD_NOT_ALLOWED: "invalid_argument",
+  // Rate limits (issue #13): a credential, agent or org over its requests per second.
+  RATE_LIMITED: "resource_exhausted",
+  RATE_LIMIT_INVALID: "invalid_argument",
   // INTERNAL: never a client's fault.
   INTERNAL: "internal",
 } as const;

@@ -45,6 +45,8 @@ export const LIMITS = {
   routeSegments: 32,
   /** Hosts one RouteMap document lists. */
   routeHosts: 64,
+  /** The longest lifetime a RouteMap may ask a minted token to have (the server cuts it further). */
+  routeMintTtlSeconds: 86_400,
   /** A host name (DNS allows 253 characters), with or without the leading `*.` of a wildcard. */
   hostBytes: 255,
   /** Query parameters a routed request shows conditions (`context.http.query`): the first ones. */
@@ -193,6 +195,7 @@ const IDENTITY = text(LIMITS.identityBytes, "a SPIFFE ID (at most 2048 bytes by 
 const FILE = text(LIMITS.fileNameBytes, "a file name, echoed in error messages");
 const POLICY_TEXT = text(LIMITS.policyTextBytes, "policy YAML (the message limit bounds it first)");
 const ROOM = text(LIMITS.grantsRoomBytes, "a room name (1-128 characters)");
+const CURSOR = text(200, "a query cursor: ours are under 60 bytes");
 const PORTS = text(LIMITS.portListBytes, "comma-separated tunnel ports");
 const ROLES = list(LIMITS.listItems, LIMITS.listItemBytes, "roles of one principal");
 const TAGS = list(LIMITS.listItems, LIMITS.listItemBytes, "tags of one principal");
@@ -320,6 +323,9 @@ export const REQUEST_LIMITS: Readonly<Record<string, FieldBound>> = {
   "tessera.v1.RevokeApiKeyRequest.id": ID,
   "tessera.v1.RotateApiKeyRequest.id": ID,
   "tessera.v1.RotateApiKeyRequest.grace": FIXED,
+  "tessera.v1.CreateApiKeyRequest.rate_limit": FIXED,
+  "tessera.v1.SetApiKeyRateLimitRequest.id": ID,
+  "tessera.v1.SetApiKeyRateLimitRequest.rate_limit": FIXED,
   "tessera.v1.CreateUserRequest.username": NAME,
   "tessera.v1.CreateUserRequest.password": PASSWORD,
   "tessera.v1.CreateUserRequest.role": KIND,
@@ -343,6 +349,30 @@ export const REQUEST_LIMITS: Readonly<Record<string, FieldBound>> = {
   "tessera.v1.UnbindServiceIdentityRequest.source": FIXED,
   "tessera.v1.TrustOrgRequest.org_id": ID,
   "tessera.v1.UntrustOrgRequest.org_id": ID,
+  // QueryAudit and QueryDecisions (issue #13): filters are ids, names, scopes and kinds; the cursor is ours
+  "tessera.v1.QueryAuditRequest.since": FIXED,
+  "tessera.v1.QueryAuditRequest.until": FIXED,
+  "tessera.v1.QueryAuditRequest.actor": ID,
+  "tessera.v1.QueryAuditRequest.action": NAME,
+  "tessera.v1.QueryAuditRequest.target_kind": KIND,
+  "tessera.v1.QueryAuditRequest.target_id": IDENTITY,
+  "tessera.v1.QueryAuditRequest.request_id": ID,
+  "tessera.v1.QueryAuditRequest.limit": FIXED,
+  "tessera.v1.QueryAuditRequest.cursor": CURSOR,
+  "tessera.v1.QueryAuditRequest.newest_first": FIXED,
+  "tessera.v1.QueryDecisionsRequest.since": FIXED,
+  "tessera.v1.QueryDecisionsRequest.until": FIXED,
+  "tessera.v1.QueryDecisionsRequest.subject_id": ID,
+  "tessera.v1.QueryDecisionsRequest.caller": IDENTITY,
+  "tessera.v1.QueryDecisionsRequest.scope": SCOPE,
+  "tessera.v1.QueryDecisionsRequest.decision": FIXED,
+  "tessera.v1.QueryDecisionsRequest.reason": NAME,
+  "tessera.v1.QueryDecisionsRequest.rule": NAME,
+  "tessera.v1.QueryDecisionsRequest.resource_kind": KIND,
+  "tessera.v1.QueryDecisionsRequest.resource_id": ID,
+  "tessera.v1.QueryDecisionsRequest.limit": FIXED,
+  "tessera.v1.QueryDecisionsRequest.cursor": CURSOR,
+  "tessera.v1.QueryDecisionsRequest.newest_first": FIXED,
   // envoy.service.auth.v3.Authorization (ext_authz): an oversized field is a deny, not an error
   "envoy.service.auth.v3.CheckRequest.attributes": NESTED,
   "envoy.service.auth.v3.AttributeContext.source": NESTED,

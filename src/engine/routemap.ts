@@ -2,7 +2,7 @@ import { isObject } from "../domain/json.js";
 import { LIMITS } from "../domain/limits.js";
 import { isScope } from "../domain/scopes.js";
 import type { Invalid as InvalidT, Loc } from "./document.js";
-import type { HttpMethod, RouteMapSpec, RouteSpec } from "./types.js";
+import type { HttpMethod, RouteMapSpec, RouteMintSpec, RouteSpec } from "./types.js";
 
 /** The methods a route may name: RFC 9110's, and PATCH. Uppercase, as they travel. */
 export const HTTP_METHODS: ReadonlySet<string> = new Set<HttpMethod>([
@@ -23,8 +23,12 @@ const PLACEHOLDER = /^\{([A-Za-z_][A-Za-z0-9_]{0,63})\}$/;
 const LITERAL = /^[A-Za-z0-9\-._~!$&'()*+,=:@]+$/;
 const LABEL = "[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?";
 const HOST = new RegExp(`^(?:\\*\\.)?${LABEL}(?:\\.${LABEL})*$`);
-const SPEC_FIELDS = new Set(["hosts", "routes", "default"]);
-const ROUTE_FIELDS = new Set(["match", "scope", "resource"]);
+const SPEC_FIELDS = new Set(["hosts", "routes", "default", "mint"]);
+const ROUTE_FIELDS = new Set(["match", "scope", "resource", "mint"]);
+const MINT_FIELDS = new Set(["ttl", "audience"]);
+/** A mint lifetime: seconds, written `90`, `90s`, `15m` or `1h`. */
+const TTL = /^([1-9][0-9]{0,5})(s|m|h)?$/;
+const TTL_UNIT = { s: 1, m: 60, h: 3600 } as const;
 const MATCH_FIELDS = new Set(["method", "methods", "path"]);
 const RESOURCE_FIELDS = new Set(["kind", "id"]);
 
@@ -111,6 +115,39 @@ function parseMethods(m: Record<string, unknown>, at: (string | number)[], fail:
   return list as HttpMethod[];
 }
 
+/**
+ * A `mint:` mapping (decide and mint). The lifetime is bounded here only loosely (a day): the
+ * server cuts it to its own maximum and to the subject token's expiry when it mints.
+ */
+function parseMint(raw: unknown, at: (string | number)[], fail: Fail): RouteMintSpec | undefined {
+  if (raw === undefined) return undefined;
+  if (!isObject(raw))
+    throw new fail("mint must be a mapping (ttl, audience), {} for the defaults", { path: at });
+  only(raw, MINT_FIELDS, at, fail);
+  let ttlSeconds: number | undefined;
+  if (raw.ttl !== undefined) {
+    const m = TTL.exec(String(raw.ttl));
+    const seconds = m ? Number(m[1]) * TTL_UNIT[(m[2] ?? "s") as keyof typeof TTL_UNIT] : Number.NaN;
+    if (typeof raw.ttl === "boolean" || !(seconds <= LIMITS.routeMintTtlSeconds))
+      throw new fail(
+        `mint.ttl must be a lifetime like 60s, 15m or 1h, at most ${LIMITS.routeMintTtlSeconds}s`,
+        {
+          path: [...at, "ttl"],
+        },
+      );
+    ttlSeconds = seconds;
+  }
+  let audience: string | undefined;
+  if (raw.audience !== undefined) {
+    if (typeof raw.audience !== "string" || raw.audience === "" || utf8Bytes(raw.audience) > LIMITS.idBytes)
+      throw new fail(`mint.audience must be a non-empty string of at most ${LIMITS.idBytes} bytes`, {
+        path: [...at, "audience"],
+      });
+    audience = raw.audience;
+  }
+  return { ttlSeconds, audience };
+}
+
 function parseRoute(raw: unknown, at: (string | number)[], fail: Fail): RouteSpec {
   if (!isObject(raw)) throw new fail("a route must be a mapping", { path: at });
   only(raw, ROUTE_FIELDS, at, fail);
@@ -140,7 +177,8 @@ function parseRoute(raw: unknown, at: (string | number)[], fail: Fail): RouteSpe
     if (typeof parsed === "string") throw new fail(parsed, { path: [...at, "resource", "id"] });
     id = r.id;
   }
-  return { methods, path: m.path, scope: raw.scope, resource: { kind: r.kind, id } };
+  const mint = parseMint(raw.mint, [...at, "mint"], fail);
+  return { methods, path: m.path, scope: raw.scope, resource: { kind: r.kind, id }, mint };
 }
 
 function parseHosts(v: unknown, fail: Fail): string[] | undefined {
@@ -170,5 +208,6 @@ export function parseRouteMapSpec(spec: Record<string, unknown>, fail: Fail): Ro
   if (spec.routes.length > LIMITS.routesPerDocument)
     throw new fail(`more than ${LIMITS.routesPerDocument} routes`, { path: ["spec", "routes"] });
   const routes = spec.routes.map((r, i) => parseRoute(r, ["spec", "routes", i], fail));
-  return { hosts, routes, default: def };
+  const mint = parseMint(spec.mint, ["spec", "mint"], fail);
+  return { hosts, routes, default: def, mint };
 }

@@ -1,7 +1,7 @@
 import { LIMITS } from "../domain/limits.js";
 import { policyError } from "./document.js";
 import { parseIdTemplate, parsePathTemplate } from "./routemap.js";
-import type { Effect, PolicyDocument } from "./types.js";
+import type { Effect, PolicyDocument, RouteMintSpec } from "./types.js";
 
 /** An HTTP request as routing sees it. `path` may carry a query string. */
 export interface HttpRequest {
@@ -24,6 +24,8 @@ export interface RouteMatch {
   readonly params: Readonly<Record<string, string>>;
   /** The query string's parameters, decoded, first value of each (the first LIMITS.routeQueryKeys). */
   readonly query: Readonly<Record<string, string>>;
+  /** Set when an ALLOW of this route carries a downstream token (decide and mint). */
+  readonly mint?: RouteMintSpec | undefined;
 }
 
 /** A request no route matched: `default` says what it gets. */
@@ -56,6 +58,7 @@ interface CompiledRoute {
   readonly id: readonly (string | number)[];
   /** The placeholders' names, in path order. */
   readonly params: readonly string[];
+  readonly mint: RouteMintSpec | undefined;
 }
 
 interface Node {
@@ -142,6 +145,7 @@ export function compileRoutes(documents: readonly PolicyDocument[]): RouteTable 
         kind: spec.resource.kind,
         id: idTemplate.parts.map((p) => (typeof p === "string" ? p : params.indexOf(p.param))),
         params,
+        mint: spec.mint ?? map.mint,
       };
       node.end ??= new Map();
       for (const method of spec.methods) {
@@ -316,6 +320,7 @@ export function routeRequest(table: RouteTable, req: HttpRequest): RouteResult {
     resource: { kind: r.kind, id },
     params,
     query,
+    ...(r.mint ? { mint: r.mint } : {}),
   };
 }
 

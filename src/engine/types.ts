@@ -47,6 +47,16 @@ export type HttpMethod =
   | "CONNECT"
   | "TRACE";
 
+/**
+ * Decide and mint on a route (issue #12): with an ALLOW, the PEP's answer carries a token for
+ * the downstream hop. Both fields optional: the server's default lifetime and its audience.
+ */
+export interface RouteMintSpec {
+  /** Seconds; cut to the server's maximum and to the subject token's own expiry. */
+  readonly ttlSeconds?: number | undefined;
+  readonly audience?: string | undefined;
+}
+
 /** One route of a RouteMap, as written (validated). */
 export interface RouteSpec {
   readonly methods: readonly HttpMethod[];
@@ -59,6 +69,8 @@ export interface RouteSpec {
     /** A template over the path's placeholders (`{id}`, `todo-{id}`); absent: "". */
     readonly id?: string | undefined;
   };
+  /** Mint a downstream token with an ALLOW of this route (overrides the map's `mint`). */
+  readonly mint?: RouteMintSpec | undefined;
 }
 
 /** The spec of a `kind: RouteMap` document: HTTP requests to the scope and resource they ask for. */
@@ -66,6 +78,8 @@ export interface RouteMapSpec {
   /** Exact host names or `*.suffix` wildcards; absent: every host. */
   readonly hosts?: readonly string[] | undefined;
   readonly routes: readonly RouteSpec[];
+  /** Mint a downstream token with an ALLOW of any of this map's routes (a route's own `mint` wins). */
+  readonly mint?: RouteMintSpec | undefined;
   /** What a request for one of the hosts that no route matches gets. */
   readonly default: Effect;
 }

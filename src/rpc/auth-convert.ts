@@ -5,7 +5,7 @@ import type {
   IntrospectTokenResponseSchema,
   TokenPairSchema,
 } from "../../gen/tessera/v1/auth_service_pb.js";
-import type { TokenGrants } from "../auth/token-claims.js";
+import type { ActorClaim, TokenGrants } from "../auth/token-claims.js";
 import type { Credential } from "../core/authenticate.js";
 import type { Introspection, TokenPair } from "../core/sessions.js";
 import { secondsToTimestamp, tierToPb } from "./convert.js";
@@ -56,6 +56,13 @@ export function tokenPairToPb(p: TokenPair): MessageInitShape<typeof TokenPairSc
   };
 }
 
+/** The `act` chain's minters, nearest first. */
+function actorsOf(act: ActorClaim | undefined): string[] {
+  const out: string[] = [];
+  for (let a = act; a; a = a.act) out.push(a.sub);
+  return out;
+}
+
 export function introspectionToPb(r: Introspection): MessageInitShape<typeof IntrospectTokenResponseSchema> {
   if (!r.active) return { active: false };
   const c = r.claims;
@@ -69,6 +76,8 @@ export function introspectionToPb(r: Introspection): MessageInitShape<typeof Int
     jti: c.jti ?? "",
     iss: c.iss ?? "",
     aud: c.aud ?? "",
+    decisionId: c.decision_id ?? "",
+    actors: actorsOf(c.act),
     ...(c.tier ? { tier: tierToPb(c.tier) } : {}),
     ...(c.exp !== undefined ? { exp: secondsToTimestamp(c.exp) } : {}),
     ...(c.iat !== undefined ? { iat: secondsToTimestamp(c.iat) } : {}),

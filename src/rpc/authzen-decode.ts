@@ -1,3 +1,4 @@
+import type { MintOptionsInput } from "../core/decide-mint.js";
 import type { EvaluationInput, EvaluationsSemantic, SubjectRef } from "../core/evaluations.js";
 import { TesseraError } from "../domain/errors.js";
 import { AUTHZEN_LIMITS, LIMITS, STRUCT_LIMITS } from "../domain/limits.js";
@@ -169,15 +170,36 @@ function resourceOf(e: Entity | undefined, path: string) {
   };
 }
 
+/**
+ * Decide and mint (issue #12): `context.tessera_mint` is `true` (the server's defaults) or
+ * `{"ttl_seconds": n, "audience": "…"}`; absent, no token is minted.
+ */
+function mintOf(context: Json | undefined, prefix: string): MintOptionsInput | undefined {
+  const flag = context?.tessera_mint;
+  if (flag === undefined || flag === false) return undefined;
+  if (flag === true) return { ttlSeconds: undefined, audience: "" };
+  const field = `${prefix}context.tessera_mint`;
+  if (!isObject(flag)) throw malformed(field, "must be true or an object (ttl_seconds, audience)");
+  for (const key of Object.keys(flag))
+    if (key !== "ttl_seconds" && key !== "audience")
+      throw malformed(`${field}.${key}`, "is not a mint option");
+  const ttl = flag.ttl_seconds;
+  if (ttl !== undefined && !(Number.isSafeInteger(ttl) && (ttl as number) > 0))
+    throw malformed(`${field}.ttl_seconds`, "must be a positive whole number of seconds");
+  const audience = str(flag, "audience", field, LIMITS.idBytes) ?? "";
+  return { ttlSeconds: ttl as number | undefined, audience };
+}
+
 /** A complete question from its parts; REQUEST_MALFORMED naming the first missing field. */
 export function question(p: Parts, path = ""): EvaluationInput {
   const prefix = path ? `${path}.` : "";
+  const mint = mintOf(p.context, prefix);
   const subject = subjectRef(p.subject, prefix);
   if (!p.action) throw malformed(`${prefix}action`, "is required");
   const name = required(p.action.name, `${prefix}action.name`);
   const resource = resourceOf(p.resource, prefix);
   const context = p.action.properties ? { ...p.context, action: p.action.properties } : p.context;
-  return { subject, scope: scopeOf(name, resource.kind), resource, context };
+  return { subject, scope: scopeOf(name, resource.kind), resource, context, ...(mint ? { mint } : {}) };
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { Decided } from "../core/auth.js";
+import type { DecidedWithToken } from "../core/auth.js";
 import type { CallContext } from "../core/context.js";
 import { type ItemOutcome, MAX_SEARCH_PAGE } from "../core/evaluations.js";
 import type { Tessera } from "../core/tessera.js";
@@ -72,14 +72,18 @@ export function errorResponse(err: unknown): PlainResponse {
   return { status: httpStatusOf(e), body, headers: retry ? { "retry-after": retry } : undefined };
 }
 
-/** A decision on the wire: always `decision`, and a context saying why. */
-function decisionBody(d: Decided): object {
+/** A decision on the wire: always `decision`, a context saying why, and a minted token if any. */
+function decisionBody(d: DecidedWithToken): object {
   const context: Record<string, unknown> = {
     decision_id: d.decisionId,
     reason: d.reason,
     policy_revision: d.revision,
   };
   if (d.rule) context.rule = d.rule;
+  if (d.token) {
+    context.token = d.token;
+    context.expires_at = d.expiresAt;
+  }
   return { decision: d.allow, context };
 }
 

@@ -91,8 +91,12 @@ export function agentToPb(a: AgentRecord) {
 }
 
 /** A key's description for the wire; never its secret or digest. */
-export function apiKeyToPb(k: CredentialRow): MessageInitShape<typeof ApiKeySchema> {
+export function apiKeyToPb(
+  k: CredentialRow,
+  usage?: { lastUsedAt: number; count: number },
+): MessageInitShape<typeof ApiKeySchema> {
   return {
+    ...(usage ? { lastUsedAt: secondsToTimestamp(usage.lastUsedAt), useCount: BigInt(usage.count) } : {}),
     id: k.id,
     name: k.name ?? "",
     scopes: [...(k.scopes ?? [])],
@@ -106,7 +110,15 @@ export function apiKeyToPb(k: CredentialRow): MessageInitShape<typeof ApiKeySche
         }
       : {}),
     ...(k.revokedAt !== undefined ? { revokedAt: secondsToTimestamp(k.revokedAt) } : {}),
+    ...(k.rateLimit ? { rateLimit: { requestsPerSecond: k.rateLimit.rps, burst: k.rateLimit.burst } } : {}),
   };
+}
+
+/** A rate limit from the wire; unset stays unset (the default applies), a zero burst is the rate. */
+export function rateLimitFromPb(
+  l: { requestsPerSecond: number; burst: number } | undefined,
+): { rps: number; burst: number } | undefined {
+  return l ? { rps: l.requestsPerSecond, burst: l.burst || l.requestsPerSecond } : undefined;
 }
 
 export function userToPb(u: UserRecord): MessageInitShape<typeof UserSchema> {

@@ -8,6 +8,7 @@ import type { CallContext } from "../core/context.js";
 import type { ExtAuthzInput } from "../core/ext-authz.js";
 import type { Tessera } from "../core/tessera.js";
 import { TesseraError } from "../domain/errors.js";
+import { encodeCheckResponse } from "./ext-authz-encoder.js";
 import { bindService, type ServiceBinding } from "./handlers.js";
 
 /*
@@ -80,6 +81,8 @@ function decidedToPb(d: HttpDecided): Response {
         headers: [
           setHeader("x-tessera-decision-id", d.decisionId),
           setHeader("x-tessera-principal", d.subjectId),
+          // Decide and mint: the upstream sees only the narrowed token, never the client's own.
+          ...(d.token ? [setHeader("authorization", `Bearer ${d.token}`)] : []),
         ],
       },
     },
@@ -122,12 +125,16 @@ function refusalsAsDenies(binding: ServiceBinding): ServiceBinding {
 /** envoy.service.auth.v3.Authorization, served on the gRPC port only. */
 export function extAuthzService(t: Tessera): ServiceBinding {
   return refusalsAsDenies(
-    bindService(Authorization, {
-      // Not async: with a cached token the answer comes back in the same turn, as Authorize's.
-      check(req, ctx) {
-        const o = t.extAuthz.check(ctx, inputOf(req.attributes));
-        return o instanceof Promise ? o.then(decidedToPb) : decidedToPb(o);
+    bindService(
+      Authorization,
+      {
+        // Not async: with a cached token the answer comes back in the same turn, as Authorize's.
+        check(req, ctx) {
+          const o = t.extAuthz.check(ctx, inputOf(req.attributes));
+          return o instanceof Promise ? o.then(decidedToPb) : decidedToPb(o);
+        },
       },
-    }),
+      { check: encodeCheckResponse },
+    ),
   );
 }

@@ -88,7 +88,10 @@ export function forwardedRequest(ctx: CallContext): ForwardedRequest {
   return { method, path: uri, host };
 }
 
-/** ALLOW → 200 with who and what in `X-Tessera-*` (for the proxy to pass upstream); DENY → 403. */
+/**
+ * ALLOW → 200 with who and what in `X-Tessera-*` (for the proxy to pass upstream), and with a
+ * route that mints the downstream token in `Authorization`; DENY → 403.
+ */
 function answer(d: HttpDecided): PlainResponse {
   const body = { reason: d.reason, decision_id: d.decisionId };
   if (!d.allow) return { status: 403, body, headers: { "x-tessera-decision-id": d.decisionId } };
@@ -98,6 +101,9 @@ function answer(d: HttpDecided): PlainResponse {
   };
   // No scope when no route matched and the maps' default allowed the request.
   if (!d.route.noRoute) headers["x-tessera-scope"] = d.route.scope;
+  // Decide and mint: the proxy copies it over the client's own (Traefik authResponseHeaders,
+  // Caddy copy_headers, nginx auth_request_set), so the upstream sees only the narrowed token.
+  if (d.token) headers.authorization = `Bearer ${d.token}`;
   return { status: 200, body, headers };
 }
 

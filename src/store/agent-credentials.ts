@@ -1,3 +1,4 @@
+import { AdminAuditLog } from "./admin-audit.js";
 import { type AgentDbRow, type AgentRecord, toRecord } from "./agents.js";
 import type { Db } from "./db.js";
 
@@ -53,7 +54,10 @@ export class AgentCredentialRepository {
   private readonly addAssertion;
   private readonly dropAssertions;
 
-  constructor(db: Db) {
+  private readonly audit: AdminAuditLog;
+
+  constructor(private readonly db: Db) {
+    this.audit = new AdminAuditLog(db);
     this.byId = db.prepare<[string], AgentCredentialDbRow>("SELECT * FROM agents WHERE id = ?");
     this.inOrg = db.prepare<[string, string], { one: number }>(
       "SELECT 1 AS one FROM agents WHERE org_id = ? AND id = ?",
@@ -94,12 +98,35 @@ export class AgentCredentialRepository {
 
   /** Replaces the agent's secret digest; false when the org has no such agent. */
   setSecretDigest(orgId: string, agentId: string, digest: Buffer): boolean {
-    return this.setDigest.run(digest, orgId, agentId).changes === 1;
+    return this.db.transaction(() => {
+      const before = this.byId.get(agentId);
+      if (this.setDigest.run(digest, orgId, agentId).changes !== 1) return false;
+      this.audit.record({
+        orgId,
+        action: "agent_secret.set",
+        targetKind: "agent",
+        targetId: agentId,
+        before: { configured: before?.secret_digest != null },
+        after: { configured: true },
+      });
+      return true;
+    })();
   }
 
   /** Inserts a key; false when the org already has that key (same thumbprint), for any of its agents. */
   insertKey(key: AgentKeyRow, now: number): boolean {
-    return this.addKey.run(key.orgId, key.id, key.agentId, key.alg, key.publicJwk, now).changes === 1;
+    return this.db.transaction(() => {
+      if (this.addKey.run(key.orgId, key.id, key.agentId, key.alg, key.publicJwk, now).changes !== 1)
+        return false;
+      this.audit.record({
+        orgId: key.orgId,
+        action: "agent_key.register",
+        targetKind: "agent_key",
+        targetId: key.id,
+        after: { agentId: key.agentId, alg: key.alg },
+      });
+      return true;
+    })();
   }
 
   /** True while the agent (of that org) still has the key registered. */
@@ -113,7 +140,18 @@ export class AgentCredentialRepository {
   }
 
   deleteKey(agentId: string, keyId: string): boolean {
-    return this.dropKey.run(agentId, keyId).changes === 1;
+    return this.db.transaction(() => {
+      const orgId = this.byId.get(agentId)?.org_id ?? null;
+      if (this.dropKey.run(agentId, keyId).changes !== 1) return false;
+      this.audit.record({
+        orgId,
+        action: "agent_key.remove",
+        targetKind: "agent_key",
+        targetId: keyId,
+        before: { agentId },
+      });
+      return true;
+    })();
   }
 
   keysOf(agentId: string): AgentKeyRow[] {

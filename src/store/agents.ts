@@ -1,4 +1,5 @@
 import type { Tier } from "../domain/tiers.js";
+import { AdminAuditLog, type AuditSummary } from "./admin-audit.js";
 import { ChangeLog } from "./changes.js";
 import type { Db } from "./db.js";
 import { fromJsonList, toJsonList } from "./rows.js";
@@ -50,8 +51,21 @@ export function toRecord(r: AgentDbRow): AgentRecord {
   };
 }
 
+/** What the audit trail keeps of an agent. */
+function agentSummary(a: AgentRecord): AuditSummary {
+  return {
+    name: a.name,
+    tier: a.tier,
+    roles: a.roles,
+    tags: a.tags,
+    parentId: a.parentId ?? null,
+    suspended: a.suspendedAt !== undefined,
+  };
+}
+
 /** Agents, always looked up within one org: nothing crosses orgs. */
 export class AgentRepository {
+  private readonly audit: AdminAuditLog;
   private readonly changes: ChangeLog;
   // Prepared once: MintToken, refresh and token checks look agents up on every call.
   private readonly inOrg;
@@ -59,6 +73,7 @@ export class AgentRepository {
 
   constructor(private readonly db: Db) {
     this.changes = new ChangeLog(db);
+    this.audit = new AdminAuditLog(db);
     this.inOrg = db.prepare<[string, string], AgentDbRow>("SELECT * FROM agents WHERE org_id = ? AND id = ?");
     this.anyOrg = db.prepare<[string], AgentDbRow>("SELECT * FROM agents WHERE id = ?");
   }
@@ -105,7 +120,9 @@ export class AgentRepository {
           patch.parentId === undefined ? (cur.parentId ?? null) : patch.parentId,
           id,
         );
-      return this.get(orgId, id);
+      const after = this.get(orgId, id);
+      if (after) this.auditAgent("agent.update", after, cur);
+      return after;
     })();
   }
 
@@ -117,7 +134,9 @@ export class AgentRepository {
         : "UPDATE agents SET suspended_at = NULL WHERE ? IS NOT NULL AND ? IS NOT NULL AND org_id = ? AND id = ?";
       if (this.db.prepare(sql).run(now, now, orgId, id).changes === 0) return undefined;
       this.changes.record("agent", orgId, id);
-      return this.get(orgId, id);
+      const after = this.get(orgId, id);
+      if (after) this.auditAgent(suspended ? "agent.suspend" : "agent.resume", after);
+      return after;
     })();
   }
 
@@ -127,9 +146,17 @@ export class AgentRepository {
    */
   delete(orgId: string, id: string, now: number): boolean {
     return this.db.transaction(() => {
+      const before = this.get(orgId, id);
       const gone =
         this.db.prepare("DELETE FROM agents WHERE org_id = ? AND id = ?").run(orgId, id).changes === 1;
-      if (!gone) return false;
+      if (!gone || !before) return false;
+      this.audit.record({
+        orgId,
+        action: "agent.delete",
+        targetKind: "agent",
+        targetId: id,
+        before: agentSummary(before),
+      });
       this.db
         .prepare("INSERT OR REPLACE INTO agent_tombstones (id, org_id, deleted_at) VALUES (?, ?, ?)")
         .run(id, orgId, now);
@@ -148,6 +175,26 @@ export class AgentRepository {
 
   /** Inserts an agent; returns false when the org already has an agent of that name. */
   insert(a: AgentRecord): boolean {
+    return this.db.transaction(() => {
+      const inserted = this.insertRow(a);
+      if (inserted) this.auditAgent("agent.create", a);
+      return inserted;
+    })();
+  }
+
+  /** Records an agent change in the audit trail (inside the change's transaction). */
+  private auditAgent(action: string, after: AgentRecord, before?: AgentRecord): void {
+    this.audit.record({
+      orgId: after.orgId,
+      action,
+      targetKind: "agent",
+      targetId: after.id,
+      before: before && agentSummary(before),
+      after: agentSummary(after),
+    });
+  }
+
+  private insertRow(a: AgentRecord): boolean {
     const info = this.db
       .prepare(
         `INSERT INTO agents (id, org_id, name, tier, roles, tags, created_at, parent_id)

@@ -1,3 +1,4 @@
+import { AdminAuditLog } from "./admin-audit.js";
 import { ChangeLog } from "./changes.js";
 import type { Db } from "./db.js";
 
@@ -31,9 +32,11 @@ const trust = (r: RawTrust): TrustRow => ({
  */
 export class OrgTrustRepository {
   private readonly changes: ChangeLog;
+  private readonly audit: AdminAuditLog;
 
   constructor(private readonly db: Db) {
     this.changes = new ChangeLog(db);
+    this.audit = new AdminAuditLog(db);
   }
 
   /** Every trust (the in-memory lookup loads them all). */
@@ -69,6 +72,14 @@ export class OrgTrustRepository {
           .prepare("INSERT INTO org_trust (org_id, trusted_org_id, created_at, actor) VALUES (?, ?, ?, ?)")
           .run(row.orgId, row.trustedOrgId, row.createdAt, row.actor);
         this.changes.record("trust", row.orgId, row.trustedOrgId);
+        this.audit.record({
+          orgId: row.orgId,
+          action: "org_trust.add",
+          targetKind: "org",
+          targetId: row.trustedOrgId,
+          before: { trusted: false },
+          after: { trusted: true },
+        });
         return row;
       })
       .immediate();
@@ -83,6 +94,14 @@ export class OrgTrustRepository {
           .run(orgId, trustedOrgId);
         if (info.changes === 0) return false;
         this.changes.record("trust", orgId, trustedOrgId);
+        this.audit.record({
+          orgId,
+          action: "org_trust.remove",
+          targetKind: "org",
+          targetId: trustedOrgId,
+          before: { trusted: true },
+          after: { trusted: false },
+        });
         return true;
       })
       .immediate();

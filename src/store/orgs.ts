@@ -1,3 +1,4 @@
+import { AdminAuditLog, type AuditSummary } from "./admin-audit.js";
 import { ChangeLog } from "./changes.js";
 import type { Db } from "./db.js";
 import { fromJsonList, toJsonList } from "./rows.js";
@@ -25,6 +26,8 @@ export interface CredentialRow {
   readonly graceUntil?: number | undefined;
   readonly createdAt?: number | undefined;
   readonly revokedAt?: number | undefined;
+  /** The key's own rate limit (requests per second, burst); unset takes the org default. */
+  readonly rateLimit?: { readonly rps: number; readonly burst: number } | undefined;
 }
 
 interface CredentialDbRow {
@@ -39,6 +42,8 @@ interface CredentialDbRow {
   grace_until: number | null;
   created_at: number;
   revoked_at: number | null;
+  rate_limit_rps: number | null;
+  rate_limit_burst: number | null;
 }
 
 function toRow(r: CredentialDbRow): CredentialRow {
@@ -54,11 +59,21 @@ function toRow(r: CredentialDbRow): CredentialRow {
     graceUntil: r.grace_until ?? undefined,
     createdAt: r.created_at,
     revokedAt: r.revoked_at ?? undefined,
+    rateLimit:
+      r.rate_limit_rps !== null && r.rate_limit_burst !== null
+        ? { rps: r.rate_limit_rps, burst: r.rate_limit_burst }
+        : undefined,
   };
+}
+
+/** What the audit trail keeps of an API key: its name, scopes and expiry, never its digest. */
+function keySummary(c: CredentialRow): AuditSummary {
+  return { kind: c.kind, name: c.name ?? "", scopes: c.scopes ?? [], expiresAt: c.expiresAt ?? null };
 }
 
 /** Orgs and their API keys / admin tokens (stored as digests only). */
 export class OrgRepository {
+  private readonly audit: AdminAuditLog;
   private readonly byDigest;
   private readonly count;
   private readonly changes: ChangeLog;
@@ -69,6 +84,7 @@ export class OrgRepository {
     );
     this.count = db.prepare<[], { n: number }>("SELECT count(*) AS n FROM orgs");
     this.changes = new ChangeLog(db);
+    this.audit = new AdminAuditLog(db);
   }
 
   /** Creates an org with its first API key and admin token, in one transaction. */
@@ -81,14 +97,22 @@ export class OrgRepository {
         .prepare("INSERT INTO orgs (id, name, created_at) VALUES (?, ?, ?)")
         .run(org.id, org.name, org.now);
       for (const c of creds) this.insertCredential({ ...c, orgId: org.id }, org.now);
+      this.audit.record({
+        orgId: org.id,
+        action: "org.create",
+        targetKind: "org",
+        targetId: org.id,
+        after: { name: org.name, credentials: creds.map((c) => c.id) },
+      });
     })();
   }
 
   private insertCredential(c: CredentialRow, now: number): void {
     this.db
       .prepare(
-        `INSERT INTO org_credentials (id, org_id, kind, digest, created_at, name, scopes, prefix, expires_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO org_credentials (id, org_id, kind, digest, created_at, name, scopes, prefix, expires_at,
+           rate_limit_rps, rate_limit_burst)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         c.id,
@@ -100,6 +124,8 @@ export class OrgRepository {
         c.scopes ? toJsonList(c.scopes) : null,
         c.prefix ?? "",
         c.expiresAt ?? null,
+        c.rateLimit?.rps ?? null,
+        c.rateLimit?.burst ?? null,
       );
   }
 
@@ -114,6 +140,13 @@ export class OrgRepository {
     this.db.transaction(() => {
       this.insertCredential(c, now);
       this.changes.record("credential", c.orgId, c.id);
+      this.audit.record({
+        orgId: c.orgId,
+        action: "api_key.create",
+        targetKind: "api_key",
+        targetId: c.id,
+        after: keySummary(c),
+      });
     })();
   }
 
@@ -144,8 +177,17 @@ export class OrgRepository {
           "UPDATE org_credentials SET revoked_at = ? WHERE org_id = ? AND id = ? AND scopes IS NOT NULL AND revoked_at IS NULL",
         )
         .run(now, orgId, id);
-      if (info.changes === 1) this.changes.record("credential", orgId, id);
-      return info.changes === 1;
+      if (info.changes !== 1) return false;
+      this.changes.record("credential", orgId, id);
+      this.audit.record({
+        orgId,
+        action: "api_key.revoke",
+        targetKind: "api_key",
+        targetId: id,
+        before: { revoked: false },
+        after: { revoked: true, revokedAt: now },
+      });
+      return true;
     })();
   }
 
@@ -157,12 +199,26 @@ export class OrgRepository {
         .run(graceUntil, orgId, oldId);
       this.insertCredential(replacement, now);
       this.changes.record("credential", orgId, oldId);
+      this.audit.record({
+        orgId,
+        action: "api_key.rotate",
+        targetKind: "api_key",
+        targetId: oldId,
+        before: { graceUntil: null },
+        after: { graceUntil, replacement: replacement.id, ...keySummary(replacement) },
+      });
     })();
   }
 
   /** Replaces the org's primary API key and admin token; the old ones stop working at once. */
   replacePrimary(orgId: string, creds: readonly Omit<CredentialRow, "orgId">[], now: number): void {
     this.db.transaction(() => {
+      const before = this.db
+        .prepare<[string], { id: string }>(
+          "SELECT id FROM org_credentials WHERE org_id = ? AND scopes IS NULL AND revoked_at IS NULL ORDER BY id",
+        )
+        .all(orgId)
+        .map((r) => r.id);
       this.db
         .prepare(
           "UPDATE org_credentials SET revoked_at = ? WHERE org_id = ? AND scopes IS NULL AND revoked_at IS NULL",
@@ -170,6 +226,60 @@ export class OrgRepository {
         .run(now, orgId);
       for (const c of creds) this.insertCredential({ ...c, orgId }, now);
       this.changes.record("credential", orgId, null);
+      this.audit.record({
+        orgId,
+        action: "org_credentials.rotate",
+        targetKind: "org_credentials",
+        targetId: orgId,
+        before: { credentials: before },
+        after: { credentials: creds.map((c) => c.id) },
+      });
+    })();
+  }
+
+  /** Every live API key with its own rate limit, by credential id as callers are named (`api_key:ID`). */
+  keyRateLimits(): Map<string, { rps: number; burst: number }> {
+    const rows = this.db
+      .prepare<[], { id: string; rps: number; burst: number }>(
+        `SELECT id, rate_limit_rps AS rps, rate_limit_burst AS burst FROM org_credentials
+         WHERE kind = 'api_key' AND revoked_at IS NULL AND rate_limit_rps IS NOT NULL AND rate_limit_burst IS NOT NULL`,
+      )
+      .all();
+    return new Map(rows.map((r) => [`api_key:${r.id}`, { rps: r.rps, burst: r.burst }]));
+  }
+
+  /**
+   * Sets (or with undefined clears) an API key's own rate limit; records a credential change so
+   * every process rereads its limits. False when the org has no such live key.
+   */
+  setKeyRateLimit(orgId: string, id: string, limit: { rps: number; burst: number } | undefined): boolean {
+    return this.db.transaction(() => {
+      const before = this.db
+        .prepare<[string, string], { rps: number | null; burst: number | null }>(
+          "SELECT rate_limit_rps AS rps, rate_limit_burst AS burst FROM org_credentials WHERE org_id = ? AND id = ?",
+        )
+        .get(orgId, id);
+      const info = this.db
+        .prepare(
+          `UPDATE org_credentials SET rate_limit_rps = ?, rate_limit_burst = ?
+           WHERE org_id = ? AND id = ? AND kind = 'api_key' AND revoked_at IS NULL`,
+        )
+        .run(limit?.rps ?? null, limit?.burst ?? null, orgId, id);
+      if (info.changes !== 1) return false;
+      this.changes.record("credential", orgId, id);
+      const summary = (l: { rps: number | null; burst: number | null } | undefined) => ({
+        rateLimitRps: l?.rps ?? null,
+        rateLimitBurst: l?.burst ?? null,
+      });
+      this.audit.record({
+        orgId,
+        action: "api_key.rate_limit",
+        targetKind: "api_key",
+        targetId: id,
+        before: summary(before),
+        after: summary(limit),
+      });
+      return true;
     })();
   }
 

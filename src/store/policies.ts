@@ -1,4 +1,5 @@
 import type { PolicySource } from "../engine/types.js";
+import { AdminAuditLog } from "./admin-audit.js";
 import { ChangeLog } from "./changes.js";
 import type { Db } from "./db.js";
 import {
@@ -45,9 +46,11 @@ export interface PolicySnapshot {
 /** Policy documents per org, with the org's revision counter and history. Implements the engine's PolicySource. */
 export class PolicyRepository implements PolicySource {
   private readonly changes: ChangeLog;
+  private readonly audit: AdminAuditLog;
 
   constructor(private readonly db: Db) {
     this.changes = new ChangeLog(db);
+    this.audit = new AdminAuditLog(db);
   }
 
   /** The org's policy revision as stored (other processes may be ahead of this one's memory). */
@@ -98,6 +101,20 @@ export class PolicyRepository implements PolicySource {
         .prepare("INSERT INTO policy_revisions (org_id, revision, digest, created_at) VALUES (?, ?, ?, ?)")
         .run(orgId, revision, digest, meta.now);
       this.changes.record("policy", orgId, String(revision));
+      this.audit.record({
+        orgId,
+        action: "policy.change",
+        targetKind: "policy",
+        targetId: [...result.added, ...result.changed, ...result.removed].join(","),
+        before: { revision: current },
+        after: {
+          revision,
+          added: result.added,
+          changed: result.changed,
+          removed: result.removed,
+          kinds: writes.map((w) => `${w.name}:${w.kind ?? "Policy"}`),
+        },
+      });
       return { ...result, revision, unchanged: false, digest };
     });
     return run.immediate();

@@ -20,6 +20,12 @@ interface Target {
   readonly where: string;
   readonly bound: (r: Retention) => number | undefined;
   readonly log?: boolean;
+  /**
+   * The order batches are taken in (default: the key). An indexed column for big tables: ordered
+   * by rowid, SQLite scans the whole table (under the write lock) to find the rows to delete, even
+   * when there are none.
+   */
+  readonly order?: string;
 }
 
 const TARGETS: readonly Target[] = [
@@ -31,6 +37,7 @@ const TARGETS: readonly Target[] = [
   {
     table: "decision_segments",
     where: "last_at_ms < ?",
+    order: "last_at_ms", // decision_segments_time (migration 15)
     bound: (r) => (r.decisionSeconds > 0 ? (r.nowSec - r.decisionSeconds) * 1000 : undefined),
     log: true,
   },
@@ -46,6 +53,7 @@ const TARGETS: readonly Target[] = [
     table: "decision_batches",
     key: "batch_id",
     where: "written_at_ms < ?",
+    order: "written_at_ms", // decision_batches_time (migration 15)
     bound: (r) => (r.nowSec - Math.min(r.decisionSeconds || BATCH_ID_SECONDS, BATCH_ID_SECONDS)) * 1000,
     log: true,
   },
@@ -72,7 +80,7 @@ export async function pruneExpired(
     const key = t.key ?? "rowid";
     const stmt = (t.log ? logDb : db).prepare(
       `DELETE FROM ${t.table} WHERE ${key} IN
-         (SELECT ${key} FROM ${t.table} WHERE ${t.where} ORDER BY ${key} LIMIT ${BATCH})`,
+         (SELECT ${key} FROM ${t.table} WHERE ${t.where} ORDER BY ${t.order ?? key} LIMIT ${BATCH})`,
     );
     let total = 0;
     for (;;) {

@@ -1,4 +1,5 @@
 import type { IdentityNamespace, IdentitySource } from "../domain/identity.js";
+import { AdminAuditLog } from "./admin-audit.js";
 import { ChangeLog } from "./changes.js";
 import type { Db } from "./db.js";
 
@@ -55,9 +56,11 @@ const namespace = (r: RawNamespace): NamespaceRow => ({
  */
 export class ServiceIdentityRepository {
   private readonly changes: ChangeLog;
+  private readonly audit: AdminAuditLog;
 
   constructor(private readonly db: Db) {
     this.changes = new ChangeLog(db);
+    this.audit = new AdminAuditLog(db);
   }
 
   /**
@@ -96,6 +99,13 @@ export class ServiceIdentityRepository {
     this.db
       .prepare("INSERT INTO service_identities (source, identity, org_id, created_at) VALUES (?, ?, ?, ?)")
       .run(b.source, b.identity, b.orgId, b.createdAt);
+    this.audit.record({
+      orgId: b.orgId,
+      action: "service_identity.bind",
+      targetKind: "service_identity",
+      targetId: `${b.source}:${b.identity}`,
+      after: { bound: true },
+    });
   }
 
   /** Removes the org's binding; false when it has none such. */
@@ -103,7 +113,15 @@ export class ServiceIdentityRepository {
     const info = this.db
       .prepare("DELETE FROM service_identities WHERE org_id = ? AND source = ? AND identity = ?")
       .run(orgId, source, identity);
-    return info.changes === 1;
+    if (info.changes !== 1) return false;
+    this.audit.record({
+      orgId,
+      action: "service_identity.unbind",
+      targetKind: "service_identity",
+      targetId: `${source}:${identity}`,
+      before: { bound: true },
+    });
+    return true;
   }
 
   /**
@@ -131,10 +149,29 @@ export class ServiceIdentityRepository {
         "INSERT INTO identity_namespaces (source, pattern, match, org_id, created_at) VALUES (?, ?, ?, ?, ?)",
       )
       .run(ns.source, ns.pattern, ns.match, ns.orgId, ns.createdAt);
+    this.audit.record({
+      orgId: ns.orgId,
+      action: "identity_namespace.assign",
+      targetKind: "identity_namespace",
+      targetId: `${ns.source}:${ns.pattern}`,
+      after: { match: ns.match },
+    });
   }
 
   deleteNamespace(source: IdentitySource, pattern: string): void {
-    this.db.prepare("DELETE FROM identity_namespaces WHERE source = ? AND pattern = ?").run(source, pattern);
+    const gone = this.db
+      .prepare<[string, string], RawNamespace>(
+        "DELETE FROM identity_namespaces WHERE source = ? AND pattern = ? RETURNING *",
+      )
+      .get(source, pattern);
+    if (!gone) return;
+    this.audit.record({
+      orgId: gone.org_id,
+      action: "identity_namespace.unassign",
+      targetKind: "identity_namespace",
+      targetId: `${source}:${pattern}`,
+      before: { match: gone.match },
+    });
   }
 
   /** True when the org exists (a namespace is only assigned to a real org). */

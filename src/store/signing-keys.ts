@@ -1,3 +1,4 @@
+import { AdminAuditLog } from "./admin-audit.js";
 import { ChangeLog } from "./changes.js";
 import type { Db } from "./db.js";
 
@@ -43,9 +44,11 @@ function fromRaw(r: Raw): SigningKeyRow {
 /** Token signing keys. Every change is made by KeyRing inside `transaction`. */
 export class SigningKeyRepository {
   private readonly changes: ChangeLog;
+  private readonly audit: AdminAuditLog;
 
   constructor(private readonly db: Db) {
     this.changes = new ChangeLog(db);
+    this.audit = new AdminAuditLog(db);
   }
 
   /**
@@ -112,5 +115,13 @@ export class SigningKeyRepository {
   /** Records a "keys" change (call inside the transaction): other processes reload their rings. */
   recordChange(): void {
     this.changes.record("keys", null);
+    // Server-wide state (no org): the key ids and states after the change, never key material.
+    this.audit.record({
+      orgId: null,
+      action: "signing_keys.change",
+      targetKind: "signing_keys",
+      targetId: "",
+      after: { keys: this.all().map((k) => `${k.kid}:${k.state}`) },
+    });
   }
 }

@@ -1,3 +1,4 @@
+import { AdminAuditLog } from "./admin-audit.js";
 import type { Db } from "./db.js";
 
 export type UserRole = "viewer" | "operator" | "admin";
@@ -35,17 +36,31 @@ function toRow(r: UserDbRow): UserRow {
 
 /** Users, always looked up within one org: nothing crosses orgs. */
 export class UserRepository {
-  constructor(private readonly db: Db) {}
+  private readonly audit: AdminAuditLog;
+
+  constructor(private readonly db: Db) {
+    this.audit = new AdminAuditLog(db);
+  }
 
   /** Inserts a user; returns false when the org already has a user of that name. */
   insert(u: UserRow): boolean {
-    const info = this.db
-      .prepare(
-        `INSERT INTO users (id, org_id, username, password_hash, role, created_at)
-         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (org_id, username) DO NOTHING`,
-      )
-      .run(u.id, u.orgId, u.username, u.passwordHash, u.role, u.createdAt);
-    return info.changes === 1;
+    return this.db.transaction(() => {
+      const info = this.db
+        .prepare(
+          `INSERT INTO users (id, org_id, username, password_hash, role, created_at)
+           VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (org_id, username) DO NOTHING`,
+        )
+        .run(u.id, u.orgId, u.username, u.passwordHash, u.role, u.createdAt);
+      if (info.changes !== 1) return false;
+      this.audit.record({
+        orgId: u.orgId,
+        action: "user.create",
+        targetKind: "user",
+        targetId: u.id,
+        after: { username: u.username, role: u.role },
+      });
+      return true;
+    })();
   }
 
   get(orgId: string, id: string): UserRow | undefined {
@@ -72,7 +87,11 @@ export class UserRepository {
   /** Sets a user's password hash; returns false when there is no such user. */
   setHash(orgId: string, id: string, hash: string): boolean {
     const sql = "UPDATE users SET password_hash = ? WHERE org_id = ? AND id = ?";
-    return this.db.prepare(sql).run(hash, orgId, id).changes === 1;
+    return this.db.transaction(() => {
+      if (this.db.prepare(sql).run(hash, orgId, id).changes !== 1) return false;
+      this.audit.record({ orgId, action: "user.set_password", targetKind: "user", targetId: id });
+      return true;
+    })();
   }
 
   /** True while `hash` is still the user's password hash (no reset since it was read). */
@@ -94,7 +113,20 @@ export class UserRepository {
 
   /** Deletes a user; returns false when there was none. */
   delete(orgId: string, id: string): boolean {
-    return this.db.prepare("DELETE FROM users WHERE org_id = ? AND id = ?").run(orgId, id).changes === 1;
+    return this.db.transaction(() => {
+      const before = this.get(orgId, id);
+      if (!before) return false;
+      if (this.db.prepare("DELETE FROM users WHERE org_id = ? AND id = ?").run(orgId, id).changes !== 1)
+        return false;
+      this.audit.record({
+        orgId,
+        action: "user.delete",
+        targetKind: "user",
+        targetId: id,
+        before: { username: before.username, role: before.role },
+      });
+      return true;
+    })();
   }
 }
 

@@ -17,6 +17,8 @@ type Decoded = object;
 /** A call's context: one small object per call (the hot path allocates as little as it can). */
 class GrpcCallContext implements CallContext {
   private peerIdentity: PeerIdentity | undefined | null = null;
+  /** Declared here so that setting it keeps the object's shape (see CredentialUsage). */
+  usageCounted = false;
 
   constructor(
     private readonly call: grpc.ServerUnaryCall<unknown, unknown>,

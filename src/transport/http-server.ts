@@ -5,6 +5,7 @@ import type { PlainHandler } from "../rpc/authzen.js";
 import type { ServiceBinding } from "../rpc/handlers.js";
 import { addConnectService } from "./connect-adapter.js";
 import { connectHandler } from "./connect-node.js";
+import { corsPolicy } from "./cors.js";
 import { DEFAULT_LIMITS, type TransportLimits } from "./limits.js";
 import { servePlain } from "./plain-adapter.js";
 import type { StreamBudget } from "./stream-budget.js";
@@ -23,11 +24,20 @@ export interface HttpOptions {
   /** Connection and request limits; DEFAULT_LIMITS unless a test needs shorter ones. */
   readonly limits?: TransportLimits | undefined;
   /** Plain JSON endpoints (AuthZEN): which paths they serve, and their handler. */
-  readonly plain?: { readonly serves: (path: string) => boolean; readonly handler: PlainHandler } | undefined;
   /** Times and counts every Connect call and plain request; unset, nothing is recorded. */
   readonly meter?: CallMeter | undefined;
   /** The server's metrics in the Prometheus text format, for GET /metrics; unset, /metrics is not served. */
   readonly metrics?: (() => Promise<{ readonly contentType: string; readonly text: string }>) | undefined;
+  readonly plain?:
+    | {
+        readonly serves: (path: string) => boolean;
+        readonly handler: PlainHandler;
+        /** Which of those paths browsers call (CORS applies): AuthZEN yes, forward auth no. */
+        readonly forBrowsers?: ((path: string) => boolean) | undefined;
+      }
+    | undefined;
+  /** Browser origins allowed to call (CORS, see cors.ts); none (the default): no CORS headers. */
+  readonly corsOrigins?: readonly string[] | undefined;
 }
 
 type NodeHandler = (
@@ -77,8 +87,17 @@ export function createHttpServer(opts: HttpOptions): http.Server | http2.Http2Se
     },
     maxMessageBytes: opts.maxMessageBytes,
   });
+  const cors = corsPolicy(opts.corsOrigins ?? []);
+  // The paths browsers call: every Connect method, the JWKS and the plain ones meant for them.
+  const connectPaths = new Set(
+    opts.bindings.flatMap((b) => b.service.methods.map((m) => `/${b.service.typeName}/${m.name}`)),
+  );
+  const forBrowsers = (path: string) =>
+    connectPaths.has(path) || path === "/.well-known/jwks.json" || !!opts.plain?.forBrowsers?.(path);
   const handler: NodeHandler = (req, res) => {
     const path = (req.url ?? "").split("?")[0];
+    // A preflight is answered here, before any handler or authentication.
+    if (forBrowsers(path ?? "") && cors.handle(req, res)) return;
     if (req.method === "GET" && path === "/.well-known/jwks.json") {
       return sendJson(res, 200, opts.jwks(), { "cache-control": "public, max-age=300" });
     }

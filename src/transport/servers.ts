@@ -19,6 +19,7 @@ import { authzenHandler, isAuthzenPath, type PlainRequest } from "../rpc/authzen
 import { extAuthzService } from "../rpc/ext-authz.js";
 import { forwardAuthHandler, isForwardAuthPath } from "../rpc/forward-auth.js";
 import type { ServiceBinding } from "../rpc/handlers.js";
+import { type ChargeTo, rateLimitBinding, rateLimitPlain } from "../rpc/rate-limit.js";
 import { type CallObserver, observeBinding } from "../rpc/request-log.js";
 import { systemService } from "../rpc/system-service.js";
 import { addGrpcService } from "./grpc-adapter.js";
@@ -42,6 +43,8 @@ export interface ServerOptions {
   readonly meter?: CallMeter | undefined;
   /** What GET /metrics on the HTTP port answers; unset, it is not served. */
   readonly metrics?: (() => Promise<{ readonly contentType: string; readonly text: string }>) | undefined;
+  /** Browser origins allowed to call the HTTP port (CORS); none by default. */
+  readonly corsOrigins?: readonly string[] | undefined;
 }
 
 /** Both ports' servers, built but not listening. */
@@ -67,11 +70,20 @@ export function serviceBindings(t: Tessera, serving: () => boolean = () => true)
 
 /** The plain JSON endpoints of the HTTP port (AuthZEN, forward auth), behind the calls' admission. */
 function plainEndpoints(t: Tessera, admission: Admission) {
-  const authzen = authzenHandler(t, admission);
-  const forward = forwardAuthHandler(t, admission);
+  // Charged to the PEP's or proxy's own credential, never the agent's forwarded one.
+  const authzen = authzenHandler(
+    t,
+    rateLimitPlain(admission, t.rateLimits, (ctx) => t.access.pepCaller(ctx)),
+  );
+  const forward = forwardAuthHandler(
+    t,
+    rateLimitPlain(admission, t.rateLimits, (ctx) => t.access.proxyCaller(ctx)),
+  );
   return {
     serves: (path: string) => isAuthzenPath(path) || isForwardAuthPath(path),
     handler: (req: PlainRequest) => (isForwardAuthPath(req.path) ? forward(req) : authzen(req)),
+    // Forward auth is called by proxies, with the browser's own headers copied: never CORS.
+    forBrowsers: isAuthzenPath,
   };
 }
 
@@ -87,11 +99,19 @@ export function createServers(t: Tessera, opts: ServerOptions): Servers {
     onShedding: (shedding) => health?.setReady("load", !shedding),
   });
   // Admission outermost: a refused call costs a comparison and nothing else (health is never refused).
-  const bindings = serviceBindings(t, () => health?.get("") === 1).map((b) =>
-    admission.wrap(observe ? observeBinding(b, observe) : b),
-  );
+  // Then the request log, which sees rate-limit refusals too; then the rate limit, charged to the
+  // caller's own credential (ext_authz: the proxy's, never the agent's).
+  const wrap = (b: ServiceBinding, chargeTo: ChargeTo) => {
+    const limited = rateLimitBinding(b, t.rateLimits, chargeTo);
+    return admission.wrap(observe ? observeBinding(limited, observe) : limited);
+  };
+  const caller: ChargeTo = (ctx) => {
+    const now = t.access.callerNow(ctx);
+    return now === undefined ? t.access.caller(ctx) : now;
+  };
+  const bindings = serviceBindings(t, () => health?.get("") === 1).map((b) => wrap(b, caller));
   // Envoy ext_authz speaks gRPC only: bound on the gRPC port, not served over Connect.
-  const extAuthz = admission.wrap(observe ? observeBinding(extAuthzService(t), observe) : extAuthzService(t));
+  const extAuthz = wrap(extAuthzService(t), (ctx) => t.access.proxyCaller(ctx));
   health = new HealthState([...bindings, extAuthz].map((b) => b.service.typeName));
   const limits: TransportLimits = { ...DEFAULT_LIMITS, ...opts.limits };
   const server = new grpc.Server(grpcServerOptions(limits, opts.maxMessageBytes));
@@ -119,6 +139,7 @@ export function createServers(t: Tessera, opts: ServerOptions): Servers {
     plain: plainEndpoints(t, admission),
     meter: opts.meter,
     metrics: opts.metrics,
+    corsOrigins: opts.corsOrigins,
   });
   return {
     grpc: server,

@@ -1,3 +1,4 @@
+import * as http from "node:http";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { databasePath } from "../../src/store/db.js";
@@ -89,6 +90,80 @@ describe("forward auth on the HTTP port", { timeout: 60_000 }, () => {
       expect(r.status).toBe(401);
       expect(r.body.reason).toMatch(/^TOKEN_/);
       expect(r.headers.get("www-authenticate")).toMatch(/^Bearer .*error="invalid_token"/);
+    });
+  });
+
+  describe("exactly Traefik's ForwardAuth request (authRequestHeaders: [Authorization])", () => {
+    /**
+     * What Traefik's ForwardAuth sends (pkg/middlewares/auth/forward.go, trustForwardHeader off):
+     * a GET from Go's HTTP client (Host, User-Agent, Accept-Encoding), the client's Authorization
+     * (the one header authRequestHeaders lets through), and the five X-Forwarded-* it sets. No
+     * header of its own: its credential is a client certificate (forward-auth-mtls.test.ts), so
+     * over plain HTTP the token is its own credential.
+     */
+    function traefikAsks(method: string, uri: string, token?: string) {
+      const headers: Record<string, string> = {
+        Host: `127.0.0.1:${f.server.httpPort}`,
+        "User-Agent": "Go-http-client/1.1",
+        ...(token ? { Authorization: `Bearer ${token}` } : {}),
+        "X-Forwarded-For": "10.0.0.7",
+        "X-Forwarded-Host": "todo.example.com",
+        "X-Forwarded-Method": method,
+        "X-Forwarded-Proto": "https",
+        "X-Forwarded-Uri": uri,
+        "Accept-Encoding": "gzip",
+      };
+      return new Promise<Reply>((resolve, reject) => {
+        const req = http.request(
+          {
+            host: "127.0.0.1",
+            port: f.server.httpPort,
+            path: "/v1/forward-auth",
+            method: "GET",
+            headers,
+            agent: false,
+          },
+          (res) => {
+            let text = "";
+            res.setEncoding("utf8");
+            res.on("data", (c: string) => {
+              text += c;
+            });
+            res.on("end", () => {
+              const h = new Headers();
+              for (const [k, v] of Object.entries(res.headers)) if (typeof v === "string") h.set(k, v);
+              resolve({ status: res.statusCode ?? 0, headers: h, body: text ? JSON.parse(text) : {} });
+            });
+          },
+        );
+        req.on("error", reject);
+        req.setTimeout(10_000, () => req.destroy(new Error("timeout")));
+        req.end();
+      });
+    }
+
+    it("ALLOW: 200 with the X-Tessera-* headers authResponseHeaders copies", async () => {
+      const r = await traefikAsks("GET", "/todos/42?full=1", f.tokenA);
+      expect(outcome(r)).toEqual({ status: 200, reason: "ALLOWED_BY_RULE" });
+      expect(r.headers.get("x-tessera-principal")).toBe(f.agentA);
+      expect(r.headers.get("x-tessera-scope")).toBe("todos:read");
+      expect(r.headers.get("x-tessera-decision-id")).toBe(r.body.decision_id);
+    });
+
+    it("the original method is X-Forwarded-Method, not the auth request's GET: 403 for a PUT", async () => {
+      const r = await traefikAsks("PUT", "/todos/42", f.tokenA);
+      expect(outcome(r)).toEqual({ status: 403, reason: "NO_MATCHING_RULE" });
+    });
+
+    it("an unknown route: 403 NO_ROUTE; no Authorization: 401 CREDENTIAL_MISSING", async () => {
+      expect(outcome(await traefikAsks("GET", "/admin", f.tokenA))).toEqual({
+        status: 403,
+        reason: "NO_ROUTE",
+      });
+      expect(outcome(await traefikAsks("GET", "/todos"))).toEqual({
+        status: 401,
+        reason: "CREDENTIAL_MISSING",
+      });
     });
   });
 

@@ -47,6 +47,8 @@ export interface ServeProcess {
   readonly ready: Promise<ServeReady>;
   /** Everything it wrote to stderr so far. */
   stderr(): string;
+  /** Everything it wrote to stdout (its JSON log lines) so far. */
+  stdout(): string;
   /** Sends `signal` and resolves to the exit code (rejects if it has not exited within `ms`). */
   stop(signal?: NodeJS.Signals, ms?: number): Promise<number | null>;
 }
@@ -67,6 +69,10 @@ export function spawnServe(
   let stderr = "";
   child.stderr?.on("data", (b: Buffer) => {
     stderr += b.toString();
+  });
+  let stdout = "";
+  child.stdout?.on("data", (b: Buffer) => {
+    stdout += b.toString();
   });
   const exports: Record<string, string> = {};
   const errLines = createInterface({ input: child.stderr as NodeJS.ReadableStream });
@@ -114,6 +120,7 @@ export function spawnServe(
     child,
     ready,
     stderr: () => stderr,
+    stdout: () => stdout,
     stop(signal = "SIGTERM", ms = 5_000) {
       if (child.exitCode !== null) return Promise.resolve(child.exitCode);
       child.kill(signal);

@@ -2,6 +2,7 @@ import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { AdminService } from "../../gen/tessera/v1/admin_service_pb.js";
 import { AuthService } from "../../gen/tessera/v1/auth_service_pb.js";
 import { Tier } from "../../gen/tessera/v1/types_pb.js";
+import type { ConfigInput } from "../../src/config/config.js";
 import { createOrg, type NewOrg } from "../../src/core/bootstrap.js";
 import { openStore } from "../../src/store/store.js";
 import { adminHeaders, expectOk } from "./e2e.js";
@@ -35,8 +36,8 @@ export interface GrpcFixture {
 }
 
 /** Starts the server and creates everything a GrpcFixture describes, over the gRPC port. */
-export async function startGrpcFixture(): Promise<GrpcFixture> {
-  const server = await startTestServer();
+export async function startGrpcFixture(overrides: ConfigInput = {}): Promise<GrpcFixture> {
+  const server = await startTestServer(overrides);
   const address = `127.0.0.1:${server.grpcPort}`;
   const c = grpcClients(address);
   const close = async () => {

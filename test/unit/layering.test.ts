@@ -151,6 +151,13 @@ describe("layering (STYLE.md)", () => {
     expect(edges(inObserve, (t) => /^src\/(transport|rpc|cli|store)\//.test(t))).toEqual([]);
   });
 
+  it("src/ops (the production checklist) sits under the CLI: it imports no wire layer, and nothing but src/cli imports it", () => {
+    const inOps = (f: SourceFile) => f.path.startsWith("src/ops/");
+    expect(edges(inOps, (t) => /^(gen|src\/(rpc|transport|cli))(\/|$)/.test(t))).toEqual([]);
+    const outside = (f: SourceFile) => !/^src\/(ops|cli)\//.test(f.path);
+    expect(edges(outside, (t) => t.startsWith("src/ops/"))).toEqual([]);
+  });
+
   it("only src/config reads process.env", () => {
     const offenders = files
       .filter((f) => !f.path.startsWith("src/config/") && readsEnv(f.text))

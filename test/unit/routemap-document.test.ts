@@ -5,6 +5,7 @@ import { TesseraError } from "../../src/domain/errors.js";
 import { LIMITS } from "../../src/domain/limits.js";
 import { parseDocumentSet, parsePolicyDocuments } from "../../src/engine/document.js";
 import { PolicyEngine } from "../../src/engine/engine.js";
+import { routeRequest } from "../../src/engine/routes.js";
 
 /** A RouteMap text that must be refused, and where the refusal must point. */
 interface InvalidCase {
@@ -99,6 +100,26 @@ describe("RouteMap documents: accepted", () => {
         ],
       },
     });
+  });
+
+  it("mint: the map's applies to every route, a route's own wins; ttl in s, m or h", () => {
+    const text = MAP.replace("  routes:\n", "  mint: { ttl: 2m }\n  routes:\n").replace(
+      '      resource: { kind: todo, id: "{id}" }\n',
+      '      resource: { kind: todo, id: "{id}" }\n      mint: { ttl: 90, audience: tessera }\n',
+    );
+    const [doc] = parsePolicyDocuments(text, "maps/todo.yaml");
+    expect(doc?.routeMap?.mint).toEqual({ ttlSeconds: 120, audience: undefined });
+    expect(doc?.routeMap?.routes[1]?.mint).toEqual({ ttlSeconds: 90, audience: "tessera" });
+    const table = check(text).routes;
+    expect(routeRequest(table, { method: "GET", host: "todo.internal", path: "/todos" })).toMatchObject({
+      mint: { ttlSeconds: 120 },
+    });
+    expect(routeRequest(table, { method: "PUT", host: "todo.internal", path: "/todos/1" })).toMatchObject({
+      mint: { ttlSeconds: 90, audience: "tessera" },
+    });
+    expect(
+      routeRequest(check(MAP).routes, { method: "GET", host: "todo.internal", path: "/todos" }),
+    ).not.toHaveProperty("mint");
   });
 
   it("a text may mix Policy and RouteMap documents; default is deny when absent", () => {

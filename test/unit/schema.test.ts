@@ -190,6 +190,14 @@ describe("the RouteMap schema and parsePolicyDocuments agree", () => {
     expect(parserAccepts(() => parsePolicyDocuments(stringify(routeMap()), "m.yaml"))).toBe(true);
   });
 
+  it("both accept mint on the map and on a route", () => {
+    const doc = routeMap();
+    Object.assign(doc.spec, { mint: { ttl: "15m", audience: "tessera" } });
+    Object.assign(doc.spec.routes[0], { mint: { ttl: 90 } });
+    expect(routeMapSchema(doc), JSON.stringify(routeMapSchema.errors)).toBe(true);
+    expect(parserAccepts(() => parsePolicyDocuments(stringify(doc), "m.yaml"))).toBe(true);
+  });
+
   it.each<[string, (d: Doc) => void]>([
     ["an unknown spec field", (d) => Object.assign(d.spec, { fallback: "allow" })],
     ["an unknown route field", withRoute((r) => Object.assign(r, { effect: "allow" }))],
@@ -210,6 +218,11 @@ describe("the RouteMap schema and parsePolicyDocuments agree", () => {
     ["no hosts listed", (d) => Object.assign(d.spec, { hosts: [] })],
     ["a bad default", (d) => Object.assign(d.spec, { default: "maybe" })],
     ["routes that are not a list", (d) => Object.assign(d.spec, { routes: {} })],
+    ["a mint that is not a mapping", withRoute((r) => Object.assign(r, { mint: true }))],
+    ["a mint field other than ttl and audience", (d) => Object.assign(d.spec, { mint: { scopes: ["a:b"] } })],
+    ["a mint ttl in days", withRoute((r) => Object.assign(r, { mint: { ttl: "2d" } }))],
+    ["a mint ttl of more than a day", (d) => Object.assign(d.spec, { mint: { ttl: 86_401 } })],
+    ["an empty mint audience", (d) => Object.assign(d.spec, { mint: { audience: "" } })],
   ])("both reject %s", (_name, mutate) => {
     const doc = routeMap();
     mutate(doc);

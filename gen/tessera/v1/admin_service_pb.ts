@@ -2,13 +2,13 @@
 // @generated from file tessera/v1/admin_service.proto (package tessera.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { RuleTrace } from "./auth_service_pb.js";
 import { file_tessera_v1_auth_service } from "./auth_service_pb.js";
-import type { Agent, ApiKey, IdentityNamespace, IdentitySource, ServiceIdentity, SigningKey, Tier, User } from "./types_pb.js";
+import type { Agent, ApiKey, IdentityNamespace, IdentitySource, RateLimit, ServiceIdentity, SigningKey, Tier, User } from "./types_pb.js";
 import { file_tessera_v1_types } from "./types_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tessera/v1/admin_service.proto.
  */
 export const file_tessera_v1_admin_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch50ZXNzZXJhL3YxL2FkbWluX3NlcnZpY2UucHJvdG8SCnRlc3NlcmEudjEicgoSQ3JlYXRlQWdlbnRSZXF1ZXN0EgwKBG5hbWUYASABKAkSHgoEdGllchgCIAEoDjIQLnRlc3NlcmEudjEuVGllchINCgVyb2xlcxgDIAMoCRIMCgR0YWdzGAQgAygJEhEKCXBhcmVudF9pZBgFIAEoCSI3ChNDcmVhdGVBZ2VudFJlc3BvbnNlEiAKBWFnZW50GAEgASgLMhEudGVzc2VyYS52MS5BZ2VudCIdCg9HZXRBZ2VudFJlcXVlc3QSCgoCaWQYASABKAkiNAoQR2V0QWdlbnRSZXNwb25zZRIgCgVhZ2VudBgBIAEoCzIRLnRlc3NlcmEudjEuQWdlbnQiEwoRTGlzdEFnZW50c1JlcXVlc3QiNwoSTGlzdEFnZW50c1Jlc3BvbnNlEiEKBmFnZW50cxgBIAMoCzIRLnRlc3NlcmEudjEuQWdlbnQiqQEKElVwZGF0ZUFnZW50UmVxdWVzdBIKCgJpZBgBIAEoCRIeCgR0aWVyGAIgASgOMhAudGVzc2VyYS52MS5UaWVyEg0KBXJvbGVzGAMgAygJEhEKCXNldF9yb2xlcxgEIAEoCBIMCgR0YWdzGAUgAygJEhAKCHNldF90YWdzGAYgASgIEhEKCXBhcmVudF9pZBgHIAEoCRISCgpzZXRfcGFyZW50GAggASgIIjcKE1VwZGF0ZUFnZW50UmVzcG9uc2USIAoFYWdlbnQYASABKAsyES50ZXNzZXJhLnYxLkFnZW50IiEKE1N1c3BlbmRBZ2VudFJlcXVlc3QSCgoCaWQYASABKAkiOAoUU3VzcGVuZEFnZW50UmVzcG9uc2USIAoFYWdlbnQYASABKAsyES50ZXNzZXJhLnYxLkFnZW50IiAKElJlc3VtZUFnZW50UmVxdWVzdBIKCgJpZBgBIAEoCSI3ChNSZXN1bWVBZ2VudFJlc3BvbnNlEiAKBWFnZW50GAEgASgLMhEudGVzc2VyYS52MS5BZ2VudCIgChJEZWxldGVBZ2VudFJlcXVlc3QSCgoCaWQYASABKAkiFQoTRGVsZXRlQWdlbnRSZXNwb25zZSIsChhDcmVhdGVBZ2VudFNlY3JldFJlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkiKwoZQ3JlYXRlQWdlbnRTZWNyZXRSZXNwb25zZRIOCgZzZWNyZXQYASABKAkiPwoXUmVnaXN0ZXJBZ2VudEtleVJlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkSEgoKcHVibGljX2tleRgCIAEoCSI3ChhSZWdpc3RlckFnZW50S2V5UmVzcG9uc2USDgoGa2V5X2lkGAEgASgJEgsKA2FsZxgCIAEoCSI5ChVSZW1vdmVBZ2VudEtleVJlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkSDgoGa2V5X2lkGAIgASgJIhgKFlJlbW92ZUFnZW50S2V5UmVzcG9uc2UiHQobUm90YXRlT3JnQ3JlZGVudGlhbHNSZXF1ZXN0IkQKHFJvdGF0ZU9yZ0NyZWRlbnRpYWxzUmVzcG9uc2USDwoHYXBpX2tleRgBIAEoCRITCgthZG1pbl90b2tlbhgCIAEoCSJjChNDcmVhdGVBcGlLZXlSZXF1ZXN0EgwKBG5hbWUYASABKAkSDgoGc2NvcGVzGAIgAygJEi4KCmV4cGlyZXNfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkgKFENyZWF0ZUFwaUtleVJlc3BvbnNlEg8KB2FwaV9rZXkYASABKAkSHwoDa2V5GAIgASgLMhIudGVzc2VyYS52MS5BcGlLZXkiFAoSTGlzdEFwaUtleXNSZXF1ZXN0IjcKE0xpc3RBcGlLZXlzUmVzcG9uc2USIAoEa2V5cxgBIAMoCzISLnRlc3NlcmEudjEuQXBpS2V5IiEKE1Jldm9rZUFwaUtleVJlcXVlc3QSCgoCaWQYASABKAkiFgoUUmV2b2tlQXBpS2V5UmVzcG9uc2UiSwoTUm90YXRlQXBpS2V5UmVxdWVzdBIKCgJpZBgBIAEoCRIoCgVncmFjZRgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiJIChRSb3RhdGVBcGlLZXlSZXNwb25zZRIPCgdhcGlfa2V5GAEgASgJEh8KA2tleRgCIAEoCzISLnRlc3NlcmEudjEuQXBpS2V5IkUKEUNyZWF0ZVVzZXJSZXF1ZXN0EhAKCHVzZXJuYW1lGAEgASgJEhAKCHBhc3N3b3JkGAIgASgJEgwKBHJvbGUYAyABKAkiNAoSQ3JlYXRlVXNlclJlc3BvbnNlEh4KBHVzZXIYASABKAsyEC50ZXNzZXJhLnYxLlVzZXIiEgoQTGlzdFVzZXJzUmVxdWVzdCI0ChFMaXN0VXNlcnNSZXNwb25zZRIfCgV1c2VycxgBIAMoCzIQLnRlc3NlcmEudjEuVXNlciI7ChZTZXRVc2VyUGFzc3dvcmRSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSEAoIcGFzc3dvcmQYAiABKAkiGQoXU2V0VXNlclBhc3N3b3JkUmVzcG9uc2UiJAoRRGVsZXRlVXNlclJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCSIUChJEZWxldGVVc2VyUmVzcG9uc2UiGAoWTGlzdFNpZ25pbmdLZXlzUmVxdWVzdCI/ChdMaXN0U2lnbmluZ0tleXNSZXNwb25zZRIkCgRrZXlzGAEgAygLMhYudGVzc2VyYS52MS5TaWduaW5nS2V5IkEKEFB1dFBvbGljeVJlcXVlc3QSEAoIZG9jdW1lbnQYASABKAkSDAoEZmlsZRgCIAEoCRINCgVwcnVuZRgDIAEoCCKfAQoRUHV0UG9saWN5UmVzcG9uc2USDAoEbmFtZRgBIAEoCRIQCghyZXZpc2lvbhgCIAEoAxINCgVuYW1lcxgDIAMoCRIRCgl1bmNoYW5nZWQYBCABKAgSDQoFYWRkZWQYBSADKAkSDwoHY2hhbmdlZBgGIAMoCRIPCgdkZWxldGVkGAcgAygJEhcKD3VuY2hhbmdlZF9uYW1lcxgIIAMoCSIyChBHZXRQb2xpY3lSZXF1ZXN0EgwKBG5hbWUYASABKAkSEAoIcmV2aXNpb24YAiABKAMiRQoRR2V0UG9saWN5UmVzcG9uc2USDAoEbmFtZRgBIAEoCRIQCghyZXZpc2lvbhgCIAEoAxIQCghkb2N1bWVudBgDIAEoCSIjChNEZWxldGVQb2xpY3lSZXF1ZXN0EgwKBG5hbWUYASABKAkiKAoURGVsZXRlUG9saWN5UmVzcG9uc2USEAoIcmV2aXNpb24YASABKAMiJAoUUG9saWN5SGlzdG9yeVJlcXVlc3QSDAoEbmFtZRgBIAEoCSJ9CgxQb2xpY3lDaGFuZ2USEAoIcmV2aXNpb24YASABKAMSDAoEbmFtZRgCIAEoCRIOCgZhY3Rpb24YAyABKAkSLgoKY2hhbmdlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFYWN0b3IYBSABKAkiQgoVUG9saWN5SGlzdG9yeVJlc3BvbnNlEikKB2NoYW5nZXMYASADKAsyGC50ZXNzZXJhLnYxLlBvbGljeUNoYW5nZSI3ChVWYWxpZGF0ZVBvbGljeVJlcXVlc3QSEAoIZG9jdW1lbnQYASABKAkSDAoEZmlsZRgCIAEoCSI7ChZWYWxpZGF0ZVBvbGljeVJlc3BvbnNlEg0KBW5hbWVzGAEgAygJEhIKCnJ1bGVfY291bnQYAiABKAUiNQoRVGVzdFBvbGljeVJlcXVlc3QSDQoFdGVzdHMYASABKAkSEQoJY2FuZGlkYXRlGAIgASgJIpABCgtUZXN0RmFpbHVyZRINCgVzdWl0ZRgBIAEoCRIMCgRjYXNlGAIgASgJEhAKCGV4cGVjdGVkGAMgASgJEg4KBmFjdHVhbBgEIAEoCRIMCgRydWxlGAUgASgJEg4KBnJlYXNvbhgGIAEoCRIkCgV0cmFjZRgHIAMoCzIVLnRlc3NlcmEudjEuUnVsZVRyYWNlIl8KElRlc3RQb2xpY3lSZXNwb25zZRIOCgZwYXNzZWQYASABKAUSDgoGZmFpbGVkGAIgASgFEikKCGZhaWx1cmVzGAMgAygLMhcudGVzc2VyYS52MS5UZXN0RmFpbHVyZSIVChNMaXN0UG9saWNpZXNSZXF1ZXN0IoEBCg1Qb2xpY3lTdW1tYXJ5EgwKBG5hbWUYASABKAkSEAoIcmV2aXNpb24YAiABKAMSEgoKcnVsZV9jb3VudBgDIAEoBRIuCgp1cGRhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgRraW5kGAUgASgJIlUKFExpc3RQb2xpY2llc1Jlc3BvbnNlEisKCHBvbGljaWVzGAEgAygLMhkudGVzc2VyYS52MS5Qb2xpY3lTdW1tYXJ5EhAKCHJldmlzaW9uGAIgASgDIloKGkJpbmRTZXJ2aWNlSWRlbnRpdHlSZXF1ZXN0EhAKCGlkZW50aXR5GAEgASgJEioKBnNvdXJjZRgCIAEoDjIaLnRlc3NlcmEudjEuSWRlbnRpdHlTb3VyY2UiawobQmluZFNlcnZpY2VJZGVudGl0eVJlc3BvbnNlEhAKCGlkZW50aXR5GAEgASgJEg4KBm9yZ19pZBgCIAEoCRIqCgZzb3VyY2UYAyABKA4yGi50ZXNzZXJhLnYxLklkZW50aXR5U291cmNlIh4KHExpc3RTZXJ2aWNlSWRlbnRpdGllc1JlcXVlc3QigwEKHUxpc3RTZXJ2aWNlSWRlbnRpdGllc1Jlc3BvbnNlEi8KCmlkZW50aXRpZXMYASADKAsyGy50ZXNzZXJhLnYxLlNlcnZpY2VJZGVudGl0eRIxCgpuYW1lc3BhY2VzGAIgAygLMh0udGVzc2VyYS52MS5JZGVudGl0eU5hbWVzcGFjZSJcChxVbmJpbmRTZXJ2aWNlSWRlbnRpdHlSZXF1ZXN0EhAKCGlkZW50aXR5GAEgASgJEioKBnNvdXJjZRgCIAEoDjIaLnRlc3NlcmEudjEuSWRlbnRpdHlTb3VyY2UiHwodVW5iaW5kU2VydmljZUlkZW50aXR5UmVzcG9uc2UiWwoKVHJ1c3RlZE9yZxIOCgZvcmdfaWQYASABKAkSLgoKdHJ1c3RlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDQoFYWN0b3IYAyABKAkiIQoPVHJ1c3RPcmdSZXF1ZXN0Eg4KBm9yZ19pZBgBIAEoCSI7ChBUcnVzdE9yZ1Jlc3BvbnNlEicKB3RydXN0ZWQYASABKAsyFi50ZXNzZXJhLnYxLlRydXN0ZWRPcmciGAoWTGlzdFRydXN0ZWRPcmdzUmVxdWVzdCI/ChdMaXN0VHJ1c3RlZE9yZ3NSZXNwb25zZRIkCgRvcmdzGAEgAygLMhYudGVzc2VyYS52MS5UcnVzdGVkT3JnIiMKEVVudHJ1c3RPcmdSZXF1ZXN0Eg4KBm9yZ19pZBgBIAEoCSIUChJVbnRydXN0T3JnUmVzcG9uc2UyiRYKDEFkbWluU2VydmljZRJOCgtDcmVhdGVBZ2VudBIeLnRlc3NlcmEudjEuQ3JlYXRlQWdlbnRSZXF1ZXN0Gh8udGVzc2VyYS52MS5DcmVhdGVBZ2VudFJlc3BvbnNlEkUKCEdldEFnZW50EhsudGVzc2VyYS52MS5HZXRBZ2VudFJlcXVlc3QaHC50ZXNzZXJhLnYxLkdldEFnZW50UmVzcG9uc2USSwoKTGlzdEFnZW50cxIdLnRlc3NlcmEudjEuTGlzdEFnZW50c1JlcXVlc3QaHi50ZXNzZXJhLnYxLkxpc3RBZ2VudHNSZXNwb25zZRJOCgtVcGRhdGVBZ2VudBIeLnRlc3NlcmEudjEuVXBkYXRlQWdlbnRSZXF1ZXN0Gh8udGVzc2VyYS52MS5VcGRhdGVBZ2VudFJlc3BvbnNlElEKDFN1c3BlbmRBZ2VudBIfLnRlc3NlcmEudjEuU3VzcGVuZEFnZW50UmVxdWVzdBogLnRlc3NlcmEudjEuU3VzcGVuZEFnZW50UmVzcG9uc2USTgoLUmVzdW1lQWdlbnQSHi50ZXNzZXJhLnYxLlJlc3VtZUFnZW50UmVxdWVzdBofLnRlc3NlcmEudjEuUmVzdW1lQWdlbnRSZXNwb25zZRJOCgtEZWxldGVBZ2VudBIeLnRlc3NlcmEudjEuRGVsZXRlQWdlbnRSZXF1ZXN0Gh8udGVzc2VyYS52MS5EZWxldGVBZ2VudFJlc3BvbnNlEmAKEUNyZWF0ZUFnZW50U2VjcmV0EiQudGVzc2VyYS52MS5DcmVhdGVBZ2VudFNlY3JldFJlcXVlc3QaJS50ZXNzZXJhLnYxLkNyZWF0ZUFnZW50U2VjcmV0UmVzcG9uc2USXQoQUmVnaXN0ZXJBZ2VudEtleRIjLnRlc3NlcmEudjEuUmVnaXN0ZXJBZ2VudEtleVJlcXVlc3QaJC50ZXNzZXJhLnYxLlJlZ2lzdGVyQWdlbnRLZXlSZXNwb25zZRJXCg5SZW1vdmVBZ2VudEtleRIhLnRlc3NlcmEudjEuUmVtb3ZlQWdlbnRLZXlSZXF1ZXN0GiIudGVzc2VyYS52MS5SZW1vdmVBZ2VudEtleVJlc3BvbnNlEmkKFFJvdGF0ZU9yZ0NyZWRlbnRpYWxzEicudGVzc2VyYS52MS5Sb3RhdGVPcmdDcmVkZW50aWFsc1JlcXVlc3QaKC50ZXNzZXJhLnYxLlJvdGF0ZU9yZ0NyZWRlbnRpYWxzUmVzcG9uc2USUQoMQ3JlYXRlQXBpS2V5Eh8udGVzc2VyYS52MS5DcmVhdGVBcGlLZXlSZXF1ZXN0GiAudGVzc2VyYS52MS5DcmVhdGVBcGlLZXlSZXNwb25zZRJOCgtMaXN0QXBpS2V5cxIeLnRlc3NlcmEudjEuTGlzdEFwaUtleXNSZXF1ZXN0Gh8udGVzc2VyYS52MS5MaXN0QXBpS2V5c1Jlc3BvbnNlElEKDFJldm9rZUFwaUtleRIfLnRlc3NlcmEudjEuUmV2b2tlQXBpS2V5UmVxdWVzdBogLnRlc3NlcmEudjEuUmV2b2tlQXBpS2V5UmVzcG9uc2USUQoMUm90YXRlQXBpS2V5Eh8udGVzc2VyYS52MS5Sb3RhdGVBcGlLZXlSZXF1ZXN0GiAudGVzc2VyYS52MS5Sb3RhdGVBcGlLZXlSZXNwb25zZRJLCgpDcmVhdGVVc2VyEh0udGVzc2VyYS52MS5DcmVhdGVVc2VyUmVxdWVzdBoeLnRlc3NlcmEudjEuQ3JlYXRlVXNlclJlc3BvbnNlEkgKCUxpc3RVc2VycxIcLnRlc3NlcmEudjEuTGlzdFVzZXJzUmVxdWVzdBodLnRlc3NlcmEudjEuTGlzdFVzZXJzUmVzcG9uc2USWgoPU2V0VXNlclBhc3N3b3JkEiIudGVzc2VyYS52MS5TZXRVc2VyUGFzc3dvcmRSZXF1ZXN0GiMudGVzc2VyYS52MS5TZXRVc2VyUGFzc3dvcmRSZXNwb25zZRJLCgpEZWxldGVVc2VyEh0udGVzc2VyYS52MS5EZWxldGVVc2VyUmVxdWVzdBoeLnRlc3NlcmEudjEuRGVsZXRlVXNlclJlc3BvbnNlEloKD0xpc3RTaWduaW5nS2V5cxIiLnRlc3NlcmEudjEuTGlzdFNpZ25pbmdLZXlzUmVxdWVzdBojLnRlc3NlcmEudjEuTGlzdFNpZ25pbmdLZXlzUmVzcG9uc2USSAoJUHV0UG9saWN5EhwudGVzc2VyYS52MS5QdXRQb2xpY3lSZXF1ZXN0Gh0udGVzc2VyYS52MS5QdXRQb2xpY3lSZXNwb25zZRJICglHZXRQb2xpY3kSHC50ZXNzZXJhLnYxLkdldFBvbGljeVJlcXVlc3QaHS50ZXNzZXJhLnYxLkdldFBvbGljeVJlc3BvbnNlElEKDExpc3RQb2xpY2llcxIfLnRlc3NlcmEudjEuTGlzdFBvbGljaWVzUmVxdWVzdBogLnRlc3NlcmEudjEuTGlzdFBvbGljaWVzUmVzcG9uc2USUQoMRGVsZXRlUG9saWN5Eh8udGVzc2VyYS52MS5EZWxldGVQb2xpY3lSZXF1ZXN0GiAudGVzc2VyYS52MS5EZWxldGVQb2xpY3lSZXNwb25zZRJUCg1Qb2xpY3lIaXN0b3J5EiAudGVzc2VyYS52MS5Qb2xpY3lIaXN0b3J5UmVxdWVzdBohLnRlc3NlcmEudjEuUG9saWN5SGlzdG9yeVJlc3BvbnNlElcKDlZhbGlkYXRlUG9saWN5EiEudGVzc2VyYS52MS5WYWxpZGF0ZVBvbGljeVJlcXVlc3QaIi50ZXNzZXJhLnYxLlZhbGlkYXRlUG9saWN5UmVzcG9uc2USSwoKVGVzdFBvbGljeRIdLnRlc3NlcmEudjEuVGVzdFBvbGljeVJlcXVlc3QaHi50ZXNzZXJhLnYxLlRlc3RQb2xpY3lSZXNwb25zZRJmChNCaW5kU2VydmljZUlkZW50aXR5EiYudGVzc2VyYS52MS5CaW5kU2VydmljZUlkZW50aXR5UmVxdWVzdBonLnRlc3NlcmEudjEuQmluZFNlcnZpY2VJZGVudGl0eVJlc3BvbnNlEmwKFUxpc3RTZXJ2aWNlSWRlbnRpdGllcxIoLnRlc3NlcmEudjEuTGlzdFNlcnZpY2VJZGVudGl0aWVzUmVxdWVzdBopLnRlc3NlcmEudjEuTGlzdFNlcnZpY2VJZGVudGl0aWVzUmVzcG9uc2USbAoVVW5iaW5kU2VydmljZUlkZW50aXR5EigudGVzc2VyYS52MS5VbmJpbmRTZXJ2aWNlSWRlbnRpdHlSZXF1ZXN0GikudGVzc2VyYS52MS5VbmJpbmRTZXJ2aWNlSWRlbnRpdHlSZXNwb25zZRJFCghUcnVzdE9yZxIbLnRlc3NlcmEudjEuVHJ1c3RPcmdSZXF1ZXN0GhwudGVzc2VyYS52MS5UcnVzdE9yZ1Jlc3BvbnNlEloKD0xpc3RUcnVzdGVkT3JncxIiLnRlc3NlcmEudjEuTGlzdFRydXN0ZWRPcmdzUmVxdWVzdBojLnRlc3NlcmEudjEuTGlzdFRydXN0ZWRPcmdzUmVzcG9uc2USSwoKVW50cnVzdE9yZxIdLnRlc3NlcmEudjEuVW50cnVzdE9yZ1JlcXVlc3QaHi50ZXNzZXJhLnYxLlVudHJ1c3RPcmdSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_tessera_v1_auth_service, file_tessera_v1_types]);
+  fileDesc("Ch50ZXNzZXJhL3YxL2FkbWluX3NlcnZpY2UucHJvdG8SCnRlc3NlcmEudjEicgoSQ3JlYXRlQWdlbnRSZXF1ZXN0EgwKBG5hbWUYASABKAkSHgoEdGllchgCIAEoDjIQLnRlc3NlcmEudjEuVGllchINCgVyb2xlcxgDIAMoCRIMCgR0YWdzGAQgAygJEhEKCXBhcmVudF9pZBgFIAEoCSI3ChNDcmVhdGVBZ2VudFJlc3BvbnNlEiAKBWFnZW50GAEgASgLMhEudGVzc2VyYS52MS5BZ2VudCIdCg9HZXRBZ2VudFJlcXVlc3QSCgoCaWQYASABKAkiNAoQR2V0QWdlbnRSZXNwb25zZRIgCgVhZ2VudBgBIAEoCzIRLnRlc3NlcmEudjEuQWdlbnQiEwoRTGlzdEFnZW50c1JlcXVlc3QiNwoSTGlzdEFnZW50c1Jlc3BvbnNlEiEKBmFnZW50cxgBIAMoCzIRLnRlc3NlcmEudjEuQWdlbnQiqQEKElVwZGF0ZUFnZW50UmVxdWVzdBIKCgJpZBgBIAEoCRIeCgR0aWVyGAIgASgOMhAudGVzc2VyYS52MS5UaWVyEg0KBXJvbGVzGAMgAygJEhEKCXNldF9yb2xlcxgEIAEoCBIMCgR0YWdzGAUgAygJEhAKCHNldF90YWdzGAYgASgIEhEKCXBhcmVudF9pZBgHIAEoCRISCgpzZXRfcGFyZW50GAggASgIIjcKE1VwZGF0ZUFnZW50UmVzcG9uc2USIAoFYWdlbnQYASABKAsyES50ZXNzZXJhLnYxLkFnZW50IiEKE1N1c3BlbmRBZ2VudFJlcXVlc3QSCgoCaWQYASABKAkiOAoUU3VzcGVuZEFnZW50UmVzcG9uc2USIAoFYWdlbnQYASABKAsyES50ZXNzZXJhLnYxLkFnZW50IiAKElJlc3VtZUFnZW50UmVxdWVzdBIKCgJpZBgBIAEoCSI3ChNSZXN1bWVBZ2VudFJlc3BvbnNlEiAKBWFnZW50GAEgASgLMhEudGVzc2VyYS52MS5BZ2VudCIgChJEZWxldGVBZ2VudFJlcXVlc3QSCgoCaWQYASABKAkiFQoTRGVsZXRlQWdlbnRSZXNwb25zZSIsChhDcmVhdGVBZ2VudFNlY3JldFJlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkiKwoZQ3JlYXRlQWdlbnRTZWNyZXRSZXNwb25zZRIOCgZzZWNyZXQYASABKAkiPwoXUmVnaXN0ZXJBZ2VudEtleVJlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkSEgoKcHVibGljX2tleRgCIAEoCSI3ChhSZWdpc3RlckFnZW50S2V5UmVzcG9uc2USDgoGa2V5X2lkGAEgASgJEgsKA2FsZxgCIAEoCSI5ChVSZW1vdmVBZ2VudEtleVJlcXVlc3QSEAoIYWdlbnRfaWQYASABKAkSDgoGa2V5X2lkGAIgASgJIhgKFlJlbW92ZUFnZW50S2V5UmVzcG9uc2UiHQobUm90YXRlT3JnQ3JlZGVudGlhbHNSZXF1ZXN0IkQKHFJvdGF0ZU9yZ0NyZWRlbnRpYWxzUmVzcG9uc2USDwoHYXBpX2tleRgBIAEoCRITCgthZG1pbl90b2tlbhgCIAEoCSKOAQoTQ3JlYXRlQXBpS2V5UmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBnNjb3BlcxgCIAMoCRIuCgpleHBpcmVzX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIpCgpyYXRlX2xpbWl0GAQgASgLMhUudGVzc2VyYS52MS5SYXRlTGltaXQiSAoUQ3JlYXRlQXBpS2V5UmVzcG9uc2USDwoHYXBpX2tleRgBIAEoCRIfCgNrZXkYAiABKAsyEi50ZXNzZXJhLnYxLkFwaUtleSIUChJMaXN0QXBpS2V5c1JlcXVlc3QiNwoTTGlzdEFwaUtleXNSZXNwb25zZRIgCgRrZXlzGAEgAygLMhIudGVzc2VyYS52MS5BcGlLZXkiIQoTUmV2b2tlQXBpS2V5UmVxdWVzdBIKCgJpZBgBIAEoCSIWChRSZXZva2VBcGlLZXlSZXNwb25zZSJLChNSb3RhdGVBcGlLZXlSZXF1ZXN0EgoKAmlkGAEgASgJEigKBWdyYWNlGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIkgKFFJvdGF0ZUFwaUtleVJlc3BvbnNlEg8KB2FwaV9rZXkYASABKAkSHwoDa2V5GAIgASgLMhIudGVzc2VyYS52MS5BcGlLZXkiUgoZU2V0QXBpS2V5UmF0ZUxpbWl0UmVxdWVzdBIKCgJpZBgBIAEoCRIpCgpyYXRlX2xpbWl0GAIgASgLMhUudGVzc2VyYS52MS5SYXRlTGltaXQiHAoaU2V0QXBpS2V5UmF0ZUxpbWl0UmVzcG9uc2UiRQoRQ3JlYXRlVXNlclJlcXVlc3QSEAoIdXNlcm5hbWUYASABKAkSEAoIcGFzc3dvcmQYAiABKAkSDAoEcm9sZRgDIAEoCSI0ChJDcmVhdGVVc2VyUmVzcG9uc2USHgoEdXNlchgBIAEoCzIQLnRlc3NlcmEudjEuVXNlciISChBMaXN0VXNlcnNSZXF1ZXN0IjQKEUxpc3RVc2Vyc1Jlc3BvbnNlEh8KBXVzZXJzGAEgAygLMhAudGVzc2VyYS52MS5Vc2VyIjsKFlNldFVzZXJQYXNzd29yZFJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRIQCghwYXNzd29yZBgCIAEoCSIZChdTZXRVc2VyUGFzc3dvcmRSZXNwb25zZSIkChFEZWxldGVVc2VyUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJIhQKEkRlbGV0ZVVzZXJSZXNwb25zZSIYChZMaXN0U2lnbmluZ0tleXNSZXF1ZXN0Ij8KF0xpc3RTaWduaW5nS2V5c1Jlc3BvbnNlEiQKBGtleXMYASADKAsyFi50ZXNzZXJhLnYxLlNpZ25pbmdLZXkiQQoQUHV0UG9saWN5UmVxdWVzdBIQCghkb2N1bWVudBgBIAEoCRIMCgRmaWxlGAIgASgJEg0KBXBydW5lGAMgASgIIp8BChFQdXRQb2xpY3lSZXNwb25zZRIMCgRuYW1lGAEgASgJEhAKCHJldmlzaW9uGAIgASgDEg0KBW5hbWVzGAMgAygJEhEKCXVuY2hhbmdlZBgEIAEoCBINCgVhZGRlZBgFIAMoCRIPCgdjaGFuZ2VkGAYgAygJEg8KB2RlbGV0ZWQYByADKAkSFwoPdW5jaGFuZ2VkX25hbWVzGAggAygJIjIKEEdldFBvbGljeVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIQCghyZXZpc2lvbhgCIAEoAyJFChFHZXRQb2xpY3lSZXNwb25zZRIMCgRuYW1lGAEgASgJEhAKCHJldmlzaW9uGAIgASgDEhAKCGRvY3VtZW50GAMgASgJIiMKE0RlbGV0ZVBvbGljeVJlcXVlc3QSDAoEbmFtZRgBIAEoCSIoChREZWxldGVQb2xpY3lSZXNwb25zZRIQCghyZXZpc2lvbhgBIAEoAyIkChRQb2xpY3lIaXN0b3J5UmVxdWVzdBIMCgRuYW1lGAEgASgJIn0KDFBvbGljeUNoYW5nZRIQCghyZXZpc2lvbhgBIAEoAxIMCgRuYW1lGAIgASgJEg4KBmFjdGlvbhgDIAEoCRIuCgpjaGFuZ2VkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVhY3RvchgFIAEoCSJCChVQb2xpY3lIaXN0b3J5UmVzcG9uc2USKQoHY2hhbmdlcxgBIAMoCzIYLnRlc3NlcmEudjEuUG9saWN5Q2hhbmdlIjcKFVZhbGlkYXRlUG9saWN5UmVxdWVzdBIQCghkb2N1bWVudBgBIAEoCRIMCgRmaWxlGAIgASgJIjsKFlZhbGlkYXRlUG9saWN5UmVzcG9uc2USDQoFbmFtZXMYASADKAkSEgoKcnVsZV9jb3VudBgCIAEoBSI1ChFUZXN0UG9saWN5UmVxdWVzdBINCgV0ZXN0cxgBIAEoCRIRCgljYW5kaWRhdGUYAiABKAkikAEKC1Rlc3RGYWlsdXJlEg0KBXN1aXRlGAEgASgJEgwKBGNhc2UYAiABKAkSEAoIZXhwZWN0ZWQYAyABKAkSDgoGYWN0dWFsGAQgASgJEgwKBHJ1bGUYBSABKAkSDgoGcmVhc29uGAYgASgJEiQKBXRyYWNlGAcgAygLMhUudGVzc2VyYS52MS5SdWxlVHJhY2UiXwoSVGVzdFBvbGljeVJlc3BvbnNlEg4KBnBhc3NlZBgBIAEoBRIOCgZmYWlsZWQYAiABKAUSKQoIZmFpbHVyZXMYAyADKAsyFy50ZXNzZXJhLnYxLlRlc3RGYWlsdXJlIhUKE0xpc3RQb2xpY2llc1JlcXVlc3QigQEKDVBvbGljeVN1bW1hcnkSDAoEbmFtZRgBIAEoCRIQCghyZXZpc2lvbhgCIAEoAxISCgpydWxlX2NvdW50GAMgASgFEi4KCnVwZGF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgwKBGtpbmQYBSABKAkiVQoUTGlzdFBvbGljaWVzUmVzcG9uc2USKwoIcG9saWNpZXMYASADKAsyGS50ZXNzZXJhLnYxLlBvbGljeVN1bW1hcnkSEAoIcmV2aXNpb24YAiABKAMiWgoaQmluZFNlcnZpY2VJZGVudGl0eVJlcXVlc3QSEAoIaWRlbnRpdHkYASABKAkSKgoGc291cmNlGAIgASgOMhoudGVzc2VyYS52MS5JZGVudGl0eVNvdXJjZSJrChtCaW5kU2VydmljZUlkZW50aXR5UmVzcG9uc2USEAoIaWRlbnRpdHkYASABKAkSDgoGb3JnX2lkGAIgASgJEioKBnNvdXJjZRgDIAEoDjIaLnRlc3NlcmEudjEuSWRlbnRpdHlTb3VyY2UiHgocTGlzdFNlcnZpY2VJZGVudGl0aWVzUmVxdWVzdCKDAQodTGlzdFNlcnZpY2VJZGVudGl0aWVzUmVzcG9uc2USLwoKaWRlbnRpdGllcxgBIAMoCzIbLnRlc3NlcmEudjEuU2VydmljZUlkZW50aXR5EjEKCm5hbWVzcGFjZXMYAiADKAsyHS50ZXNzZXJhLnYxLklkZW50aXR5TmFtZXNwYWNlIlwKHFVuYmluZFNlcnZpY2VJZGVudGl0eVJlcXVlc3QSEAoIaWRlbnRpdHkYASABKAkSKgoGc291cmNlGAIgASgOMhoudGVzc2VyYS52MS5JZGVudGl0eVNvdXJjZSIfCh1VbmJpbmRTZXJ2aWNlSWRlbnRpdHlSZXNwb25zZSJbCgpUcnVzdGVkT3JnEg4KBm9yZ19pZBgBIAEoCRIuCgp0cnVzdGVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBINCgVhY3RvchgDIAEoCSIhCg9UcnVzdE9yZ1JlcXVlc3QSDgoGb3JnX2lkGAEgASgJIjsKEFRydXN0T3JnUmVzcG9uc2USJwoHdHJ1c3RlZBgBIAEoCzIWLnRlc3NlcmEudjEuVHJ1c3RlZE9yZyIYChZMaXN0VHJ1c3RlZE9yZ3NSZXF1ZXN0Ij8KF0xpc3RUcnVzdGVkT3Jnc1Jlc3BvbnNlEiQKBG9yZ3MYASADKAsyFi50ZXNzZXJhLnYxLlRydXN0ZWRPcmciIwoRVW50cnVzdE9yZ1JlcXVlc3QSDgoGb3JnX2lkGAEgASgJIhQKElVudHJ1c3RPcmdSZXNwb25zZSLOAQoLQXVkaXRSZWNvcmQSJgoCYXQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBWFjdG9yGAIgASgJEhMKC2F1dGhfbWV0aG9kGAMgASgJEg4KBmFjdGlvbhgEIAEoCRITCgt0YXJnZXRfa2luZBgFIAEoCRIRCgl0YXJnZXRfaWQYBiABKAkSEwoLYmVmb3JlX2pzb24YByABKAkSEgoKYWZ0ZXJfanNvbhgIIAEoCRISCgpyZXF1ZXN0X2lkGAkgASgJIvkBChFRdWVyeUF1ZGl0UmVxdWVzdBIpCgVzaW5jZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKQoFdW50aWwYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg0KBWFjdG9yGAMgASgJEg4KBmFjdGlvbhgEIAEoCRITCgt0YXJnZXRfa2luZBgFIAEoCRIRCgl0YXJnZXRfaWQYBiABKAkSEgoKcmVxdWVzdF9pZBgHIAEoCRINCgVsaW1pdBgIIAEoDRIOCgZjdXJzb3IYCSABKAkSFAoMbmV3ZXN0X2ZpcnN0GAogASgIImUKElF1ZXJ5QXVkaXRSZXNwb25zZRIoCgdyZWNvcmRzGAEgAygLMhcudGVzc2VyYS52MS5BdWRpdFJlY29yZBITCgtuZXh0X2N1cnNvchgCIAEoCRIQCghoYXNfbW9yZRgDIAEoCCKAAgoORGVjaXNpb25SZWNvcmQSCgoCaWQYASABKAkSJgoCYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCnN1YmplY3RfaWQYAyABKAkSEwoLc3ViamVjdF9vcmcYBCABKAkSDQoFc2NvcGUYBSABKAkSFQoNcmVzb3VyY2Vfa2luZBgGIAEoCRITCgtyZXNvdXJjZV9pZBgHIAEoCRIPCgdhbGxvd2VkGAggASgIEg4KBnJlYXNvbhgJIAEoCRIMCgRydWxlGAogASgJEhcKD3BvbGljeV9yZXZpc2lvbhgLIAEoBBIOCgZjYWxsZXIYDCABKAkizQIKFVF1ZXJ5RGVjaXNpb25zUmVxdWVzdBIpCgVzaW5jZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKQoFdW50aWwYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCnN1YmplY3RfaWQYAyABKAkSDgoGY2FsbGVyGAQgASgJEg0KBXNjb3BlGAUgASgJEiwKCGRlY2lzaW9uGAYgASgOMhoudGVzc2VyYS52MS5EZWNpc2lvbkZpbHRlchIOCgZyZWFzb24YByABKAkSDAoEcnVsZRgIIAEoCRIVCg1yZXNvdXJjZV9raW5kGAkgASgJEhMKC3Jlc291cmNlX2lkGAogASgJEg0KBWxpbWl0GAsgASgNEg4KBmN1cnNvchgMIAEoCRIUCgxuZXdlc3RfZmlyc3QYDSABKAgibAoWUXVlcnlEZWNpc2lvbnNSZXNwb25zZRIrCgdyZWNvcmRzGAEgAygLMhoudGVzc2VyYS52MS5EZWNpc2lvblJlY29yZBITCgtuZXh0X2N1cnNvchgCIAEoCRIQCghoYXNfbW9yZRgDIAEoCCpmCg5EZWNpc2lvbkZpbHRlchIfChtERUNJU0lPTl9GSUxURVJfVU5TUEVDSUZJRUQQABIZChVERUNJU0lPTl9GSUxURVJfQUxMT1cQARIYChRERUNJU0lPTl9GSUxURVJfREVOWRACMpQYCgxBZG1pblNlcnZpY2USTgoLQ3JlYXRlQWdlbnQSHi50ZXNzZXJhLnYxLkNyZWF0ZUFnZW50UmVxdWVzdBofLnRlc3NlcmEudjEuQ3JlYXRlQWdlbnRSZXNwb25zZRJFCghHZXRBZ2VudBIbLnRlc3NlcmEudjEuR2V0QWdlbnRSZXF1ZXN0GhwudGVzc2VyYS52MS5HZXRBZ2VudFJlc3BvbnNlEksKCkxpc3RBZ2VudHMSHS50ZXNzZXJhLnYxLkxpc3RBZ2VudHNSZXF1ZXN0Gh4udGVzc2VyYS52MS5MaXN0QWdlbnRzUmVzcG9uc2USTgoLVXBkYXRlQWdlbnQSHi50ZXNzZXJhLnYxLlVwZGF0ZUFnZW50UmVxdWVzdBofLnRlc3NlcmEudjEuVXBkYXRlQWdlbnRSZXNwb25zZRJRCgxTdXNwZW5kQWdlbnQSHy50ZXNzZXJhLnYxLlN1c3BlbmRBZ2VudFJlcXVlc3QaIC50ZXNzZXJhLnYxLlN1c3BlbmRBZ2VudFJlc3BvbnNlEk4KC1Jlc3VtZUFnZW50Eh4udGVzc2VyYS52MS5SZXN1bWVBZ2VudFJlcXVlc3QaHy50ZXNzZXJhLnYxLlJlc3VtZUFnZW50UmVzcG9uc2USTgoLRGVsZXRlQWdlbnQSHi50ZXNzZXJhLnYxLkRlbGV0ZUFnZW50UmVxdWVzdBofLnRlc3NlcmEudjEuRGVsZXRlQWdlbnRSZXNwb25zZRJgChFDcmVhdGVBZ2VudFNlY3JldBIkLnRlc3NlcmEudjEuQ3JlYXRlQWdlbnRTZWNyZXRSZXF1ZXN0GiUudGVzc2VyYS52MS5DcmVhdGVBZ2VudFNlY3JldFJlc3BvbnNlEl0KEFJlZ2lzdGVyQWdlbnRLZXkSIy50ZXNzZXJhLnYxLlJlZ2lzdGVyQWdlbnRLZXlSZXF1ZXN0GiQudGVzc2VyYS52MS5SZWdpc3RlckFnZW50S2V5UmVzcG9uc2USVwoOUmVtb3ZlQWdlbnRLZXkSIS50ZXNzZXJhLnYxLlJlbW92ZUFnZW50S2V5UmVxdWVzdBoiLnRlc3NlcmEudjEuUmVtb3ZlQWdlbnRLZXlSZXNwb25zZRJpChRSb3RhdGVPcmdDcmVkZW50aWFscxInLnRlc3NlcmEudjEuUm90YXRlT3JnQ3JlZGVudGlhbHNSZXF1ZXN0GigudGVzc2VyYS52MS5Sb3RhdGVPcmdDcmVkZW50aWFsc1Jlc3BvbnNlElEKDENyZWF0ZUFwaUtleRIfLnRlc3NlcmEudjEuQ3JlYXRlQXBpS2V5UmVxdWVzdBogLnRlc3NlcmEudjEuQ3JlYXRlQXBpS2V5UmVzcG9uc2USTgoLTGlzdEFwaUtleXMSHi50ZXNzZXJhLnYxLkxpc3RBcGlLZXlzUmVxdWVzdBofLnRlc3NlcmEudjEuTGlzdEFwaUtleXNSZXNwb25zZRJRCgxSZXZva2VBcGlLZXkSHy50ZXNzZXJhLnYxLlJldm9rZUFwaUtleVJlcXVlc3QaIC50ZXNzZXJhLnYxLlJldm9rZUFwaUtleVJlc3BvbnNlElEKDFJvdGF0ZUFwaUtleRIfLnRlc3NlcmEudjEuUm90YXRlQXBpS2V5UmVxdWVzdBogLnRlc3NlcmEudjEuUm90YXRlQXBpS2V5UmVzcG9uc2USYwoSU2V0QXBpS2V5UmF0ZUxpbWl0EiUudGVzc2VyYS52MS5TZXRBcGlLZXlSYXRlTGltaXRSZXF1ZXN0GiYudGVzc2VyYS52MS5TZXRBcGlLZXlSYXRlTGltaXRSZXNwb25zZRJLCgpDcmVhdGVVc2VyEh0udGVzc2VyYS52MS5DcmVhdGVVc2VyUmVxdWVzdBoeLnRlc3NlcmEudjEuQ3JlYXRlVXNlclJlc3BvbnNlEkgKCUxpc3RVc2VycxIcLnRlc3NlcmEudjEuTGlzdFVzZXJzUmVxdWVzdBodLnRlc3NlcmEudjEuTGlzdFVzZXJzUmVzcG9uc2USWgoPU2V0VXNlclBhc3N3b3JkEiIudGVzc2VyYS52MS5TZXRVc2VyUGFzc3dvcmRSZXF1ZXN0GiMudGVzc2VyYS52MS5TZXRVc2VyUGFzc3dvcmRSZXNwb25zZRJLCgpEZWxldGVVc2VyEh0udGVzc2VyYS52MS5EZWxldGVVc2VyUmVxdWVzdBoeLnRlc3NlcmEudjEuRGVsZXRlVXNlclJlc3BvbnNlEloKD0xpc3RTaWduaW5nS2V5cxIiLnRlc3NlcmEudjEuTGlzdFNpZ25pbmdLZXlzUmVxdWVzdBojLnRlc3NlcmEudjEuTGlzdFNpZ25pbmdLZXlzUmVzcG9uc2USSAoJUHV0UG9saWN5EhwudGVzc2VyYS52MS5QdXRQb2xpY3lSZXF1ZXN0Gh0udGVzc2VyYS52MS5QdXRQb2xpY3lSZXNwb25zZRJICglHZXRQb2xpY3kSHC50ZXNzZXJhLnYxLkdldFBvbGljeVJlcXVlc3QaHS50ZXNzZXJhLnYxLkdldFBvbGljeVJlc3BvbnNlElEKDExpc3RQb2xpY2llcxIfLnRlc3NlcmEudjEuTGlzdFBvbGljaWVzUmVxdWVzdBogLnRlc3NlcmEudjEuTGlzdFBvbGljaWVzUmVzcG9uc2USUQoMRGVsZXRlUG9saWN5Eh8udGVzc2VyYS52MS5EZWxldGVQb2xpY3lSZXF1ZXN0GiAudGVzc2VyYS52MS5EZWxldGVQb2xpY3lSZXNwb25zZRJUCg1Qb2xpY3lIaXN0b3J5EiAudGVzc2VyYS52MS5Qb2xpY3lIaXN0b3J5UmVxdWVzdBohLnRlc3NlcmEudjEuUG9saWN5SGlzdG9yeVJlc3BvbnNlElcKDlZhbGlkYXRlUG9saWN5EiEudGVzc2VyYS52MS5WYWxpZGF0ZVBvbGljeVJlcXVlc3QaIi50ZXNzZXJhLnYxLlZhbGlkYXRlUG9saWN5UmVzcG9uc2USSwoKVGVzdFBvbGljeRIdLnRlc3NlcmEudjEuVGVzdFBvbGljeVJlcXVlc3QaHi50ZXNzZXJhLnYxLlRlc3RQb2xpY3lSZXNwb25zZRJmChNCaW5kU2VydmljZUlkZW50aXR5EiYudGVzc2VyYS52MS5CaW5kU2VydmljZUlkZW50aXR5UmVxdWVzdBonLnRlc3NlcmEudjEuQmluZFNlcnZpY2VJZGVudGl0eVJlc3BvbnNlEmwKFUxpc3RTZXJ2aWNlSWRlbnRpdGllcxIoLnRlc3NlcmEudjEuTGlzdFNlcnZpY2VJZGVudGl0aWVzUmVxdWVzdBopLnRlc3NlcmEudjEuTGlzdFNlcnZpY2VJZGVudGl0aWVzUmVzcG9uc2USbAoVVW5iaW5kU2VydmljZUlkZW50aXR5EigudGVzc2VyYS52MS5VbmJpbmRTZXJ2aWNlSWRlbnRpdHlSZXF1ZXN0GikudGVzc2VyYS52MS5VbmJpbmRTZXJ2aWNlSWRlbnRpdHlSZXNwb25zZRJFCghUcnVzdE9yZxIbLnRlc3NlcmEudjEuVHJ1c3RPcmdSZXF1ZXN0GhwudGVzc2VyYS52MS5UcnVzdE9yZ1Jlc3BvbnNlEloKD0xpc3RUcnVzdGVkT3JncxIiLnRlc3NlcmEudjEuTGlzdFRydXN0ZWRPcmdzUmVxdWVzdBojLnRlc3NlcmEudjEuTGlzdFRydXN0ZWRPcmdzUmVzcG9uc2USSwoKVW50cnVzdE9yZxIdLnRlc3NlcmEudjEuVW50cnVzdE9yZ1JlcXVlc3QaHi50ZXNzZXJhLnYxLlVudHJ1c3RPcmdSZXNwb25zZRJLCgpRdWVyeUF1ZGl0Eh0udGVzc2VyYS52MS5RdWVyeUF1ZGl0UmVxdWVzdBoeLnRlc3NlcmEudjEuUXVlcnlBdWRpdFJlc3BvbnNlElcKDlF1ZXJ5RGVjaXNpb25zEiEudGVzc2VyYS52MS5RdWVyeURlY2lzaW9uc1JlcXVlc3QaIi50ZXNzZXJhLnYxLlF1ZXJ5RGVjaXNpb25zUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_tessera_v1_auth_service, file_tessera_v1_types]);
 
 /**
  * @generated from message tessera.v1.CreateAgentRequest
@@ -491,6 +491,13 @@ export type CreateApiKeyRequest = Message<"tessera.v1.CreateApiKeyRequest"> & {
    * @generated from field: google.protobuf.Timestamp expires_at = 3;
    */
   expiresAt?: Timestamp | undefined;
+
+  /**
+   * Unset: the server's per-key default.
+   *
+   * @generated from field: tessera.v1.RateLimit rate_limit = 4;
+   */
+  rateLimit?: RateLimit | undefined;
 };
 
 /**
@@ -631,6 +638,45 @@ export const RotateApiKeyResponseSchema: GenMessage<RotateApiKeyResponse> = /*@_
   messageDesc(file_tessera_v1_admin_service, 29);
 
 /**
+ * @generated from message tessera.v1.SetApiKeyRateLimitRequest
+ */
+export type SetApiKeyRateLimitRequest = Message<"tessera.v1.SetApiKeyRateLimitRequest"> & {
+  /**
+   * The key's id (the org's primary key's too).
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Unset: clear the key's own limit, so the per-key default applies again.
+   *
+   * @generated from field: tessera.v1.RateLimit rate_limit = 2;
+   */
+  rateLimit?: RateLimit | undefined;
+};
+
+/**
+ * Describes the message tessera.v1.SetApiKeyRateLimitRequest.
+ * Use `create(SetApiKeyRateLimitRequestSchema)` to create a new message.
+ */
+export const SetApiKeyRateLimitRequestSchema: GenMessage<SetApiKeyRateLimitRequest> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 30);
+
+/**
+ * @generated from message tessera.v1.SetApiKeyRateLimitResponse
+ */
+export type SetApiKeyRateLimitResponse = Message<"tessera.v1.SetApiKeyRateLimitResponse"> & {
+};
+
+/**
+ * Describes the message tessera.v1.SetApiKeyRateLimitResponse.
+ * Use `create(SetApiKeyRateLimitResponseSchema)` to create a new message.
+ */
+export const SetApiKeyRateLimitResponseSchema: GenMessage<SetApiKeyRateLimitResponse> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 31);
+
+/**
  * @generated from message tessera.v1.CreateUserRequest
  */
 export type CreateUserRequest = Message<"tessera.v1.CreateUserRequest"> & {
@@ -657,7 +703,7 @@ export type CreateUserRequest = Message<"tessera.v1.CreateUserRequest"> & {
  * Use `create(CreateUserRequestSchema)` to create a new message.
  */
 export const CreateUserRequestSchema: GenMessage<CreateUserRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 30);
+  messageDesc(file_tessera_v1_admin_service, 32);
 
 /**
  * @generated from message tessera.v1.CreateUserResponse
@@ -674,7 +720,7 @@ export type CreateUserResponse = Message<"tessera.v1.CreateUserResponse"> & {
  * Use `create(CreateUserResponseSchema)` to create a new message.
  */
 export const CreateUserResponseSchema: GenMessage<CreateUserResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 31);
+  messageDesc(file_tessera_v1_admin_service, 33);
 
 /**
  * @generated from message tessera.v1.ListUsersRequest
@@ -687,7 +733,7 @@ export type ListUsersRequest = Message<"tessera.v1.ListUsersRequest"> & {
  * Use `create(ListUsersRequestSchema)` to create a new message.
  */
 export const ListUsersRequestSchema: GenMessage<ListUsersRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 32);
+  messageDesc(file_tessera_v1_admin_service, 34);
 
 /**
  * @generated from message tessera.v1.ListUsersResponse
@@ -704,7 +750,7 @@ export type ListUsersResponse = Message<"tessera.v1.ListUsersResponse"> & {
  * Use `create(ListUsersResponseSchema)` to create a new message.
  */
 export const ListUsersResponseSchema: GenMessage<ListUsersResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 33);
+  messageDesc(file_tessera_v1_admin_service, 35);
 
 /**
  * @generated from message tessera.v1.SetUserPasswordRequest
@@ -726,7 +772,7 @@ export type SetUserPasswordRequest = Message<"tessera.v1.SetUserPasswordRequest"
  * Use `create(SetUserPasswordRequestSchema)` to create a new message.
  */
 export const SetUserPasswordRequestSchema: GenMessage<SetUserPasswordRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 34);
+  messageDesc(file_tessera_v1_admin_service, 36);
 
 /**
  * @generated from message tessera.v1.SetUserPasswordResponse
@@ -739,7 +785,7 @@ export type SetUserPasswordResponse = Message<"tessera.v1.SetUserPasswordRespons
  * Use `create(SetUserPasswordResponseSchema)` to create a new message.
  */
 export const SetUserPasswordResponseSchema: GenMessage<SetUserPasswordResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 35);
+  messageDesc(file_tessera_v1_admin_service, 37);
 
 /**
  * @generated from message tessera.v1.DeleteUserRequest
@@ -756,7 +802,7 @@ export type DeleteUserRequest = Message<"tessera.v1.DeleteUserRequest"> & {
  * Use `create(DeleteUserRequestSchema)` to create a new message.
  */
 export const DeleteUserRequestSchema: GenMessage<DeleteUserRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 36);
+  messageDesc(file_tessera_v1_admin_service, 38);
 
 /**
  * @generated from message tessera.v1.DeleteUserResponse
@@ -769,7 +815,7 @@ export type DeleteUserResponse = Message<"tessera.v1.DeleteUserResponse"> & {
  * Use `create(DeleteUserResponseSchema)` to create a new message.
  */
 export const DeleteUserResponseSchema: GenMessage<DeleteUserResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 37);
+  messageDesc(file_tessera_v1_admin_service, 39);
 
 /**
  * @generated from message tessera.v1.ListSigningKeysRequest
@@ -782,7 +828,7 @@ export type ListSigningKeysRequest = Message<"tessera.v1.ListSigningKeysRequest"
  * Use `create(ListSigningKeysRequestSchema)` to create a new message.
  */
 export const ListSigningKeysRequestSchema: GenMessage<ListSigningKeysRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 38);
+  messageDesc(file_tessera_v1_admin_service, 40);
 
 /**
  * @generated from message tessera.v1.ListSigningKeysResponse
@@ -799,7 +845,7 @@ export type ListSigningKeysResponse = Message<"tessera.v1.ListSigningKeysRespons
  * Use `create(ListSigningKeysResponseSchema)` to create a new message.
  */
 export const ListSigningKeysResponseSchema: GenMessage<ListSigningKeysResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 39);
+  messageDesc(file_tessera_v1_admin_service, 41);
 
 /**
  * @generated from message tessera.v1.PutPolicyRequest
@@ -834,7 +880,7 @@ export type PutPolicyRequest = Message<"tessera.v1.PutPolicyRequest"> & {
  * Use `create(PutPolicyRequestSchema)` to create a new message.
  */
 export const PutPolicyRequestSchema: GenMessage<PutPolicyRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 40);
+  messageDesc(file_tessera_v1_admin_service, 42);
 
 /**
  * @generated from message tessera.v1.PutPolicyResponse
@@ -903,7 +949,7 @@ export type PutPolicyResponse = Message<"tessera.v1.PutPolicyResponse"> & {
  * Use `create(PutPolicyResponseSchema)` to create a new message.
  */
 export const PutPolicyResponseSchema: GenMessage<PutPolicyResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 41);
+  messageDesc(file_tessera_v1_admin_service, 43);
 
 /**
  * @generated from message tessera.v1.GetPolicyRequest
@@ -927,7 +973,7 @@ export type GetPolicyRequest = Message<"tessera.v1.GetPolicyRequest"> & {
  * Use `create(GetPolicyRequestSchema)` to create a new message.
  */
 export const GetPolicyRequestSchema: GenMessage<GetPolicyRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 42);
+  messageDesc(file_tessera_v1_admin_service, 44);
 
 /**
  * @generated from message tessera.v1.GetPolicyResponse
@@ -956,7 +1002,7 @@ export type GetPolicyResponse = Message<"tessera.v1.GetPolicyResponse"> & {
  * Use `create(GetPolicyResponseSchema)` to create a new message.
  */
 export const GetPolicyResponseSchema: GenMessage<GetPolicyResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 43);
+  messageDesc(file_tessera_v1_admin_service, 45);
 
 /**
  * @generated from message tessera.v1.DeletePolicyRequest
@@ -973,7 +1019,7 @@ export type DeletePolicyRequest = Message<"tessera.v1.DeletePolicyRequest"> & {
  * Use `create(DeletePolicyRequestSchema)` to create a new message.
  */
 export const DeletePolicyRequestSchema: GenMessage<DeletePolicyRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 44);
+  messageDesc(file_tessera_v1_admin_service, 46);
 
 /**
  * @generated from message tessera.v1.DeletePolicyResponse
@@ -990,7 +1036,7 @@ export type DeletePolicyResponse = Message<"tessera.v1.DeletePolicyResponse"> & 
  * Use `create(DeletePolicyResponseSchema)` to create a new message.
  */
 export const DeletePolicyResponseSchema: GenMessage<DeletePolicyResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 45);
+  messageDesc(file_tessera_v1_admin_service, 47);
 
 /**
  * @generated from message tessera.v1.PolicyHistoryRequest
@@ -1009,7 +1055,7 @@ export type PolicyHistoryRequest = Message<"tessera.v1.PolicyHistoryRequest"> & 
  * Use `create(PolicyHistoryRequestSchema)` to create a new message.
  */
 export const PolicyHistoryRequestSchema: GenMessage<PolicyHistoryRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 46);
+  messageDesc(file_tessera_v1_admin_service, 48);
 
 /**
  * One change to an org's policies.
@@ -1054,7 +1100,7 @@ export type PolicyChange = Message<"tessera.v1.PolicyChange"> & {
  * Use `create(PolicyChangeSchema)` to create a new message.
  */
 export const PolicyChangeSchema: GenMessage<PolicyChange> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 47);
+  messageDesc(file_tessera_v1_admin_service, 49);
 
 /**
  * @generated from message tessera.v1.PolicyHistoryResponse
@@ -1071,7 +1117,7 @@ export type PolicyHistoryResponse = Message<"tessera.v1.PolicyHistoryResponse"> 
  * Use `create(PolicyHistoryResponseSchema)` to create a new message.
  */
 export const PolicyHistoryResponseSchema: GenMessage<PolicyHistoryResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 48);
+  messageDesc(file_tessera_v1_admin_service, 50);
 
 /**
  * @generated from message tessera.v1.ValidatePolicyRequest
@@ -1093,7 +1139,7 @@ export type ValidatePolicyRequest = Message<"tessera.v1.ValidatePolicyRequest"> 
  * Use `create(ValidatePolicyRequestSchema)` to create a new message.
  */
 export const ValidatePolicyRequestSchema: GenMessage<ValidatePolicyRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 49);
+  messageDesc(file_tessera_v1_admin_service, 51);
 
 /**
  * @generated from message tessera.v1.ValidatePolicyResponse
@@ -1115,7 +1161,7 @@ export type ValidatePolicyResponse = Message<"tessera.v1.ValidatePolicyResponse"
  * Use `create(ValidatePolicyResponseSchema)` to create a new message.
  */
 export const ValidatePolicyResponseSchema: GenMessage<ValidatePolicyResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 50);
+  messageDesc(file_tessera_v1_admin_service, 52);
 
 /**
  * @generated from message tessera.v1.TestPolicyRequest
@@ -1142,7 +1188,7 @@ export type TestPolicyRequest = Message<"tessera.v1.TestPolicyRequest"> & {
  * Use `create(TestPolicyRequestSchema)` to create a new message.
  */
 export const TestPolicyRequestSchema: GenMessage<TestPolicyRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 51);
+  messageDesc(file_tessera_v1_admin_service, 53);
 
 /**
  * A case that did not get what it expected.
@@ -1193,7 +1239,7 @@ export type TestFailure = Message<"tessera.v1.TestFailure"> & {
  * Use `create(TestFailureSchema)` to create a new message.
  */
 export const TestFailureSchema: GenMessage<TestFailure> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 52);
+  messageDesc(file_tessera_v1_admin_service, 54);
 
 /**
  * @generated from message tessera.v1.TestPolicyResponse
@@ -1220,7 +1266,7 @@ export type TestPolicyResponse = Message<"tessera.v1.TestPolicyResponse"> & {
  * Use `create(TestPolicyResponseSchema)` to create a new message.
  */
 export const TestPolicyResponseSchema: GenMessage<TestPolicyResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 53);
+  messageDesc(file_tessera_v1_admin_service, 55);
 
 /**
  * @generated from message tessera.v1.ListPoliciesRequest
@@ -1233,7 +1279,7 @@ export type ListPoliciesRequest = Message<"tessera.v1.ListPoliciesRequest"> & {
  * Use `create(ListPoliciesRequestSchema)` to create a new message.
  */
 export const ListPoliciesRequestSchema: GenMessage<ListPoliciesRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 54);
+  messageDesc(file_tessera_v1_admin_service, 56);
 
 /**
  * A stored policy document.
@@ -1276,7 +1322,7 @@ export type PolicySummary = Message<"tessera.v1.PolicySummary"> & {
  * Use `create(PolicySummarySchema)` to create a new message.
  */
 export const PolicySummarySchema: GenMessage<PolicySummary> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 55);
+  messageDesc(file_tessera_v1_admin_service, 57);
 
 /**
  * @generated from message tessera.v1.ListPoliciesResponse
@@ -1300,7 +1346,7 @@ export type ListPoliciesResponse = Message<"tessera.v1.ListPoliciesResponse"> & 
  * Use `create(ListPoliciesResponseSchema)` to create a new message.
  */
 export const ListPoliciesResponseSchema: GenMessage<ListPoliciesResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 56);
+  messageDesc(file_tessera_v1_admin_service, 58);
 
 /**
  * @generated from message tessera.v1.BindServiceIdentityRequest
@@ -1326,7 +1372,7 @@ export type BindServiceIdentityRequest = Message<"tessera.v1.BindServiceIdentity
  * Use `create(BindServiceIdentityRequestSchema)` to create a new message.
  */
 export const BindServiceIdentityRequestSchema: GenMessage<BindServiceIdentityRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 57);
+  messageDesc(file_tessera_v1_admin_service, 59);
 
 /**
  * @generated from message tessera.v1.BindServiceIdentityResponse
@@ -1353,7 +1399,7 @@ export type BindServiceIdentityResponse = Message<"tessera.v1.BindServiceIdentit
  * Use `create(BindServiceIdentityResponseSchema)` to create a new message.
  */
 export const BindServiceIdentityResponseSchema: GenMessage<BindServiceIdentityResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 58);
+  messageDesc(file_tessera_v1_admin_service, 60);
 
 /**
  * @generated from message tessera.v1.ListServiceIdentitiesRequest
@@ -1366,7 +1412,7 @@ export type ListServiceIdentitiesRequest = Message<"tessera.v1.ListServiceIdenti
  * Use `create(ListServiceIdentitiesRequestSchema)` to create a new message.
  */
 export const ListServiceIdentitiesRequestSchema: GenMessage<ListServiceIdentitiesRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 59);
+  messageDesc(file_tessera_v1_admin_service, 61);
 
 /**
  * @generated from message tessera.v1.ListServiceIdentitiesResponse
@@ -1390,7 +1436,7 @@ export type ListServiceIdentitiesResponse = Message<"tessera.v1.ListServiceIdent
  * Use `create(ListServiceIdentitiesResponseSchema)` to create a new message.
  */
 export const ListServiceIdentitiesResponseSchema: GenMessage<ListServiceIdentitiesResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 60);
+  messageDesc(file_tessera_v1_admin_service, 62);
 
 /**
  * @generated from message tessera.v1.UnbindServiceIdentityRequest
@@ -1414,7 +1460,7 @@ export type UnbindServiceIdentityRequest = Message<"tessera.v1.UnbindServiceIden
  * Use `create(UnbindServiceIdentityRequestSchema)` to create a new message.
  */
 export const UnbindServiceIdentityRequestSchema: GenMessage<UnbindServiceIdentityRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 61);
+  messageDesc(file_tessera_v1_admin_service, 63);
 
 /**
  * @generated from message tessera.v1.UnbindServiceIdentityResponse
@@ -1427,7 +1473,7 @@ export type UnbindServiceIdentityResponse = Message<"tessera.v1.UnbindServiceIde
  * Use `create(UnbindServiceIdentityResponseSchema)` to create a new message.
  */
 export const UnbindServiceIdentityResponseSchema: GenMessage<UnbindServiceIdentityResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 62);
+  messageDesc(file_tessera_v1_admin_service, 64);
 
 /**
  * An org this org trusts.
@@ -1458,7 +1504,7 @@ export type TrustedOrg = Message<"tessera.v1.TrustedOrg"> & {
  * Use `create(TrustedOrgSchema)` to create a new message.
  */
 export const TrustedOrgSchema: GenMessage<TrustedOrg> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 63);
+  messageDesc(file_tessera_v1_admin_service, 65);
 
 /**
  * @generated from message tessera.v1.TrustOrgRequest
@@ -1475,7 +1521,7 @@ export type TrustOrgRequest = Message<"tessera.v1.TrustOrgRequest"> & {
  * Use `create(TrustOrgRequestSchema)` to create a new message.
  */
 export const TrustOrgRequestSchema: GenMessage<TrustOrgRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 64);
+  messageDesc(file_tessera_v1_admin_service, 66);
 
 /**
  * @generated from message tessera.v1.TrustOrgResponse
@@ -1494,7 +1540,7 @@ export type TrustOrgResponse = Message<"tessera.v1.TrustOrgResponse"> & {
  * Use `create(TrustOrgResponseSchema)` to create a new message.
  */
 export const TrustOrgResponseSchema: GenMessage<TrustOrgResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 65);
+  messageDesc(file_tessera_v1_admin_service, 67);
 
 /**
  * @generated from message tessera.v1.ListTrustedOrgsRequest
@@ -1507,7 +1553,7 @@ export type ListTrustedOrgsRequest = Message<"tessera.v1.ListTrustedOrgsRequest"
  * Use `create(ListTrustedOrgsRequestSchema)` to create a new message.
  */
 export const ListTrustedOrgsRequestSchema: GenMessage<ListTrustedOrgsRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 66);
+  messageDesc(file_tessera_v1_admin_service, 68);
 
 /**
  * @generated from message tessera.v1.ListTrustedOrgsResponse
@@ -1524,7 +1570,7 @@ export type ListTrustedOrgsResponse = Message<"tessera.v1.ListTrustedOrgsRespons
  * Use `create(ListTrustedOrgsResponseSchema)` to create a new message.
  */
 export const ListTrustedOrgsResponseSchema: GenMessage<ListTrustedOrgsResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 67);
+  messageDesc(file_tessera_v1_admin_service, 69);
 
 /**
  * @generated from message tessera.v1.UntrustOrgRequest
@@ -1541,7 +1587,7 @@ export type UntrustOrgRequest = Message<"tessera.v1.UntrustOrgRequest"> & {
  * Use `create(UntrustOrgRequestSchema)` to create a new message.
  */
 export const UntrustOrgRequestSchema: GenMessage<UntrustOrgRequest> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 68);
+  messageDesc(file_tessera_v1_admin_service, 70);
 
 /**
  * @generated from message tessera.v1.UntrustOrgResponse
@@ -1554,7 +1600,391 @@ export type UntrustOrgResponse = Message<"tessera.v1.UntrustOrgResponse"> & {
  * Use `create(UntrustOrgResponseSchema)` to create a new message.
  */
 export const UntrustOrgResponseSchema: GenMessage<UntrustOrgResponse> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_admin_service, 69);
+  messageDesc(file_tessera_v1_admin_service, 71);
+
+/**
+ * One admin change.
+ *
+ * @generated from message tessera.v1.AuditRecord
+ */
+export type AuditRecord = Message<"tessera.v1.AuditRecord"> & {
+  /**
+   * @generated from field: google.protobuf.Timestamp at = 1;
+   */
+  at?: Timestamp | undefined;
+
+  /**
+   * Who: `admin:KEY_ID` (API key with admin token), `api_key:KEY_ID`, `user:USER_ID`,
+   * `operator:TOKEN_ID`, or `server` (the server itself: start-up, scheduled key rotation).
+   *
+   * @generated from field: string actor = 2;
+   */
+  actor: string;
+
+  /**
+   * How it authenticated: api_key, admin_token, user_session, mtls, operator or system.
+   *
+   * @generated from field: string auth_method = 3;
+   */
+  authMethod: string;
+
+  /**
+   * What: `agent.create`, `api_key.revoke`, `policy.change`, … and on what.
+   *
+   * @generated from field: string action = 4;
+   */
+  action: string;
+
+  /**
+   * @generated from field: string target_kind = 5;
+   */
+  targetKind: string;
+
+  /**
+   * @generated from field: string target_id = 6;
+   */
+  targetId: string;
+
+  /**
+   * JSON objects summarizing the state before and after (empty when there is none); never a
+   * secret, digest, hash or key material.
+   *
+   * @generated from field: string before_json = 7;
+   */
+  beforeJson: string;
+
+  /**
+   * @generated from field: string after_json = 8;
+   */
+  afterJson: string;
+
+  /**
+   * The x-request-id of the call that made the change ("" when it sent none).
+   *
+   * @generated from field: string request_id = 9;
+   */
+  requestId: string;
+};
+
+/**
+ * Describes the message tessera.v1.AuditRecord.
+ * Use `create(AuditRecordSchema)` to create a new message.
+ */
+export const AuditRecordSchema: GenMessage<AuditRecord> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 72);
+
+/**
+ * @generated from message tessera.v1.QueryAuditRequest
+ */
+export type QueryAuditRequest = Message<"tessera.v1.QueryAuditRequest"> & {
+  /**
+   * [since, until): unset bounds are open.
+   *
+   * @generated from field: google.protobuf.Timestamp since = 1;
+   */
+  since?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp until = 2;
+   */
+  until?: Timestamp | undefined;
+
+  /**
+   * @generated from field: string actor = 3;
+   */
+  actor: string;
+
+  /**
+   * @generated from field: string action = 4;
+   */
+  action: string;
+
+  /**
+   * @generated from field: string target_kind = 5;
+   */
+  targetKind: string;
+
+  /**
+   * @generated from field: string target_id = 6;
+   */
+  targetId: string;
+
+  /**
+   * @generated from field: string request_id = 7;
+   */
+  requestId: string;
+
+  /**
+   * At most this many records (default 100, at most 1000).
+   *
+   * @generated from field: uint32 limit = 8;
+   */
+  limit: number;
+
+  /**
+   * next_cursor of the previous page; empty for the first.
+   *
+   * @generated from field: string cursor = 9;
+   */
+  cursor: string;
+
+  /**
+   * @generated from field: bool newest_first = 10;
+   */
+  newestFirst: boolean;
+};
+
+/**
+ * Describes the message tessera.v1.QueryAuditRequest.
+ * Use `create(QueryAuditRequestSchema)` to create a new message.
+ */
+export const QueryAuditRequestSchema: GenMessage<QueryAuditRequest> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 73);
+
+/**
+ * @generated from message tessera.v1.QueryAuditResponse
+ */
+export type QueryAuditResponse = Message<"tessera.v1.QueryAuditResponse"> & {
+  /**
+   * @generated from field: repeated tessera.v1.AuditRecord records = 1;
+   */
+  records: AuditRecord[];
+
+  /**
+   * Where the next page starts (also when this one is empty: keep it to follow new records).
+   *
+   * @generated from field: string next_cursor = 2;
+   */
+  nextCursor: string;
+
+  /**
+   * @generated from field: bool has_more = 3;
+   */
+  hasMore: boolean;
+};
+
+/**
+ * Describes the message tessera.v1.QueryAuditResponse.
+ * Use `create(QueryAuditResponseSchema)` to create a new message.
+ */
+export const QueryAuditResponseSchema: GenMessage<QueryAuditResponse> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 74);
+
+/**
+ * One logged Authorize decision.
+ *
+ * @generated from message tessera.v1.DecisionRecord
+ */
+export type DecisionRecord = Message<"tessera.v1.DecisionRecord"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp at = 2;
+   */
+  at?: Timestamp | undefined;
+
+  /**
+   * @generated from field: string subject_id = 3;
+   */
+  subjectId: string;
+
+  /**
+   * The subject's org when it is not this org (a trusted org's token); "" otherwise.
+   *
+   * @generated from field: string subject_org = 4;
+   */
+  subjectOrg: string;
+
+  /**
+   * @generated from field: string scope = 5;
+   */
+  scope: string;
+
+  /**
+   * @generated from field: string resource_kind = 6;
+   */
+  resourceKind: string;
+
+  /**
+   * @generated from field: string resource_id = 7;
+   */
+  resourceId: string;
+
+  /**
+   * @generated from field: bool allowed = 8;
+   */
+  allowed: boolean;
+
+  /**
+   * @generated from field: string reason = 9;
+   */
+  reason: string;
+
+  /**
+   * @generated from field: string rule = 10;
+   */
+  rule: string;
+
+  /**
+   * @generated from field: uint64 policy_revision = 11;
+   */
+  policyRevision: bigint;
+
+  /**
+   * Who asked: `api_key:ID`, `service:…`, `agent:ID`, …; "" when unknown.
+   *
+   * @generated from field: string caller = 12;
+   */
+  caller: string;
+};
+
+/**
+ * Describes the message tessera.v1.DecisionRecord.
+ * Use `create(DecisionRecordSchema)` to create a new message.
+ */
+export const DecisionRecordSchema: GenMessage<DecisionRecord> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 75);
+
+/**
+ * @generated from message tessera.v1.QueryDecisionsRequest
+ */
+export type QueryDecisionsRequest = Message<"tessera.v1.QueryDecisionsRequest"> & {
+  /**
+   * [since, until): unset bounds are open.
+   *
+   * @generated from field: google.protobuf.Timestamp since = 1;
+   */
+  since?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp until = 2;
+   */
+  until?: Timestamp | undefined;
+
+  /**
+   * The principal: the decision's subject, or the caller that asked.
+   *
+   * @generated from field: string subject_id = 3;
+   */
+  subjectId: string;
+
+  /**
+   * @generated from field: string caller = 4;
+   */
+  caller: string;
+
+  /**
+   * @generated from field: string scope = 5;
+   */
+  scope: string;
+
+  /**
+   * @generated from field: tessera.v1.DecisionFilter decision = 6;
+   */
+  decision: DecisionFilter;
+
+  /**
+   * @generated from field: string reason = 7;
+   */
+  reason: string;
+
+  /**
+   * @generated from field: string rule = 8;
+   */
+  rule: string;
+
+  /**
+   * @generated from field: string resource_kind = 9;
+   */
+  resourceKind: string;
+
+  /**
+   * @generated from field: string resource_id = 10;
+   */
+  resourceId: string;
+
+  /**
+   * At most this many records (default 100, at most 1000).
+   *
+   * @generated from field: uint32 limit = 11;
+   */
+  limit: number;
+
+  /**
+   * @generated from field: string cursor = 12;
+   */
+  cursor: string;
+
+  /**
+   * @generated from field: bool newest_first = 13;
+   */
+  newestFirst: boolean;
+};
+
+/**
+ * Describes the message tessera.v1.QueryDecisionsRequest.
+ * Use `create(QueryDecisionsRequestSchema)` to create a new message.
+ */
+export const QueryDecisionsRequestSchema: GenMessage<QueryDecisionsRequest> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 76);
+
+/**
+ * @generated from message tessera.v1.QueryDecisionsResponse
+ */
+export type QueryDecisionsResponse = Message<"tessera.v1.QueryDecisionsResponse"> & {
+  /**
+   * @generated from field: repeated tessera.v1.DecisionRecord records = 1;
+   */
+  records: DecisionRecord[];
+
+  /**
+   * @generated from field: string next_cursor = 2;
+   */
+  nextCursor: string;
+
+  /**
+   * @generated from field: bool has_more = 3;
+   */
+  hasMore: boolean;
+};
+
+/**
+ * Describes the message tessera.v1.QueryDecisionsResponse.
+ * Use `create(QueryDecisionsResponseSchema)` to create a new message.
+ */
+export const QueryDecisionsResponseSchema: GenMessage<QueryDecisionsResponse> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_admin_service, 77);
+
+/**
+ * Which decisions a query wants by outcome.
+ *
+ * @generated from enum tessera.v1.DecisionFilter
+ */
+export enum DecisionFilter {
+  /**
+   * @generated from enum value: DECISION_FILTER_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * @generated from enum value: DECISION_FILTER_ALLOW = 1;
+   */
+  ALLOW = 1,
+
+  /**
+   * @generated from enum value: DECISION_FILTER_DENY = 2;
+   */
+  DENY = 2,
+}
+
+/**
+ * Describes the enum tessera.v1.DecisionFilter.
+ */
+export const DecisionFilterSchema: GenEnum<DecisionFilter> = /*@__PURE__*/
+  enumDesc(file_tessera_v1_admin_service, 0);
 
 /**
  * The admin plane of one org, authorized by its API key and admin token.
@@ -1697,6 +2127,16 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof RotateApiKeyRequestSchema;
     output: typeof RotateApiKeyResponseSchema;
+  },
+  /**
+   * Sets (or clears) an API key's own rate limit; every worker applies it at once.
+   *
+   * @generated from rpc tessera.v1.AdminService.SetApiKeyRateLimit
+   */
+  setApiKeyRateLimit: {
+    methodKind: "unary";
+    input: typeof SetApiKeyRateLimitRequestSchema;
+    output: typeof SetApiKeyRateLimitResponseSchema;
   },
   /**
    * @generated from rpc tessera.v1.AdminService.CreateUser
@@ -1877,6 +2317,32 @@ export const AdminService: GenService<{
     methodKind: "unary";
     input: typeof UntrustOrgRequestSchema;
     output: typeof UntrustOrgResponseSchema;
+  },
+  /**
+   * The org's admin audit trail: one record per admin change (who, how it authenticated, what,
+   * a before/after summary that never holds a secret, when, request id), oldest first unless
+   * newest_first, filtered by the fields set. One page per call: pass next_cursor back for the
+   * next. Needs audit:read. A malformed cursor is INVALID_ARGUMENT (CURSOR_INVALID).
+   *
+   * @generated from rpc tessera.v1.AdminService.QueryAudit
+   */
+  queryAudit: {
+    methodKind: "unary";
+    input: typeof QueryAuditRequestSchema;
+    output: typeof QueryAuditResponseSchema;
+  },
+  /**
+   * The org's logged Authorize decisions, in the order they were logged (oldest first unless
+   * newest_first), filtered by the fields set; paginated like QueryAudit. A call examines a
+   * bounded number of decisions: has_more with fewer records than the limit means "call again
+   * with next_cursor". Following new decisions: keep calling with next_cursor. Needs audit:read.
+   *
+   * @generated from rpc tessera.v1.AdminService.QueryDecisions
+   */
+  queryDecisions: {
+    methodKind: "unary";
+    input: typeof QueryDecisionsRequestSchema;
+    output: typeof QueryDecisionsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_tessera_v1_admin_service, 0);

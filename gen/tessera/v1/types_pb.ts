@@ -12,7 +12,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file tessera/v1/types.proto.
  */
 export const file_tessera_v1_types: GenFile = /*@__PURE__*/
-  fileDesc("ChZ0ZXNzZXJhL3YxL3R5cGVzLnByb3RvEgp0ZXNzZXJhLnYxIogCCglQcmluY2lwYWwSCgoCaWQYASABKAkSJwoEa2luZBgCIAEoDjIZLnRlc3NlcmEudjEuUHJpbmNpcGFsS2luZBIOCgZvcmdfaWQYAyABKAkSDAoEbmFtZRgEIAEoCRIeCgR0aWVyGAUgASgOMhAudGVzc2VyYS52MS5UaWVyEg0KBXJvbGVzGAYgAygJEg4KBnNjb3BlcxgHIAMoCRIMCgR0YWdzGAggAygJEisKC2F1dGhfbWV0aG9kGAkgASgOMhYudGVzc2VyYS52MS5BdXRoTWV0aG9kEi4KCmV4cGlyZXNfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIsQBCgVBZ2VudBIKCgJpZBgBIAEoCRIOCgZvcmdfaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIeCgR0aWVyGAQgASgOMhAudGVzc2VyYS52MS5UaWVyEg0KBXJvbGVzGAUgAygJEgwKBHRhZ3MYBiADKAkSLgoKY3JlYXRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJc3VzcGVuZGVkGAggASgIEhEKCXBhcmVudF9pZBgJIAEoCSLSAQoGQXBpS2V5EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSDgoGc2NvcGVzGAMgAygJEi4KCmNyZWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmV4cGlyZXNfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnJldm9rZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnByZWZpeBgHIAEoCSJyCgRVc2VyEgoKAmlkGAEgASgJEg4KBm9yZ19pZBgCIAEoCRIQCgh1c2VybmFtZRgDIAEoCRIMCgRyb2xlGAQgASgJEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIpoBCgpTaWduaW5nS2V5EgsKA2tpZBgBIAEoCRILCgNhbGcYAiABKAkSDQoFc3RhdGUYAyABKAkSLgoKY3JlYXRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMwoPcHVibGlzaGVkX3VudGlsGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJLCghSZXNvdXJjZRIMCgRraW5kGAEgASgJEgoKAmlkGAIgASgJEiUKBGF0dHIYAyABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Io0BCg9TZXJ2aWNlSWRlbnRpdHkSKgoGc291cmNlGAEgASgOMhoudGVzc2VyYS52MS5JZGVudGl0eVNvdXJjZRIQCghpZGVudGl0eRgCIAEoCRIOCgZvcmdfaWQYAyABKAkSLAoIYm91bmRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIqMBChFJZGVudGl0eU5hbWVzcGFjZRIRCgluYW1lc3BhY2UYASABKAkSKgoGc291cmNlGAIgASgOMhoudGVzc2VyYS52MS5JZGVudGl0eVNvdXJjZRIOCgZwcmVmaXgYAyABKAgSDgoGb3JnX2lkGAQgASgJEi8KC2Fzc2lnbmVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCprCgRUaWVyEhQKEFRJRVJfVU5TUEVDSUZJRUQQABITCg9USUVSX1VOVkVSSUZJRUQQARIRCg1USUVSX1ZFUklGSUVEEAISEAoMVElFUl9UUlVTVEVEEAMSEwoPVElFUl9QUklWSUxFR0VEEAQqmgEKDVByaW5jaXBhbEtpbmQSHgoaUFJJTkNJUEFMX0tJTkRfVU5TUEVDSUZJRUQQABIYChRQUklOQ0lQQUxfS0lORF9BR0VOVBABEhcKE1BSSU5DSVBBTF9LSU5EX1VTRVIQAhIaChZQUklOQ0lQQUxfS0lORF9TRVJWSUNFEAMSGgoWUFJJTkNJUEFMX0tJTkRfQVBJX0tFWRAEKuYBCgpBdXRoTWV0aG9kEhsKF0FVVEhfTUVUSE9EX1VOU1BFQ0lGSUVEEAASFwoTQVVUSF9NRVRIT0RfQVBJX0tFWRABEhsKF0FVVEhfTUVUSE9EX0FETUlOX1RPS0VOEAISFQoRQVVUSF9NRVRIT0RfVE9LRU4QAxIcChhBVVRIX01FVEhPRF9BR0VOVF9TRUNSRVQQBBIgChxBVVRIX01FVEhPRF9DTElFTlRfQVNTRVJUSU9OEAUSGAoUQVVUSF9NRVRIT0RfUEFTU1dPUkQQBhIUChBBVVRIX01FVEhPRF9NVExTEAcqZQoOSWRlbnRpdHlTb3VyY2USHwobSURFTlRJVFlfU09VUkNFX1VOU1BFQ0lGSUVEEAASGgoWSURFTlRJVFlfU09VUkNFX1NQSUZGRRABEhYKEklERU5USVRZX1NPVVJDRV9DThACYgZwcm90bzM", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChZ0ZXNzZXJhL3YxL3R5cGVzLnByb3RvEgp0ZXNzZXJhLnYxIogCCglQcmluY2lwYWwSCgoCaWQYASABKAkSJwoEa2luZBgCIAEoDjIZLnRlc3NlcmEudjEuUHJpbmNpcGFsS2luZBIOCgZvcmdfaWQYAyABKAkSDAoEbmFtZRgEIAEoCRIeCgR0aWVyGAUgASgOMhAudGVzc2VyYS52MS5UaWVyEg0KBXJvbGVzGAYgAygJEg4KBnNjb3BlcxgHIAMoCRIMCgR0YWdzGAggAygJEisKC2F1dGhfbWV0aG9kGAkgASgOMhYudGVzc2VyYS52MS5BdXRoTWV0aG9kEi4KCmV4cGlyZXNfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIsQBCgVBZ2VudBIKCgJpZBgBIAEoCRIOCgZvcmdfaWQYAiABKAkSDAoEbmFtZRgDIAEoCRIeCgR0aWVyGAQgASgOMhAudGVzc2VyYS52MS5UaWVyEg0KBXJvbGVzGAUgAygJEgwKBHRhZ3MYBiADKAkSLgoKY3JlYXRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJc3VzcGVuZGVkGAggASgIEhEKCXBhcmVudF9pZBgJIAEoCSLCAgoGQXBpS2V5EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSDgoGc2NvcGVzGAMgAygJEi4KCmNyZWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmV4cGlyZXNfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnJldm9rZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnByZWZpeBgHIAEoCRIpCgpyYXRlX2xpbWl0GAggASgLMhUudGVzc2VyYS52MS5SYXRlTGltaXQSMAoMbGFzdF91c2VkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCgl1c2VfY291bnQYCiABKAQiNwoJUmF0ZUxpbWl0EhsKE3JlcXVlc3RzX3Blcl9zZWNvbmQYASABKA0SDQoFYnVyc3QYAiABKA0icgoEVXNlchIKCgJpZBgBIAEoCRIOCgZvcmdfaWQYAiABKAkSEAoIdXNlcm5hbWUYAyABKAkSDAoEcm9sZRgEIAEoCRIuCgpjcmVhdGVkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKaAQoKU2lnbmluZ0tleRILCgNraWQYASABKAkSCwoDYWxnGAIgASgJEg0KBXN0YXRlGAMgASgJEi4KCmNyZWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjMKD3B1Ymxpc2hlZF91bnRpbBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiSwoIUmVzb3VyY2USDAoEa2luZBgBIAEoCRIKCgJpZBgCIAEoCRIlCgRhdHRyGAMgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCKNAQoPU2VydmljZUlkZW50aXR5EioKBnNvdXJjZRgBIAEoDjIaLnRlc3NlcmEudjEuSWRlbnRpdHlTb3VyY2USEAoIaWRlbnRpdHkYAiABKAkSDgoGb3JnX2lkGAMgASgJEiwKCGJvdW5kX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKjAQoRSWRlbnRpdHlOYW1lc3BhY2USEQoJbmFtZXNwYWNlGAEgASgJEioKBnNvdXJjZRgCIAEoDjIaLnRlc3NlcmEudjEuSWRlbnRpdHlTb3VyY2USDgoGcHJlZml4GAMgASgIEg4KBm9yZ19pZBgEIAEoCRIvCgthc3NpZ25lZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAqawoEVGllchIUChBUSUVSX1VOU1BFQ0lGSUVEEAASEwoPVElFUl9VTlZFUklGSUVEEAESEQoNVElFUl9WRVJJRklFRBACEhAKDFRJRVJfVFJVU1RFRBADEhMKD1RJRVJfUFJJVklMRUdFRBAEKpoBCg1QcmluY2lwYWxLaW5kEh4KGlBSSU5DSVBBTF9LSU5EX1VOU1BFQ0lGSUVEEAASGAoUUFJJTkNJUEFMX0tJTkRfQUdFTlQQARIXChNQUklOQ0lQQUxfS0lORF9VU0VSEAISGgoWUFJJTkNJUEFMX0tJTkRfU0VSVklDRRADEhoKFlBSSU5DSVBBTF9LSU5EX0FQSV9LRVkQBCrmAQoKQXV0aE1ldGhvZBIbChdBVVRIX01FVEhPRF9VTlNQRUNJRklFRBAAEhcKE0FVVEhfTUVUSE9EX0FQSV9LRVkQARIbChdBVVRIX01FVEhPRF9BRE1JTl9UT0tFThACEhUKEUFVVEhfTUVUSE9EX1RPS0VOEAMSHAoYQVVUSF9NRVRIT0RfQUdFTlRfU0VDUkVUEAQSIAocQVVUSF9NRVRIT0RfQ0xJRU5UX0FTU0VSVElPThAFEhgKFEFVVEhfTUVUSE9EX1BBU1NXT1JEEAYSFAoQQVVUSF9NRVRIT0RfTVRMUxAHKmUKDklkZW50aXR5U291cmNlEh8KG0lERU5USVRZX1NPVVJDRV9VTlNQRUNJRklFRBAAEhoKFklERU5USVRZX1NPVVJDRV9TUElGRkUQARIWChJJREVOVElUWV9TT1VSQ0VfQ04QAmIGcHJvdG8z", [file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * An authenticated caller.
@@ -187,6 +187,27 @@ export type ApiKey = Message<"tessera.v1.ApiKey"> & {
    * @generated from field: string prefix = 7;
    */
   prefix: string;
+
+  /**
+   * The key's own rate limit; unset, the server's per-key default for every org applies.
+   *
+   * @generated from field: tessera.v1.RateLimit rate_limit = 8;
+   */
+  rateLimit?: RateLimit | undefined;
+
+  /**
+   * When the key was last used (within a few seconds: usage is counted in batches); unset if never.
+   *
+   * @generated from field: google.protobuf.Timestamp last_used_at = 9;
+   */
+  lastUsedAt?: Timestamp | undefined;
+
+  /**
+   * How many calls the key has made.
+   *
+   * @generated from field: uint64 use_count = 10;
+   */
+  useCount: bigint;
 };
 
 /**
@@ -195,6 +216,30 @@ export type ApiKey = Message<"tessera.v1.ApiKey"> & {
  */
 export const ApiKeySchema: GenMessage<ApiKey> = /*@__PURE__*/
   messageDesc(file_tessera_v1_types, 2);
+
+/**
+ * A rate limit: a token bucket refilled at requests_per_second, holding up to burst.
+ *
+ * @generated from message tessera.v1.RateLimit
+ */
+export type RateLimit = Message<"tessera.v1.RateLimit"> & {
+  /**
+   * @generated from field: uint32 requests_per_second = 1;
+   */
+  requestsPerSecond: number;
+
+  /**
+   * @generated from field: uint32 burst = 2;
+   */
+  burst: number;
+};
+
+/**
+ * Describes the message tessera.v1.RateLimit.
+ * Use `create(RateLimitSchema)` to create a new message.
+ */
+export const RateLimitSchema: GenMessage<RateLimit> = /*@__PURE__*/
+  messageDesc(file_tessera_v1_types, 3);
 
 /**
  * A human operator of an org.
@@ -235,7 +280,7 @@ export type User = Message<"tessera.v1.User"> & {
  * Use `create(UserSchema)` to create a new message.
  */
 export const UserSchema: GenMessage<User> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_types, 3);
+  messageDesc(file_tessera_v1_types, 4);
 
 /**
  * A token signing key.
@@ -280,7 +325,7 @@ export type SigningKey = Message<"tessera.v1.SigningKey"> & {
  * Use `create(SigningKeySchema)` to create a new message.
  */
 export const SigningKeySchema: GenMessage<SigningKey> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_types, 4);
+  messageDesc(file_tessera_v1_types, 5);
 
 /**
  * The thing a scope is exercised on.
@@ -309,7 +354,7 @@ export type Resource = Message<"tessera.v1.Resource"> & {
  * Use `create(ResourceSchema)` to create a new message.
  */
 export const ResourceSchema: GenMessage<Resource> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_types, 5);
+  messageDesc(file_tessera_v1_types, 6);
 
 /**
  * An mTLS identity bound to an org: callers presenting it act for the org.
@@ -345,7 +390,7 @@ export type ServiceIdentity = Message<"tessera.v1.ServiceIdentity"> & {
  * Use `create(ServiceIdentitySchema)` to create a new message.
  */
 export const ServiceIdentitySchema: GenMessage<ServiceIdentity> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_types, 6);
+  messageDesc(file_tessera_v1_types, 7);
 
 /**
  * Identities the operator assigned to an org: its admins may bind identities inside it only.
@@ -390,7 +435,7 @@ export type IdentityNamespace = Message<"tessera.v1.IdentityNamespace"> & {
  * Use `create(IdentityNamespaceSchema)` to create a new message.
  */
 export const IdentityNamespaceSchema: GenMessage<IdentityNamespace> = /*@__PURE__*/
-  messageDesc(file_tessera_v1_types, 7);
+  messageDesc(file_tessera_v1_types, 8);
 
 /**
  * Trust tier of a principal, ordered: UNVERIFIED < VERIFIED < TRUSTED < PRIVILEGED.

@@ -8,9 +8,24 @@ import { isoTime } from "../format.js";
 import { emit, UsageError } from "../output.js";
 import { topLevel } from "../registry.js";
 
+/** Seconds since the epoch of a protobuf Timestamp, if set. */
+const seconds = (t: { seconds: bigint } | undefined) => (t ? Number(t.seconds) : undefined);
+
+/**
+ * True when a live key has not been used for `days` days: never used and created longer ago, or
+ * last used longer ago. Usage is counted in batches, so "now" is a few seconds behind at most.
+ */
+export function isUnused(k: ApiKey, days: number, nowSec = Math.floor(Date.now() / 1000)): boolean {
+  if (k.revokedAt) return false;
+  const since = seconds(k.lastUsedAt) ?? seconds(k.createdAt) ?? nowSec;
+  return nowSec - since >= days * 86400;
+}
+
 function keyJson(k: ApiKey | undefined) {
   if (!k) return undefined;
   return {
+    lastUsedAt: isoTime(k.lastUsedAt),
+    useCount: Number(k.useCount),
     id: k.id,
     name: k.name,
     prefix: k.prefix,
@@ -18,7 +33,24 @@ function keyJson(k: ApiKey | undefined) {
     createdAt: isoTime(k.createdAt),
     expiresAt: isoTime(k.expiresAt),
     revokedAt: isoTime(k.revokedAt),
+    rateLimit: k.rateLimit
+      ? { requestsPerSecond: k.rateLimit.requestsPerSecond, burst: k.rateLimit.burst }
+      : undefined,
   };
+}
+
+/** `--rps N [--burst M]` as a rate limit; undefined without --rps. */
+function rateLimitOption(o: { rps?: string; burst?: string }) {
+  if (o.rps === undefined) {
+    if (o.burst !== undefined) throw new UsageError("--burst needs --rps");
+    return undefined;
+  }
+  const whole = (v: string, flag: string) => {
+    if (!/^[1-9][0-9]{0,6}$/.test(v)) throw new UsageError(`${flag} must be a whole number from 1`);
+    return Number(v);
+  };
+  const requestsPerSecond = whole(o.rps, "--rps");
+  return { requestsPerSecond, burst: o.burst === undefined ? requestsPerSecond : whole(o.burst, "--burst") };
 }
 
 function trustedJson(t: TrustedOrg | undefined) {
@@ -103,39 +135,86 @@ export function registerApiKeys(program: Command): void {
       [],
     )
     .option("--expires-in <duration>", "e.g. 30d; default: never")
-    .action(async (o: { name: string; scope: string[]; expiresIn?: string }, cmd: Command) => {
+    .option(
+      "--rps <n>",
+      "the key's own rate limit, requests per second (default: the server's per-key default)",
+    )
+    .option("--burst <n>", "requests the key may send at once (default: --rps)")
+    .action(
+      async (
+        o: { name: string; scope: string[]; expiresIn?: string; rps?: string; burst?: string },
+        cmd: Command,
+      ) => {
+        const { clients, json } = await clientsFor(cmd);
+        let expiresAt: { seconds: bigint } | undefined;
+        if (o.expiresIn) {
+          const s = parseDuration(o.expiresIn);
+          if (!s) throw new UsageError("--expires-in must be a duration like 30d");
+          expiresAt = { seconds: BigInt(Math.floor(Date.now() / 1000) + s) };
+        }
+        const rateLimit = rateLimitOption(o);
+        const res = await clients.admin.createApiKey(
+          {
+            name: o.name,
+            scopes: o.scope,
+            ...(expiresAt ? { expiresAt } : {}),
+            ...(rateLimit ? { rateLimit } : {}),
+          },
+          { headers: clients.adminHeaders() },
+        );
+        emit(
+          json,
+          { apiKey: res.apiKey, key: keyJson(res.key) },
+          () => `${res.apiKey}\n(shown once; id ${res.key?.id})`,
+        );
+      },
+    );
+  keys
+    .command("limit <id>")
+    .description("set an API key's own rate limit (or --clear it: the server's per-key default applies)")
+    .option("--rps <n>", "requests per second")
+    .option("--burst <n>", "requests the key may send at once (default: --rps)")
+    .option("--clear", "remove the key's own limit")
+    .action(async (id: string, o: { rps?: string; burst?: string; clear?: boolean }, cmd: Command) => {
+      const rateLimit = rateLimitOption(o);
+      if (!rateLimit === !o.clear) throw new UsageError("give --rps (and --burst), or --clear");
       const { clients, json } = await clientsFor(cmd);
-      let expiresAt: { seconds: bigint } | undefined;
-      if (o.expiresIn) {
-        const s = parseDuration(o.expiresIn);
-        if (!s) throw new UsageError("--expires-in must be a duration like 30d");
-        expiresAt = { seconds: BigInt(Math.floor(Date.now() / 1000) + s) };
-      }
-      const res = await clients.admin.createApiKey(
-        { name: o.name, scopes: o.scope, ...(expiresAt ? { expiresAt } : {}) },
+      await clients.admin.setApiKeyRateLimit(
+        { id, ...(rateLimit ? { rateLimit } : {}) },
         { headers: clients.adminHeaders() },
       );
-      emit(
-        json,
-        { apiKey: res.apiKey, key: keyJson(res.key) },
-        () => `${res.apiKey}\n(shown once; id ${res.key?.id})`,
+      emit(json, { id, rateLimit: rateLimit ?? null }, () =>
+        rateLimit
+          ? `${id}: at most ${rateLimit.requestsPerSecond}/s, bursts of ${rateLimit.burst}`
+          : `${id}: the server's per-key default applies`,
       );
     });
   keys
     .command("list")
-    .description("list the org's API keys (never the keys themselves)")
-    .action(async (_o: unknown, cmd: Command) => {
+    .description("list the org's API keys (never the keys themselves), when each was last used and how often")
+    .option("--unused-days <n>", "flag live keys not used for this many days", "30")
+    .action(async (o: { unusedDays: string }, cmd: Command) => {
+      if (!/^[0-9]{1,5}$/.test(o.unusedDays))
+        throw new UsageError("--unused-days must be a whole number of days");
+      const days = Number(o.unusedDays);
       const { clients, json } = await clientsFor(cmd);
       const res = await clients.admin.listApiKeys({}, { headers: clients.adminHeaders() });
       emit(
         json,
-        { keys: res.keys.map(keyJson) },
+        { keys: res.keys.map((k) => ({ ...keyJson(k), unused: isUnused(k, days) })) },
         () =>
           res.keys
-            .map(
-              (k) =>
-                `${k.id}  ${k.prefix}…  ${k.name}  [${k.scopes.join(",")}]${k.revokedAt ? "  revoked" : ""}`,
-            )
+            .map((k) => {
+              const used = k.lastUsedAt
+                ? `last used ${isoTime(k.lastUsedAt)}, ${k.useCount} calls`
+                : "never used";
+              const flags = [
+                k.revokedAt ? "revoked" : "",
+                isUnused(k, days) ? `UNUSED ${days}d+` : "",
+                k.rateLimit ? `${k.rateLimit.requestsPerSecond}/s burst ${k.rateLimit.burst}` : "",
+              ].filter(Boolean);
+              return `${k.id}  ${k.prefix}…  ${k.name}  [${k.scopes.join(",")}]  ${used}${flags.length ? `  ${flags.join("  ")}` : ""}`;
+            })
             .join("\n") || "(no keys)",
       );
     });

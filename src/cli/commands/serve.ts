@@ -8,19 +8,21 @@ import {
   reportListening,
   reportStartFailed,
   runPrimary,
+  useClusterQuota,
   WorkerHealth,
 } from "../../cluster.js";
-import { type Config, loadConfig } from "../../config/config.js";
+import { type Config, type ConfigInput, loadConfig } from "../../config/config.js";
 import { devCredentialsPath, readDevCredentials, writeDevCredentials } from "../../config/dev-credentials.js";
 import type { NewOrg } from "../../core/bootstrap.js";
 import { createLogger, type Logger, resolveLogFormat } from "../../log.js";
 import { readTlsOrRefuse, startTessera } from "../../main.js";
 import { answerClusterScrapes, clusterMetricsText, METRICS_CONTENT_TYPE } from "../../observe/metrics.js";
+import { checkEnvOf, enforceProduction, ProductionRefusal, productionConfig } from "../../ops/production.js";
 import { setInternalErrorLogger } from "../../rpc/errors.js";
 import type { CallObserver } from "../../rpc/request-log.js";
 import type { HealthPort, HealthReport } from "../../transport/health-port.js";
 import { listenHealth, listenMetrics } from "../../transport/listen.js";
-import { EXIT } from "../output.js";
+import { CliError, EXIT } from "../output.js";
 import { addSettingFlags } from "./serve-options.js";
 
 /** True once `serve` is up: the process must keep running after the CLI returns. */
@@ -140,8 +142,17 @@ async function runServer(config: Config, log: Logger): Promise<void> {
   }
   const started = running;
   serving = true;
+  // A credential used from a new source: its id and the source, never the secret.
+  started.tessera.usage.tellNewSources((e) =>
+    log.info(
+      { org: e.orgId, credential: e.credential, source: e.source },
+      "credential used from a new source",
+    ),
+  );
   if (cluster.isWorker) {
     answerClusterScrapes(started.metrics);
+    // Rate limits hold for the whole server: their buckets live in the primary.
+    useClusterQuota(started.tessera.rateLimits, config.workers);
     reportListening(started.grpcPort, started.httpPort);
     reportHealth(() => started.ready());
   } else {
@@ -187,12 +198,26 @@ function requestLog(log: Logger): CallObserver | undefined {
   return ({ kind, ...fields }) => log.debug(fields, kind);
 }
 
+/** In production mode, the whole checklist must pass: else every failure, at once, and exit 2. */
+function refuseUnlessProductionReady(config: Config, flags: ConfigInput): void {
+  try {
+    enforceProduction(config, checkEnvOf(flags));
+  } catch (err) {
+    if (!(err instanceof ProductionRefusal)) throw err;
+    const shape = { code: "FailedPrecondition", reason: "PRODUCTION_CHECKS_FAILED", message: err.message };
+    throw new CliError(shape, EXIT.usage);
+  }
+}
+
 export function registerServe(program: Command): void {
   const serve = program.command("serve").description("run the Tessera server (gRPC and HTTP ports)");
   const settingsOf = addSettingFlags(serve);
   serve.addHelpText("after", "\nEvery setting, its variable and its config-file key: docs/config.md");
   serve.action(async (o: Record<string, unknown>) => {
-    const loaded = loadConfig(settingsOf(o));
+    const flags = settingsOf(o);
+    const loaded = productionConfig(loadConfig(flags));
+    // Only the primary (or a single process) checks production readiness, before anything starts.
+    if (cluster.isPrimary) refuseUnlessProductionReady(loaded, flags);
     // Only the primary (or a single process) creates the development org, whatever the flags say.
     const config: Config = cluster.isWorker ? { ...loaded, bootstrapDevOrg: false } : loaded;
     const log = serveLogger(config);

@@ -147,6 +147,8 @@ export function registerTokenSession(program: Command): void {
             scopes: r.scopes,
             roles: r.roles,
             exp: isoTime(r.exp),
+            ...(r.decisionId ? { decisionId: r.decisionId } : {}),
+            ...(r.actors.length > 0 ? { actors: r.actors } : {}),
           }
         : { active: false };
       emit(json, out, () => JSON.stringify(out, null, 2));

@@ -488,4 +488,60 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE policies ADD COLUMN kind TEXT NOT NULL DEFAULT 'Policy' CHECK (kind IN ('Policy', 'RouteMap'));
     `,
   },
+  {
+    version: 15,
+    name: "admin audit trail, decision segments by time",
+    sql: `
+      -- Every admin change (agents, policies, keys, users, API keys, credentials, service
+      -- identities, signing keys, org trust), written in the transaction that makes it: who
+      -- (principal id and how it authenticated), what, a before/after summary (JSON, never a
+      -- secret), when and the call's request id. org_id is NULL for server-wide state (signing
+      -- keys). No foreign key: the record outlives what it describes.
+      CREATE TABLE admin_audit (
+        seq INTEGER PRIMARY KEY,
+        at_ms INTEGER NOT NULL,
+        org_id TEXT,
+        actor TEXT NOT NULL,
+        auth_method TEXT NOT NULL
+          CHECK (auth_method IN ('api_key', 'admin_token', 'user_session', 'mtls', 'operator', 'system')),
+        action TEXT NOT NULL,
+        target_kind TEXT NOT NULL,
+        target_id TEXT NOT NULL,
+        before TEXT CHECK (before IS NULL OR json_valid(before)),
+        after TEXT CHECK (after IS NULL OR json_valid(after)),
+        request_id TEXT NOT NULL DEFAULT ''
+      ) STRICT;
+      -- Queries page through one org's records in seq order (the rowid rides along in the index).
+      CREATE INDEX admin_audit_org ON admin_audit(org_id);
+      CREATE INDEX admin_audit_org_target ON admin_audit(org_id, target_kind, target_id);
+
+      -- Retention deletes segments by age across every org, oldest first: without this index each
+      -- batch read the whole table (records included) to find them.
+      CREATE INDEX decision_segments_time ON decision_segments(last_at_ms);
+      CREATE INDEX decision_batches_time ON decision_batches(written_at_ms);
+      -- QueryDecisions walks one org's segments in log order (seq, the rowid, rides along).
+      CREATE INDEX decision_segments_org_seq ON decision_segments(org_id);
+    `,
+  },
+  {
+    version: 16,
+    name: "rate limits and credential usage",
+    sql: `
+      -- A key's own rate limit (issue #13): requests per second and burst; NULL takes the org
+      -- default from the server's configuration.
+      ALTER TABLE org_credentials ADD COLUMN rate_limit_rps INTEGER CHECK (rate_limit_rps > 0);
+      ALTER TABLE org_credentials ADD COLUMN rate_limit_burst INTEGER CHECK (rate_limit_burst > 0);
+
+      -- When each credential (API key, admin token, agent, user, mTLS identity) was last used
+      -- and how often, as the workers' batched counters add up. credential is the resolved id
+      -- (api_key:ID, agent:ID, …), never a secret.
+      CREATE TABLE credential_usage (
+        org_id TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
+        credential TEXT NOT NULL,
+        last_used_at INTEGER NOT NULL,
+        use_count INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (org_id, credential)
+      ) STRICT, WITHOUT ROWID;
+    `,
+  },
 ];
