@@ -40,6 +40,7 @@ export interface MetricSources {
   readonly signingKey?:
     | (() => { readonly activeAgeSeconds: number; readonly nextRotationSeconds: number | undefined })
     | undefined;
+  readonly rateLimits?: (() => { readonly refusals: number }) | undefined;
 }
 
 /** The Prometheus text format's content type. */
@@ -230,11 +231,6 @@ function sourceSeries(registry: Registry, s: MetricSources): void {
 /** One process's metrics. */
 export class Metrics {
   readonly registry = new Registry();
-  /**
-   * Calls refused for being over a rate limit, by which limit (`key`, `agent` or `org`: never
-   * the key or agent itself). The rate limiter increments it: `metrics.rateLimitRefusals.inc({ limit: "key" })`.
-   */
-  readonly rateLimitRefusals: Counter<"limit">;
   private readonly batches: Counter;
   private readonly writeSeconds: Histogram;
 
@@ -243,11 +239,15 @@ export class Metrics {
     if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
     if (sources.calls) callSeries(this.registry, sources.calls);
     sourceSeries(this.registry, sources);
-    this.rateLimitRefusals = new Counter({
+    new Counter({
       name: "tessera_rate_limit_refusals_total",
-      help: "calls refused over a rate limit, by limit",
-      labelNames: ["limit"],
+      help: "calls refused over a rate limit (a key's, an agent's or the org's)",
       registers,
+      collect() {
+        const refused = sources.rateLimits?.().refusals ?? 0;
+        this.reset();
+        this.inc(refused);
+      },
     });
     this.batches = new Counter({
       name: "tessera_decision_log_batches_written_total",

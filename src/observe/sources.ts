@@ -12,5 +12,6 @@ export function tesseraMetricSources(t: Tessera, calls: CallMeter | undefined): 
     decisions: () => t.auth.decisions.entries(),
     decisionLog: log ? () => ({ ...log.stats(), backlog: log.backlog }) : undefined,
     signingKey: () => t.keys.stats(),
+    rateLimits: () => t.rateLimits.stats(),
   };
 }

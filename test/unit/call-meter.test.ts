@@ -73,6 +73,7 @@ describe("Metrics", () => {
         decisions: () => decisions.entries(),
         tokenCache: () => ({ hits, misses: 1 }),
         signingKey: () => ({ activeAgeSeconds: 42, nextRotationSeconds: undefined }),
+        rateLimits: () => ({ refusals: 3 }),
       },
       { processMetrics: false },
     );
@@ -82,7 +83,6 @@ describe("Metrics", () => {
     hits = 7;
     const t = meter.method("tessera.v1.AuthService", "Authorize", "grpc");
     t.record(0, performance.now() - 3_000, "a"); // 3 s: in the 5 s bucket
-    metrics.rateLimitRefusals.inc({ limit: "key" });
     const text = await metrics.text();
     expect(text).toContain(
       'tessera_decisions_total{decision="DENY",reason="NO_MATCHING_RULE",org="org_a"} 2',
@@ -93,7 +93,7 @@ describe("Metrics", () => {
     expect(text).toContain('tessera_cache_lookups_total{cache="token",result="hit"} 7');
     expect(text).toContain("tessera_signing_key_age_seconds 42");
     expect(text).not.toMatch(/^tessera_signing_key_next_rotation_seconds /m);
-    expect(text).toContain('tessera_rate_limit_refusals_total{limit="key"} 1');
+    expect(text).toContain("tessera_rate_limit_refusals_total 3");
     const labels =
       'grpc_type="unary",grpc_service="tessera.v1.AuthService",grpc_method="Authorize",transport="grpc"';
     expect(text).toContain(`grpc_server_handling_seconds_bucket{${labels},le="2.5"} 0`);
