@@ -6,6 +6,7 @@ import { type Charge, type Grant, QuotaBuckets, type RateLimits } from "./core/r
 import { buildTessera } from "./core/tessera.js";
 import type { Logger } from "./log.js";
 import { bootstrapDevOrg, readTlsOrRefuse } from "./main.js";
+import { clusterMetricsText } from "./observe/metrics.js";
 import { openStore } from "./store/store.js";
 import type { HealthReport } from "./transport/health-port.js";
 
@@ -17,7 +18,14 @@ type WorkerMessage =
   | { readonly type: "listening"; readonly grpcPort: number; readonly httpPort: number }
   | { readonly type: "failed"; readonly message: string }
   | { readonly type: "health"; readonly ready: boolean }
+  | { readonly type: "metrics"; readonly id: number }
   | QuotaRequest;
+
+/** What the primary answers a worker's "metrics": every worker's metrics summed, or none (a worker was silent). */
+type MetricsReply = { readonly type: "metrics-reply"; readonly id: number; readonly text?: string };
+
+/** How long a worker waits for the primary's summed metrics (prom-client gives up on a silent worker after 5 s). */
+const METRICS_WAIT_MS = 6_000;
 
 /** A worker asking the primary for up to `want` tokens of a rate-limit charge (core/rate-limits.ts). */
 interface QuotaRequest {
@@ -141,6 +149,7 @@ export function runPrimary(
       }
       if (m?.type === "failed") return startFailed(m.message);
       if (m?.type === "health" && started.has(w)) return health.heard(w.id, m.ready);
+      if (m?.type === "metrics") return answerMetrics(w, m.id);
       if (m?.type !== "listening") return;
       started.add(w);
       health.heard(w.id, true);
@@ -242,4 +251,60 @@ export function reportStartFailed(message: string): void {
   const m: WorkerMessage = { type: "failed", message };
   if (!process.send) process.exit(1);
   process.send(m, () => process.exit(1));
+}
+
+/** On the primary: a worker serving /metrics asked for every worker's metrics. */
+function answerMetrics(w: Worker, id: number): void {
+  const reply = (text?: string) => {
+    const m: MetricsReply =
+      text === undefined ? { type: "metrics-reply", id } : { type: "metrics-reply", id, text };
+    if (w.isConnected()) w.send(m);
+  };
+  clusterMetricsText().then(reply, () => reply());
+}
+
+const waiting = new Map<number, { resolve: (text: string) => void; reject: (err: Error) => void }>();
+let nextMetricsId = 0;
+let hearingReplies = false;
+
+/**
+ * In a worker: every worker's metrics, summed by the primary (what /metrics on the HTTP port
+ * answers with --workers). Rejects when the primary cannot say within METRICS_WAIT_MS.
+ */
+export function metricsFromPrimary(): Promise<string> {
+  if (!hearingReplies) {
+    hearingReplies = true;
+    process.on("message", onPrimaryReply);
+  }
+  const id = nextMetricsId++;
+  return new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      waiting.delete(id);
+      reject(new Error("the primary did not answer with metrics"));
+    }, METRICS_WAIT_MS);
+    timer.unref();
+    waiting.set(id, {
+      resolve: (text) => {
+        clearTimeout(timer);
+        resolve(text);
+      },
+      reject: (err) => {
+        clearTimeout(timer);
+        reject(err);
+      },
+    });
+    const m: WorkerMessage = { type: "metrics", id };
+    if (!process.connected) return waiting.get(id)?.reject(new Error("not connected to the primary"));
+    process.send?.(m);
+  });
+}
+
+function onPrimaryReply(message: unknown): void {
+  const m = message as MetricsReply | undefined;
+  if (m?.type !== "metrics-reply") return;
+  const w = waiting.get(m.id);
+  if (!w) return;
+  waiting.delete(m.id);
+  if (m.text === undefined) w.reject(new Error("a worker did not answer with its metrics"));
+  else w.resolve(m.text);
 }

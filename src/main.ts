@@ -3,6 +3,9 @@ import { createOrg, EXAMPLE_POLICY, type NewOrg } from "./core/bootstrap.js";
 import { runMaintenance, startMaintenance } from "./core/maintenance.js";
 import { startSync } from "./core/sync.js";
 import { buildTessera, type Tessera } from "./core/tessera.js";
+import { CallMeter, type SlowCall } from "./observe/call-meter.js";
+import { METRICS_CONTENT_TYPE, Metrics } from "./observe/metrics.js";
+import { tesseraMetricSources } from "./observe/sources.js";
 import type { CallObserver } from "./rpc/request-log.js";
 import { openStore, type Store } from "./store/store.js";
 import { closeHttpServer } from "./transport/http-server.js";
@@ -17,6 +20,8 @@ export interface RunningTessera {
   readonly tessera: Tessera;
   /** Credentials of the development org created on this start, if one was. */
   readonly devOrg: NewOrg | undefined;
+  /** This process's metrics; undefined with `metrics: false`. */
+  readonly metrics: Metrics | undefined;
   /** Readiness: SERVING on both ports (not shedding load, not spilling decisions, not stopping). */
   ready(): boolean;
   /** Stops accepting calls, lets in-flight ones finish, then closes the database. */
@@ -59,6 +64,13 @@ export interface StartOptions {
   readonly onSyncError?: (err: unknown) => void;
   /** Told of every call once answered (the request log, at debug level). */
   readonly observeCall?: CallObserver | undefined;
+  /** Told of every call slower than `slowCallMs` (the slow-call log line). */
+  readonly onSlowCall?: ((call: SlowCall) => void) | undefined;
+  /**
+   * What /metrics on the HTTP port answers; this process's own metrics by default. A cluster
+   * worker asks the primary instead, for every worker's metrics summed.
+   */
+  readonly metricsText?: ((own: Metrics) => Promise<string>) | undefined;
   /** This process's cluster worker id (serve --workers N), as GetServerStatus reports it; 0 (default) for a single process. */
   readonly workerId?: number | undefined;
 }
@@ -90,7 +102,19 @@ export async function startTessera(config: Config, opts: StartOptions = {}): Pro
       undefined,
       opts.onSyncError,
     );
+    // Timing is kept for the slow-call log even with metrics off.
+    const meter =
+      config.metrics || config.slowCallMs > 0
+        ? new CallMeter({ slowCallMs: config.slowCallMs, onSlow: opts.onSlowCall })
+        : undefined;
+    const metrics = config.metrics ? new Metrics(tesseraMetricSources(tessera, meter)) : undefined;
+    if (metrics) tessera.decisionLog?.onWritten((_, seconds) => metrics.batchWritten(seconds));
+    const metricsText = opts.metricsText ?? ((own: Metrics) => own.text());
     const servers = createServers(tessera, {
+      meter,
+      metrics: metrics
+        ? () => metricsText(metrics).then((text) => ({ contentType: METRICS_CONTENT_TYPE, text }))
+        : undefined,
       maxMessageBytes: config.maxMessageBytes,
       tls,
       observeCall: opts.observeCall,
@@ -164,7 +188,7 @@ export async function startTessera(config: Config, opts: StartOptions = {}): Pro
       stopUsage();
       store.close();
     };
-    return { grpcPort, httpPort, tessera, devOrg, ready: servers.ready, close };
+    return { grpcPort, httpPort, tessera, devOrg, metrics, ready: servers.ready, close };
   } catch (err) {
     store.close();
     throw err;

@@ -45,6 +45,8 @@ export class DecisionLog {
   private readonly listeners = new Set<(spilling: boolean) => void>();
   private readonly o: ReturnType<typeof resolveOptions>;
   private readonly counts = { written: 0, spilled: 0, lost: 0 };
+  /** Told of each batch stored in the database: its records and the seconds the write took. */
+  private written: ((records: number, seconds: number) => void) | undefined;
   /** Decisions queued so far, and cut into batches so far: a batch holds those in [end - its length, end). */
   private queued = 0;
   private cutEnd = 0;
@@ -199,8 +201,10 @@ export class DecisionLog {
   /** Stores one batch in the database; false (reported) when it failed or timed out. */
   private async tryWrite(batch: DecisionBatch, timeoutMs: number): Promise<boolean> {
     try {
+      const start = performance.now();
       await within(this.sink.write(batch), timeoutMs, "a decision log write");
       this.counts.written += batch.records.length;
+      this.written?.(batch.records.length, (performance.now() - start) / 1000);
       this.settle([batch]);
       return true;
     } catch (err) {
@@ -328,6 +332,11 @@ export class DecisionLog {
       left(1),
       "closing the decision log",
     ).catch(this.o.onError);
+  }
+
+  /** Tells `listener` of every batch stored in the database (metrics: batches and write latency). */
+  onWritten(listener: (records: number, seconds: number) => void): void {
+    this.written = listener;
   }
 
   /** How many records are not yet stored or spilled. */

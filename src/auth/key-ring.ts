@@ -167,6 +167,16 @@ export class KeyRing {
   }
 
   /**
+   * How long the active key has signed (seconds), and how long until `rotateIfDue` rotates it
+   * (undefined when rotation is off; negative when overdue).
+   */
+  stats(): { readonly activeAgeSeconds: number; readonly nextRotationSeconds: number | undefined } {
+    const age = this.nowSec() - this.loaded.rotatedAt;
+    const every = this.opts.rotationIntervalSeconds;
+    return { activeAgeSeconds: age, nextRotationSeconds: every > 0 ? every - age : undefined };
+  }
+
+  /**
    * Rotates when the active key has signed for `rotationIntervalSeconds` (never when 0). The
    * age is re-checked under the write lock, so processes calling this together rotate once.
    */

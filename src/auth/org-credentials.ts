@@ -19,12 +19,18 @@ import { digestsEqual, isWellFormedSecret, secretDigestText } from "./secrets.js
  */
 export class OrgCredentials {
   private readonly cache = new Map<string, CredentialRow>();
+  /** Cache lookups that found the credential, and that did not (read at scrape time). */
+  private readonly counts = { hits: 0, misses: 0 };
 
   constructor(
     private readonly orgs: OrgRepository,
     private readonly now: () => Date = () => new Date(),
   ) {}
 
+  /** Cache hits and misses since start (metrics read them; the hot path only increments). */
+  stats(): { readonly hits: number; readonly misses: number } {
+    return { ...this.counts };
+  }
   private readonly listeners: (() => void)[] = [];
 
   /** Forgets every cached credential (after a rotation or revocation anywhere). */
@@ -47,7 +53,11 @@ export class OrgCredentials {
   private lookup(type: "apiKey" | "adminToken", kind: CredentialRow["kind"], secret: string): CredentialRow {
     const key = secretDigestText(secret);
     const hit = this.cache.get(key);
-    if (hit?.kind === kind) return hit;
+    if (hit?.kind === kind) {
+      this.counts.hits++;
+      return hit;
+    }
+    this.counts.misses++;
     const what = REASONS[type];
     if (!isWellFormedSecret(type, secret))
       throw new TesseraError(what.malformed, `the ${what.name} is not well-formed`);

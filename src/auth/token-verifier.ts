@@ -89,6 +89,8 @@ export class TokenVerifier {
   private readonly cache = new Map<string, CacheEntry>();
   private cachedBytes = 0;
   private readonly maxBytes: number;
+  /** Cache lookups that found the token, and that did not (plain integers: read at scrape time). */
+  private readonly counts = { hits: 0, misses: 0 };
 
   constructor(
     private readonly keys: KeyRing,
@@ -100,6 +102,11 @@ export class TokenVerifier {
   /** The cache's size now: entries and estimated bytes, and its byte bound. */
   cacheStats(): { entries: number; bytes: number; maxBytes: number } {
     return { entries: this.cache.size, bytes: this.cachedBytes, maxBytes: this.maxBytes };
+  }
+
+  /** Cache hits and misses since start (metrics read them; the hot path only increments). */
+  stats(): { readonly hits: number; readonly misses: number } {
+    return { ...this.counts };
   }
 
   /** The token's claims, or a TesseraError with an UNAUTHENTICATED reason. */
@@ -121,7 +128,11 @@ export class TokenVerifier {
 
   private fromCache(digest: string): AccessClaims | undefined {
     const cached = this.cache.get(digest);
-    if (!cached) return undefined;
+    if (!cached) {
+      this.counts.misses++;
+      return undefined;
+    }
+    this.counts.hits++;
     const claims = cached.claims;
     if (claims.exp <= epochSeconds(this.opts.now()) - this.opts.clockToleranceSeconds) {
       this.evict(digest, cached);

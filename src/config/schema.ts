@@ -408,6 +408,31 @@ export const SCHEMA = {
     doc: "pretty (lines for people), json (one object a line) or auto: pretty on a terminal, json otherwise",
     group: "Process and logs",
   }),
+  slowCallMs: setting({
+    env: "TESSERA_SLOW_CALL_MS",
+    flag: "--slow-call-ms",
+    type: count(0, 3_600_000),
+    default: 500,
+    doc: "a call taking at least this long (ms) is logged at warn level with its request id; 0 turns it off",
+    group: "Process and logs",
+  }),
+  metrics: setting({
+    env: "TESSERA_METRICS",
+    flag: "--metrics",
+    type: bool,
+    default: true,
+    doc: "record Prometheus metrics and serve them at /metrics on the HTTP port (and --metrics-port); off only to measure what they cost",
+    group: "Process and logs",
+  }),
+  metricsPort: optional({
+    env: "TESSERA_METRICS_PORT",
+    flag: "--metrics-port",
+    type: port,
+    default: undefined,
+    defaultText: "none",
+    doc: "a port answering only /metrics (Prometheus text, every worker's summed; with --workers the primary serves it); 0 picks a free port",
+    group: "Listening",
+  }),
 };
 
 export type SettingKey = keyof typeof SCHEMA;

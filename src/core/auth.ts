@@ -18,6 +18,7 @@ import {
 } from "./authorize-subject.js";
 import type { CallContext } from "./context.js";
 import type { DecisionMinter, MintOptionsInput, MintPlan } from "./decide-mint.js";
+import { DecisionCounts } from "./decision-counts.js";
 import { requireScope } from "./validate.js";
 
 /** A decision with the id the decision log records it under. */
@@ -71,6 +72,9 @@ export interface AuthDeps {
 
 /** Authorize and AuthorizeBatch, independent of any transport. */
 export class AuthCore {
+  /** Every decision made, by org, reason and outcome (metrics read it at scrape time). */
+  readonly decisions = new DecisionCounts();
+
   constructor(private readonly d: AuthDeps) {}
 
   private resolve(input: SubjectInput, ctx: CallContext): Resolved | Promise<Resolved> {
@@ -107,6 +111,7 @@ export class AuthCore {
 
   /** Queues the decision; a promise back means the log is full and the caller must wait (backpressure). */
   private logged(r: Resolved, check: CheckInput, d: Decided): Promise<void> | undefined {
+    this.decisions.add(r.orgId, d.allow, d.reason);
     return this.d.log?.record({
       id: d.decisionId,
       orgId: r.orgId,

@@ -10,6 +10,8 @@ export interface CallContext {
   remote(): string | undefined;
   /** When the caller stops waiting (ms since the epoch), if it set a deadline. */
   deadline(): number | undefined;
+  /** The call's request id (the caller's `x-request-id` when sane, else generated), when the transport gives one. */
+  readonly requestId?: string | undefined;
   /** Set once the call's credential has been counted (core/credential-usage.ts): counted once. */
   usageCounted?: boolean;
 }

@@ -114,6 +114,8 @@ export class RateLimits {
   private workers = 1;
   /** Tokens leased from the primary and not yet spent, per credential. */
   private readonly leases = new Map<string, number>();
+  /** Calls this process refused (metrics read it: the hot path only increments). */
+  private refusals = 0;
   /** After the primary refused a credential: until when this worker refuses it without asking. */
   private readonly refusedUntil = new Map<string, { until: number; retryAfterSeconds: number }>();
 
@@ -173,7 +175,7 @@ export class RateLimits {
     if (!charge) return undefined;
     if (!this.remote) {
       const g = this.local.take(charge, 1);
-      if (g.granted === 0) throw rateLimited(g.retryAfterSeconds);
+      if (g.granted === 0) throw this.refuse(g.retryAfterSeconds);
       return undefined;
     }
     const leased = this.leases.get(charge.key) ?? 0;
@@ -186,7 +188,7 @@ export class RateLimits {
     // with the flood. The other workers still ask, so tokens are not left unspent for long.
     const refused = this.refusedUntil.get(charge.key);
     if (refused) {
-      if (this.now() < refused.until) throw rateLimited(refused.retryAfterSeconds);
+      if (this.now() < refused.until) throw this.refuse(refused.retryAfterSeconds);
       this.refusedUntil.delete(charge.key);
     }
     return this.remote(charge, this.leaseSize(charge)).then((g) => {
@@ -197,10 +199,20 @@ export class RateLimits {
           until: this.now() + holdMs,
           retryAfterSeconds: g.retryAfterSeconds,
         });
-        throw rateLimited(g.retryAfterSeconds);
+        throw this.refuse(g.retryAfterSeconds);
       }
       if (g.granted > 1) this.leases.set(charge.key, (this.leases.get(charge.key) ?? 0) + g.granted - 1);
     });
+  }
+
+  private refuse(retryAfterSeconds: number): TesseraError {
+    this.refusals++;
+    return rateLimited(retryAfterSeconds);
+  }
+
+  /** Refusals since start. */
+  stats(): { readonly refusals: number } {
+    return { refusals: this.refusals };
   }
 
   /** Tokens to lease at once: 2% of the smallest rate's second, shared by the workers; at least 1. */

@@ -62,6 +62,8 @@ export interface Tessera {
   readonly users: UserService;
   readonly agentCredentials: AgentCredentialService;
   readonly keys: KeyRing;
+  /** Access-token verification and its cache (metrics read its stats). */
+  readonly verifier: TokenVerifier;
   /** Binding mTLS identities (org admins) and assigning their namespaces (the operator). */
   readonly serviceIdentities: IdentityAdmin;
   /** The identity → org bindings in memory, reloaded on every identity change. */
@@ -216,6 +218,7 @@ export async function buildTessera(
     users,
     agentCredentials,
     keys,
+    verifier,
     serviceIdentities,
     boundIdentities,
     trustAdmin,

@@ -25,6 +25,8 @@ export interface CallRecord {
   /** Milliseconds in the handler, to the hundredth. */
   readonly ms: number;
   readonly caller: CallerKind;
+  /** The call's request id, as returned to the caller in `x-request-id`. */
+  readonly requestId?: string | undefined;
   /** For an admin action: the request's identifying fields (`id`, `agentId`, `name`…). */
   readonly target?: Readonly<Record<string, string>> | undefined;
 }
@@ -96,6 +98,7 @@ function observed(
         ...(failed ? { reason: err instanceof TesseraError ? err.reason : "INTERNAL" } : {}),
         ms: Math.round((performance.now() - start) * 100) / 100,
         caller: callerKind(ctx),
+        ...(ctx.requestId ? { requestId: ctx.requestId } : {}),
         ...(admin ? { target: target(request, fields) } : {}),
       };
       observe(record);

@@ -15,6 +15,8 @@ import { ErrorInfoSchema, RetryInfoSchema } from "../../gen/google/rpc/error_det
 import { peerIdentity } from "../auth/peer.js";
 import type { CallContext } from "../core/context.js";
 import type { PeerIdentity } from "../domain/principal.js";
+import type { CallMeter } from "../observe/call-meter.js";
+import { REQUEST_ID_HEADER, requestIdFrom } from "../observe/request-id.js";
 import { errorInfo, retryAfterSeconds, retryInfo, toWireError } from "../rpc/errors.js";
 import type { ServiceBinding } from "../rpc/handlers.js";
 
@@ -36,8 +38,9 @@ export function socketPeer(socket: unknown): PeerIdentity | undefined {
   return peerIdentity(tls.getPeerCertificate());
 }
 
-function connectContext(ctx: HandlerContext): CallContext {
+function connectContext(ctx: HandlerContext, requestId: string): CallContext {
   return {
+    requestId,
     header: (name) => ctx.requestHeader.get(name) ?? undefined,
     peer: () => ctx.values.get(peerKey),
     remote: () => ctx.values.get(remoteKey),
@@ -66,19 +69,29 @@ export function connectError(err: unknown): ConnectError {
   );
 }
 
-/** Registers a service's handlers on a Connect router. */
-export function addConnectService(router: ConnectRouter, binding: ServiceBinding): void {
+/**
+ * Registers a service's handlers on a Connect router. Every call's request id goes back in the
+ * response headers; with a `meter`, each call is timed and counted on its method's tally.
+ */
+export function addConnectService(router: ConnectRouter, binding: ServiceBinding, meter?: CallMeter): void {
   const impl: Record<string, (req: never, ctx: HandlerContext) => Promise<unknown>> = {};
   for (const method of binding.service.methods) {
     const handler = binding.handlers[method.localName];
     if (!handler) throw new Error(`no handler for ${binding.service.typeName}.${method.name}`);
     const output: DescMessage = method.output;
+    const tally = meter?.method(binding.service.typeName, method.name, "connect");
     impl[method.localName] = async (req, ctx) => {
+      const started = tally ? performance.now() : 0;
+      const requestId = requestIdFrom(ctx.requestHeader.get(REQUEST_ID_HEADER));
+      ctx.responseHeader.set(REQUEST_ID_HEADER, requestId);
       try {
-        const out = await handler(req, connectContext(ctx));
+        const out = await handler(req, connectContext(ctx, requestId));
+        tally?.record(0, started, requestId);
         return isMessage(out, output) ? out : create(output, out as never);
       } catch (err) {
-        throw connectError(err);
+        const e = connectError(err);
+        tally?.record(e.code, started, requestId);
+        throw e;
       }
     };
   }

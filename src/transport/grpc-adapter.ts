@@ -5,6 +5,8 @@ import { peerIdentity } from "../auth/peer.js";
 import type { CallContext } from "../core/context.js";
 import { TesseraError } from "../domain/errors.js";
 import type { PeerIdentity } from "../domain/principal.js";
+import type { CallMeter, Tally } from "../observe/call-meter.js";
+import { REQUEST_ID_HEADER, requestIdFrom } from "../observe/request-id.js";
 import { statusDetailsBin, toWireError } from "../rpc/errors.js";
 import { asBuffer, type ServiceBinding } from "../rpc/handlers.js";
 
@@ -18,7 +20,10 @@ class GrpcCallContext implements CallContext {
   /** Declared here so that setting it keeps the object's shape (see CredentialUsage). */
   usageCounted = false;
 
-  constructor(private readonly call: grpc.ServerUnaryCall<unknown, unknown>) {}
+  constructor(
+    private readonly call: grpc.ServerUnaryCall<unknown, unknown>,
+    readonly requestId: string,
+  ) {}
 
   header(name: string): string | undefined {
     const v = this.call.metadata.get(name)[0];
@@ -58,8 +63,33 @@ export function grpcError(err: unknown): Partial<grpc.StatusObject> {
   return { code: wire.code as number as grpc.status, details: `${wire.reason}: ${wire.message}`, metadata };
 }
 
-/** Registers a service's handlers on a grpc-js server, (de)serializing with protobuf-es. */
-export function addGrpcService(server: grpc.Server, binding: ServiceBinding): void {
+/** The call's request id (the caller's, when sane), sent back at once in the response headers. */
+function takeRequestId(call: grpc.ServerUnaryCall<unknown, unknown>): string {
+  const id = requestIdFrom(call.metadata.get(REQUEST_ID_HEADER)[0]);
+  const headers = new grpc.Metadata();
+  headers.set(REQUEST_ID_HEADER, id);
+  call.sendMetadata(headers);
+  return id;
+}
+
+/** Answers with an error, recording the call first when it is metered. */
+function fail(
+  callback: grpc.sendUnaryData<object>,
+  err: unknown,
+  tally: Tally | undefined,
+  started: number,
+  requestId: string,
+): void {
+  const status = grpcError(err);
+  tally?.record(status.code ?? grpc.status.UNKNOWN, started, requestId);
+  callback(status);
+}
+
+/**
+ * Registers a service's handlers on a grpc-js server, (de)serializing with protobuf-es. With a
+ * `meter`, each call is timed and counted on its method's tally (made here, once per method).
+ */
+export function addGrpcService(server: grpc.Server, binding: ServiceBinding, meter?: CallMeter): void {
   const definition: Record<string, grpc.MethodDefinition<object, object>> = {};
   const implementation: grpc.UntypedServiceImplementation = {};
   for (const method of binding.service.methods) {
@@ -87,32 +117,36 @@ export function addGrpcService(server: grpc.Server, binding: ServiceBinding): vo
     // With a hand-written encoder the plain response object goes straight to it.
     const asMessage = (out: object): object =>
       encode || isMessage(out, output) ? out : create(output, out as never);
+    const tally = meter?.method(binding.service.typeName, method.name, "grpc");
     implementation[method.localName] = (
       call: grpc.ServerUnaryCall<Decoded, object>,
       callback: grpc.sendUnaryData<object>,
     ) => {
+      const started = tally ? performance.now() : 0;
+      const requestId = takeRequestId(call);
       if (call.request === UNDECODABLE) {
-        callback(
-          grpcError(new TesseraError("REQUEST_MALFORMED", "the request is not a valid protobuf message")),
-        );
-        return;
+        const err = new TesseraError("REQUEST_MALFORMED", "the request is not a valid protobuf message");
+        return fail(callback, err, tally, started, requestId);
       }
       let result: ReturnType<typeof handler>;
       try {
-        result = handler(call.request as never, new GrpcCallContext(call));
+        result = handler(call.request as never, new GrpcCallContext(call, requestId));
       } catch (err) {
-        callback(grpcError(err));
-        return;
+        return fail(callback, err, tally, started, requestId);
       }
       // A handler that could answer at once (Authorize on a cached credential) is answered in
       // this same turn: no promise, no extra trip through the microtask queue.
       if (!(result instanceof Promise)) {
+        tally?.record(grpc.status.OK, started, requestId);
         callback(null, asMessage(result));
         return;
       }
       result.then(
-        (out) => callback(null, asMessage(out)),
-        (err: unknown) => callback(grpcError(err)),
+        (out) => {
+          tally?.record(grpc.status.OK, started, requestId);
+          callback(null, asMessage(out));
+        },
+        (err: unknown) => fail(callback, err, tally, started, requestId),
       );
     };
   }

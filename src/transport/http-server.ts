@@ -1,5 +1,6 @@
 import * as http from "node:http";
 import * as http2 from "node:http2";
+import type { CallMeter } from "../observe/call-meter.js";
 import type { PlainHandler } from "../rpc/authzen.js";
 import type { ServiceBinding } from "../rpc/handlers.js";
 import { addConnectService } from "./connect-adapter.js";
@@ -23,6 +24,10 @@ export interface HttpOptions {
   /** Connection and request limits; DEFAULT_LIMITS unless a test needs shorter ones. */
   readonly limits?: TransportLimits | undefined;
   /** Plain JSON endpoints (AuthZEN): which paths they serve, and their handler. */
+  /** Times and counts every Connect call and plain request; unset, nothing is recorded. */
+  readonly meter?: CallMeter | undefined;
+  /** The server's metrics in the Prometheus text format, for GET /metrics; unset, /metrics is not served. */
+  readonly metrics?: (() => Promise<{ readonly contentType: string; readonly text: string }>) | undefined;
   readonly plain?:
     | {
         readonly serves: (path: string) => boolean;
@@ -55,6 +60,22 @@ function sendJson(
   res.end(text);
 }
 
+/** GET /metrics: the Prometheus text, or 503 when it cannot be had (a worker did not answer). */
+function serveMetrics(
+  metrics: NonNullable<HttpOptions["metrics"]>,
+  res: http.ServerResponse | http2.Http2ServerResponse,
+): void {
+  metrics().then(
+    ({ contentType, text }) => {
+      res.writeHead(200, { "content-type": contentType, "content-length": Buffer.byteLength(text) });
+      res.end(text);
+    },
+    () => {
+      if (!res.headersSent) sendJson(res, 503, { error: "metrics unavailable", reason: "UNAVAILABLE" });
+    },
+  );
+}
+
 /**
  * The HTTP port: Connect (JSON and binary) and gRPC-Web for every service, plus the plain
  * endpoints. Built, not started: the caller listens.
@@ -62,7 +83,7 @@ function sendJson(
 export function createHttpServer(opts: HttpOptions): http.Server | http2.Http2SecureServer {
   const connect = connectHandler({
     routes: (router) => {
-      for (const b of opts.bindings) addConnectService(router, b);
+      for (const b of opts.bindings) addConnectService(router, b, opts.meter);
     },
     maxMessageBytes: opts.maxMessageBytes,
   });
@@ -85,8 +106,15 @@ export function createHttpServer(opts: HttpOptions): http.Server | http2.Http2Se
         ? sendJson(res, 200, { status: "SERVING" })
         : sendJson(res, 503, { status: "NOT_SERVING" });
     }
+    if (req.method === "GET" && path === "/metrics" && opts.metrics) return serveMetrics(opts.metrics, res);
     if (opts.plain?.serves(path ?? "")) {
-      return servePlain(opts.plain.handler, req, res, { maxBytes: opts.maxMessageBytes, tls: !!opts.tls });
+      // The path is one of the plain endpoints' fixed set: a bounded label.
+      const tally = opts.meter?.route(path ?? "");
+      return servePlain(opts.plain.handler, req, res, {
+        maxBytes: opts.maxMessageBytes,
+        tls: !!opts.tls,
+        tally,
+      });
     }
     connect(req, res);
   };

@@ -2,6 +2,7 @@ import type { AddressInfo } from "node:net";
 import { promisify } from "node:util";
 import type * as grpc from "@grpc/grpc-js";
 import { type HealthPort, type HealthReport, listenHealthPort } from "./health-port.js";
+import { listenMetricsPort, type MetricsSource } from "./metrics-port.js";
 import type { Servers } from "./servers.js";
 import type { TlsMaterial } from "./tls.js";
 
@@ -78,6 +79,23 @@ export async function listenHealth(
     const shown = host.includes(":") ? `[${host}]` : host;
     throw new ListenError(
       `cannot listen for health checks on ${shown}:${port}: ${why(err)}; choose another with --health-port (TESSERA_HEALTH_PORT)`,
+    );
+  }
+}
+
+/** Binds the metrics port, or throws a ListenError naming its flag. */
+export async function listenMetrics(
+  host: string,
+  port: number,
+  metrics: MetricsSource,
+  tls?: TlsMaterial,
+): Promise<HealthPort> {
+  try {
+    return await listenMetricsPort(host, port, metrics, tls);
+  } catch (err) {
+    const shown = host.includes(":") ? `[${host}]` : host;
+    throw new ListenError(
+      `cannot listen for metrics on ${shown}:${port}: ${why(err)}; choose another with --metrics-port (TESSERA_METRICS_PORT)`,
     );
   }
 }

@@ -1,6 +1,8 @@
 import type * as http from "node:http";
 import type * as http2 from "node:http2";
 import type { CallContext } from "../core/context.js";
+import type { Tally } from "../observe/call-meter.js";
+import { REQUEST_ID_HEADER, requestIdFrom } from "../observe/request-id.js";
 import type { PlainHandler, PlainResponse } from "../rpc/authzen.js";
 import { reportInternal } from "../rpc/errors.js";
 import { socketPeer } from "./connect-adapter.js";
@@ -17,9 +19,10 @@ type Res = http.ServerResponse | http2.Http2ServerResponse;
 /** A Host header as a URL authority: a name or IP literal and an optional port. */
 const AUTHORITY = /^(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?$/;
 
-function callContext(req: Req): CallContext {
+function callContext(req: Req, requestId: string): CallContext {
   const peer = socketPeer(req.socket);
   return {
+    requestId,
     header: (name) => {
       const v = req.headers[name];
       return Array.isArray(v) ? v[0] : v;
@@ -60,24 +63,34 @@ function readBody(req: Req, maxBytes: number): Promise<Uint8Array | undefined> {
   });
 }
 
-function send(res: Res, answer: PlainResponse): void {
+function send(res: Res, answer: PlainResponse, requestId: string): void {
   const text = JSON.stringify(answer.body);
   res.writeHead(answer.status, {
     "content-type": "application/json",
     "content-length": Buffer.byteLength(text),
     "cache-control": "no-store",
     ...answer.headers,
+    [REQUEST_ID_HEADER]: requestId,
   });
   res.end(text);
 }
 
-/** Serves one plain request with `handler`. */
+/**
+ * Serves one plain request with `handler`. Its request id goes back in `x-request-id`; with a
+ * `tally` (the route's, never one per raw path) the request is timed and counted.
+ */
 export function servePlain(
   handler: PlainHandler,
   req: Req,
   res: Res,
-  opts: { maxBytes: number; tls: boolean },
+  opts: { maxBytes: number; tls: boolean; tally?: Tally | undefined },
 ): void {
+  const started = opts.tally ? performance.now() : 0;
+  const requestId = requestIdFrom(req.headers[REQUEST_ID_HEADER]);
+  const answer = (a: PlainResponse) => {
+    opts.tally?.record(a.status, started, requestId);
+    send(res, a, requestId);
+  };
   const path = (req.url ?? "").split("?")[0] ?? "";
   const body = req.method === "POST" ? readBody(req, opts.maxBytes) : Promise.resolve(new Uint8Array(0));
   body
@@ -86,19 +99,15 @@ export function servePlain(
         method: req.method ?? "",
         path,
         body: text,
-        ctx: callContext(req),
+        ctx: callContext(req, requestId),
         baseUrl: baseUrl(req, opts.tls),
       }),
     )
-    .then(
-      (answer) => send(res, answer),
-      (err) => {
-        // The handler answers every refusal itself: only a broken connection gets here, and
-        // one the client broke is not ours to report.
-        if (req.destroyed) return;
-        reportInternal(err);
-        if (!res.headersSent)
-          send(res, { status: 500, body: { error: "internal error", reason: "INTERNAL" } });
-      },
-    );
+    .then(answer, (err) => {
+      // The handler answers every refusal itself: only a broken connection gets here, and
+      // one the client broke is not ours to report.
+      if (req.destroyed) return;
+      reportInternal(err);
+      if (!res.headersSent) answer({ status: 500, body: { error: "internal error", reason: "INTERNAL" } });
+    });
 }

@@ -11,6 +11,7 @@ import { file_tessera_v1_admin_service } from "../../gen/tessera/v1/admin_servic
 import { file_tessera_v1_auth_service } from "../../gen/tessera/v1/auth_service_pb.js";
 import { file_tessera_v1_system_service } from "../../gen/tessera/v1/system_service_pb.js";
 import type { Tessera } from "../core/tessera.js";
+import type { CallMeter } from "../observe/call-meter.js";
 import { adminService } from "../rpc/admin-service.js";
 import { Admission } from "../rpc/admission.js";
 import { authService } from "../rpc/auth-service.js";
@@ -38,6 +39,10 @@ export interface ServerOptions {
   readonly admission?: { readonly maxInFlight: number; readonly maxLagMs: number } | undefined;
   /** Connection and stream limits; DEFAULT_LIMITS for whatever is not given. */
   readonly limits?: Partial<TransportLimits> | undefined;
+  /** Times and counts every call on both ports (metrics, slow calls); unset, nothing is recorded. */
+  readonly meter?: CallMeter | undefined;
+  /** What GET /metrics on the HTTP port answers; unset, it is not served. */
+  readonly metrics?: (() => Promise<{ readonly contentType: string; readonly text: string }>) | undefined;
   /** Browser origins allowed to call the HTTP port (CORS); none by default. */
   readonly corsOrigins?: readonly string[] | undefined;
 }
@@ -110,7 +115,7 @@ export function createServers(t: Tessera, opts: ServerOptions): Servers {
   health = new HealthState([...bindings, extAuthz].map((b) => b.service.typeName));
   const limits: TransportLimits = { ...DEFAULT_LIMITS, ...opts.limits };
   const server = new grpc.Server(grpcServerOptions(limits, opts.maxMessageBytes));
-  for (const b of [...bindings, extAuthz]) addGrpcService(server, b);
+  for (const b of [...bindings, extAuthz]) addGrpcService(server, b, opts.meter);
   health.addTo(server);
   addReflection(server, [
     file_tessera_v1_auth_service,
@@ -132,6 +137,8 @@ export function createServers(t: Tessera, opts: ServerOptions): Servers {
     limits,
     budget,
     plain: plainEndpoints(t, admission),
+    meter: opts.meter,
+    metrics: opts.metrics,
     corsOrigins: opts.corsOrigins,
   });
   return {

@@ -70,6 +70,11 @@ describe("rate limits per API key", () => {
     if (!refused) throw new Error("nothing was refused");
     expectFailure(refused, grpc.status.RESOURCE_EXHAUSTED, "RATE_LIMITED");
     expect(limitedId).toMatch(/^key_/);
+    // Every refusal is counted where Prometheus sees it (and no key id is a label).
+    const scraped = await (await fetch(`http://127.0.0.1:${f.server.httpPort}/metrics`)).text();
+    const counted = /^tessera_rate_limit_refusals_total (\d+)$/m.exec(scraped)?.[1];
+    expect(Number(counted)).toBeGreaterThanOrEqual(SENT - passed);
+    expect(scraped).not.toContain(limitedId);
   });
 
   it("sends a RetryInfo detail in grpc-status-details-bin", async () => {

@@ -36,6 +36,8 @@ export interface ServeReady {
   readonly httpPort: number;
   /** The health port, when --health-port was given. */
   readonly healthPort?: number | undefined;
+  /** The metrics port, when --metrics-port was given. */
+  readonly metricsPort?: number | undefined;
   /** The dev-org banner's `export NAME=value` lines (the banner is on stderr). */
   readonly exports: Readonly<Record<string, string>>;
 }
@@ -92,6 +94,7 @@ export function spawnServe(
         grpcPort?: number;
         httpPort?: number;
         healthPort?: number;
+        metricsPort?: number;
         devOrg?: boolean;
       };
       if (log.msg !== "tessera listening") return;
@@ -101,6 +104,7 @@ export function spawnServe(
           grpcPort: log.grpcPort ?? 0,
           httpPort: log.httpPort ?? 0,
           healthPort: log.healthPort,
+          metricsPort: log.metricsPort,
           exports,
         });
       };

@@ -132,6 +132,25 @@ describe("layering (STYLE.md)", () => {
     expect(edges(inDomain, (t) => t.startsWith("src/") && !t.startsWith("src/domain/"))).toEqual([]);
   });
 
+  it("only src/observe/metrics.ts imports prom-client", () => {
+    expect(
+      edges(
+        (f) => f.path !== "src/observe/metrics.ts",
+        (t) => t === "prom-client" || t.startsWith("prom-client/"),
+      ),
+    ).toEqual([]);
+  });
+
+  it("src/observe is used only above core (core, auth, audit, store, engine and domain expose stats() instead)", () => {
+    const below = (f: SourceFile) => /^src\/(core|auth|audit|store|engine|domain)\//.test(f.path);
+    expect(edges(below, (t) => t.startsWith("src/observe/"))).toEqual([]);
+  });
+
+  it("src/observe imports nothing from transport, rpc, cli or store", () => {
+    const inObserve = (f: SourceFile) => f.path.startsWith("src/observe/");
+    expect(edges(inObserve, (t) => /^src\/(transport|rpc|cli|store)\//.test(t))).toEqual([]);
+  });
+
   it("src/ops (the production checklist) sits under the CLI: it imports no wire layer, and nothing but src/cli imports it", () => {
     const inOps = (f: SourceFile) => f.path.startsWith("src/ops/");
     expect(edges(inOps, (t) => /^(gen|src\/(rpc|transport|cli))(\/|$)/.test(t))).toEqual([]);

@@ -2,6 +2,7 @@ import cluster from "node:cluster";
 import type { Command } from "commander";
 import {
   bootstrapDataDir,
+  metricsFromPrimary,
   prepareDataDir,
   reportHealth,
   reportListening,
@@ -15,11 +16,12 @@ import { devCredentialsPath, readDevCredentials, writeDevCredentials } from "../
 import type { NewOrg } from "../../core/bootstrap.js";
 import { createLogger, type Logger, resolveLogFormat } from "../../log.js";
 import { readTlsOrRefuse, startTessera } from "../../main.js";
+import { answerClusterScrapes, clusterMetricsText, METRICS_CONTENT_TYPE } from "../../observe/metrics.js";
 import { checkEnvOf, enforceProduction, ProductionRefusal, productionConfig } from "../../ops/production.js";
 import { setInternalErrorLogger } from "../../rpc/errors.js";
 import type { CallObserver } from "../../rpc/request-log.js";
 import type { HealthPort, HealthReport } from "../../transport/health-port.js";
-import { listenHealth } from "../../transport/listen.js";
+import { listenHealth, listenMetrics } from "../../transport/listen.js";
 import { CliError, EXIT } from "../output.js";
 import { addSettingFlags } from "./serve-options.js";
 
@@ -50,12 +52,20 @@ interface Ports {
   readonly grpcPort: number;
   readonly httpPort: number;
   readonly healthPort?: number | undefined;
+  readonly metricsPort?: number | undefined;
 }
 
 /** The health port when --health-port is set (bound before anything else starts). */
 function healthPort(config: Config, report: () => HealthReport): Promise<HealthPort | undefined> {
   if (config.healthPort === undefined) return Promise.resolve(undefined);
   return listenHealth(config.host, config.healthPort, report, readTlsOrRefuse(config));
+}
+
+/** The metrics port when --metrics-port is set (bound, like the health port, before anything else starts). */
+function metricsPort(config: Config, text: () => Promise<string>): Promise<HealthPort | undefined> {
+  if (config.metricsPort === undefined) return Promise.resolve(undefined);
+  const source = () => text().then((t) => ({ contentType: METRICS_CONTENT_TYPE, text: t }));
+  return listenMetrics(config.host, config.metricsPort, source, readTlsOrRefuse(config));
 }
 
 function announce(config: Config, log: Logger, ports: Ports, org?: NewOrg) {
@@ -80,6 +90,7 @@ function announce(config: Config, log: Logger, ports: Ports, org?: NewOrg) {
       grpcPort: ports.grpcPort,
       httpPort: ports.httpPort,
       healthPort: ports.healthPort,
+      metricsPort: ports.metricsPort,
       host: config.host,
       dataDir: config.dataDir,
       workers: config.workers,
@@ -107,14 +118,24 @@ async function runServer(config: Config, log: Logger): Promise<void> {
   const health = cluster.isWorker
     ? undefined
     : await healthPort(config, () => ({ live: true, ready: running?.ready() ?? false }));
+  // A worker answers the primary's scrapes at once (empty until it has metrics), so one still
+  // starting does not stall them.
+  if (cluster.isWorker) answerClusterScrapes();
+  const metrics = cluster.isWorker
+    ? undefined
+    : await metricsPort(config, () => running?.metrics?.text() ?? Promise.reject(new Error("no metrics")));
   try {
     running = await startTessera(config, {
       onSyncError: (err) => log.error({ err }, "applying a change failed"),
       observeCall: requestLog(log),
+      onSlowCall: (call) => log.warn(call, "slow call"),
+      // With --workers, /metrics on the HTTP port answers for the whole server.
+      metricsText: cluster.isWorker ? () => metricsFromPrimary() : undefined,
       workerId: cluster.worker?.id ?? 0,
     });
   } catch (err) {
     await health?.close();
+    await metrics?.close();
     // A worker leaves the telling to the primary, which stops the whole server once.
     if (cluster.isWorker) return reportStartFailed(err instanceof Error ? err.message : String(err));
     throw err;
@@ -129,12 +150,18 @@ async function runServer(config: Config, log: Logger): Promise<void> {
     ),
   );
   if (cluster.isWorker) {
+    answerClusterScrapes(started.metrics);
     // Rate limits hold for the whole server: their buckets live in the primary.
     useClusterQuota(started.tessera.rateLimits, config.workers);
     reportListening(started.grpcPort, started.httpPort);
     reportHealth(() => started.ready());
   } else {
-    const ports = { grpcPort: started.grpcPort, httpPort: started.httpPort, healthPort: health?.port };
+    const ports = {
+      grpcPort: started.grpcPort,
+      httpPort: started.httpPort,
+      healthPort: health?.port,
+      metricsPort: metrics?.port,
+    };
     announce(config, log, ports, started.devOrg);
   }
   let stopping = false;
@@ -145,6 +172,7 @@ async function runServer(config: Config, log: Logger): Promise<void> {
     started
       .close()
       .then(() => health?.close())
+      .then(() => metrics?.close())
       .then(
         () => process.exit(0),
         (err: unknown) => {
@@ -199,11 +227,13 @@ export function registerServe(program: Command): void {
     await prepareDataDir(config);
     const workers = new WorkerHealth();
     const health = await healthPort(config, () => workers.report());
+    const metrics = await metricsPort(config, clusterMetricsText);
     serving = true;
     const primaryEvents = {
       onListening: (ports: Ports) => {
         bootstrapDataDir(config).then(
-          (org) => announce(config, log, { ...ports, healthPort: health?.port }, org),
+          (org) =>
+            announce(config, log, { ...ports, healthPort: health?.port, metricsPort: metrics?.port }, org),
           (err: unknown) => log.error({ err }, "creating the development org failed"),
         );
       },
