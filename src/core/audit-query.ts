@@ -1,5 +1,5 @@
 import { TesseraError } from "../domain/errors.js";
-import { AdminAuditLog, type AuditRecord } from "../store/admin-audit.js";
+import { AdminAuditLog, type AuditFilter, type AuditRecord } from "../store/admin-audit.js";
 import type { Db } from "../store/db.js";
 import { type DecisionFilter, DecisionQuery, type LogPosition } from "../store/decision-query.js";
 import type { DecisionRecord } from "../store/decisions.js";
@@ -10,19 +10,11 @@ export const MAX_PAGE = 1000;
 /** Decisions one QueryDecisions call examines at most (a filter matching little stops here). */
 export const SCAN_BUDGET = 200_000;
 
-export interface AuditQueryInput {
-  readonly orgId: string;
-  readonly fromMs?: number | undefined;
-  readonly toMs?: number | undefined;
-  readonly actor?: string | undefined;
-  readonly action?: string | undefined;
-  readonly targetKind?: string | undefined;
-  readonly targetId?: string | undefined;
-  readonly requestId?: string | undefined;
+/** An audit query as the caller asks it: the store's filter, a page size and where to resume. */
+export type AuditQueryInput = Omit<AuditFilter, "afterSeq" | "limit"> & {
   readonly limit?: number | undefined;
   readonly cursor?: string | undefined;
-  readonly newestFirst?: boolean | undefined;
-}
+};
 
 export interface DecisionQueryInput extends DecisionFilter {
   readonly limit?: number | undefined;

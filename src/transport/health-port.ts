@@ -1,6 +1,5 @@
-import * as http from "node:http";
-import * as https from "node:https";
-import type { AddressInfo } from "node:net";
+import type * as http from "node:http";
+import { listenSidePort, type SidePort } from "./side-port.js";
 import type { TlsMaterial } from "./tls.js";
 
 /** What the health port says: whether the server lives, whether it takes calls, and why. */
@@ -12,10 +11,7 @@ export interface HealthReport {
   readonly detail?: Readonly<Record<string, unknown>>;
 }
 
-export interface HealthPort {
-  readonly port: number;
-  close(): Promise<void>;
-}
+export type HealthPort = SidePort;
 
 const json = (res: http.ServerResponse, status: number, body: unknown) => {
   const text = JSON.stringify(body);
@@ -45,24 +41,5 @@ export async function listenHealthPort(
     const ok = path === "/livez" ? r.live : r.ready;
     json(res, ok ? 200 : 503, { status: ok ? "SERVING" : "NOT_SERVING", ...r.detail });
   };
-  const options = { headersTimeout: 5_000, requestTimeout: 5_000, keepAliveTimeout: 5_000 };
-  const server = tls
-    ? https.createServer({ ...options, cert: tls.cert, key: tls.key }, handler)
-    : http.createServer(options, handler);
-  server.maxConnections = 256;
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
+  return listenSidePort(host, port, handler, { timeoutMs: 5_000, maxConnections: 256 }, tls);
 }

@@ -1,7 +1,6 @@
-import * as http from "node:http";
-import * as https from "node:https";
-import type { AddressInfo } from "node:net";
+import type * as http from "node:http";
 import type { HealthPort } from "./health-port.js";
+import { listenSidePort } from "./side-port.js";
 import type { TlsMaterial } from "./tls.js";
 
 /** The metrics text and its content type, as GET /metrics answers them. */
@@ -30,26 +29,7 @@ export async function listenMetricsPort(
       () => plain(res, 503, "metrics unavailable\n"),
     );
   };
-  const options = { headersTimeout: 10_000, requestTimeout: 10_000, keepAliveTimeout: 5_000 };
-  const server = tls
-    ? https.createServer({ ...options, cert: tls.cert, key: tls.key }, handler)
-    : http.createServer(options, handler);
-  server.maxConnections = 64;
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
+  return listenSidePort(host, port, handler, { timeoutMs: 10_000, maxConnections: 64 }, tls);
 }
 
 function plain(res: http.ServerResponse, status: number, text: string): void {
