@@ -481,6 +481,39 @@ async function durabilityOnly() {
 }
 
 /**
+ * `BENCH_ONLY=ops npm run bench`: only what issue #13's operations cost on Authorize
+ * (attributes): the same Tessera with metrics on (the default) and off, and with every key
+ * rate-limited far above the load (never hit), interleaved rounds, the ratios printed. No report.
+ */
+async function opsOnly() {
+  const h2loadVersion = await ensureH2load();
+  const workers = Number(process.env.BENCH_WORKERS ?? availableParallelism());
+  log(`${h2loadVersion}; Tessera with --workers ${workers}, n=${N}`);
+  const common = { tmp, workers, policy: SCENARIO_POLICY, ready: scenarioReady(workers) };
+  const plain = await startTessera({ ...common, instance: "small" });
+  const off = await startTessera({ ...common, instance: "nometrics", extraArgs: ["--no-metrics"] });
+  const limited = await startTessera({
+    ...common,
+    instance: "limited",
+    extraArgs: ["--rate-limit-key-rps", "10000000", "--rate-limit-key-burst", "10000000"],
+  });
+  const cases = [
+    await authorizeAttrs(plain, "attrs", "metrics on, no limits", workers),
+    await authorizeAttrs(off, "nometrics", "metrics off", workers),
+    await authorizeAttrs(limited, "limited", "rate limits not hit", workers),
+  ];
+  for (let round = 1; round <= ROUNDS; round++) {
+    log(`throughput, round ${round} of ${ROUNDS}`);
+    for (const c of cases) await throughput(c, round);
+  }
+  const rps = (caseId) => best().find((r) => r.caseId === caseId && r.mode === "throughput").reqPerSec;
+  log(`metrics: with / without, req/s: ${(rps("attrs") / rps("nometrics")).toFixed(3)} (goal ≥ 0.97)`);
+  log(
+    `rate limits (not hit): with / without, req/s: ${(rps("limited") / rps("attrs")).toFixed(3)} (goal ≥ 0.97)`,
+  );
+}
+
+/**
  * `BENCH_ONLY=overload npm run bench`: only the overload case, once per `--max-streams` value
  * in BENCH_MAX_STREAMS (comma-separated; default: the server's default), each beside its own
  * best throughput (-c 4 -m 32) and the throughput of as many connections as the overload with
@@ -570,6 +603,15 @@ async function main() {
       ...settings,
     });
   const nolog = logOff && (await variant("nolog", { env: logOff.env, extraArgs: logOff.extraArgs }));
+  // What metrics cost (issue #13): the same Tessera with --no-metrics.
+  const nometrics =
+    options.has("--no-metrics") && (await variant("nometrics", { extraArgs: ["--no-metrics"] }));
+  // What rate limits cost when not hit: every key limited, far above what the bench sends.
+  const limited =
+    options.has("--rate-limit-key-rps") &&
+    (await variant("limited", {
+      extraArgs: ["--rate-limit-key-rps", "10000000", "--rate-limit-key-burst", "10000000"],
+    }));
   // What sync durability costs: the same Tessera answering only once each decision is stored.
   const logSync = decisionLogSync(options);
   const syncLog = logSync && (await variant("sync", { extraArgs: logSync.extraArgs }));
@@ -695,6 +737,8 @@ async function main() {
       calls,
     ));
   const syncAttrs = syncLog && (await authorizeAttrs(syncLog, "sync", "decision log sync", workers));
+  const nometricsAttrs = nometrics && (await authorizeAttrs(nometrics, "nometrics", "metrics off", workers));
+  const limitedAttrs = limited && (await authorizeAttrs(limited, "limited", "rate limits not hit", workers));
   const mesh = await meshCases(tessera, cerbos, calls);
   log(
     "every target answered as expected (ALLOW / EFFECT_ALLOW / a principal / a token / ok_response / decision true); measuring",
@@ -714,6 +758,8 @@ async function main() {
       mesh.authzen,
       bigAttrs,
       nologAttrs,
+      nometricsAttrs,
+      limitedAttrs,
       syncAttrs,
       limitAuthn,
       authn,
@@ -796,7 +842,7 @@ async function main() {
 }
 
 try {
-  const onlyCases = { durability: durabilityOnly, overload: overloadOnly, mesh: meshOnly };
+  const onlyCases = { durability: durabilityOnly, overload: overloadOnly, mesh: meshOnly, ops: opsOnly };
   const only = process.env.BENCH_ONLY;
   if (only && !(only in onlyCases))
     throw new Error(`BENCH_ONLY=${only}: expected one of ${Object.keys(onlyCases).join(", ")}`);
