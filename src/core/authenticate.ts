@@ -29,6 +29,8 @@ export interface AuthenticatorDeps {
   readonly agentCredentials: AgentCredentialService;
   readonly users: UserService;
   readonly sessions: Sessions;
+  /** Told of each agent credential exchange (its secret or client assertion), counted as the agent's use. */
+  readonly usage?: { counted(orgId: string, credential: string): void } | undefined;
 }
 
 /** Agents' sessions carry every scope: policies decide by role and tier; minted tokens narrow it. */
@@ -123,7 +125,11 @@ export class Authenticator {
     } else if (cred?.kind === "clientAssertion") {
       const { agent, start } = await this.d.agentCredentials.authenticateAssertion(cred.assertion);
       session = { subject: agentSubject(agent), method: "client_assertion", start };
-    } else if (cred?.kind === "password") {
+    }
+    // An agent's login is a use of the agent, as its bearer tokens' calls are (`agent:ID`).
+    if (session?.subject.kind === "agent")
+      this.d.usage?.counted(session.subject.orgId, `agent:${session.subject.id}`);
+    else if (cred?.kind === "password") {
       if (!cred.orgId) throw new TesseraError("ORG_MISSING", "a password login names its org (org_id)");
       const login = this.d.users.login(cred.orgId, cred.username, cred.password, loginOrigin(ctx));
       const { user, start } = await login;
