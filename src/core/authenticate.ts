@@ -6,7 +6,7 @@ import { TesseraError } from "../domain/errors.js";
 import { formatIdentity } from "../domain/identity.js";
 import type { AuthMethod, Principal } from "../domain/principal.js";
 import type { AgentRecord } from "../store/agents.js";
-import { bearerOf } from "./access.js";
+import { bearerOf, type Caller } from "./access.js";
 import type { AgentCredentialService } from "./agent-credentials.js";
 import type { CallContext } from "./context.js";
 import { loginOrigin } from "./login-source.js";
@@ -30,7 +30,12 @@ export interface AuthenticatorDeps {
   readonly users: UserService;
   readonly sessions: Sessions;
   /** Told of each agent credential exchange (its secret or client assertion), counted as the agent's use. */
-  readonly usage?: { counted(orgId: string, credential: string): void } | undefined;
+  readonly usage?:
+    | {
+        counted(orgId: string, credential: string): void;
+        used(caller: Caller, ctx: CallContext): void;
+      }
+    | undefined;
 }
 
 /** Agents' sessions carry every scope: policies decide by role and tier; minted tokens narrow it. */
@@ -187,7 +192,12 @@ export class Authenticator {
   /** The principal of the caller's own credential: bearer token, API key (+ admin token), or mTLS. */
   async whoAmI(ctx: CallContext): Promise<Principal> {
     const bearer = bearerOf(ctx);
-    if (bearer) return this.principalOf({ kind: "token", token: bearer }, ctx);
+    if (bearer) {
+      const claims = await this.d.verifier.verify(bearer);
+      // The caller's own token: a use of its credential (once per call, as access counts it).
+      this.d.usage?.used({ orgId: claims.org, id: `${claims.kind ?? "agent"}:${claims.sub}` }, ctx);
+      return principalFromClaims(claims);
+    }
     const apiKey = ctx.header("x-api-key");
     const adminToken = ctx.header("x-admin-token");
     if (apiKey && adminToken) return this.principalOf({ kind: "adminToken", apiKey, adminToken }, ctx);
