@@ -130,11 +130,7 @@ export class Authenticator {
     } else if (cred?.kind === "clientAssertion") {
       const { agent, start } = await this.d.agentCredentials.authenticateAssertion(cred.assertion);
       session = { subject: agentSubject(agent), method: "client_assertion", start };
-    }
-    // An agent's login is a use of the agent, as its bearer tokens' calls are (`agent:ID`).
-    if (session?.subject.kind === "agent")
-      this.d.usage?.counted(session.subject.orgId, `agent:${session.subject.id}`);
-    else if (cred?.kind === "password") {
+    } else if (cred?.kind === "password") {
       if (!cred.orgId) throw new TesseraError("ORG_MISSING", "a password login names its org (org_id)");
       const login = this.d.users.login(cred.orgId, cred.username, cred.password, loginOrigin(ctx));
       const { user, start } = await login;
@@ -142,9 +138,12 @@ export class Authenticator {
     }
     if (session) {
       const principal = fromSubject(session.subject, session.method);
-      return issueTokens
-        ? { principal, tokens: await this.d.sessions.issue(session.subject, session.start) }
-        : { principal };
+      const tokens = issueTokens ? await this.d.sessions.issue(session.subject, session.start) : undefined;
+      // An agent's login is a use of the agent, as its bearer tokens' calls are (`agent:ID`),
+      // counted once it succeeded (a login refused for its tokens' size counts nothing).
+      const { subject } = session;
+      if (subject.kind === "agent") this.d.usage?.counted(subject.orgId, `agent:${subject.id}`);
+      return tokens ? { principal, tokens } : { principal };
     }
     if (issueTokens) {
       throw new TesseraError(
