@@ -94,6 +94,14 @@ export class OrgCredentials {
    * over it. Each way of getting this wrong has its own reason.
    */
   adminOrg(apiKey: string | undefined, adminToken: string | undefined): string {
+    return this.adminPair(apiKey, adminToken).orgId;
+  }
+
+  /** `adminOrg`, also naming the pair's API key and admin token (their ids, never secrets). */
+  adminPair(
+    apiKey: string | undefined,
+    adminToken: string | undefined,
+  ): { orgId: string; keyId: string; tokenId: string } {
     if (!adminToken) {
       throw new TesseraError("ADMIN_TOKEN_MISSING", "this call needs an admin token (x-admin-token)");
     }
@@ -103,7 +111,8 @@ export class OrgCredentials {
         "an admin token must come with its org's API key (x-api-key)",
       );
     }
-    const orgId = this.orgOfApiKey(apiKey);
+    const key = this.apiKey(apiKey);
+    const orgId = key.orgId;
     const row = this.lookup("adminToken", "admin_token", adminToken);
     if (row.orgId !== orgId) {
       throw new TesseraError(
@@ -111,6 +120,6 @@ export class OrgCredentials {
         "the admin token does not belong to the API key's org",
       );
     }
-    return orgId;
+    return { orgId, keyId: key.id, tokenId: row.id };
   }
 }

@@ -1,6 +1,6 @@
 import type { Agent } from "../../gen/tessera/v1/types_pb.js";
 import type { Clients } from "./client.js";
-import { agentJson, agentLine } from "./format.js";
+import { agentJson, agentLine, usageJson, usageText } from "./format.js";
 import { CliError, EXIT, emit } from "./output.js";
 
 /** Ids the server issues start with this; anything else given for an agent is its name. */
@@ -33,11 +33,22 @@ export async function resolveAgentId(clients: Clients, ref: string): Promise<str
 }
 
 /** Prints an agent (JSON or one line), naming its parent when it has one. */
-export async function showAgent(clients: Clients, json: boolean, a: Agent): Promise<void> {
+export async function showAgent(
+  clients: Clients,
+  json: boolean,
+  a: Agent,
+  unusedDays?: number,
+): Promise<void> {
   let parentName: string | undefined;
   if (a.parentId) {
     const res = await clients.admin.getAgent({ id: a.parentId }, { headers: clients.adminHeaders() });
     parentName = res.agent?.name;
   }
-  emit(json, { ...agentJson(a), ...(parentName ? { parentName } : {}) }, () => agentLine(a, parentName));
+  // With `unusedDays` (agents get), its credentials' usage too.
+  const usage = unusedDays === undefined ? undefined : usageJson(a, unusedDays);
+  emit(
+    json,
+    { ...agentJson(a), ...(parentName ? { parentName } : {}), ...usage },
+    () => agentLine(a, parentName) + (unusedDays === undefined ? "" : `  ${usageText(a, unusedDays)}`),
+  );
 }

@@ -55,7 +55,12 @@ export interface AccessDeps {
   readonly identities: BoundIdentities;
   readonly operators: OperatorRepository;
   /** Told of each call's resolved credential (usage counts, new sources); at most once per call. */
-  readonly usage?: { used(caller: Caller, ctx: CallContext): void } | undefined;
+  readonly usage?:
+    | {
+        used(caller: Caller, ctx: CallContext): void;
+        usedAdminToken(orgId: string, tokenId: string, ctx: CallContext): void;
+      }
+    | undefined;
 }
 
 /** The header carrying the server operator's token (tso_…). */
@@ -83,32 +88,39 @@ export class AccessControl {
 
   /** `admin`, also saying which credential the caller is (for the policy history). */
   async adminCaller(ctx: CallContext, scope: AdminScope): Promise<AdminCaller> {
-    const { method, ...caller } = await this.resolveAdmin(ctx, scope);
+    const { method, adminTokenId, ...caller } = await this.resolveAdmin(ctx, scope);
     // The audit trail names this caller for every change the call makes.
     noteAuditActor({ principal: caller.actor, method });
     const sep = caller.actor.indexOf(":");
-    // The actor names the credential: admin:KEY_ID counts as the org's API key.
+    // The actor names the credential: admin:KEY_ID counts as the org's API key (once per call),
+    // and the admin token beside it counts on its own.
     const kind = caller.actor.slice(0, sep);
     this.used(
       { orgId: caller.orgId, id: `${kind === "admin" ? "api_key" : kind}:${caller.actor.slice(sep + 1)}` },
       ctx,
     );
+    if (adminTokenId) this.d.usage?.usedAdminToken(caller.orgId, adminTokenId, ctx);
     return caller;
   }
 
   private async resolveAdmin(
     ctx: CallContext,
     scope: AdminScope,
-  ): Promise<AdminCaller & { method: AuthMethod }> {
+  ): Promise<AdminCaller & { method: AuthMethod; adminTokenId?: string }> {
     const apiKey = ctx.header("x-api-key");
     const adminToken = ctx.header("x-admin-token");
     if (adminToken || !apiKey) {
       const bearer = bearerOf(ctx);
       if (bearer && !adminToken) return this.userAdmin(bearer, scope);
       if (!adminToken && !apiKey) refuseOperatorAsOrg(ctx);
-      const orgId = this.d.credentials.adminOrg(apiKey, adminToken);
-      // The pair checked out, so the API key is known (and cached): its id names the caller.
-      return { orgId, actor: `admin:${this.d.credentials.apiKey(apiKey ?? "").id}`, method: "admin_token" };
+      const pair = this.d.credentials.adminPair(apiKey, adminToken);
+      // The API key's id names the caller; the admin token's is counted beside it.
+      return {
+        orgId: pair.orgId,
+        actor: `admin:${pair.keyId}`,
+        method: "admin_token",
+        adminTokenId: pair.tokenId,
+      };
     }
     const key = this.d.credentials.apiKey(apiKey);
     // The org's primary key names the org but proves no authority without its admin token.

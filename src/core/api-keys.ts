@@ -94,6 +94,11 @@ export class ApiKeyService {
     return this.d.orgs.scopedKeys(orgId);
   }
 
+  /** The org's live primary API key and admin token (never their secrets). */
+  orgCredentials(orgId: string): CredentialRow[] {
+    return this.d.orgs.primaryCredentials(orgId);
+  }
+
   revoke(orgId: string, id: string): void {
     if (!this.d.orgs.revokeKey(orgId, id, this.nowSec()))
       throw new TesseraError("API_KEY_NOT_FOUND", "no such live API key in this org");

@@ -6,7 +6,7 @@ import { TesseraError } from "../domain/errors.js";
 import { formatIdentity } from "../domain/identity.js";
 import type { AuthMethod, Principal } from "../domain/principal.js";
 import type { AgentRecord } from "../store/agents.js";
-import { bearerOf } from "./access.js";
+import { bearerOf, type Caller } from "./access.js";
 import type { AgentCredentialService } from "./agent-credentials.js";
 import type { CallContext } from "./context.js";
 import { loginOrigin } from "./login-source.js";
@@ -29,6 +29,13 @@ export interface AuthenticatorDeps {
   readonly agentCredentials: AgentCredentialService;
   readonly users: UserService;
   readonly sessions: Sessions;
+  /** Told of each agent credential exchange (its secret or client assertion), counted as the agent's use. */
+  readonly usage?:
+    | {
+        counted(orgId: string, credential: string): void;
+        used(caller: Caller, ctx: CallContext): void;
+      }
+    | undefined;
 }
 
 /** Agents' sessions carry every scope: policies decide by role and tier; minted tokens narrow it. */
@@ -131,9 +138,12 @@ export class Authenticator {
     }
     if (session) {
       const principal = fromSubject(session.subject, session.method);
-      return issueTokens
-        ? { principal, tokens: await this.d.sessions.issue(session.subject, session.start) }
-        : { principal };
+      const tokens = issueTokens ? await this.d.sessions.issue(session.subject, session.start) : undefined;
+      // An agent's login is a use of the agent, as its bearer tokens' calls are (`agent:ID`),
+      // counted once it succeeded (a login refused for its tokens' size counts nothing).
+      const { subject } = session;
+      if (subject.kind === "agent") this.d.usage?.counted(subject.orgId, `agent:${subject.id}`);
+      return tokens ? { principal, tokens } : { principal };
     }
     if (issueTokens) {
       throw new TesseraError(
@@ -181,7 +191,12 @@ export class Authenticator {
   /** The principal of the caller's own credential: bearer token, API key (+ admin token), or mTLS. */
   async whoAmI(ctx: CallContext): Promise<Principal> {
     const bearer = bearerOf(ctx);
-    if (bearer) return this.principalOf({ kind: "token", token: bearer }, ctx);
+    if (bearer) {
+      const claims = await this.d.verifier.verify(bearer);
+      // The caller's own token: a use of its credential (once per call, as access counts it).
+      this.d.usage?.used({ orgId: claims.org, id: `${claims.kind ?? "agent"}:${claims.sub}` }, ctx);
+      return principalFromClaims(claims);
+    }
     const apiKey = ctx.header("x-api-key");
     const adminToken = ctx.header("x-admin-token");
     if (apiKey && adminToken) return this.principalOf({ kind: "adminToken", apiKey, adminToken }, ctx);

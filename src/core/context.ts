@@ -14,4 +14,6 @@ export interface CallContext {
   readonly requestId?: string | undefined;
   /** Set once the call's credential has been counted (core/credential-usage.ts): counted once. */
   usageCounted?: boolean;
+  /** Set once the admin token beside the call's API key has been counted. */
+  adminTokenCounted?: boolean;
 }

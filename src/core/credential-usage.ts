@@ -53,18 +53,37 @@ export class CredentialUsage {
   used(caller: Caller, ctx: CallContext): void {
     if (ctx.usageCounted) return;
     ctx.usageCounted = true;
+    this.count(caller.orgId, caller.id);
+    this.noteSource(caller, ctx);
+  }
+
+  /**
+   * Counts the admin token an admin call presents beside the org's API key (the key is the
+   * call's credential, counted by `used`), at most once per call.
+   */
+  usedAdminToken(orgId: string, tokenId: string, ctx: CallContext): void {
+    if (ctx.adminTokenCounted) return;
+    ctx.adminTokenCounted = true;
+    this.count(orgId, `admin_token:${tokenId}`);
+  }
+
+  /** Counts one use of a credential that is not the call's own (an agent's secret on Authenticate). */
+  counted(orgId: string, credential: string): void {
+    this.count(orgId, credential);
+  }
+
+  private count(orgId: string, id: string): void {
     // An id names one credential of one org; should an mTLS identity move to another org
     // between flushes, its calls are still told apart by org.
-    const p = this.pending.get(caller.id);
-    if (p && p.orgId === caller.orgId) p.count++;
-    else if (!p) this.pending.set(caller.id, { orgId: caller.orgId, count: 1 });
+    const p = this.pending.get(id);
+    if (p && p.orgId === orgId) p.count++;
+    else if (!p) this.pending.set(id, { orgId, count: 1 });
     else {
-      const key = `${caller.orgId}\u0000${caller.id}`;
+      const key = `${orgId}\u0000${id}`;
       const q = this.pending.get(key);
       if (q) q.count++;
-      else this.pending.set(key, { orgId: caller.orgId, count: 1 });
+      else this.pending.set(key, { orgId, count: 1 });
     }
-    this.noteSource(caller, ctx);
   }
 
   /**

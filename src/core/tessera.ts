@@ -177,6 +177,7 @@ export async function buildTessera(
     agentCredentials,
     users,
     sessions,
+    usage,
   });
   const minter = new Minter({ settings, access, verifier, signer, agents: store.agents, now });
   const apiKeys = new ApiKeyService({ orgs: store.orgs, credentials, now });

@@ -45,10 +45,14 @@ export function adminService(t: Tessera): ServiceBinding {
         return { agent: agentToPb(agent) };
       },
       async getAgent(req, ctx) {
-        return { agent: agentToPb(a.getAgent(await agents(ctx), req.id)) };
+        const orgId = await agents(ctx);
+        const agent = a.getAgent(orgId, req.id);
+        return { agent: agentToPb(agent, t.usage.ofOrg(orgId).get(`agent:${agent.id}`)) };
       },
       async listAgents(_req, ctx) {
-        return { agents: a.listAgents(await agents(ctx)).map(agentToPb) };
+        const orgId = await agents(ctx);
+        const usage = t.usage.ofOrg(orgId);
+        return { agents: a.listAgents(orgId).map((ag) => agentToPb(ag, usage.get(`agent:${ag.id}`))) };
       },
       async updateAgent(req, ctx) {
         const agent = a.updateAgent(await agents(ctx), req.id, {
@@ -126,7 +130,13 @@ export function adminService(t: Tessera): ServiceBinding {
       async listApiKeys(_req, ctx) {
         const orgId = await a.adminOrg(ctx);
         const usage = t.usage.ofOrg(orgId);
-        return { keys: t.apiKeys.list(orgId).map((k) => apiKeyToPb(k, usage.get(`api_key:${k.id}`))) };
+        return {
+          keys: t.apiKeys.list(orgId).map((k) => apiKeyToPb(k, usage.get(`api_key:${k.id}`))),
+          orgCredentials: t.apiKeys.orgCredentials(orgId).map((k) => ({
+            ...apiKeyToPb(k, usage.get(`${k.kind}:${k.id}`)),
+            kind: k.kind === "admin_token" ? "admin_token" : "primary",
+          })),
+        };
       },
       async revokeApiKey(req, ctx) {
         t.apiKeys.revoke(await a.adminOrg(ctx), req.id);

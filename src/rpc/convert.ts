@@ -76,8 +76,10 @@ export function principalToPb(p: Principal): MessageInitShape<typeof PrincipalSc
   };
 }
 
-export function agentToPb(a: AgentRecord) {
+/** An agent for the wire, with its credentials' usage when known. */
+export function agentToPb(a: AgentRecord, usage?: { lastUsedAt: number; count: number }) {
   return create(AgentSchema, {
+    ...(usage ? { lastUsedAt: secondsToTimestamp(usage.lastUsedAt), useCount: BigInt(usage.count) } : {}),
     id: a.id,
     orgId: a.orgId,
     name: a.name,

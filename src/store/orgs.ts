@@ -160,6 +160,16 @@ export class OrgRepository {
       .map(toRow);
   }
 
+  /** The org's live primary API key and admin token (the credentials without scopes). */
+  primaryCredentials(orgId: string): CredentialRow[] {
+    return this.db
+      .prepare<[string], CredentialDbRow>(
+        "SELECT * FROM org_credentials WHERE org_id = ? AND scopes IS NULL AND revoked_at IS NULL ORDER BY kind DESC, id",
+      )
+      .all(orgId)
+      .map(toRow);
+  }
+
   scopedKey(orgId: string, id: string): CredentialRow | undefined {
     const row = this.db
       .prepare<[string, string], CredentialDbRow>(

@@ -19,6 +19,7 @@ class GrpcCallContext implements CallContext {
   private peerIdentity: PeerIdentity | undefined | null = null;
   /** Declared here so that setting it keeps the object's shape (see CredentialUsage). */
   usageCounted = false;
+  adminTokenCounted = false;
 
   constructor(
     private readonly call: grpc.ServerUnaryCall<unknown, unknown>,

@@ -2,7 +2,16 @@ import type { Command } from "commander";
 import { resolveAgent, resolveAgentId, showAgent } from "../agent-ref.js";
 import { clientsFor, collect } from "../common.js";
 import { confirm, withYes } from "../confirm.js";
-import { agentJson, agentLine, ROLE_HELP, tierArg, tierOption } from "../format.js";
+import {
+  agentJson,
+  agentLine,
+  ROLE_HELP,
+  tierArg,
+  tierOption,
+  unusedDaysArg,
+  usageJson,
+  usageText,
+} from "../format.js";
 import { emit } from "../output.js";
 import { topLevel } from "../registry.js";
 import { registerAgentUpdate } from "./agents-update.js";
@@ -39,23 +48,29 @@ function registerCreate(agents: Command): void {
 function registerReads(agents: Command): void {
   agents
     .command("list")
-    .description("list the org's agents")
-    .action(async (_o: unknown, cmd: Command) => {
+    .description("list the org's agents, when each last used its credentials and how often")
+    .option("--unused-days <n>", "flag live agents not used for this many days", "30")
+    .action(async (o: { unusedDays: string }, cmd: Command) => {
+      const days = unusedDaysArg(o.unusedDays);
       const { clients, json } = await clientsFor(cmd);
       const res = await clients.admin.listAgents({}, { headers: clients.adminHeaders() });
       const names = new Map(res.agents.map((a) => [a.id, a.name]));
       emit(
         json,
-        { agents: res.agents.map(agentJson) },
-        () => res.agents.map((a) => agentLine(a, names.get(a.parentId))).join("\n") || "(no agents)",
+        { agents: res.agents.map((a) => ({ ...agentJson(a), ...usageJson(a, days) })) },
+        () =>
+          res.agents.map((a) => `${agentLine(a, names.get(a.parentId))}  ${usageText(a, days)}`).join("\n") ||
+          "(no agents)",
       );
     });
   agents
     .command("get <agent>")
-    .description("show one agent, by NAME or ID, with its parent")
-    .action(async (ref: string, _o: unknown, cmd: Command) => {
+    .description("show one agent, by NAME or ID, with its parent and its credentials' usage")
+    .option("--unused-days <n>", "flag the agent if not used for this many days", "30")
+    .action(async (ref: string, o: { unusedDays: string }, cmd: Command) => {
+      const days = unusedDaysArg(o.unusedDays);
       const { clients, json } = await clientsFor(cmd);
-      await showAgent(clients, json, await resolveAgent(clients, ref));
+      await showAgent(clients, json, await resolveAgent(clients, ref), days);
     });
 }
 

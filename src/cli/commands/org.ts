@@ -4,22 +4,12 @@ import type { ApiKey } from "../../../gen/tessera/v1/types_pb.js";
 import { parseDuration } from "../../config/duration.js";
 import { clientsFor, collect } from "../common.js";
 import { confirm, withYes } from "../confirm.js";
-import { isoTime } from "../format.js";
+import { isoTime, isUnused, unusedDaysArg, usageText } from "../format.js";
 import { emit, UsageError } from "../output.js";
 import { topLevel } from "../registry.js";
 
-/** Seconds since the epoch of a protobuf Timestamp, if set. */
-const seconds = (t: { seconds: bigint } | undefined) => (t ? Number(t.seconds) : undefined);
-
-/**
- * True when a live key has not been used for `days` days: never used and created longer ago, or
- * last used longer ago. Usage is counted in batches, so "now" is a few seconds behind at most.
- */
-export function isUnused(k: ApiKey, days: number, nowSec = Math.floor(Date.now() / 1000)): boolean {
-  if (k.revokedAt) return false;
-  const since = seconds(k.lastUsedAt) ?? seconds(k.createdAt) ?? nowSec;
-  return nowSec - since >= days * 86400;
-}
+/** Whether a live key is unused for N days (kept here for callers of this module). */
+export { isUnused };
 
 function keyJson(k: ApiKey | undefined) {
   if (!k) return undefined;
@@ -194,28 +184,36 @@ export function registerApiKeys(program: Command): void {
     .description("list the org's API keys (never the keys themselves), when each was last used and how often")
     .option("--unused-days <n>", "flag live keys not used for this many days", "30")
     .action(async (o: { unusedDays: string }, cmd: Command) => {
-      if (!/^[0-9]{1,5}$/.test(o.unusedDays))
-        throw new UsageError("--unused-days must be a whole number of days");
-      const days = Number(o.unusedDays);
+      const days = unusedDaysArg(o.unusedDays);
       const { clients, json } = await clientsFor(cmd);
       const res = await clients.admin.listApiKeys({}, { headers: clients.adminHeaders() });
+      // The org's primary key and admin token first (no scopes, no name), then the scoped keys.
+      const own = res.orgCredentials.map((k) => {
+        const { name: _n, scopes: _s, ...rest } = keyJson(k) ?? {};
+        return { ...rest, kind: k.kind, unused: isUnused(k, days) };
+      });
       emit(
         json,
-        { keys: res.keys.map((k) => ({ ...keyJson(k), unused: isUnused(k, days) })) },
+        {
+          keys: res.keys.map((k) => ({ ...keyJson(k), unused: isUnused(k, days) })),
+          orgCredentials: own,
+        },
         () =>
-          res.keys
-            .map((k) => {
-              const used = k.lastUsedAt
-                ? `last used ${isoTime(k.lastUsedAt)}, ${k.useCount} calls`
-                : "never used";
-              const flags = [
-                k.revokedAt ? "revoked" : "",
-                isUnused(k, days) ? `UNUSED ${days}d+` : "",
-                k.rateLimit ? `${k.rateLimit.requestsPerSecond}/s burst ${k.rateLimit.burst}` : "",
-              ].filter(Boolean);
-              return `${k.id}  ${k.prefix}…  ${k.name}  [${k.scopes.join(",")}]  ${used}${flags.length ? `  ${flags.join("  ")}` : ""}`;
-            })
-            .join("\n") || "(no keys)",
+          [
+            ...res.orgCredentials.map(
+              (k) =>
+                `${k.id}  ${k.prefix ? `${k.prefix}…  ` : ""}${k.kind === "primary" ? "(primary API key)" : "(admin token)"}  ${usageText(k, days)}`,
+            ),
+            ...(res.keys.length
+              ? res.keys.map((k) => {
+                  const flags = [
+                    k.revokedAt ? "revoked" : "",
+                    k.rateLimit ? `${k.rateLimit.requestsPerSecond}/s burst ${k.rateLimit.burst}` : "",
+                  ].filter(Boolean);
+                  return `${k.id}  ${k.prefix}…  ${k.name}  [${k.scopes.join(",")}]  ${usageText(k, days)}${flags.length ? `  ${flags.join("  ")}` : ""}`;
+                })
+              : ["(no scoped keys)"]),
+          ].join("\n"),
       );
     });
   keys
