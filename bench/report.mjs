@@ -58,6 +58,11 @@ function overloadRatios(o) {
   ];
 }
 
+/** A goal row: the ratio, and whether it reaches `min`. */
+const atLeast = (name, v, min) => ({ name, value: Number(v.toFixed(3)), goal: `≥ ${min}`, met: v >= min });
+/** An information row: a ratio with no goal. */
+const info = (name, v) => ({ name, value: Number(v.toFixed(3)), goal: "–", met: null });
+
 /**
  * The mesh goals (issue #12), where their cases ran: ext_authz Check against Authorize with a
  * token subject (same Tessera, same load), and AuthZEN against Cerbos's own AuthZEN endpoint.
@@ -65,35 +70,40 @@ function overloadRatios(o) {
 export function meshRatios(rows) {
   const rps = (t, c) => find(rows, t, c)?.reqPerSec;
   const out = [];
-  const goal = (name, v, min) =>
-    out.push({ name, value: Number(v.toFixed(3)), goal: `≥ ${min}`, met: v >= min });
   if (rps("tessera", "extauthz") && rps("tessera", "token"))
-    goal(
-      "ext_authz Check / Authorize (token), req/s",
-      rps("tessera", "extauthz") / rps("tessera", "token"),
-      0.9,
+    out.push(
+      atLeast(
+        "ext_authz Check / Authorize (token), req/s",
+        rps("tessera", "extauthz") / rps("tessera", "token"),
+        0.9,
+      ),
     );
   if (rps("tessera", "authzen") && rps("cerbos", "authzen")) {
     const load = find(rows, "tessera", "authzen")?.load;
-    goal(
-      `AuthZEN evaluation, Tessera / Cerbos, req/s${load ? ` (${load})` : ""}`,
-      rps("tessera", "authzen") / rps("cerbos", "authzen"),
-      1.5,
+    out.push(
+      atLeast(
+        `AuthZEN evaluation, Tessera / Cerbos, req/s${load ? ` (${load})` : ""}`,
+        rps("tessera", "authzen") / rps("cerbos", "authzen"),
+        1.5,
+      ),
     );
   }
   // The same comparisons in server CPU time per request (all processes, all threads; the lowest
   // round of each): a reading other work on a shared machine moves less than req/s. Information.
   const cpu = (t, c) => find(rows, t, c)?.cpuUsPerReq;
-  const info = (name, v) => out.push({ name, value: Number(v.toFixed(3)), goal: "–", met: null });
   if (cpu("tessera", "extauthz") && cpu("tessera", "token"))
-    info(
-      "server CPU per request, Authorize (token) / ext_authz Check (≥ 0.9 would match the goal)",
-      cpu("tessera", "token") / cpu("tessera", "extauthz"),
+    out.push(
+      info(
+        "server CPU per request, Authorize (token) / ext_authz Check (≥ 0.9 would match the goal)",
+        cpu("tessera", "token") / cpu("tessera", "extauthz"),
+      ),
     );
   if (cpu("tessera", "authzen") && cpu("cerbos", "authzen"))
-    info(
-      "server CPU per request, Cerbos AuthZEN / Tessera AuthZEN (≥ 1.5 would match the goal)",
-      cpu("cerbos", "authzen") / cpu("tessera", "authzen"),
+    out.push(
+      info(
+        "server CPU per request, Cerbos AuthZEN / Tessera AuthZEN (≥ 1.5 would match the goal)",
+        cpu("cerbos", "authzen") / cpu("tessera", "authzen"),
+      ),
     );
   return out;
 }
@@ -137,52 +147,44 @@ function ratios(d) {
   }));
   // Decide and mint (issue #12): one round trip instead of Authorize then MintToken. Results
   // of runs before the case existed have no row, and no such goal.
-  if (rps("tessera", "decidemint")) {
-    const v = rps("tessera", "decidemint") / rps("tessera", "mint");
-    out.push({
-      name: "Authorize-with-mint / MintToken, req/s",
-      value: Number(v.toFixed(3)),
-      goal: "≥ 0.8",
-      met: v >= 0.8,
-    });
-  }
+  if (rps("tessera", "decidemint"))
+    out.push(
+      atLeast(
+        "Authorize-with-mint / MintToken, req/s",
+        rps("tessera", "decidemint") / rps("tessera", "mint"),
+        0.8,
+      ),
+    );
   out.push(...meshRatios(d.rows));
-  if (rps("tessera", "nolog")) {
-    const v = rps("tessera", "attrs") / rps("tessera", "nolog");
-    out.push({
-      name: `decision logging: Authorize (attributes) with the log / without (${d.decisionLogOff})`,
-      value: Number(v.toFixed(3)),
-      goal: "–",
-      met: null,
-    });
-  }
+  if (rps("tessera", "nolog"))
+    out.push(
+      info(
+        `decision logging: Authorize (attributes) with the log / without (${d.decisionLogOff})`,
+        rps("tessera", "attrs") / rps("tessera", "nolog"),
+      ),
+    );
   // Issue #13: metrics and rate limits (not hit) may cost at most 3% of Authorize throughput.
-  if (rps("tessera", "nometrics")) {
-    const v = rps("tessera", "attrs") / rps("tessera", "nometrics");
-    out.push({
-      name: "metrics: Authorize (attributes) with metrics / without, req/s",
-      value: Number(v.toFixed(3)),
-      goal: "≥ 0.97",
-      met: v >= 0.97,
-    });
-  }
-  if (rps("tessera", "limited")) {
-    const v = rps("tessera", "limited") / rps("tessera", "attrs");
-    out.push({
-      name: "rate limits: Authorize (attributes) with every key limited (not hit) / none, req/s",
-      value: Number(v.toFixed(3)),
-      goal: "≥ 0.97",
-      met: v >= 0.97,
-    });
-  }
+  if (rps("tessera", "nometrics"))
+    out.push(
+      atLeast(
+        "metrics: Authorize (attributes) with metrics / without, req/s",
+        rps("tessera", "attrs") / rps("tessera", "nometrics"),
+        0.97,
+      ),
+    );
+  if (rps("tessera", "limited"))
+    out.push(
+      atLeast(
+        "rate limits: Authorize (attributes) with every key limited (not hit) / none, req/s",
+        rps("tessera", "limited") / rps("tessera", "attrs"),
+        0.97,
+      ),
+    );
   const syncRatio = durabilityRatio(d.rows);
   if (syncRatio !== undefined)
-    out.push({
-      name: `decision log durability: Authorize (attributes) sync / async (${d.decisionLogSync})`,
-      value: Number(syncRatio.toFixed(3)),
-      goal: "–",
-      met: null,
-    });
+    out.push(
+      info(`decision log durability: Authorize (attributes) sync / async (${d.decisionLogSync})`, syncRatio),
+    );
   return out;
 }
 
