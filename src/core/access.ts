@@ -88,17 +88,12 @@ export class AccessControl {
 
   /** `admin`, also saying which credential the caller is (for the policy history). */
   async adminCaller(ctx: CallContext, scope: AdminScope): Promise<AdminCaller> {
-    const { method, adminTokenId, ...caller } = await this.resolveAdmin(ctx, scope);
+    const { method, credential, adminTokenId, ...caller } = await this.resolveAdmin(ctx, scope);
     // The audit trail names this caller for every change the call makes.
     noteAuditActor({ principal: caller.actor, method });
-    const sep = caller.actor.indexOf(":");
-    // The actor names the credential: admin:KEY_ID counts as the org's API key (once per call),
-    // and the admin token beside it counts on its own.
-    const kind = caller.actor.slice(0, sep);
-    this.used(
-      { orgId: caller.orgId, id: `${kind === "admin" ? "api_key" : kind}:${caller.actor.slice(sep + 1)}` },
-      ctx,
-    );
+    // Usage counts the credential (the admin pair's API key once per call), and the admin token
+    // beside it on its own.
+    this.used({ orgId: caller.orgId, id: credential }, ctx);
     if (adminTokenId) this.d.usage?.usedAdminToken(caller.orgId, adminTokenId, ctx);
     return caller;
   }
@@ -106,7 +101,7 @@ export class AccessControl {
   private async resolveAdmin(
     ctx: CallContext,
     scope: AdminScope,
-  ): Promise<AdminCaller & { method: AuthMethod; adminTokenId?: string }> {
+  ): Promise<AdminCaller & { method: AuthMethod; credential: string; adminTokenId?: string }> {
     const apiKey = ctx.header("x-api-key");
     const adminToken = ctx.header("x-admin-token");
     if (adminToken || !apiKey) {
@@ -119,6 +114,7 @@ export class AccessControl {
         orgId: pair.orgId,
         actor: `admin:${pair.keyId}`,
         method: "admin_token",
+        credential: `api_key:${pair.keyId}`,
         adminTokenId: pair.tokenId,
       };
     }
@@ -129,16 +125,29 @@ export class AccessControl {
     if (!grants(key.scopes, scope)) {
       throw new TesseraError("API_KEY_SCOPE_MISSING", `this API key lacks the ${scope} scope`, { scope });
     }
-    return { orgId: key.orgId, actor: `api_key:${key.id}`, method: "api_key" };
+    return {
+      orgId: key.orgId,
+      actor: `api_key:${key.id}`,
+      method: "api_key",
+      credential: `api_key:${key.id}`,
+    };
   }
 
-  private async userAdmin(bearer: string, scope: AdminScope): Promise<AdminCaller & { method: AuthMethod }> {
+  private async userAdmin(
+    bearer: string,
+    scope: AdminScope,
+  ): Promise<AdminCaller & { method: AuthMethod; credential: string }> {
     const claims = await this.d.verifier.verify(bearer);
     const granted = claims.kind === "user" ? claims.roles.flatMap((r) => ROLE_SCOPES[r] ?? []) : [];
     if (!grants(granted, scope)) {
       throw new TesseraError("ROLE_FORBIDDEN", `this principal may not use ${scope}`, { scope });
     }
-    return { orgId: claims.org, actor: `user:${claims.sub}`, method: "user_session" };
+    return {
+      orgId: claims.org,
+      actor: `user:${claims.sub}`,
+      method: "user_session",
+      credential: `user:${claims.sub}`,
+    };
   }
 
   /** An API key asking for decisions: the org's key, or a scoped key holding decisions:evaluate. */
