@@ -5,7 +5,7 @@ import { type ServeProcess, spawnCluster } from "../helpers/cli.js";
 import { expectFailure, expectOk } from "../helpers/e2e.js";
 import { grpcClient } from "../helpers/grpc-client.js";
 import { tempDir } from "../helpers/server.js";
-import { clientsForEveryWorker, type WorkerClients } from "../helpers/workers.js";
+import { clientsForEveryWorker, untilEveryWorker, type WorkerClients } from "../helpers/workers.js";
 
 /*
  * Issue #13: a key's rate limit holds for the whole server, not per worker. Counted, not timed:
@@ -14,6 +14,13 @@ import { clientsForEveryWorker, type WorkerClients } from "../helpers/workers.js
  */
 
 const WORKERS = 2;
+/** A policy written after the key, whose revision marks that every worker has seen the key. */
+const MARKER = `apiVersion: tessera.dev/v1
+kind: Policy
+metadata: { name: marker }
+spec:
+  rules: []
+`;
 const BURST = 20;
 /** Calls sent through each worker: each alone could take the whole burst. */
 const PER_WORKER = BURST;
@@ -41,6 +48,15 @@ describe("serve --workers 2: a key's rate limit holds across workers", () => {
       );
       limitedKey = created.apiKey;
       limitedId = created.key?.id ?? "";
+      // Workers apply the change log in order: once every worker is at a policy revision written
+      // after the key, every worker holds its limit (a loaded machine lags by seconds, and a worker
+      // without it let its whole share through).
+      const put = expectOk(await c.call("putPolicy", { document: MARKER }, admin));
+      const revisionOn = (w: ReturnType<WorkerClients["client"]>) =>
+        w.call("getServerStatus", {}, admin).then((r) => expectOk(r).policyRevision);
+      expect(await untilEveryWorker(workers, revisionOn, put.revision, 30_000)).toEqual(
+        workers.all(put.revision),
+      );
     } finally {
       c.close();
     }
