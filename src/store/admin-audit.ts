@@ -117,6 +117,31 @@ export interface AuditFilter {
   readonly limit: number;
 }
 
+/** The column names an audit row is written with, in `auditValues`' order. */
+export const AUDIT_COLUMNS =
+  "at_ms, org_id, actor, auth_method, action, target_kind, target_id, before, after, request_id";
+
+/**
+ * One change's row, with the actor and request id of the current call (or the server's own
+ * when there is none), the summaries scrubbed of anything secret: shared by both backends.
+ */
+export function auditValues(c: AuditChange, atMs: number): (string | number | null)[] {
+  const frame = frames.getStore();
+  const actor = frame?.actor ?? SERVER;
+  return [
+    atMs,
+    c.orgId,
+    actor.principal,
+    actor.method,
+    c.action,
+    c.targetKind,
+    c.targetId,
+    scrub(c.before),
+    scrub(c.after),
+    frame?.requestId ?? "",
+  ];
+}
+
 /**
  * The admin audit trail (migration 15): one row per admin change, written by the repository
  * that makes the change inside the same transaction, so a change that rolls back leaves none.
@@ -129,27 +154,13 @@ export class AdminAuditLog {
     private readonly nowMs: () => number = Date.now,
   ) {
     this.insert = db.prepare(
-      `INSERT INTO admin_audit (at_ms, org_id, actor, auth_method, action, target_kind, target_id, before, after, request_id)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO admin_audit (${AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
   }
 
   /** Records one change; call inside the transaction that makes it. */
   record(c: AuditChange): void {
-    const frame = frames.getStore();
-    const actor = frame?.actor ?? SERVER;
-    this.insert.run(
-      this.nowMs(),
-      c.orgId,
-      actor.principal,
-      actor.method,
-      c.action,
-      c.targetKind,
-      c.targetId,
-      scrub(c.before),
-      scrub(c.after),
-      frame?.requestId ?? "",
-    );
+    this.insert.run(...auditValues(c, this.nowMs()));
   }
 
   /** One page of the org's records, keyset-paginated on seq (the order they were written in). */
