@@ -15,18 +15,19 @@ describe.skipIf(pgSkipReason !== undefined)(
 
     it("applies every migration exactly once when several replicas start at the same moment", async () => {
       const replicas = Array.from({ length: 6 }, () => new PgDb(url, { max: 2 }));
+      const [first, second] = replicas as [PgDb, PgDb];
       try {
         const applied = await Promise.all(replicas.map((db) => migratePg(db)));
         const all = applied.flat().sort((a, b) => a - b);
         expect(all).toEqual(PG_MIGRATIONS.map((m) => m.version));
         expect(applied.filter((a) => a.length > 0)).toHaveLength(1);
-        expect(await pgSchemaVersion(replicas[0]!)).toBe(PG_MIGRATIONS.at(-1)?.version);
-        const rows = await replicas[0]!.query<{ version: number }>(
+        expect(await pgSchemaVersion(first)).toBe(PG_MIGRATIONS.at(-1)?.version);
+        const rows = await first.query<{ version: number }>(
           "SELECT version FROM schema_migrations ORDER BY version",
         );
         expect(rows.map((r) => r.version)).toEqual(PG_MIGRATIONS.map((m) => m.version));
         // A restart finds nothing to do.
-        expect(await migratePg(replicas[1]!)).toEqual([]);
+        expect(await migratePg(second)).toEqual([]);
       } finally {
         await Promise.all(replicas.map((db) => db.close()));
       }
