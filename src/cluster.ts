@@ -7,7 +7,7 @@ import { buildTessera } from "./core/tessera.js";
 import type { Logger } from "./log.js";
 import { bootstrapDevOrg, readTlsOrRefuse } from "./main.js";
 import { clusterMetricsText } from "./observe/metrics.js";
-import { openStore } from "./store/store.js";
+import { openTesseraStore } from "./store/open.js";
 import type { HealthReport } from "./transport/health-port.js";
 
 /**
@@ -79,21 +79,21 @@ export class WorkerHealth {
  */
 export async function prepareDataDir(config: Config): Promise<void> {
   readTlsOrRefuse(config);
-  const store = openStore(config.dataDir);
+  const store = await openTesseraStore(config);
   try {
     await buildTessera(store, { ...config, decisionLog: false });
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
 /** Once every worker listens: the development org on a first start (workers pick it up by sync). */
 export async function bootstrapDataDir(config: Config): Promise<NewOrg | undefined> {
-  const store = openStore(config.dataDir);
+  const store = await openTesseraStore(config);
   try {
-    return bootstrapDevOrg(store, await buildTessera(store, { ...config, decisionLog: false }), config);
+    return await bootstrapDevOrg(store, await buildTessera(store, { ...config, decisionLog: false }), config);
   } finally {
-    store.close();
+    await store.close();
   }
 }
 

@@ -7,7 +7,8 @@ import { CallMeter, type SlowCall } from "./observe/call-meter.js";
 import { METRICS_CONTENT_TYPE, Metrics } from "./observe/metrics.js";
 import { tesseraMetricSources } from "./observe/sources.js";
 import type { CallObserver } from "./rpc/request-log.js";
-import { openStore, type Store } from "./store/store.js";
+import type { TesseraStore } from "./store/contract/store.js";
+import { openTesseraStore } from "./store/open.js";
 import { closeHttpServer } from "./transport/http-server.js";
 import { listenBoth } from "./transport/listen.js";
 import { createServers } from "./transport/servers.js";
@@ -32,10 +33,14 @@ export interface RunningTessera {
  * On first start with an empty database, a development org with the example policy. Called
  * only once the ports are bound: a start that fails leaves no org behind.
  */
-export function bootstrapDevOrg(store: Store, t: Tessera, config: Config): NewOrg | undefined {
-  if (!config.bootstrapDevOrg || store.orgs.countOrgs() > 0) return undefined;
-  const org = createOrg(store, "development", new Date());
-  t.policies.putTrusted(org.orgId, EXAMPLE_POLICY, "example.yaml");
+export async function bootstrapDevOrg(
+  store: TesseraStore,
+  t: Tessera,
+  config: Config,
+): Promise<NewOrg | undefined> {
+  if (!config.bootstrapDevOrg || (await store.orgs.countOrgs()) > 0) return undefined;
+  const org = await createOrg(store, "development", new Date());
+  await t.policies.putTrusted(org.orgId, EXAMPLE_POLICY, "example.yaml");
   return org;
 }
 
@@ -94,7 +99,7 @@ export async function startTessera(config: Config, opts: StartOptions = {}): Pro
   // Read first: a missing or unreadable file is a configuration mistake, refused before any
   // file of the data directory is created.
   const tls = readTlsOrRefuse(config);
-  const store = openStore(config.dataDir);
+  const store = await openTesseraStore(config);
   try {
     const tessera = await buildTessera(
       store,
@@ -130,8 +135,8 @@ export async function startTessera(config: Config, opts: StartOptions = {}): Pro
       throw err;
     }
     const { grpcPort, httpPort } = ports;
-    const devOrg = bootstrapDevOrg(store, tessera, config);
-    const stopSync = startSync(
+    const devOrg = await bootstrapDevOrg(store, tessera, config);
+    const sync = startSync(
       store,
       {
         engine: tessera.engine,
@@ -146,7 +151,13 @@ export async function startTessera(config: Config, opts: StartOptions = {}): Pro
           trust: () => tessera.orgTrust.reload(),
         },
       },
-      { onError: opts.onSyncError, from: tessera.syncFrom },
+      {
+        onError: opts.onSyncError,
+        from: tessera.syncFrom,
+        maxStalenessMs: config.maxStalenessSeconds * 1000,
+        // Deciding from memory goes on; readiness says this replica may be behind.
+        onFreshness: (fresh) => servers.health.setReady("store", fresh),
+      },
     );
     const stopRotation = startKeyRotation(tessera, config, opts.onSyncError);
     const stopAdmission = servers.startAdmission();
@@ -169,7 +180,7 @@ export async function startTessera(config: Config, opts: StartOptions = {}): Pro
       servers.health.setReady("decision-log", !spilling),
     );
     const close = async (): Promise<void> => {
-      stopSync();
+      sync.stop();
       stopRotation();
       stopAdmission();
       stopMaintenance();
@@ -185,12 +196,12 @@ export async function startTessera(config: Config, opts: StartOptions = {}): Pro
       await tessera.decisionLog?.close();
       await tessera.policies.close();
       // The calls are done: their usage counts are written before the database closes.
-      stopUsage();
-      store.close();
+      await stopUsage();
+      await store.close();
     };
     return { grpcPort, httpPort, tessera, devOrg, metrics, ready: servers.ready, close };
   } catch (err) {
-    store.close();
+    await store.close();
     throw err;
   }
 }

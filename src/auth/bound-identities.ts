@@ -1,4 +1,5 @@
 import type { PeerIdentity } from "../domain/principal.js";
+import type { Async } from "../store/contract/async.js";
 import type { ServiceIdentityRepository } from "../store/services.js";
 
 /**
@@ -10,23 +11,27 @@ export class BoundIdentities {
   private spiffe: ReadonlyMap<string, string> = new Map();
   private cn: ReadonlyMap<string, string> = new Map();
 
-  constructor(private readonly repo: ServiceIdentityRepository) {
-    this.reload();
+  private constructor(private readonly repo: Async<ServiceIdentityRepository>) {}
+
+  static async open(repo: Async<ServiceIdentityRepository>): Promise<BoundIdentities> {
+    const b = new BoundIdentities(repo);
+    await b.reload();
+    return b;
   }
 
   /** Re-reads every binding and swaps both maps in at once. */
-  reload(): void {
+  async reload(): Promise<void> {
     const spiffe = new Map<string, string>();
     const cn = new Map<string, string>();
-    for (const b of this.repo.all()) (b.source === "spiffe" ? spiffe : cn).set(b.identity, b.orgId);
+    for (const b of await this.repo.all()) (b.source === "spiffe" ? spiffe : cn).set(b.identity, b.orgId);
     this.spiffe = spiffe;
     this.cn = cn;
   }
 
   /** Re-reads the bindings and says whether the copy had drifted from the store (the periodic check). */
-  verify(): boolean {
+  async verify(): Promise<boolean> {
     const before = [this.spiffe, this.cn];
-    this.reload();
+    await this.reload();
     return !sameMap(before[0], this.spiffe) || !sameMap(before[1], this.cn);
   }
 

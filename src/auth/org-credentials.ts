@@ -1,7 +1,6 @@
 import { TesseraError } from "../domain/errors.js";
+import type { Async } from "../store/contract/async.js";
 import type { CredentialRow, OrgRepository } from "../store/orgs.js";
-
-const MAX_CACHED = 100_000;
 
 /** How each kind of org secret is named in refusals. */
 const REASONS = {
@@ -13,62 +12,100 @@ import { epochSeconds } from "../domain/time.js";
 import { digestsEqual, isWellFormedSecret, secretDigestText } from "./secrets.js";
 
 /**
- * Resolves API keys and admin tokens to their org. Known credentials are cached in memory
- * by digest, so the per-request path does not touch the database; any credential change
- * (made here or seen in the change log) empties the cache.
+ * Resolves API keys and admin tokens to their org from memory: every unrevoked credential is
+ * held by digest (a projection of the store, a few hundred bytes each), so no call ever reads
+ * the database for one, on either backend. Reloaded whole after a credential change here (the
+ * writer awaits it) or seen in the change log; until then another process's new key is unknown
+ * and its revoked key still works, for as long as the change takes to arrive.
  */
 export class OrgCredentials {
-  private readonly cache = new Map<string, CredentialRow>();
-  /** Cache lookups that found the credential, and that did not (read at scrape time). */
+  private byDigest = new Map<string, CredentialRow>();
+  /** Lookups that found the credential, and that did not (read at scrape time). */
   private readonly counts = { hits: 0, misses: 0 };
+  private readonly listeners: (() => void)[] = [];
+  private loads = 0;
 
-  constructor(
-    private readonly orgs: OrgRepository,
-    private readonly now: () => Date = () => new Date(),
+  private constructor(
+    private readonly orgs: Async<OrgRepository>,
+    private readonly now: () => Date,
+    private readonly readThrough: boolean,
   ) {}
 
-  /** Cache hits and misses since start (metrics read them; the hot path only increments). */
+  /**
+   * Loads every live credential. `readThrough`: on a miss, ask the store once more (only for a
+   * store that answers at once, SQLite, where a credential another worker created a moment ago
+   * is then found before its change arrives; a PostgreSQL replica never queries per call).
+   */
+  static async open(
+    orgs: Async<OrgRepository>,
+    now: () => Date = () => new Date(),
+    opts: { readThrough?: boolean } = {},
+  ): Promise<OrgCredentials> {
+    const c = new OrgCredentials(orgs, now, opts.readThrough ?? false);
+    await c.reload();
+    return c;
+  }
+
+  /** Lookups that found a credential and that did not, since start (metrics read them). */
   stats(): { readonly hits: number; readonly misses: number } {
     return { ...this.counts };
   }
-  private readonly listeners: (() => void)[] = [];
 
-  /** Forgets every cached credential (after a rotation or revocation anywhere). */
-  invalidate(): void {
-    this.cache.clear();
+  /**
+   * Re-reads every live credential and swaps them in at once (after a rotation or revocation
+   * anywhere). Reloads may overlap: only the newest one lands.
+   */
+  async reload(): Promise<void> {
+    const load = ++this.loads;
+    const next = new Map<string, CredentialRow>();
+    for (const row of await this.orgs.liveCredentials()) next.set(row.digest.toString("base64"), row);
+    if (load !== this.loads) return;
+    this.byDigest = next;
     for (const l of this.listeners) l();
   }
 
-  /** Told after every invalidation (what else derives from credentials rereads it: rate limits). */
+  /** The same as reload: kept as the name the change feed and the writers use. */
+  invalidate(): Promise<void> {
+    return this.reload();
+  }
+
+  /** Every live API key's own rate limit, by `api_key:ID` (what RateLimits keys its buckets by). */
+  keyRateLimits(): Map<string, { rps: number; burst: number }> {
+    const limits = new Map<string, { rps: number; burst: number }>();
+    for (const row of this.byDigest.values())
+      if (row.kind === "api_key" && row.rateLimit) limits.set(`api_key:${row.id}`, row.rateLimit);
+    return limits;
+  }
+
+  /** Told after every reload (what else derives from credentials rereads it: rate limits). */
   onInvalidate(listener: () => void): void {
     this.listeners.push(listener);
   }
 
   /**
-   * The live credential of `kind` this secret is. Known secrets are found by digest first: a
-   * cached one is well-formed by construction, so the shape and checksum tests (and the
-   * database) are only for secrets not seen before. A malformed secret is refused before any
-   * lookup; a stored digest is compared in constant time.
+   * The live credential of `kind` this secret is. A malformed secret is refused before any
+   * lookup; the digest found is compared in constant time.
    */
   private lookup(type: "apiKey" | "adminToken", kind: CredentialRow["kind"], secret: string): CredentialRow {
     const key = secretDigestText(secret);
-    const hit = this.cache.get(key);
-    if (hit?.kind === kind) {
+    const row = this.byDigest.get(key);
+    const what = REASONS[type];
+    if (row?.kind === kind && digestsEqual(row.digest, Buffer.from(key, "base64"))) {
       this.counts.hits++;
-      return hit;
+      return row;
     }
     this.counts.misses++;
-    const what = REASONS[type];
     if (!isWellFormedSecret(type, secret))
       throw new TesseraError(what.malformed, `the ${what.name} is not well-formed`);
-    const digest = Buffer.from(key, "base64");
-    const row = this.orgs.findCredential(digest);
-    if (row?.kind !== kind || !digestsEqual(row.digest, digest)) {
-      throw new TesseraError(what.unknown, `the ${what.name} is not known`);
+    if (this.readThrough) {
+      const digest = Buffer.from(key, "base64");
+      const found = this.orgs.findCredential(digest) as CredentialRow | undefined;
+      if (found?.kind === kind && digestsEqual(found.digest, digest)) {
+        this.byDigest.set(key, found);
+        return found;
+      }
     }
-    // Only hits are cached: an unknown key may be created at any moment.
-    if (this.cache.size < MAX_CACHED) this.cache.set(key, row);
-    return row;
+    throw new TesseraError(what.unknown, `the ${what.name} is not known`);
   }
 
   /** The org an API key belongs to. Malformed keys are refused before any lookup. */

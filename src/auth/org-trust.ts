@@ -1,3 +1,4 @@
+import type { Async } from "../store/contract/async.js";
 import type { OrgTrustRepository } from "../store/org-trust.js";
 
 const NONE: ReadonlySet<string> = new Set();
@@ -10,14 +11,18 @@ const NONE: ReadonlySet<string> = new Set();
 export class OrgTrust {
   private trusted: ReadonlyMap<string, ReadonlySet<string>> = new Map();
 
-  constructor(private readonly repo: OrgTrustRepository) {
-    this.reload();
+  private constructor(private readonly repo: Async<OrgTrustRepository>) {}
+
+  static async open(repo: Async<OrgTrustRepository>): Promise<OrgTrust> {
+    const t = new OrgTrust(repo);
+    await t.reload();
+    return t;
   }
 
   /** Re-reads every trust and swaps the map in at once. */
-  reload(): void {
+  async reload(): Promise<void> {
     const next = new Map<string, Set<string>>();
-    for (const t of this.repo.all()) {
+    for (const t of await this.repo.all()) {
       const set = next.get(t.orgId) ?? new Set<string>();
       set.add(t.trustedOrgId);
       next.set(t.orgId, set);
@@ -29,9 +34,9 @@ export class OrgTrust {
    * Re-reads the trusts (a few rows) and says whether the copy had drifted from the store: a
    * change the change log no longer holds, or a bug. The periodic check of every process.
    */
-  verify(): boolean {
+  async verify(): Promise<boolean> {
     const before = this.trusted;
-    this.reload();
+    await this.reload();
     return !sameSets(before, this.trusted);
   }
 

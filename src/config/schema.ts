@@ -1,10 +1,22 @@
 import { availableParallelism } from "node:os";
 import { originList } from "./cors-origins.js";
-import { base64Key, bool, bytes, count, duration, oneOf, port, text, type ValueType } from "./values.js";
+import {
+  base64Key,
+  bool,
+  bytes,
+  count,
+  databaseUrl,
+  duration,
+  oneOf,
+  port,
+  text,
+  type ValueType,
+} from "./values.js";
 
 /** Sections of `serve --help` and of docs/config.md, in order. */
 export const GROUPS = [
   "Listening",
+  "Storage",
   "TLS",
   "Tokens",
   "Signing keys",
@@ -68,8 +80,26 @@ export const SCHEMA = {
     flag: "--data-dir",
     type: text("dir"),
     default: "./data",
-    doc: "where the SQLite database (and a development org's credentials file) live",
-    group: "Listening",
+    doc: "where the SQLite database (and a development org's credentials file) live; with --database, this replica's own files only",
+    group: "Storage",
+  }),
+  database: optional({
+    env: "TESSERA_DATABASE_URL",
+    flag: "--database",
+    type: databaseUrl,
+    default: undefined,
+    defaultText: "the embedded SQLite database in --data-dir",
+    doc: "postgres://user:password@host:5432/db to share one PostgreSQL database between replicas",
+    group: "Storage",
+    secret: true,
+  }),
+  maxStalenessSeconds: setting({
+    env: "TESSERA_MAX_STALENESS",
+    flag: "--max-staleness",
+    type: duration({ positive: true }),
+    default: 10,
+    doc: "a replica that has not read the store's changes for this long says NOT_SERVING (it keeps deciding from memory)",
+    group: "Storage",
   }),
   host: setting({
     env: "TESSERA_HOST",

@@ -41,6 +41,22 @@ export function text(arg: string): ValueType<string> {
   };
 }
 
+/** A PostgreSQL URL (postgres:// or postgresql://); shown without its password. */
+export const databaseUrl: ValueType<string> = {
+  arg: "url",
+  expects: "a postgres:// or postgresql:// URL",
+  parse: (raw) => {
+    if (typeof raw !== "string" || !/^postgres(ql)?:\/\/[^\s]+$/i.test(raw.trim())) return bad();
+    try {
+      new URL(raw.trim());
+    } catch {
+      return bad();
+    }
+    return raw.trim();
+  },
+  show: (v) => v.replace(/\/\/([^:@/]+):[^@/]*@/, "//$1:***@"),
+};
+
 export const port: ValueType<number> = {
   arg: "port",
   expects: "a port number (0-65535)",

@@ -4,6 +4,7 @@ import { digestsEqual, isWellFormedSecret, secretDigest } from "../auth/secrets.
 import type { TokenVerifier } from "../auth/token-verifier.js";
 import { TesseraError } from "../domain/errors.js";
 import { type AuthMethod, noteAuditActor } from "../store/admin-audit.js";
+import type { Async } from "../store/contract/async.js";
 import type { OperatorRepository } from "../store/operators.js";
 import type { CallContext } from "./context.js";
 
@@ -53,7 +54,7 @@ export interface AccessDeps {
   readonly credentials: OrgCredentials;
   readonly verifier: TokenVerifier;
   readonly identities: BoundIdentities;
-  readonly operators: OperatorRepository;
+  readonly operators: Async<OperatorRepository>;
   /** Told of each call's resolved credential (usage counts, new sources); at most once per call. */
   readonly usage?:
     | {
@@ -255,7 +256,7 @@ export class AccessControl {
    * token is checked for shape and checksum before any lookup, and its stored digest compared
    * in constant time.
    */
-  system(ctx: CallContext): string {
+  async system(ctx: CallContext): Promise<string> {
     const token = ctx.header(OPERATOR_HEADER);
     if (!token) {
       const peer = ctx.peer();
@@ -277,7 +278,7 @@ export class AccessControl {
     if (!isWellFormedSecret("operatorToken", token))
       throw new TesseraError("OPERATOR_TOKEN_MALFORMED", "the operator token is not well-formed");
     const digest = secretDigest(token);
-    const row = this.d.operators.findToken(digest);
+    const row = await this.d.operators.findToken(digest);
     if (!row || !digestsEqual(row.digest, digest))
       throw new TesseraError("OPERATOR_TOKEN_UNKNOWN", "the operator token is not known");
     noteAuditActor({ principal: `operator:${row.id}`, method: "operator" });

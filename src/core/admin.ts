@@ -3,6 +3,7 @@ import { TesseraError } from "../domain/errors.js";
 import type { Tier } from "../domain/tiers.js";
 import { epochSeconds } from "../domain/time.js";
 import type { AgentRecord, AgentRepository } from "../store/agents.js";
+import type { Async } from "../store/contract/async.js";
 import type { AccessControl, AdminCaller, AdminScope } from "./access.js";
 import type { CallContext } from "./context.js";
 import type { Liveness } from "./liveness.js";
@@ -15,9 +16,9 @@ const AGENT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 export interface AdminDeps {
   readonly access: AccessControl;
   readonly liveness: Liveness;
-  readonly agents: AgentRepository;
+  readonly agents: Async<AgentRepository>;
   /** The roles an agent of the org may hold: the default roles and the org's custom roles in force. */
-  readonly knownRoles: (orgId: string) => ReadonlySet<string>;
+  readonly knownRoles: (orgId: string) => Promise<ReadonlySet<string>>;
   readonly now: () => Date;
 }
 
@@ -39,10 +40,10 @@ export class AdminCore {
   }
 
   /** Well-formed roles that the org knows: a misspelled role would silently grant nothing. */
-  private requireKnownRoles(orgId: string, roles: readonly string[]): void {
+  private async requireKnownRoles(orgId: string, roles: readonly string[]): Promise<void> {
     requireRoles(roles);
     if (roles.length === 0) return;
-    const known = this.d.knownRoles(orgId);
+    const known = await this.d.knownRoles(orgId);
     const unknown = roles.find((r) => !known.has(r));
     if (unknown !== undefined)
       throw new TesseraError(
@@ -56,7 +57,7 @@ export class AdminCore {
     return epochSeconds(this.d.now());
   }
 
-  createAgent(
+  async createAgent(
     orgId: string,
     a: {
       name: string;
@@ -65,13 +66,13 @@ export class AdminCore {
       tags: readonly string[];
       parentId?: string | undefined;
     },
-  ): AgentRecord {
+  ): Promise<AgentRecord> {
     if (!a.name) throw new TesseraError("NAME_MISSING", "name is required");
     if (!AGENT_NAME.test(a.name))
       throw new TesseraError("NAME_MISSING", "name must be 1-128 of [A-Za-z0-9_.-]");
-    this.requireKnownRoles(orgId, a.roles);
+    await this.requireKnownRoles(orgId, a.roles);
     requireTags(a.tags);
-    if (a.parentId) this.requireParent(orgId, undefined, a.parentId);
+    if (a.parentId) await this.requireParent(orgId, undefined, a.parentId);
     const agent: AgentRecord = {
       id: newId("agt"),
       orgId,
@@ -82,18 +83,18 @@ export class AdminCore {
       parentId: a.parentId || undefined,
       createdAt: this.nowSec(),
     };
-    if (!this.d.agents.insert(agent))
+    if (!(await this.d.agents.insert(agent)))
       throw new TesseraError("AGENT_NAME_TAKEN", "the org already has an agent of that name");
     return agent;
   }
 
-  getAgent(orgId: string, id: string): AgentRecord {
-    const agent = id ? this.d.agents.get(orgId, id) : undefined;
+  async getAgent(orgId: string, id: string): Promise<AgentRecord> {
+    const agent = id ? await this.d.agents.get(orgId, id) : undefined;
     if (!agent) throw new TesseraError("AGENT_NOT_FOUND", "no such agent in this org");
     return agent;
   }
 
-  listAgents(orgId: string): AgentRecord[] {
+  async listAgents(orgId: string): Promise<AgentRecord[]> {
     return this.d.agents.list(orgId);
   }
 
@@ -101,7 +102,7 @@ export class AdminCore {
    * A parent must be another agent of the same org, and not the agent itself or one of its own
    * sub-agents (no cycles), within a bounded depth.
    */
-  private requireParent(orgId: string, childId: string | undefined, parentId: string): void {
+  private async requireParent(orgId: string, childId: string | undefined, parentId: string): Promise<void> {
     let cursor: string | undefined = parentId;
     for (let depth = 0; cursor; depth++) {
       if (cursor === childId)
@@ -112,7 +113,7 @@ export class AdminCore {
         throw new TesseraError("PARENT_INVALID", `sub-agents nest at most ${MAX_PARENT_DEPTH} deep`, {
           field: "parent_id",
         });
-      const parent = this.d.agents.get(orgId, cursor);
+      const parent = await this.d.agents.get(orgId, cursor);
       if (!parent)
         throw new TesseraError("AGENT_NOT_FOUND", "the parent is not an agent of this org", {
           field: "parent_id",
@@ -125,7 +126,7 @@ export class AdminCore {
    * Tier, roles, tags and parent apply to tokens minted afterwards; existing tokens keep their
    * claims. `parentId: null` removes the parent.
    */
-  updateAgent(
+  async updateAgent(
     orgId: string,
     id: string,
     patch: {
@@ -134,26 +135,27 @@ export class AdminCore {
       tags?: readonly string[] | undefined;
       parentId?: string | null | undefined;
     },
-  ): AgentRecord {
-    if (patch.roles) this.requireKnownRoles(orgId, patch.roles);
+  ): Promise<AgentRecord> {
+    if (patch.roles) await this.requireKnownRoles(orgId, patch.roles);
     if (patch.tags) requireTags(patch.tags);
-    if (patch.parentId && this.d.agents.get(orgId, id)) this.requireParent(orgId, id, patch.parentId);
-    const agent = this.d.agents.update(orgId, id, patch);
+    if (patch.parentId && (await this.d.agents.get(orgId, id)))
+      await this.requireParent(orgId, id, patch.parentId);
+    const agent = await this.d.agents.update(orgId, id, patch);
     if (!agent) throw new TesseraError("AGENT_NOT_FOUND", "no such agent in this org");
     return agent;
   }
 
   /** Suspends (every token it holds dies at once, here and, via the change log, everywhere) or resumes. */
-  setSuspended(orgId: string, id: string, suspended: boolean): AgentRecord {
-    const agent = this.d.agents.setSuspended(orgId, id, suspended, this.nowSec());
+  async setSuspended(orgId: string, id: string, suspended: boolean): Promise<AgentRecord> {
+    const agent = await this.d.agents.setSuspended(orgId, id, suspended, this.nowSec());
     if (!agent) throw new TesseraError("AGENT_NOT_FOUND", "no such agent in this org");
-    this.d.liveness.refreshAgent(id);
+    await this.d.liveness.refreshAgent(id);
     return agent;
   }
 
-  deleteAgent(orgId: string, id: string): void {
-    if (!this.d.agents.delete(orgId, id, this.nowSec()))
+  async deleteAgent(orgId: string, id: string): Promise<void> {
+    if (!(await this.d.agents.delete(orgId, id, this.nowSec())))
       throw new TesseraError("AGENT_NOT_FOUND", "no such agent in this org");
-    this.d.liveness.refreshAgent(id);
+    await this.d.liveness.refreshAgent(id);
   }
 }

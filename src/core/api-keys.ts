@@ -5,6 +5,7 @@ import { LIMITS } from "../domain/limits.js";
 import { isScopePattern } from "../domain/scopes.js";
 import { epochSeconds } from "../domain/time.js";
 import type { RateLimit } from "../domain/token-bucket.js";
+import type { Async } from "../store/contract/async.js";
 import type { CredentialRow, OrgRepository } from "../store/orgs.js";
 
 /** The highest rate (and burst) a key may be given: past it, a limit limits nothing. */
@@ -24,7 +25,7 @@ const DEFAULT_GRACE = 86400;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9 _.:-]{0,63}$/;
 
 export interface ApiKeyDeps {
-  readonly orgs: OrgRepository;
+  readonly orgs: Async<OrgRepository>;
   readonly credentials: OrgCredentials;
   readonly now: () => Date;
 }
@@ -66,13 +67,13 @@ export class ApiKeyService {
     return { secret, key };
   }
 
-  create(
+  async create(
     orgId: string,
     name: string,
     scopes: readonly string[],
     expiresAt: number | undefined,
     rateLimit?: RateLimit,
-  ): IssuedKey {
+  ): Promise<IssuedKey> {
     if (!NAME.test(name))
       throw new TesseraError("NAME_MISSING", "a key needs a name of 1-64 letters, digits, spaces or _.:-");
     if (scopes.length === 0 || scopes.length > LIMITS.listItems)
@@ -85,29 +86,30 @@ export class ApiKeyService {
       throw new TesseraError("EXPIRY_INVALID", "expires_at must be in the future");
     if (rateLimit) checkRateLimit(rateLimit);
     const issued = this.newKey(orgId, name, scopes, expiresAt, rateLimit);
-    this.d.orgs.addScopedKey(issued.key, this.nowSec());
-    if (rateLimit) this.d.credentials.invalidate();
+    await this.d.orgs.addScopedKey(issued.key, this.nowSec());
+    // In force here before the answer; elsewhere once the change arrives.
+    await this.d.credentials.reload();
     return issued;
   }
 
-  list(orgId: string): CredentialRow[] {
+  async list(orgId: string): Promise<CredentialRow[]> {
     return this.d.orgs.scopedKeys(orgId);
   }
 
   /** The org's live primary API key and admin token (never their secrets). */
-  orgCredentials(orgId: string): CredentialRow[] {
+  async orgCredentials(orgId: string): Promise<CredentialRow[]> {
     return this.d.orgs.primaryCredentials(orgId);
   }
 
-  revoke(orgId: string, id: string): void {
-    if (!this.d.orgs.revokeKey(orgId, id, this.nowSec()))
+  async revoke(orgId: string, id: string): Promise<void> {
+    if (!(await this.d.orgs.revokeKey(orgId, id, this.nowSec())))
       throw new TesseraError("API_KEY_NOT_FOUND", "no such live API key in this org");
-    this.d.credentials.invalidate();
+    await this.d.credentials.reload();
   }
 
   /** A replacement with the same name, scopes and expiry; the old key works until the grace period ends. */
-  rotate(orgId: string, id: string, graceSeconds: number | undefined): IssuedKey {
-    const old = this.d.orgs.scopedKey(orgId, id);
+  async rotate(orgId: string, id: string, graceSeconds: number | undefined): Promise<IssuedKey> {
+    const old = await this.d.orgs.scopedKey(orgId, id);
     if (!old || old.revokedAt !== undefined)
       throw new TesseraError("API_KEY_NOT_FOUND", "no such live API key in this org");
     const grace = graceSeconds ?? DEFAULT_GRACE;
@@ -116,14 +118,14 @@ export class ApiKeyService {
     // The replacement keeps the old key's rate limit (its own bucket: a fresh burst).
     const issued = this.newKey(orgId, old.name ?? "", old.scopes ?? [], old.expiresAt, old.rateLimit);
     const now = this.nowSec();
-    this.d.orgs.rotateKey(
+    await this.d.orgs.rotateKey(
       orgId,
       id,
       issued.key,
       Math.min(now + grace, old.graceUntil ?? Number.MAX_SAFE_INTEGER),
       now,
     );
-    this.d.credentials.invalidate();
+    await this.d.credentials.reload();
     return issued;
   }
 
@@ -131,18 +133,18 @@ export class ApiKeyService {
    * Sets an API key's own rate limit (the org's primary key or a scoped one), or with undefined
    * clears it so the key takes the org default again. Every worker rereads it at once.
    */
-  setRateLimit(orgId: string, id: string, limit: RateLimit | undefined): void {
+  async setRateLimit(orgId: string, id: string, limit: RateLimit | undefined): Promise<void> {
     if (limit) checkRateLimit(limit);
-    if (!this.d.orgs.setKeyRateLimit(orgId, id, limit))
+    if (!(await this.d.orgs.setKeyRateLimit(orgId, id, limit)))
       throw new TesseraError("API_KEY_NOT_FOUND", "no such live API key in this org");
-    this.d.credentials.invalidate();
+    await this.d.credentials.reload();
   }
 
   /** New primary API key and admin token; the old ones stop working at once. */
-  rotateOrgCredentials(orgId: string): { apiKey: string; adminToken: string } {
+  async rotateOrgCredentials(orgId: string): Promise<{ apiKey: string; adminToken: string }> {
     const apiKey = generateSecret("apiKey");
     const adminToken = generateSecret("adminToken");
-    this.d.orgs.replacePrimary(
+    await this.d.orgs.replacePrimary(
       orgId,
       [
         { id: newId("key"), kind: "api_key", digest: secretDigest(apiKey), prefix: apiKey.slice(0, 8) },
@@ -155,7 +157,7 @@ export class ApiKeyService {
       ],
       this.nowSec(),
     );
-    this.d.credentials.invalidate();
+    await this.d.credentials.reload();
     return { apiKey, adminToken };
   }
 }

@@ -1,7 +1,7 @@
 import { TesseraError } from "../domain/errors.js";
-import { AdminAuditLog, type AuditFilter, type AuditRecord } from "../store/admin-audit.js";
-import type { Db } from "../store/db.js";
-import { type DecisionFilter, DecisionQuery, type LogPosition } from "../store/decision-query.js";
+import type { AdminAuditLog, AuditFilter, AuditRecord } from "../store/admin-audit.js";
+import type { Async } from "../store/contract/async.js";
+import type { DecisionFilter, DecisionQuery, LogPosition } from "../store/decision-query.js";
 import type { DecisionRecord } from "../store/decisions.js";
 
 /** Records per page when the caller names no limit, and the most it may ask for. */
@@ -57,27 +57,18 @@ function pageSize(limit: number | undefined): number {
 
 /** QueryAudit and QueryDecisions over the store, each scoped to the org the caller proved. */
 export class AuditQueries {
-  private readonly audit: AdminAuditLog;
-  private readonly decisions: DecisionQuery;
-
-  /**
-   * `db`: the admin connection (audit trail); `logDb`: the decision log's connection;
-   * `scanBudget`: decisions one call examines at most (default SCAN_BUDGET).
-   */
+  /** `scanBudget`: decisions one call examines at most (default SCAN_BUDGET). */
   constructor(
-    db: Db,
-    logDb: Db,
+    private readonly audit: Async<AdminAuditLog>,
+    private readonly decisions: Async<DecisionQuery>,
     private readonly scanBudget = SCAN_BUDGET,
-  ) {
-    this.audit = new AdminAuditLog(db);
-    this.decisions = new DecisionQuery(logDb);
-  }
+  ) {}
 
-  queryAudit(q: AuditQueryInput): Page<AuditRecord> {
+  async queryAudit(q: AuditQueryInput): Promise<Page<AuditRecord>> {
     const limit = pageSize(q.limit);
     const after = decodeCursor("a", q.cursor, 1)?.[0];
     // One more than asked for says whether there is a next page.
-    const rows = this.audit.query({ ...q, afterSeq: after, limit: limit + 1 });
+    const rows = await this.audit.query({ ...q, afterSeq: after, limit: limit + 1 });
     const records = rows.slice(0, limit);
     const last = records.at(-1)?.seq ?? after;
     return {
@@ -87,13 +78,13 @@ export class AuditQueries {
     };
   }
 
-  queryDecisions(q: DecisionQueryInput): Page<DecisionRecord> {
+  async queryDecisions(q: DecisionQueryInput): Promise<Page<DecisionRecord>> {
     const parts = decodeCursor("d", q.cursor, 2);
     const after: LogPosition | undefined = parts && {
       segment: parts[0] as number,
       position: parts[1] as number,
     };
-    const page = this.decisions.scan({
+    const page = await this.decisions.scan({
       filter: q,
       after,
       newestFirst: q.newestFirst,

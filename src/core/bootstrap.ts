@@ -1,6 +1,6 @@
 import { generateSecret, newId, secretDigest } from "../auth/secrets.js";
 import { epochSeconds } from "../domain/time.js";
-import type { Store } from "../store/store.js";
+import type { TesseraStore } from "../store/contract/store.js";
 
 /** The credentials of a new org; shown once, never stored in clear. */
 export interface NewOrg {
@@ -10,11 +10,11 @@ export interface NewOrg {
 }
 
 /** Creates an org with a fresh API key and admin token. */
-export function createOrg(store: Store, name: string, now: Date): NewOrg {
+export async function createOrg(store: TesseraStore, name: string, now: Date): Promise<NewOrg> {
   const orgId = newId("org");
   const apiKey = generateSecret("apiKey");
   const adminToken = generateSecret("adminToken");
-  store.orgs.create({ id: orgId, name, now: epochSeconds(now) }, [
+  await store.orgs.create({ id: orgId, name, now: epochSeconds(now) }, [
     { id: newId("key"), kind: "api_key", digest: secretDigest(apiKey) },
     { id: newId("key"), kind: "admin_token", digest: secretDigest(adminToken) },
   ]);

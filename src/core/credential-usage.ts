@@ -1,3 +1,4 @@
+import type { Async } from "../store/contract/async.js";
 import type { CredentialUsageRepository, Usage, UsageDelta } from "../store/credential-usage.js";
 import type { Caller } from "./access.js";
 import type { CallContext } from "./context.js";
@@ -37,7 +38,7 @@ export class CredentialUsage {
   private onNewSource: (e: NewSource) => void = () => {};
 
   constructor(
-    private readonly repo: CredentialUsageRepository,
+    private readonly repo: Async<CredentialUsageRepository>,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -114,7 +115,7 @@ export class CredentialUsage {
   }
 
   /** Writes what was counted since the last flush, as used now. */
-  flush(): void {
+  async flush(): Promise<void> {
     if (this.pending.size === 0) return;
     const at = Math.floor(this.now() / 1000);
     const batch: UsageDelta[] = [];
@@ -123,29 +124,23 @@ export class CredentialUsage {
       batch.push({ orgId: p.orgId, credential, count: p.count, lastUsedAt: at });
     }
     this.pending = new Map();
-    this.repo.add(batch);
+    await this.repo.add(batch);
   }
 
   /** Flushes every few seconds until `stop`; `stop` flushes what is left. */
-  start(onError: (err: unknown) => void = () => {}): () => void {
-    const tick = () => {
-      try {
-        this.flush();
-      } catch (err) {
-        onError(err);
-      }
-    };
+  start(onError: (err: unknown) => void = () => {}): () => Promise<void> {
+    const tick = () => this.flush().catch(onError);
     this.timer = setInterval(tick, FLUSH_EVERY_MS);
     this.timer.unref();
     return () => {
       clearInterval(this.timer);
-      tick();
+      return tick();
     };
   }
 
   /** The org's credentials' usage as stored, plus what this process has not written yet (as of now). */
-  ofOrg(orgId: string): Map<string, Usage> {
-    const stored = this.repo.ofOrg(orgId);
+  async ofOrg(orgId: string): Promise<Map<string, Usage>> {
+    const stored = await this.repo.ofOrg(orgId);
     const at = Math.floor(this.now() / 1000);
     for (const [key, p] of this.pending) {
       if (p.orgId !== orgId) continue;

@@ -7,6 +7,7 @@ import { type EvaluationBudget, newEvaluationBudget } from "../engine/cel-budget
 import type { PolicyEngine } from "../engine/engine.js";
 import type { ResourceRef, Subject } from "../engine/types.js";
 import type { AgentRecord, AgentRepository } from "../store/agents.js";
+import type { Async, Awaitable } from "../store/contract/async.js";
 import type { AccessControl, Caller } from "./access.js";
 import type { AuthCore, Decided, DecidedWithToken } from "./auth.js";
 import { type Resolved, type TrustLookup, verifiedTokenSubject } from "./authorize-subject.js";
@@ -60,16 +61,16 @@ export interface SubjectPage {
 
 /** The stored users an AuthZEN subject of type `user` may name (by id or username). */
 export interface UserLookup {
-  get(orgId: string, userId: string): UserRecord | undefined;
-  byUsername(orgId: string, username: string): UserRecord | undefined;
-  list(orgId: string): UserRecord[];
+  get(orgId: string, userId: string): Awaitable<UserRecord | undefined>;
+  byUsername(orgId: string, username: string): Awaitable<UserRecord | undefined>;
+  list(orgId: string): Awaitable<UserRecord[]>;
 }
 
 export interface EvaluationDeps {
   readonly users: UserLookup;
   readonly auth: AuthCore;
   readonly access: AccessControl;
-  readonly agents: AgentRepository;
+  readonly agents: Async<AgentRepository>;
   readonly engine: PolicyEngine;
   readonly verifier: TokenVerifier;
   readonly trust: TrustLookup;
@@ -152,12 +153,13 @@ export class Evaluations {
    * otherwise the subject the properties describe. Another org's ids are unknown here.
    * A suspended agent is marked: its questions are denied (AGENT_SUSPENDED), never decided.
    */
-  private resolve(caller: Caller, s: SubjectRef): Resolved & { suspended?: true } {
-    const agent = AGENT_TYPES.has(s.type) ? this.d.agents.get(caller.orgId, s.id) : undefined;
+  private async resolve(caller: Caller, s: SubjectRef): Promise<Resolved & { suspended?: true }> {
+    const agent = AGENT_TYPES.has(s.type) ? await this.d.agents.get(caller.orgId, s.id) : undefined;
     if (!agent) {
       const user =
         s.type === "user"
-          ? (this.d.users.get(caller.orgId, s.id) ?? this.d.users.byUsername(caller.orgId, s.id))
+          ? ((await this.d.users.get(caller.orgId, s.id)) ??
+            (await this.d.users.byUsername(caller.orgId, s.id)))
           : undefined;
       const subject = user ? userSubject(user, s.properties) : describedSubject(s);
       return { orgId: caller.orgId, subject, caller: caller.id };
@@ -172,7 +174,7 @@ export class Evaluations {
 
   /** Decides (and logs) one question; a suspended agent is denied before any rule is looked at. */
   private decide(
-    r: ReturnType<Evaluations["resolve"]>,
+    r: Awaited<ReturnType<Evaluations["resolve"]>>,
     q: Omit<EvaluationInput, "subject">,
     budget?: EvaluationBudget,
   ) {
@@ -196,7 +198,7 @@ export class Evaluations {
           "tessera_mint needs the subject's Tessera token in subject.properties.token",
           { field: "subject.properties.token" },
         );
-      return this.decide(this.resolve(caller, input.subject), input);
+      return this.resolve(caller, input.subject).then((r) => this.decide(r, input));
     }
     return this.tokenSubject(caller, input.subject, token).then((r) =>
       input.mint
@@ -261,7 +263,7 @@ export class Evaluations {
       const token = tokenOf(item.subject);
       const r =
         token === undefined
-          ? this.resolve(caller, item.subject)
+          ? await this.resolve(caller, item.subject)
           : await this.tokenSubject(caller, item.subject, token);
       return { decided: await this.decide(r, item, budget) };
     } catch (err) {
@@ -284,7 +286,7 @@ export class Evaluations {
     domainOf: string,
   ): Promise<string[]> {
     const caller = this.caller(ctx);
-    const r = this.resolve(caller, subject);
+    const r = await this.resolve(caller, subject);
     const index = this.d.engine.current(caller.orgId).index;
     const candidates = new Set<string>();
     for (const scope of index.exact.keys()) candidates.add(scope);
@@ -306,20 +308,22 @@ export class Evaluations {
    * suspended) for `agent`, its users (named by username) for `user`, none for any other type;
    * oldest first, `limit` of them decided (and logged) per page from `offset`.
    */
-  searchSubjects(
+  async searchSubjects(
     ctx: CallContext,
     type: string,
     check: Omit<EvaluationInput, "subject">,
     page: { offset: number; limit: number },
-  ): Promise<SubjectPage> | SubjectPage {
+  ): Promise<SubjectPage> {
     const caller = this.caller(ctx);
     const all: { id: string; subject: Subject }[] = AGENT_TYPES.has(type)
-      ? this.d.agents
-          .list(caller.orgId)
+      ? (await this.d.agents.list(caller.orgId))
           .filter((a) => a.suspendedAt === undefined)
           .map((a) => ({ id: a.id, subject: agentSubject(a, type, undefined) }))
       : type === "user"
-        ? this.d.users.list(caller.orgId).map((u) => ({ id: u.username, subject: userSubject(u, undefined) }))
+        ? (await this.d.users.list(caller.orgId)).map((u) => ({
+            id: u.username,
+            subject: userSubject(u, undefined),
+          }))
         : [];
     const limit = Math.min(Math.max(page.limit, 1), MAX_SEARCH_PAGE);
     const slice = all.slice(page.offset, page.offset + limit);

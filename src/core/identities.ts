@@ -12,6 +12,7 @@ import { epochSeconds } from "../domain/time.js";
 import type { BindingRow, NamespaceRow, ServiceIdentityRepository } from "../store/services.js";
 
 export interface IdentityAdminDeps {
+  /** SQLite's for now: the read-then-write steps below run in its synchronous transaction. */
   readonly services: ServiceIdentityRepository;
   readonly identities: BoundIdentities;
   readonly now: () => Date;
@@ -40,7 +41,7 @@ export class IdentityAdmin {
   }
 
   /** Binds an identity to `orgId`: it must lie in one of the org's namespaces. Idempotent. */
-  bind(orgId: string, text: string, source?: IdentitySource): BindingRow {
+  async bind(orgId: string, text: string, source?: IdentitySource): Promise<BindingRow> {
     const identity = parseServiceIdentity(text, source);
     const row = this.d.services.transaction(() => {
       if (!this.d.services.namespaces(orgId).some((ns) => namespaceCovers(ns, identity)))
@@ -58,17 +59,17 @@ export class IdentityAdmin {
       this.d.services.recordChange(orgId);
       return fresh;
     });
-    this.d.identities.reload();
+    await this.d.identities.reload();
     return row;
   }
 
   /** The org's bindings and the namespaces it may bind in. */
-  list(orgId: string): { bindings: BindingRow[]; namespaces: NamespaceRow[] } {
+  async list(orgId: string): Promise<{ bindings: BindingRow[]; namespaces: NamespaceRow[] }> {
     return { bindings: this.d.services.bindingsOf(orgId), namespaces: this.d.services.namespaces(orgId) };
   }
 
   /** Removes one of the org's bindings. */
-  unbind(orgId: string, text: string, source?: IdentitySource): void {
+  async unbind(orgId: string, text: string, source?: IdentitySource): Promise<void> {
     const identity = parseServiceIdentity(text, source);
     const s = this.d.services;
     s.transaction(() => {
@@ -76,11 +77,11 @@ export class IdentityAdmin {
         throw new TesseraError("IDENTITY_NOT_FOUND", "this org has no such identity bound");
       s.recordChange(orgId);
     });
-    this.d.identities.reload();
+    await this.d.identities.reload();
   }
 
   /** The operator's view: every namespace, or one org's. */
-  namespaces(orgId?: string): NamespaceRow[] {
+  async namespaces(orgId?: string): Promise<NamespaceRow[]> {
     return this.d.services.namespaces(orgId);
   }
 
@@ -88,7 +89,7 @@ export class IdentityAdmin {
    * Assigns a namespace to an org. Refused when it overlaps a namespace of another org (unassign
    * that first); assigning one the org already has changes nothing.
    */
-  assign(orgId: string, text: string): NamespaceRow {
+  async assign(orgId: string, text: string): Promise<NamespaceRow> {
     const ns = parseNamespace(text);
     const s = this.d.services;
     return s.transaction(() => {
@@ -109,7 +110,7 @@ export class IdentityAdmin {
   }
 
   /** Unassigns a namespace and removes the org's bindings that no other namespace of it covers. */
-  unassign(text: string): Unassigned {
+  async unassign(text: string): Promise<Unassigned> {
     const ns = parseNamespace(text);
     const s = this.d.services;
     const result = s.transaction(() => {
@@ -126,7 +127,7 @@ export class IdentityAdmin {
       if (removed.length > 0) s.recordChange(namespace.orgId);
       return { namespace, removed };
     });
-    this.d.identities.reload();
+    await this.d.identities.reload();
     return result;
   }
 }

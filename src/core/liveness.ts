@@ -2,8 +2,8 @@ import type { AccessClaims } from "../auth/token-claims.js";
 import { TesseraError } from "../domain/errors.js";
 import { epochSeconds } from "../domain/time.js";
 import type { Change } from "../store/changes.js";
-import { type LivenessFingerprint, storedLivenessFingerprint } from "../store/liveness-fingerprint.js";
-import type { Store } from "../store/store.js";
+import type { TesseraStore } from "../store/contract/store.js";
+import type { LivenessFingerprint } from "../store/liveness-fingerprint.js";
 
 interface AgentFloor {
   readonly suspended: boolean;
@@ -30,21 +30,34 @@ export class Liveness {
    * @param tombstoneSeconds how long a deleted agent's tokens can outlive it (the longest token
    *   lifetime plus clock tolerance): its tombstone is kept that long.
    */
-  constructor(
-    private readonly store: Store,
+  private constructor(
+    private readonly store: TesseraStore,
     private readonly now: () => Date,
-    private readonly tombstoneSeconds = 3610,
-  ) {
-    this.load();
+    private readonly tombstoneSeconds: number,
+  ) {}
+
+  /** Loads what a restart must not forget. */
+  static async open(store: TesseraStore, now: () => Date, tombstoneSeconds = 3610): Promise<Liveness> {
+    const l = new Liveness(store, now, tombstoneSeconds);
+    await l.load();
+    return l;
   }
 
-  /** (Re)reads everything from the store: at start, and to repair a copy that drifted. */
-  private load(): void {
+  /**
+   * (Re)reads everything from the store: at start, and to repair a copy that drifted. Read
+   * first, then swapped in at once, so a check never sees a half-loaded copy.
+   */
+  private async load(): Promise<void> {
     const nowSec = this.nowSec();
+    const [revocations, restricted, tombstones] = [
+      await this.store.revocations.live(nowSec),
+      await this.store.agents.restricted(),
+      await this.store.agents.tombstones(),
+    ];
     for (const m of [this.jtis, this.families, this.agents, this.deleted]) m.clear();
-    for (const r of this.store.revocations.live(nowSec)) this.remember(r.kind, r.value, r.expiresAt);
-    for (const a of this.store.agents.restricted()) this.agents.set(a.id, floorOf(a));
-    for (const t of this.store.agents.tombstones()) this.deleted.set(t.id, t.deletedAt);
+    for (const r of revocations) this.remember(r.kind, r.value, r.expiresAt);
+    for (const a of restricted) this.agents.set(a.id, floorOf(a));
+    for (const t of tombstones) this.deleted.set(t.id, t.deletedAt);
   }
 
   /** The same sums as `storedLivenessFingerprint`, over what this process holds. */
@@ -86,12 +99,12 @@ export class Liveness {
    * Compares this process's copy with the store and, when they differ (a change the log no
    * longer holds, a bug), reloads it whole. True when it had to repair.
    */
-  verify(): boolean {
+  async verify(): Promise<boolean> {
     const nowSec = this.nowSec();
-    const stored = storedLivenessFingerprint(this.store.db, nowSec, nowSec - this.tombstoneSeconds);
+    const stored = await this.store.livenessFingerprint(nowSec, nowSec - this.tombstoneSeconds);
     const mine = this.fingerprint(nowSec);
     if (Object.entries(stored).every(([k, v]) => mine[k as keyof LivenessFingerprint] === v)) return false;
-    this.load();
+    await this.load();
     return true;
   }
 
@@ -128,14 +141,14 @@ export class Liveness {
   }
 
   /** Revokes one access token until it would have expired. */
-  revokeJti(jti: string, exp: number): void {
-    this.store.revocations.revoke("jti", jti, exp);
+  async revokeJti(jti: string, exp: number): Promise<void> {
+    await this.store.revocations.revoke("jti", jti, exp);
     this.remember("jti", jti, exp);
   }
 
   /** Revokes a whole session (refresh family) and the access tokens it issued. */
-  revokeFamily(sid: string, until: number): void {
-    this.store.revocations.revoke("family", sid, until);
+  async revokeFamily(sid: string, until: number): Promise<void> {
+    await this.store.revocations.revoke("family", sid, until);
     this.remember("family", sid, until);
   }
 
@@ -144,8 +157,8 @@ export class Liveness {
   }
 
   /** Re-reads one agent after a suspension, resumption or deletion anywhere. */
-  refreshAgent(id: string): void {
-    const a = this.store.agents.byId(id);
+  async refreshAgent(id: string): Promise<void> {
+    const a = await this.store.agents.byId(id);
     if (!a) {
       // Gone: the deletion wrote a tombstone in its transaction; mirror it.
       if (!this.deleted.has(id)) this.deleted.set(id, this.nowSec());
@@ -156,12 +169,12 @@ export class Liveness {
   }
 
   /** Applies a change another process made. */
-  apply(c: Change): void {
-    if (c.kind === "agent" && c.ref) this.refreshAgent(c.ref);
+  async apply(c: Change): Promise<void> {
+    if (c.kind === "agent" && c.ref) await this.refreshAgent(c.ref);
     if (c.kind === "token_revoked" && c.ref) {
       const [kind, value] = [c.ref.slice(0, c.ref.indexOf(":")), c.ref.slice(c.ref.indexOf(":") + 1)];
       if (kind !== "jti" && kind !== "family") return;
-      const exp = this.store.revocations.get(kind, value);
+      const exp = await this.store.revocations.get(kind, value);
       if (exp !== undefined) this.remember(kind, value, exp);
     }
   }

@@ -1,6 +1,5 @@
 import { epochSeconds } from "../domain/time.js";
-import { pruneExpired } from "../store/pruning.js";
-import type { Store } from "../store/store.js";
+import type { TesseraStore } from "../store/contract/store.js";
 import type { Liveness } from "./liveness.js";
 
 export interface MaintenanceSettings {
@@ -16,12 +15,12 @@ export interface MaintenanceSettings {
  * delete is idempotent and batched).
  */
 export async function runMaintenance(
-  store: Store,
+  store: TesseraStore,
   liveness: Liveness,
   s: MaintenanceSettings,
   now: () => Date,
 ): Promise<Record<string, number>> {
-  const deleted = await pruneExpired(store.db, store.decisionsDb, {
+  const deleted = await store.prune({
     nowSec: epochSeconds(now()),
     tombstoneSeconds: s.tombstoneSeconds,
     decisionSeconds: s.decisionRetentionSeconds,

@@ -8,6 +8,7 @@ import { DEFAULT_ROLES, effectiveRoles, roleClosure } from "../domain/roles.js";
 import { type Tier, tierRank } from "../domain/tiers.js";
 import { epochSeconds } from "../domain/time.js";
 import type { AgentRecord, AgentRepository } from "../store/agents.js";
+import type { Async } from "../store/contract/async.js";
 import { type AccessControl, bearerOf } from "./access.js";
 import type { CallContext } from "./context.js";
 import type { CoreSettings } from "./settings.js";
@@ -29,7 +30,7 @@ export interface MinterDeps {
   readonly access: AccessControl;
   readonly verifier: TokenVerifier;
   readonly signer: TokenSigner;
-  readonly agents: AgentRepository;
+  readonly agents: Async<AgentRepository>;
   readonly now: () => Date;
 }
 
@@ -80,7 +81,7 @@ export class Minter {
         : undefined;
     if (minter && minter.kind !== "user") return this.mintAsAgent(minter, input, audience);
     const orgId = await this.d.access.admin(ctx, "capabilities:manage");
-    const target = this.target(orgId, input.agentId);
+    const target = await this.target(orgId, input.agentId);
     if (input.tier !== undefined && tierRank(input.tier) > tierRank(target.tier)) {
       throw violated("tier", "a token may not carry a tier above its agent's");
     }
@@ -93,8 +94,8 @@ export class Minter {
     );
   }
 
-  private target(orgId: string, agentId: string): AgentRecord {
-    const agent = this.d.agents.get(orgId, agentId);
+  private async target(orgId: string, agentId: string): Promise<AgentRecord> {
+    const agent = await this.d.agents.get(orgId, agentId);
     if (!agent) throw new TesseraError("AGENT_NOT_FOUND", "no such agent in this org");
     if (agent.suspendedAt !== undefined) throw new TesseraError("AGENT_SUSPENDED", "the agent is suspended");
     return agent;
@@ -118,7 +119,7 @@ export class Minter {
         `delegation chains are at most ${this.d.settings.maxDelegationDepth} deep`,
       );
     }
-    const target = this.target(m.org, input.agentId);
+    const target = await this.target(m.org, input.agentId);
     if (target.id !== m.sub && target.parentId !== m.sub) {
       throw new TesseraError(
         "DELEGATION_FORBIDDEN",

@@ -1,11 +1,12 @@
 import type { OrgTrust } from "../auth/org-trust.js";
 import { TesseraError } from "../domain/errors.js";
 import { epochSeconds } from "../domain/time.js";
+import type { Async } from "../store/contract/async.js";
 import type { OrgTrustRepository, TrustRow } from "../store/org-trust.js";
 import type { AdminCaller } from "./access.js";
 
 export interface TrustAdminDeps {
-  readonly repo: OrgTrustRepository;
+  readonly repo: Async<OrgTrustRepository>;
   readonly trust: OrgTrust;
   readonly now: () => Date;
 }
@@ -31,29 +32,29 @@ export class TrustAdmin {
    * the caller already holds (any token of that org carries it) and cannot be used to
    * enumerate orgs; and a trust in no org would be a typo that silently admits nothing.
    */
-  trust(caller: AdminCaller, orgId: string): TrustRow {
+  async trust(caller: AdminCaller, orgId: string): Promise<TrustRow> {
     requireOther(caller, orgId);
-    const row = this.d.repo.insert({
+    const row = await this.d.repo.insert({
       orgId: caller.orgId,
       trustedOrgId: orgId,
       createdAt: epochSeconds(this.d.now()),
       actor: caller.actor,
     });
     if (!row) throw new TesseraError("ORG_NOT_FOUND", "no such org");
-    this.d.trust.reload();
+    await this.d.trust.reload();
     return row;
   }
 
   /** Ends the trust in `orgId`: its tokens are refused again (TOKEN_ORG_MISMATCH), on every worker. */
-  untrust(caller: AdminCaller, orgId: string): void {
+  async untrust(caller: AdminCaller, orgId: string): Promise<void> {
     requireOther(caller, orgId);
-    if (!this.d.repo.delete(caller.orgId, orgId))
+    if (!(await this.d.repo.delete(caller.orgId, orgId)))
       throw new TesseraError("TRUST_NOT_FOUND", "this org does not trust that org");
-    this.d.trust.reload();
+    await this.d.trust.reload();
   }
 
   /** The orgs the caller's org trusts. */
-  list(orgId: string): TrustRow[] {
+  async list(orgId: string): Promise<TrustRow[]> {
     return this.d.repo.trustedBy(orgId);
   }
 }

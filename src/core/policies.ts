@@ -7,6 +7,7 @@ import { parsePolicyDocuments, splitDocuments } from "../engine/document.js";
 import { type CompiledRevision, PolicyEngine, parseStored } from "../engine/engine.js";
 import type { TestReport } from "../engine/policy-test.js";
 import type { PolicyDocument } from "../engine/types.js";
+import type { Async } from "../store/contract/async.js";
 import type {
   CommitResult,
   PolicyChange,
@@ -19,7 +20,7 @@ import type { PolicyChecker } from "./policy-checker.js";
 
 export interface PolicyDeps {
   readonly engine: PolicyEngine;
-  readonly policies: PolicyRepository;
+  readonly policies: Async<PolicyRepository>;
   /** Where candidate documents are parsed, compiled and tested: off the event loop, with a deadline. */
   readonly checker: PolicyChecker;
   readonly now: () => Date;
@@ -66,8 +67,8 @@ export class PolicyAdmin {
   }
 
   /** The org's stored documents, for a check. */
-  private storedTexts(orgId: string): string[] {
-    return this.d.policies.snapshot(orgId).documents.map((doc) => doc.document);
+  private async storedTexts(orgId: string): Promise<string[]> {
+    return (await this.d.policies.snapshot(orgId)).documents.map((doc) => doc.document);
   }
 
   /**
@@ -81,7 +82,7 @@ export class PolicyAdmin {
     await this.d.checker.run({
       op: "validate",
       orgId,
-      stored: opts.prune ? [] : this.storedTexts(orgId),
+      stored: opts.prune ? [] : await this.storedTexts(orgId),
       candidate: text,
       file,
     });
@@ -92,13 +93,13 @@ export class PolicyAdmin {
    * `put` for a text this server ships itself (the example policy of a development org):
    * checked inline, without waiting for the checker's thread to start.
    */
-  putTrusted(orgId: string, text: string, file: string): PutResult {
-    runCheck({ op: "validate", orgId, stored: this.storedTexts(orgId), candidate: text, file });
+  async putTrusted(orgId: string, text: string, file: string): Promise<PutResult> {
+    runCheck({ op: "validate", orgId, stored: await this.storedTexts(orgId), candidate: text, file });
     return this.apply(orgId, text, file, { actor: "server" });
   }
 
-  /** Commits a checked text. Synchronous; its conditions compile lazily on first use, as on load. */
-  private apply(orgId: string, text: string, file: string, opts: PutOptions): PutResult {
+  /** Commits a checked text; its conditions compile lazily on first use, as on load. */
+  private async apply(orgId: string, text: string, file: string, opts: PutOptions): Promise<PutResult> {
     let docs: PolicyDocument[] = [];
     const build = (stored: readonly PolicyDocument[]) => {
       const base = opts.prune ? [] : stored;
@@ -113,29 +114,29 @@ export class PolicyAdmin {
         kind: doc.kind ?? "Policy",
         ruleCount: doc.routeMap ? doc.routeMap.routes.length : doc.rules.length,
       }));
-    const done = this.commit(orgId, build, () => ({ put: put(), prune: opts.prune }), opts.actor);
+    const done = await this.commit(orgId, build, () => ({ put: put(), prune: opts.prune }), opts.actor);
     if (!done) throw new Error("a put removes nothing by name: it cannot miss");
     return { ...done, names: docs.map((doc) => doc.name) };
   }
 
   /** The roles an agent of the org may hold: the defaults, and the custom roles of the stored revision. */
-  knownRoles(orgId: string): ReadonlySet<string> {
-    return new Set([...DEFAULT_ROLES.keys(), ...rolesOf(this.base(orgId).documents)]);
+  async knownRoles(orgId: string): Promise<ReadonlySet<string>> {
+    return new Set([...DEFAULT_ROLES.keys(), ...rolesOf((await this.base(orgId)).documents)]);
   }
 
   /** Checks a text against the org's set; writes nothing. */
   async validate(orgId: string, text: string, file = "<request>"): Promise<Validated> {
     this.sized(text, file);
-    const stored = this.storedTexts(orgId);
+    const stored = await this.storedTexts(orgId);
     return (await this.d.checker.run({ op: "validate", orgId, stored, candidate: text, file })) as Validated;
   }
 
-  delete(orgId: string, name: string, actor?: string): number {
+  async delete(orgId: string, name: string, actor?: string): Promise<number> {
     const notFound = () => new TesseraError("POLICY_NOT_FOUND", "no such policy in this org");
-    if (!this.d.policies.get(orgId, name)) throw notFound();
+    if (!(await this.d.policies.get(orgId, name))) throw notFound();
     const build = (base: readonly PolicyDocument[]) =>
       PolicyEngine.compile(0, mergeDocuments(base, [], [name]));
-    const done = this.commit(orgId, build, () => ({ remove: [name] }), actor);
+    const done = await this.commit(orgId, build, () => ({ remove: [name] }), actor);
     if (done === undefined) throw notFound();
     return done.revision;
   }
@@ -146,17 +147,17 @@ export class PolicyAdmin {
    * the write lock) rebuilds on the set it reads. Installs the result unless it changed
    * nothing; undefined when the store refused the change (a document to remove is gone).
    */
-  private commit(
+  private async commit(
     orgId: string,
     build: (base: readonly PolicyDocument[]) => CompiledRevision,
     change: () => PolicyChange,
     actor: string | undefined,
-  ): CommitResult | undefined {
-    const base = this.base(orgId);
+  ): Promise<CommitResult | undefined> {
+    const base = await this.base(orgId);
     let compiled = build(base.documents);
     // The change itself (names, texts, rule counts) does not depend on the base.
     const meta = { now: this.nowSec(), actor };
-    const committed = this.d.policies.commit(orgId, change(), meta, (stored) => {
+    const committed = await this.d.policies.commit(orgId, change(), meta, (stored) => {
       if (stored.revision !== base.revision)
         compiled = build(
           parseStored(
@@ -175,12 +176,12 @@ export class PolicyAdmin {
    * The set to build on: the compiled one in force, when it is the stored revision compiled
    * from the stored documents (same number and digest: no parsing); else the stored set.
    */
-  private base(orgId: string): Base {
+  private async base(orgId: string): Promise<Base> {
     const current = this.d.engine.current(orgId);
-    const state = this.d.policies.state(orgId);
+    const state = await this.d.policies.state(orgId);
     if (state.revision === current.number && state.digest !== null && state.digest === current.digest)
       return { revision: current.number, documents: current.documents };
-    const snap = this.d.policies.snapshot(orgId);
+    const snap = await this.d.policies.snapshot(orgId);
     return {
       revision: snap.revision,
       documents: parseStored(
@@ -190,17 +191,17 @@ export class PolicyAdmin {
     };
   }
 
-  get(orgId: string, name: string, revision?: number): { revision: number; document: string } {
-    const found = this.d.policies.get(orgId, name, revision);
+  async get(orgId: string, name: string, revision?: number): Promise<{ revision: number; document: string }> {
+    const found = await this.d.policies.get(orgId, name, revision);
     if (!found) throw new TesseraError("POLICY_NOT_FOUND", "no such policy in this org at that revision");
     return found;
   }
 
-  list(orgId: string): { policies: PolicySummaryRow[]; revision: number } {
-    return { policies: this.d.policies.list(orgId), revision: this.d.engine.revision(orgId) };
+  async list(orgId: string): Promise<{ policies: PolicySummaryRow[]; revision: number }> {
+    return { policies: await this.d.policies.list(orgId), revision: this.d.engine.revision(orgId) };
   }
 
-  history(orgId: string, name?: string): PolicyChangeRow[] {
+  async history(orgId: string, name?: string): Promise<PolicyChangeRow[]> {
     return this.d.policies.history(orgId, name);
   }
 
@@ -211,7 +212,7 @@ export class PolicyAdmin {
     const job = {
       op: "test",
       orgId,
-      stored: this.storedTexts(orgId),
+      stored: await this.storedTexts(orgId),
       candidate: candidateText,
       file: "<candidate>",
     } as const;

@@ -1,4 +1,5 @@
 import { PolicyEngine, parseStored } from "../engine/engine.js";
+import type { Async } from "../store/contract/async.js";
 import type { PolicyRepository } from "../store/policies.js";
 import { reclaimAfterCompile } from "./heap.js";
 
@@ -13,17 +14,18 @@ interface StoredState {
  * revision is newer than the one in force, or is the same number with another digest (a
  * process that compiled N from other documents than those stored as N). True when it did.
  */
-export function refreshPolicy(
-  policies: PolicyRepository,
+export async function refreshPolicy(
+  policies: Async<PolicyRepository>,
   engine: PolicyEngine,
   orgId: string,
-  state: StoredState = policies.state(orgId),
-): boolean {
+  known?: StoredState,
+): Promise<boolean> {
+  const state = known ?? (await policies.state(orgId));
   const current = engine.current(orgId);
   if (state.revision < current.number) return false;
   if (state.revision === current.number && (state.digest === null || state.digest === current.digest))
     return false;
-  const snap = policies.snapshot(orgId);
+  const snap = await policies.snapshot(orgId);
   const texts = snap.documents.map((doc) => doc.document);
   const installed = engine.installNewer(
     orgId,
@@ -39,8 +41,11 @@ export function refreshPolicy(
  * through the change log; this catches a revision compiled from the wrong documents, or a
  * change the log no longer holds.
  */
-export function verifyPolicies(policies: PolicyRepository, engine: PolicyEngine): number {
+export async function verifyPolicies(
+  policies: Async<PolicyRepository>,
+  engine: PolicyEngine,
+): Promise<number> {
   let repaired = 0;
-  for (const s of policies.states()) if (refreshPolicy(policies, engine, s.orgId, s)) repaired++;
+  for (const s of await policies.states()) if (await refreshPolicy(policies, engine, s.orgId, s)) repaired++;
   return repaired;
 }

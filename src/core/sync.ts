@@ -2,12 +2,12 @@ import type { BoundIdentities } from "../auth/bound-identities.js";
 import type { OrgCredentials } from "../auth/org-credentials.js";
 import type { PolicyEngine } from "../engine/engine.js";
 import type { Change } from "../store/changes.js";
-import type { Store } from "../store/store.js";
+import type { TesseraStore } from "../store/contract/store.js";
 import { refreshPolicy, verifyPolicies } from "./policy-sync.js";
 
 /** An in-memory copy that can compare itself with the store and repair itself; true when it had to. */
 export interface Verifiable {
-  verify(): boolean;
+  verify(): boolean | Promise<boolean>;
 }
 
 export interface SyncTargets {
@@ -23,13 +23,12 @@ export interface SyncTargets {
   readonly others?: Partial<Record<Change["kind"], (change: Change) => void | Promise<void>>>;
 }
 
-/** Ticks between two comparisons of every compiled policy revision with the store (about a second). */
-const POLICY_CHECK_TICKS = 40;
-/** Ticks between two comparisons of the revocation and suspension state with the store (about 5 s). */
-const LIVENESS_CHECK_TICKS = 200;
-
 export interface SyncOptions {
-  /** How often to poll the change log. Default 25 ms, so every process converges well within 100 ms. */
+  /**
+   * How often to read the change log when nothing wakes this process earlier. Default 25 ms
+   * on a store without notifications (SQLite), so every process converges well within 100 ms;
+   * 250 ms where the store wakes it on every change (PostgreSQL's NOTIFY), as a backstop.
+   */
   readonly intervalMs?: number;
   /**
    * The change-log position to apply from: the one taken *before* this process loaded its
@@ -37,47 +36,110 @@ export interface SyncOptions {
    */
   readonly from?: number | undefined;
   readonly onError?: ((err: unknown) => void) | undefined;
+  /**
+   * How long the store may go unread before this process calls itself stale (it keeps deciding
+   * from memory, but says NOT_SERVING so a load balancer prefers a current replica). Default 10 s.
+   */
+  readonly maxStalenessMs?: number | undefined;
+  /** Told when this process becomes stale (false) and current again (true). */
+  readonly onFreshness?: ((fresh: boolean) => void) | undefined;
 }
 
+/** A running sync: stop it, or ask how current this process is. */
+export interface SyncHandle {
+  stop(): void;
+  /** Milliseconds since the change log was last read in full. */
+  stalenessMs(): number;
+}
+
+/** Ticks between two comparisons of every compiled policy revision with the store (about a second at 25 ms). */
+const POLICY_CHECK_TICKS = 40;
+/** Ticks between two comparisons of the revocation and suspension state with the store (about 5 s). */
+const LIVENESS_CHECK_TICKS = 200;
+
 /**
- * Keeps this process's in-memory state (compiled policies, credential cache, …) in step with
- * changes other processes write to the same database, by polling the change log off the hot
- * path. Returns a function that stops it.
+ * Keeps this process's in-memory state (compiled policies, credentials, …) in step with changes
+ * other processes write to the same database, off the hot path: it reads the change log after
+ * `seen` on a timer and whenever the store says a change committed (PostgreSQL's NOTIFY). A
+ * notification is only a wake-up; the table is the truth, so one missed during a reconnect is
+ * caught up on the next read.
  */
-export function startSync(store: Store, targets: SyncTargets, opts: SyncOptions = {}): () => void {
-  let seen = opts.from ?? store.changes.latest();
+export function startSync(store: TesseraStore, targets: SyncTargets, opts: SyncOptions = {}): SyncHandle {
+  let seen = opts.from;
   let running = false;
+  let again = false;
   let ticks = 0;
+  let lastRead = Date.now();
+  let fresh = true;
+  const maxStaleness = opts.maxStalenessMs ?? 10_000;
   const apply = async (c: Change): Promise<void> => {
     if (c.kind === "policy" && c.orgId) {
       // A change this process made is already in force; recompile only when the store differs.
-      refreshPolicy(store.policies, targets.engine, c.orgId);
+      await refreshPolicy(store.policies, targets.engine, c.orgId);
     } else if (c.kind === "credential") {
-      targets.credentials.invalidate();
+      await targets.credentials.invalidate();
     } else if (c.kind === "identity") {
-      targets.identities?.reload();
+      await targets.identities?.reload();
     }
     await targets.others?.[c.kind]?.(c);
   };
   const tick = async (): Promise<void> => {
-    if (running) return;
+    if (running) {
+      again = true; // woken while reading: read once more after, so nothing waits for the timer
+      return;
+    }
     running = true;
     try {
-      for (const c of store.changes.since(seen)) {
-        await apply(c);
-        seen = c.seq;
-      }
-      if (++ticks % POLICY_CHECK_TICKS === 0) verifyPolicies(store.policies, targets.engine);
+      do {
+        again = false;
+        seen ??= await store.changes.latest();
+        for (;;) {
+          const batch = await store.changes.since(seen);
+          for (const c of batch) {
+            await apply(c);
+            seen = c.seq;
+          }
+          if (batch.length < 1000) break;
+        }
+        lastRead = Date.now();
+      } while (again);
+      if (++ticks % POLICY_CHECK_TICKS === 0) await verifyPolicies(store.policies, targets.engine);
       if (ticks % LIVENESS_CHECK_TICKS === 0)
-        for (const v of [targets.liveness, ...(targets.verifiable ?? [])]) v?.verify();
-      if (ticks % 2400 === 0) store.changes.prune(3600); // about once a minute
+        for (const v of [targets.liveness, ...(targets.verifiable ?? [])]) await v?.verify();
+      if (ticks % 2400 === 0) await store.changes.prune(3600); // about once a minute at 25 ms
     } catch (err) {
       opts.onError?.(err);
     } finally {
       running = false;
+      checkFreshness();
     }
   };
-  const timer = setInterval(() => void tick(), opts.intervalMs ?? 25);
+  // Checked on every timer tick too: a read that hangs on a lost connection must not hide it.
+  const checkFreshness = () => {
+    const nowFresh = Date.now() - lastRead <= maxStaleness;
+    if (nowFresh === fresh) return;
+    fresh = nowFresh;
+    opts.onFreshness?.(fresh);
+  };
+  const watch = store.watchChanges?.(
+    () => void tick(),
+    (up) => {
+      if (up) void tick(); // reconnected: catch up on whatever was missed meanwhile
+    },
+  );
+  const timer = setInterval(
+    () => {
+      checkFreshness();
+      void tick();
+    },
+    opts.intervalMs ?? (watch ? 250 : 25),
+  );
   timer.unref();
-  return () => clearInterval(timer);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      watch?.stop();
+    },
+    stalenessMs: () => Date.now() - lastRead,
+  };
 }

@@ -2,8 +2,9 @@ import type { KeyRing, SigningKeyInfo } from "../auth/key-ring.js";
 import { generateSecret, newId, secretDigest } from "../auth/secrets.js";
 import { TesseraError } from "../domain/errors.js";
 import { epochSeconds } from "../domain/time.js";
+import type { Async } from "../store/contract/async.js";
+import type { TesseraStore } from "../store/contract/store.js";
 import type { OperatorRepository, OperatorTokenRow, OrgSummaryRow } from "../store/operators.js";
-import type { Store } from "../store/store.js";
 import type { AccessControl } from "./access.js";
 import { createOrg, type NewOrg } from "./bootstrap.js";
 import type { CallContext } from "./context.js";
@@ -20,7 +21,7 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9 _.:-]{0,63}$/;
 
 export interface SystemDeps {
   readonly access: AccessControl;
-  readonly store: Store;
+  readonly store: TesseraStore;
   readonly keys: KeyRing;
   readonly now: () => Date;
 }
@@ -33,7 +34,7 @@ export class SystemCore {
   constructor(private readonly d: SystemDeps) {}
 
   /** The id of the caller's operator token, or a refusal (org credentials: PERMISSION_DENIED). */
-  operator(ctx: CallContext): string {
+  operator(ctx: CallContext): Promise<string> {
     return this.d.access.system(ctx);
   }
 
@@ -42,10 +43,10 @@ export class SystemCore {
   }
 
   /** Counts one `action` by `actor`, or refuses with RESOURCE_EXHAUSTED and writes nothing. */
-  private spend(action: OperatorAction, actor: string): void {
+  private async spend(action: OperatorAction, actor: string): Promise<void> {
     const limit = OPERATOR_LIMITS[action];
     const now = this.nowSec();
-    const next = this.d.store.operators.spend(action, actor, now, limit.windowSeconds, limit.max);
+    const next = await this.d.store.operators.spend(action, actor, now, limit.windowSeconds, limit.max);
     if (next !== undefined)
       throw new TesseraError(
         "OPERATOR_RATE_LIMITED",
@@ -54,27 +55,27 @@ export class SystemCore {
       );
   }
 
-  listOrgs(): OrgSummaryRow[] {
+  async listOrgs(): Promise<OrgSummaryRow[]> {
     return this.d.store.operators.orgs();
   }
 
   /** A new org with its API key and admin token, shown this once. */
-  createOrg(actor: string, name: string): NewOrg & { org: OrgSummaryRow } {
+  async createOrg(actor: string, name: string): Promise<NewOrg & { org: OrgSummaryRow }> {
     if (!NAME.test(name))
       throw new TesseraError("NAME_MISSING", "an org needs a name of 1-64 letters, digits, spaces or _.:-");
-    this.spend("org.create", actor);
+    await this.spend("org.create", actor);
     const now = this.d.now();
-    const created = createOrg(this.d.store, name, now);
+    const created = await createOrg(this.d.store, name, now);
     return { ...created, org: { id: created.orgId, name, policyRevision: 0, createdAt: epochSeconds(now) } };
   }
 
-  listKeys(): SigningKeyInfo[] {
+  async listKeys(): Promise<SigningKeyInfo[]> {
     return this.d.keys.list();
   }
 
   /** Rotates the signing keys (every process reloads them through the change log). */
-  rotateKeys(actor: string): Promise<SigningKeyInfo[]> {
-    this.spend("keys.rotate", actor);
+  async rotateKeys(actor: string): Promise<SigningKeyInfo[]> {
+    await this.spend("keys.rotate", actor);
     return this.d.keys.rotate();
   }
 }
@@ -86,11 +87,11 @@ export interface IssuedOperatorToken {
 }
 
 /** Creates an operator token (the CLI does this on the data directory, never over the network). */
-export function issueOperatorToken(
-  operators: OperatorRepository,
+export async function issueOperatorToken(
+  operators: Async<OperatorRepository>,
   name: string,
   now: Date,
-): IssuedOperatorToken {
+): Promise<IssuedOperatorToken> {
   if (!NAME.test(name))
     throw new TesseraError("NAME_MISSING", "a token needs a name of 1-64 letters, digits, spaces or _.:-");
   const token = generateSecret("operatorToken");
@@ -101,6 +102,6 @@ export function issueOperatorToken(
     prefix: token.slice(0, 8),
     createdAt: epochSeconds(now),
   };
-  operators.insertToken(row);
+  await operators.insertToken(row);
   return { token, row };
 }

@@ -8,8 +8,7 @@ import { TokenSigner } from "../auth/token-signer.js";
 import { TokenVerifier } from "../auth/token-verifier.js";
 import { TesseraError } from "../domain/errors.js";
 import { PolicyEngine } from "../engine/engine.js";
-import { CredentialUsageRepository } from "../store/credential-usage.js";
-import { RefreshTokenRepository } from "../store/refresh-tokens.js";
+import type { TesseraStore } from "../store/contract/store.js";
 import type { Store } from "../store/store.js";
 import { tesseraVersion } from "../version.js";
 import { AccessControl } from "./access.js";
@@ -90,13 +89,16 @@ export interface Tessera {
 
 /** Wires the core over an open store: loads keys and compiles every org's policies. */
 export async function buildTessera(
-  store: Store,
+  store: TesseraStore,
   settings: CoreSettings,
   now: () => Date = () => new Date(),
   onLogError: (err: unknown) => void = () => {},
 ): Promise<Tessera> {
-  const syncFrom = store.changes.latest();
-  const keys = await KeyRing.open(store.signingKeys, {
+  // TODO(#14, this session): the repositories below still used through SQLite's synchronous
+  // API move behind the contract as their PostgreSQL versions land.
+  const sqlite = store as Store;
+  const syncFrom = await store.changes.latest();
+  const keys = await KeyRing.open(sqlite.signingKeys, {
     now,
     alg: settings.signingAlg,
     masterKey: settings.masterKey,
@@ -104,9 +106,14 @@ export async function buildTessera(
     rotationIntervalSeconds: settings.keyRotationIntervalSeconds,
   });
   const engine = new PolicyEngine(now);
-  engine.loadFrom(store.policies);
-  const credentials = new OrgCredentials(store.orgs, now);
-  const liveness = new Liveness(store, now, settings.maxTokenTtlSeconds + settings.clockToleranceSeconds);
+  await engine.loadFrom(store.policies);
+  // SQLite answers at once: a miss may read through, as before (see OrgCredentials.open).
+  const credentials = await OrgCredentials.open(store.orgs, now, { readThrough: store.backend === "sqlite" });
+  const liveness = await Liveness.open(
+    store,
+    now,
+    settings.maxTokenTtlSeconds + settings.clockToleranceSeconds,
+  );
   const verifier = new TokenVerifier(keys, {
     issuer: settings.issuer,
     audience: settings.audience,
@@ -115,8 +122,8 @@ export async function buildTessera(
     check: (claims) => liveness.check(claims),
   });
   const signer = new TokenSigner(keys, settings.issuer);
-  const boundIdentities = new BoundIdentities(store.services);
-  const usage = new CredentialUsage(new CredentialUsageRepository(store.db));
+  const boundIdentities = await BoundIdentities.open(store.services);
+  const usage = new CredentialUsage(store.credentialUsage);
   const access = new AccessControl({
     credentials,
     verifier,
@@ -124,9 +131,9 @@ export async function buildTessera(
     operators: store.operators,
     usage,
   });
-  const orgTrust = new OrgTrust(store.orgTrust);
+  const orgTrust = await OrgTrust.open(store.orgTrust);
   const trustAdmin = new TrustAdmin({ repo: store.orgTrust, trust: orgTrust, now });
-  const decisionLog = openDecisionLog(store.dataDir, store.decisions, settings, onLogError);
+  const decisionLog = openDecisionLog(store, settings, onLogError);
   const decisionMinter = new DecisionMinter({ settings, access, verifier, signer, now });
   const auth = new AuthCore({
     engine,
@@ -140,31 +147,35 @@ export async function buildTessera(
   const policies = new PolicyAdmin({ engine, policies: store.policies, checker: new PolicyChecker(), now });
   const knownRoles = (orgId: string) => policies.knownRoles(orgId);
   const admin = new AdminCore({ access, liveness, agents: store.agents, knownRoles, now });
-  const serviceIdentities = new IdentityAdmin({ services: store.services, identities: boundIdentities, now });
+  const serviceIdentities = new IdentityAdmin({
+    services: sqlite.services,
+    identities: boundIdentities,
+    now,
+  });
   const system = new SystemCore({ access, store, keys, now });
   const workers = settings.workers ?? 1;
   const workerId = settings.workerId ?? 0;
   const status = new ServerStatus({ access, engine, version: tesseraVersion(), workers, workerId, now });
   const sessions = new Sessions({
     settings,
-    refreshTokens: new RefreshTokenRepository(store.db),
+    refreshTokens: sqlite.refreshTokens,
     signer,
     verifier,
     liveness,
     // Called on refreshes only, once `users` below exists.
     resolve: (kind, orgId, id, issuedAt): SessionSubject =>
-      resolveSubject(store, users, kind, orgId, id, issuedAt),
+      resolveSubject(sqlite, users, kind, orgId, id, issuedAt),
     now,
   });
   // A new password or agent secret, or a removed key, ends the sessions it could have started.
   const users: UserService = new UserService({
-    db: store.db,
+    db: sqlite.db,
     now,
     sessions,
     scryptCost: settings.passwordHashCost,
   });
   const agentCredentials = new AgentCredentialService({
-    db: store.db,
+    db: sqlite.db,
     sessions,
     audience: settings.audience,
     clockToleranceSeconds: settings.clockToleranceSeconds,
@@ -181,7 +192,7 @@ export async function buildTessera(
   });
   const minter = new Minter({ settings, access, verifier, signer, agents: store.agents, now });
   const apiKeys = new ApiKeyService({ orgs: store.orgs, credentials, now });
-  const rateLimits = new RateLimits(rateLimitDefaults(settings), () => store.orgs.keyRateLimits());
+  const rateLimits = new RateLimits(rateLimitDefaults(settings), () => credentials.keyRateLimits());
   credentials.onInvalidate(() => rateLimits.reload());
   const evaluations = new Evaluations({
     auth,
@@ -229,7 +240,7 @@ export async function buildTessera(
     engine,
     decisionLog,
     syncFrom,
-    auditQueries: new AuditQueries(store.db, store.decisionsDb),
+    auditQueries: new AuditQueries(store.adminAudit, store.decisionQuery),
   };
 }
 

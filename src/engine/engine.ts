@@ -57,8 +57,8 @@ export class PolicyEngine {
   constructor(private readonly now: () => Date = () => new Date()) {}
 
   /** Compiles every org's stored policies (at start). Throws if a stored document no longer compiles. */
-  loadFrom(source: PolicySource): void {
-    for (const { orgId, revision, documents, digest } of source.loadAll()) {
+  async loadFrom(source: PolicySource): Promise<void> {
+    for (const { orgId, revision, documents, digest } of await source.loadAll()) {
       this.install(orgId, revision, parseStored(orgId, documents), digest);
     }
   }

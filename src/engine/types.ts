@@ -199,5 +199,7 @@ export interface PolicySource {
    * Every org's stored policy documents with the org's current revision and, when known, the
    * digest of that document set (an opaque string the engine keeps beside the compiled revision).
    */
-  loadAll(): Iterable<{ orgId: string; revision: number; documents: readonly string[]; digest?: string }>;
+  loadAll():
+    | Iterable<{ orgId: string; revision: number; documents: readonly string[]; digest?: string }>
+    | Promise<Iterable<{ orgId: string; revision: number; documents: readonly string[]; digest?: string }>>;
 }

@@ -59,7 +59,7 @@ export function auditQueryHandlers(t: Tessera) {
   return {
     async queryAudit(req: QueryAuditRequest, ctx: CallContext) {
       const orgId = await t.admin.adminOrg(ctx, "audit:read");
-      const page = q.queryAudit({
+      const page = await q.queryAudit({
         orgId,
         fromMs: ms(req.since),
         toMs: ms(req.until),
@@ -80,7 +80,7 @@ export function auditQueryHandlers(t: Tessera) {
     },
     async queryDecisions(req: QueryDecisionsRequest, ctx: CallContext) {
       const orgId = await t.admin.adminOrg(ctx, "audit:read");
-      const page = q.queryDecisions({
+      const page = await q.queryDecisions({
         orgId,
         fromMs: ms(req.since),
         toMs: ms(req.until),

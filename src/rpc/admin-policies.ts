@@ -27,11 +27,11 @@ export function policyHandlers(t: Tessera) {
     },
     async getPolicy(req: { name: string; revision: bigint }, ctx: CallContext) {
       const rev = req.revision > 0n ? Number(req.revision) : undefined;
-      const p = t.policies.get(await reader(ctx), req.name, rev);
+      const p = await t.policies.get(await reader(ctx), req.name, rev);
       return { name: req.name, revision: BigInt(p.revision), document: p.document };
     },
     async listPolicies(_req: unknown, ctx: CallContext) {
-      const { policies, revision } = t.policies.list(await reader(ctx));
+      const { policies, revision } = await t.policies.list(await reader(ctx));
       return {
         revision: BigInt(revision),
         policies: policies.map((p) => ({
@@ -45,10 +45,10 @@ export function policyHandlers(t: Tessera) {
     },
     async deletePolicy(req: { name: string }, ctx: CallContext) {
       const { orgId, actor } = await writer(ctx);
-      return { revision: BigInt(t.policies.delete(orgId, req.name, actor)) };
+      return { revision: BigInt(await t.policies.delete(orgId, req.name, actor)) };
     },
     async policyHistory(req: { name: string }, ctx: CallContext) {
-      const changes = t.policies.history(await reader(ctx), req.name || undefined);
+      const changes = await t.policies.history(await reader(ctx), req.name || undefined);
       return {
         changes: changes.map((c) => ({
           revision: BigInt(c.revision),

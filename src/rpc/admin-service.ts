@@ -35,7 +35,7 @@ export function adminService(t: Tessera): ServiceBinding {
       ...policyHandlers(t),
       ...auditQueryHandlers(t),
       async createAgent(req, ctx) {
-        const agent = a.createAgent(await agents(ctx), {
+        const agent = await a.createAgent(await agents(ctx), {
           name: req.name,
           tier: tierFromPb(req.tier),
           roles: req.roles,
@@ -46,16 +46,18 @@ export function adminService(t: Tessera): ServiceBinding {
       },
       async getAgent(req, ctx) {
         const orgId = await agents(ctx);
-        const agent = a.getAgent(orgId, req.id);
-        return { agent: agentToPb(agent, t.usage.ofOrg(orgId).get(`agent:${agent.id}`)) };
+        const agent = await a.getAgent(orgId, req.id);
+        return { agent: agentToPb(agent, (await t.usage.ofOrg(orgId)).get(`agent:${agent.id}`)) };
       },
       async listAgents(_req, ctx) {
         const orgId = await agents(ctx);
-        const usage = t.usage.ofOrg(orgId);
-        return { agents: a.listAgents(orgId).map((ag) => agentToPb(ag, usage.get(`agent:${ag.id}`))) };
+        const usage = await t.usage.ofOrg(orgId);
+        return {
+          agents: (await a.listAgents(orgId)).map((ag) => agentToPb(ag, usage.get(`agent:${ag.id}`))),
+        };
       },
       async updateAgent(req, ctx) {
-        const agent = a.updateAgent(await agents(ctx), req.id, {
+        const agent = await a.updateAgent(await agents(ctx), req.id, {
           tier: req.tier === Tier.UNSPECIFIED ? undefined : tierFromPb(req.tier),
           roles: req.setRoles ? req.roles : undefined,
           tags: req.setTags ? req.tags : undefined,
@@ -64,13 +66,13 @@ export function adminService(t: Tessera): ServiceBinding {
         return { agent: agentToPb(agent) };
       },
       async suspendAgent(req, ctx) {
-        return { agent: agentToPb(a.setSuspended(await agents(ctx), req.id, true)) };
+        return { agent: agentToPb(await a.setSuspended(await agents(ctx), req.id, true)) };
       },
       async resumeAgent(req, ctx) {
-        return { agent: agentToPb(a.setSuspended(await agents(ctx), req.id, false)) };
+        return { agent: agentToPb(await a.setSuspended(await agents(ctx), req.id, false)) };
       },
       async deleteAgent(req, ctx) {
-        a.deleteAgent(await agents(ctx), req.id);
+        await a.deleteAgent(await agents(ctx), req.id);
         return {};
       },
       async createAgentSecret(req, ctx) {
@@ -85,36 +87,36 @@ export function adminService(t: Tessera): ServiceBinding {
       },
       async bindServiceIdentity(req, ctx) {
         const orgId = await a.adminOrg(ctx);
-        const bound = t.serviceIdentities.bind(orgId, req.identity, sourceFromPb(req.source));
+        const bound = await t.serviceIdentities.bind(orgId, req.identity, sourceFromPb(req.source));
         return { identity: bound.identity, orgId, source: sourceToPb(bound.source) };
       },
       async listServiceIdentities(_req, ctx) {
-        const listed = t.serviceIdentities.list(await a.adminOrg(ctx));
+        const listed = await t.serviceIdentities.list(await a.adminOrg(ctx));
         return {
           identities: listed.bindings.map(bindingToPb),
           namespaces: listed.namespaces.map(namespaceToPb),
         };
       },
       async unbindServiceIdentity(req, ctx) {
-        t.serviceIdentities.unbind(await a.adminOrg(ctx), req.identity, sourceFromPb(req.source));
+        await t.serviceIdentities.unbind(await a.adminOrg(ctx), req.identity, sourceFromPb(req.source));
         return {};
       },
       async trustOrg(req, ctx) {
         const caller = await a.adminCaller(ctx, "trust:manage");
-        return { trusted: trustedToPb(t.trustAdmin.trust(caller, req.orgId)) };
+        return { trusted: trustedToPb(await t.trustAdmin.trust(caller, req.orgId)) };
       },
       async listTrustedOrgs(_req, ctx) {
-        return { orgs: t.trustAdmin.list(await a.adminOrg(ctx, "trust:manage")).map(trustedToPb) };
+        return { orgs: (await t.trustAdmin.list(await a.adminOrg(ctx, "trust:manage"))).map(trustedToPb) };
       },
       async untrustOrg(req, ctx) {
-        t.trustAdmin.untrust(await a.adminCaller(ctx, "trust:manage"), req.orgId);
+        await t.trustAdmin.untrust(await a.adminCaller(ctx, "trust:manage"), req.orgId);
         return {};
       },
       async rotateOrgCredentials(_req, ctx) {
         return t.apiKeys.rotateOrgCredentials(await a.adminOrg(ctx));
       },
       async createApiKey(req, ctx) {
-        const issued = t.apiKeys.create(
+        const issued = await t.apiKeys.create(
           await a.adminOrg(ctx),
           req.name,
           req.scopes,
@@ -124,27 +126,27 @@ export function adminService(t: Tessera): ServiceBinding {
         return { apiKey: issued.secret, key: apiKeyToPb(issued.key) };
       },
       async setApiKeyRateLimit(req, ctx) {
-        t.apiKeys.setRateLimit(await a.adminOrg(ctx), req.id, rateLimitFromPb(req.rateLimit));
+        await t.apiKeys.setRateLimit(await a.adminOrg(ctx), req.id, rateLimitFromPb(req.rateLimit));
         return {};
       },
       async listApiKeys(_req, ctx) {
         const orgId = await a.adminOrg(ctx);
-        const usage = t.usage.ofOrg(orgId);
+        const usage = await t.usage.ofOrg(orgId);
         return {
-          keys: t.apiKeys.list(orgId).map((k) => apiKeyToPb(k, usage.get(`api_key:${k.id}`))),
-          orgCredentials: t.apiKeys.orgCredentials(orgId).map((k) => ({
+          keys: (await t.apiKeys.list(orgId)).map((k) => apiKeyToPb(k, usage.get(`api_key:${k.id}`))),
+          orgCredentials: (await t.apiKeys.orgCredentials(orgId)).map((k) => ({
             ...apiKeyToPb(k, usage.get(`${k.kind}:${k.id}`)),
             kind: k.kind === "admin_token" ? "admin_token" : "primary",
           })),
         };
       },
       async revokeApiKey(req, ctx) {
-        t.apiKeys.revoke(await a.adminOrg(ctx), req.id);
+        await t.apiKeys.revoke(await a.adminOrg(ctx), req.id);
         return {};
       },
       async rotateApiKey(req, ctx) {
         const grace = req.grace ? Number(req.grace.seconds) : undefined;
-        const issued = t.apiKeys.rotate(await a.adminOrg(ctx), req.id, grace);
+        const issued = await t.apiKeys.rotate(await a.adminOrg(ctx), req.id, grace);
         return { apiKey: issued.secret, key: apiKeyToPb(issued.key) };
       },
       async createUser(req, ctx) {
@@ -170,7 +172,7 @@ export function adminService(t: Tessera): ServiceBinding {
       // Readable by any org admin; rotating is the operator's (SystemService).
       async listSigningKeys(_req, ctx) {
         await a.adminOrg(ctx);
-        return { keys: t.keys.list().map(signingKeyToPb) };
+        return { keys: (await t.keys.list()).map(signingKeyToPb) };
       },
     }),
   );

@@ -11,33 +11,33 @@ export function systemService(t: Tessera): ServiceBinding {
   const ids = t.serviceIdentities;
   return withAuditFrames(
     bindService(SystemService, {
-      listOrgs(_req, ctx) {
-        s.operator(ctx);
-        return { orgs: s.listOrgs().map(orgToPb) };
+      async listOrgs(_req, ctx) {
+        await s.operator(ctx);
+        return { orgs: (await s.listOrgs()).map(orgToPb) };
       },
-      createOrg(req, ctx) {
-        const created = s.createOrg(s.operator(ctx), req.name);
+      async createOrg(req, ctx) {
+        const created = await s.createOrg(await s.operator(ctx), req.name);
         return { org: orgToPb(created.org), apiKey: created.apiKey, adminToken: created.adminToken };
       },
-      listSigningKeys(_req, ctx) {
-        s.operator(ctx);
-        return { keys: s.listKeys().map(signingKeyToPb) };
+      async listSigningKeys(_req, ctx) {
+        await s.operator(ctx);
+        return { keys: (await s.listKeys()).map(signingKeyToPb) };
       },
       async rotateSigningKeys(_req, ctx) {
-        return { keys: (await s.rotateKeys(s.operator(ctx))).map(signingKeyToPb) };
+        return { keys: (await s.rotateKeys(await s.operator(ctx))).map(signingKeyToPb) };
       },
-      assignIdentityNamespace(req, ctx) {
-        s.operator(ctx);
-        return { namespace: namespaceToPb(ids.assign(req.orgId, req.namespace)) };
+      async assignIdentityNamespace(req, ctx) {
+        await s.operator(ctx);
+        return { namespace: namespaceToPb(await ids.assign(req.orgId, req.namespace)) };
       },
-      unassignIdentityNamespace(req, ctx) {
-        s.operator(ctx);
-        const done = ids.unassign(req.namespace);
+      async unassignIdentityNamespace(req, ctx) {
+        await s.operator(ctx);
+        const done = await ids.unassign(req.namespace);
         return { namespace: namespaceToPb(done.namespace), removed: done.removed.map(bindingToPb) };
       },
-      listIdentityNamespaces(req, ctx) {
-        s.operator(ctx);
-        return { namespaces: ids.namespaces(req.orgId || undefined).map(namespaceToPb) };
+      async listIdentityNamespaces(req, ctx) {
+        await s.operator(ctx);
+        return { namespaces: (await ids.namespaces(req.orgId || undefined)).map(namespaceToPb) };
       },
     }),
   );

@@ -135,6 +135,14 @@ export class OrgRepository {
     return row && toRow(row);
   }
 
+  /** Every unrevoked credential of every org (what each process holds in memory). */
+  liveCredentials(): CredentialRow[] {
+    return this.db
+      .prepare<[], CredentialDbRow>("SELECT * FROM org_credentials WHERE revoked_at IS NULL")
+      .all()
+      .map(toRow);
+  }
+
   /** Adds a scoped API key; records a credential change. */
   addScopedKey(c: CredentialRow, now: number): void {
     this.db.transaction(() => {

@@ -1,22 +1,28 @@
+import { type DecisionSink, directSink, threadSink } from "../audit/decision-sink.js";
+import { AdminAuditLog } from "./admin-audit.js";
 import { AgentRepository } from "./agents.js";
 import { ChangeLog } from "./changes.js";
+import type { TesseraStore } from "./contract/store.js";
+import { CredentialUsageRepository } from "./credential-usage.js";
 import { type Db, openDatabase, openLogConnection } from "./db.js";
+import { DecisionQuery } from "./decision-query.js";
 import { DecisionRepository } from "./decisions.js";
+import { storedLivenessFingerprint } from "./liveness-fingerprint.js";
 import { OperatorRepository } from "./operators.js";
 import { OrgTrustRepository } from "./org-trust.js";
 import { OrgRepository } from "./orgs.js";
 import { PolicyRepository } from "./policies.js";
+import { pruneExpired } from "./pruning.js";
+import { RefreshTokenRepository } from "./refresh-tokens.js";
 import { RevocationRepository } from "./revocations.js";
 import { ServiceIdentityRepository } from "./services.js";
 import { SigningKeyRepository } from "./signing-keys.js";
 
-/** Every repository over one database connection. */
-export interface Store {
-  /** The data directory the database lives in. */
-  readonly dataDir: string;
+/** The embedded store: every repository over one SQLite file, answering synchronously. */
+export interface Store extends TesseraStore {
+  readonly backend: "sqlite";
   readonly db: Db;
   readonly orgs: OrgRepository;
-  /** Which orgs trust which other orgs' tokens (cross-org Authorize). */
   readonly orgTrust: OrgTrustRepository;
   readonly agents: AgentRepository;
   readonly policies: PolicyRepository;
@@ -25,17 +31,22 @@ export interface Store {
   readonly operators: OperatorRepository;
   readonly changes: ChangeLog;
   readonly revocations: RevocationRepository;
+  readonly refreshTokens: RefreshTokenRepository;
+  readonly credentialUsage: CredentialUsageRepository;
+  readonly adminAudit: AdminAuditLog;
   readonly decisions: DecisionRepository;
+  readonly decisionQuery: DecisionQuery;
   /** The decision log's own connection (synchronous = NORMAL), for its housekeeping. */
   readonly decisionsDb: Db;
-  close(): void;
 }
 
 /** Opens the store in a data directory, applying migrations. */
 export function openStore(dataDir: string): Store {
   const db = openDatabase(dataDir);
   const logDb = openLogConnection(dataDir);
+  const decisions = new DecisionRepository(logDb);
   return {
+    backend: "sqlite",
     dataDir,
     db,
     orgs: new OrgRepository(db),
@@ -47,9 +58,22 @@ export function openStore(dataDir: string): Store {
     operators: new OperatorRepository(db),
     changes: new ChangeLog(db),
     revocations: new RevocationRepository(db),
-    decisions: new DecisionRepository(logDb),
+    refreshTokens: new RefreshTokenRepository(db),
+    credentialUsage: new CredentialUsageRepository(db),
+    adminAudit: new AdminAuditLog(db),
+    decisions,
+    decisionQuery: new DecisionQuery(logDb),
     decisionsDb: logDb,
-    close: () => {
+    livenessFingerprint: (nowSec, tombstonesFrom) => storedLivenessFingerprint(db, nowSec, tombstonesFrom),
+    prune: (retention) => pruneExpired(db, logDb, retention),
+    decisionSink: ({ fsyncEachCommit }): DecisionSink => {
+      // The writer thread has its own connection; without it (TypeScript test runs) the writes
+      // happen on this thread, fsync'd when the durability asks for it.
+      const thread = threadSink(dataDir, { fsyncEachCommit });
+      if (!thread && fsyncEachCommit) decisions.fsyncEachCommit();
+      return thread ?? directSink(decisions);
+    },
+    close: async () => {
       logDb.close();
       db.close();
     },

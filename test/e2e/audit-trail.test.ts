@@ -293,7 +293,7 @@ describe("admin audit trail", { timeout: 60_000 }, () => {
 
     const system = grpcClient(SystemService, f.address);
     try {
-      const op = { "x-operator-token": createOperatorToken(f.server.dataDir) };
+      const op = { "x-operator-token": await createOperatorToken(f.server.dataDir) };
       const opId = db
         .prepare<[], { id: string }>(
           "SELECT id FROM operator_tokens ORDER BY created_at DESC, rowid DESC LIMIT 1",

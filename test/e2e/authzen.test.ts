@@ -116,7 +116,7 @@ describe("AuthZEN Authorization API on the HTTP port", () => {
       )
     ).apiKey as string;
     // Org B: its own policy and agent, which org A's PEP must never see.
-    const operator = { "x-operator-token": createOperatorToken(server.dataDir) };
+    const operator = { "x-operator-token": await createOperatorToken(server.dataDir) };
     const b = await connect("tessera.v1.SystemService/CreateOrg", { name: "org-b" }, operator);
     const bAdmin = { "x-api-key": b.apiKey as string, "x-admin-token": b.adminToken as string };
     bKey = b.apiKey as string;
@@ -810,7 +810,7 @@ describe("AuthZEN over HTTPS: an mTLS identity bound to an org is a PEP credenti
       status: 401,
       reason: "CALLER_UNIDENTIFIED",
     });
-    const operator = { "x-operator-token": createOperatorToken(server.dataDir) };
+    const operator = { "x-operator-token": await createOperatorToken(server.dataDir) };
     const assigned = await httpsCall(
       "/tessera.v1.SystemService/AssignIdentityNamespace",
       { orgId: server.org.orgId, namespace: "spiffe://tessera.local/" },
@@ -857,7 +857,7 @@ describe("the AuthZEN 1.0 certification scenario (Basic, Batch, Subject and Acti
     server = await startTestServer();
     base = `http://127.0.0.1:${server.httpPort}`;
     // A fresh org holding only the fixture: its policy and its two users.
-    const operator = { "x-operator-token": createOperatorToken(server.dataDir) };
+    const operator = { "x-operator-token": await createOperatorToken(server.dataDir) };
     const post = async (path: string, body: unknown, headers: Record<string, string>) => {
       const res = await fetch(`${base}/${path}`, {
         method: "POST",

@@ -56,7 +56,7 @@ describe("tessera api-keys: rate limits and usage", { timeout: 60_000 }, () => {
     const cleared = (await run("api-keys", "list")).keys as Record<string, unknown>[];
     expect(cleared.find((k) => k.id === id)?.rateLimit).toBeUndefined();
     // The org's key made each list call: its usage is counted (listed among the org's own credentials).
-    const usage = server.tessera.usage.ofOrg(server.org.orgId);
+    const usage = await server.tessera.usage.ofOrg(server.org.orgId);
     expect([...usage.keys()].some((c) => c.startsWith("api_key:"))).toBe(true);
   });
 

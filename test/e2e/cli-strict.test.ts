@@ -95,7 +95,7 @@ describe("the CLI over the new server fields", () => {
   });
 
   it("revokes a token of the org, and says 'not a token' with exit 2 for anything else", async () => {
-    const agent = server.tessera.admin.createAgent(server.org.orgId, {
+    const agent = await server.tessera.admin.createAgent(server.org.orgId, {
       name: "revokee",
       tier: "verified",
       roles: ["operator"],

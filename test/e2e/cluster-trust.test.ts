@@ -42,7 +42,7 @@ describe("serve --workers 2: a trust or untrust reaches every worker, and surviv
     const store = openStore(data.dir);
     let org: NewOrg;
     try {
-      org = createOrg(store, name, new Date());
+      org = await createOrg(store, name, new Date());
     } finally {
       store.close();
     }

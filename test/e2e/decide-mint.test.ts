@@ -88,7 +88,7 @@ describe("Authorize with mint (decide and mint) on a real server", { timeout: 60
     agentId = created.agent?.id ?? "";
     const store = openStore(server.dataDir);
     try {
-      other = createOrg(store, "other", new Date());
+      other = await createOrg(store, "other", new Date());
     } finally {
       store.close();
     }

@@ -97,7 +97,7 @@ describe("Envoy ext_authz (envoy.service.auth.v3.Authorization/Check) on the gRP
     ).token;
     expectOk(await f.c.admin.call("putPolicy", { document: DOCS }, f.admin));
     const system = grpcClient(SystemService, f.address);
-    const operator = { "x-operator-token": createOperatorToken(f.server.dataDir) };
+    const operator = { "x-operator-token": await createOperatorToken(f.server.dataDir) };
     expectOk(
       await system.call(
         "assignIdentityNamespace",

@@ -108,7 +108,7 @@ describe("forward auth with the proxy's mTLS identity as its credential", { time
       tlsClientCa: join(tmp.dir, "ca.pem"),
     };
     f = await startForwardFixture({ overrides, post });
-    const operator = { "x-operator-token": createOperatorToken(f.server.dataDir) };
+    const operator = { "x-operator-token": await createOperatorToken(f.server.dataDir) };
     const system = "tessera.v1.SystemService/AssignIdentityNamespace";
     await f.connect(system, { orgId: f.server.org.orgId, namespace: "spiffe://a.example/" }, operator);
     await f.connect(system, { orgId: f.orgB, namespace: "spiffe://b.example/" }, operator);

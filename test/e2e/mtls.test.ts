@@ -64,7 +64,7 @@ describe("gRPC port with mTLS", () => {
     tmp = tempDir("tessera-mtls-");
     ca = await createDevCa();
     server = await startTestServer(await writeMtlsFiles(ca, tmp.dir));
-    operator = { "x-operator-token": createOperatorToken(server.dataDir) };
+    operator = { "x-operator-token": await createOperatorToken(server.dataDir) };
   });
 
   afterAll(async () => {

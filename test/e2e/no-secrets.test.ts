@@ -34,7 +34,7 @@ describe("no secret in any response, error or log line of a real `tessera serve 
   const seen: string[] = [];
 
   beforeAll(async () => {
-    operatorToken = createOperatorToken(data.dir);
+    operatorToken = await createOperatorToken(data.dir);
     secrets.add(operatorToken);
     serve = spawnServe(
       [

@@ -49,7 +49,7 @@ describe("cross-org trust on a real server", { timeout: 60_000 }, () => {
     b = f.other;
     const store = openStore(f.server.dataDir);
     try {
-      c = createOrg(store, "c", new Date());
+      c = await createOrg(store, "c", new Date());
     } finally {
       store.close();
     }

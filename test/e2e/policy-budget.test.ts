@@ -50,8 +50,8 @@ describe("policy checks run off the event loop of a built server (issue #9, find
 
   beforeAll(async () => {
     const store = openStore(data.dir);
-    a = createOrg(store, "a", new Date());
-    b = createOrg(store, "b", new Date());
+    a = await createOrg(store, "a", new Date());
+    b = await createOrg(store, "b", new Date());
     store.close();
     // One process: the Authorize calls below are served by the worker running the validation.
     serve = spawnServe(

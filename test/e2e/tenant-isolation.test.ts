@@ -139,7 +139,7 @@ describe("tenant isolation: org A's credentials against org B's objects", () => 
     a = f.admin;
     b = adminHeaders(f.other);
     B.agent = f.otherAgentId;
-    const operator = { "x-operator-token": createOperatorToken(f.server.dataDir) };
+    const operator = { "x-operator-token": await createOperatorToken(f.server.dataDir) };
     expectOk(
       await system.call("assignIdentityNamespace", { orgId: f.other.orgId, namespace: NAMESPACE }, operator),
     );

@@ -94,7 +94,7 @@ export async function startForwardFixture(
   const admin = adminHeaders(server.org);
   await connectAt(base, "tessera.v1.AdminService/PutPolicy", { document: FORWARD_POLICY }, admin, post);
   const a = await agentToken(base, admin, "scout", post);
-  const operator = { "x-operator-token": createOperatorToken(server.dataDir) };
+  const operator = { "x-operator-token": await createOperatorToken(server.dataDir) };
   const b = await connectAt(base, "tessera.v1.SystemService/CreateOrg", { name: "org-b" }, operator, post);
   const bAdmin = { "x-api-key": b.apiKey as string, "x-admin-token": b.adminToken as string };
   const bAgent = await agentToken(base, bAdmin, "b-scout", post);

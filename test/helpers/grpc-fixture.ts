@@ -73,7 +73,7 @@ async function populate(server: TestServer, c: ReturnType<typeof grpcClients>) {
   const store = openStore(server.dataDir);
   let other: NewOrg;
   try {
-    other = createOrg(store, "other", new Date());
+    other = await createOrg(store, "other", new Date());
   } finally {
     store.close();
   }

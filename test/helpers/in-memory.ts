@@ -49,7 +49,7 @@ export async function inMemoryTessera(now: () => Date = () => new Date()): Promi
   const tmp = tempDir();
   const store = openStore(tmp.dir);
   const tessera = await buildTessera(store, TEST_SETTINGS, now);
-  const org = createOrg(store, "test", now());
+  const org = await createOrg(store, "test", now());
   tessera.policies.putTrusted(org.orgId, EXAMPLE_POLICY, "example.yaml");
   const transportFor = (peer?: PeerIdentity, remote?: string) => {
     const setPeer: Interceptor = (next) => (req) => {
@@ -73,7 +73,7 @@ export async function inMemoryTessera(now: () => Date = () => new Date()): Promi
     admin: createClient(AdminService, t),
     system: createClient(SystemService, t),
     adminHeaders: { "x-api-key": org.apiKey, "x-admin-token": org.adminToken },
-    operatorHeaders: { "x-operator-token": issueOperatorToken(store.operators, "test", now()).token },
+    operatorHeaders: { "x-operator-token": (await issueOperatorToken(store.operators, "test", now())).token },
     asPeer(peer) {
       const pt = transportFor(peer);
       return { auth: createClient(AuthService, pt), admin: createClient(AdminService, pt) };

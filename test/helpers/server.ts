@@ -45,11 +45,11 @@ export async function startTestServer(overrides: ConfigInput = {}, dataDir?: str
  * A new operator token made on the data directory, as `tessera operator token create` makes
  * one (a second connection to the server's WAL database is fine).
  */
-export function createOperatorToken(dataDir: string): string {
+export async function createOperatorToken(dataDir: string): Promise<string> {
   const store = openStore(dataDir);
   try {
-    return issueOperatorToken(store.operators, "test", new Date()).token;
+    return (await issueOperatorToken(store.operators, "test", new Date())).token;
   } finally {
-    store.close();
+    await store.close();
   }
 }

@@ -71,11 +71,11 @@ describe("a custom role is known to a process that has not compiled its policy y
     try {
       const ta = await buildTessera(a, { ...TEST_SETTINGS, decisionLog: false });
       const tb = await buildTessera(b, { ...TEST_SETTINGS, decisionLog: false });
-      const { orgId } = createOrg(a, "shared", new Date());
+      const { orgId } = await createOrg(a, "shared", new Date());
       await ta.policies.put(orgId, AUDITOR);
       // b has no sync loop running: its engine still has no policy for the org.
       expect(tb.engine.revision(orgId)).toBe(0);
-      const agent = tb.admin.createAgent(orgId, {
+      const agent = await tb.admin.createAgent(orgId, {
         name: "aud",
         tier: "verified",
         roles: ["auditor"],

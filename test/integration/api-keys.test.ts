@@ -46,7 +46,7 @@ describe("org credentials, scoped API keys and signing keys", () => {
     expect(await failure(call)).toMatchObject({ code: Code.Unauthenticated, reason });
 
   it("gives each wrong admin credential its own reason", async () => {
-    const other = createOrg(t.store, "other", clock.now());
+    const other = await createOrg(t.store, "other", clock.now());
     const bad = `${t.org.apiKey.slice(0, -1)}${t.org.apiKey.endsWith("A") ? "B" : "A"}`;
     const cases: [Record<string, string>, string][] = [
       [{}, "ADMIN_TOKEN_MISSING"],

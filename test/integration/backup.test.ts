@@ -27,7 +27,7 @@ describe("backupStore with a writer committing between its steps", () => {
 
   beforeAll(async () => {
     store = openStore(source);
-    for (let i = 0; i < 300; i++) seeded.add(createOrg(store, `seed-${i}`, new Date()).orgId);
+    for (let i = 0; i < 300; i++) seeded.add((await createOrg(store, `seed-${i}`, new Date())).orgId);
     result = await backupStore(source, file, {
       pagesPerStep: 1,
       onProgress: (p) => {
@@ -35,7 +35,7 @@ describe("backupStore with a writer committing between its steps", () => {
         if (p.remainingPages >= (remaining.at(-1) ?? Number.POSITIVE_INFINITY))
           throw new Error("the backup restarted");
         remaining.push(p.remainingPages);
-        createOrg(store, `during-${written++}`, new Date());
+        void createOrg(store, `during-${written++}`, new Date());
       },
     });
   });

@@ -23,7 +23,7 @@ describe("Authorize decides for the caller's org only", () => {
   let theirToken = "";
   beforeEach(async () => {
     t = await inMemoryTessera();
-    other = createOrg(t.store, "other", new Date());
+    other = await createOrg(t.store, "other", new Date());
     // The other org allows everything, ours (the example policy) does not.
     t.tessera.policies.put(other.orgId, ALLOW_ALL, "open.yaml");
     const theirAdmin = { headers: { "x-api-key": other.apiKey, "x-admin-token": other.adminToken } };
@@ -146,8 +146,8 @@ describe("cross-org trust: the trusting org's policies decide a trusted org's to
 
   beforeEach(async () => {
     t = await inMemoryTessera();
-    other = createOrg(t.store, "other", new Date());
-    third = createOrg(t.store, "third", new Date());
+    other = await createOrg(t.store, "other", new Date());
+    third = await createOrg(t.store, "third", new Date());
     // The other org allows everything; ours (the example policy) allows secrets only to
     // privileged admins, which their agent is not.
     t.tessera.policies.put(other.orgId, ALLOW_ALL, "open.yaml");

@@ -71,7 +71,7 @@ describe("delegation: only to sub-agents, never more than both, never past the m
   });
 
   it("refuses a parent from another org, or one that would make a cycle", async () => {
-    const other = createOrg(t.store, "other", clock.now());
+    const other = await createOrg(t.store, "other", clock.now());
     const otherHeaders = { headers: { "x-api-key": other.apiKey, "x-admin-token": other.adminToken } };
     const f = await failure(t.admin.createAgent({ name: "x", parentId: minter.id }, otherHeaders));
     expect(f).toMatchObject({

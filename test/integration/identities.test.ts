@@ -20,7 +20,7 @@ describe("service identities inside operator-assigned namespaces", () => {
   beforeEach(async () => {
     clock = new ManualClock();
     t = await inMemoryTessera(clock.now);
-    other = createOrg(t.store, "other", clock.now());
+    other = await createOrg(t.store, "other", clock.now());
   });
   afterEach(() => t.close());
 

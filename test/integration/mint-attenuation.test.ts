@@ -148,7 +148,7 @@ describe("MintToken by an agent: attenuation and delegation chains", () => {
     expect(await failure(mint(s.access, ids.child ?? "", { tier: Tier.PRIVILEGED }))).toMatchObject({
       reason: "ATTENUATION_VIOLATED",
     });
-    const other = createOrg(t.store, "other", clock.now());
+    const other = await createOrg(t.store, "other", clock.now());
     const { agent } = await t.admin.createAgent(
       { name: "theirs" },
       { headers: { "x-api-key": other.apiKey, "x-admin-token": other.adminToken } },

@@ -21,15 +21,15 @@ describe("a process repairs copies that drifted from the store", () => {
   it("picks up a trust and an identity binding written with no change-log entry", async () => {
     const tmp = tempDir();
     const other = openStore(tmp.dir); // another process on the same database
-    const a = createOrg(other, "a", new Date());
-    const b = createOrg(other, "b", new Date());
+    const a = await createOrg(other, "a", new Date());
+    const b = await createOrg(other, "b", new Date());
     const store = openStore(tmp.dir);
     const t = await buildTessera(store, { ...TEST_SETTINGS, decisionLog: false });
     const stop = startSync(
       store,
       { engine: t.engine, credentials: t.credentials, verifiable: [t.orgTrust, t.boundIdentities] },
       { intervalMs: 1, from: t.syncFrom },
-    );
+    ).stop;
     cleanups.push(() => {
       stop();
       store.close();

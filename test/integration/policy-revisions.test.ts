@@ -42,7 +42,7 @@ describe("every process compiles revision N from exactly the documents stored as
     tmp = tempDir();
     a = await open();
     b = await open();
-    orgId = createOrg(a.store, "shared", new Date()).orgId;
+    orgId = (await createOrg(a.store, "shared", new Date())).orgId;
   });
   afterEach(() => {
     a.store.close();
@@ -72,8 +72,16 @@ describe("every process compiles revision N from exactly the documents stored as
     await Promise.all(names.map((n, i) => (i % 2 === 0 ? a : b).t.policies.put(orgId, doc(n))));
     b.t.policies.delete(orgId, "p3");
     a.t.policies.delete(orgId, "p6");
-    const stopA = startSync(a.store, { engine: a.t.engine, credentials: a.t.credentials }, { intervalMs: 5 });
-    const stopB = startSync(b.store, { engine: b.t.engine, credentials: b.t.credentials }, { intervalMs: 5 });
+    const stopA = startSync(
+      a.store,
+      { engine: a.t.engine, credentials: a.t.credentials },
+      { intervalMs: 5 },
+    ).stop;
+    const stopB = startSync(
+      b.store,
+      { engine: b.t.engine, credentials: b.t.credentials },
+      { intervalMs: 5 },
+    ).stop;
     try {
       const stored = a.store.policies.state(orgId);
       expect(stored.revision).toBe(10);

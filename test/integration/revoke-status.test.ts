@@ -51,7 +51,7 @@ describe("RevokeToken says whether it recognized the token", () => {
         recognized: false,
         tokenType: "",
       });
-    const other = createOrg(t.store, "other", clock.now());
+    const other = await createOrg(t.store, "other", clock.now());
     for (const token of [s.access, s.refresh])
       expect(await t.auth.revokeToken({ token }, { headers: { "x-api-key": other.apiKey } })).toMatchObject({
         recognized: false,
@@ -95,7 +95,7 @@ describe("GetServerStatus", () => {
       const s = await t.auth.getServerStatus({}, { headers });
       expect(s).toMatchObject({ orgId: t.org.orgId, policyRevision: revision });
     }
-    const other = createOrg(t.store, "other", clock.now());
+    const other = await createOrg(t.store, "other", clock.now());
     const theirs = await t.auth.getServerStatus({}, { headers: { "x-api-key": other.apiKey } });
     expect(theirs).toMatchObject({ orgId: other.orgId, policyRevision: 0n });
   });

@@ -157,8 +157,12 @@ describe("a RouteMap put through one process is routed by another on the same SQ
     };
     const a = await open();
     const b = await open();
-    const orgId = createOrg(a.store, "shared", new Date()).orgId;
-    const stop = startSync(b.store, { engine: b.t.engine, credentials: b.t.credentials }, { intervalMs: 5 });
+    const orgId = (await createOrg(a.store, "shared", new Date())).orgId;
+    const stop = startSync(
+      b.store,
+      { engine: b.t.engine, credentials: b.t.credentials },
+      { intervalMs: 5 },
+    ).stop;
     try {
       expect(b.t.engine.route(orgId, GET_TODOS)).toMatchObject({ noRoute: true });
       await a.t.policies.put(orgId, MIXED);

@@ -48,7 +48,7 @@ describe("session edge cases", () => {
     const agent = await newAgent(t, "a3");
     const login = await agentLogin(t, agent.id);
     const tokens = { accessToken: login.access, refreshToken: login.refresh };
-    const other = createOrg(t.store, "other", clock.now());
+    const other = await createOrg(t.store, "other", clock.now());
     for (const token of [tokens.accessToken, tokens.refreshToken]) {
       await t.auth.revokeToken({ token }, { headers: { "x-api-key": other.apiKey } });
     }

@@ -96,7 +96,7 @@ describe("sessions: refresh rotation, reuse, revocation, introspection, logout",
     const rt = await t.auth.introspectToken({ token: s.refresh }, { headers: bearer(s.access) });
     expect(rt).toMatchObject({ active: true, tokenType: "refresh_token", sub: agentId, org: t.org.orgId });
 
-    const other = createOrg(t.store, "other", clock.now());
+    const other = await createOrg(t.store, "other", clock.now());
     const used = (await refresh(s.refresh)).tokens;
     const revoked = await agentLogin(t, agentId);
     await t.auth.revokeToken({ token: revoked.access }, apiKey());

@@ -21,7 +21,7 @@ describe("a process that starts while others write misses no change", () => {
   it("applies a suspension committed between reading the state and starting to sync", async () => {
     const tmp = tempDir();
     const other: Store = openStore(tmp.dir); // another process on the same database
-    const org = createOrg(other, "o", new Date());
+    const org = await createOrg(other, "o", new Date());
     other.agents.insert({
       id: "agt_racer",
       orgId: org.orgId,
@@ -50,7 +50,7 @@ describe("a process that starts while others write misses no change", () => {
         },
       },
       { intervalMs: 5, from: t.syncFrom },
-    );
+    ).stop;
     cleanups.push(() => {
       stop();
       store.close();

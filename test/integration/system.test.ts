@@ -54,7 +54,7 @@ describe("SystemService: the server operator, distinct from every org admin", ()
   });
 
   it("refuses a missing, malformed, unknown or revoked operator token as UNAUTHENTICATED", async () => {
-    const revoked = issueOperatorToken(t.store.operators, "old", clock.now());
+    const revoked = await issueOperatorToken(t.store.operators, "old", clock.now());
     t.store.operators.revokeToken(revoked.row.id, clock.sec);
     const good = t.operatorHeaders["x-operator-token"] ?? "";
     const cases: [Record<string, string>, string][] = [

@@ -82,7 +82,7 @@ describe("MintToken and token subjects through the in-memory transport", () => {
       ),
     );
     expect(tooLong).toMatchObject({ code: Code.InvalidArgument, reason: "TTL_TOO_LONG" });
-    const other = createOrg(t.store, "other", clock);
+    const other = await createOrg(t.store, "other", clock);
     const foreign = await failure(
       t.auth.mintToken(
         { agentId: agent.id, scopes: [] },

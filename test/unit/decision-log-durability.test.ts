@@ -200,7 +200,7 @@ describe("sync durability: what a caller is told when a decision cannot be store
     const store = openStore(tmp.dir);
     try {
       const settings = { decisionLog: false, decisionLogDurability: "sync" } as const;
-      expect(openDecisionLog(tmp.dir, store.decisions, settings, () => {})).toBeUndefined();
+      expect(openDecisionLog(store, settings, () => {})).toBeUndefined();
     } finally {
       store.close();
       tmp.cleanup();

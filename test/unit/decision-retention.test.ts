@@ -71,10 +71,10 @@ describe("decision retention", () => {
 
   it("a maintenance pass with the clock moved on deletes what has aged past the retention, and 0 keeps all", async () => {
     for (let d = 0; d < 10; d++) store.decisions.insert([rec(d, NOW - d * DAY)]);
-    const pass = (nowSec: number, days: number) =>
+    const pass = async (nowSec: number, days: number) =>
       runMaintenance(
         store,
-        new Liveness(store, () => new Date(nowSec * 1000), 60),
+        await Liveness.open(store, () => new Date(nowSec * 1000), 60),
         { tombstoneSeconds: 60, decisionRetentionSeconds: days * DAY },
         () => new Date(nowSec * 1000),
       );

@@ -26,10 +26,10 @@ describe("a process's revocation state checked against the store", () => {
   let store: Store;
   let liveness: Liveness;
   let orgId = "";
-  beforeEach(() => {
+  beforeEach(async () => {
     tmp = tempDir();
     store = openStore(tmp.dir);
-    orgId = createOrg(store, "o", new Date(NOW * 1000)).orgId;
+    orgId = (await createOrg(store, "o", new Date(NOW * 1000))).orgId;
     store.agents.insert({
       id: "agt_a",
       orgId,
@@ -39,7 +39,7 @@ describe("a process's revocation state checked against the store", () => {
       tags: [],
       createdAt: 1,
     });
-    liveness = new Liveness(store, () => new Date(NOW * 1000), 3610);
+    liveness = await Liveness.open(store, () => new Date(NOW * 1000), 3610);
   });
   afterEach(() => {
     store.close();

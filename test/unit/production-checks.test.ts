@@ -160,7 +160,7 @@ describe("master-key-not-in-argv, and where a setting comes from", () => {
 });
 
 describe("no-dev-org and no-example-policy, over a real store", () => {
-  it("pass on a data directory with no database yet, and on one with only a production org", () => {
+  it("pass on a data directory with no database yet, and on one with only a production org", async () => {
     const none = config();
     expect(codes("no-dev-org", none)).toEqual([]);
     expect(codes("no-example-policy", none)).toEqual([]);
@@ -168,7 +168,7 @@ describe("no-dev-org and no-example-policy, over a real store", () => {
     const c = config();
     const store = openStore(c.dataDir);
     try {
-      createOrg(store, "acme", new Date());
+      await createOrg(store, "acme", new Date());
     } finally {
       store.close();
     }
@@ -193,9 +193,9 @@ describe("no-dev-org and no-example-policy, over a real store", () => {
     const store = openStore(c.dataDir);
     try {
       const t = await buildTessera(store, { ...c, decisionLog: false });
-      const copied = createOrg(store, "acme", new Date());
+      const copied = await createOrg(store, "acme", new Date());
       t.policies.putTrusted(copied.orgId, EXAMPLE_POLICY.replace("name: example", "name: starter"), "s.yaml");
-      const own = createOrg(store, "beta", new Date());
+      const own = await createOrg(store, "beta", new Date());
       const ownExample = EXAMPLE_POLICY.replace("governance:read", "reports:read");
       t.policies.putTrusted(own.orgId, ownExample, "example.yaml");
       await t.decisionLog?.close();
@@ -211,7 +211,7 @@ describe("no-dev-org and no-example-policy, over a real store", () => {
     const s2 = openStore(v.dataDir);
     try {
       const t = await buildTessera(s2, { ...v, decisionLog: false });
-      t.policies.putTrusted(createOrg(s2, "acme", new Date()).orgId, EXAMPLE_POLICY, "example.yaml");
+      t.policies.putTrusted((await createOrg(s2, "acme", new Date())).orgId, EXAMPLE_POLICY, "example.yaml");
       await t.decisionLog?.close();
     } finally {
       s2.close();

@@ -18,10 +18,10 @@ describe("pruning what has outlived its use", () => {
   let store: Store;
   let orgId = "";
   const NOW = 2_000_000_000;
-  beforeEach(() => {
+  beforeEach(async () => {
     tmp = tempDir();
     store = openStore(tmp.dir);
-    orgId = createOrg(store, "o", new Date(NOW * 1000)).orgId;
+    orgId = (await createOrg(store, "o", new Date(NOW * 1000))).orgId;
   });
   afterEach(() => {
     store.close();
@@ -118,7 +118,7 @@ describe("pruning what has outlived its use", () => {
     store.db
       .prepare("INSERT INTO agent_tombstones (id, org_id, deleted_at) VALUES ('agt_x', ?, ?)")
       .run(orgId, NOW);
-    const liveness = new Liveness(store, now, 100);
+    const liveness = await Liveness.open(store, now, 100);
     const claims = { sub: "agt_x", jti: "j", iat: NOW - 10, kind: "agent" } as AccessClaims;
     expect(() => liveness.check(claims)).toThrow();
     nowMs += 101_000;

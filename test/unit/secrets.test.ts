@@ -108,11 +108,11 @@ describe("OrgCredentials over a real store", () => {
   let a: NewOrg;
   let b: NewOrg;
 
-  beforeAll(() => {
+  beforeAll(async () => {
     store = openStore(tmp.dir);
-    creds = new OrgCredentials(store.orgs);
-    a = createOrg(store, "org-a", new Date(0));
-    b = createOrg(store, "org-b", new Date(0));
+    a = await createOrg(store, "org-a", new Date(0));
+    b = await createOrg(store, "org-b", new Date(0));
+    creds = await OrgCredentials.open(store.orgs);
   });
   afterAll(() => {
     store.close();
@@ -163,15 +163,16 @@ describe("OrgCredentials over a real store", () => {
     expect(reasonOf(call)).toBe(reason);
   });
 
-  it("refuses a revoked API key and admin token as unknown", () => {
-    const c = createOrg(store, "org-c", new Date(0));
+  it("refuses a revoked API key and admin token as unknown", async () => {
+    const c = await createOrg(store, "org-c", new Date(0));
     store.db.prepare("UPDATE org_credentials SET revoked_at = 1 WHERE org_id = ?").run(c.orgId);
+    await creds.reload();
     expect(reasonOf(() => creds.orgOfApiKey(c.apiKey))).toBe("API_KEY_UNKNOWN");
     expect(reasonOf(() => creds.adminOrg(a.apiKey, c.adminToken))).toBe("ADMIN_TOKEN_UNKNOWN");
   });
 });
 
-describe("OrgCredentials: the digest cache comes before the format check", () => {
+describe("OrgCredentials: the in-memory credentials come before the format check", () => {
   const tmp = tempDir();
   let store: Store;
   let org: NewOrg;
@@ -179,13 +180,13 @@ describe("OrgCredentials: the digest cache comes before the format check", () =>
   /** A fresh cache for each test, so "before caching" really is. */
   let creds: OrgCredentials;
 
-  beforeAll(() => {
+  beforeAll(async () => {
     store = openStore(tmp.dir);
-    org = createOrg(store, "org-cache", new Date(0));
+    org = await createOrg(store, "org-cache", new Date(0));
   });
-  beforeEach(() => {
+  beforeEach(async () => {
     nowSec = 1_000;
-    creds = new OrgCredentials(store.orgs, () => new Date(nowSec * 1000));
+    creds = await OrgCredentials.open(store.orgs, () => new Date(nowSec * 1000));
   });
   afterAll(() => {
     store.close();
@@ -195,7 +196,7 @@ describe("OrgCredentials: the digest cache comes before the format check", () =>
   const flip = (s: string) => s.slice(0, -1) + (s.endsWith("A") ? "B" : "A");
 
   /** A scoped API key added to `org` straight through the repository. */
-  const scopedKey = (extra: Partial<CredentialRow> = {}) => {
+  const scopedKey = async (extra: Partial<CredentialRow> = {}) => {
     const secret = generateSecret("apiKey");
     const row: CredentialRow = {
       id: newId("key"),
@@ -208,6 +209,7 @@ describe("OrgCredentials: the digest cache comes before the format check", () =>
       ...extra,
     };
     store.orgs.addScopedKey(row, nowSec);
+    await creds.reload();
     return { secret, id: row.id };
   };
 
@@ -232,7 +234,7 @@ describe("OrgCredentials: the digest cache comes before the format check", () =>
     );
   });
 
-  it("a key unknown at first is found once it is created", () => {
+  it("a key created after loading is unknown until the credentials are reloaded, then found", async () => {
     const secret = generateSecret("apiKey");
     expect(reasonOf(() => creds.orgOfApiKey(secret))).toBe("API_KEY_UNKNOWN");
     store.orgs.addScopedKey(
@@ -247,6 +249,9 @@ describe("OrgCredentials: the digest cache comes before the format check", () =>
       },
       nowSec,
     );
+    // No lookup ever reaches the database: the change arrives by reload (the change feed's).
+    expect(reasonOf(() => creds.orgOfApiKey(secret))).toBe("API_KEY_UNKNOWN");
+    await creds.reload();
     expect(creds.orgOfApiKey(secret)).toBe(org.orgId);
   });
 
@@ -268,8 +273,8 @@ describe("OrgCredentials: the digest cache comes before the format check", () =>
     expect(creds.orgOfApiKey(org.apiKey)).toBe(org.orgId);
   });
 
-  it("a scoped API key sent as an admin token is ADMIN_TOKEN_MALFORMED once cached", () => {
-    const { secret } = scopedKey();
+  it("a scoped API key sent as an admin token is ADMIN_TOKEN_MALFORMED once cached", async () => {
+    const { secret } = await scopedKey();
     expect(creds.apiKey(secret)).toMatchObject({
       orgId: org.orgId,
       kind: "api_key",
@@ -278,17 +283,18 @@ describe("OrgCredentials: the digest cache comes before the format check", () =>
     expect(reasonOf(() => creds.adminOrg(org.apiKey, secret))).toBe("ADMIN_TOKEN_MALFORMED");
   });
 
-  it("a revoked scoped key is API_KEY_UNKNOWN after invalidate()", () => {
-    const { secret, id } = scopedKey();
+  it("a revoked scoped key is API_KEY_UNKNOWN after a reload", async () => {
+    const { secret, id } = await scopedKey();
     expect(creds.orgOfApiKey(secret)).toBe(org.orgId);
     expect(store.orgs.revokeKey(org.orgId, id, nowSec)).toBe(true);
-    creds.invalidate();
+    await creds.reload();
     expect(reasonOf(() => creds.orgOfApiKey(secret))).toBe("API_KEY_UNKNOWN");
     expect(reasonOf(() => creds.orgOfApiKey(secret))).toBe("API_KEY_UNKNOWN");
   });
 
-  it("a replaced primary key and admin token are UNKNOWN after invalidate(), and the new ones work", () => {
-    const old = createOrg(store, "org-replaced", new Date(0));
+  it("a replaced primary key and admin token are UNKNOWN after a reload, and the new ones work", async () => {
+    const old = await createOrg(store, "org-replaced", new Date(0));
+    await creds.reload();
     expect(creds.adminOrg(old.apiKey, old.adminToken)).toBe(old.orgId);
     const apiKey = generateSecret("apiKey");
     const adminToken = generateSecret("adminToken");
@@ -300,14 +306,14 @@ describe("OrgCredentials: the digest cache comes before the format check", () =>
       ],
       nowSec,
     );
-    creds.invalidate();
+    await creds.reload();
     expect(reasonOf(() => creds.orgOfApiKey(old.apiKey))).toBe("API_KEY_UNKNOWN");
     expect(reasonOf(() => creds.adminOrg(apiKey, old.adminToken))).toBe("ADMIN_TOKEN_UNKNOWN");
     expect(creds.adminOrg(apiKey, adminToken)).toBe(old.orgId);
   });
 
-  it("a cached key still expires on time", () => {
-    const { secret } = scopedKey({ expiresAt: nowSec + 60 });
+  it("a cached key still expires on time", async () => {
+    const { secret } = await scopedKey({ expiresAt: nowSec + 60 });
     expect(creds.orgOfApiKey(secret)).toBe(org.orgId);
     nowSec += 59;
     expect(creds.orgOfApiKey(secret)).toBe(org.orgId);

@@ -17,7 +17,7 @@ export function registerInit(program: Command): void {
       const config = loadConfig({ dataDir: o.dataDir });
       const store = openStore(config.dataDir);
       try {
-        const org = createOrg(store, o.name, new Date());
+        const org = await createOrg(store, o.name, new Date());
         emit(wantsJson(cmd), org, () =>
           [
             `Created org ${org.orgId} in ${config.dataDir}. These credentials are shown once; store them now:`,
