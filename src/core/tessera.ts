@@ -8,6 +8,7 @@ import { TokenSigner } from "../auth/token-signer.js";
 import { TokenVerifier } from "../auth/token-verifier.js";
 import { TesseraError } from "../domain/errors.js";
 import { PolicyEngine } from "../engine/engine.js";
+import { AgentCredentialRepository } from "../store/agent-credentials.js";
 import { CredentialUsageRepository } from "../store/credential-usage.js";
 import { RefreshTokenRepository } from "../store/refresh-tokens.js";
 import type { Store } from "../store/store.js";
@@ -164,8 +165,9 @@ export async function buildTessera(
     scryptCost: settings.passwordHashCost,
   });
   const agentCredentials = new AgentCredentialService({
-    db: store.db,
-    sessions,
+    repo: new AgentCredentialRepository(store.db),
+    liveness,
+    maxTokenTtlSeconds: settings.maxTokenTtlSeconds,
     audience: settings.audience,
     clockToleranceSeconds: settings.clockToleranceSeconds,
     now,
