@@ -66,7 +66,7 @@ export class AgentCredentialService {
     const secret = generateSecret("agentSecret");
     const ended = await this.repo.replaceSecret(orgId, agentId, secretDigest(secret), this.sessionEnd());
     if (!ended) throw notFound();
-    await this.forget(ended);
+    await this.revokeHere(ended);
     return secret;
   }
 
@@ -119,7 +119,7 @@ export class AgentCredentialService {
     if (!(await this.repo.exists(orgId, agentId))) throw notFound();
     const ended = await this.repo.removeKey(agentId, keyId, keyCredential(keyId), this.sessionEnd());
     if (!ended) throw new TesseraError("AGENT_KEY_NOT_FOUND", "the agent has no key with this id");
-    await this.forget(ended);
+    await this.revokeHere(ended);
   }
 
   /** How a credential change now ends sessions: their access tokens revoked for the longest lifetime. */
@@ -129,7 +129,7 @@ export class AgentCredentialService {
   }
 
   /** Applies the revocations the store just wrote to this process's copy, without waiting for the change log. */
-  private async forget(ended: readonly EndedSession[]): Promise<void> {
+  private async revokeHere(ended: readonly EndedSession[]): Promise<void> {
     for (const { familyId } of ended) await this.d.liveness.apply(familyRevoked(familyId));
   }
 
