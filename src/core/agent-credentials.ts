@@ -4,15 +4,24 @@ import { parsePublicKey } from "../auth/public-keys.js";
 import { digestsEqual, generateSecret, isWellFormedSecret, secretDigest } from "../auth/secrets.js";
 import { TesseraError } from "../domain/errors.js";
 import { epochSeconds } from "../domain/time.js";
-import { AgentCredentialRepository } from "../store/agent-credentials.js";
+import type { AgentCredentialRepository } from "../store/agent-credentials.js";
 import type { AgentRecord } from "../store/agents.js";
-import type { Db } from "../store/db.js";
-import type { SessionEnder, SessionStart } from "./sessions.js";
+import type { Change } from "../store/changes.js";
+import type { Async, Awaitable } from "../store/contract/async.js";
+import type { EndedSession, SessionEnd } from "../store/session-ends.js";
+import type { Liveness } from "./liveness.js";
+import type { SessionStart } from "./sessions.js";
 
 export interface AgentCredentialDeps {
-  readonly db: Db;
-  /** Ends an agent's sessions when its secret is replaced or a key of it removed. */
-  readonly sessions: SessionEnder;
+  readonly repo: Async<AgentCredentialRepository>;
+  /**
+   * This process's revocations, told at once of the sessions a new secret or a removed key
+   * ended (the store ends them in the change's transaction; other processes learn of it
+   * through the change log).
+   */
+  readonly liveness: Pick<Liveness, "apply">;
+  /** The longest access-token lifetime: an ended session's access tokens stay revoked that long. */
+  readonly maxTokenTtlSeconds: number;
   /** Tessera's audience: the `aud` a client assertion must carry. */
   readonly audience: string;
   readonly clockToleranceSeconds: number;
@@ -42,48 +51,50 @@ const keyCredential = (keyId: string) => `key:${keyId}`;
  * sessions that key started.
  */
 export class AgentCredentialService {
-  private readonly repo: AgentCredentialRepository;
+  private readonly repo: Async<AgentCredentialRepository>;
   private lastSweep = 0;
 
   constructor(private readonly d: AgentCredentialDeps) {
-    this.repo = new AgentCredentialRepository(d.db);
+    this.repo = d.repo;
   }
 
   /**
    * A new secret for the agent, shown once; the previous one stops working and every session
    * of the agent ends (whoever held the old secret may hold a session too).
    */
-  createSecret(orgId: string, agentId: string): string {
+  async createSecret(orgId: string, agentId: string): Promise<string> {
     const secret = generateSecret("agentSecret");
-    const set = this.d.db.transaction(() => {
-      if (!this.repo.setSecretDigest(orgId, agentId, secretDigest(secret))) return false;
-      this.d.sessions.endAllFor(agentId);
-      return true;
-    });
-    if (!set()) throw notFound();
+    const ended = await this.repo.replaceSecret(orgId, agentId, secretDigest(secret), this.sessionEnd());
+    if (!ended) throw notFound();
+    await this.revokeHere(ended);
     return secret;
   }
 
   /** The agent whose id and secret these are; throws AGENT_SECRET_INVALID (or AGENT_SUSPENDED). */
-  authenticateSecret(agentId: string, secret: string): AgentLogin {
+  async authenticateSecret(agentId: string, secret: string): Promise<AgentLogin> {
     const refused = new TesseraError("AGENT_SECRET_INVALID", "the agent id or secret is not valid");
     // A typo or a different kind of secret is refused before touching the database.
     if (!isWellFormedSecret("agentSecret", secret)) throw refused;
-    const state = this.repo.find(agentId);
+    const state = await this.repo.find(agentId);
     const stored = state?.secretDigest ?? NO_DIGEST;
     if (!digestsEqual(stored, secretDigest(secret)) || !state?.secretDigest) throw refused;
     // Only someone holding the secret learns that the agent is suspended.
     if (state.suspendedAt !== null) throw suspended();
     const digest = state.secretDigest;
-    const recheck = () => {
-      if (!this.repo.secretIs(agentId, digest)) throw refused;
-    };
+    const recheck = () =>
+      whenKnown(this.repo.secretIs(agentId, digest), (current) => {
+        if (!current) throw refused;
+      });
     return { agent: state.agent, start: { credential: "secret", recheck } };
   }
 
   /** Registers a public key (PEM SPKI or JWK JSON): Ed25519, or RSA ≥ 2048. */
-  registerKey(orgId: string, agentId: string, publicKey: string): { keyId: string; alg: "EdDSA" | "RS256" } {
-    if (!this.repo.exists(orgId, agentId)) throw notFound();
+  async registerKey(
+    orgId: string,
+    agentId: string,
+    publicKey: string,
+  ): Promise<{ keyId: string; alg: "EdDSA" | "RS256" }> {
+    if (!(await this.repo.exists(orgId, agentId))) throw notFound();
     const parsed = parsePublicKey(publicKey);
     const row = {
       id: parsed.thumbprint,
@@ -94,7 +105,7 @@ export class AgentCredentialService {
     };
     // A key is unique within its org: one already registered for any of the org's agents is
     // refused (one key speaks for one agent), while another org may register the same key.
-    if (!this.repo.insertKey(row, epochSeconds(this.d.now()))) {
+    if (!(await this.repo.insertKey(row, epochSeconds(this.d.now())))) {
       throw new TesseraError("AGENT_KEY_EXISTS", "this key is already registered");
     }
     return { keyId: parsed.thumbprint, alg: parsed.alg };
@@ -104,38 +115,47 @@ export class AgentCredentialService {
    * Removes a registered key; assertions signed with it are refused from now on, and the
    * sessions it started end (with those from before sessions recorded their key).
    */
-  removeKey(orgId: string, agentId: string, keyId: string): void {
-    if (!this.repo.exists(orgId, agentId)) throw notFound();
-    const removed = this.d.db.transaction(() => {
-      if (!this.repo.deleteKey(agentId, keyId)) return false;
-      this.d.sessions.endAllFor(agentId, keyCredential(keyId));
-      return true;
-    });
-    if (!removed()) throw new TesseraError("AGENT_KEY_NOT_FOUND", "the agent has no key with this id");
+  async removeKey(orgId: string, agentId: string, keyId: string): Promise<void> {
+    if (!(await this.repo.exists(orgId, agentId))) throw notFound();
+    const ended = await this.repo.removeKey(agentId, keyId, keyCredential(keyId), this.sessionEnd());
+    if (!ended) throw new TesseraError("AGENT_KEY_NOT_FOUND", "the agent has no key with this id");
+    await this.revokeHere(ended);
+  }
+
+  /** How a credential change now ends sessions: their access tokens revoked for the longest lifetime. */
+  private sessionEnd(): SessionEnd {
+    const now = epochSeconds(this.d.now());
+    return { now, revokeUntil: now + this.d.maxTokenTtlSeconds };
+  }
+
+  /** Applies the revocations the store just wrote to this process's copy, without waiting for the change log. */
+  private async revokeHere(ended: readonly EndedSession[]): Promise<void> {
+    for (const { familyId } of ended) await this.d.liveness.apply(familyRevoked(familyId));
   }
 
   /** The agent a client assertion proves; throws ASSERTION_INVALID / ASSERTION_REPLAYED / AGENT_SUSPENDED. */
   async authenticateAssertion(assertion: string): Promise<AgentLogin> {
     const claimed = readAssertion(assertion);
-    const state = this.repo.find(claimed.agentId);
-    const keys = state ? this.candidateKeys(claimed.agentId, claimed.alg, claimed.kid) : [];
+    const state = await this.repo.find(claimed.agentId);
+    const keys = state ? await this.candidateKeys(claimed.agentId, claimed.alg, claimed.kid) : [];
     if (!state || keys.length === 0) {
       throw new TesseraError("ASSERTION_INVALID", "no registered key of the agent matches the assertion");
     }
     const { jti, exp, keyId } = await this.verifyWithAny(assertion, claimed.agentId, keys);
     if (state.suspendedAt !== null) throw suspended();
     // Recorded only now: a forged or refused assertion must not burn the jti it carries.
-    this.sweep();
+    await this.sweep();
     // The id is per agent (RFC 7523 §3: unique for its issuer), so one agent cannot block
     // another's jti by using it first.
-    if (!this.repo.recordAssertion(`${claimed.agentId}:${jti}`, claimed.agentId, exp)) {
+    if (!(await this.repo.recordAssertion(`${claimed.agentId}:${jti}`, claimed.agentId, exp))) {
       throw new TesseraError("ASSERTION_REPLAYED", "this assertion has already been used");
     }
     const { orgId, id } = state.agent;
-    const recheck = () => {
-      if (!this.repo.hasKey(orgId, id, keyId))
-        throw new TesseraError("ASSERTION_INVALID", "the assertion's key is no longer registered");
-    };
+    const recheck = () =>
+      whenKnown(this.repo.hasKey(orgId, id, keyId), (registered) => {
+        if (!registered)
+          throw new TesseraError("ASSERTION_INVALID", "the assertion's key is no longer registered");
+      });
     return { agent: state.agent, start: { credential: keyCredential(keyId), recheck } };
   }
 
@@ -165,13 +185,13 @@ export class AgentCredentialService {
   }
 
   /** The agent's keys the assertion may be verified with: exactly `kid`, or all of its alg. */
-  private candidateKeys(
+  private async candidateKeys(
     agentId: string,
     alg: string,
     kid: string | undefined,
-  ): (AssertionKey & { id: string })[] {
+  ): Promise<(AssertionKey & { id: string })[]> {
     const out: (AssertionKey & { id: string })[] = [];
-    for (const row of this.repo.keysOf(agentId)) {
+    for (const row of await this.repo.keysOf(agentId)) {
       // The algorithm is pinned per key: a header naming another one never reaches jose.
       if (row.alg !== alg || (kid !== undefined && row.id !== kid)) continue;
       const jwk = JSON.parse(row.publicJwk) as JsonWebKey;
@@ -181,12 +201,25 @@ export class AgentCredentialService {
   }
 
   /** Deletes used assertion ids long expired; opportunistic, since the table has no expiry index. */
-  private sweep(): void {
+  private async sweep(): Promise<void> {
     const now = epochSeconds(this.d.now());
     if (now - this.lastSweep < SWEEP_EVERY_SECONDS) return;
     this.lastSweep = now;
-    this.repo.sweepAssertions(now - this.d.clockToleranceSeconds - SWEEP_MARGIN_SECONDS);
+    await this.repo.sweepAssertions(now - this.d.clockToleranceSeconds - SWEEP_MARGIN_SECONDS);
   }
+}
+
+/**
+ * Runs `check` on an answer the store has already given (SQLite), so a session's recheck throws
+ * inside the transaction that stores the session; on one still to come (PostgreSQL), once it comes.
+ */
+function whenKnown<T>(answer: Awaitable<T>, check: (value: T) => void): Awaitable<void> {
+  return answer instanceof Promise ? answer.then(check) : check(answer);
+}
+
+/** The change the store wrote for an ended session, as this process applies it. */
+function familyRevoked(familyId: string): Change {
+  return { seq: 0, kind: "token_revoked", orgId: null, ref: `family:${familyId}` };
 }
 
 function notFound(): TesseraError {

@@ -125,7 +125,7 @@ export class Authenticator {
   ): Promise<{ principal: Principal; tokens?: TokenPair }> {
     let session: { subject: SessionSubject; method: AuthMethod; start: SessionStart } | undefined;
     if (cred?.kind === "agentSecret") {
-      const { agent, start } = this.d.agentCredentials.authenticateSecret(cred.agentId, cred.secret);
+      const { agent, start } = await this.d.agentCredentials.authenticateSecret(cred.agentId, cred.secret);
       session = { subject: agentSubject(agent), method: "agent_secret", start };
     } else if (cred?.kind === "clientAssertion") {
       const { agent, start } = await this.d.agentCredentials.authenticateAssertion(cred.assertion);

@@ -8,6 +8,7 @@ import { TokenSigner } from "../auth/token-signer.js";
 import { TokenVerifier } from "../auth/token-verifier.js";
 import { TesseraError } from "../domain/errors.js";
 import { PolicyEngine } from "../engine/engine.js";
+import { AgentCredentialRepository } from "../store/agent-credentials.js";
 import type { TesseraStore } from "../store/contract/store.js";
 import type { Store } from "../store/store.js";
 import { tesseraVersion } from "../version.js";
@@ -175,8 +176,9 @@ export async function buildTessera(
     scryptCost: settings.passwordHashCost,
   });
   const agentCredentials = new AgentCredentialService({
-    db: sqlite.db,
-    sessions,
+    repo: new AgentCredentialRepository(sqlite.db),
+    liveness,
+    maxTokenTtlSeconds: settings.maxTokenTtlSeconds,
     audience: settings.audience,
     clockToleranceSeconds: settings.clockToleranceSeconds,
     now,

@@ -76,13 +76,13 @@ export function adminService(t: Tessera): ServiceBinding {
         return {};
       },
       async createAgentSecret(req, ctx) {
-        return { secret: t.agentCredentials.createSecret(await agents(ctx), req.agentId) };
+        return { secret: await t.agentCredentials.createSecret(await agents(ctx), req.agentId) };
       },
       async registerAgentKey(req, ctx) {
-        return t.agentCredentials.registerKey(await agents(ctx), req.agentId, req.publicKey);
+        return await t.agentCredentials.registerKey(await agents(ctx), req.agentId, req.publicKey);
       },
       async removeAgentKey(req, ctx) {
-        t.agentCredentials.removeKey(await agents(ctx), req.agentId, req.keyId);
+        await t.agentCredentials.removeKey(await agents(ctx), req.agentId, req.keyId);
         return {};
       },
       async bindServiceIdentity(req, ctx) {

@@ -1,6 +1,7 @@
-import { AdminAuditLog } from "./admin-audit.js";
+import { AdminAuditLog, type AuditChange } from "./admin-audit.js";
 import { type AgentDbRow, type AgentRecord, toRecord } from "./agents.js";
 import type { Db } from "./db.js";
+import { type EndedSession, endSessions, type SessionEnd } from "./session-ends.js";
 
 /** An agent with the credential state that agents.ts does not expose. */
 export interface AgentCredentialState {
@@ -19,9 +20,10 @@ export interface AgentKeyRow {
   readonly publicJwk: string;
 }
 
-type AgentCredentialDbRow = AgentDbRow & { secret_digest: Buffer | null };
+/** An agents row with its secret digest (both backends). */
+export type AgentCredentialDbRow = AgentDbRow & { secret_digest: Buffer | null };
 
-interface KeyDbRow {
+export interface KeyDbRow {
   id: string;
   org_id: string;
   agent_id: string;
@@ -29,7 +31,7 @@ interface KeyDbRow {
   public_jwk: string;
 }
 
-const toKey = (r: KeyDbRow): AgentKeyRow => ({
+export const toKey = (r: KeyDbRow): AgentKeyRow => ({
   id: r.id,
   orgId: r.org_id,
   agentId: r.agent_id,
@@ -96,20 +98,17 @@ export class AgentCredentialRepository {
     return this.inOrg.get(orgId, agentId) !== undefined;
   }
 
-  /** Replaces the agent's secret digest; false when the org has no such agent. */
-  setSecretDigest(orgId: string, agentId: string, digest: Buffer): boolean {
+  /**
+   * Replaces the agent's secret digest and, in the same transaction, ends every session of the
+   * agent (whoever held the old secret may hold a session too); undefined when the org has no
+   * such agent, else the sessions ended.
+   */
+  replaceSecret(orgId: string, agentId: string, digest: Buffer, end: SessionEnd): EndedSession[] | undefined {
     return this.db.transaction(() => {
       const before = this.byId.get(agentId);
-      if (this.setDigest.run(digest, orgId, agentId).changes !== 1) return false;
-      this.audit.record({
-        orgId,
-        action: "agent_secret.set",
-        targetKind: "agent",
-        targetId: agentId,
-        before: { configured: before?.secret_digest != null },
-        after: { configured: true },
-      });
-      return true;
+      if (this.setDigest.run(digest, orgId, agentId).changes !== 1) return undefined;
+      this.audit.record(secretSetAudit(orgId, agentId, before?.secret_digest != null));
+      return endSessions(this.db, agentId, undefined, end);
     })();
   }
 
@@ -118,13 +117,7 @@ export class AgentCredentialRepository {
     return this.db.transaction(() => {
       if (this.addKey.run(key.orgId, key.id, key.agentId, key.alg, key.publicJwk, now).changes !== 1)
         return false;
-      this.audit.record({
-        orgId: key.orgId,
-        action: "agent_key.register",
-        targetKind: "agent_key",
-        targetId: key.id,
-        after: { agentId: key.agentId, alg: key.alg },
-      });
+      this.audit.record(keyRegisteredAudit(key));
       return true;
     })();
   }
@@ -139,18 +132,17 @@ export class AgentCredentialRepository {
     return this.digestIs.get(agentId, digest) !== undefined;
   }
 
-  deleteKey(agentId: string, keyId: string): boolean {
+  /**
+   * Removes the agent's key and, in the same transaction, ends the sessions it started (those
+   * recorded under `credential`, and those from before sessions recorded theirs); undefined
+   * when the agent has no such key, else the sessions ended.
+   */
+  removeKey(agentId: string, keyId: string, credential: string, end: SessionEnd): EndedSession[] | undefined {
     return this.db.transaction(() => {
       const orgId = this.byId.get(agentId)?.org_id ?? null;
-      if (this.dropKey.run(agentId, keyId).changes !== 1) return false;
-      this.audit.record({
-        orgId,
-        action: "agent_key.remove",
-        targetKind: "agent_key",
-        targetId: keyId,
-        before: { agentId },
-      });
-      return true;
+      if (this.dropKey.run(agentId, keyId).changes !== 1) return undefined;
+      this.audit.record(keyRemovedAudit(orgId, agentId, keyId));
+      return endSessions(this.db, agentId, credential, end);
     })();
   }
 
@@ -170,4 +162,32 @@ export class AgentCredentialRepository {
   sweepAssertions(before: number): void {
     this.dropAssertions.run(before);
   }
+}
+
+/** The audit record of a new agent secret (both backends). */
+export function secretSetAudit(orgId: string, agentId: string, hadSecret: boolean): AuditChange {
+  return {
+    orgId,
+    action: "agent_secret.set",
+    targetKind: "agent",
+    targetId: agentId,
+    before: { configured: hadSecret },
+    after: { configured: true },
+  };
+}
+
+/** The audit record of a registered key (both backends). */
+export function keyRegisteredAudit(key: AgentKeyRow): AuditChange {
+  return {
+    orgId: key.orgId,
+    action: "agent_key.register",
+    targetKind: "agent_key",
+    targetId: key.id,
+    after: { agentId: key.agentId, alg: key.alg },
+  };
+}
+
+/** The audit record of a removed key (both backends). */
+export function keyRemovedAudit(orgId: string | null, agentId: string, keyId: string): AuditChange {
+  return { orgId, action: "agent_key.remove", targetKind: "agent_key", targetId: keyId, before: { agentId } };
 }

@@ -1,5 +1,5 @@
 import type { Tier } from "../domain/tiers.js";
-import { AdminAuditLog, type AuditSummary } from "./admin-audit.js";
+import { AdminAuditLog, type AuditChange, type AuditSummary } from "./admin-audit.js";
 import { ChangeLog } from "./changes.js";
 import type { Db } from "./db.js";
 import { fromJsonList, toJsonList } from "./rows.js";
@@ -60,6 +60,29 @@ function agentSummary(a: AgentRecord): AuditSummary {
     tags: a.tags,
     parentId: a.parentId ?? null,
     suspended: a.suspendedAt !== undefined,
+  };
+}
+
+/** The audit record of an agent created, changed, suspended or resumed (both backends). */
+export function agentAudit(action: string, after: AgentRecord, before?: AgentRecord): AuditChange {
+  return {
+    orgId: after.orgId,
+    action,
+    targetKind: "agent",
+    targetId: after.id,
+    before: before && agentSummary(before),
+    after: agentSummary(after),
+  };
+}
+
+/** The audit record of a deleted agent (both backends). */
+export function agentDeletedAudit(before: AgentRecord): AuditChange {
+  return {
+    orgId: before.orgId,
+    action: "agent.delete",
+    targetKind: "agent",
+    targetId: before.id,
+    before: agentSummary(before),
   };
 }
 
@@ -150,13 +173,7 @@ export class AgentRepository {
       const gone =
         this.db.prepare("DELETE FROM agents WHERE org_id = ? AND id = ?").run(orgId, id).changes === 1;
       if (!gone || !before) return false;
-      this.audit.record({
-        orgId,
-        action: "agent.delete",
-        targetKind: "agent",
-        targetId: id,
-        before: agentSummary(before),
-      });
+      this.audit.record(agentDeletedAudit(before));
       this.db
         .prepare("INSERT OR REPLACE INTO agent_tombstones (id, org_id, deleted_at) VALUES (?, ?, ?)")
         .run(id, orgId, now);
@@ -184,14 +201,7 @@ export class AgentRepository {
 
   /** Records an agent change in the audit trail (inside the change's transaction). */
   private auditAgent(action: string, after: AgentRecord, before?: AgentRecord): void {
-    this.audit.record({
-      orgId: after.orgId,
-      action,
-      targetKind: "agent",
-      targetId: after.id,
-      before: before && agentSummary(before),
-      after: agentSummary(after),
-    });
+    this.audit.record(agentAudit(action, after, before));
   }
 
   private insertRow(a: AgentRecord): boolean {

@@ -133,7 +133,7 @@ describe("sessions end when the credential that started them changes (finding 11
 
     const agent = await newAgent(t, "racing");
     const { secret } = await t.admin.createAgentSecret({ agentId: agent.id }, admin());
-    const proved = t.tessera.agentCredentials.authenticateSecret(agent.id, secret);
+    const proved = await t.tessera.agentCredentials.authenticateSecret(agent.id, secret);
     await t.admin.createAgentSecret({ agentId: agent.id }, admin());
     await expect(t.tessera.sessions.issue(agentSubject(proved.agent), proved.start)).rejects.toMatchObject({
       reason: "AGENT_SECRET_INVALID",

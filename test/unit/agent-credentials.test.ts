@@ -5,6 +5,7 @@ import { generateSecret, newId, secretDigest } from "../../src/auth/secrets.js";
 import { AgentCredentialService } from "../../src/core/agent-credentials.js";
 import { createOrg } from "../../src/core/bootstrap.js";
 import { type ErrorReason, TesseraError } from "../../src/domain/errors.js";
+import { AgentCredentialRepository } from "../../src/store/agent-credentials.js";
 import type { AgentRecord } from "../../src/store/agents.js";
 import { openStore, type Store } from "../../src/store/store.js";
 import { tempDir } from "../helpers/server.js";
@@ -32,9 +33,9 @@ function newAgent(orgId: string, name = newId("name")): AgentRecord {
 }
 
 /** The reason `fn` is refused with; fails when it returns or throws something else. */
-function reasonOf(fn: () => unknown): ErrorReason {
+async function reasonOf(fn: () => unknown): Promise<ErrorReason> {
   try {
-    fn();
+    await fn();
   } catch (err) {
     expect(err).toBeInstanceOf(TesseraError);
     return (err as TesseraError).reason;
@@ -52,8 +53,9 @@ beforeAll(() => {
   orgA = createOrg(store, "a", clock.now()).orgId;
   orgB = createOrg(store, "b", clock.now()).orgId;
   service = new AgentCredentialService({
-    db: store.db,
-    sessions: { endAllFor: () => {} },
+    repo: new AgentCredentialRepository(store.db),
+    liveness: { apply: () => {} },
+    maxTokenTtlSeconds: 3600,
     audience: "tessera",
     clockToleranceSeconds: 10,
     now: clock.now,
@@ -65,30 +67,30 @@ afterAll(() => {
 });
 
 describe("agent secrets", () => {
-  it("creates a tas_ secret, stores only its digest and authenticates with it", () => {
+  it("creates a tas_ secret, stores only its digest and authenticates with it", async () => {
     const agent = newAgent(orgA);
-    const secret = service.createSecret(orgA, agent.id);
+    const secret = await service.createSecret(orgA, agent.id);
     expect(secret).toMatch(/^tas_[0-9A-Za-z]{46}$/);
     const row = store.db.prepare("SELECT secret_digest FROM agents WHERE id = ?").get(agent.id) as {
       secret_digest: Buffer;
     };
     expect(row.secret_digest.equals(secretDigest(secret))).toBe(true);
-    expect(service.authenticateSecret(agent.id, secret).agent).toEqual(
+    expect((await service.authenticateSecret(agent.id, secret)).agent).toEqual(
       store.agents.get(agent.orgId, agent.id),
     );
   });
 
-  it("rotating kills the old secret", () => {
+  it("rotating kills the old secret", async () => {
     const agent = newAgent(orgA);
-    const old = service.createSecret(orgA, agent.id);
-    const fresh = service.createSecret(orgA, agent.id);
-    expect(reasonOf(() => service.authenticateSecret(agent.id, old))).toBe("AGENT_SECRET_INVALID");
-    expect(service.authenticateSecret(agent.id, fresh).agent.id).toBe(agent.id);
+    const old = await service.createSecret(orgA, agent.id);
+    const fresh = await service.createSecret(orgA, agent.id);
+    expect(await reasonOf(() => service.authenticateSecret(agent.id, old))).toBe("AGENT_SECRET_INVALID");
+    expect((await service.authenticateSecret(agent.id, fresh)).agent.id).toBe(agent.id);
   });
 
-  it("refuses malformed, wrong and unknown alike with AGENT_SECRET_INVALID", () => {
+  it("refuses malformed, wrong and unknown alike with AGENT_SECRET_INVALID", async () => {
     const agent = newAgent(orgA);
-    const secret = service.createSecret(orgA, agent.id);
+    const secret = await service.createSecret(orgA, agent.id);
     const noSecret = newAgent(orgA);
     const flipped = secret.slice(0, -1) + (secret.endsWith("A") ? "B" : "A");
     const cases: [string, string][] = [
@@ -102,45 +104,46 @@ describe("agent secrets", () => {
       ["", secret],
     ];
     for (const [id, s] of cases) {
-      expect(reasonOf(() => service.authenticateSecret(id, s))).toBe("AGENT_SECRET_INVALID");
+      expect(await reasonOf(() => service.authenticateSecret(id, s))).toBe("AGENT_SECRET_INVALID");
     }
   });
 
-  it("refuses a malformed secret before any lookup", () => {
+  it("refuses a malformed secret before any lookup", async () => {
     const other = tempDir("tessera-agent-creds-closed-");
     const closed = openStore(other.dir);
     const svc = new AgentCredentialService({
-      db: closed.db,
-      sessions: { endAllFor: () => {} },
+      repo: new AgentCredentialRepository(closed.db),
+      liveness: { apply: () => {} },
+      maxTokenTtlSeconds: 3600,
       audience: "x",
       clockToleranceSeconds: 0,
       now: clock.now,
     });
     closed.close(); // any database access would now throw a non-Tessera error
     try {
-      expect(reasonOf(() => svc.authenticateSecret("agt_x", "tas_short"))).toBe("AGENT_SECRET_INVALID");
+      expect(await reasonOf(() => svc.authenticateSecret("agt_x", "tas_short"))).toBe("AGENT_SECRET_INVALID");
     } finally {
       other.cleanup();
     }
   });
 
-  it("refuses a suspended agent with AGENT_SUSPENDED, but only to someone holding its secret", () => {
+  it("refuses a suspended agent with AGENT_SUSPENDED, but only to someone holding its secret", async () => {
     const agent = newAgent(orgA);
-    const secret = service.createSecret(orgA, agent.id);
+    const secret = await service.createSecret(orgA, agent.id);
     store.db.prepare("UPDATE agents SET suspended_at = ? WHERE id = ?").run(T0, agent.id);
-    expect(reasonOf(() => service.authenticateSecret(agent.id, secret))).toBe("AGENT_SUSPENDED");
+    expect(await reasonOf(() => service.authenticateSecret(agent.id, secret))).toBe("AGENT_SUSPENDED");
     const wrong = generateSecret("agentSecret");
-    expect(reasonOf(() => service.authenticateSecret(agent.id, wrong))).toBe("AGENT_SECRET_INVALID");
+    expect(await reasonOf(() => service.authenticateSecret(agent.id, wrong))).toBe("AGENT_SECRET_INVALID");
     store.db.prepare("UPDATE agents SET suspended_at = NULL WHERE id = ?").run(agent.id);
-    expect(service.authenticateSecret(agent.id, secret).agent.id).toBe(agent.id);
+    expect((await service.authenticateSecret(agent.id, secret)).agent.id).toBe(agent.id);
   });
 
-  it("does not find another org's agent, and writes nothing for it", () => {
+  it("does not find another org's agent, and writes nothing for it", async () => {
     const agent = newAgent(orgA);
-    const secret = service.createSecret(orgA, agent.id);
-    expect(reasonOf(() => service.createSecret(orgB, agent.id))).toBe("AGENT_NOT_FOUND");
-    expect(reasonOf(() => service.createSecret(orgA, newId("agt")))).toBe("AGENT_NOT_FOUND");
-    expect(service.authenticateSecret(agent.id, secret).agent.id).toBe(agent.id);
+    const secret = await service.createSecret(orgA, agent.id);
+    expect(await reasonOf(() => service.createSecret(orgB, agent.id))).toBe("AGENT_NOT_FOUND");
+    expect(await reasonOf(() => service.createSecret(orgA, newId("agt")))).toBe("AGENT_NOT_FOUND");
+    expect((await service.authenticateSecret(agent.id, secret)).agent.id).toBe(agent.id);
   });
 });
 
@@ -155,7 +158,7 @@ describe("registering public keys", () => {
     ["RSA-2048 JWK", () => jwkText(rsa.publicKey), rsa.publicKey, "RS256"],
   ] as const)("accepts %s, keyed by its RFC 7638 thumbprint", async (_, text, key, alg) => {
     const agent = newAgent(orgA);
-    const out = service.registerKey(orgA, agent.id, text());
+    const out = await service.registerKey(orgA, agent.id, text());
     const jwk = key.export({ format: "jwk" });
     expect(out).toEqual({ keyId: await calculateJwkThumbprint(jwk), alg });
     const row = store.db.prepare("SELECT * FROM agent_keys WHERE id = ?").get(out.keyId) as Record<
@@ -164,14 +167,14 @@ describe("registering public keys", () => {
     >;
     expect(row).toMatchObject({ agent_id: agent.id, alg, created_at: T0 });
     expect(JSON.parse(row.public_jwk as string)).toEqual(jwk);
-    service.removeKey(orgA, agent.id, out.keyId); // the next case registers the same key
+    await service.removeKey(orgA, agent.id, out.keyId); // the next case registers the same key
   });
 
-  it("stores only the public members of a JWK, whatever else it carries", () => {
+  it("stores only the public members of a JWK, whatever else it carries", async () => {
     const agent = newAgent(orgA);
     const k = generateKeyPairSync("ed25519").publicKey;
     const text = JSON.stringify({ ...k.export({ format: "jwk" }), alg: "HS256", use: "enc", kid: "../x" });
-    const { keyId } = service.registerKey(orgA, agent.id, text);
+    const { keyId } = await service.registerKey(orgA, agent.id, text);
     const row = store.db.prepare("SELECT public_jwk FROM agent_keys WHERE id = ?").get(keyId) as {
       public_jwk: string;
     };
@@ -228,66 +231,76 @@ describe("registering public keys", () => {
     ["broken JSON", () => '{"kty":', "PUBLIC_KEY_INVALID"],
     ["a huge input", () => "A".repeat(100_000), "PUBLIC_KEY_INVALID"],
   ];
-  it.each(refusals)("refuses %s and writes nothing", (_, text, reason) => {
+  it.each(refusals)("refuses %s and writes nothing", async (_, text, reason) => {
     const agent = newAgent(orgA);
     const before = keyCount();
-    expect(reasonOf(() => service.registerKey(orgA, agent.id, text()))).toBe(reason);
+    expect(await reasonOf(() => service.registerKey(orgA, agent.id, text()))).toBe(reason);
     expect(keyCount()).toBe(before);
   });
 
-  it("lets two orgs register the same key for their own agents, each org once (finding 16)", () => {
+  it("lets two orgs register the same key for their own agents, each org once (finding 16)", async () => {
     const k = pem(generateKeyPairSync("ed25519").publicKey);
     const [a, b] = [newAgent(orgA), newAgent(orgB)];
-    const first = service.registerKey(orgB, b.id, k); // the other org registers it first
-    expect(service.registerKey(orgA, a.id, k)).toEqual(first);
+    const first = await service.registerKey(orgB, b.id, k); // the other org registers it first
+    expect(await service.registerKey(orgA, a.id, k)).toEqual(first);
     const before = keyCount();
-    expect(reasonOf(() => service.registerKey(orgA, a.id, k))).toBe("AGENT_KEY_EXISTS");
-    expect(reasonOf(() => service.registerKey(orgA, newAgent(orgA).id, k))).toBe("AGENT_KEY_EXISTS");
-    expect(reasonOf(() => service.registerKey(orgB, b.id, k))).toBe("AGENT_KEY_EXISTS");
+    expect(await reasonOf(() => service.registerKey(orgA, a.id, k))).toBe("AGENT_KEY_EXISTS");
+    expect(await reasonOf(() => service.registerKey(orgA, newAgent(orgA).id, k))).toBe("AGENT_KEY_EXISTS");
+    expect(await reasonOf(() => service.registerKey(orgB, b.id, k))).toBe("AGENT_KEY_EXISTS");
     expect(keyCount()).toBe(before);
     // Removing it from one org leaves the other's.
-    service.removeKey(orgA, a.id, first.keyId);
+    await service.removeKey(orgA, a.id, first.keyId);
     const rows = store.db.prepare("SELECT org_id, agent_id FROM agent_keys WHERE id = ?").all(first.keyId);
     expect(rows).toEqual([{ org_id: orgB, agent_id: b.id }]);
   });
 
-  it("refuses the same key twice (in either form) with AGENT_KEY_EXISTS", () => {
+  it("refuses the same key twice (in either form) with AGENT_KEY_EXISTS", async () => {
     const agent = newAgent(orgA);
     const k = generateKeyPairSync("ed25519").publicKey;
-    service.registerKey(orgA, agent.id, pem(k));
+    await service.registerKey(orgA, agent.id, pem(k));
     const before = keyCount();
-    expect(reasonOf(() => service.registerKey(orgA, agent.id, pem(k)))).toBe("AGENT_KEY_EXISTS");
-    expect(reasonOf(() => service.registerKey(orgA, agent.id, jwkText(k)))).toBe("AGENT_KEY_EXISTS");
+    expect(await reasonOf(() => service.registerKey(orgA, agent.id, pem(k)))).toBe("AGENT_KEY_EXISTS");
+    expect(await reasonOf(() => service.registerKey(orgA, agent.id, jwkText(k)))).toBe("AGENT_KEY_EXISTS");
     // Key ids are unique across an org's agents: one key speaks for one agent of the org.
-    expect(reasonOf(() => service.registerKey(orgA, newAgent(orgA).id, pem(k)))).toBe("AGENT_KEY_EXISTS");
+    expect(await reasonOf(() => service.registerKey(orgA, newAgent(orgA).id, pem(k)))).toBe(
+      "AGENT_KEY_EXISTS",
+    );
     expect(keyCount()).toBe(before);
   });
 
-  it("does not find another org's agent", () => {
+  it("does not find another org's agent", async () => {
     const agent = newAgent(orgA);
     const before = keyCount();
     const k = pem(generateKeyPairSync("ed25519").publicKey);
-    expect(reasonOf(() => service.registerKey(orgB, agent.id, k))).toBe("AGENT_NOT_FOUND");
-    expect(reasonOf(() => service.registerKey(orgA, newId("agt"), k))).toBe("AGENT_NOT_FOUND");
+    expect(await reasonOf(() => service.registerKey(orgB, agent.id, k))).toBe("AGENT_NOT_FOUND");
+    expect(await reasonOf(() => service.registerKey(orgA, newId("agt"), k))).toBe("AGENT_NOT_FOUND");
     expect(keyCount()).toBe(before);
   });
 });
 
 describe("removing public keys", () => {
-  it("removes a key once; then AGENT_KEY_NOT_FOUND", () => {
+  it("removes a key once; then AGENT_KEY_NOT_FOUND", async () => {
     const agent = newAgent(orgA);
-    const { keyId } = service.registerKey(orgA, agent.id, pem(generateKeyPairSync("ed25519").publicKey));
-    service.removeKey(orgA, agent.id, keyId);
+    const { keyId } = await service.registerKey(
+      orgA,
+      agent.id,
+      pem(generateKeyPairSync("ed25519").publicKey),
+    );
+    await service.removeKey(orgA, agent.id, keyId);
     expect(store.db.prepare("SELECT 1 FROM agent_keys WHERE id = ?").get(keyId)).toBeUndefined();
-    expect(reasonOf(() => service.removeKey(orgA, agent.id, keyId))).toBe("AGENT_KEY_NOT_FOUND");
+    expect(await reasonOf(() => service.removeKey(orgA, agent.id, keyId))).toBe("AGENT_KEY_NOT_FOUND");
   });
 
-  it("cannot remove another agent's key, nor reach another org's agent", () => {
+  it("cannot remove another agent's key, nor reach another org's agent", async () => {
     const owner = newAgent(orgA);
     const other = newAgent(orgA);
-    const { keyId } = service.registerKey(orgA, owner.id, pem(generateKeyPairSync("ed25519").publicKey));
-    expect(reasonOf(() => service.removeKey(orgA, other.id, keyId))).toBe("AGENT_KEY_NOT_FOUND");
-    expect(reasonOf(() => service.removeKey(orgB, owner.id, keyId))).toBe("AGENT_NOT_FOUND");
+    const { keyId } = await service.registerKey(
+      orgA,
+      owner.id,
+      pem(generateKeyPairSync("ed25519").publicKey),
+    );
+    expect(await reasonOf(() => service.removeKey(orgA, other.id, keyId))).toBe("AGENT_KEY_NOT_FOUND");
+    expect(await reasonOf(() => service.removeKey(orgB, owner.id, keyId))).toBe("AGENT_NOT_FOUND");
     expect(store.db.prepare("SELECT agent_id FROM agent_keys WHERE id = ?").get(keyId)).toEqual({
       agent_id: owner.id,
     });

@@ -6,6 +6,7 @@ import { MAX_ASSERTION_BYTES } from "../../src/auth/client-assertion.js";
 import { newId } from "../../src/auth/secrets.js";
 import { AgentCredentialService } from "../../src/core/agent-credentials.js";
 import { createOrg } from "../../src/core/bootstrap.js";
+import { AgentCredentialRepository } from "../../src/store/agent-credentials.js";
 import type { AgentRecord } from "../../src/store/agents.js";
 import { openStore, type Store } from "../../src/store/store.js";
 import { tempDir } from "../helpers/server.js";
@@ -48,7 +49,7 @@ function newAgent(orgId: string): AgentRecord {
 async function register(agent: AgentRecord, alg: "EdDSA" | "RS256", asPem: boolean): Promise<Signer> {
   const pair = await generateKeyPair(alg, { extractable: true, modulusLength: 2048 });
   const text = asPem ? await exportSPKI(pair.publicKey) : JSON.stringify(await exportJWK(pair.publicKey));
-  const { keyId } = service.registerKey(agent.orgId, agent.id, text);
+  const { keyId } = await service.registerKey(agent.orgId, agent.id, text);
   return { agent, key: pair.privateKey, publicKey: pair.publicKey, kid: keyId, alg };
 }
 
@@ -80,8 +81,9 @@ beforeAll(async () => {
   store = openStore(tmp.dir);
   const orgId = createOrg(store, "a", clock.now()).orgId;
   service = new AgentCredentialService({
-    db: store.db,
-    sessions: { endAllFor: () => {} },
+    repo: new AgentCredentialRepository(store.db),
+    liveness: { apply: () => {} },
+    maxTokenTtlSeconds: 3600,
     audience: AUDIENCE,
     clockToleranceSeconds: TOLERANCE,
     now: clock.now,
@@ -133,7 +135,7 @@ describe("valid assertions", () => {
   it("lets another org's agent register the same key, and each agent log in with it (finding 16)", async () => {
     const elsewhere = newAgent(createOrg(store, "b", clock.now()).orgId);
     const publicKey = JSON.stringify(await exportJWK(ed.publicKey));
-    expect(service.registerKey(elsewhere.orgId, elsewhere.id, publicKey).keyId).toBe(ed.kid);
+    expect((await service.registerKey(elsewhere.orgId, elsewhere.id, publicKey)).keyId).toBe(ed.kid);
     const twin: Signer = { ...ed, agent: elsewhere };
     expect((await service.authenticateAssertion(await assertion(twin))).agent).toMatchObject(elsewhere);
     expect((await service.authenticateAssertion(await assertion(ed))).agent.id).toBe(ed.agent.id);
@@ -197,7 +199,7 @@ describe("suspended agents and removed keys", () => {
 
   it("refuses an assertion signed with a removed key", async () => {
     const s = await register(newAgent(ed.agent.orgId), "EdDSA", false);
-    service.removeKey(s.agent.orgId, s.agent.id, s.kid);
+    await service.removeKey(s.agent.orgId, s.agent.id, s.kid);
     await expectRefused(service.authenticateAssertion(await assertion(s)), "ASSERTION_INVALID");
     await expectRefused(
       service.authenticateAssertion(await assertion(s, {}, { kid: undefined })),
