@@ -120,6 +120,7 @@ export interface PolicyHistoryDbRow {
   actor: string | null;
 }
 
+/** A history row as `history` answers it (both backends). */
 export function policyChangeRowOf(r: PolicyHistoryDbRow): PolicyChangeRow {
   return {
     revision: r.revision,

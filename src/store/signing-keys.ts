@@ -30,6 +30,7 @@ export interface SigningKeyDbRow {
   published_until: number | null;
 }
 
+/** A stored row as the repository answers it (both backends). */
 export function signingKeyOf(r: SigningKeyDbRow): SigningKeyRow {
   return {
     kid: r.kid,
