@@ -1,12 +1,14 @@
 import type { PolicySource } from "../engine/types.js";
-import { AdminAuditLog } from "./admin-audit.js";
+import { AdminAuditLog, type AuditChange } from "./admin-audit.js";
 import { ChangeLog } from "./changes.js";
 import type { Db } from "./db.js";
 import {
   type ChangeMeta,
+  type ChangeSort,
   type CommitResult,
   type PolicyChange,
   type PolicyChangeRow,
+  type PolicyWrite,
   planChange,
   readHistory,
   writeChange,
@@ -41,6 +43,30 @@ export interface PolicySnapshot {
   readonly revision: number;
   readonly documents: readonly NamedDocument[];
   readonly digest: string;
+}
+
+/** The audit record of one new revision (`current` the revision it was made on): shared by both backends. */
+export function policyChangeAudit(
+  orgId: string,
+  current: number,
+  revision: number,
+  result: ChangeSort,
+  writes: readonly PolicyWrite[],
+): AuditChange {
+  return {
+    orgId,
+    action: "policy.change",
+    targetKind: "policy",
+    targetId: [...result.added, ...result.changed, ...result.removed].join(","),
+    before: { revision: current },
+    after: {
+      revision,
+      added: result.added,
+      changed: result.changed,
+      removed: result.removed,
+      kinds: writes.map((w) => `${w.name}:${w.kind ?? "Policy"}`),
+    },
+  };
 }
 
 /** Policy documents per org, with the org's revision counter and history. Implements the engine's PolicySource. */
@@ -101,20 +127,7 @@ export class PolicyRepository implements PolicySource {
         .prepare("INSERT INTO policy_revisions (org_id, revision, digest, created_at) VALUES (?, ?, ?, ?)")
         .run(orgId, revision, digest, meta.now);
       this.changes.record("policy", orgId, String(revision));
-      this.audit.record({
-        orgId,
-        action: "policy.change",
-        targetKind: "policy",
-        targetId: [...result.added, ...result.changed, ...result.removed].join(","),
-        before: { revision: current },
-        after: {
-          revision,
-          added: result.added,
-          changed: result.changed,
-          removed: result.removed,
-          kinds: writes.map((w) => `${w.name}:${w.kind ?? "Policy"}`),
-        },
-      });
+      this.audit.record(policyChangeAudit(orgId, current, revision, result, writes));
       return { ...result, revision, unchanged: false, digest };
     });
     return run.immediate();

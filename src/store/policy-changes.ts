@@ -111,22 +111,33 @@ export function writeChange(
   }
 }
 
+/** A policy_history row as read for `history` (both backends). */
+export interface PolicyHistoryDbRow {
+  revision: number;
+  name: string;
+  action: "put" | "delete";
+  changed_at: number;
+  actor: string | null;
+}
+
+/** A history row as `history` answers it (both backends). */
+export function policyChangeRowOf(r: PolicyHistoryDbRow): PolicyChangeRow {
+  return {
+    revision: r.revision,
+    name: r.name,
+    action: r.action,
+    changedAt: r.changed_at,
+    actor: r.actor ?? undefined,
+  };
+}
+
 /** Every change to the org's policies (or to the one named), newest first. */
 export function readHistory(db: Db, orgId: string, name?: string): PolicyChangeRow[] {
   return db
-    .prepare<
-      [string, string | null, string | null],
-      { revision: number; name: string; action: "put" | "delete"; changed_at: number; actor: string | null }
-    >(
+    .prepare<[string, string | null, string | null], PolicyHistoryDbRow>(
       `SELECT revision, name, action, changed_at, actor FROM policy_history
        WHERE org_id = ? AND (? IS NULL OR name = ?) ORDER BY revision DESC, name`,
     )
     .all(orgId, name ?? null, name ?? null)
-    .map((r) => ({
-      revision: r.revision,
-      name: r.name,
-      action: r.action,
-      changedAt: r.changed_at,
-      actor: r.actor ?? undefined,
-    }));
+    .map(policyChangeRowOf);
 }

@@ -1,4 +1,4 @@
-import { AdminAuditLog } from "./admin-audit.js";
+import { AdminAuditLog, type AuditChange } from "./admin-audit.js";
 import { ChangeLog } from "./changes.js";
 import type { Db } from "./db.js";
 
@@ -19,7 +19,8 @@ export interface SigningKeyRow {
   readonly publishedUntil?: number | undefined;
 }
 
-interface Raw {
+/** A signing_keys row as stored (both backends). */
+export interface SigningKeyDbRow {
   kid: string;
   alg: string;
   public_jwk: string;
@@ -29,7 +30,8 @@ interface Raw {
   published_until: number | null;
 }
 
-function fromRaw(r: Raw): SigningKeyRow {
+/** A stored row as the repository answers it (both backends). */
+export function signingKeyOf(r: SigningKeyDbRow): SigningKeyRow {
   return {
     kid: r.kid,
     alg: r.alg,
@@ -38,6 +40,20 @@ function fromRaw(r: Raw): SigningKeyRow {
     state: r.state,
     createdAt: r.created_at,
     publishedUntil: r.published_until ?? undefined,
+  };
+}
+
+/**
+ * The audit record of a "keys" change: server-wide state (no org), the key ids and states
+ * after the change, never key material.
+ */
+export function keysAuditChange(keys: readonly SigningKeyRow[]): AuditChange {
+  return {
+    orgId: null,
+    action: "signing_keys.change",
+    targetKind: "signing_keys",
+    targetId: "",
+    after: { keys: keys.map((k) => `${k.kid}:${k.state}`) },
   };
 }
 
@@ -70,15 +86,20 @@ export class SigningKeyRepository {
 
   /** Every key, oldest first. */
   all(): SigningKeyRow[] {
-    return this.db.prepare<[], Raw>("SELECT * FROM signing_keys ORDER BY created_at, kid").all().map(fromRaw);
+    return this.db
+      .prepare<[], SigningKeyDbRow>("SELECT * FROM signing_keys ORDER BY created_at, kid")
+      .all()
+      .map(signingKeyOf);
   }
 
   /** The keys in one state, oldest first. */
   inState(state: SigningKeyState): SigningKeyRow[] {
     return this.db
-      .prepare<[SigningKeyState], Raw>("SELECT * FROM signing_keys WHERE state = ? ORDER BY created_at, kid")
+      .prepare<[SigningKeyState], SigningKeyDbRow>(
+        "SELECT * FROM signing_keys WHERE state = ? ORDER BY created_at, kid",
+      )
       .all(state)
-      .map(fromRaw);
+      .map(signingKeyOf);
   }
 
   /** Moves a key to `state` (retired keys get their `publishedUntil`). */
@@ -115,13 +136,6 @@ export class SigningKeyRepository {
   /** Records a "keys" change (call inside the transaction): other processes reload their rings. */
   recordChange(): void {
     this.changes.record("keys", null);
-    // Server-wide state (no org): the key ids and states after the change, never key material.
-    this.audit.record({
-      orgId: null,
-      action: "signing_keys.change",
-      targetKind: "signing_keys",
-      targetId: "",
-      after: { keys: this.all().map((k) => `${k.kid}:${k.state}`) },
-    });
+    this.audit.record(keysAuditChange(this.all()));
   }
 }
