@@ -53,14 +53,12 @@ export class AgentCredentialService {
    * A new secret for the agent, shown once; the previous one stops working and every session
    * of the agent ends (whoever held the old secret may hold a session too).
    */
-  createSecret(orgId: string, agentId: string): string {
+  async createSecret(orgId: string, agentId: string): Promise<string> {
     const secret = generateSecret("agentSecret");
-    const set = this.d.db.transaction(() => {
-      if (!this.repo.setSecretDigest(orgId, agentId, secretDigest(secret))) return false;
-      this.d.sessions.endAllFor(agentId);
-      return true;
-    });
-    if (!set()) throw notFound();
+    if (!this.repo.setSecretDigest(orgId, agentId, secretDigest(secret))) throw notFound();
+    // Once the new digest has committed: a login racing it stored its session before (ended
+    // here) or re-checks the digest after (refused).
+    await this.d.sessions.endAllFor(agentId);
     return secret;
   }
 
@@ -104,14 +102,12 @@ export class AgentCredentialService {
    * Removes a registered key; assertions signed with it are refused from now on, and the
    * sessions it started end (with those from before sessions recorded their key).
    */
-  removeKey(orgId: string, agentId: string, keyId: string): void {
+  async removeKey(orgId: string, agentId: string, keyId: string): Promise<void> {
     if (!this.repo.exists(orgId, agentId)) throw notFound();
-    const removed = this.d.db.transaction(() => {
-      if (!this.repo.deleteKey(agentId, keyId)) return false;
-      this.d.sessions.endAllFor(agentId, keyCredential(keyId));
-      return true;
-    });
-    if (!removed()) throw new TesseraError("AGENT_KEY_NOT_FOUND", "the agent has no key with this id");
+    if (!this.repo.deleteKey(agentId, keyId))
+      throw new TesseraError("AGENT_KEY_NOT_FOUND", "the agent has no key with this id");
+    // Once the removal has committed (see createSecret).
+    await this.d.sessions.endAllFor(agentId, keyCredential(keyId));
   }
 
   /** The agent a client assertion proves; throws ASSERTION_INVALID / ASSERTION_REPLAYED / AGENT_SUSPENDED. */

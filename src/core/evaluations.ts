@@ -7,6 +7,7 @@ import { type EvaluationBudget, newEvaluationBudget } from "../engine/cel-budget
 import type { PolicyEngine } from "../engine/engine.js";
 import type { ResourceRef, Subject } from "../engine/types.js";
 import type { AgentRecord, AgentRepository } from "../store/agents.js";
+import type { Awaitable } from "../store/contract/async.js";
 import type { AccessControl, Caller } from "./access.js";
 import type { AuthCore, Decided, DecidedWithToken } from "./auth.js";
 import { type Resolved, type TrustLookup, verifiedTokenSubject } from "./authorize-subject.js";
@@ -60,10 +61,12 @@ export interface SubjectPage {
 
 /** The stored users an AuthZEN subject of type `user` may name (by id or username). */
 export interface UserLookup {
-  get(orgId: string, userId: string): UserRecord | undefined;
-  byUsername(orgId: string, username: string): UserRecord | undefined;
-  list(orgId: string): UserRecord[];
+  get(orgId: string, userId: string): Awaitable<UserRecord | undefined>;
+  byUsername(orgId: string, username: string): Awaitable<UserRecord | undefined>;
+  list(orgId: string): Awaitable<UserRecord[]>;
 }
+
+type Subjected = Resolved & { suspended?: true };
 
 export interface EvaluationDeps {
   readonly users: UserLookup;
@@ -152,15 +155,11 @@ export class Evaluations {
    * otherwise the subject the properties describe. Another org's ids are unknown here.
    * A suspended agent is marked: its questions are denied (AGENT_SUSPENDED), never decided.
    */
-  private resolve(caller: Caller, s: SubjectRef): Resolved & { suspended?: true } {
+  private resolve(caller: Caller, s: SubjectRef): Subjected | Promise<Subjected> {
     const agent = AGENT_TYPES.has(s.type) ? this.d.agents.get(caller.orgId, s.id) : undefined;
     if (!agent) {
-      const user =
-        s.type === "user"
-          ? (this.d.users.get(caller.orgId, s.id) ?? this.d.users.byUsername(caller.orgId, s.id))
-          : undefined;
-      const subject = user ? userSubject(user, s.properties) : describedSubject(s);
-      return { orgId: caller.orgId, subject, caller: caller.id };
+      if (s.type === "user") return this.resolveUser(caller, s);
+      return { orgId: caller.orgId, subject: describedSubject(s), caller: caller.id };
     }
     const resolved = {
       orgId: caller.orgId,
@@ -170,12 +169,16 @@ export class Evaluations {
     return agent.suspendedAt === undefined ? resolved : { ...resolved, suspended: true };
   }
 
+  /** A user of the caller's org by id or username, else the subject the properties describe. */
+  private async resolveUser(caller: Caller, s: SubjectRef): Promise<Subjected> {
+    const user =
+      (await this.d.users.get(caller.orgId, s.id)) ?? (await this.d.users.byUsername(caller.orgId, s.id));
+    const subject = user ? userSubject(user, s.properties) : describedSubject(s);
+    return { orgId: caller.orgId, subject, caller: caller.id };
+  }
+
   /** Decides (and logs) one question; a suspended agent is denied before any rule is looked at. */
-  private decide(
-    r: ReturnType<Evaluations["resolve"]>,
-    q: Omit<EvaluationInput, "subject">,
-    budget?: EvaluationBudget,
-  ) {
+  private decide(r: Subjected, q: Omit<EvaluationInput, "subject">, budget?: EvaluationBudget) {
     return r.suspended
       ? this.d.auth.denyResolved(r, q, "AGENT_SUSPENDED")
       : this.d.auth.decideResolved(r, q, budget);
@@ -196,7 +199,8 @@ export class Evaluations {
           "tessera_mint needs the subject's Tessera token in subject.properties.token",
           { field: "subject.properties.token" },
         );
-      return this.decide(this.resolve(caller, input.subject), input);
+      const r = this.resolve(caller, input.subject);
+      return r instanceof Promise ? r.then((x) => this.decide(x, input)) : this.decide(r, input);
     }
     return this.tokenSubject(caller, input.subject, token).then((r) =>
       input.mint
@@ -261,7 +265,7 @@ export class Evaluations {
       const token = tokenOf(item.subject);
       const r =
         token === undefined
-          ? this.resolve(caller, item.subject)
+          ? await this.resolve(caller, item.subject)
           : await this.tokenSubject(caller, item.subject, token);
       return { decided: await this.decide(r, item, budget) };
     } catch (err) {
@@ -284,7 +288,7 @@ export class Evaluations {
     domainOf: string,
   ): Promise<string[]> {
     const caller = this.caller(ctx);
-    const r = this.resolve(caller, subject);
+    const r = await this.resolve(caller, subject);
     const index = this.d.engine.current(caller.orgId).index;
     const candidates = new Set<string>();
     for (const scope of index.exact.keys()) candidates.add(scope);
@@ -318,9 +322,26 @@ export class Evaluations {
           .list(caller.orgId)
           .filter((a) => a.suspendedAt === undefined)
           .map((a) => ({ id: a.id, subject: agentSubject(a, type, undefined) }))
-      : type === "user"
-        ? this.d.users.list(caller.orgId).map((u) => ({ id: u.username, subject: userSubject(u, undefined) }))
-        : [];
+      : [];
+    if (type === "user")
+      return Promise.resolve(this.d.users.list(caller.orgId)).then((users) =>
+        this.page(
+          caller,
+          users.map((u) => ({ id: u.username, subject: userSubject(u, undefined) })),
+          check,
+          page,
+        ),
+      );
+    return this.page(caller, all, check, page);
+  }
+
+  /** One page of the candidates, each decided (and logged). */
+  private page(
+    caller: Caller,
+    all: { id: string; subject: Subject }[],
+    check: Omit<EvaluationInput, "subject">,
+    page: { offset: number; limit: number },
+  ): Promise<SubjectPage> {
     const limit = Math.min(Math.max(page.limit, 1), MAX_SEARCH_PAGE);
     const slice = all.slice(page.offset, page.offset + limit);
     const next = page.offset + limit < all.length ? page.offset + limit : undefined;

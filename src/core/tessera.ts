@@ -9,8 +9,10 @@ import { TokenVerifier } from "../auth/token-verifier.js";
 import { TesseraError } from "../domain/errors.js";
 import { PolicyEngine } from "../engine/engine.js";
 import { CredentialUsageRepository } from "../store/credential-usage.js";
+import { LoginAttemptRepository } from "../store/login-throttle.js";
 import { RefreshTokenRepository } from "../store/refresh-tokens.js";
 import type { Store } from "../store/store.js";
+import { UserRepository } from "../store/users.js";
 import { tesseraVersion } from "../version.js";
 import { AccessControl } from "./access.js";
 import { AdminCore } from "./admin.js";
@@ -152,13 +154,14 @@ export async function buildTessera(
     verifier,
     liveness,
     // Called on refreshes only, once `users` below exists.
-    resolve: (kind, orgId, id, issuedAt): SessionSubject =>
+    resolve: (kind, orgId, id, issuedAt): Promise<SessionSubject> =>
       resolveSubject(store, users, kind, orgId, id, issuedAt),
     now,
   });
   // A new password or agent secret, or a removed key, ends the sessions it could have started.
   const users: UserService = new UserService({
-    db: store.db,
+    users: new UserRepository(store.db),
+    attempts: new LoginAttemptRepository(store.db),
     now,
     sessions,
     scryptCost: settings.passwordHashCost,
@@ -234,17 +237,17 @@ export async function buildTessera(
 }
 
 /** The subject of a session as it is now, for a refresh; refuses one that may no longer log in. */
-function resolveSubject(
+async function resolveSubject(
   store: Store,
   users: UserService,
   kind: "agent" | "user",
   orgId: string,
   id: string,
   issuedAt: number,
-): SessionSubject {
+): Promise<SessionSubject> {
   const invalid = () => new TesseraError("REFRESH_TOKEN_INVALID", "the session's subject no longer exists");
   if (kind === "user") {
-    const user = users.get(orgId, id);
+    const user = await users.get(orgId, id);
     if (!user) throw invalid();
     return userSubject(user);
   }

@@ -74,13 +74,13 @@ export function adminService(t: Tessera): ServiceBinding {
         return {};
       },
       async createAgentSecret(req, ctx) {
-        return { secret: t.agentCredentials.createSecret(await agents(ctx), req.agentId) };
+        return { secret: await t.agentCredentials.createSecret(await agents(ctx), req.agentId) };
       },
       async registerAgentKey(req, ctx) {
         return t.agentCredentials.registerKey(await agents(ctx), req.agentId, req.publicKey);
       },
       async removeAgentKey(req, ctx) {
-        t.agentCredentials.removeKey(await agents(ctx), req.agentId, req.keyId);
+        await t.agentCredentials.removeKey(await agents(ctx), req.agentId, req.keyId);
         return {};
       },
       async bindServiceIdentity(req, ctx) {
@@ -156,15 +156,15 @@ export function adminService(t: Tessera): ServiceBinding {
         return { user: userToPb(user) };
       },
       async listUsers(_req, ctx) {
-        return { users: t.users.list(await a.adminOrg(ctx)).map(userToPb) };
+        return { users: (await t.users.list(await a.adminOrg(ctx))).map(userToPb) };
       },
       async setUserPassword(req, ctx) {
         await t.users.setPassword(await a.adminOrg(ctx), req.userId, req.password);
         return {};
       },
       async deleteUser(req, ctx) {
-        t.users.delete(await a.adminOrg(ctx), req.userId);
-        t.sessions.endAllFor(req.userId);
+        await t.users.delete(await a.adminOrg(ctx), req.userId);
+        await t.sessions.endAllFor(req.userId);
         return {};
       },
       // Readable by any org admin; rotating is the operator's (SystemService).

@@ -42,6 +42,16 @@ function reasonOf(fn: () => unknown): ErrorReason {
   throw new Error("expected a TesseraError, but nothing was thrown");
 }
 
+/** The reason a call's promise is refused with; fails when it resolves or rejects with something else. */
+async function refusal(call: Promise<unknown>): Promise<ErrorReason> {
+  const err = await call.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(TesseraError);
+  return (err as TesseraError).reason;
+}
+
 const keyCount = () => (store.db.prepare("SELECT count(*) AS n FROM agent_keys").get() as { n: number }).n;
 const pem = (k: KeyObject) => k.export({ format: "pem", type: "spki" }) as string;
 const jwkText = (k: KeyObject) => JSON.stringify(k.export({ format: "jwk" }));
@@ -65,9 +75,9 @@ afterAll(() => {
 });
 
 describe("agent secrets", () => {
-  it("creates a tas_ secret, stores only its digest and authenticates with it", () => {
+  it("creates a tas_ secret, stores only its digest and authenticates with it", async () => {
     const agent = newAgent(orgA);
-    const secret = service.createSecret(orgA, agent.id);
+    const secret = await service.createSecret(orgA, agent.id);
     expect(secret).toMatch(/^tas_[0-9A-Za-z]{46}$/);
     const row = store.db.prepare("SELECT secret_digest FROM agents WHERE id = ?").get(agent.id) as {
       secret_digest: Buffer;
@@ -78,17 +88,17 @@ describe("agent secrets", () => {
     );
   });
 
-  it("rotating kills the old secret", () => {
+  it("rotating kills the old secret", async () => {
     const agent = newAgent(orgA);
-    const old = service.createSecret(orgA, agent.id);
-    const fresh = service.createSecret(orgA, agent.id);
+    const old = await service.createSecret(orgA, agent.id);
+    const fresh = await service.createSecret(orgA, agent.id);
     expect(reasonOf(() => service.authenticateSecret(agent.id, old))).toBe("AGENT_SECRET_INVALID");
     expect(service.authenticateSecret(agent.id, fresh).agent.id).toBe(agent.id);
   });
 
-  it("refuses malformed, wrong and unknown alike with AGENT_SECRET_INVALID", () => {
+  it("refuses malformed, wrong and unknown alike with AGENT_SECRET_INVALID", async () => {
     const agent = newAgent(orgA);
-    const secret = service.createSecret(orgA, agent.id);
+    const secret = await service.createSecret(orgA, agent.id);
     const noSecret = newAgent(orgA);
     const flipped = secret.slice(0, -1) + (secret.endsWith("A") ? "B" : "A");
     const cases: [string, string][] = [
@@ -124,9 +134,9 @@ describe("agent secrets", () => {
     }
   });
 
-  it("refuses a suspended agent with AGENT_SUSPENDED, but only to someone holding its secret", () => {
+  it("refuses a suspended agent with AGENT_SUSPENDED, but only to someone holding its secret", async () => {
     const agent = newAgent(orgA);
-    const secret = service.createSecret(orgA, agent.id);
+    const secret = await service.createSecret(orgA, agent.id);
     store.db.prepare("UPDATE agents SET suspended_at = ? WHERE id = ?").run(T0, agent.id);
     expect(reasonOf(() => service.authenticateSecret(agent.id, secret))).toBe("AGENT_SUSPENDED");
     const wrong = generateSecret("agentSecret");
@@ -135,11 +145,11 @@ describe("agent secrets", () => {
     expect(service.authenticateSecret(agent.id, secret).agent.id).toBe(agent.id);
   });
 
-  it("does not find another org's agent, and writes nothing for it", () => {
+  it("does not find another org's agent, and writes nothing for it", async () => {
     const agent = newAgent(orgA);
-    const secret = service.createSecret(orgA, agent.id);
-    expect(reasonOf(() => service.createSecret(orgB, agent.id))).toBe("AGENT_NOT_FOUND");
-    expect(reasonOf(() => service.createSecret(orgA, newId("agt")))).toBe("AGENT_NOT_FOUND");
+    const secret = await service.createSecret(orgA, agent.id);
+    expect(await refusal(service.createSecret(orgB, agent.id))).toBe("AGENT_NOT_FOUND");
+    expect(await refusal(service.createSecret(orgA, newId("agt")))).toBe("AGENT_NOT_FOUND");
     expect(service.authenticateSecret(agent.id, secret).agent.id).toBe(agent.id);
   });
 });
@@ -164,7 +174,7 @@ describe("registering public keys", () => {
     >;
     expect(row).toMatchObject({ agent_id: agent.id, alg, created_at: T0 });
     expect(JSON.parse(row.public_jwk as string)).toEqual(jwk);
-    service.removeKey(orgA, agent.id, out.keyId); // the next case registers the same key
+    await service.removeKey(orgA, agent.id, out.keyId); // the next case registers the same key
   });
 
   it("stores only the public members of a JWK, whatever else it carries", () => {
@@ -235,7 +245,7 @@ describe("registering public keys", () => {
     expect(keyCount()).toBe(before);
   });
 
-  it("lets two orgs register the same key for their own agents, each org once (finding 16)", () => {
+  it("lets two orgs register the same key for their own agents, each org once (finding 16)", async () => {
     const k = pem(generateKeyPairSync("ed25519").publicKey);
     const [a, b] = [newAgent(orgA), newAgent(orgB)];
     const first = service.registerKey(orgB, b.id, k); // the other org registers it first
@@ -246,7 +256,7 @@ describe("registering public keys", () => {
     expect(reasonOf(() => service.registerKey(orgB, b.id, k))).toBe("AGENT_KEY_EXISTS");
     expect(keyCount()).toBe(before);
     // Removing it from one org leaves the other's.
-    service.removeKey(orgA, a.id, first.keyId);
+    await service.removeKey(orgA, a.id, first.keyId);
     const rows = store.db.prepare("SELECT org_id, agent_id FROM agent_keys WHERE id = ?").all(first.keyId);
     expect(rows).toEqual([{ org_id: orgB, agent_id: b.id }]);
   });
@@ -274,20 +284,20 @@ describe("registering public keys", () => {
 });
 
 describe("removing public keys", () => {
-  it("removes a key once; then AGENT_KEY_NOT_FOUND", () => {
+  it("removes a key once; then AGENT_KEY_NOT_FOUND", async () => {
     const agent = newAgent(orgA);
     const { keyId } = service.registerKey(orgA, agent.id, pem(generateKeyPairSync("ed25519").publicKey));
-    service.removeKey(orgA, agent.id, keyId);
+    await service.removeKey(orgA, agent.id, keyId);
     expect(store.db.prepare("SELECT 1 FROM agent_keys WHERE id = ?").get(keyId)).toBeUndefined();
-    expect(reasonOf(() => service.removeKey(orgA, agent.id, keyId))).toBe("AGENT_KEY_NOT_FOUND");
+    expect(await refusal(service.removeKey(orgA, agent.id, keyId))).toBe("AGENT_KEY_NOT_FOUND");
   });
 
-  it("cannot remove another agent's key, nor reach another org's agent", () => {
+  it("cannot remove another agent's key, nor reach another org's agent", async () => {
     const owner = newAgent(orgA);
     const other = newAgent(orgA);
     const { keyId } = service.registerKey(orgA, owner.id, pem(generateKeyPairSync("ed25519").publicKey));
-    expect(reasonOf(() => service.removeKey(orgA, other.id, keyId))).toBe("AGENT_KEY_NOT_FOUND");
-    expect(reasonOf(() => service.removeKey(orgB, owner.id, keyId))).toBe("AGENT_NOT_FOUND");
+    expect(await refusal(service.removeKey(orgA, other.id, keyId))).toBe("AGENT_KEY_NOT_FOUND");
+    expect(await refusal(service.removeKey(orgB, owner.id, keyId))).toBe("AGENT_NOT_FOUND");
     expect(store.db.prepare("SELECT agent_id FROM agent_keys WHERE id = ?").get(keyId)).toEqual({
       agent_id: owner.id,
     });

@@ -197,7 +197,7 @@ describe("suspended agents and removed keys", () => {
 
   it("refuses an assertion signed with a removed key", async () => {
     const s = await register(newAgent(ed.agent.orgId), "EdDSA", false);
-    service.removeKey(s.agent.orgId, s.agent.id, s.kid);
+    await service.removeKey(s.agent.orgId, s.agent.id, s.kid);
     await expectRefused(service.authenticateAssertion(await assertion(s)), "ASSERTION_INVALID");
     await expectRefused(
       service.authenticateAssertion(await assertion(s, {}, { kid: undefined })),
