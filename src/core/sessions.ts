@@ -6,6 +6,7 @@ import type { TokenVerifier } from "../auth/token-verifier.js";
 import { type ErrorReason, TesseraError } from "../domain/errors.js";
 import type { Principal } from "../domain/principal.js";
 import { epochSeconds } from "../domain/time.js";
+import type { Async, Awaitable } from "../store/contract/async.js";
 import type { RefreshTokenRepository } from "../store/refresh-tokens.js";
 import type { Liveness } from "./liveness.js";
 import type { CoreSettings } from "./settings.js";
@@ -23,10 +24,11 @@ export interface SessionStart {
   /** 'secret', 'password' or 'key:<thumbprint>': removing a key ends only the sessions it started. */
   readonly credential: string;
   /**
-   * Throws when the credential changed since it was checked (a reset raced the login); run in
-   * the transaction that stores the session, so no session outlives the change.
+   * Throws when the credential changed since it was checked (a reset raced the login); run
+   * once the session is stored, which is then discarded: a change commits before it ends the
+   * sessions it finds, so either it finds this one or this check sees the change.
    */
-  readonly recheck?: () => void;
+  readonly recheck?: () => Awaitable<void>;
 }
 
 /** What RevokeToken found: whether the token was one of the caller's org, and of which kind. */
@@ -56,7 +58,9 @@ function orgOfVerified(token: string): string | undefined {
 }
 
 /** What a credential change needs from sessions: to end those of a subject. */
-export type SessionEnder = Pick<Sessions, "endAllFor">;
+export interface SessionEnder {
+  endAllFor(subjectId: string, credential?: string): Awaitable<void>;
+}
 
 /** A session being started or continued: its id, start and origin. */
 interface Family {
@@ -77,7 +81,7 @@ export interface TokenPair {
 
 export interface SessionDeps {
   readonly settings: CoreSettings;
-  readonly refreshTokens: RefreshTokenRepository;
+  readonly refreshTokens: Async<RefreshTokenRepository>;
   readonly signer: TokenSigner;
   readonly verifier: TokenVerifier;
   readonly liveness: Liveness;
@@ -85,7 +89,12 @@ export interface SessionDeps {
    * The subject as it is now (tier and role changes apply on refresh); throws if it may not
    * log in, or if its sessions from `issuedAt` were cut (a suspension since).
    */
-  readonly resolve: (kind: "agent" | "user", orgId: string, id: string, issuedAt: number) => SessionSubject;
+  readonly resolve: (
+    kind: "agent" | "user",
+    orgId: string,
+    id: string,
+    issuedAt: number,
+  ) => Awaitable<SessionSubject>;
   readonly now: () => Date;
 }
 
@@ -117,7 +126,11 @@ export class Sessions {
   }
 
   /** A new pair in the family; neither token outlives the session's absolute lifetime. */
-  private async issueIn(s: SessionSubject, family: Family, recheck?: () => void): Promise<TokenPair> {
+  private async issueIn(
+    s: SessionSubject,
+    family: Family,
+    recheck?: () => Awaitable<void>,
+  ): Promise<TokenPair> {
     return this.storePair(s, family, await this.signAccess(s, family), recheck);
   }
 
@@ -147,21 +160,22 @@ export class Sessions {
   }
 
   /** Stores a new refresh token of the session (re-checking its credential) and pairs it with the access token. */
-  private storePair(
+  private async storePair(
     s: SessionSubject,
     family: Family,
     access: { token: string; claims: AccessClaims },
-    recheck?: () => void,
-  ): TokenPair {
+    recheck?: () => Awaitable<void>,
+  ): Promise<TokenPair> {
     const now = access.claims.iat;
     const refreshToken = generateSecret("refreshToken");
     const refreshExpiresAt = Math.min(
       now + this.d.settings.refreshTokenTtlSeconds,
       family.startedAt + this.maxLifetime(),
     );
-    this.d.refreshTokens.insert(
+    const id = newId("rt");
+    await this.d.refreshTokens.insert(
       {
-        id: newId("rt"),
+        id,
         familyId: family.id,
         orgId: s.orgId,
         subjectKind: s.kind,
@@ -172,8 +186,16 @@ export class Sessions {
         credential: family.credential,
       },
       secretDigest(refreshToken),
-      recheck,
     );
+    if (recheck) {
+      try {
+        await recheck();
+      } catch (err) {
+        // Never handed out: the credential changed meanwhile, and the session must not outlive it.
+        await this.d.refreshTokens.discard(id);
+        throw err;
+      }
+    }
     return { accessToken: access.token, accessExpiresAt: access.claims.exp, refreshToken, refreshExpiresAt };
   }
 
@@ -181,7 +203,7 @@ export class Sessions {
   async refresh(refreshToken: string): Promise<TokenPair> {
     const invalid = () => new TesseraError("REFRESH_TOKEN_INVALID", "the refresh token is not valid");
     if (!isWellFormedSecret("refreshToken", refreshToken)) throw invalid();
-    const row = this.d.refreshTokens.byDigest(secretDigest(refreshToken));
+    const row = await this.d.refreshTokens.byDigest(secretDigest(refreshToken));
     const now = this.nowSec();
     if (!row || row.revokedAt !== undefined || this.d.liveness.familyRevoked(row.familyId)) throw invalid();
     // However recently it was used: a stolen session cannot be kept alive by refreshing it.
@@ -190,12 +212,12 @@ export class Sessions {
     if (row.expiresAt <= now) throw invalid();
     // Checked, and the access token signed, before the refresh token is marked used: a refused
     // refresh (a suspended subject, claims grown too large) must change nothing.
-    const subject = this.d.resolve(row.subjectKind, row.orgId, row.subjectId, row.issuedAt);
+    const subject = await this.d.resolve(row.subjectKind, row.orgId, row.subjectId, row.issuedAt);
     const family = { id: row.familyId, startedAt: row.startedAt, credential: row.credential };
     const access = await this.signAccess(subject, family);
-    if (!this.d.refreshTokens.claim(row.id, now)) {
+    if (!(await this.d.refreshTokens.claim(row.id, now))) {
       // Used before: a stolen copy or a replay. Kill the session so neither holder keeps it.
-      this.endFamily(row.familyId);
+      await this.endFamily(row.familyId);
       throw new TesseraError(
         "REFRESH_TOKEN_REUSED",
         "the refresh token was already used; the session is revoked",
@@ -204,8 +226,8 @@ export class Sessions {
     return this.storePair(subject, family, access);
   }
 
-  private endFamily(familyId: string): void {
-    const until = this.d.refreshTokens.revokeFamily(familyId, this.nowSec());
+  private async endFamily(familyId: string): Promise<void> {
+    const until = await this.d.refreshTokens.revokeFamily(familyId, this.nowSec());
     // Access tokens of the family live at most maxTokenTtl: keep the revocation at least that long.
     this.d.liveness.revokeFamily(
       familyId,
@@ -222,10 +244,10 @@ export class Sessions {
   async revoke(token: string, callerOrg: string): Promise<Revocation> {
     if (token.startsWith("trt_")) {
       const row = isWellFormedSecret("refreshToken", token)
-        ? this.d.refreshTokens.byDigest(secretDigest(token))
+        ? await this.d.refreshTokens.byDigest(secretDigest(token))
         : undefined;
       if (!row || row.orgId !== callerOrg) return { recognized: false };
-      this.endFamily(row.familyId);
+      await this.endFamily(row.familyId);
       return { recognized: true, type: "refresh_token" };
     }
     let dead = false;
@@ -242,7 +264,7 @@ export class Sessions {
   async introspect(token: string, callerOrg: string): Promise<Introspection> {
     if (token.startsWith("trt_")) {
       const row = isWellFormedSecret("refreshToken", token)
-        ? this.d.refreshTokens.byDigest(secretDigest(token))
+        ? await this.d.refreshTokens.byDigest(secretDigest(token))
         : undefined;
       const live =
         row &&
@@ -251,7 +273,7 @@ export class Sessions {
         row.revokedAt === undefined &&
         row.expiresAt > this.nowSec() &&
         row.startedAt + this.maxLifetime() > this.nowSec();
-      if (!live || this.d.liveness.familyRevoked(row.familyId) || !this.canRefresh(row))
+      if (!live || this.d.liveness.familyRevoked(row.familyId) || !(await this.canRefresh(row)))
         return { active: false };
       return {
         active: true,
@@ -265,14 +287,14 @@ export class Sessions {
   }
 
   /** True when the session's subject may still refresh (exists, not suspended, not cut since). */
-  private canRefresh(row: {
+  private async canRefresh(row: {
     subjectKind: "agent" | "user";
     orgId: string;
     subjectId: string;
     issuedAt: number;
-  }): boolean {
+  }): Promise<boolean> {
     try {
-      this.d.resolve(row.subjectKind, row.orgId, row.subjectId, row.issuedAt);
+      await this.d.resolve(row.subjectKind, row.orgId, row.subjectId, row.issuedAt);
       return true;
     } catch {
       return false;
@@ -284,9 +306,9 @@ export class Sessions {
     if (refreshToken) {
       if (!isWellFormedSecret("refreshToken", refreshToken))
         throw new TesseraError("SESSION_INVALID", "not a session's refresh token");
-      const row = this.d.refreshTokens.byDigest(secretDigest(refreshToken));
+      const row = await this.d.refreshTokens.byDigest(secretDigest(refreshToken));
       if (!row) throw new TesseraError("SESSION_INVALID", "not a session's refresh token");
-      this.endFamily(row.familyId);
+      await this.endFamily(row.familyId);
       return;
     }
     if (!bearer)
@@ -300,7 +322,7 @@ export class Sessions {
       this.d.liveness.revokeJti(claims.jti, claims.exp);
       return;
     }
-    this.endFamily(claims.sid);
+    await this.endFamily(claims.sid);
   }
 
   /**
@@ -308,7 +330,7 @@ export class Sessions {
    * `credential` only those it started (a removed key). Their refresh tokens stop working, and
    * so do their access tokens, in every process (the revocation goes through the change log).
    */
-  endAllFor(subjectId: string, credential?: string): void {
-    for (const f of this.d.refreshTokens.familiesOf(subjectId, credential)) this.endFamily(f);
+  async endAllFor(subjectId: string, credential?: string): Promise<void> {
+    for (const f of await this.d.refreshTokens.familiesOf(subjectId, credential)) await this.endFamily(f);
   }
 }

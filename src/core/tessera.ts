@@ -10,7 +10,9 @@ import { TesseraError } from "../domain/errors.js";
 import { PolicyEngine } from "../engine/engine.js";
 import { AgentCredentialRepository } from "../store/agent-credentials.js";
 import type { TesseraStore } from "../store/contract/store.js";
+import { LoginAttemptRepository } from "../store/login-throttle.js";
 import type { Store } from "../store/store.js";
+import { UserRepository } from "../store/users.js";
 import { tesseraVersion } from "../version.js";
 import { AccessControl } from "./access.js";
 import { AdminCore } from "./admin.js";
@@ -164,13 +166,14 @@ export async function buildTessera(
     verifier,
     liveness,
     // Called on refreshes only, once `users` below exists.
-    resolve: (kind, orgId, id, issuedAt): SessionSubject =>
-      resolveSubject(sqlite, users, kind, orgId, id, issuedAt),
+    resolve: (kind, orgId, id, issuedAt): Promise<SessionSubject> =>
+      resolveSubject(store, users, kind, orgId, id, issuedAt),
     now,
   });
   // A new password or agent secret, or a removed key, ends the sessions it could have started.
   const users: UserService = new UserService({
-    db: sqlite.db,
+    users: new UserRepository(sqlite.db),
+    attempts: new LoginAttemptRepository(sqlite.db),
     now,
     sessions,
     scryptCost: settings.passwordHashCost,
@@ -247,21 +250,21 @@ export async function buildTessera(
 }
 
 /** The subject of a session as it is now, for a refresh; refuses one that may no longer log in. */
-function resolveSubject(
-  store: Store,
+async function resolveSubject(
+  store: TesseraStore,
   users: UserService,
   kind: "agent" | "user",
   orgId: string,
   id: string,
   issuedAt: number,
-): SessionSubject {
+): Promise<SessionSubject> {
   const invalid = () => new TesseraError("REFRESH_TOKEN_INVALID", "the session's subject no longer exists");
   if (kind === "user") {
-    const user = users.get(orgId, id);
+    const user = await users.get(orgId, id);
     if (!user) throw invalid();
     return userSubject(user);
   }
-  const agent = store.agents.get(orgId, id);
+  const agent = await store.agents.get(orgId, id);
   if (!agent) throw invalid();
   if (agent.suspendedAt !== undefined) throw new TesseraError("AGENT_SUSPENDED", "the agent is suspended");
   // A suspension cuts every session that existed then; resuming does not revive them.

@@ -11,8 +11,9 @@ import { newId } from "../auth/secrets.js";
 import { TesseraError } from "../domain/errors.js";
 import type { Tier } from "../domain/tiers.js";
 import { epochSeconds } from "../domain/time.js";
-import type { Db } from "../store/db.js";
-import { UserRepository, type UserRole, type UserRow } from "../store/users.js";
+import type { Async } from "../store/contract/async.js";
+import type { LoginAttemptRepository } from "../store/login-throttle.js";
+import type { UserRepository, UserRole, UserRow } from "../store/users.js";
 import { type Attempt, LoginGuard, type LoginLimits } from "./login-guard.js";
 import { type LoginOrigin, sourceKey } from "./login-source.js";
 import type { SessionEnder, SessionStart } from "./sessions.js";
@@ -37,7 +38,9 @@ export interface LoggedInUser {
 }
 
 export interface UserDeps {
-  readonly db: Db;
+  readonly users: Async<UserRepository>;
+  /** The login guard's counts and known-good sources. */
+  readonly attempts: Async<LoginAttemptRepository>;
   readonly now: () => Date;
   /** Ends a user's sessions when the password is reset. */
   readonly sessions: SessionEnder;
@@ -76,7 +79,7 @@ function toRecord(r: UserRow): UserRecord {
  * answer reveals whether a username exists. A password reset ends the user's sessions.
  */
 export class UserService {
-  private readonly users: UserRepository;
+  private readonly users: Async<UserRepository>;
   private readonly guard: LoginGuard;
   private lastSweep = 0;
   private readonly cost: ScryptCost;
@@ -85,8 +88,8 @@ export class UserService {
   private readonly dummy: string;
 
   constructor(private readonly d: UserDeps) {
-    this.users = new UserRepository(d.db);
-    this.guard = new LoginGuard(d.db, d.limits);
+    this.users = d.users;
+    this.guard = new LoginGuard(d.attempts, d.limits);
     this.cost = d.scryptCost ?? DEFAULT_SCRYPT_COST;
     this.sleep = d.sleep ?? ((ms) => delay(ms));
     this.dummy = dummyHash(this.cost);
@@ -102,7 +105,7 @@ export class UserService {
     const username = u.username.toLowerCase();
     const taken = () => new TesseraError("USERNAME_TAKEN", "the org already has a user of that name");
     // Checked before hashing too, so a duplicate costs no scrypt run; the insert settles races.
-    if (this.users.byUsername(orgId, username)) throw taken();
+    if (await this.users.byUsername(orgId, username)) throw taken();
     const row: UserRow = {
       id: newId("usr"),
       orgId,
@@ -111,50 +114,46 @@ export class UserService {
       role: u.role,
       createdAt: epochSeconds(this.d.now()),
     };
-    if (!this.users.insert(row)) throw taken();
+    if (!(await this.users.insert(row))) throw taken();
     return toRecord(row);
   }
 
   /** The org's users, oldest first. */
-  list(orgId: string): UserRecord[] {
-    return this.users.list(orgId).map(toRecord);
+  async list(orgId: string): Promise<UserRecord[]> {
+    return (await this.users.list(orgId)).map(toRecord);
   }
 
   /** The user, or undefined when the org has no such user. */
-  get(orgId: string, userId: string): UserRecord | undefined {
-    const row = this.users.get(orgId, userId);
+  async get(orgId: string, userId: string): Promise<UserRecord | undefined> {
+    const row = await this.users.get(orgId, userId);
     return row && toRecord(row);
   }
 
   /** The org's user of that username (any case), or undefined. */
-  byUsername(orgId: string, username: string): UserRecord | undefined {
+  async byUsername(orgId: string, username: string): Promise<UserRecord | undefined> {
     if (!USERNAME.test(username)) return undefined;
-    const row = this.users.byUsername(orgId, username.toLowerCase());
+    const row = await this.users.byUsername(orgId, username.toLowerCase());
     return row && toRecord(row);
   }
 
   /**
-   * Sets a new password, forgets past login failures and known-good sources, and ends the
-   * user's sessions, all in one transaction; PASSWORD_WEAK or USER_NOT_FOUND otherwise.
+   * Sets a new password, forgetting past login failures and known-good sources (one
+   * transaction), then ends the user's sessions; PASSWORD_WEAK or USER_NOT_FOUND otherwise.
    */
   async setPassword(orgId: string, userId: string, password: string): Promise<void> {
     checkPassword(password);
-    const user = this.users.get(orgId, userId);
-    if (!user) throw notFound();
+    if (!(await this.users.get(orgId, userId))) throw notFound();
     const hash = await hashPassword(password, this.cost);
-    const done = this.d.db.transaction(() => {
-      if (!this.users.setHash(orgId, userId, hash)) return false;
-      this.guard.reset(orgId, user.username, userId);
-      // A session stolen before the reset must not outlive it.
-      this.d.sessions.endAllFor(userId);
-      return true;
-    })();
-    if (!done) throw notFound(); // deleted while we hashed
+    if (!(await this.users.setPassword(orgId, userId, hash))) throw notFound(); // deleted while we hashed
+    // A session stolen before the reset must not outlive it. Ended once the new hash has
+    // committed: a login racing the reset either stored its session before (ended here) or
+    // re-checks its hash after (refused).
+    await this.d.sessions.endAllFor(userId);
   }
 
   /** Deletes the user; USER_NOT_FOUND when the org has no such user. */
-  delete(orgId: string, userId: string): void {
-    if (!this.users.delete(orgId, userId)) throw notFound();
+  async delete(orgId: string, userId: string): Promise<void> {
+    if (!(await this.users.delete(orgId, userId))) throw notFound();
   }
 
   /**
@@ -168,19 +167,19 @@ export class UserService {
     origin: LoginOrigin = {},
   ): Promise<LoggedInUser> {
     const now = epochSeconds(this.d.now());
-    this.sweep(now);
-    const { attempt, user } = this.attempt(orgId, username, origin, now);
-    const admitted = this.guard.admit(attempt);
+    await this.sweep(now);
+    const { attempt, user } = await this.attempt(orgId, username, origin, now);
+    const admitted = await this.guard.admit(attempt);
     // An unknown org or user costs the same scrypt run as a wrong password.
     const ok = await verifyPassword(password, user?.passwordHash ?? this.dummy);
     if (!user || !ok) {
-      await this.sleep(this.guard.failed(attempt, admitted));
+      await this.sleep(await this.guard.failed(attempt, admitted));
       throw new TesseraError("LOGIN_FAILED", "wrong username or password");
     }
-    this.guard.succeeded(attempt, admitted);
+    await this.guard.succeeded(attempt, admitted);
     const hash = await this.upgradeHash(user, password);
-    const recheck = () => {
-      if (!this.users.hashIs(orgId, user.id, hash))
+    const recheck = async () => {
+      if (!(await this.users.hashIs(orgId, user.id, hash)))
         throw new TesseraError("LOGIN_FAILED", "wrong username or password");
     };
     return { user: toRecord(user), tier: "verified", start: { credential: "password", recheck } };
@@ -190,30 +189,32 @@ export class UserService {
    * What the guard counts: only an org that exists and a well-formed name, so junk cannot
    * fill the tables (a malformed name can never be a user).
    */
-  private attempt(
+  private async attempt(
     orgId: string,
     username: string,
     origin: LoginOrigin,
     now: number,
-  ): { attempt: Attempt; user: UserRow | undefined } {
-    const org = ORG_ID.test(orgId) && this.users.orgExists(orgId) ? orgId : undefined;
+  ): Promise<{ attempt: Attempt; user: UserRow | undefined }> {
+    const org = ORG_ID.test(orgId) && (await this.users.orgExists(orgId)) ? orgId : undefined;
     const name = org && USERNAME.test(username) ? username.toLowerCase() : undefined;
-    const user = org && name ? this.users.byUsername(org, name) : undefined;
+    const user = org && name ? await this.users.byUsername(org, name) : undefined;
     const attempt = { now, source: sourceKey(origin), orgId: org, username: name, userId: user?.id };
     return { attempt, user };
   }
 
-  private sweep(now: number): void {
+  private async sweep(now: number): Promise<void> {
     if (now - this.lastSweep < SWEEP_EVERY_SECONDS) return;
     this.lastSweep = now;
-    this.guard.prune(now);
+    await this.guard.prune(now);
   }
 
   /** Re-hashes with the current parameters when the stored ones are older; returns the hash in place. */
   private async upgradeHash(user: UserRow, password: string): Promise<string> {
     if (!needsRehash(user.passwordHash, this.cost)) return user.passwordHash;
     const next = await hashPassword(password, this.cost);
-    return this.users.upgradeHash(user.orgId, user.id, user.passwordHash, next) ? next : user.passwordHash;
+    return (await this.users.upgradeHash(user.orgId, user.id, user.passwordHash, next))
+      ? next
+      : user.passwordHash;
   }
 }
 

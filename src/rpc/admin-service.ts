@@ -158,15 +158,15 @@ export function adminService(t: Tessera): ServiceBinding {
         return { user: userToPb(user) };
       },
       async listUsers(_req, ctx) {
-        return { users: t.users.list(await a.adminOrg(ctx)).map(userToPb) };
+        return { users: (await t.users.list(await a.adminOrg(ctx))).map(userToPb) };
       },
       async setUserPassword(req, ctx) {
         await t.users.setPassword(await a.adminOrg(ctx), req.userId, req.password);
         return {};
       },
       async deleteUser(req, ctx) {
-        t.users.delete(await a.adminOrg(ctx), req.userId);
-        t.sessions.endAllFor(req.userId);
+        await t.users.delete(await a.adminOrg(ctx), req.userId);
+        await t.sessions.endAllFor(req.userId);
         return {};
       },
       // Readable by any org admin; rotating is the operator's (SystemService).

@@ -1,4 +1,5 @@
 import type { Db } from "./db.js";
+import { type LockPolicy, LoginFailureRepository } from "./users.js";
 
 /** A fixed-window failure limit: `maxFailures` within `windowSeconds` lock for `lockSeconds`. */
 export interface WindowLimit {
@@ -11,7 +12,7 @@ export type ThrottleKind = "source" | "org";
 
 /**
  * Failed logins per source (network address or mTLS identity) and per org, counted in fixed
- * windows. Callers compose these in one IMMEDIATE transaction with the per-username counts.
+ * windows. The login guard's steps compose them in one transaction (LoginAttemptRepository).
  */
 export class LoginThrottleRepository {
   constructor(private readonly db: Db) {}
@@ -98,5 +99,118 @@ export class KnownSourceRepository {
 
   prune(before: number): void {
     this.db.prepare("DELETE FROM login_known_sources WHERE last_success_at < ?").run(before);
+  }
+}
+
+/** One login attempt, as the guard counts it. */
+export interface LoginAttempt {
+  readonly now: number;
+  readonly source: string | undefined;
+  /** Set only for an org that exists: nothing is counted against any other org id. */
+  readonly orgId: string | undefined;
+  /** Set only for a well-formed username (lower-cased) of an existing org. */
+  readonly username: string | undefined;
+  /** The user, when the org has one of that name. */
+  readonly userId: string | undefined;
+}
+
+/** The limits an admission counts against. */
+export interface AttemptLimits {
+  readonly user: LockPolicy;
+  readonly source: WindowLimit;
+  readonly org: WindowLimit;
+  /** How long a source a user logged in from stays known-good for that user. */
+  readonly knownSourceSeconds: number;
+}
+
+/** What an admission decided: refused (writing nothing) or admitted and counted up front. */
+export type AdmitResult =
+  | { readonly refused: "source" | "user"; readonly lockedUntil: number }
+  | {
+      readonly refused?: undefined;
+      /** The username is locked, but this source is known-good for the user. */
+      readonly trusted: boolean;
+      readonly userFailures: number;
+      readonly orgFailures: number;
+    };
+
+/** Where pruning stops, per table (seconds since the epoch). */
+export interface LoginPruneBounds {
+  readonly failuresBefore: number;
+  readonly sourceBefore: number;
+  readonly orgBefore: number;
+  readonly knownBefore: number;
+}
+
+/**
+ * The login guard's steps, each one transaction over the per-username, per-source and per-org
+ * counts and the known-good sources, so concurrent processes see each other's counts.
+ */
+export class LoginAttemptRepository {
+  private readonly failures: LoginFailureRepository;
+  private readonly throttle: LoginThrottleRepository;
+  private readonly known: KnownSourceRepository;
+
+  constructor(private readonly db: Db) {
+    this.failures = new LoginFailureRepository(db);
+    this.throttle = new LoginThrottleRepository(db);
+    this.known = new KnownSourceRepository(db);
+  }
+
+  /**
+   * Refuses an attempt from a locked source, or for a locked username from a source not
+   * known-good, writing nothing; otherwise counts it as a failure up front (a success gives
+   * it back). One IMMEDIATE transaction, so parallel guesses cannot all pass before any fails.
+   */
+  admit(a: LoginAttempt, limits: AttemptLimits): AdmitResult {
+    const run = this.db.transaction((): AdmitResult => {
+      const { source, orgId, username } = a;
+      const sourceLock = source ? this.throttle.lockedUntil("source", source) : 0;
+      if (sourceLock > a.now) return { refused: "source", lockedUntil: sourceLock };
+      const state = orgId && username ? this.failures.get(orgId, username) : undefined;
+      const locked = state !== undefined && state.lockedUntil > a.now;
+      const trusted =
+        locked &&
+        a.userId !== undefined &&
+        source !== undefined &&
+        this.known.isKnown(a.userId, source, a.now - limits.knownSourceSeconds);
+      if (locked && !trusted) return { refused: "user", lockedUntil: state.lockedUntil };
+      if (source) this.throttle.charge("source", source, a.now, limits.source);
+      const userFailures =
+        orgId && username && !trusted
+          ? this.failures.charge(orgId, username, a.now, limits.user)
+          : (state?.failures ?? 0) + 1;
+      const orgFailures = orgId ? this.throttle.charge("org", orgId, a.now, limits.org) : 0;
+      return { trusted, userFailures, orgFailures };
+    });
+    return run.immediate();
+  }
+
+  /** Counts a failure of an (org, username) not counted at admission (a trusted source's); returns the count. */
+  chargeUser(orgId: string, username: string, now: number, policy: LockPolicy): number {
+    return this.failures.charge(orgId, username, now, policy);
+  }
+
+  /**
+   * After a right password: gives back what admission counted (and the locks it set) and
+   * remembers the source as known-good; a trusted source's success leaves the username's lock on.
+   */
+  succeeded(a: LoginAttempt, trusted: boolean, limits: AttemptLimits): void {
+    this.db.transaction(() => {
+      if (a.source) this.throttle.refund("source", a.source, limits.source.maxFailures);
+      if (a.orgId) this.throttle.refund("org", a.orgId, limits.org.maxFailures);
+      if (a.orgId && a.username && !trusted) this.failures.clear(a.orgId, a.username);
+      if (a.userId && a.source) this.known.remember(a.userId, a.source, a.now);
+    })();
+  }
+
+  /** Deletes rows that no longer lock or count anything, so the tables stay bounded. */
+  prune(now: number, b: LoginPruneBounds): void {
+    this.db.transaction(() => {
+      this.failures.prune(now, b.failuresBefore);
+      this.throttle.prune("source", now, b.sourceBefore);
+      this.throttle.prune("org", now, b.orgBefore);
+      this.known.prune(b.knownBefore);
+    })();
   }
 }

@@ -16,7 +16,8 @@ export interface RefreshTokenRow {
   readonly revokedAt?: number | undefined;
 }
 
-interface DbRow {
+/** A refresh_tokens row as both backends return it (the digest aside). */
+export interface RefreshTokenDbRow {
   id: string;
   family_id: string;
   org_id: string;
@@ -30,7 +31,7 @@ interface DbRow {
   revoked_at: number | null;
 }
 
-const toRow = (r: DbRow): RefreshTokenRow => ({
+export const toRefreshTokenRow = (r: RefreshTokenDbRow): RefreshTokenRow => ({
   id: r.id,
   familyId: r.family_id,
   orgId: r.org_id,
@@ -44,43 +45,51 @@ const toRow = (r: DbRow): RefreshTokenRow => ({
   revokedAt: r.revoked_at ?? undefined,
 });
 
+/** The insert's parameters, in column order (shared by both backends). */
+export function refreshTokenValues(r: RefreshTokenRow, digest: Buffer): unknown[] {
+  return [
+    r.id,
+    r.familyId,
+    digest,
+    r.orgId,
+    r.subjectKind,
+    r.subjectId,
+    r.issuedAt,
+    r.expiresAt,
+    r.startedAt,
+    r.credential ?? null,
+  ];
+}
+
 /** Rotating refresh tokens, stored as digests, grouped in families (one per login). */
 export class RefreshTokenRepository {
   constructor(private readonly db: Db) {}
 
   /**
-   * Inserts a token. `check` runs first in the same IMMEDIATE transaction and may throw to
-   * refuse: a new session is stored only if its credential is still current, so a login that
-   * raced a password reset or secret rotation cannot outlive it.
+   * Inserts a token. A session whose credential must still be current is re-checked by the
+   * caller after this (and discarded if the check fails): a password reset or secret rotation
+   * commits before it looks for sessions to end, so a racing login is refused or ended.
    */
-  insert(r: RefreshTokenRow, digest: Buffer, check?: () => void): void {
-    const run = this.db.transaction(() => {
-      check?.();
-      this.db
-        .prepare(
-          `INSERT INTO refresh_tokens (id, family_id, digest, org_id, subject_kind, subject_id, issued_at,
-             expires_at, started_at, credential)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .run(
-          r.id,
-          r.familyId,
-          digest,
-          r.orgId,
-          r.subjectKind,
-          r.subjectId,
-          r.issuedAt,
-          r.expiresAt,
-          r.startedAt,
-          r.credential ?? null,
-        );
-    });
-    run.immediate();
+  insert(r: RefreshTokenRow, digest: Buffer): void {
+    this.db
+      .prepare(
+        `INSERT INTO refresh_tokens (id, family_id, digest, org_id, subject_kind, subject_id, issued_at,
+           expires_at, started_at, credential)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(...refreshTokenValues(r, digest));
+  }
+
+  /** Deletes a token that was never handed out (its session was refused once stored). */
+  discard(id: string): void {
+    this.db.prepare("DELETE FROM refresh_tokens WHERE id = ?").run(id);
   }
 
   byDigest(digest: Buffer): RefreshTokenRow | undefined {
-    const row = this.db.prepare<[Buffer], DbRow>("SELECT * FROM refresh_tokens WHERE digest = ?").get(digest);
-    return row && toRow(row);
+    const row = this.db
+      .prepare<[Buffer], RefreshTokenDbRow>("SELECT * FROM refresh_tokens WHERE digest = ?")
+      .get(digest);
+    return row && toRefreshTokenRow(row);
   }
 
   /**

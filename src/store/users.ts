@@ -1,4 +1,4 @@
-import { AdminAuditLog } from "./admin-audit.js";
+import { AdminAuditLog, type AuditChange } from "./admin-audit.js";
 import type { Db } from "./db.js";
 
 export type UserRole = "viewer" | "operator" | "admin";
@@ -14,7 +14,8 @@ export interface UserRow {
   readonly createdAt: number;
 }
 
-interface UserDbRow {
+/** A users row as both backends return it. */
+export interface UserDbRow {
   id: string;
   org_id: string;
   username: string;
@@ -23,7 +24,7 @@ interface UserDbRow {
   created_at: number;
 }
 
-function toRow(r: UserDbRow): UserRow {
+export function toRow(r: UserDbRow): UserRow {
   return {
     id: r.id,
     orgId: r.org_id,
@@ -31,6 +32,33 @@ function toRow(r: UserDbRow): UserRow {
     passwordHash: r.password_hash,
     role: r.role,
     createdAt: r.created_at,
+  };
+}
+
+/** The audit record of a created user (shared by both backends). */
+export function userCreated(u: UserRow): AuditChange {
+  return {
+    orgId: u.orgId,
+    action: "user.create",
+    targetKind: "user",
+    targetId: u.id,
+    after: { username: u.username, role: u.role },
+  };
+}
+
+/** The audit record of a password set by an admin (shared by both backends). */
+export function passwordSet(orgId: string, id: string): AuditChange {
+  return { orgId, action: "user.set_password", targetKind: "user", targetId: id };
+}
+
+/** The audit record of a deleted user (shared by both backends). */
+export function userDeleted(before: UserRow): AuditChange {
+  return {
+    orgId: before.orgId,
+    action: "user.delete",
+    targetKind: "user",
+    targetId: before.id,
+    before: { username: before.username, role: before.role },
   };
 }
 
@@ -52,13 +80,7 @@ export class UserRepository {
         )
         .run(u.id, u.orgId, u.username, u.passwordHash, u.role, u.createdAt);
       if (info.changes !== 1) return false;
-      this.audit.record({
-        orgId: u.orgId,
-        action: "user.create",
-        targetKind: "user",
-        targetId: u.id,
-        after: { username: u.username, role: u.role },
-      });
+      this.audit.record(userCreated(u));
       return true;
     })();
   }
@@ -84,12 +106,21 @@ export class UserRepository {
       .map(toRow);
   }
 
-  /** Sets a user's password hash; returns false when there is no such user. */
-  setHash(orgId: string, id: string, hash: string): boolean {
-    const sql = "UPDATE users SET password_hash = ? WHERE org_id = ? AND id = ?";
+  /**
+   * Sets a user's password hash and forgets the user's login failures and known-good sources,
+   * in one transaction; returns false when there is no such user. Ending the user's sessions
+   * is the caller's next step (after this commits, so a login racing it is refused or ended).
+   */
+  setPassword(orgId: string, id: string, hash: string): boolean {
+    const sql = "UPDATE users SET password_hash = ? WHERE org_id = ? AND id = ? RETURNING username";
     return this.db.transaction(() => {
-      if (this.db.prepare(sql).run(hash, orgId, id).changes !== 1) return false;
-      this.audit.record({ orgId, action: "user.set_password", targetKind: "user", targetId: id });
+      const row = this.db.prepare<[string, string, string], { username: string }>(sql).get(hash, orgId, id);
+      if (!row) return false;
+      this.audit.record(passwordSet(orgId, id));
+      this.db
+        .prepare("DELETE FROM login_failures WHERE org_id = ? AND username = ?")
+        .run(orgId, row.username);
+      this.db.prepare("DELETE FROM login_known_sources WHERE user_id = ?").run(id);
       return true;
     })();
   }
@@ -118,13 +149,7 @@ export class UserRepository {
       if (!before) return false;
       if (this.db.prepare("DELETE FROM users WHERE org_id = ? AND id = ?").run(orgId, id).changes !== 1)
         return false;
-      this.audit.record({
-        orgId,
-        action: "user.delete",
-        targetKind: "user",
-        targetId: id,
-        before: { username: before.username, role: before.role },
-      });
+      this.audit.record(userDeleted(before));
       return true;
     })();
   }
@@ -144,8 +169,8 @@ export interface FailureState {
 }
 
 /**
- * Failed logins per (org, username) of an existing org, whether or not the user exists. Callers
- * compose these in one IMMEDIATE transaction, so concurrent processes see each other's counts.
+ * Failed logins per (org, username) of an existing org, whether or not the user exists. The
+ * login guard's admission reads and charges them in one transaction (LoginAttemptRepository).
  */
 export class LoginFailureRepository {
   constructor(private readonly db: Db) {}
