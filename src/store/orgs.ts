@@ -1,5 +1,5 @@
 import { TesseraError } from "../domain/errors.js";
-import { AdminAuditLog, type AuditSummary } from "./admin-audit.js";
+import { AdminAuditLog, type AuditChange, type AuditSummary } from "./admin-audit.js";
 import { ChangeLog } from "./changes.js";
 import type { Db } from "./db.js";
 import { fromJsonList, toJsonList } from "./rows.js";
@@ -100,7 +100,10 @@ export function rateLimitSummary(l: { rps: number | null; burst: number | null }
 }
 
 /** The audit record of a new org. */
-export function orgCreateAudit(org: { id: string; name: string }, credentialIds: readonly string[]) {
+export function orgCreateAudit(
+  org: { id: string; name: string },
+  credentialIds: readonly string[],
+): AuditChange {
   return {
     orgId: org.id,
     action: "org.create",
