@@ -72,7 +72,7 @@ function scrub(summary: AuditSummary | undefined): string | null {
   return JSON.stringify(kept);
 }
 
-interface AuditDbRow {
+export interface AuditDbRow {
   seq: number;
   at_ms: number;
   org_id: string | null;

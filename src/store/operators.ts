@@ -19,7 +19,8 @@ export interface OrgSummaryRow {
   readonly createdAt: number;
 }
 
-interface RawToken {
+/** An operator_tokens row as both backends read it. */
+export interface RawToken {
   id: string;
   name: string;
   digest: Buffer;
@@ -28,7 +29,7 @@ interface RawToken {
   revoked_at: number | null;
 }
 
-const token = (r: RawToken): OperatorTokenRow => ({
+export const token = (r: RawToken): OperatorTokenRow => ({
   id: r.id,
   name: r.name,
   digest: r.digest,

@@ -1,4 +1,4 @@
-import { AdminAuditLog } from "./admin-audit.js";
+import { AdminAuditLog, type AuditChange } from "./admin-audit.js";
 import { ChangeLog } from "./changes.js";
 import type { Db } from "./db.js";
 
@@ -12,19 +12,32 @@ export interface TrustRow {
   readonly actor: string;
 }
 
-interface RawTrust {
+/** An org_trust row as both backends read it. */
+export interface RawTrust {
   org_id: string;
   trusted_org_id: string;
   created_at: number;
   actor: string;
 }
 
-const trust = (r: RawTrust): TrustRow => ({
+export const trust = (r: RawTrust): TrustRow => ({
   orgId: r.org_id,
   trustedOrgId: r.trusted_org_id,
   createdAt: r.created_at,
   actor: r.actor,
 });
+
+/** The audit record of a trust made (`trusted`) or ended. */
+export function trustAudit(orgId: string, trustedOrgId: string, trusted: boolean): AuditChange {
+  return {
+    orgId,
+    action: trusted ? "org_trust.add" : "org_trust.remove",
+    targetKind: "org",
+    targetId: trustedOrgId,
+    before: { trusted: !trusted },
+    after: { trusted },
+  };
+}
 
 /**
  * Which orgs trust which (migration 13). Every change is recorded in the change log in its own
@@ -72,14 +85,7 @@ export class OrgTrustRepository {
           .prepare("INSERT INTO org_trust (org_id, trusted_org_id, created_at, actor) VALUES (?, ?, ?, ?)")
           .run(row.orgId, row.trustedOrgId, row.createdAt, row.actor);
         this.changes.record("trust", row.orgId, row.trustedOrgId);
-        this.audit.record({
-          orgId: row.orgId,
-          action: "org_trust.add",
-          targetKind: "org",
-          targetId: row.trustedOrgId,
-          before: { trusted: false },
-          after: { trusted: true },
-        });
+        this.audit.record(trustAudit(row.orgId, row.trustedOrgId, true));
         return row;
       })
       .immediate();
@@ -94,14 +100,7 @@ export class OrgTrustRepository {
           .run(orgId, trustedOrgId);
         if (info.changes === 0) return false;
         this.changes.record("trust", orgId, trustedOrgId);
-        this.audit.record({
-          orgId,
-          action: "org_trust.remove",
-          targetKind: "org",
-          targetId: trustedOrgId,
-          before: { trusted: true },
-          after: { trusted: false },
-        });
+        this.audit.record(trustAudit(orgId, trustedOrgId, false));
         return true;
       })
       .immediate();

@@ -1,4 +1,5 @@
-import { AdminAuditLog, type AuditSummary } from "./admin-audit.js";
+import { TesseraError } from "../domain/errors.js";
+import { AdminAuditLog, type AuditChange, type AuditSummary } from "./admin-audit.js";
 import { ChangeLog } from "./changes.js";
 import type { Db } from "./db.js";
 import { fromJsonList, toJsonList } from "./rows.js";
@@ -30,7 +31,8 @@ export interface CredentialRow {
   readonly rateLimit?: { readonly rps: number; readonly burst: number } | undefined;
 }
 
-interface CredentialDbRow {
+/** An org_credentials row as both backends read it. */
+export interface CredentialDbRow {
   id: string;
   org_id: string;
   kind: CredentialKind;
@@ -46,7 +48,7 @@ interface CredentialDbRow {
   rate_limit_burst: number | null;
 }
 
-function toRow(r: CredentialDbRow): CredentialRow {
+export function toRow(r: CredentialDbRow): CredentialRow {
   return {
     id: r.id,
     orgId: r.org_id,
@@ -66,8 +68,53 @@ function toRow(r: CredentialDbRow): CredentialRow {
   };
 }
 
+/** The columns a credential is inserted with, in `credentialValues`' order. */
+export const CREDENTIAL_COLUMNS =
+  "id, org_id, kind, digest, created_at, name, scopes, prefix, expires_at, rate_limit_rps, rate_limit_burst";
+
+/** A new credential's row values (shared by both backends). */
+export function credentialValues(c: CredentialRow, now: number): unknown[] {
+  return [
+    c.id,
+    c.orgId,
+    c.kind,
+    c.digest,
+    now,
+    c.name ?? "",
+    c.scopes ? toJsonList(c.scopes) : null,
+    c.prefix ?? "",
+    c.expiresAt ?? null,
+    c.rateLimit?.rps ?? null,
+    c.rateLimit?.burst ?? null,
+  ];
+}
+
+/** The refusal of a rotation whose key is gone or revoked (the same the core gives before it). */
+export function apiKeyNotFound(): TesseraError {
+  return new TesseraError("API_KEY_NOT_FOUND", "no such live API key in this org");
+}
+
+/** The audit summary of a key's own rate limit. */
+export function rateLimitSummary(l: { rps: number | null; burst: number | null } | undefined): AuditSummary {
+  return { rateLimitRps: l?.rps ?? null, rateLimitBurst: l?.burst ?? null };
+}
+
+/** The audit record of a new org. */
+export function orgCreateAudit(
+  org: { id: string; name: string },
+  credentialIds: readonly string[],
+): AuditChange {
+  return {
+    orgId: org.id,
+    action: "org.create",
+    targetKind: "org",
+    targetId: org.id,
+    after: { name: org.name, credentials: credentialIds },
+  };
+}
+
 /** What the audit trail keeps of an API key: its name, scopes and expiry, never its digest. */
-function keySummary(c: CredentialRow): AuditSummary {
+export function keySummary(c: CredentialRow): AuditSummary {
   return { kind: c.kind, name: c.name ?? "", scopes: c.scopes ?? [], expiresAt: c.expiresAt ?? null };
 }
 
@@ -92,41 +139,47 @@ export class OrgRepository {
     org: { id: string; name: string; now: number },
     creds: readonly Omit<CredentialRow, "orgId">[],
   ): void {
-    this.db.transaction(() => {
-      this.db
-        .prepare("INSERT INTO orgs (id, name, created_at) VALUES (?, ?, ?)")
-        .run(org.id, org.name, org.now);
-      for (const c of creds) this.insertCredential({ ...c, orgId: org.id }, org.now);
-      this.audit.record({
-        orgId: org.id,
-        action: "org.create",
-        targetKind: "org",
-        targetId: org.id,
-        after: { name: org.name, credentials: creds.map((c) => c.id) },
-      });
-    })();
+    this.db.transaction(() => this.insertOrg(org, creds))();
+  }
+
+  /**
+   * Creates the org (as `create`) only when there is no org at all yet, under the write lock:
+   * of servers starting at once on an empty database exactly one creates the first org (the
+   * development org) and the others get false, having written nothing.
+   */
+  createFirst(
+    org: { id: string; name: string; now: number },
+    creds: readonly Omit<CredentialRow, "orgId">[],
+  ): boolean {
+    return this.db
+      .transaction(() => {
+        if ((this.count.get()?.n ?? 0) > 0) return false;
+        this.insertOrg(org, creds);
+        return true;
+      })
+      .immediate();
+  }
+
+  private insertOrg(
+    org: { id: string; name: string; now: number },
+    creds: readonly Omit<CredentialRow, "orgId">[],
+  ): void {
+    this.db
+      .prepare("INSERT INTO orgs (id, name, created_at) VALUES (?, ?, ?)")
+      .run(org.id, org.name, org.now);
+    for (const c of creds) this.insertCredential({ ...c, orgId: org.id }, org.now);
+    this.audit.record(
+      orgCreateAudit(
+        org,
+        creds.map((c) => c.id),
+      ),
+    );
   }
 
   private insertCredential(c: CredentialRow, now: number): void {
     this.db
-      .prepare(
-        `INSERT INTO org_credentials (id, org_id, kind, digest, created_at, name, scopes, prefix, expires_at,
-           rate_limit_rps, rate_limit_burst)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(
-        c.id,
-        c.orgId,
-        c.kind,
-        c.digest,
-        now,
-        c.name ?? "",
-        c.scopes ? toJsonList(c.scopes) : null,
-        c.prefix ?? "",
-        c.expiresAt ?? null,
-        c.rateLimit?.rps ?? null,
-        c.rateLimit?.burst ?? null,
-      );
+      .prepare(`INSERT INTO org_credentials (${CREDENTIAL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+      .run(...credentialValues(c, now));
   }
 
   /** The unrevoked credential with this digest, if any (the caller checks expiry and grace). */
@@ -209,12 +262,20 @@ export class OrgRepository {
     })();
   }
 
-  /** Adds `replacement` and lets the old key work until `graceUntil`, in one transaction. */
+  /**
+   * Adds `replacement` and lets the old key work until `graceUntil` (or an earlier grace it
+   * already has), in one transaction. Refuses with API_KEY_NOT_FOUND, writing nothing, when the
+   * old key is not a live scoped key of the org (revoked since the caller read it).
+   */
   rotateKey(orgId: string, oldId: string, replacement: CredentialRow, graceUntil: number, now: number): void {
     this.db.transaction(() => {
-      this.db
-        .prepare("UPDATE org_credentials SET grace_until = ? WHERE org_id = ? AND id = ?")
-        .run(graceUntil, orgId, oldId);
+      const old = this.db
+        .prepare<[number, number, string, string], { grace_until: number }>(
+          `UPDATE org_credentials SET grace_until = min(coalesce(grace_until, ?), ?)
+           WHERE org_id = ? AND id = ? AND scopes IS NOT NULL AND revoked_at IS NULL RETURNING grace_until`,
+        )
+        .get(graceUntil, graceUntil, orgId, oldId);
+      if (!old) throw apiKeyNotFound();
       this.insertCredential(replacement, now);
       this.changes.record("credential", orgId, oldId);
       this.audit.record({
@@ -223,7 +284,7 @@ export class OrgRepository {
         targetKind: "api_key",
         targetId: oldId,
         before: { graceUntil: null },
-        after: { graceUntil, replacement: replacement.id, ...keySummary(replacement) },
+        after: { graceUntil: old.grace_until, replacement: replacement.id, ...keySummary(replacement) },
       });
     })();
   }
@@ -285,17 +346,13 @@ export class OrgRepository {
         .run(limit?.rps ?? null, limit?.burst ?? null, orgId, id);
       if (info.changes !== 1) return false;
       this.changes.record("credential", orgId, id);
-      const summary = (l: { rps: number | null; burst: number | null } | undefined) => ({
-        rateLimitRps: l?.rps ?? null,
-        rateLimitBurst: l?.burst ?? null,
-      });
       this.audit.record({
         orgId,
         action: "api_key.rate_limit",
         targetKind: "api_key",
         targetId: id,
-        before: summary(before),
-        after: summary(limit),
+        before: rateLimitSummary(before),
+        after: rateLimitSummary(limit),
       });
       return true;
     })();

@@ -1,5 +1,5 @@
 import type { IdentityNamespace, IdentitySource } from "../domain/identity.js";
-import { AdminAuditLog } from "./admin-audit.js";
+import { AdminAuditLog, type AuditChange } from "./admin-audit.js";
 import { ChangeLog } from "./changes.js";
 import type { Db } from "./db.js";
 
@@ -19,14 +19,16 @@ export interface NamespaceRow extends IdentityNamespace {
   readonly createdAt: number;
 }
 
-interface RawBinding {
+/** A service_identities row as both backends read it. */
+export interface RawBinding {
   source: IdentitySource;
   identity: string;
   org_id: string;
   created_at: number;
 }
 
-interface RawNamespace {
+/** An identity_namespaces row as both backends read it. */
+export interface RawNamespace {
   source: IdentitySource;
   pattern: string;
   match: "prefix" | "exact";
@@ -34,20 +36,41 @@ interface RawNamespace {
   created_at: number;
 }
 
-const binding = (r: RawBinding): BindingRow => ({
+export const binding = (r: RawBinding): BindingRow => ({
   source: r.source,
   identity: r.identity,
   orgId: r.org_id,
   createdAt: r.created_at,
 });
 
-const namespace = (r: RawNamespace): NamespaceRow => ({
+export const namespace = (r: RawNamespace): NamespaceRow => ({
   source: r.source,
   pattern: r.pattern,
   match: r.match,
   orgId: r.org_id,
   createdAt: r.created_at,
 });
+
+/** The audit record of a binding made (`bound`) or removed. */
+export function bindAudit(
+  orgId: string,
+  source: IdentitySource,
+  identity: string,
+  bound: boolean,
+): AuditChange {
+  const target = { targetKind: "service_identity", targetId: `${source}:${identity}` };
+  return bound
+    ? { orgId, action: "service_identity.bind", ...target, after: { bound: true } }
+    : { orgId, action: "service_identity.unbind", ...target, before: { bound: true } };
+}
+
+/** The audit record of a namespace assigned (`assigned`) or unassigned. */
+export function namespaceAudit(ns: NamespaceRow, assigned: boolean): AuditChange {
+  const target = { targetKind: "identity_namespace", targetId: `${ns.source}:${ns.pattern}` };
+  return assigned
+    ? { orgId: ns.orgId, action: "identity_namespace.assign", ...target, after: { match: ns.match } }
+    : { orgId: ns.orgId, action: "identity_namespace.unassign", ...target, before: { match: ns.match } };
+}
 
 /**
  * mTLS identities bound to orgs, keyed by (source, identity), and the namespaces the operator
@@ -99,13 +122,7 @@ export class ServiceIdentityRepository {
     this.db
       .prepare("INSERT INTO service_identities (source, identity, org_id, created_at) VALUES (?, ?, ?, ?)")
       .run(b.source, b.identity, b.orgId, b.createdAt);
-    this.audit.record({
-      orgId: b.orgId,
-      action: "service_identity.bind",
-      targetKind: "service_identity",
-      targetId: `${b.source}:${b.identity}`,
-      after: { bound: true },
-    });
+    this.audit.record(bindAudit(b.orgId, b.source, b.identity, true));
   }
 
   /** Removes the org's binding; false when it has none such. */
@@ -114,13 +131,7 @@ export class ServiceIdentityRepository {
       .prepare("DELETE FROM service_identities WHERE org_id = ? AND source = ? AND identity = ?")
       .run(orgId, source, identity);
     if (info.changes !== 1) return false;
-    this.audit.record({
-      orgId,
-      action: "service_identity.unbind",
-      targetKind: "service_identity",
-      targetId: `${source}:${identity}`,
-      before: { bound: true },
-    });
+    this.audit.record(bindAudit(orgId, source, identity, false));
     return true;
   }
 
@@ -149,13 +160,7 @@ export class ServiceIdentityRepository {
         "INSERT INTO identity_namespaces (source, pattern, match, org_id, created_at) VALUES (?, ?, ?, ?, ?)",
       )
       .run(ns.source, ns.pattern, ns.match, ns.orgId, ns.createdAt);
-    this.audit.record({
-      orgId: ns.orgId,
-      action: "identity_namespace.assign",
-      targetKind: "identity_namespace",
-      targetId: `${ns.source}:${ns.pattern}`,
-      after: { match: ns.match },
-    });
+    this.audit.record(namespaceAudit(ns, true));
   }
 
   deleteNamespace(source: IdentitySource, pattern: string): void {
@@ -165,13 +170,7 @@ export class ServiceIdentityRepository {
       )
       .get(source, pattern);
     if (!gone) return;
-    this.audit.record({
-      orgId: gone.org_id,
-      action: "identity_namespace.unassign",
-      targetKind: "identity_namespace",
-      targetId: `${source}:${pattern}`,
-      before: { match: gone.match },
-    });
+    this.audit.record(namespaceAudit(namespace(gone), false));
   }
 
   /** True when the org exists (a namespace is only assigned to a real org). */
