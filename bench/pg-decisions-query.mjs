@@ -8,6 +8,7 @@
 //
 //   npm run build && node bench/pg-decisions-query.mjs [--url postgres://postgres@127.0.0.1:5432/postgres]
 //     [--decisions 10000000] [--orgs 5] [--days 30] [--per-segment 100] [--runs 50] [--keep]
+//     [--db NAME]   (time the queries on a database an earlier --keep run filled, with the same options)
 //
 // Prints one JSON object: the fill, and per query the median, p95 and max in ms.
 import { randomBytes } from "node:crypto";
@@ -26,6 +27,7 @@ const { values: o } = parseArgs({
     "per-segment": { type: "string", default: "100" },
     runs: { type: "string", default: "50" },
     keep: { type: "boolean", default: false },
+    db: { type: "string" },
   },
 });
 const N = Number(o.decisions);
@@ -42,7 +44,7 @@ const { migratePg } = await load("store/postgres/migrate.js");
 const { PgDecisionQuery } = await load("store/postgres/decision-query.js");
 const { DEFAULT_PAGE, MAX_PAGE, SCAN_BUDGET } = await load("core/audit-query.js");
 
-const name = `tessera_bench_${process.pid}_${randomBytes(3).toString("hex")}`;
+const name = o.db ?? `tessera_bench_${process.pid}_${randomBytes(3).toString("hex")}`;
 const admin = async (sql) => {
   const c = new pg.Client({ connectionString: o.url });
   await c.connect();
@@ -54,11 +56,13 @@ const admin = async (sql) => {
 };
 const url = new URL(o.url);
 url.pathname = `/${name}`;
-await admin(`CREATE DATABASE ${name}`);
-const db = new PgDb(url.toString(), { max: FILLERS, statementTimeoutMs: 600_000 });
+if (!o.db) await admin(`CREATE DATABASE ${name}`);
+const db = new PgDb(url.toString(), { max: FILLERS, statementTimeoutMs: 600_000, connectTimeoutMs: 60_000 });
 try {
   await migratePg(db);
-  const now = Date.now();
+  // A reused database keeps its fill time: "now" is where its log ends.
+  const end = o.db && (await db.one("SELECT max(last_at_ms) AS n FROM decision_segments"))?.n;
+  const now = end ? end + 1 : Date.now();
   const start = now - SPAN_MS;
   const orgId = (i) => `org_${i}`;
   const segments = Math.ceil(N / PER_SEGMENT);
@@ -92,9 +96,10 @@ try {
     }
     return [orgId(s % ORGS), first, last, parts.length, `[${parts.join(",")}]`];
   };
-  const t0 = performance.now();
-  // Chunks go in order per filler; seq order follows time closely enough (as a live log's does).
   let nextChunk = 0;
+  const t0 = performance.now();
+  if (o.db) nextChunk = segments; // filled already
+  // Chunks go in order per filler; seq order follows time closely enough (as a live log's does).
   const filler = async () => {
     for (;;) {
       const from = nextChunk;
@@ -192,6 +197,6 @@ try {
   );
 } finally {
   await db.close();
-  if (o.keep) console.error(`kept database ${name}`);
+  if (o.keep || o.db) console.error(`kept database ${name}`);
   else await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
 }

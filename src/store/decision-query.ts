@@ -122,21 +122,25 @@ export class DecisionQuery {
   }
 }
 
-/** One statement a scan needs: the next CHUNK segments of the org, in scan order, from `params.next`. */
+/** One statement a scan needs: the org's next `chunk` segments, in scan order, from `params.next`. */
 export interface SegmentRead {
   readonly newestFirst: boolean;
   readonly params: ScanParams;
+  readonly chunk: number;
 }
 
 /**
  * A scan, whatever the backend: yields each read of segments it needs and is handed back their
  * rows (SegmentRow, `records` null when the database already saw the segment holds no match);
  * returns the page. `lo` is the first segment whose newest decision is at or after fromMs (0
- * without fromMs; null or undefined when there is none).
+ * without fromMs; null or undefined when there is none). Reads ask for `firstChunk` segments,
+ * doubling up to CHUNK (a first page is often in the first segment or two); the answer does not
+ * depend on it.
  */
 export function* scanSteps(
   q: DecisionScan,
   lo: number | null | undefined,
+  firstChunk = CHUNK,
 ): Generator<SegmentRead, DecisionPage, SegmentRow[]> {
   const f = q.filter;
   if (lo === null || lo === undefined) return { records: [], resume: q.after, more: false };
@@ -152,6 +156,7 @@ export function* scanSteps(
   let next = q.newestFirst
     ? (q.after?.segment ?? Number.MAX_SAFE_INTEGER)
     : Math.max(lo, q.after?.segment ?? 0);
+  let chunk = Math.min(firstChunk, CHUNK);
   for (;;) {
     const params = {
       org: f.orgId,
@@ -161,7 +166,7 @@ export function* scanSteps(
       to: f.toMs ?? Number.MAX_SAFE_INTEGER,
       needle: needles[0] ?? "",
     };
-    const rows: SegmentRow[] = yield { newestFirst: Boolean(q.newestFirst), params };
+    const rows: SegmentRow[] = yield { newestFirst: Boolean(q.newestFirst), params, chunk };
     if (rows.length === 0) return { records: out, resume, more: false };
     for (const s of rows) {
       const inRange =
@@ -190,7 +195,8 @@ export function* scanSteps(
     }
     const tail = rows.at(-1) as SegmentRow;
     next = q.newestFirst ? tail.seq - 1 : tail.seq + 1;
-    if (rows.length < CHUNK) return { records: out, resume, more: false };
+    if (rows.length < chunk) return { records: out, resume, more: false };
+    chunk = Math.min(chunk * 2, CHUNK);
   }
 }
 

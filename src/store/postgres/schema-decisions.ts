@@ -19,8 +19,9 @@ CREATE TABLE decision_segments (
   -- [[id, at_ms, subject_id, scope, resource_kind, resource_id, allowed, reason, rule, revision, caller, subject_org], ...]
   records JSON NOT NULL
 );
--- Where a time range starts (the first segment of an org whose newest decision is in range).
-CREATE INDEX decision_segments_org_time ON decision_segments(org_id, last_at_ms);
+-- Where a time range starts (the first segment of an org whose newest decision is in range),
+-- from the index alone.
+CREATE INDEX decision_segments_org_time ON decision_segments(org_id, last_at_ms) INCLUDE (seq);
 -- QueryDecisions walks one org's segments in log order.
 CREATE INDEX decision_segments_org_seq ON decision_segments(org_id, seq);
 -- Retention deletes segments by age across every org, oldest first.

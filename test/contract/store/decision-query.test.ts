@@ -110,7 +110,13 @@ describeBackends("decision query", (opened) => {
     expect(first.records[0]).toEqual({ ...rec("A", 0), segment: 1, position: 0 });
     expect(first.resume).toEqual({ segment: 3, position: 1 });
     expect(first.more).toBe(true);
-    const back = await q.scan({ filter: { orgId: "A" }, after: first.resume, newestFirst: true, limit: 3, budget: 1000 });
+    const back = await q.scan({
+      filter: { orgId: "A" },
+      after: first.resume,
+      newestFirst: true,
+      limit: 3,
+      budget: 1000,
+    });
     expect(back.records.map((r) => r.id)).toEqual(["dA10", "dA9", "dA8"]);
     expect(back.resume).toEqual({ segment: 1, position: 8 });
     // The last page's resume point is past the end: nothing more, until more is written.
@@ -139,7 +145,9 @@ describeBackends("decision query", (opened) => {
     const ids = async (f: Omit<DecisionFilter, "orgId">, newestFirst = false) =>
       (await walk(q, { orgId: "A", ...f }, 6, { newestFirst })).ids;
     expect(await ids({ subjectId: "agent-1" })).toEqual(model((r) => r.subjectId === "agent-1"));
-    expect(await ids({ subjectId: "agent-1" }, true)).toEqual(model((r) => r.subjectId === "agent-1").reverse());
+    expect(await ids({ subjectId: "agent-1" }, true)).toEqual(
+      model((r) => r.subjectId === "agent-1").reverse(),
+    );
     expect(await ids({ caller: "api_key:k1" })).toEqual(model((r) => r.caller === "api_key:k1"));
     expect(await ids({ scope: "reports:write", allowed: false })).toEqual(
       model((r) => r.scope === "reports:write" && !r.allowed),
@@ -157,7 +165,9 @@ describeBackends("decision query", (opened) => {
     await repo.insert([rec("A", 200, { id: "odd", subjectId: odd, subjectOrg: "other" })]);
     expect(await ids({ subjectId: odd })).toEqual(["odd"]);
     const found = await q.scan({ filter: { orgId: "A", subjectId: odd }, limit: 5, budget: 1000 });
-    expect(found.records).toEqual([{ ...rec("A", 200, { id: "odd", subjectId: odd, subjectOrg: "other" }), segment: 21, position: 0 }]);
+    expect(found.records).toEqual([
+      { ...rec("A", 200, { id: "odd", subjectId: odd, subjectOrg: "other" }), segment: 21, position: 0 },
+    ]);
   });
 
   it("never shows one org's decisions to another", async () => {
