@@ -1,5 +1,5 @@
 import type { Db } from "./db.js";
-import type { DecisionRecord } from "./decisions.js";
+import { type DecisionRecord, fromStored } from "./decisions.js";
 
 /** Which decisions a query wants: every field optional but the org. */
 export interface DecisionFilter {
@@ -56,7 +56,7 @@ type Stored = [
   string?,
 ];
 
-interface SegmentRow {
+export interface SegmentRow {
   seq: number;
   first_at_ms: number;
   last_at_ms: number;
@@ -65,7 +65,7 @@ interface SegmentRow {
   records: string | null;
 }
 
-interface ScanParams {
+export interface ScanParams {
   org: string;
   next: number;
   lo: number;
@@ -75,7 +75,7 @@ interface ScanParams {
 }
 
 /** Segments read per statement. */
-const CHUNK = 64;
+export const CHUNK = 64;
 
 /**
  * Reads decisions back from the segments in log order (segment seq, then position), picking
@@ -111,61 +111,92 @@ export class DecisionQuery {
   }
 
   scan(q: DecisionScan): DecisionPage {
-    const f = q.filter;
-    const lo = f.fromMs === undefined ? 0 : this.firstInRange.get(f.orgId, f.fromMs)?.seq;
-    if (lo === null || lo === undefined) return { records: [], resume: q.after, more: false };
-    const match = matcher(f);
-    // A segment that does not contain a wanted string, encoded as the writer encoded it, holds no
-    // match: it is skipped without parsing (a search by subject reads an hour's segments as text).
-    const needles = [f.subjectId, f.caller, f.scope, f.reason, f.rule, f.resourceKind, f.resourceId]
-      .filter((v): v is string => Boolean(v))
-      .map((v) => JSON.stringify(v));
-    const out: (DecisionRecord & LogPosition)[] = [];
-    let examined = 0;
-    let resume = q.after;
-    let next = q.newestFirst
-      ? (q.after?.segment ?? Number.MAX_SAFE_INTEGER)
-      : Math.max(lo, q.after?.segment ?? 0);
-    for (;;) {
-      const params = {
-        org: f.orgId,
-        next,
-        lo,
-        from: f.fromMs ?? Number.MIN_SAFE_INTEGER,
-        to: f.toMs ?? Number.MAX_SAFE_INTEGER,
-        needle: needles[0] ?? "",
-      };
-      const rows = q.newestFirst ? this.desc.all(params) : this.asc.all(params);
-      if (rows.length === 0) return { records: out, resume, more: false };
-      for (const s of rows) {
-        const inRange =
-          (f.fromMs === undefined || s.last_at_ms >= f.fromMs) &&
-          (f.toMs === undefined || s.first_at_ms < f.toMs);
-        // Past this segment's end, in scan order: the resume point once it is read (or skipped).
-        const done = { segment: s.seq, position: q.newestFirst ? 0 : s.count - 1 };
-        const text = s.records;
-        if (text === null || needles.some((n) => !text.includes(n))) {
-          examined += inRange ? s.count : 1;
-          resume = done;
-          if (examined >= q.budget) return { records: out, resume, more: true };
-          continue;
-        }
-        const parsed = JSON.parse(text) as Stored[];
-        const resumeHere = q.after?.segment === s.seq ? q.after.position : undefined;
-        let i = q.newestFirst ? (resumeHere ?? parsed.length) - 1 : (resumeHere ?? -1) + 1;
-        for (; q.newestFirst ? i >= 0 : i < parsed.length; i += q.newestFirst ? -1 : 1) {
-          const r = parsed[i] as Stored;
-          if (match(r)) out.push(toRecord(f.orgId, r, s.seq, i));
-          examined++;
-          resume = { segment: s.seq, position: i };
-          if (out.length >= q.limit || examined >= q.budget) return { records: out, resume, more: true };
-        }
-        resume = done;
-      }
-      const tail = rows.at(-1) as SegmentRow;
-      next = q.newestFirst ? tail.seq - 1 : tail.seq + 1;
-      if (rows.length < CHUNK) return { records: out, resume, more: false };
+    const lo =
+      q.filter.fromMs === undefined ? 0 : this.firstInRange.get(q.filter.orgId, q.filter.fromMs)?.seq;
+    const steps = scanSteps(q, lo);
+    for (let step = steps.next(); ; ) {
+      if (step.done) return step.value;
+      const read = step.value;
+      step = steps.next(read.newestFirst ? this.desc.all(read.params) : this.asc.all(read.params));
     }
+  }
+}
+
+/** One statement a scan needs: the org's next `chunk` segments, in scan order, from `params.next`. */
+export interface SegmentRead {
+  readonly newestFirst: boolean;
+  readonly params: ScanParams;
+  readonly chunk: number;
+}
+
+/**
+ * A scan, whatever the backend: yields each read of segments it needs and is handed back their
+ * rows (SegmentRow, `records` null when the database already saw the segment holds no match);
+ * returns the page. `lo` is the first segment whose newest decision is at or after fromMs (0
+ * without fromMs; null or undefined when there is none). Reads ask for `firstChunk` segments,
+ * doubling up to CHUNK (a first page is often in the first segment or two); the answer does not
+ * depend on it.
+ */
+export function* scanSteps(
+  q: DecisionScan,
+  lo: number | null | undefined,
+  firstChunk = CHUNK,
+): Generator<SegmentRead, DecisionPage, SegmentRow[]> {
+  const f = q.filter;
+  if (lo === null || lo === undefined) return { records: [], resume: q.after, more: false };
+  const match = matcher(f);
+  // A segment that does not contain a wanted string, encoded as the writer encoded it, holds no
+  // match: it is skipped without parsing (a search by subject reads an hour's segments as text).
+  const needles = [f.subjectId, f.caller, f.scope, f.reason, f.rule, f.resourceKind, f.resourceId]
+    .filter((v): v is string => Boolean(v))
+    .map((v) => JSON.stringify(v));
+  const out: (DecisionRecord & LogPosition)[] = [];
+  let examined = 0;
+  let resume = q.after;
+  let next = q.newestFirst
+    ? (q.after?.segment ?? Number.MAX_SAFE_INTEGER)
+    : Math.max(lo, q.after?.segment ?? 0);
+  let chunk = Math.min(firstChunk, CHUNK);
+  for (;;) {
+    const params = {
+      org: f.orgId,
+      next,
+      lo,
+      from: f.fromMs ?? Number.MIN_SAFE_INTEGER,
+      to: f.toMs ?? Number.MAX_SAFE_INTEGER,
+      needle: needles[0] ?? "",
+    };
+    const rows: SegmentRow[] = yield { newestFirst: Boolean(q.newestFirst), params, chunk };
+    if (rows.length === 0) return { records: out, resume, more: false };
+    for (const s of rows) {
+      const inRange =
+        (f.fromMs === undefined || s.last_at_ms >= f.fromMs) &&
+        (f.toMs === undefined || s.first_at_ms < f.toMs);
+      // Past this segment's end, in scan order: the resume point once it is read (or skipped).
+      const done = { segment: s.seq, position: q.newestFirst ? 0 : s.count - 1 };
+      const text = s.records;
+      if (text === null || needles.some((n) => !text.includes(n))) {
+        examined += inRange ? s.count : 1;
+        resume = done;
+        if (examined >= q.budget) return { records: out, resume, more: true };
+        continue;
+      }
+      const parsed = JSON.parse(text) as Stored[];
+      const resumeHere = q.after?.segment === s.seq ? q.after.position : undefined;
+      let i = q.newestFirst ? (resumeHere ?? parsed.length) - 1 : (resumeHere ?? -1) + 1;
+      for (; q.newestFirst ? i >= 0 : i < parsed.length; i += q.newestFirst ? -1 : 1) {
+        const r = parsed[i] as Stored;
+        if (match(r)) out.push(toRecord(f.orgId, r, s.seq, i));
+        examined++;
+        resume = { segment: s.seq, position: i };
+        if (out.length >= q.limit || examined >= q.budget) return { records: out, resume, more: true };
+      }
+      resume = done;
+    }
+    const tail = rows.at(-1) as SegmentRow;
+    next = q.newestFirst ? tail.seq - 1 : tail.seq + 1;
+    if (rows.length < chunk) return { records: out, resume, more: false };
+    chunk = Math.min(chunk * 2, CHUNK);
   }
 }
 
@@ -193,21 +224,5 @@ function matcher(f: DecisionFilter): (r: Stored) => boolean {
 }
 
 function toRecord(orgId: string, r: Stored, segment: number, position: number): DecisionRecord & LogPosition {
-  return {
-    id: r[0],
-    orgId,
-    atMs: r[1],
-    subjectId: r[2],
-    scope: r[3],
-    resourceKind: r[4],
-    resourceId: r[5],
-    allowed: r[6] === 1,
-    reason: r[7],
-    rule: r[8],
-    revision: r[9],
-    caller: r[10] ?? "",
-    ...(r[11] ? { subjectOrg: r[11] } : {}),
-    segment,
-    position,
-  };
+  return { ...fromStored(orgId, r), segment, position };
 }

@@ -69,7 +69,27 @@ function toStored(r: DecisionRecord): unknown[] {
   ];
 }
 
-function groupByOrg(rows: readonly DecisionRecord[]): Map<string, DecisionRecord[]> {
+/** A stored array (toStored's) back as the record of `orgId`. */
+export function fromStored(orgId: string, r: readonly unknown[]): DecisionRecord {
+  return {
+    id: r[0] as string,
+    orgId,
+    atMs: r[1] as number,
+    subjectId: r[2] as string,
+    scope: r[3] as string,
+    resourceKind: r[4] as string,
+    resourceId: r[5] as string,
+    allowed: r[6] === 1,
+    reason: r[7] as string,
+    rule: r[8] as string,
+    revision: r[9] as number,
+    caller: (r[10] as string | undefined) ?? "",
+    ...(r[11] ? { subjectOrg: r[11] as string } : {}),
+  };
+}
+
+/** One org's records of a batch, orgs in the order of their first record (segments are stored in this order). */
+export function groupByOrg(rows: readonly DecisionRecord[]): Map<string, DecisionRecord[]> {
   const byOrg = new Map<string, DecisionRecord[]>();
   for (const r of rows) {
     const list = byOrg.get(r.orgId);
@@ -78,6 +98,77 @@ function groupByOrg(rows: readonly DecisionRecord[]): Map<string, DecisionRecord
   }
   return byOrg;
 }
+
+/** One segment row as stored: one org's records of a batch, in order, as a JSON array. */
+export interface SegmentRow {
+  readonly firstAtMs: number;
+  readonly lastAtMs: number;
+  readonly count: number;
+  /** The JSON text of the records' stored arrays (see toStored). */
+  readonly records: string;
+}
+
+/** Splits one org's records into segments no larger than maxSegmentBytes (a lone larger record gets its own). */
+export function segmentsOf(list: readonly DecisionRecord[], maxSegmentBytes: number): SegmentRow[] {
+  const out: SegmentRow[] = [];
+  let parts: string[] = [];
+  let bytes = 2;
+  let first = Number.POSITIVE_INFINITY;
+  let last = Number.NEGATIVE_INFINITY;
+  const emit = () => {
+    out.push({ firstAtMs: first, lastAtMs: last, count: parts.length, records: `[${parts.join(",")}]` });
+    parts = [];
+    bytes = 2;
+    first = Number.POSITIVE_INFINITY;
+    last = Number.NEGATIVE_INFINITY;
+  };
+  for (const r of list) {
+    const json = JSON.stringify(toStored(r));
+    const size = Buffer.byteLength(json) + 1;
+    if (parts.length > 0 && bytes + size > maxSegmentBytes) emit();
+    parts.push(json);
+    bytes += size;
+    first = Math.min(first, r.atMs);
+    last = Math.max(last, r.atMs);
+  }
+  if (parts.length > 0) emit();
+  return out;
+}
+
+/** A decision_log view row (either backend) as a record. */
+export function decisionFromLogRow(r: Record<string, unknown>): DecisionRecord {
+  return {
+    id: String(r.id),
+    orgId: String(r.org_id),
+    atMs: Number(r.at_ms),
+    subjectId: String(r.subject_id),
+    scope: String(r.scope),
+    resourceKind: String(r.resource_kind),
+    resourceId: String(r.resource_id),
+    allowed: Number(r.allowed) === 1,
+    reason: String(r.reason),
+    rule: String(r.rule),
+    revision: Number(r.revision),
+    caller: String(r.caller),
+    ...(r.subject_org ? { subjectOrg: String(r.subject_org) } : {}),
+  };
+}
+
+/** A decision_overflow row (either backend) as a summary. */
+export function overflowFromRow(r: Record<string, unknown>): OverflowSummary {
+  return {
+    orgId: String(r.org_id),
+    windowStartMs: Number(r.window_start_ms),
+    windowEndMs: Number(r.window_end_ms),
+    dropped: Number(r.dropped),
+    allowed: Number(r.allowed),
+    denied: Number(r.denied),
+    droppedBytes: Number(r.dropped_bytes),
+  };
+}
+
+/** Largest segment row unless the options say otherwise. */
+export const DEFAULT_MAX_SEGMENT_BYTES = 1024 * 1024;
 
 /**
  * The decision log, on a connection of its own with `synchronous = NORMAL`: in WAL mode a
@@ -96,7 +187,7 @@ export class DecisionRepository {
     private readonly db: Db,
     opts: DecisionRepositoryOptions = {},
   ) {
-    this.maxSegmentBytes = opts.maxSegmentBytes ?? 1024 * 1024;
+    this.maxSegmentBytes = opts.maxSegmentBytes ?? DEFAULT_MAX_SEGMENT_BYTES;
     this.insertSegment = db.prepare<[string, number, number, number, string]>(
       `INSERT INTO decision_segments (org_id, first_at_ms, last_at_ms, count, records)
        VALUES (?, ?, ?, ?, ?)`,
@@ -127,29 +218,9 @@ export class DecisionRepository {
     });
   }
 
-  /** Splits one org's records into segments no larger than maxSegmentBytes (a lone larger record gets its own). */
   private insertSegments(orgId: string, list: readonly DecisionRecord[]): void {
-    let parts: string[] = [];
-    let bytes = 2;
-    let first = Number.POSITIVE_INFINITY;
-    let last = Number.NEGATIVE_INFINITY;
-    const emit = () => {
-      this.insertSegment.run(orgId, first, last, parts.length, `[${parts.join(",")}]`);
-      parts = [];
-      bytes = 2;
-      first = Number.POSITIVE_INFINITY;
-      last = Number.NEGATIVE_INFINITY;
-    };
-    for (const r of list) {
-      const json = JSON.stringify(toStored(r));
-      const size = Buffer.byteLength(json) + 1;
-      if (parts.length > 0 && bytes + size > this.maxSegmentBytes) emit();
-      parts.push(json);
-      bytes += size;
-      first = Math.min(first, r.atMs);
-      last = Math.max(last, r.atMs);
-    }
-    if (parts.length > 0) emit();
+    for (const g of segmentsOf(list, this.maxSegmentBytes))
+      this.insertSegment.run(orgId, g.firstAtMs, g.lastAtMs, g.count, g.records);
   }
 
   /** Makes every later commit on this connection fsync'd (`synchronous = FULL`): the decision log's sync durability. */
@@ -175,21 +246,7 @@ export class DecisionRepository {
          ORDER BY at_ms DESC, segment DESC, position DESC LIMIT ?`,
       )
       .all(orgId, limit)
-      .map((r) => ({
-        id: String(r.id),
-        orgId: String(r.org_id),
-        atMs: Number(r.at_ms),
-        subjectId: String(r.subject_id),
-        scope: String(r.scope),
-        resourceKind: String(r.resource_kind),
-        resourceId: String(r.resource_id),
-        allowed: r.allowed === 1,
-        reason: String(r.reason),
-        rule: String(r.rule),
-        revision: Number(r.revision),
-        caller: String(r.caller),
-        ...(r.subject_org ? { subjectOrg: String(r.subject_org) } : {}),
-      }));
+      .map(decisionFromLogRow);
   }
 
   /** The org's overflow summaries, oldest window first. */
@@ -199,15 +256,7 @@ export class DecisionRepository {
         "SELECT * FROM decision_overflow WHERE org_id = ? ORDER BY window_start_ms, seq",
       )
       .all(orgId)
-      .map((r) => ({
-        orgId: String(r.org_id),
-        windowStartMs: Number(r.window_start_ms),
-        windowEndMs: Number(r.window_end_ms),
-        dropped: Number(r.dropped),
-        allowed: Number(r.allowed),
-        denied: Number(r.denied),
-        droppedBytes: Number(r.dropped_bytes),
-      }));
+      .map(overflowFromRow);
   }
 
   count(): number {

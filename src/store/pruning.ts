@@ -10,9 +10,9 @@ export interface Retention {
 }
 
 /** Rows deleted per statement: small, so no delete holds the write lock for long. */
-const BATCH = 500;
+export const PRUNE_BATCH = 500;
 
-interface Target {
+export interface PruneTarget {
   readonly table: string;
   /** The column that names a row (default rowid). */
   readonly key?: string;
@@ -28,7 +28,8 @@ interface Target {
   readonly order?: string;
 }
 
-const TARGETS: readonly Target[] = [
+/** What pruneExpired deletes, table by table, in this order (the PostgreSQL pruning shares it). */
+export const PRUNE_TARGETS: readonly PruneTarget[] = [
   { table: "revocations", where: "expires_at <= ?", bound: (r) => r.nowSec },
   { table: "refresh_tokens", where: "expires_at <= ?", bound: (r) => r.nowSec },
   // Kept a while past expiry for processes whose clocks run behind ours.
@@ -74,19 +75,19 @@ export async function pruneExpired(
   pause: () => Promise<void> = () => new Promise((resolve) => setImmediate(resolve)),
 ): Promise<Record<string, number>> {
   const deleted: Record<string, number> = {};
-  for (const t of TARGETS) {
+  for (const t of PRUNE_TARGETS) {
     const bound = t.bound(retention);
     if (bound === undefined) continue;
     const key = t.key ?? "rowid";
     const stmt = (t.log ? logDb : db).prepare(
       `DELETE FROM ${t.table} WHERE ${key} IN
-         (SELECT ${key} FROM ${t.table} WHERE ${t.where} ORDER BY ${t.order ?? key} LIMIT ${BATCH})`,
+         (SELECT ${key} FROM ${t.table} WHERE ${t.where} ORDER BY ${t.order ?? key} LIMIT ${PRUNE_BATCH})`,
     );
     let total = 0;
     for (;;) {
       const n = stmt.run(bound).changes;
       total += n;
-      if (n < BATCH) break;
+      if (n < PRUNE_BATCH) break;
       await pause();
     }
     deleted[t.table] = total;

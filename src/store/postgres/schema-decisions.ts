@@ -1,6 +1,13 @@
 /**
  * The decision log's PostgreSQL tables, as SQLite's: decisions stored in segments (one row per
  * org per batch, the records a JSON array), found by org and time through the indexes below.
+ *
+ * `records` is `json`, not `jsonb`: the text is kept exactly as the writer made it (SQLite's
+ * bytes), so QueryDecisions reads it back without a conversion and skips a segment on a plain
+ * substring test, as on SQLite; and every string JSON.stringify writes is accepted (jsonb
+ * refuses `\u0000`, which would make a whole batch fail, again and again). The decision_log
+ * view still gives one row per decision for SQL readers (it fails on a record holding a
+ * `\u0000`, which `->>` cannot turn into text; Tessera itself never reads through it).
  */
 export const DECISION_SCHEMA = `
 CREATE TABLE decision_segments (
@@ -10,9 +17,14 @@ CREATE TABLE decision_segments (
   last_at_ms BIGINT NOT NULL,
   count BIGINT NOT NULL,
   -- [[id, at_ms, subject_id, scope, resource_kind, resource_id, allowed, reason, rule, revision, caller, subject_org], ...]
-  records JSONB NOT NULL
+  records JSON NOT NULL
 );
-CREATE INDEX decision_segments_org_time ON decision_segments(org_id, last_at_ms);
+-- Where a time range starts (the first segment of an org whose newest decision is in range),
+-- from the index alone.
+CREATE INDEX decision_segments_org_time ON decision_segments(org_id, last_at_ms) INCLUDE (seq);
+-- QueryDecisions walks one org's segments in log order.
+CREATE INDEX decision_segments_org_seq ON decision_segments(org_id, seq);
+-- Retention deletes segments by age across every org, oldest first.
 CREATE INDEX decision_segments_time ON decision_segments(last_at_ms);
 
 CREATE TABLE decision_batches (
@@ -32,6 +44,7 @@ CREATE TABLE decision_overflow (
   dropped_bytes BIGINT NOT NULL
 );
 CREATE INDEX decision_overflow_org_time ON decision_overflow(org_id, window_start_ms);
+CREATE INDEX decision_overflow_time ON decision_overflow(window_end_ms);
 
 CREATE VIEW decision_log AS
   SELECT s.seq AS segment, (j.ord - 1) AS position, s.org_id AS org_id,
@@ -41,5 +54,5 @@ CREATE VIEW decision_log AS
     (j.v ->> 9)::bigint AS revision, coalesce(j.v ->> 10, '') AS caller,
     coalesce(j.v ->> 11, '') AS subject_org
   FROM decision_segments s
-  CROSS JOIN LATERAL jsonb_array_elements(s.records) WITH ORDINALITY AS j(v, ord);
+  CROSS JOIN LATERAL json_array_elements(s.records) WITH ORDINALITY AS j(v, ord);
 `;
