@@ -20,7 +20,7 @@ import {
   SQLITE_ONLY_TABLES,
 } from "../../src/store/migrate-store.js";
 import { MIGRATIONS } from "../../src/store/migrations/index.js";
-import { pgSchemaVersion } from "../../src/store/postgres/migrate.js";
+import { migratePg, pgSchemaVersion } from "../../src/store/postgres/migrate.js";
 import { PgDb } from "../../src/store/postgres/pg-db.js";
 import { RefreshTokenRepository } from "../../src/store/refresh-tokens.js";
 import { openStore, type Store } from "../../src/store/store.js";
@@ -333,6 +333,29 @@ describe.skipIf(pgSkipReason)("migrate-store: a SQLite store into PostgreSQL", (
     expect(await snapshot()).toEqual(before);
   });
 
+  it("commits nothing when a table's count differs after the copy", async () => {
+    const fresh = await createTestDatabase();
+    drops.push(fresh.drop);
+    const db = new PgDb(fresh.url);
+    try {
+      await migratePg(db);
+      // A target that silently drops one table's rows: the copy succeeds, the count does not.
+      await db.query(
+        `CREATE FUNCTION drop_row() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NULL; END'`,
+      );
+      await db.query(
+        "CREATE TRIGGER drop_rows BEFORE INSERT ON revocations FOR EACH ROW EXECUTE FUNCTION drop_row()",
+      );
+      const err = await migrateStore(dataDir, fresh.url).catch((e: unknown) => e);
+      expect((err as MigrateStoreError).problem).toBe("COUNT_MISMATCH");
+      for (const { name } of MIGRATED_TABLES)
+        expect((await db.one<{ n: number }>(`SELECT count(*) AS n FROM "${name}"`))?.n, name).toBe(0);
+      expect((await db.one<{ seq: number }>("SELECT seq FROM change_seq"))?.seq).toBe(0);
+    } finally {
+      await db.close();
+    }
+  }, 60_000);
+
   it("refuses a store at an older schema version before touching the target", async () => {
     const old = join(tmp.dir, "old");
     mkdirSync(old);
@@ -370,9 +393,13 @@ describe.skipIf(pgSkipReason)("migrate-store: a SQLite store into PostgreSQL", (
     const again = await runTessera(["migrate-store", "--from", dataDir, "--to", u.toString()], env);
     expect(again.code).toBe(1);
     expect(again.stderr).toContain("[TARGET_NOT_EMPTY]");
-    const human = await runTessera(["migrate-store", "--from", dataDir, "--to", u.toString(), "--json"], env);
-    expect(JSON.parse(human.stderr.trim()).error.reason).toBe("TARGET_NOT_EMPTY");
-    for (const run of [ok, again, human]) expect(run.stdout + run.stderr).not.toContain("s3cret");
+    const asJson = await runTessera(
+      ["migrate-store", "--from", dataDir, "--to", u.toString(), "--json"],
+      env,
+    );
+    expect(asJson.code).toBe(1);
+    expect(JSON.parse(asJson.stderr.trim()).error.reason).toBe("TARGET_NOT_EMPTY");
+    for (const run of [ok, again, asJson]) expect(run.stdout + run.stderr).not.toContain("s3cret");
     const check = new pg.Client({ connectionString: fresh.url });
     await check.connect();
     try {
