@@ -131,6 +131,11 @@ export const COMMANDS: readonly Entry[] = [
     load: async () => [(await import("./commands/backup.js")).registerRestore],
   },
   {
+    name: "migrate-store",
+    summary: "copy a SQLite store into an empty PostgreSQL database (the SQLite store is not changed)",
+    load: async () => [(await import("./commands/migrate-store.js")).registerMigrateStore],
+  },
+  {
     name: "completion",
     summary: "print a shell completion script: bash, zsh or fish",
     load: async () => [(await import("./commands/completion.js")).registerCompletion],
