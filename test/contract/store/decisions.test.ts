@@ -6,6 +6,7 @@ import { DecisionLog } from "../../../src/audit/decision-log.js";
 import { type DecisionSink, directSink } from "../../../src/audit/decision-sink.js";
 import { FileSpill } from "../../../src/audit/decision-spill.js";
 import { openDecisionLog, openDecisionLogWith } from "../../../src/audit/open-decision-log.js";
+import { pgDecisionSink } from "../../../src/audit/pg-decision-sink.js";
 import type { Async } from "../../../src/store/contract/async.js";
 import {
   type DecisionBatch,
