@@ -32,7 +32,7 @@ describe("a process repairs copies that drifted from the store", () => {
     ).stop;
     cleanups.push(() => {
       stop();
-      store.close();
+      void store.close();
       other.close();
       tmp.cleanup();
     });

@@ -42,7 +42,7 @@ describe("a process's revocation state checked against the store", () => {
     liveness = await Liveness.open(store, () => new Date(NOW * 1000), 3610);
   });
   afterEach(() => {
-    store.close();
+    void store.close();
     tmp.cleanup();
   });
 
