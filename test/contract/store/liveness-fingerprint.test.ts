@@ -106,7 +106,7 @@ describe.skipIf(pgSkipReason !== undefined)(
         await seed(postgres);
         const fromPg = await pgLivenessFingerprint(pg.db, NOW, NOW - TOMBSTONE_SECONDS);
         expect(fromPg).toEqual(storedLivenessFingerprint(store.db, NOW, NOW - TOMBSTONE_SECONDS));
-        const liveness = new Liveness(store, () => new Date(NOW * 1000), TOMBSTONE_SECONDS);
+        const liveness = await Liveness.open(store, () => new Date(NOW * 1000), TOMBSTONE_SECONDS);
         expect(fromPg).toEqual(liveness.fingerprint(NOW));
         expect(fromPg).toEqual(EXPECTED);
       } finally {
