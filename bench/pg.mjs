@@ -2,6 +2,7 @@
 // make theirs (test/helpers/pg.ts, which the bench does not import): an empty database on the
 // server TESSERA_BENCH_DATABASE_URL names, dropped afterwards with every session still on it.
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import pg from "pg";
 
 /** The server the bench creates its database on: TESSERA_BENCH_DATABASE_URL, or the development default. */
@@ -43,9 +44,22 @@ export async function createBenchDatabase() {
     name,
     url: u.toString(),
     server: `PostgreSQL ${rows[0].server_version}`,
+    /** The server processes serving this database, when the server runs on this machine (else none). */
+    localPids: async () => {
+      const { rows: backends } = await admin(`SELECT pid FROM pg_stat_activity WHERE datname = '${name}'`);
+      return backends.map((b) => b.pid).filter(isLocalPostgres);
+    },
     drop: () => {
       dropped ??= admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       return dropped;
     },
   };
+}
+
+function isLocalPostgres(pid) {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, "utf8").startsWith("postgres");
+  } catch {
+    return false;
+  }
 }

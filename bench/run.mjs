@@ -278,9 +278,13 @@ async function throughput(c, round) {
     await h2load(c, { n: WARMUP, ...load, timeoutMs: 60_000 });
     // The server's CPU time over the measurement: per request, it barely moves with other load.
     const pids = c.pids?.() ?? [];
+    // A case on a database server of this machine: that server's processes serving it, apart.
+    const dbPids = (await c.dbPids?.()) ?? [];
     const cpu0 = cpuSeconds(pids);
+    const db0 = cpuSeconds(dbPids);
     const r = await h2load(c, { n: N, ...load, timeoutMs: 200_000 });
     r.cpuSeconds = pids.length ? cpuSeconds(pids) - cpu0 : undefined;
+    if (dbPids.length) extra.dbCpuUsPerReq = ((cpuSeconds(dbPids) - db0) * 1e6) / r.done;
     return record(c, "throughput", r, round, extra);
   });
 }
@@ -696,7 +700,10 @@ async function replicasOnly() {
   const replicaB = await startTessera({ ...common, instance: "replica-b", extraArgs: onPg, join: replicaA });
   const cases = [
     await authorizeAttrs(sqlite, "attrs", "SQLite", workers),
-    await authorizeAttrs(replicaA, "pg", "PostgreSQL (replica A)", workers),
+    {
+      ...(await authorizeAttrs(replicaA, "pg", "PostgreSQL (replica A)", workers)),
+      dbPids: () => database.localPids(),
+    },
   ];
   log("both stores answered as expected, and replica B with A's policy revision; measuring");
 
