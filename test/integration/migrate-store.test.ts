@@ -232,7 +232,7 @@ describe.skipIf(pgSkipReason)("migrate-store: a SQLite store into PostgreSQL", (
   beforeAll(async () => {
     const store = openStore(dataDir);
     await seed(store);
-    store.close();
+    void store.close();
     sourceHash = hash(databasePath(dataDir));
     target = await createTestDatabase();
     drops.push(target.drop);

@@ -62,7 +62,7 @@ beforeAll(async () => {
   });
 });
 afterAll(() => {
-  store.close();
+  void store.close();
   tmp.cleanup();
 });
 

@@ -94,7 +94,7 @@ beforeAll(async () => {
   other = await register(newAgent(orgId), "EdDSA", true);
 });
 afterAll(() => {
-  store.close();
+  void store.close();
   tmp.cleanup();
 });
 beforeEach(() => {

@@ -65,7 +65,7 @@ describe("opening the key ring", () => {
     const ring = await open(dataDir().store(), clock);
     const [active] = await stateOf(ring, "active");
     const [next] = await stateOf(ring, "next");
-    expect(ring.list()).toHaveLength(2);
+    expect(await ring.list()).toHaveLength(2);
     expect(active).toMatchObject({ alg: "EdDSA", createdAt: T0 });
     expect(
       ring
@@ -85,7 +85,7 @@ describe("opening the key ring", () => {
     const clock = new Clock();
     const first = await open(dir.store(), clock);
     const again = await open(dir.store(), clock);
-    expect(again.list()).toEqual(first.list());
+    expect(await again.list()).toEqual(await first.list());
   });
 
   it("two processes opening an empty database at once create one active key", async () => {

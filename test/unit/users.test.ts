@@ -61,7 +61,7 @@ beforeAll(() => {
   store = openStore(tmp.dir);
 });
 afterAll(() => {
-  store.close();
+  void store.close();
   tmp.cleanup();
 });
 beforeEach(async () => {

@@ -111,7 +111,7 @@ describe.skipIf(pgSkipReason !== undefined)(
         expect(fromPg).toEqual(EXPECTED);
       } finally {
         await pg.drop();
-        store.close();
+        void store.close();
         rmSync(dir, { recursive: true, force: true });
       }
     });
