@@ -71,6 +71,7 @@ export function startSync(store: TesseraStore, targets: SyncTargets, opts: SyncO
   let ticks = 0;
   let lastRead = Date.now();
   let fresh = true;
+  let lastReported = 0;
   const maxStaleness = opts.maxStalenessMs ?? 10_000;
   const apply = async (c: Change): Promise<void> => {
     if (c.kind === "policy" && c.orgId) {
@@ -102,13 +103,19 @@ export function startSync(store: TesseraStore, targets: SyncTargets, opts: SyncO
           if (batch.length < 1000) break;
         }
         lastRead = Date.now();
+        lastReported = 0;
       } while (again);
       if (++ticks % POLICY_CHECK_TICKS === 0) await verifyPolicies(store.policies, targets.engine);
       if (ticks % LIVENESS_CHECK_TICKS === 0)
         for (const v of [targets.liveness, ...(targets.verifiable ?? [])]) await v?.verify();
       if (ticks % 2400 === 0) await store.changes.prune(3600); // about once a minute at 25 ms
     } catch (err) {
-      opts.onError?.(err);
+      // A database that is down fails every tick: say so once, then every half minute.
+      const now = Date.now();
+      if (now - lastReported >= 30_000) {
+        lastReported = now;
+        opts.onError?.(err);
+      }
     } finally {
       running = false;
       checkFreshness();

@@ -126,6 +126,9 @@ export const ERROR_KINDS = {
   // not be stored (database and spill file both failed, or the server is stopping) is refused,
   // never answered.
   DECISION_LOG_UNAVAILABLE: "unavailable",
+  // Replicas on PostgreSQL (issue #14): a write (or a read the hot path never makes) while the
+  // shared database cannot be reached. Deciding goes on from memory; the caller may retry.
+  STORE_UNAVAILABLE: "unavailable",
   // The AuthZEN endpoints (plain JSON over HTTP, issue #12): a body over the message bound
   // (HTTP 413), and a method the endpoint does not serve (HTTP 405).
   REQUEST_TOO_LARGE: "resource_exhausted",

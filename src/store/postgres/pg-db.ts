@@ -1,4 +1,5 @@
 import pg from "pg";
+import { TesseraError } from "../../domain/errors.js";
 
 /** What a repository needs to run SQL: the pool or one transaction's client. */
 export interface Sql {
@@ -23,15 +24,56 @@ const types = {
 /** SQLSTATEs after which the whole transaction can simply run again. */
 const RETRYABLE = new Set(["40001", "40P01"]); // serialization_failure, deadlock_detected
 
+/** Node's socket errors and PostgreSQL's SQLSTATEs that say the database is out of reach, not that the statement was wrong. */
+const UNREACHABLE_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND",
+  "EPIPE",
+  "57P01", // admin_shutdown
+  "57P02", // crash_shutdown
+  "57P03", // cannot_connect_now
+  "53300", // too_many_connections
+  "57014", // query_canceled: the statement timeout, a database that stopped answering
+]);
+
+/** pg's own errors for a lost or never-made connection carry no code, only these messages. */
+const UNREACHABLE_MESSAGE = /Connection terminated|timeout exceeded when trying to connect|connection error|Client was closed/i;
+
+/** True when `err` says the database cannot be reached (rather than refusing the statement). */
+export function isUnreachable(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === "string" && (UNREACHABLE_CODES.has(code) || code.startsWith("08"))) return true;
+  return err instanceof Error && UNREACHABLE_MESSAGE.test(err.message);
+}
+
+/**
+ * The error a caller sees: UNAVAILABLE STORE_UNAVAILABLE when the database is out of reach (a
+ * client may retry, and must not read it as a bug of its own or ours), else the error itself.
+ * The driver's message is not passed on: it can name hosts and users.
+ */
+export function storeError(err: unknown): unknown {
+  if (err instanceof TesseraError || !isUnreachable(err)) return err;
+  return new TesseraError("STORE_UNAVAILABLE", "the database cannot be reached; try again");
+}
+
 function runner(client: pg.Pool | pg.PoolClient): Sql {
+  const run = async (text: string, params: readonly unknown[]) => {
+    try {
+      return await client.query(text, params as unknown[]);
+    } catch (err) {
+      throw storeError(err);
+    }
+  };
   return {
     async query<R>(text: string, params: readonly unknown[] = []): Promise<R[]> {
-      const res = await client.query(text, params as unknown[]);
-      return res.rows as R[];
+      return (await run(text, params)).rows as R[];
     },
     async one<R>(text: string, params: readonly unknown[] = []): Promise<R | undefined> {
-      const res = await client.query(text, params as unknown[]);
-      return res.rows[0] as R | undefined;
+      return (await run(text, params)).rows[0] as R | undefined;
     },
   };
 }
@@ -85,7 +127,9 @@ export class PgDb implements Sql {
     isolation: "read committed" | "serializable" = "read committed",
   ): Promise<T> {
     for (let attempt = 1; ; attempt++) {
-      const client = await this.pool.connect();
+      const client = await this.pool.connect().catch((err: unknown) => {
+        throw storeError(err);
+      });
       let broken = false;
       try {
         await client.query(`BEGIN ISOLATION LEVEL ${isolation.toUpperCase()}`);
@@ -98,7 +142,7 @@ export class PgDb implements Sql {
         });
         const code = (err as { code?: string }).code;
         if (attempt < 5 && code && RETRYABLE.has(code)) continue;
-        throw err;
+        throw storeError(err);
       } finally {
         client.release(broken);
       }
