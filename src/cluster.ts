@@ -124,6 +124,10 @@ export function runPrimary(
   let stopping = false;
   let failed = false;
   let ready = 0;
+  /** Every worker has listened once: from then on a worker that fails to start is retried. */
+  let everServed = false;
+  /** Replacements in a row that failed to start (their retry waits double, up to 30 s). */
+  let replacementFailures = 0;
   const started = new Set<Worker>();
   const env = { TESSERA_BOOTSTRAP_DEV_ORG: "false" };
   // The rate-limit buckets of the whole server: workers lease tokens from them.
@@ -147,14 +151,27 @@ export function runPrimary(
         if (w.isConnected()) w.send(answer);
         return;
       }
-      if (m?.type === "failed") return startFailed(m.message);
+      if (m?.type === "failed") {
+        // After the first start, a replacement that cannot start (its database unreachable) is
+        // retried below; the running workers go on serving from memory meanwhile.
+        if (everServed)
+          return log.error(
+            { pid: w.process.pid, message: m.message },
+            "a replacement worker could not start",
+          );
+        return startFailed(m.message);
+      }
       if (m?.type === "health" && started.has(w)) return health.heard(w.id, m.ready);
       if (m?.type === "metrics") return answerMetrics(w, m.id);
       if (m?.type !== "listening") return;
       started.add(w);
       health.heard(w.id, true);
       ready++;
-      if (ready === config.workers) events.onListening({ grpcPort: m.grpcPort, httpPort: m.httpPort });
+      replacementFailures = 0;
+      if (ready === config.workers) {
+        everServed = true;
+        events.onListening({ grpcPort: m.grpcPort, httpPort: m.httpPort });
+      }
     });
     return w;
   };
@@ -164,9 +181,15 @@ export function runPrimary(
       if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(failed ? 1 : 0);
       return;
     }
-    if (!started.has(worker)) return startFailed(`a worker exited while starting (code ${code ?? signal})`);
-    log.error({ pid: worker.process.pid, code, signal }, "worker died; starting a replacement");
-    setTimeout(fork, 500);
+    if (!started.has(worker) && !everServed)
+      return startFailed(`a worker exited while starting (code ${code ?? signal})`);
+    const wait = Math.min(30_000, 500 * 2 ** replacementFailures);
+    if (!started.has(worker)) replacementFailures++;
+    log.error(
+      { pid: worker.process.pid, code, signal, retryInMs: wait },
+      "worker died; starting a replacement",
+    );
+    setTimeout(fork, wait);
   });
   const stop = (signal: string): void => {
     if (stopping) return;

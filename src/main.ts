@@ -147,7 +147,10 @@ export async function startTessera(config: Config, opts: StartOptions = {}): Pro
         liveness: tessera.liveness,
         verifiable: [tessera.orgTrust, tessera.boundIdentities],
         others: {
-          agent: (c) => tessera.liveness.apply(c),
+          agent: (c) => {
+            if (c.ref) tessera.agentCache.forget(c.ref);
+            return tessera.liveness.apply(c);
+          },
           token_revoked: (c) => tessera.liveness.apply(c),
           keys: () => tessera.keys.reload(),
           trust: () => tessera.orgTrust.reload(),

@@ -5,6 +5,7 @@ import { epochSeconds } from "../domain/time.js";
 import type { AgentRecord, AgentRepository } from "../store/agents.js";
 import type { Async } from "../store/contract/async.js";
 import type { AccessControl, AdminCaller, AdminScope } from "./access.js";
+import type { AgentCache } from "./agent-cache.js";
 import type { CallContext } from "./context.js";
 import type { Liveness } from "./liveness.js";
 import { requireRoles, requireTags } from "./validate.js";
@@ -16,6 +17,8 @@ const AGENT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 export interface AdminDeps {
   readonly access: AccessControl;
   readonly liveness: Liveness;
+  /** Told of every agent this process changes, before the change log tells the others. */
+  readonly agentCache?: Pick<AgentCache, "forget"> | undefined;
   readonly agents: Async<AgentRepository>;
   /** The roles an agent of the org may hold: the default roles and the org's custom roles in force. */
   readonly knownRoles: (orgId: string) => Promise<ReadonlySet<string>>;
@@ -142,6 +145,7 @@ export class AdminCore {
       await this.requireParent(orgId, id, patch.parentId);
     const agent = await this.d.agents.update(orgId, id, patch);
     if (!agent) throw new TesseraError("AGENT_NOT_FOUND", "no such agent in this org");
+    this.d.agentCache?.forget(id);
     return agent;
   }
 
@@ -149,6 +153,7 @@ export class AdminCore {
   async setSuspended(orgId: string, id: string, suspended: boolean): Promise<AgentRecord> {
     const agent = await this.d.agents.setSuspended(orgId, id, suspended, this.nowSec());
     if (!agent) throw new TesseraError("AGENT_NOT_FOUND", "no such agent in this org");
+    this.d.agentCache?.forget(id);
     await this.d.liveness.refreshAgent(id);
     return agent;
   }
@@ -156,6 +161,7 @@ export class AdminCore {
   async deleteAgent(orgId: string, id: string): Promise<void> {
     if (!(await this.d.agents.delete(orgId, id, this.nowSec())))
       throw new TesseraError("AGENT_NOT_FOUND", "no such agent in this org");
+    this.d.agentCache?.forget(id);
     await this.d.liveness.refreshAgent(id);
   }
 }

@@ -9,6 +9,7 @@ import type { ResourceRef, Subject } from "../engine/types.js";
 import type { AgentRecord, AgentRepository } from "../store/agents.js";
 import type { Async, Awaitable } from "../store/contract/async.js";
 import type { AccessControl, Caller } from "./access.js";
+import type { AgentCache } from "./agent-cache.js";
 import type { AuthCore, Decided, DecidedWithToken } from "./auth.js";
 import { type Resolved, type TrustLookup, verifiedTokenSubject } from "./authorize-subject.js";
 import type { CallContext } from "./context.js";
@@ -70,7 +71,8 @@ export interface EvaluationDeps {
   readonly users: UserLookup;
   readonly auth: AuthCore;
   readonly access: AccessControl;
-  readonly agents: Async<AgentRepository>;
+  /** Subjects by id from memory after first use; `list` (subject search) reads the store. */
+  readonly agents: Pick<AgentCache, "get"> & Pick<Async<AgentRepository>, "list">;
   readonly engine: PolicyEngine;
   readonly verifier: TokenVerifier;
   readonly trust: TrustLookup;

@@ -7,9 +7,10 @@ import { LIMITS } from "../domain/limits.js";
 import { DEFAULT_ROLES, effectiveRoles, roleClosure } from "../domain/roles.js";
 import { type Tier, tierRank } from "../domain/tiers.js";
 import { epochSeconds } from "../domain/time.js";
-import type { AgentRecord, AgentRepository } from "../store/agents.js";
+import type { AgentRecord } from "../store/agents.js";
 import type { Async } from "../store/contract/async.js";
 import { type AccessControl, bearerOf } from "./access.js";
+import type { AgentCache } from "./agent-cache.js";
 import type { CallContext } from "./context.js";
 import type { CoreSettings } from "./settings.js";
 import { requireScopePatterns } from "./validate.js";
@@ -30,7 +31,8 @@ export interface MinterDeps {
   readonly access: AccessControl;
   readonly verifier: TokenVerifier;
   readonly signer: TokenSigner;
-  readonly agents: Async<AgentRepository>;
+  /** The agents minted for, from memory after first use. */
+  readonly agents: Pick<AgentCache, "get">;
   readonly now: () => Date;
 }
 

@@ -12,6 +12,7 @@ import type { TesseraStore } from "../store/contract/store.js";
 import { tesseraVersion } from "../version.js";
 import { AccessControl } from "./access.js";
 import { AdminCore } from "./admin.js";
+import { AgentCache } from "./agent-cache.js";
 import { AgentCredentialService } from "./agent-credentials.js";
 import { ApiKeyService } from "./api-keys.js";
 import { AuditQueries } from "./audit-query.js";
@@ -82,6 +83,8 @@ export interface Tessera {
    * every change that committed while this process was loading, never skipping one.
    */
   readonly syncFrom: number;
+  /** Agents MintToken and AuthZEN name, from memory after first use; the change log drops changed ones. */
+  readonly agentCache: AgentCache;
   /** QueryAudit and QueryDecisions. */
   readonly auditQueries: AuditQueries;
 }
@@ -142,7 +145,8 @@ export async function buildTessera(
   });
   const policies = new PolicyAdmin({ engine, policies: store.policies, checker: new PolicyChecker(), now });
   const knownRoles = (orgId: string) => policies.knownRoles(orgId);
-  const admin = new AdminCore({ access, liveness, agents: store.agents, knownRoles, now });
+  const agentCache = new AgentCache(store.agents);
+  const admin = new AdminCore({ access, liveness, agents: store.agents, agentCache, knownRoles, now });
   const serviceIdentities = new IdentityAdmin({
     services: store.services,
     identities: boundIdentities,
@@ -188,14 +192,14 @@ export async function buildTessera(
     sessions,
     usage,
   });
-  const minter = new Minter({ settings, access, verifier, signer, agents: store.agents, now });
+  const minter = new Minter({ settings, access, verifier, signer, agents: agentCache, now });
   const apiKeys = new ApiKeyService({ orgs: store.orgs, credentials, now });
   const rateLimits = new RateLimits(rateLimitDefaults(settings), () => credentials.keyRateLimits());
   credentials.onInvalidate(() => rateLimits.reload());
   const evaluations = new Evaluations({
     auth,
     access,
-    agents: store.agents,
+    agents: { get: (orgId, id) => agentCache.get(orgId, id), list: (orgId) => store.agents.list(orgId) },
     users,
     engine,
     verifier,
@@ -238,6 +242,7 @@ export async function buildTessera(
     engine,
     decisionLog,
     syncFrom,
+    agentCache,
     auditQueries: new AuditQueries(store.adminAudit, store.decisionQuery),
   };
 }

@@ -144,7 +144,11 @@ export class AgentRepository {
           id,
         );
       const after = this.get(orgId, id);
-      if (after) this.auditAgent("agent.update", after, cur);
+      if (after) {
+        // Processes that cached the agent (for MintToken and AuthZEN) drop it.
+        this.changes.record("agent", orgId, id);
+        this.auditAgent("agent.update", after, cur);
+      }
       return after;
     })();
   }

@@ -37,6 +37,8 @@ export async function prepareTarget(db: PgDb): Promise<void> {
     );
   if (version > 0) {
     const client = await db.pool.connect();
+    // A connection lost while checked out must fail the call, not end the process.
+    client.on("error", () => {});
     try {
       await refuseIfNotEmpty(client, await existingTables(client));
     } finally {

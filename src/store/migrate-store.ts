@@ -129,6 +129,8 @@ async function migrate(from: string, toUrl: string, opts: MigrateStoreOptions): 
     try {
       await prepareTarget(db);
       const client = await db.pool.connect();
+      // A connection lost while checked out must fail the call, not end the process.
+      client.on("error", () => {});
       try {
         const done = await copyAll(source, client, sourceCounts, opts);
         return {

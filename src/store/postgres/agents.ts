@@ -54,7 +54,11 @@ export class PgAgentRepository {
         ],
       );
       const after = updated && toRecord(updated);
-      if (after) await recordAudit(sql, agentAudit("agent.update", after, cur));
+      if (after) {
+        // Processes that cached the agent (for MintToken and AuthZEN) drop it.
+        await recordChange(sql, "agent", orgId, id);
+        await recordAudit(sql, agentAudit("agent.update", after, cur));
+      }
       return after;
     });
   }

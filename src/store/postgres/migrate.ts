@@ -28,6 +28,8 @@ export async function migratePg(
   migrations: readonly PgMigration[] = PG_MIGRATIONS,
 ): Promise<number[]> {
   const client = await db.pool.connect();
+  // A connection lost while checked out must fail the call, not end the process.
+  client.on("error", () => {});
   try {
     await client.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK]);
     try {

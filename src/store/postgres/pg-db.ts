@@ -41,7 +41,8 @@ const UNREACHABLE_CODES = new Set([
 ]);
 
 /** pg's own errors for a lost or never-made connection carry no code, only these messages. */
-const UNREACHABLE_MESSAGE = /Connection terminated|timeout exceeded when trying to connect|connection error|Client was closed/i;
+const UNREACHABLE_MESSAGE =
+  /Connection terminated|timeout exceeded when trying to connect|connection error|Client was closed/i;
 
 /** True when `err` says the database cannot be reached (rather than refusing the statement). */
 export function isUnreachable(err: unknown): boolean {
@@ -130,6 +131,11 @@ export class PgDb implements Sql {
       const client = await this.pool.connect().catch((err: unknown) => {
         throw storeError(err);
       });
+      // pg-pool drops its own listener while a client is checked out: a connection lost mid-
+      // transaction would emit 'error' with none and end the process. The query in flight
+      // fails anyway, and is answered as STORE_UNAVAILABLE.
+      const ignore = () => {};
+      client.on("error", ignore);
       let broken = false;
       try {
         await client.query(`BEGIN ISOLATION LEVEL ${isolation.toUpperCase()}`);
@@ -144,6 +150,7 @@ export class PgDb implements Sql {
         if (attempt < 5 && code && RETRYABLE.has(code)) continue;
         throw storeError(err);
       } finally {
+        client.off("error", ignore);
         client.release(broken);
       }
     }
