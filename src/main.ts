@@ -1,5 +1,5 @@
 import { type Config, ConfigError } from "./config/config.js";
-import { createOrg, EXAMPLE_POLICY, type NewOrg } from "./core/bootstrap.js";
+import { createFirstOrg, EXAMPLE_POLICY, type NewOrg } from "./core/bootstrap.js";
 import { runMaintenance, startMaintenance } from "./core/maintenance.js";
 import { startSync } from "./core/sync.js";
 import { buildTessera, type Tessera } from "./core/tessera.js";
@@ -39,7 +39,9 @@ export async function bootstrapDevOrg(
   config: Config,
 ): Promise<NewOrg | undefined> {
   if (!config.bootstrapDevOrg || (await store.orgs.countOrgs()) > 0) return undefined;
-  const org = await createOrg(store, "development", new Date());
+  const org = await createFirstOrg(store, "development", new Date());
+  if (!org) return undefined; // another replica starting at the same moment made it
+  await t.credentials.reload();
   await t.policies.putTrusted(org.orgId, EXAMPLE_POLICY, "example.yaml");
   return org;
 }

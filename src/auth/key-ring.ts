@@ -1,6 +1,7 @@
 import { importJWK, type JWK } from "jose";
 import { TesseraError } from "../domain/errors.js";
 import { epochSeconds } from "../domain/time.js";
+import type { Async } from "../store/contract/async.js";
 import type { SigningKeyRepository, SigningKeyRow } from "../store/signing-keys.js";
 import { generateSigningKey, isSealed, openSigningKey, sealPrivateJwk } from "./master-key.js";
 
@@ -78,7 +79,7 @@ export class KeyRing {
   private loads = 0;
 
   private constructor(
-    private readonly repo: SigningKeyRepository,
+    private readonly repo: Async<SigningKeyRepository>,
     private readonly opts: KeyRingOptions,
   ) {}
 
@@ -87,7 +88,10 @@ export class KeyRing {
    * Rejects with a MasterKeyError (naming the kid) when a private key cannot be opened.
    * The `now` form uses the defaults (EdDSA, no master key, no scheduled rotation).
    */
-  static async open(repo: SigningKeyRepository, options: KeyRingOptions | (() => Date)): Promise<KeyRing> {
+  static async open(
+    repo: Async<SigningKeyRepository>,
+    options: KeyRingOptions | (() => Date),
+  ): Promise<KeyRing> {
     const opts = typeof options === "function" ? { ...DEFAULTS, now: options } : options;
     const ring = new KeyRing(repo, opts);
     await ring.ensure();
@@ -106,32 +110,32 @@ export class KeyRing {
   /** Creates what is missing and tidies the table; the decisions are re-made under the write lock. */
   private async ensure(): Promise<void> {
     const r = this.repo;
-    const complete = r.inState("active").length > 0 && r.inState("next").length > 0;
+    const complete = (await r.inState("active")).length > 0 && (await r.inState("next")).length > 0;
     // Keys are generated before the transaction: generation is async, a transaction is not.
     const spare = complete ? [] : [await this.generate("active"), await this.generate("next")];
     const now = this.nowSec();
-    r.transaction(() => {
+    await r.transaction(async () => {
       let changed = false;
-      if (r.inState("active").length === 0) {
-        const next = r.inState("next")[0];
-        if (next) r.setState(next.kid, "active");
-        else r.insert(spare[0] as SigningKeyRow);
+      if ((await r.inState("active")).length === 0) {
+        const next = (await r.inState("next"))[0];
+        if (next) await r.setState(next.kid, "active");
+        else await r.insert(spare[0] as SigningKeyRow);
         changed = true;
       }
-      if (r.inState("next").length === 0) {
-        r.insert(spare[1] as SigningKeyRow);
+      if ((await r.inState("next")).length === 0) {
+        await r.insert(spare[1] as SigningKeyRow);
         changed = true;
       }
-      for (const row of r.all()) {
+      for (const row of await r.all()) {
         // A retired key never signs again: its private half is only a liability.
-        if (row.state === "retired" && row.privateJwk !== "") r.setPrivateJwk(row.kid, "");
+        if (row.state === "retired" && row.privateJwk !== "") await r.setPrivateJwk(row.kid, "");
         // A master key configured after development: seal the keys stored in clear.
         else if (row.state !== "retired" && this.opts.masterKey && !isSealed(row.privateJwk)) {
-          r.setPrivateJwk(row.kid, sealPrivateJwk(row.privateJwk, this.opts.masterKey, row.kid));
+          await r.setPrivateJwk(row.kid, sealPrivateJwk(row.privateJwk, this.opts.masterKey, row.kid));
         }
       }
-      changed = r.bound(now + this.opts.retireAfterSeconds) + r.deleteExpired(now) > 0 || changed;
-      if (changed) r.recordChange();
+      const tidied = (await r.bound(now + this.opts.retireAfterSeconds)) + (await r.deleteExpired(now));
+      if (tidied > 0 || changed) await r.recordChange();
     });
   }
 
@@ -142,7 +146,7 @@ export class KeyRing {
     const byKid = new Map<string, Published>();
     let active: SigningKey | undefined;
     let rotatedAt = 0;
-    for (const row of this.repo.all()) {
+    for (const row of await this.repo.all()) {
       if (!published(row.publishedUntil, now)) continue;
       const publicJwk = JSON.parse(row.publicJwk) as JWK;
       const key = { kid: row.kid, alg: row.alg, key: await importJWK(publicJwk, row.alg), publicJwk };
@@ -183,28 +187,29 @@ export class KeyRing {
   async rotateIfDue(): Promise<boolean> {
     const every = this.opts.rotationIntervalSeconds;
     if (every <= 0 || this.nowSec() - this.loaded.rotatedAt < every) return false;
-    const lastRotation = () => Math.max(0, ...this.repo.inState("next").map((k) => k.createdAt));
-    return this.rotateWhen(() => this.nowSec() - lastRotation() >= every);
+    const lastRotation = async () =>
+      Math.max(0, ...(await this.repo.inState("next")).map((k) => k.createdAt));
+    return this.rotateWhen(async () => this.nowSec() - (await lastRotation()) >= every);
   }
 
-  private async rotateWhen(due: () => boolean): Promise<boolean> {
+  private async rotateWhen(due: () => boolean | Promise<boolean>): Promise<boolean> {
     const fresh = await this.generate("next");
     const now = this.nowSec();
     const r = this.repo;
-    const rotated = r.transaction(() => {
-      if (!due()) return false;
-      const next = r.inState("next")[0];
+    const rotated = (await r.transaction(async () => {
+      if (!(await due())) return false;
+      const next = (await r.inState("next"))[0];
       if (!next) throw new TesseraError("NO_SIGNING_KEY", "no next key is published to take over");
-      for (const old of r.inState("active")) {
-        r.setState(old.kid, "retired", now + this.opts.retireAfterSeconds);
-        r.setPrivateJwk(old.kid, "");
+      for (const old of await r.inState("active")) {
+        await r.setState(old.kid, "retired", now + this.opts.retireAfterSeconds);
+        await r.setPrivateJwk(old.kid, "");
       }
-      r.setState(next.kid, "active");
-      r.insert(fresh);
-      r.deleteExpired(now);
-      r.recordChange();
+      await r.setState(next.kid, "active");
+      await r.insert(fresh);
+      await r.deleteExpired(now);
+      await r.recordChange();
       return true;
-    });
+    })) as boolean; // Async<> drops transaction's type parameter
     if (rotated) await this.reload();
     return rotated;
   }
@@ -223,10 +228,9 @@ export class KeyRing {
   }
 
   /** Every key in the store and its state, read fresh; retired keys past their end are gone. */
-  list(): SigningKeyInfo[] {
+  async list(): Promise<SigningKeyInfo[]> {
     const now = this.nowSec();
-    return this.repo
-      .all()
+    return (await this.repo.all())
       .filter((r) => published(r.publishedUntil, now))
       .map(({ kid, alg, state, createdAt, publishedUntil }) => ({
         kid,

@@ -11,13 +11,33 @@ export interface NewOrg {
 
 /** Creates an org with a fresh API key and admin token. */
 export async function createOrg(store: TesseraStore, name: string, now: Date): Promise<NewOrg> {
+  return (await createOrgIf(store, name, now, "always")) as NewOrg;
+}
+
+/**
+ * The store's first org, or undefined when it has one already: of replicas starting at once
+ * on an empty database exactly one creates it (the check and the insert are one transaction).
+ */
+export function createFirstOrg(store: TesseraStore, name: string, now: Date): Promise<NewOrg | undefined> {
+  return createOrgIf(store, name, now, "first");
+}
+
+async function createOrgIf(
+  store: TesseraStore,
+  name: string,
+  now: Date,
+  when: "always" | "first",
+): Promise<NewOrg | undefined> {
   const orgId = newId("org");
   const apiKey = generateSecret("apiKey");
   const adminToken = generateSecret("adminToken");
-  await store.orgs.create({ id: orgId, name, now: epochSeconds(now) }, [
-    { id: newId("key"), kind: "api_key", digest: secretDigest(apiKey) },
-    { id: newId("key"), kind: "admin_token", digest: secretDigest(adminToken) },
-  ]);
+  const org = { id: orgId, name, now: epochSeconds(now) };
+  const creds = [
+    { id: newId("key"), kind: "api_key" as const, digest: secretDigest(apiKey) },
+    { id: newId("key"), kind: "admin_token" as const, digest: secretDigest(adminToken) },
+  ];
+  if (when === "always") await store.orgs.create(org, creds);
+  else if (!(await store.orgs.createFirst(org, creds))) return undefined;
   return { orgId, apiKey, adminToken };
 }
 

@@ -9,11 +9,11 @@ import {
   parseServiceIdentity,
 } from "../domain/identity.js";
 import { epochSeconds } from "../domain/time.js";
+import type { Async } from "../store/contract/async.js";
 import type { BindingRow, NamespaceRow, ServiceIdentityRepository } from "../store/services.js";
 
 export interface IdentityAdminDeps {
-  /** SQLite's for now: the read-then-write steps below run in its synchronous transaction. */
-  readonly services: ServiceIdentityRepository;
+  readonly services: Async<ServiceIdentityRepository>;
   readonly identities: BoundIdentities;
   readonly now: () => Date;
 }
@@ -43,39 +43,42 @@ export class IdentityAdmin {
   /** Binds an identity to `orgId`: it must lie in one of the org's namespaces. Idempotent. */
   async bind(orgId: string, text: string, source?: IdentitySource): Promise<BindingRow> {
     const identity = parseServiceIdentity(text, source);
-    const row = this.d.services.transaction(() => {
-      if (!this.d.services.namespaces(orgId).some((ns) => namespaceCovers(ns, identity)))
+    const row = (await this.d.services.transaction(async () => {
+      if (!(await this.d.services.namespaces(orgId)).some((ns) => namespaceCovers(ns, identity)))
         throw new TesseraError(
           "IDENTITY_OUTSIDE_NAMESPACE",
           "that identity is in no namespace the operator assigned to this org",
           { identity: identity.id, source: identity.source },
         );
-      const existing = this.d.services.binding(identity.source, identity.id);
+      const existing = await this.d.services.binding(identity.source, identity.id);
       if (existing?.orgId === orgId) return existing;
       // Only bindings made before namespaces existed can sit in another org's namespace.
       if (existing) throw new TesseraError("IDENTITY_TAKEN", "that identity is already bound to an org");
       const fresh = { source: identity.source, identity: identity.id, orgId, createdAt: this.nowSec() };
-      this.d.services.insertBinding(fresh);
-      this.d.services.recordChange(orgId);
+      await this.d.services.insertBinding(fresh);
+      await this.d.services.recordChange(orgId);
       return fresh;
-    });
+    })) as BindingRow; // Async<> drops transaction's type parameter
     await this.d.identities.reload();
     return row;
   }
 
   /** The org's bindings and the namespaces it may bind in. */
   async list(orgId: string): Promise<{ bindings: BindingRow[]; namespaces: NamespaceRow[] }> {
-    return { bindings: this.d.services.bindingsOf(orgId), namespaces: this.d.services.namespaces(orgId) };
+    return {
+      bindings: await this.d.services.bindingsOf(orgId),
+      namespaces: await this.d.services.namespaces(orgId),
+    };
   }
 
   /** Removes one of the org's bindings. */
   async unbind(orgId: string, text: string, source?: IdentitySource): Promise<void> {
     const identity = parseServiceIdentity(text, source);
     const s = this.d.services;
-    s.transaction(() => {
-      if (!s.deleteBinding(orgId, identity.source, identity.id))
+    await s.transaction(async () => {
+      if (!(await s.deleteBinding(orgId, identity.source, identity.id)))
         throw new TesseraError("IDENTITY_NOT_FOUND", "this org has no such identity bound");
-      s.recordChange(orgId);
+      await s.recordChange(orgId);
     });
     await this.d.identities.reload();
   }
@@ -92,9 +95,9 @@ export class IdentityAdmin {
   async assign(orgId: string, text: string): Promise<NamespaceRow> {
     const ns = parseNamespace(text);
     const s = this.d.services;
-    return s.transaction(() => {
-      if (!orgId || !s.orgExists(orgId)) throw new TesseraError("ORG_NOT_FOUND", "no such org");
-      const all = s.namespaces();
+    return (await s.transaction(async () => {
+      if (!orgId || !(await s.orgExists(orgId))) throw new TesseraError("ORG_NOT_FOUND", "no such org");
+      const all = await s.namespaces();
       const clash = all.find((m) => m.orgId !== orgId && namespacesOverlap(m, ns));
       if (clash)
         throw new TesseraError("NAMESPACE_TAKEN", "that namespace overlaps one assigned to another org", {
@@ -104,29 +107,29 @@ export class IdentityAdmin {
       const same = all.find((m) => m.source === ns.source && m.pattern === ns.pattern);
       if (same) return same;
       const row = { ...ns, orgId, createdAt: this.nowSec() };
-      s.insertNamespace(row);
+      await s.insertNamespace(row);
       return row;
-    });
+    })) as NamespaceRow;
   }
 
   /** Unassigns a namespace and removes the org's bindings that no other namespace of it covers. */
   async unassign(text: string): Promise<Unassigned> {
     const ns = parseNamespace(text);
     const s = this.d.services;
-    const result = s.transaction(() => {
-      const own = s.namespaces().filter((m) => m.source === ns.source);
+    const result = (await s.transaction(async () => {
+      const own = (await s.namespaces()).filter((m) => m.source === ns.source);
       const namespace = own.find((m) => m.pattern === ns.pattern);
       if (!namespace) throw new TesseraError("NAMESPACE_NOT_FOUND", "no such namespace is assigned");
-      s.deleteNamespace(namespace.source, namespace.pattern);
+      await s.deleteNamespace(namespace.source, namespace.pattern);
       const rest = own.filter((m) => m.orgId === namespace.orgId && m.pattern !== namespace.pattern);
-      const removed = s.bindingsOf(namespace.orgId).filter((b) => {
+      const removed = (await s.bindingsOf(namespace.orgId)).filter((b) => {
         const id = bindingAsIdentity(b);
         return namespaceCovers(namespace, id) && !rest.some((m) => namespaceCovers(m, id));
       });
-      for (const b of removed) s.deleteBinding(b.orgId, b.source, b.identity);
-      if (removed.length > 0) s.recordChange(namespace.orgId);
+      for (const b of removed) await s.deleteBinding(b.orgId, b.source, b.identity);
+      if (removed.length > 0) await s.recordChange(namespace.orgId);
       return { namespace, removed };
-    });
+    })) as Unassigned;
     await this.d.identities.reload();
     return result;
   }

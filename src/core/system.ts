@@ -1,4 +1,5 @@
 import type { KeyRing, SigningKeyInfo } from "../auth/key-ring.js";
+import type { OrgCredentials } from "../auth/org-credentials.js";
 import { generateSecret, newId, secretDigest } from "../auth/secrets.js";
 import { TesseraError } from "../domain/errors.js";
 import { epochSeconds } from "../domain/time.js";
@@ -21,6 +22,7 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9 _.:-]{0,63}$/;
 
 export interface SystemDeps {
   readonly access: AccessControl;
+  readonly credentials: OrgCredentials;
   readonly store: TesseraStore;
   readonly keys: KeyRing;
   readonly now: () => Date;
@@ -66,6 +68,7 @@ export class SystemCore {
     await this.spend("org.create", actor);
     const now = this.d.now();
     const created = await createOrg(this.d.store, name, now);
+    await this.d.credentials.reload(); // usable here at once; elsewhere once the change arrives
     return { ...created, org: { id: created.orgId, name, policyRevision: 0, createdAt: epochSeconds(now) } };
   }
 

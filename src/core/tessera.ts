@@ -8,11 +8,7 @@ import { TokenSigner } from "../auth/token-signer.js";
 import { TokenVerifier } from "../auth/token-verifier.js";
 import { TesseraError } from "../domain/errors.js";
 import { PolicyEngine } from "../engine/engine.js";
-import { AgentCredentialRepository } from "../store/agent-credentials.js";
 import type { TesseraStore } from "../store/contract/store.js";
-import { LoginAttemptRepository } from "../store/login-throttle.js";
-import type { Store } from "../store/store.js";
-import { UserRepository } from "../store/users.js";
 import { tesseraVersion } from "../version.js";
 import { AccessControl } from "./access.js";
 import { AdminCore } from "./admin.js";
@@ -97,11 +93,8 @@ export async function buildTessera(
   now: () => Date = () => new Date(),
   onLogError: (err: unknown) => void = () => {},
 ): Promise<Tessera> {
-  // TODO(#14, this session): the repositories below still used through SQLite's synchronous
-  // API move behind the contract as their PostgreSQL versions land.
-  const sqlite = store as Store;
   const syncFrom = await store.changes.latest();
-  const keys = await KeyRing.open(sqlite.signingKeys, {
+  const keys = await KeyRing.open(store.signingKeys, {
     now,
     alg: settings.signingAlg,
     masterKey: settings.masterKey,
@@ -151,17 +144,17 @@ export async function buildTessera(
   const knownRoles = (orgId: string) => policies.knownRoles(orgId);
   const admin = new AdminCore({ access, liveness, agents: store.agents, knownRoles, now });
   const serviceIdentities = new IdentityAdmin({
-    services: sqlite.services,
+    services: store.services,
     identities: boundIdentities,
     now,
   });
-  const system = new SystemCore({ access, store, keys, now });
+  const system = new SystemCore({ access, credentials, store, keys, now });
   const workers = settings.workers ?? 1;
   const workerId = settings.workerId ?? 0;
   const status = new ServerStatus({ access, engine, version: tesseraVersion(), workers, workerId, now });
   const sessions = new Sessions({
     settings,
-    refreshTokens: sqlite.refreshTokens,
+    refreshTokens: store.refreshTokens,
     signer,
     verifier,
     liveness,
@@ -172,14 +165,14 @@ export async function buildTessera(
   });
   // A new password or agent secret, or a removed key, ends the sessions it could have started.
   const users: UserService = new UserService({
-    users: new UserRepository(sqlite.db),
-    attempts: new LoginAttemptRepository(sqlite.db),
+    users: store.users,
+    attempts: store.loginAttempts,
     now,
     sessions,
     scryptCost: settings.passwordHashCost,
   });
   const agentCredentials = new AgentCredentialService({
-    repo: new AgentCredentialRepository(sqlite.db),
+    repo: store.agentCredentials,
     liveness,
     maxTokenTtlSeconds: settings.maxTokenTtlSeconds,
     audience: settings.audience,

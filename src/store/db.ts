@@ -63,3 +63,22 @@ export function migrate(db: Db): void {
     })();
   }
 }
+
+/**
+ * Runs an async `fn` inside BEGIN IMMEDIATE … COMMIT (ROLLBACK when it throws), for the
+ * transactions the core writes once for both backends (`await repo.transaction(async () => …)`).
+ * Every SQLite call inside answers at once, so `fn`'s awaits only wait for microtasks: no I/O
+ * or timer runs in the middle. A call already inside a transaction simply joins it.
+ */
+export async function immediateAsync<T>(db: Db, fn: () => T | Promise<T>): Promise<T> {
+  if (db.inTransaction) return fn();
+  db.exec("BEGIN IMMEDIATE");
+  try {
+    const result = await fn();
+    db.exec("COMMIT");
+    return result;
+  } catch (err) {
+    if (db.inTransaction) db.exec("ROLLBACK");
+    throw err;
+  }
+}

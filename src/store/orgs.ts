@@ -168,6 +168,8 @@ export class OrgRepository {
       .prepare("INSERT INTO orgs (id, name, created_at) VALUES (?, ?, ?)")
       .run(org.id, org.name, org.now);
     for (const c of creds) this.insertCredential({ ...c, orgId: org.id }, org.now);
+    // Every process holds every credential in memory: a new org's reach the others this way.
+    this.changes.record("credential", org.id);
     this.audit.record(
       orgCreateAudit(
         org,

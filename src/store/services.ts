@@ -1,7 +1,7 @@
 import type { IdentityNamespace, IdentitySource } from "../domain/identity.js";
 import { AdminAuditLog, type AuditChange } from "./admin-audit.js";
 import { ChangeLog } from "./changes.js";
-import type { Db } from "./db.js";
+import { type Db, immediateAsync } from "./db.js";
 
 /** An mTLS identity bound to an org. */
 export interface BindingRow {
@@ -90,8 +90,8 @@ export class ServiceIdentityRepository {
    * Runs `fn` in one transaction begun with BEGIN IMMEDIATE, so the checks it makes still hold
    * when it writes, whichever process writes next.
    */
-  transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn).immediate();
+  transaction<T>(fn: () => T | Promise<T>): Promise<T> {
+    return immediateAsync(this.db, fn);
   }
 
   /** Every binding (the in-memory lookup loads them all). */

@@ -1,6 +1,6 @@
 import { AdminAuditLog, type AuditChange } from "./admin-audit.js";
 import { ChangeLog } from "./changes.js";
-import type { Db } from "./db.js";
+import { type Db, immediateAsync } from "./db.js";
 
 /** next: published, not yet signing; active: signing; retired: published until its tokens expire. */
 export type SigningKeyState = "next" | "active" | "retired";
@@ -71,8 +71,8 @@ export class SigningKeyRepository {
    * Runs `fn` in one transaction begun with BEGIN IMMEDIATE: the write lock is taken before
    * `fn` reads, so two processes deciding "is there an active key?" never both answer no.
    */
-  transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn).immediate();
+  transaction<T>(fn: () => T | Promise<T>): Promise<T> {
+    return immediateAsync(this.db, fn);
   }
 
   insert(k: SigningKeyRow): void {

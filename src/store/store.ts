@@ -1,5 +1,6 @@
 import { type DecisionSink, directSink, threadSink } from "../audit/decision-sink.js";
 import { AdminAuditLog } from "./admin-audit.js";
+import { AgentCredentialRepository } from "./agent-credentials.js";
 import { AgentRepository } from "./agents.js";
 import { ChangeLog } from "./changes.js";
 import type { TesseraStore } from "./contract/store.js";
@@ -8,6 +9,7 @@ import { type Db, openDatabase, openLogConnection } from "./db.js";
 import { DecisionQuery } from "./decision-query.js";
 import { DecisionRepository } from "./decisions.js";
 import { storedLivenessFingerprint } from "./liveness-fingerprint.js";
+import { LoginAttemptRepository } from "./login-throttle.js";
 import { OperatorRepository } from "./operators.js";
 import { OrgTrustRepository } from "./org-trust.js";
 import { OrgRepository } from "./orgs.js";
@@ -17,6 +19,7 @@ import { RefreshTokenRepository } from "./refresh-tokens.js";
 import { RevocationRepository } from "./revocations.js";
 import { ServiceIdentityRepository } from "./services.js";
 import { SigningKeyRepository } from "./signing-keys.js";
+import { UserRepository } from "./users.js";
 
 /** The embedded store: every repository over one SQLite file, answering synchronously. */
 export interface Store extends TesseraStore {
@@ -25,6 +28,9 @@ export interface Store extends TesseraStore {
   readonly orgs: OrgRepository;
   readonly orgTrust: OrgTrustRepository;
   readonly agents: AgentRepository;
+  readonly agentCredentials: AgentCredentialRepository;
+  readonly users: UserRepository;
+  readonly loginAttempts: LoginAttemptRepository;
   readonly policies: PolicyRepository;
   readonly signingKeys: SigningKeyRepository;
   readonly services: ServiceIdentityRepository;
@@ -52,6 +58,9 @@ export function openStore(dataDir: string): Store {
     orgs: new OrgRepository(db),
     orgTrust: new OrgTrustRepository(db),
     agents: new AgentRepository(db),
+    agentCredentials: new AgentCredentialRepository(db),
+    users: new UserRepository(db),
+    loginAttempts: new LoginAttemptRepository(db),
     policies: new PolicyRepository(db),
     signingKeys: new SigningKeyRepository(db),
     services: new ServiceIdentityRepository(db),

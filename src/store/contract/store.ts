@@ -1,11 +1,13 @@
 import type { DecisionSink } from "../../audit/decision-sink.js";
 import type { AdminAuditLog } from "../admin-audit.js";
+import type { AgentCredentialRepository } from "../agent-credentials.js";
 import type { AgentRepository } from "../agents.js";
 import type { ChangeLog } from "../changes.js";
 import type { CredentialUsageRepository } from "../credential-usage.js";
 import type { DecisionQuery } from "../decision-query.js";
 import type { DecisionRepository } from "../decisions.js";
 import type { LivenessFingerprint } from "../liveness-fingerprint.js";
+import type { LoginAttemptRepository } from "../login-throttle.js";
 import type { OperatorRepository } from "../operators.js";
 import type { OrgTrustRepository } from "../org-trust.js";
 import type { OrgRepository } from "../orgs.js";
@@ -15,6 +17,7 @@ import type { RefreshTokenRepository } from "../refresh-tokens.js";
 import type { RevocationRepository } from "../revocations.js";
 import type { ServiceIdentityRepository } from "../services.js";
 import type { SigningKeyRepository } from "../signing-keys.js";
+import type { UserRepository } from "../users.js";
 import type { Async, Awaitable } from "./async.js";
 
 /** Which database a store runs on. */
@@ -39,6 +42,11 @@ export interface TesseraStore {
   /** Which orgs trust which other orgs' tokens (cross-org Authorize). */
   readonly orgTrust: Async<OrgTrustRepository>;
   readonly agents: Async<AgentRepository>;
+  /** Agent secrets and keys, and signed-assertion ids already used. */
+  readonly agentCredentials: Async<AgentCredentialRepository>;
+  readonly users: Async<UserRepository>;
+  /** Login admission: lockouts per user, throttles per source and org, known sources. */
+  readonly loginAttempts: Async<LoginAttemptRepository>;
   readonly policies: Async<PolicyRepository>;
   readonly signingKeys: Async<SigningKeyRepository>;
   readonly services: Async<ServiceIdentityRepository>;

@@ -55,6 +55,14 @@ export class PgOrgRepository {
     return row && toRow(row);
   }
 
+  /** Every unrevoked credential of every org (what each process holds in memory). */
+  async liveCredentials(): Promise<CredentialRow[]> {
+    const rows = await this.db.query<CredentialDbRow>(
+      "SELECT * FROM org_credentials WHERE revoked_at IS NULL",
+    );
+    return rows.map(toRow);
+  }
+
   /** Adds a scoped API key; records a credential change. */
   async addScopedKey(c: CredentialRow, now: number): Promise<void> {
     await this.db.tx(async (sql) => {
@@ -244,6 +252,8 @@ async function insertOrg(sql: Sql, org: NewOrg, creds: NewCredentials): Promise<
   await sql.query("INSERT INTO orgs (id, name, created_at) VALUES ($1, $2, $3)", [org.id, org.name, org.now]);
   for (const c of creds)
     await sql.query(INSERT_CREDENTIAL, credentialValues({ ...c, orgId: org.id }, org.now));
+  // Every process holds every credential in memory: a new org's reach the others this way.
+  await recordChange(sql, "credential", org.id, null);
   await recordAudit(
     sql,
     orgCreateAudit(
