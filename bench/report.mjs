@@ -12,6 +12,7 @@ export const SECTION = "## gRPC benchmark: Tessera vs. Cerbos vs. bare grpc-js";
 
 export const CASES = {
   attrs: "Authorize, attributes subject",
+  pg: "Authorize, attributes subject, PostgreSQL store (replica A of two)",
   token: "Authorize, token subject (cache warm)",
   big: "Authorize, 10,005 rules + 100k agents",
   authn: "Authenticate, API key",
@@ -60,8 +61,20 @@ function overloadRatios(o) {
 
 /** A goal row: the ratio, and whether it reaches `min`. */
 const atLeast = (name, v, min) => ({ name, value: Number(v.toFixed(3)), goal: `≥ ${min}`, met: v >= min });
-/** An information row: a ratio with no goal. */
-const info = (name, v) => ({ name, value: Number(v.toFixed(3)), goal: "–", met: null });
+/** A goal row with a ceiling: the figure, and whether it stays within `max`. */
+const atMost = (name, v, max, digits = 3) => ({
+  name,
+  value: Number(v.toFixed(digits)),
+  goal: `≤ ${max}`,
+  met: v <= max,
+});
+/** An information row: a ratio with no goal (or with what to expect, shown but not judged). */
+const info = (name, v, digits = 3, expected = "–") => ({
+  name,
+  value: Number(v.toFixed(digits)),
+  goal: expected,
+  met: null,
+});
 
 /**
  * The mesh goals (issue #12), where their cases ran: ext_authz Check against Authorize with a
@@ -208,6 +221,7 @@ function table(d) {
   const modes = ["throughput", "serial", "open-loop"];
   const cases = [
     "attrs",
+    "pg",
     "nolog",
     "nometrics",
     "limited",
@@ -370,6 +384,127 @@ export function meshSummary(d) {
     `${goals.length - missed.length}/${goals.length} mesh goals met${missed.length ? `; missed: ${missed.map((r) => r.name).join("; ")}` : ""}`,
   );
   console.log("wrote bench/results/mesh.json");
+}
+
+/** Nearest-rank percentile `q` (0–1) of `values`. */
+function percentile(values, q) {
+  const sorted = [...values].sort((x, y) => x - y);
+  return sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)];
+}
+
+/** The convergence samples summed up, overall and per kind of change. */
+export function convergenceStats(samples) {
+  const stats = (list) => {
+    const ms = list.map((s) => s.ms);
+    return {
+      changes: list.length,
+      notConverged: list.filter((s) => !s.converged).length,
+      p50Ms: percentile(ms, 0.5),
+      p99Ms: percentile(ms, 0.99),
+      maxMs: Math.max(...ms),
+      writeP50Ms: percentile(
+        list.map((s) => s.writeMs),
+        0.5,
+      ),
+      pollsP50: percentile(
+        list.map((s) => s.calls),
+        0.5,
+      ),
+      // One Authorize of B, polled back to back: the resolution of the figures above.
+      pollMeanMs: list.reduce((sum, s) => sum + s.ms, 0) / list.reduce((sum, s) => sum + s.calls, 0),
+    };
+  };
+  const kinds = [...new Set(samples.map((s) => s.kind))];
+  return {
+    all: stats(samples),
+    byKind: Object.fromEntries(kinds.map((k) => [k, stats(samples.filter((s) => s.kind === k))])),
+  };
+}
+
+/**
+ * The replicas goals (issue #14): Authorize on a PostgreSQL store against SQLite (same run,
+ * same load), and how soon a change made through one replica shows on another.
+ */
+export function replicaRatios(rows, conv) {
+  const out = [];
+  const rps = (c) => find(rows, "tessera", c)?.reqPerSec;
+  const cpu = (c) => find(rows, "tessera", c)?.cpuUsPerReq;
+  if (rps("pg") && rps("attrs"))
+    out.push(
+      atLeast("Authorize (attributes), PostgreSQL store / SQLite, req/s", rps("pg") / rps("attrs"), 0.95),
+    );
+  if (cpu("pg") && cpu("attrs")) {
+    out.push(
+      info(
+        "Tessera's CPU per request, SQLite / PostgreSQL store (PostgreSQL's own processes not counted)",
+        cpu("attrs") / cpu("pg"),
+      ),
+    );
+    // The decisions' inserts run in PostgreSQL's processes, on the same cores when it is local.
+    const db = find(rows, "tessera", "pg")?.dbCpuUsPerReq;
+    if (db !== undefined) {
+      out.push(info("PostgreSQL's CPU per request (this database's backends, same machine), µs", db, 1));
+      out.push(
+        info(
+          "CPU per request, SQLite Tessera / PostgreSQL Tessera and its database",
+          cpu("attrs") / (cpu("pg") + db),
+        ),
+      );
+    }
+  }
+  if (conv) {
+    const c = conv.all;
+    out.push(atMost(`convergence between two replicas, p99 of ${c.changes} changes, ms`, c.p99Ms, 1000, 1));
+    out.push(info("convergence, p99, ms (on a quiet machine)", c.p99Ms, 1, "≤ 100"));
+    out.push(info("convergence, p50, ms", c.p50Ms, 1));
+    if (c.notConverged) out.push(info("changes not seen on replica B within 10 s", c.notConverged, 0));
+  }
+  return out;
+}
+
+function convergenceTable(conv) {
+  const f = (v) => `${v.toFixed(1)} ms`;
+  const line = (what, c) =>
+    `| ${what} | ${c.changes} | ${f(c.p50Ms)} | ${f(c.p99Ms)} | ${f(c.maxMs)} | ${f(c.writeP50Ms)} | ${c.pollsP50} | ${f(c.pollMeanMs)} |`;
+  return [
+    "| change through replica A | n | until B refuses, p50 | p99 | max | A's answer, p50 | polls of B, p50 | B polled every (mean) |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ...Object.entries(conv.byKind).map(([kind, c]) => line(kind, c)),
+    line("all", conv.all),
+  ].join("\n");
+}
+
+/**
+ * `BENCH_ONLY=replicas`: the replicas cases' tables and goals on stdout, their raw figures in
+ * bench/results/replicas.json. BENCHMARKS.md is left alone (its dated sections are written by hand).
+ */
+export function replicasSummary(d) {
+  const conv = d.convergence?.length ? convergenceStats(d.convergence) : undefined;
+  const list = replicaRatios(d.rows, conv);
+  console.log(`\n${table(d)}\n\n${conv ? `${convergenceTable(conv)}\n\n` : ""}${ratioTable(list)}\n`);
+  mkdirSync(RESULTS, { recursive: true });
+  const json = {
+    date: new Date(d.started).toISOString(),
+    command: "BENCH_ONLY=replicas node bench/run.mjs",
+    seconds: Number(d.seconds.toFixed(1)),
+    machine: machine(),
+    workers: d.workers,
+    versions: { ...d.versions, node: process.version },
+    settings: d.settings,
+    rounds: d.rounds,
+    results: d.rows.map((r) => ({ ...r, case: caseLabel(r.target, r.caseId) })),
+    allRounds: d.allRounds,
+    convergence: conv,
+    convergenceSamples: d.convergence,
+    ratios: list,
+  };
+  writeFileSync(join(RESULTS, "replicas.json"), `${JSON.stringify(json, null, 2)}\n`);
+  const goals = list.filter((r) => r.met !== null);
+  const missed = goals.filter((r) => !r.met);
+  console.log(
+    `${goals.length - missed.length}/${goals.length} replicas goals met${missed.length ? `; missed: ${missed.map((r) => r.name).join("; ")}` : ""}`,
+  );
+  console.log("wrote bench/results/replicas.json");
 }
 
 export function report(d) {

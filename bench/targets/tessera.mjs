@@ -52,11 +52,12 @@ function banner(out, name) {
 /**
  * Starts one Tessera. opts: instance (its data dir's name), tmp, workers (undefined: flag unsupported), policy (a file or
  * directory for `policy apply -f`), seedAgents, env, extraArgs, nodeArgs (e.g. --cpu-prof), ready(t) — a real
- * call that resolves once the server answers as expected.
+ * call that resolves once the server answers as expected. join: a Tessera already started on the same shared
+ * database (another replica): this one takes its credentials, policy, agent and token instead of making its own.
  */
 export async function startTessera(opts) {
   const dataDir = join(opts.tmp, opts.instance);
-  let creds;
+  let creds = opts.join && { apiKey: opts.join.apiKey, adminToken: opts.join.adminToken };
   if (opts.seedAgents) {
     const { stdout } = await runOk(process.execPath, [SEED, dataDir, String(opts.seedAgents)], {
       timeoutMs: 120_000,
@@ -111,12 +112,39 @@ export async function startTessera(opts) {
     timeoutMs: 30_000,
     intervalMs: 200,
   });
+  const { agentId, token, revision } = opts.join ?? (await setUp(cli, opts.policy));
 
+  const t = {
+    name: "tessera",
+    instance: opts.instance,
+    port: grpcPort,
+    httpPort,
+    healthPort: args.includes("--health-port") ? healthPort : undefined,
+    proc,
+    apiKey: creds.apiKey,
+    adminToken: creds.adminToken,
+    agentId,
+    token,
+    revision,
+    pids: () => [proc.pid, ...childPids(proc.pid)],
+    rss: () => t.pids().map((pid) => ({ pid, primary: pid === proc.pid, rssMiB: rssMiB(pid) })),
+  };
+  if (opts.ready)
+    await waitFor(`tessera (${opts.instance}) to serve the scenario`, () => opts.ready(t), {
+      proc,
+      timeoutMs: 30_000,
+      intervalMs: 200,
+    });
+  return t;
+}
+
+/** The scenario on a fresh Tessera: its policy alone, an agent, and a token for the agent. */
+async function setUp(cli, policy) {
   // Exactly the scenario's rules: drop the example policy a development org starts with.
   const listed = await cli("policy", "list");
   for (const p of listed.policies ?? [])
     if (p.name === "example") await cli("policy", "delete", "example", "--yes");
-  const applied = await cli("policy", "apply", "-f", opts.policy);
+  const applied = await cli("policy", "apply", "-f", policy);
   const agent = await cli(
     "agents",
     "create",
@@ -137,27 +165,5 @@ export async function startTessera(opts) {
     "--ttl",
     "1h",
   );
-
-  const t = {
-    name: "tessera",
-    instance: opts.instance,
-    port: grpcPort,
-    httpPort,
-    healthPort: args.includes("--health-port") ? healthPort : undefined,
-    proc,
-    apiKey: creds.apiKey,
-    adminToken: creds.adminToken,
-    agentId: agent.id,
-    token: minted.token,
-    revision: applied.revision,
-    pids: () => [proc.pid, ...childPids(proc.pid)],
-    rss: () => t.pids().map((pid) => ({ pid, primary: pid === proc.pid, rssMiB: rssMiB(pid) })),
-  };
-  if (opts.ready)
-    await waitFor(`tessera (${opts.instance}) to serve the scenario`, () => opts.ready(t), {
-      proc,
-      timeoutMs: 30_000,
-      intervalMs: 200,
-    });
-  return t;
+  return { agentId: agent.id, token: minted.token, revision: applied.revision };
 }

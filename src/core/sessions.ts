@@ -229,7 +229,7 @@ export class Sessions {
   private async endFamily(familyId: string): Promise<void> {
     const until = await this.d.refreshTokens.revokeFamily(familyId, this.nowSec());
     // Access tokens of the family live at most maxTokenTtl: keep the revocation at least that long.
-    this.d.liveness.revokeFamily(
+    await this.d.liveness.revokeFamily(
       familyId,
       Math.max(until, this.nowSec() + this.d.settings.maxTokenTtlSeconds),
     );
@@ -255,7 +255,7 @@ export class Sessions {
       dead = err instanceof TesseraError && DEAD_BUT_OURS.has(err.reason);
       return undefined;
     });
-    if (claims?.org === callerOrg) this.d.liveness.revokeJti(claims.jti, claims.exp);
+    if (claims?.org === callerOrg) await this.d.liveness.revokeJti(claims.jti, claims.exp);
     const org = claims ? claims.org : dead ? orgOfVerified(token) : undefined;
     return org === callerOrg ? { recognized: true, type: "access_token" } : { recognized: false };
   }
@@ -319,7 +319,7 @@ export class Sessions {
     const claims = await this.d.verifier.verify(bearer);
     if (!claims.sid) {
       // A minted (non-session) token: logging out revokes just that token.
-      this.d.liveness.revokeJti(claims.jti, claims.exp);
+      await this.d.liveness.revokeJti(claims.jti, claims.exp);
       return;
     }
     await this.endFamily(claims.sid);

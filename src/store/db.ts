@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from "node:async_hooks";
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
@@ -64,21 +65,51 @@ export function migrate(db: Db): void {
   }
 }
 
+/** The connection whose async transaction the current call runs in (nested calls join it). */
+const insideTransaction = new AsyncLocalStorage<Db>();
+/** Per connection: the end of the last async transaction begun on it (they run one at a time). */
+const lastTransaction = new WeakMap<Db, Promise<unknown>>();
+
 /**
- * Runs an async `fn` inside BEGIN IMMEDIATE … COMMIT (ROLLBACK when it throws), for the
- * transactions the core writes once for both backends (`await repo.transaction(async () => …)`).
- * Every SQLite call inside answers at once, so `fn`'s awaits only wait for microtasks: no I/O
- * or timer runs in the middle. A call already inside a transaction simply joins it.
+ * Runs `fn` inside BEGIN IMMEDIATE … COMMIT (ROLLBACK when it throws), for the transactions the
+ * core writes once for both backends (`await repo.transaction(async () => …)`). A synchronous
+ * `fn` commits before this returns, as better-sqlite3's own transactions do. An async one only
+ * ever waits for SQLite calls that answer at once, so no I/O or timer runs inside it; two of
+ * them on one connection still run one after the other (the second would otherwise join the
+ * first's transaction), and a call made inside one joins it.
  */
 export async function immediateAsync<T>(db: Db, fn: () => T | Promise<T>): Promise<T> {
-  if (db.inTransaction) return fn();
-  db.exec("BEGIN IMMEDIATE");
+  if (insideTransaction.getStore() === db) return fn();
+  const before = lastTransaction.get(db);
+  let done = () => {};
+  const mine = new Promise<void>((resolve) => {
+    done = resolve;
+  });
+  lastTransaction.set(db, before ? before.then(() => mine) : mine);
   try {
-    const result = await fn();
-    db.exec("COMMIT");
-    return result;
-  } catch (err) {
-    if (db.inTransaction) db.exec("ROLLBACK");
-    throw err;
+    if (before) await before;
+    return await insideTransaction.run(db, () => {
+      db.exec("BEGIN IMMEDIATE");
+      const rollback = (err: unknown): never => {
+        if (db.inTransaction) db.exec("ROLLBACK");
+        throw err;
+      };
+      let result: T | Promise<T>;
+      try {
+        result = fn();
+      } catch (err) {
+        return rollback(err);
+      }
+      if (!(result instanceof Promise)) {
+        db.exec("COMMIT");
+        return result;
+      }
+      return result.then((value) => {
+        db.exec("COMMIT");
+        return value;
+      }, rollback);
+    });
+  } finally {
+    done();
   }
 }

@@ -186,7 +186,7 @@ describe("admin audit trail", { timeout: 60_000 }, () => {
         createdAt: 1,
       });
     } finally {
-      store.close();
+      void store.close();
     }
     const id = "spiffe://audit.test/svc";
     expectOne(

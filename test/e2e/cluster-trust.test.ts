@@ -44,7 +44,7 @@ describe("serve --workers 2: a trust or untrust reaches every worker, and surviv
     try {
       org = await createOrg(store, name, new Date());
     } finally {
-      store.close();
+      void store.close();
     }
     const created = await withAdmin((c) =>
       c.call("createAgent", { name: "p", tier: Tier.VERIFIED, roles: ["viewer"] }, adminHeaders(org)),
@@ -105,7 +105,7 @@ describe("serve --workers 2: a trust or untrust reaches every worker, and surviv
       expect(store.orgTrust.delete(ourOrg, org.orgId)).toBe(true);
       expect(await settle(token, REFUSED)).toEqual(workers.all(REFUSED));
     } finally {
-      store.close();
+      void store.close();
     }
   });
 

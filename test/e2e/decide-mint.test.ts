@@ -69,7 +69,7 @@ describe("Authorize with mint (decide and mint) on a real server", { timeout: 60
         store.db.prepare("SELECT COALESCE(SUM(count), 0) AS n FROM decision_segments").get() as { n: number }
       ).n;
     } finally {
-      store.close();
+      void store.close();
     }
   };
 
@@ -90,7 +90,7 @@ describe("Authorize with mint (decide and mint) on a real server", { timeout: 60
     try {
       other = await createOrg(store, "other", new Date());
     } finally {
-      store.close();
+      void store.close();
     }
     expectOk(await c.admin.call("putPolicy", { document: POLICY }, adminHeaders(other)));
     const theirs = expectOk(await c.admin.call("createAgent", { name: "theirs" }, adminHeaders(other)));

@@ -56,7 +56,7 @@ describe("decision log over a real server", () => {
         reason: "NO_MATCHING_RULE",
       });
     } finally {
-      store.close();
+      void store.close();
       data.cleanup();
     }
   });
@@ -94,7 +94,7 @@ describe("decision log in the built server", () => {
           .map((r) => r.id);
         expect(logged.sort()).toEqual([...ids].sort());
       } finally {
-        store.close();
+        void store.close();
       }
     } finally {
       data.cleanup();
@@ -174,7 +174,7 @@ describe("decision log when the database refuses writes (real server)", () => {
       expect(logged.sort()).toEqual([...ids].sort());
       expect(readdirSync(server.dataDir).filter((f) => f.startsWith("decision-spill."))).toEqual([]);
     } finally {
-      store.close();
+      void store.close();
       rmSync(server.dataDir, { recursive: true, force: true });
     }
   });
@@ -223,7 +223,7 @@ describe("the decision writer thread (built: run npm run build first)", () => {
         store.db.prepare<[], { caller: string }>("SELECT caller FROM decision_log ORDER BY position").all(),
       ).toEqual([{ caller: "service:spiffe://example.org/ns/a/sa/b" }, { caller: "token:agt_7" }]);
     } finally {
-      store.close();
+      void store.close();
       data.cleanup();
     }
   });

@@ -316,7 +316,7 @@ describe("ext_authz decisions are logged like Authorize's", () => {
           reason: "NO_ROUTE",
         });
       } finally {
-        store.close();
+        void store.close();
       }
     } finally {
       for (const c of [admin, auth, envoy]) c.close();

@@ -51,7 +51,7 @@ describe("cross-org trust on a real server", { timeout: 60_000 }, () => {
     try {
       c = await createOrg(store, "c", new Date());
     } finally {
-      store.close();
+      void store.close();
     }
     expectOk(await f.c.admin.call("putPolicy", { document: B_ALLOWS_ALL }, adminHeaders(b)));
     expectOk(await f.c.admin.call("putPolicy", { document: A_DENIES_ALL }, aAdmin));

@@ -52,7 +52,7 @@ describe("policy checks run off the event loop of a built server (issue #9, find
     const store = openStore(data.dir);
     a = await createOrg(store, "a", new Date());
     b = await createOrg(store, "b", new Date());
-    store.close();
+    void store.close();
     // One process: the Authorize calls below are served by the worker running the validation.
     serve = spawnServe(
       ["--data-dir", data.dir, "--grpc-port", "0", "--http-port", "0", "--workers", "1"],

@@ -232,7 +232,7 @@ describe("tessera serve --mode production", () => {
     try {
       expect(store.orgs.countOrgs()).toBe(0);
     } finally {
-      store.close();
+      void store.close();
     }
   }, 60_000);
 });

@@ -111,7 +111,7 @@ describe("resource limits: every bounded field, at its limit and one past it (gR
   });
   afterAll(async () => {
     client?.close();
-    store?.close();
+    void store?.close();
     await server?.stop();
   });
 

@@ -80,7 +80,7 @@ describe("serve --log-format pretty (TESSERA_LOG_FORMAT)", () => {
     try {
       expect(store.orgs.countOrgs()).toBe(1);
     } finally {
-      store.close();
+      void store.close();
       home.cleanup();
     }
   });

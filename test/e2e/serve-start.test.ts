@@ -60,7 +60,7 @@ describe("tessera serve: a port in use", () => {
         try {
           expect(store.orgs.countOrgs()).toBe(0);
         } finally {
-          store.close();
+          void store.close();
         }
       } finally {
         home.cleanup();

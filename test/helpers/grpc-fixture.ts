@@ -75,7 +75,7 @@ async function populate(server: TestServer, c: ReturnType<typeof grpcClients>) {
   try {
     other = await createOrg(store, "other", new Date());
   } finally {
-    store.close();
+    void store.close();
   }
   const theirs = expectOk(await c.admin.call("createAgent", { name: "theirs" }, adminHeaders(other)));
   return { agentId, token: minted.token, other, otherAgentId: theirs.agent?.id ?? "" };

@@ -83,7 +83,7 @@ export async function inMemoryTessera(now: () => Date = () => new Date()): Promi
       return { auth: createClient(AuthService, rt), admin: createClient(AdminService, rt) };
     },
     close() {
-      store.close();
+      void store.close();
       tmp.cleanup();
     },
   };

@@ -41,7 +41,7 @@ describe("backupStore with a writer committing between its steps", () => {
   });
 
   afterAll(() => {
-    store?.close();
+    void store?.close();
     tmp.cleanup();
   });
 

@@ -181,7 +181,7 @@ describe("migration 10 and bindings made before namespaces existed", () => {
           ["org_b", "spiffe", "spiffe://example.org/payments", "exact"],
         ]);
       } finally {
-        store.close();
+        void store.close();
       }
     } finally {
       tmp.cleanup();

@@ -42,10 +42,10 @@ spec:
 `;
 
 /** Fills a store through its repositories with at least one row in every table. */
-function seed(store: Store): void {
+async function seed(store: Store): Promise<void> {
   const now = 1_800_000_000;
-  const a = createOrg(store, "alpha", new Date(now * 1000)).orgId;
-  const b = createOrg(store, "beta", new Date(now * 1000)).orgId;
+  const a = (await createOrg(store, "alpha", new Date(now * 1000))).orgId;
+  const b = (await createOrg(store, "beta", new Date(now * 1000))).orgId;
   store.orgs.addScopedKey(
     {
       id: newId("key"),
@@ -79,7 +79,7 @@ function seed(store: Store): void {
   store.agents.setSuspended(a, parent, true, now + 1);
   store.agents.delete(a, agent(a, "gone"), now + 2);
   const creds = new AgentCredentialRepository(store.db);
-  creds.setSecretDigest(a, parent, secretDigest("agent-secret"));
+  creds.replaceSecret(a, parent, secretDigest("agent-secret"), { now, revokeUntil: now + 3600 });
   creds.insertKey(
     { id: "thumb-1", orgId: a, agentId: parent, alg: "EdDSA", publicJwk: '{"kty":"OKP"}' },
     now,
@@ -231,8 +231,8 @@ describe.skipIf(pgSkipReason)("migrate-store: a SQLite store into PostgreSQL", (
 
   beforeAll(async () => {
     const store = openStore(dataDir);
-    seed(store);
-    store.close();
+    await seed(store);
+    void store.close();
     sourceHash = hash(databasePath(dataDir));
     target = await createTestDatabase();
     drops.push(target.drop);

@@ -32,7 +32,7 @@ describe("a process repairs copies that drifted from the store", () => {
     ).stop;
     cleanups.push(() => {
       stop();
-      store.close();
+      void store.close();
       other.close();
       tmp.cleanup();
     });
@@ -50,6 +50,6 @@ describe("a process repairs copies that drifted from the store", () => {
     await expect
       .poll(() => t.boundIdentities.orgOf({ source: "cn", id: "svc-x" }), { timeout: 10_000 })
       .toBe(b.orgId);
-    expect(t.orgTrust.verify()).toBe(false); // in step now: nothing to repair
+    expect(await t.orgTrust.verify()).toBe(false); // in step now: nothing to repair
   });
 });

@@ -53,7 +53,7 @@ describe("a process that starts while others write misses no change", () => {
     ).stop;
     cleanups.push(() => {
       stop();
-      store.close();
+      void store.close();
       other.close();
       tmp.cleanup();
     });

@@ -47,14 +47,14 @@ const keyCount = () => (store.db.prepare("SELECT count(*) AS n FROM agent_keys")
 const pem = (k: KeyObject) => k.export({ format: "pem", type: "spki" }) as string;
 const jwkText = (k: KeyObject) => JSON.stringify(k.export({ format: "jwk" }));
 
-beforeAll(() => {
+beforeAll(async () => {
   tmp = tempDir("tessera-agent-creds-");
   store = openStore(tmp.dir);
-  orgA = createOrg(store, "a", clock.now()).orgId;
-  orgB = createOrg(store, "b", clock.now()).orgId;
+  orgA = (await createOrg(store, "a", clock.now())).orgId;
+  orgB = (await createOrg(store, "b", clock.now())).orgId;
   service = new AgentCredentialService({
     repo: new AgentCredentialRepository(store.db),
-    liveness: { apply: () => {} },
+    liveness: { apply: async () => {} },
     maxTokenTtlSeconds: 3600,
     audience: "tessera",
     clockToleranceSeconds: 10,
@@ -62,7 +62,7 @@ beforeAll(() => {
   });
 });
 afterAll(() => {
-  store.close();
+  void store.close();
   tmp.cleanup();
 });
 
@@ -113,7 +113,7 @@ describe("agent secrets", () => {
     const closed = openStore(other.dir);
     const svc = new AgentCredentialService({
       repo: new AgentCredentialRepository(closed.db),
-      liveness: { apply: () => {} },
+      liveness: { apply: async () => {} },
       maxTokenTtlSeconds: 3600,
       audience: "x",
       clockToleranceSeconds: 0,

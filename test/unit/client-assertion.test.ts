@@ -79,10 +79,10 @@ const usedCount = () =>
 beforeAll(async () => {
   tmp = tempDir("tessera-assertions-");
   store = openStore(tmp.dir);
-  const orgId = createOrg(store, "a", clock.now()).orgId;
+  const orgId = (await createOrg(store, "a", clock.now())).orgId;
   service = new AgentCredentialService({
     repo: new AgentCredentialRepository(store.db),
-    liveness: { apply: () => {} },
+    liveness: { apply: async () => {} },
     maxTokenTtlSeconds: 3600,
     audience: AUDIENCE,
     clockToleranceSeconds: TOLERANCE,
@@ -94,7 +94,7 @@ beforeAll(async () => {
   other = await register(newAgent(orgId), "EdDSA", true);
 });
 afterAll(() => {
-  store.close();
+  void store.close();
   tmp.cleanup();
 });
 beforeEach(() => {
@@ -133,7 +133,7 @@ describe("valid assertions", () => {
   });
 
   it("lets another org's agent register the same key, and each agent log in with it (finding 16)", async () => {
-    const elsewhere = newAgent(createOrg(store, "b", clock.now()).orgId);
+    const elsewhere = newAgent((await createOrg(store, "b", clock.now())).orgId);
     const publicKey = JSON.stringify(await exportJWK(ed.publicKey));
     expect((await service.registerKey(elsewhere.orgId, elsewhere.id, publicKey)).keyId).toBe(ed.kid);
     const twin: Signer = { ...ed, agent: elsewhere };

@@ -31,7 +31,7 @@ function withStore(fn: (store: Store) => Promise<void> | void) {
     try {
       await fn(store);
     } finally {
-      store.close();
+      void store.close();
       tmp.cleanup();
     }
   };

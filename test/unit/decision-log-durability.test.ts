@@ -76,7 +76,7 @@ describe("sync durability: group commit over a real SQLite file", () => {
     reader.prepare<[], { n: number }>("SELECT count(*) AS n FROM decision_batches").get()?.n ?? 0;
   afterAll(() => {
     reader.close();
-    store.close();
+    void store.close();
     tmp.cleanup();
   });
 
@@ -190,7 +190,7 @@ describe("sync durability: what a caller is told when a decision cannot be store
       await log.close();
       expect(store.decisions.overflow("noisy")).toMatchObject([{ dropped: 1, allowed: 1 }]);
     } finally {
-      store.close();
+      void store.close();
       tmp.cleanup();
     }
   });
@@ -202,7 +202,7 @@ describe("sync durability: what a caller is told when a decision cannot be store
       const settings = { decisionLog: false, decisionLogDurability: "sync" } as const;
       expect(openDecisionLog(store, settings, () => {})).toBeUndefined();
     } finally {
-      store.close();
+      void store.close();
       tmp.cleanup();
     }
   });

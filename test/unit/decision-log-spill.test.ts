@@ -81,7 +81,7 @@ describe("decision log failure mode (sink that fails, real spill file)", () => {
     const tmp = tempDir();
     const store = openStore(tmp.dir);
     cleanups.push(() => {
-      store.close();
+      void store.close();
       tmp.cleanup();
     });
     return { dir: tmp.dir, store };

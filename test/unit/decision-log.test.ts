@@ -31,7 +31,7 @@ describe("decision log", () => {
   const store: Store = openStore(tmp.dir);
   const repo = () => store.decisions;
   afterAll(() => {
-    store.close();
+    void store.close();
     tmp.cleanup();
   });
 
@@ -268,7 +268,7 @@ describe("decision log storage (segments)", () => {
       expect(store.decisions.recent("org-a", 10)).toEqual(rows.filter((r) => r.orgId === "org-a").reverse());
       expect(store.decisions.recent("org-b", 1).map((r) => r.id)).toEqual(["dec-4"]);
     } finally {
-      store.close();
+      void store.close();
       tmp.cleanup();
     }
   });
@@ -294,7 +294,7 @@ describe("decision log storage (segments)", () => {
       expect(store.decisions.recent("org-old", 10)).toEqual(old.map((r) => ({ ...r, caller: "" })).reverse());
       expect(store.db.prepare("SELECT count(*) AS n FROM decision_segments").get()).toEqual({ n: 1 });
     } finally {
-      store.close();
+      void store.close();
       tmp.cleanup();
     }
   });
@@ -334,7 +334,7 @@ describe("decision batches sent to the writer thread", () => {
       const view = store.db.prepare("SELECT subject_org FROM decision_log ORDER BY at_ms").all();
       expect(view).toEqual([{ subject_org: "org-b" }, { subject_org: "" }]);
     } finally {
-      store.close();
+      void store.close();
       tmp.cleanup();
     }
   });

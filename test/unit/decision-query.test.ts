@@ -47,7 +47,7 @@ describe("QueryDecisions over the segment store", () => {
     }
   });
   afterEach(() => {
-    store.close();
+    void store.close();
     tmp.cleanup();
   });
 

@@ -37,7 +37,7 @@ describe("decision retention", () => {
     store = openStore(tmp.dir);
   });
   afterEach(() => {
-    store.close();
+    void store.close();
     tmp.cleanup();
   });
 

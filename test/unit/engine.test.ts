@@ -118,10 +118,10 @@ describe("PolicyEngine revisions", () => {
     expect(e.revision("b")).toBe(0);
   });
 
-  it("loads every org's stored documents through a PolicySource", () => {
+  it("loads every org's stored documents through a PolicySource", async () => {
     const e = new PolicyEngine();
     const text = `apiVersion: tessera.dev/v1\nkind: Policy\nmetadata:\n  name: s\nspec:\n  rules:\n    - name: r\n      scopes: ["a:*"]\n      effect: allow\n`;
-    e.loadFrom({ loadAll: () => [{ orgId: "x", revision: 9, documents: [text] }] });
+    await e.loadFrom({ loadAll: () => [{ orgId: "x", revision: 9, documents: [text] }] });
     expect(e.decide("x", query)).toEqual({
       allow: true,
       reason: "ALLOWED_BY_RULE",

@@ -53,7 +53,7 @@ async function sign(ring: KeyRing, clock: Clock): Promise<string> {
 }
 
 const kidOf = (token: string) => decodeProtectedHeader(token).kid;
-const stateOf = (ring: KeyRing, state: string) => ring.list().filter((k) => k.state === state);
+const stateOf = async (ring: KeyRing, state: string) => (await ring.list()).filter((k) => k.state === state);
 const rows = (store: Store) =>
   store.db
     .prepare<[], { kid: string; state: string; private_jwk: string }>("SELECT * FROM signing_keys")
@@ -63,9 +63,9 @@ describe("opening the key ring", () => {
   it("creates an active and a next key, both published; only the active one signs", async () => {
     const clock = new Clock();
     const ring = await open(dataDir().store(), clock);
-    const [active] = stateOf(ring, "active");
-    const [next] = stateOf(ring, "next");
-    expect(ring.list()).toHaveLength(2);
+    const [active] = await stateOf(ring, "active");
+    const [next] = await stateOf(ring, "next");
+    expect(await ring.list()).toHaveLength(2);
     expect(active).toMatchObject({ alg: "EdDSA", createdAt: T0 });
     expect(
       ring
@@ -85,7 +85,7 @@ describe("opening the key ring", () => {
     const clock = new Clock();
     const first = await open(dir.store(), clock);
     const again = await open(dir.store(), clock);
-    expect(again.list()).toEqual(first.list());
+    expect(await again.list()).toEqual(await first.list());
   });
 
   it("two processes opening an empty database at once create one active key", async () => {
@@ -107,7 +107,7 @@ describe("rotation", () => {
     const clock = new Clock();
     const ring = await open(store, clock);
     const oldKid = ring.signingKey().kid;
-    const [next] = stateOf(ring, "next");
+    const [next] = await stateOf(ring, "next");
     const oldToken = await sign(ring, clock);
     const seq = store.changes.latest();
 
@@ -135,7 +135,7 @@ describe("rotation", () => {
     await open(store, clock);
     expect(rows(store).map((r) => r.kid)).not.toContain(oldKid);
     await ring.reload();
-    expect(ring.list().map((k) => k.kid)).not.toContain(oldKid);
+    expect((await ring.list()).map((k) => k.kid)).not.toContain(oldKid);
   });
 
   it("another process converges on reload", async () => {

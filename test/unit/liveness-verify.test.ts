@@ -42,17 +42,17 @@ describe("a process's revocation state checked against the store", () => {
     liveness = await Liveness.open(store, () => new Date(NOW * 1000), 3610);
   });
   afterEach(() => {
-    store.close();
+    void store.close();
     tmp.cleanup();
   });
 
-  it("agrees with a store it loaded from, and with changes it applied itself", () => {
-    liveness.revokeJti("j-own", NOW + 60);
-    expect(liveness.verify()).toBe(false);
+  it("agrees with a store it loaded from, and with changes it applied itself", async () => {
+    await liveness.revokeJti("j-own", NOW + 60);
+    expect(await liveness.verify()).toBe(false);
     expect(liveness.fingerprint()).toMatchObject({ revocations: 1 });
   });
 
-  it("repairs a revocation, a suspension and a deletion it never heard of", () => {
+  it("repairs a revocation, a suspension and a deletion it never heard of", async () => {
     // Written behind its back: no change-log entry reaches it.
     store.db
       .prepare("INSERT INTO revocations (kind, value, expires_at) VALUES ('jti', 'j-missed', ?)")
@@ -64,10 +64,10 @@ describe("a process's revocation state checked against the store", () => {
       .prepare("INSERT INTO agent_tombstones (id, org_id, deleted_at) VALUES ('agt_gone', ?, ?)")
       .run(orgId, NOW - 5);
     expect(reasonOf(liveness, claims("agt_b", "j-missed"))).toBe("live");
-    expect(liveness.verify()).toBe(true);
+    expect(await liveness.verify()).toBe(true);
     expect(reasonOf(liveness, claims("agt_b", "j-missed"))).toBe("TOKEN_REVOKED");
     expect(reasonOf(liveness, claims("agt_a", "j-1"))).toBe("AGENT_SUSPENDED");
     expect(reasonOf(liveness, claims("agt_gone", "j-2"))).toBe("TOKEN_REVOKED");
-    expect(liveness.verify()).toBe(false);
+    expect(await liveness.verify()).toBe(false);
   });
 });

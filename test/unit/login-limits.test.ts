@@ -61,17 +61,17 @@ beforeAll(() => {
   store = openStore(tmp.dir);
 });
 afterAll(() => {
-  store.close();
+  void store.close();
   tmp.cleanup();
 });
-beforeEach(() => {
+beforeEach(async () => {
   store.db.exec("DELETE FROM users; DELETE FROM login_failures; DELETE FROM login_throttle");
   clock = T0;
   slept = [];
   ended = [];
   users = service();
-  orgA = createOrg(store, "org-a", T0).orgId;
-  orgB = createOrg(store, "org-b", T0).orgId;
+  orgA = (await createOrg(store, "org-a", T0)).orgId;
+  orgB = (await createOrg(store, "org-b", T0)).orgId;
   scryptRuns.mockClear();
 });
 

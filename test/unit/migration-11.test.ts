@@ -12,7 +12,7 @@ beforeEach(() => {
   tmp = tempDir("tessera-migration-11-");
 });
 afterEach(() => {
-  store?.close();
+  void store?.close();
   store = undefined;
   tmp.cleanup();
 });

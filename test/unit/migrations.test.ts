@@ -18,7 +18,7 @@ describe("migrations", () => {
     try {
       expect(store.db.pragma("user_version", { simple: true })).toBe(MIGRATIONS.at(-1)?.version);
     } finally {
-      store.close();
+      void store.close();
       tmp.cleanup();
     }
   });

@@ -170,7 +170,7 @@ describe("no-dev-org and no-example-policy, over a real store", () => {
     try {
       await createOrg(store, "acme", new Date());
     } finally {
-      store.close();
+      void store.close();
     }
     expect(codes("no-dev-org", c)).toEqual([]);
     expect(codes("no-example-policy", c)).toEqual([]);
@@ -194,13 +194,17 @@ describe("no-dev-org and no-example-policy, over a real store", () => {
     try {
       const t = await buildTessera(store, { ...c, decisionLog: false });
       const copied = await createOrg(store, "acme", new Date());
-      t.policies.putTrusted(copied.orgId, EXAMPLE_POLICY.replace("name: example", "name: starter"), "s.yaml");
+      await t.policies.putTrusted(
+        copied.orgId,
+        EXAMPLE_POLICY.replace("name: example", "name: starter"),
+        "s.yaml",
+      );
       const own = await createOrg(store, "beta", new Date());
       const ownExample = EXAMPLE_POLICY.replace("governance:read", "reports:read");
-      t.policies.putTrusted(own.orgId, ownExample, "example.yaml");
+      await t.policies.putTrusted(own.orgId, ownExample, "example.yaml");
       await t.decisionLog?.close();
     } finally {
-      store.close();
+      void store.close();
     }
     expect(codes("no-dev-org", c)).toEqual([]);
     // The renamed copy is not the stored text of EXAMPLE_POLICY (its name line differs): only a
@@ -211,10 +215,14 @@ describe("no-dev-org and no-example-policy, over a real store", () => {
     const s2 = openStore(v.dataDir);
     try {
       const t = await buildTessera(s2, { ...v, decisionLog: false });
-      t.policies.putTrusted((await createOrg(s2, "acme", new Date())).orgId, EXAMPLE_POLICY, "example.yaml");
+      await t.policies.putTrusted(
+        (await createOrg(s2, "acme", new Date())).orgId,
+        EXAMPLE_POLICY,
+        "example.yaml",
+      );
       await t.decisionLog?.close();
     } finally {
-      s2.close();
+      void s2.close();
     }
     expect(codes("no-example-policy", v)).toEqual(["PROD_EXAMPLE_POLICY"]);
   });

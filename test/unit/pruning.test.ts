@@ -24,7 +24,7 @@ describe("pruning what has outlived its use", () => {
     orgId = (await createOrg(store, "o", new Date(NOW * 1000))).orgId;
   });
   afterEach(() => {
-    store.close();
+    void store.close();
     tmp.cleanup();
   });
 

@@ -115,7 +115,7 @@ describe("OrgCredentials over a real store", () => {
     creds = await OrgCredentials.open(store.orgs);
   });
   afterAll(() => {
-    store.close();
+    void store.close();
     tmp.cleanup();
   });
 
@@ -189,7 +189,7 @@ describe("OrgCredentials: the in-memory credentials come before the format check
     creds = await OrgCredentials.open(store.orgs, () => new Date(nowSec * 1000));
   });
   afterAll(() => {
-    store.close();
+    void store.close();
     tmp.cleanup();
   });
 

@@ -49,7 +49,7 @@ export async function openKit(): Promise<Kit> {
         now: clock.now,
       }),
     close() {
-      store.close();
+      void store.close();
       tmp.cleanup();
     },
   };

@@ -61,14 +61,14 @@ beforeAll(() => {
   store = openStore(tmp.dir);
 });
 afterAll(() => {
-  store.close();
+  void store.close();
   tmp.cleanup();
 });
-beforeEach(() => {
+beforeEach(async () => {
   // Fresh orgs per test; the tables are emptied so row counts mean "written by this test".
   store.db.exec("DELETE FROM users; DELETE FROM login_failures");
-  orgA = createOrg(store, "org-a", T0).orgId;
-  orgB = createOrg(store, "org-b", T0).orgId;
+  orgA = (await createOrg(store, "org-a", T0)).orgId;
+  orgB = (await createOrg(store, "org-b", T0)).orgId;
   clock = T0;
   slept = [];
   ended = [];

@@ -92,7 +92,7 @@ beforeAll(async () => {
 });
 afterAll(() => {
   for (const s of stores) {
-    s.store.close();
+    void s.store.close();
     s.cleanup();
   }
 });

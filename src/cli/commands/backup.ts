@@ -33,7 +33,19 @@ function described(err: unknown): unknown {
 /** The data directory (and master key) the server would run with, from the flags, TESSERA_* and --config. */
 async function serverSettings(o: { dataDir?: string | undefined; config?: string | undefined }) {
   const { loadConfig } = await import("../../config/config.js");
-  return loadConfig({ dataDir: o.dataDir, config: o.config });
+  const config = loadConfig({ dataDir: o.dataDir, config: o.config });
+  // These copy the embedded SQLite file; a shared PostgreSQL database has its own tools.
+  if (config.database)
+    throw new CliError(
+      {
+        code: "FailedPrecondition",
+        reason: "BACKUP_POSTGRES",
+        message:
+          "the store is a PostgreSQL database (--database / TESSERA_DATABASE_URL): back it up with pg_dump and restore with pg_restore",
+      },
+      EXIT.failed,
+    );
+  return config;
 }
 
 function pages(raw: string): number {

@@ -347,7 +347,7 @@ describe.skipIf(pgSkipReason !== undefined)("agent credentials across two replic
       (db) =>
         new AgentCredentialService({
           repo: new PgAgentCredentialRepository(db),
-          liveness: { apply: () => {} },
+          liveness: { apply: async () => {} },
           maxTokenTtlSeconds: 3600,
           audience: "tessera",
           clockToleranceSeconds: 10,

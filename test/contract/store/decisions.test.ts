@@ -5,7 +5,7 @@ import { afterEach, expect, it } from "vitest";
 import { DecisionLog } from "../../../src/audit/decision-log.js";
 import { type DecisionSink, directSink } from "../../../src/audit/decision-sink.js";
 import { FileSpill } from "../../../src/audit/decision-spill.js";
-import { openDecisionLogWith, openPgDecisionLog } from "../../../src/audit/open-decision-log.js";
+import { openDecisionLog, openDecisionLogWith } from "../../../src/audit/open-decision-log.js";
 import { pgDecisionSink } from "../../../src/audit/pg-decision-sink.js";
 import type { Async } from "../../../src/store/contract/async.js";
 import {
@@ -310,7 +310,11 @@ describeBackends("decision log over the backend's sink", (opened) => {
     const log =
       o.kind === "sqlite"
         ? openDecisionLogWith(sinkOf(o), dir, { decisionLogDurability: "sync" }, () => {})
-        : openPgDecisionLog(dir, new PgDecisionRepository(o.db), { decisionLogDurability: "sync" }, () => {});
+        : openDecisionLog(
+            { dataDir: dir, decisionSink: () => pgDecisionSink(new PgDecisionRepository(o.db)) },
+            { decisionLogDurability: "sync" },
+            () => {},
+          );
     expect(log).toBeDefined();
     await log?.record(rec("A", 1));
     await log?.close();
@@ -318,7 +322,13 @@ describeBackends("decision log over the backend's sink", (opened) => {
     const off = { decisionLog: false };
     expect(openDecisionLogWith(sinkOf(o), dir, off, () => {})).toBeUndefined();
     if (o.kind === "postgres")
-      expect(openPgDecisionLog(dir, new PgDecisionRepository(o.db), off, () => {})).toBeUndefined();
+      expect(
+        openDecisionLog(
+          { dataDir: dir, decisionSink: () => pgDecisionSink(new PgDecisionRepository(o.db)) },
+          off,
+          () => {},
+        ),
+      ).toBeUndefined();
   });
 });
 

@@ -106,12 +106,12 @@ describe.skipIf(pgSkipReason !== undefined)(
         await seed(postgres);
         const fromPg = await pgLivenessFingerprint(pg.db, NOW, NOW - TOMBSTONE_SECONDS);
         expect(fromPg).toEqual(storedLivenessFingerprint(store.db, NOW, NOW - TOMBSTONE_SECONDS));
-        const liveness = new Liveness(store, () => new Date(NOW * 1000), TOMBSTONE_SECONDS);
+        const liveness = await Liveness.open(store, () => new Date(NOW * 1000), TOMBSTONE_SECONDS);
         expect(fromPg).toEqual(liveness.fingerprint(NOW));
         expect(fromPg).toEqual(EXPECTED);
       } finally {
         await pg.drop();
-        store.close();
+        void store.close();
         rmSync(dir, { recursive: true, force: true });
       }
     });
