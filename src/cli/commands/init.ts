@@ -6,27 +6,31 @@ import { topLevel } from "../registry.js";
 export function registerInit(program: Command): void {
   topLevel(program, "init")
     .option("--data-dir <dir>", "where the SQLite database lives (TESSERA_DATA_DIR, default ./data)")
+    .option(
+      "--database <url>",
+      "the PostgreSQL database the replicas share, instead of --data-dir (TESSERA_DATABASE_URL)",
+    )
     .option("--name <name>", "the org's name", "default")
-    .action(async (o: { dataDir?: string; name: string }, cmd: Command) => {
+    .action(async (o: { dataDir?: string; database?: string; name: string }, cmd: Command) => {
       // The store and the server's config load only when init runs, not when the CLI starts.
-      const [{ loadConfig }, { createOrg }, { openStore }] = await Promise.all([
+      const [{ loadConfig }, { createOrg }, { openTesseraStore }] = await Promise.all([
         import("../../config/config.js"),
         import("../../core/bootstrap.js"),
-        import("../../store/store.js"),
+        import("../../store/open.js"),
       ]);
-      const config = loadConfig({ dataDir: o.dataDir });
-      const store = openStore(config.dataDir);
+      const config = loadConfig({ dataDir: o.dataDir, database: o.database });
+      const store = await openTesseraStore(config);
       try {
         const org = await createOrg(store, o.name, new Date());
         emit(wantsJson(cmd), org, () =>
           [
-            `Created org ${org.orgId} in ${config.dataDir}. These credentials are shown once; store them now:`,
+            `Created org ${org.orgId} in ${config.database ? "the PostgreSQL database" : config.dataDir}. These credentials are shown once; store them now:`,
             `  export TESSERA_API_KEY=${org.apiKey}`,
             `  export TESSERA_ADMIN_TOKEN=${org.adminToken}`,
           ].join("\n"),
         );
       } finally {
-        store.close();
+        await store.close();
       }
     });
 }

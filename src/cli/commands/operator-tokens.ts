@@ -1,27 +1,38 @@
 import type { Command } from "commander";
-import type { Store } from "../../store/store.js";
+import type { TesseraStore } from "../../store/contract/store.js";
 import { wantsJson } from "../common.js";
 import { emit, UsageError } from "../output.js";
 
-/** Runs `fn` on the store in the data directory (`--data-dir`, TESSERA_DATA_DIR, default ./data). */
-async function onDataDir<T>(dataDir: string | undefined, fn: (store: Store, dir: string) => T): Promise<T> {
-  // The store and the server's config are loaded only by the commands that open a data directory.
-  const [{ loadConfig }, { openStore }] = await Promise.all([
+/**
+ * Runs `fn` on the server's store: the SQLite database in the data directory (`--data-dir`,
+ * TESSERA_DATA_DIR, default ./data), or the PostgreSQL database the replicas share
+ * (`--database`, TESSERA_DATABASE_URL).
+ */
+async function onDataDir<T>(
+  o: { dataDir?: string | undefined; database?: string | undefined },
+  fn: (store: TesseraStore) => T | Promise<T>,
+): Promise<T> {
+  // The store and the server's config are loaded only by the commands that open a store.
+  const [{ loadConfig }, { openTesseraStore }] = await Promise.all([
     import("../../config/config.js"),
-    import("../../store/store.js"),
+    import("../../store/open.js"),
   ]);
-  const config = loadConfig({ dataDir });
-  const store = openStore(config.dataDir);
+  const config = loadConfig({ dataDir: o.dataDir, database: o.database });
+  const store = await openTesseraStore(config);
   try {
-    return fn(store, config.dataDir);
+    return await fn(store);
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
 const DATA_DIR = [
   "--data-dir <dir>",
   "where the SQLite database lives (TESSERA_DATA_DIR, default ./data)",
+] as const;
+const DATABASE = [
+  "--database <url>",
+  "the PostgreSQL database the replicas share, instead of --data-dir (TESSERA_DATABASE_URL)",
 ] as const;
 
 /** `operator token create|list|revoke`: on the data directory itself, never over the network. */
@@ -35,12 +46,11 @@ export function registerTokens(operator: Command): void {
     .command("create")
     .description("create an operator token; printed this once")
     .option(...DATA_DIR)
+    .option(...DATABASE)
     .option("--name <name>", "what the token is for", "operator")
-    .action(async (o: { dataDir?: string; name: string }, cmd: Command) => {
+    .action(async (o: { dataDir?: string; database?: string; name: string }, cmd: Command) => {
       const { issueOperatorToken } = await import("../../core/system.js");
-      const issued = await onDataDir(o.dataDir, (store) =>
-        issueOperatorToken(store.operators, o.name, new Date()),
-      );
+      const issued = await onDataDir(o, (store) => issueOperatorToken(store.operators, o.name, new Date()));
       emit(wantsJson(cmd), { id: issued.row.id, name: issued.row.name, operatorToken: issued.token }, () =>
         [
           `Operator token ${issued.row.id} (shown once; it is not an org credential):`,
@@ -52,8 +62,9 @@ export function registerTokens(operator: Command): void {
     .command("list")
     .description("list the operator tokens (ids, names and prefixes; never the tokens)")
     .option(...DATA_DIR)
-    .action(async (o: { dataDir?: string }, cmd: Command) => {
-      const rows = await onDataDir(o.dataDir, (store) => store.operators.tokens());
+    .option(...DATABASE)
+    .action(async (o: { dataDir?: string; database?: string }, cmd: Command) => {
+      const rows = await onDataDir(o, (store) => store.operators.tokens());
       const out = rows.map((r) => ({
         id: r.id,
         name: r.name,
@@ -73,8 +84,9 @@ export function registerTokens(operator: Command): void {
     .command("revoke <id>")
     .description("revoke an operator token: it stops working at once")
     .option(...DATA_DIR)
-    .action(async (id: string, o: { dataDir?: string }, cmd: Command) => {
-      const revoked = await onDataDir(o.dataDir, (store) =>
+    .option(...DATABASE)
+    .action(async (id: string, o: { dataDir?: string; database?: string }, cmd: Command) => {
+      const revoked = await onDataDir(o, (store) =>
         store.operators.revokeToken(id, Math.floor(Date.now() / 1000)),
       );
       if (!revoked) throw new UsageError(`no live operator token ${id}`);
