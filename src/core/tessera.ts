@@ -106,8 +106,8 @@ export async function buildTessera(
   });
   const engine = new PolicyEngine(now);
   await engine.loadFrom(store.policies);
-  // SQLite answers at once: a miss may read through, as before (see OrgCredentials.open).
-  const credentials = await OrgCredentials.open(store.orgs, now, { readThrough: store.backend === "sqlite" });
+  // A store that answers at once may be asked on a miss (see OrgCredentials.open).
+  const credentials = await OrgCredentials.open(store.orgs, now, { readThrough: store.answersAtOnce });
   const liveness = await Liveness.open(
     store,
     now,

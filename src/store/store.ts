@@ -53,6 +53,7 @@ export function openStore(dataDir: string): Store {
   const decisions = new DecisionRepository(logDb);
   return {
     backend: "sqlite",
+    answersAtOnce: true,
     dataDir,
     db,
     orgs: new OrgRepository(db),

@@ -36,6 +36,12 @@ export interface ChangeWatch {
  */
 export interface TesseraStore {
   readonly backend: Backend;
+  /**
+   * Every answer is there at once, with no I/O wait (SQLite, in this process): a lookup missing
+   * from memory may then ask the store, costing microseconds. False where asking costs a network
+   * round trip, which the hot path never makes.
+   */
+  readonly answersAtOnce: boolean;
   /** This process's own directory (decision-log spill files, the master key file): never shared. */
   readonly dataDir: string;
   readonly orgs: Async<OrgRepository>;

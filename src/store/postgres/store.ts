@@ -47,6 +47,7 @@ export async function openPgStore(url: string, dataDir: string): Promise<PgStore
   const decisions = new PgDecisionRepository(db);
   return {
     backend: "postgres",
+    answersAtOnce: false,
     dataDir,
     db,
     orgs: new PgOrgRepository(db),
