@@ -8,7 +8,6 @@ import { DEFAULT_ROLES, effectiveRoles, roleClosure } from "../domain/roles.js";
 import { type Tier, tierRank } from "../domain/tiers.js";
 import { epochSeconds } from "../domain/time.js";
 import type { AgentRecord } from "../store/agents.js";
-import type { Async } from "../store/contract/async.js";
 import { type AccessControl, bearerOf } from "./access.js";
 import type { AgentCache } from "./agent-cache.js";
 import type { CallContext } from "./context.js";
