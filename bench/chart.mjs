@@ -16,6 +16,7 @@ const GROUPS = [
   ["big", "Authorize, 10,005", "rules + 100k agents"],
   ["authn", "Authenticate", "API key"],
   ["mint", "MintToken", ""],
+  ["mintsign", "MintToken limit:", "decode + sign"],
 ];
 
 const esc = (s) => String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");

@@ -1,16 +1,22 @@
 // The "limit" target: a bare @grpc/grpc-js server that decodes Tessera's request messages
 // with protobuf-es and answers a constant response, in N node:cluster workers sharing one
 // port (as Tessera does). Nothing on this stack can be faster.
-//   node bench/limit-server.mjs PORT WORKERS
+//   node bench/limit-server.mjs PORT WORKERS [MINT_TEMPLATE]
+// With MINT_TEMPLATE (a JSON {header, claims} taken from a token Tessera minted), MintToken is
+// no constant: each call signs the claims Tessera would sign (the template's, with the request's
+// agent_id and scopes, this second's iat/nbf, exp from the request's ttl, a new jti) as a compact
+// JWS with node:crypto Ed25519, and answers the token, its id and expiry (issue #15's limit for
+// MintToken: what decoding, building the claims, signing and answering cost, nothing else).
 
 import cluster from "node:cluster";
-import { randomUUID } from "node:crypto";
+import { generateKeyPairSync, randomUUID, sign } from "node:crypto";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { AuthService, Decision } from "../dist/gen/tessera/v1/auth_service_pb.js";
 import { AuthMethod, PrincipalKind, Tier } from "../dist/gen/tessera/v1/types_pb.js";
 
-const [port, workers] = process.argv.slice(2).map(Number);
+const [port, workers] = process.argv.slice(2, 4).map(Number);
+const mintTemplate = process.argv[4] ? JSON.parse(process.argv[4]) : undefined;
 
 const CONSTANT = {
   authorize: {
@@ -55,6 +61,7 @@ function serve() {
     };
     implementation[name] = (_call, callback) => callback(null, response);
   }
+  if (mintTemplate) implementation.mintToken = signingMint(mintTemplate);
   server.addService(definition, implementation);
   server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (err) => {
     if (err) {
@@ -64,6 +71,39 @@ function serve() {
     process.send?.("ready");
   });
   process.on("SIGTERM", () => server.tryShutdown(() => process.exit(0)));
+}
+
+/** MintToken that signs: the template's claims for the request's agent and scopes, Ed25519. */
+function signingMint({ header, claims: template }) {
+  const method = AuthService.method.mintToken;
+  const { privateKey } = generateKeyPairSync("ed25519");
+  const encodedHeader = Buffer.from(JSON.stringify(header)).toString("base64url");
+  const defaultTtl = template.exp - template.iat;
+  return (call, callback) => {
+    const req = call.request;
+    const now = Math.floor(Date.now() / 1000);
+    const ttl = req.ttl ? Number(req.ttl.seconds) : defaultTtl;
+    // Spread first: every claim keeps the template's (Tessera's) position in the JSON.
+    const claims = {
+      ...template,
+      sub: req.agentId,
+      scopes: req.scopes,
+      iat: now,
+      nbf: now,
+      exp: now + ttl,
+      jti: randomUUID(),
+    };
+    const input = `${encodedHeader}.${Buffer.from(JSON.stringify(claims)).toString("base64url")}`;
+    const signature = sign(null, Buffer.from(input), privateKey).toString("base64url");
+    callback(
+      null,
+      create(method.output, {
+        token: `${input}.${signature}`,
+        tokenId: claims.jti,
+        expiresAt: { seconds: BigInt(claims.exp) },
+      }),
+    );
+  };
 }
 
 if (workers > 1 && cluster.isPrimary) {

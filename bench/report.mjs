@@ -17,6 +17,7 @@ export const CASES = {
   big: "Authorize, 10,005 rules + 100k agents",
   authn: "Authenticate, API key",
   mint: "MintToken",
+  mintsign: "MintToken, decoded and the same claims signed (node:crypto Ed25519)",
   decidemint: "Authorize with mint (token subject)",
   nolog: "Authorize, attributes, decision log off",
   sync: "Authorize, attributes, decision log sync",
@@ -35,6 +36,37 @@ export const caseLabel = (target, caseId) => TARGET_CASE[target]?.[caseId] ?? CA
 
 const find = (rows, target, caseId, mode = "throughput") =>
   rows.find((r) => r.target === target && r.caseId === caseId && r.mode === mode);
+
+/**
+ * The MintToken goal (issue #15): Tessera's MintToken against the limit that decodes the request
+ * and signs the same claims with node:crypto Ed25519 (same run, same load); and, as information,
+ * the same in server CPU per request, and against raw signing in a loop when it ran.
+ */
+export function mintRatios(rows, ed25519OpsPerSec) {
+  const rps = (t, c) => find(rows, t, c)?.reqPerSec;
+  const cpu = (t, c) => find(rows, t, c)?.cpuUsPerReq;
+  const out = [];
+  if (rps("tessera", "mint") && rps("limit", "mintsign"))
+    out.push(
+      atLeast(
+        "MintToken / limit (bare grpc-js decoding and signing the same claims with node:crypto Ed25519), req/s",
+        rps("tessera", "mint") / rps("limit", "mintsign"),
+        0.7,
+      ),
+    );
+  if (cpu("tessera", "mint") && cpu("limit", "mintsign"))
+    out.push(
+      info(
+        "server CPU per request, signing limit / MintToken (≥ 0.7 would match the goal)",
+        cpu("limit", "mintsign") / cpu("tessera", "mint"),
+      ),
+    );
+  if (ed25519OpsPerSec && rps("limit", "mintsign"))
+    out.push(
+      info("signing limit req/s / raw Ed25519 signatures/s", rps("limit", "mintsign") / ed25519OpsPerSec),
+    );
+  return out;
+}
 
 /** The overload case's goals (issue #11): what a crowd far beyond capacity may cost. */
 function overloadRatios(o) {
@@ -158,6 +190,7 @@ function ratios(d) {
     goal: `${op === ">=" ? "≥" : "≤"} ${goal}`,
     met: op === ">=" ? value >= goal : value <= goal,
   }));
+  out.push(...mintRatios(d.rows));
   // Decide and mint (issue #12): one round trip instead of Authorize then MintToken. Results
   // of runs before the case existed have no row, and no such goal.
   if (rps("tessera", "decidemint"))
@@ -232,6 +265,7 @@ function table(d) {
     "big",
     "authn",
     "mint",
+    "mintsign",
   ];
   const targets = ["limit", "cerbos", "tessera"];
   const rows = [...d.rows].sort(
@@ -384,6 +418,45 @@ export function meshSummary(d) {
     `${goals.length - missed.length}/${goals.length} mesh goals met${missed.length ? `; missed: ${missed.map((r) => r.name).join("; ")}` : ""}`,
   );
   console.log("wrote bench/results/mesh.json");
+}
+
+/**
+ * `BENCH_ONLY=mint`: MintToken and its signing limit, the table and goal on stdout, the raw
+ * figures in bench/results/mint.json. BENCHMARKS.md is left alone (its dated sections are
+ * written by hand).
+ */
+export function mintSummary(d) {
+  const list = mintRatios(d.rows, d.ed25519OpsPerSec);
+  if (d.ed25519OpsPerSec && find(d.rows, "tessera", "mint"))
+    list.push(
+      info(
+        "MintToken req/s / raw Ed25519 signatures/s",
+        find(d.rows, "tessera", "mint").reqPerSec / d.ed25519OpsPerSec,
+      ),
+    );
+  console.log(`\n${table(d)}\n\n${ratioTable(list)}\n`);
+  mkdirSync(RESULTS, { recursive: true });
+  const json = {
+    date: new Date(d.started).toISOString(),
+    command: "BENCH_ONLY=mint node bench/run.mjs",
+    seconds: Number(d.seconds.toFixed(1)),
+    machine: machine(),
+    workers: d.workers,
+    versions: { ...d.versions, node: process.version },
+    settings: d.settings,
+    rounds: d.rounds,
+    results: d.rows.map((r) => ({ ...r, case: caseLabel(r.target, r.caseId) })),
+    allRounds: d.allRounds,
+    rawEd25519OpsPerSec: d.ed25519OpsPerSec,
+    ratios: list,
+  };
+  writeFileSync(join(RESULTS, "mint.json"), `${JSON.stringify(json, null, 2)}\n`);
+  const goals = list.filter((r) => r.met !== null);
+  const missed = goals.filter((r) => !r.met);
+  console.log(
+    `${goals.length - missed.length}/${goals.length} MintToken goals met${missed.length ? `; missed: ${missed.map((r) => r.name).join("; ")}` : ""}`,
+  );
+  console.log("wrote bench/results/mint.json");
 }
 
 /** Nearest-rank percentile `q` (0–1) of `values`. */

@@ -19,7 +19,7 @@ import { httpPost } from "./http-call.mjs";
 import { OVERLOAD, overload } from "./overload.mjs";
 import { createBenchDatabase, pgSkipReason } from "./pg.mjs";
 import { childPids, cpuSeconds, killAllNow, pauseAllBut, run, stop, stopAll, waitFor } from "./proc.mjs";
-import { durabilityRatio, meshSummary, replicasSummary, report } from "./report.mjs";
+import { durabilityRatio, meshSummary, mintSummary, replicasSummary, report } from "./report.mjs";
 import { bigPolicy } from "./scenario/big-policy.mjs";
 import * as req from "./scenario/requests.mjs";
 import { cerbosBinary, cerbosVersion, startCerbos } from "./targets/cerbos.mjs";
@@ -205,6 +205,46 @@ const allowedAndMinted = (what, revision) => (r) => {
     `${what}: the token does not carry the decision id and only the decided scope`,
   );
 };
+
+/** The header and claims of a compact JWS, decoded. */
+const jwsParts = (token) => {
+  const [header, claims] = token.split(".").map((p) => Buffer.from(p, "base64url").toString("utf8"));
+  return { header: JSON.parse(header), claims: JSON.parse(claims) };
+};
+
+/**
+ * MintToken on Tessera (the org's admin pair minting for its agent) and on the signing limit
+ * (issue #15): a bare grpc-js server started here with the header and claims of a token this
+ * Tessera just minted, so that it signs the same claims, in the same order, of the same size.
+ * Each answer is checked first (the limit's: Tessera's header and claim names, the request's
+ * agent, its token id and expiry, and a token exactly as long as Tessera's).
+ */
+async function mintCases(tessera, workers) {
+  const method = AuthService.method.mintToken;
+  const admin = { "x-api-key": tessera.apiKey, "x-admin-token": tessera.adminToken };
+  const message = req.mintToken(tessera.agentId);
+  const calls = workers * 2;
+  const mint = await prepare(tessera, "mint", method, message, admin, minted("MintToken"), calls);
+  const sample = (await grpcCall(tessera.port, pathOf(method), method, message, admin)).token;
+  const template = jwsParts(sample);
+  const limit = await startLimit(workers, template);
+  const sameClaims = (r) => {
+    minted("limit (signing)")(r);
+    const got = jwsParts(r.token);
+    expect(
+      JSON.stringify(got.header) === JSON.stringify(template.header) &&
+        Object.keys(got.claims).join() === Object.keys(template.claims).join() &&
+        got.claims.sub === tessera.agentId &&
+        got.claims.scopes.join() === req.SCOPE &&
+        got.claims.jti === r.tokenId &&
+        Number(r.expiresAt?.seconds) === got.claims.exp &&
+        r.token.length === sample.length,
+      `limit (signing): its token is not Tessera's shape: ${JSON.stringify(got)} vs ${JSON.stringify(template)}`,
+    );
+  };
+  const mintSign = await prepare(limit, "mintsign", method, message, admin, sameClaims, calls);
+  return { mint, mintSign };
+}
 
 const rows = [];
 /** Keeps every round's figures; the table shows the best round of each (see best()). */
@@ -459,6 +499,53 @@ async function meshOnly() {
     allRounds: rows,
     rounds: ROUNDS,
     settings: { n: N, warmup: WARMUP, httpConnections: HTTP_CONNECTIONS },
+  });
+}
+
+/**
+ * `BENCH_ONLY=mint npm run bench` (issue #15): only MintToken on one 5-rule Tessera and its limit,
+ * a bare grpc-js server decoding the request and signing the same claims with node:crypto
+ * Ed25519; interleaved rounds, raw Ed25519 signing beside them; the table and the goal printed,
+ * the raw figures in bench/results/mint.json (BENCHMARKS.md is not rewritten).
+ * BENCH_CASES=tessera/mint measures Tessera alone; BENCH_CPU_PROF=<dir> profiles Tessera.
+ */
+async function mintOnly() {
+  const h2loadVersion = await ensureH2load();
+  const options = serveOptions();
+  const hasWorkers = options.has("--workers");
+  const workers = hasWorkers ? Number(process.env.BENCH_WORKERS ?? availableParallelism()) : 1;
+  log(`${h2loadVersion}; Tessera with ${hasWorkers ? `--workers ${workers}` : "one process"}, n=${N}`);
+  // BENCH_CPU_PROF=<dir>: every Tessera process (its workers too) writes a CPU profile there on exit.
+  const profileDir = process.env.BENCH_CPU_PROF;
+  const tessera = await startTessera({
+    instance: "small",
+    tmp,
+    workers: hasWorkers ? workers : undefined,
+    policy: SCENARIO_POLICY,
+    ready: scenarioReady(workers),
+    nodeArgs: profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : undefined,
+  });
+  const { mint, mintSign } = await mintCases(tessera, workers);
+  log("both answered a token of the same shape; measuring");
+  const only = process.env.BENCH_CASES && new Set(process.env.BENCH_CASES.split(","));
+  let ed25519 = 0;
+  for (let round = 1; round <= ROUNDS; round++) {
+    log(`throughput, round ${round} of ${ROUNDS}`);
+    for (const c of [mintSign, mint])
+      if (!only || only.has(`${c.target}/${c.caseId}`)) await throughput(c, round);
+    if (!only) ed25519 = Math.max(ed25519, await rawEd25519(workers));
+  }
+  await cleanup(); // the profiles are written as the processes exit
+  mintSummary({
+    started,
+    seconds: (Date.now() - started) / 1000,
+    workers,
+    versions: { h2load: h2loadVersion },
+    rows: best(),
+    allRounds: rows,
+    rounds: ROUNDS,
+    ed25519OpsPerSec: ed25519 || undefined,
+    settings: { n: N, warmup: WARMUP },
   });
 }
 
@@ -884,15 +971,8 @@ async function main() {
     authenticated("Authenticate"),
     calls,
   );
-  const mint = await prepare(
-    tessera,
-    "mint",
-    A.mintToken,
-    req.mintToken(tessera.agentId),
-    adminHeaders,
-    minted("MintToken"),
-    calls,
-  );
+  // MintToken, and the limit that signs the same claims (started here, from a token Tessera minted).
+  const { mint, mintSign: limitMintSign } = await mintCases(tessera, workers);
   // Decide and mint with the token alone (the agent narrowing its own token for the next hop),
   // the round trip it replaces being Authorize then MintToken.
   const decideMint = await prepare(
@@ -952,6 +1032,7 @@ async function main() {
       limitAuthn,
       authn,
       limitMint,
+      limitMintSign,
       mint,
       decideMint,
     ])
@@ -1034,6 +1115,7 @@ try {
     durability: durabilityOnly,
     overload: overloadOnly,
     mesh: meshOnly,
+    mint: mintOnly,
     ops: opsOnly,
     replicas: replicasOnly,
   };

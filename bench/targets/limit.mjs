@@ -1,12 +1,15 @@
-// Target 1, the limit: bench/limit-server.mjs with as many processes as Tessera.
+// Target 1, the limit: bench/limit-server.mjs with as many processes as Tessera. With
+// `mintTemplate` ({header, claims} of a token Tessera minted), its MintToken signs (issue #15).
 import { fileURLToPath } from "node:url";
 import { freePorts, start, waitFor } from "../proc.mjs";
 
 const SERVER = fileURLToPath(new URL("../limit-server.mjs", import.meta.url));
 
-export async function startLimit(workers) {
+export async function startLimit(workers, mintTemplate) {
   const [port] = await freePorts(1);
-  const proc = start("limit", process.execPath, [SERVER, String(port), String(workers)]);
+  const args = [SERVER, String(port), String(workers)];
+  if (mintTemplate) args.push(JSON.stringify(mintTemplate));
+  const proc = start(mintTemplate ? "limit (signing)" : "limit", process.execPath, args);
   await waitFor("the limit server to listen", () => proc.out.includes("limit listening"), {
     proc,
     timeoutMs: 20_000,

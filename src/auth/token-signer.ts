@@ -68,6 +68,11 @@ export class TokenSigner {
     nowSec: number,
     ttlSec: number,
   ): Promise<{ token: string; claims: AccessClaims }> {
+    return this.signNow(content, nowSec, ttlSec);
+  }
+
+  /** `sign` at once, without a promise (MintToken answers in the same turn). */
+  signNow(content: TokenContent, nowSec: number, ttlSec: number): { token: string; claims: AccessClaims } {
     const key = this.keys.signingKey();
     const claims: AccessClaims = {
       ...content,
@@ -81,10 +86,12 @@ export class TokenSigner {
     assertFits(input, key.alg);
     const privateKey = this.keyObject(key.privateKey as object);
     // EdDSA: the algorithm is the key's (null); ES256: JWS wants r||s, not DER.
+    // The signing input is base64url and dots (ASCII): latin1 copies it without UTF-8 encoding.
+    const data = Buffer.from(input, "latin1");
     const signature =
       key.alg === "EdDSA"
-        ? sign(null, Buffer.from(input), privateKey)
-        : sign("sha256", Buffer.from(input), { key: privateKey, dsaEncoding: "ieee-p1363" });
+        ? sign(null, data, privateKey)
+        : sign("sha256", data, { key: privateKey, dsaEncoding: "ieee-p1363" });
     return { token: `${input}.${b64url(signature)}`, claims };
   }
 }

@@ -87,9 +87,28 @@ export class AccessControl {
     return (await this.adminCaller(ctx, scope)).orgId;
   }
 
+  /**
+   * `admin` at once (no promise) when no token needs verifying: the admin pair or a scoped API
+   * key. Undefined when the call's credential is a bearer token alone (then `admin`); every
+   * refusal is the same as `admin`'s, thrown.
+   */
+  adminNow(ctx: CallContext, scope: AdminScope): string | undefined {
+    const resolved = this.resolveAdminNow(ctx, scope);
+    return resolved && this.admitted(resolved, ctx).orgId;
+  }
+
   /** `admin`, also saying which credential the caller is (for the policy history). */
   async adminCaller(ctx: CallContext, scope: AdminScope): Promise<AdminCaller> {
-    const { method, credential, adminTokenId, ...caller } = await this.resolveAdmin(ctx, scope);
+    const now = this.resolveAdminNow(ctx, scope);
+    return this.admitted(now ?? (await this.userAdmin(bearerOf(ctx) ?? "", scope)), ctx);
+  }
+
+  /** Notes a resolved admin caller for the audit trail and usage counts. */
+  private admitted(
+    resolved: AdminCaller & { method: AuthMethod; credential: string; adminTokenId?: string },
+    ctx: CallContext,
+  ): AdminCaller {
+    const { method, credential, adminTokenId, ...caller } = resolved;
     // The audit trail names this caller for every change the call makes.
     noteAuditActor({ principal: caller.actor, method });
     // Usage counts the credential (the admin pair's API key once per call), and the admin token
@@ -99,15 +118,16 @@ export class AccessControl {
     return caller;
   }
 
-  private async resolveAdmin(
+  /** The admin caller, resolved at once; undefined when a bearer token alone needs verifying. */
+  private resolveAdminNow(
     ctx: CallContext,
     scope: AdminScope,
-  ): Promise<AdminCaller & { method: AuthMethod; credential: string; adminTokenId?: string }> {
+  ): (AdminCaller & { method: AuthMethod; credential: string; adminTokenId?: string }) | undefined {
     const apiKey = ctx.header("x-api-key");
     const adminToken = ctx.header("x-admin-token");
     if (adminToken || !apiKey) {
       const bearer = bearerOf(ctx);
-      if (bearer && !adminToken) return this.userAdmin(bearer, scope);
+      if (bearer && !adminToken) return undefined;
       if (!adminToken && !apiKey) refuseOperatorAsOrg(ctx);
       const pair = this.d.credentials.adminPair(apiKey, adminToken);
       // The API key's id names the caller; the admin token's is counted beside it.

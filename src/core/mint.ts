@@ -30,8 +30,8 @@ export interface MinterDeps {
   readonly access: AccessControl;
   readonly verifier: TokenVerifier;
   readonly signer: TokenSigner;
-  /** The agents minted for, from memory after first use. */
-  readonly agents: Pick<AgentCache, "get">;
+  /** The agents minted for, from memory after first use (`cached`: at once, when held). */
+  readonly agents: Pick<AgentCache, "get"> & Partial<Pick<AgentCache, "cached">>;
   readonly now: () => Date;
 }
 
@@ -54,6 +54,19 @@ function requireGrants(g: TokenGrants | undefined): void {
     throw new TesseraError("GRANT_INVALID", "api grants are at most 4 KiB");
 }
 
+/** A minted token and the claims it carries. */
+export interface Minted {
+  readonly token: string;
+  readonly claims: AccessClaims;
+}
+
+/** The agent to mint for: refused when there is none in the org or it is suspended. */
+function usable(agent: AgentRecord | undefined): AgentRecord {
+  if (!agent) throw new TesseraError("AGENT_NOT_FOUND", "no such agent in this org");
+  if (agent.suspendedAt !== undefined) throw new TesseraError("AGENT_SUSPENDED", "the agent is suspended");
+  return agent;
+}
+
 /**
  * MintToken. An admin of the org mints for its agents; an agent (authorization: Bearer its
  * token) may only attenuate: a subset of its scopes and grants, a tier and roles no higher, an
@@ -62,7 +75,12 @@ function requireGrants(g: TokenGrants | undefined): void {
 export class Minter {
   constructor(private readonly d: MinterDeps) {}
 
-  async mint(input: MintInput, ctx: CallContext): Promise<{ token: string; claims: AccessClaims }> {
+  /**
+   * Mints, at once (no promise) for the common call: the org's admin pair (or a scoped API key)
+   * minting for an agent held in memory. A bearer token, or an agent not yet read, takes the
+   * async path; either way the checks, their order and their refusals are the same.
+   */
+  mint(input: MintInput, ctx: CallContext): Minted | Promise<Minted> {
     if (!input.agentId) throw new TesseraError("AGENT_ID_MISSING", "agent_id is required");
     requireScopePatterns(input.scopes);
     requireGrants(input.grants);
@@ -76,16 +94,32 @@ export class Minter {
       });
     }
     const bearer = bearerOf(ctx);
-    const minter =
-      bearer && !ctx.header("x-api-key") && !ctx.header("x-admin-token")
-        ? await this.d.verifier.verify(bearer)
-        : undefined;
-    if (minter && minter.kind !== "user") return this.mintAsAgent(minter, input, audience);
+    if (bearer && !ctx.header("x-api-key") && !ctx.header("x-admin-token"))
+      return this.mintWithBearer(bearer, input, audience, ctx);
+    const orgId = this.d.access.adminNow(ctx, "capabilities:manage");
+    if (orgId === undefined)
+      return this.d.access
+        .admin(ctx, "capabilities:manage")
+        .then(async (org) => this.mintAsAdmin(await this.target(org, input.agentId), input, audience));
+    const held = this.d.agents.cached?.(orgId, input.agentId);
+    if (held) return this.mintAsAdmin(usable(held), input, audience);
+    return this.target(orgId, input.agentId).then((target) => this.mintAsAdmin(target, input, audience));
+  }
+
+  /** A bearer token alone: an agent attenuating its own token, or a user session of an admin. */
+  private async mintWithBearer(bearer: string, input: MintInput, audience: string, ctx: CallContext) {
+    const minter = await this.d.verifier.verify(bearer);
+    if (minter.kind !== "user") return this.mintAsAgent(minter, input, audience);
     const orgId = await this.d.access.admin(ctx, "capabilities:manage");
-    const target = await this.target(orgId, input.agentId);
+    return this.mintAsAdmin(await this.target(orgId, input.agentId), input, audience);
+  }
+
+  /** An admin's token for `target`: its tier (or a lower one asked for), roles and tags. */
+  private mintAsAdmin(target: AgentRecord, input: MintInput, audience: string): Minted {
     if (input.tier !== undefined && tierRank(input.tier) > tierRank(target.tier)) {
       throw violated("tier", "a token may not carry a tier above its agent's");
     }
+    const { settings } = this.d;
     const ttl = input.ttlSeconds ?? Math.min(settings.defaultTokenTtlSeconds, settings.maxTokenTtlSeconds);
     return this.sign(
       target,
@@ -96,10 +130,7 @@ export class Minter {
   }
 
   private async target(orgId: string, agentId: string): Promise<AgentRecord> {
-    const agent = await this.d.agents.get(orgId, agentId);
-    if (!agent) throw new TesseraError("AGENT_NOT_FOUND", "no such agent in this org");
-    if (agent.suspendedAt !== undefined) throw new TesseraError("AGENT_SUSPENDED", "the agent is suspended");
-    return agent;
+    return usable(await this.d.agents.get(orgId, agentId));
   }
 
   /**
@@ -154,9 +185,9 @@ export class Minter {
     c: MintInput & { audience: string; tier: Tier; roles: readonly string[]; tags: readonly string[] },
     ttl: number,
     act: AccessClaims["act"],
-  ) {
+  ): Minted {
     const nowSec = epochSeconds(this.d.now());
-    return this.d.signer.sign(
+    return this.d.signer.signNow(
       {
         kind: "agent",
         aud: c.audience,

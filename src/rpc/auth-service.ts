@@ -4,15 +4,17 @@ import {
   type AuthorizeResponseSchema,
   AuthService,
   Decision as DecisionPb,
+  type MintTokenResponseSchema,
 } from "../../gen/tessera/v1/auth_service_pb.js";
 import { Tier } from "../../gen/tessera/v1/types_pb.js";
 import { bearerOf } from "../core/access.js";
 import type { DecidedWithToken } from "../core/auth.js";
 import type { SubjectInput } from "../core/authorize-subject.js";
+import type { Minted } from "../core/mint.js";
 import type { Tessera } from "../core/tessera.js";
 import type { Decision } from "../engine/types.js";
 import { credentialFromPb, grantsFromPb, introspectionToPb, tokenPairToPb } from "./auth-convert.js";
-import { encodeAuthorizeResponse } from "./authorize-encoder.js";
+import { encodeAuthorizeResponse, encodeMintTokenResponse } from "./authorize-encoder.js";
 import { durationSeconds, principalToPb, resourceFromPb, secondsToTimestamp, tierFromPb } from "./convert.js";
 import { bindService, type ServiceBinding } from "./handlers.js";
 import { type Serving, serverStatusHandler } from "./server-status.js";
@@ -60,6 +62,11 @@ function mintedDecisionToPb(d: DecidedWithToken): MessageInitShape<typeof Author
   return d.token === undefined || d.expiresAt === undefined
     ? pb
     : { ...pb, token: d.token, expiresAt: secondsToTimestamp(d.expiresAt) };
+}
+
+/** MintToken's answer: the token, its expiry and its id. */
+function mintedToPb({ token, claims }: Minted): MessageInitShape<typeof MintTokenResponseSchema> {
+  return { token, expiresAt: secondsToTimestamp(claims.exp), tokenId: claims.jti };
 }
 
 /** tessera.v1.AuthService: wire ⇄ domain mapping only. `serving` is the transport's health. */
@@ -117,8 +124,9 @@ export function authService(t: Tessera, serving: Serving = () => true): ServiceB
         return { results: results.map(decisionToPb) };
       },
 
-      async mintToken(req, ctx) {
-        const { token, claims } = await t.minter.mint(
+      // Not async: the admin pair minting for an agent held in memory is answered at once.
+      mintToken(req, ctx) {
+        const minted = t.minter.mint(
           {
             agentId: req.agentId,
             scopes: req.scopes,
@@ -129,7 +137,7 @@ export function authService(t: Tessera, serving: Serving = () => true): ServiceB
           },
           ctx,
         );
-        return { token, expiresAt: secondsToTimestamp(claims.exp), tokenId: claims.jti };
+        return minted instanceof Promise ? minted.then(mintedToPb) : mintedToPb(minted);
       },
 
       getJwks() {
@@ -162,6 +170,6 @@ export function authService(t: Tessera, serving: Serving = () => true): ServiceB
 
       getServerStatus: serverStatusHandler(t, serving),
     },
-    { authorize: encodeAuthorizeResponse },
+    { authorize: encodeAuthorizeResponse, mintToken: encodeMintTokenResponse },
   );
 }

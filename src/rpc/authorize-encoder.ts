@@ -1,8 +1,9 @@
 import { create, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
-import { AuthorizeResponseSchema } from "../../gen/tessera/v1/auth_service_pb.js";
+import { AuthorizeResponseSchema, MintTokenResponseSchema } from "../../gen/tessera/v1/auth_service_pb.js";
 import { asBuffer } from "./handlers.js";
 
 type AuthorizeResponseInit = MessageInitShape<typeof AuthorizeResponseSchema>;
+type MintTokenResponseInit = MessageInitShape<typeof MintTokenResponseSchema>;
 
 function varintSize(n: number): number {
   let size = 1;
@@ -37,7 +38,7 @@ function writeStringField(buf: Buffer, pos: number, tag: number, s: string, byte
 const MAX_SAFE_SECONDS = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** An expiry the hand encoder writes: none, or whole non-negative seconds in the safe range. */
-function plainExpiry(t: AuthorizeResponseInit["expiresAt"]): boolean {
+function plainExpiry(t: AuthorizeResponseInit["expiresAt"] | MintTokenResponseInit["expiresAt"]): boolean {
   if (t === undefined) return true;
   if ((t.nanos ?? 0) !== 0 || ("$unknown" in t && t.$unknown !== undefined)) return false;
   const sec = t.seconds ?? 0n;
@@ -105,5 +106,35 @@ export function encodeAuthorizeResponse(m: AuthorizeResponseInit): Buffer {
       writeVarint(buf, pos, expSec);
     }
   }
+  return buf;
+}
+
+/**
+ * MintTokenResponse to protobuf bytes, by hand (MintToken's answer, issue #15): the token (1),
+ * its whole-second expiry (2) and its id (3). Unknown fields or a fractional or out-of-range
+ * expiry go to protobuf-es. test/unit/authorize-encoder.test.ts checks it byte for byte.
+ */
+export function encodeMintTokenResponse(m: MintTokenResponseInit): Buffer {
+  if (!plainExpiry(m.expiresAt) || ("$unknown" in m && m.$unknown !== undefined)) {
+    return asBuffer(toBinary(MintTokenResponseSchema, create(MintTokenResponseSchema, m)));
+  }
+  const token = m.token ?? "";
+  const id = m.tokenId ?? "";
+  const tokenBytes = Buffer.byteLength(token, "utf8");
+  const idBytes = Buffer.byteLength(id, "utf8");
+  const expSec = m.expiresAt === undefined ? -1 : Number(m.expiresAt.seconds ?? 0n);
+  const expInner = expSec > 0 ? 1 + varintSize(expSec) : 0;
+  const size = stringFieldSize(tokenBytes) + (expSec >= 0 ? 2 + expInner : 0) + stringFieldSize(idBytes);
+  const buf = Buffer.allocUnsafe(size);
+  let pos = writeStringField(buf, 0, 0x0a, token, tokenBytes); // field 1, length-delimited
+  if (expSec >= 0) {
+    buf[pos++] = 0x12; // field 2, length-delimited (a Timestamp)
+    buf[pos++] = expInner; // under 128: a one-byte length
+    if (expSec > 0) {
+      buf[pos++] = 0x08; // Timestamp.seconds, varint
+      pos = writeVarint(buf, pos, expSec);
+    }
+  }
+  writeStringField(buf, pos, 0x1a, id, idBytes); // field 3
   return buf;
 }

@@ -80,6 +80,20 @@ describe("AgentCache", () => {
     expect((await cache.get("org_a", "agt_1"))?.tier).toBe("privileged");
   });
 
+  it("cached: the held agent at once, for its own org only; nothing when not held or dropped", async () => {
+    const rows = new Map([["agt_1", agent("agt_1")]]);
+    const s = fakeStore(rows);
+    const cache = new AgentCache(s.repo as never);
+    expect(cache.cached("org_a", "agt_1")).toBeUndefined(); // never read: the store answers (get)
+    await cache.get("org_a", "agt_1");
+    expect(cache.cached("org_a", "agt_1")?.id).toBe("agt_1");
+    expect(cache.cached("org_b", "agt_1")).toBeUndefined();
+    cache.forget("agt_1");
+    expect(cache.cached("org_a", "agt_1")).toBeUndefined();
+    expect(s.reads()).toBe(1);
+    expect(cache.stats()).toMatchObject({ hits: 1, misses: 1, size: 0 });
+  });
+
   it("holds at most its bound, dropping the least recently used", async () => {
     const rows = new Map(["a", "b", "c"].map((id) => [id, agent(id)]));
     const s = fakeStore(rows);

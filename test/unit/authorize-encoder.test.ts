@@ -6,9 +6,10 @@ import {
   type AuthorizeResponse,
   AuthorizeResponseSchema,
   Decision,
+  MintTokenResponseSchema,
   RuleTraceSchema,
 } from "../../gen/tessera/v1/auth_service_pb.js";
-import { encodeAuthorizeResponse } from "../../src/rpc/authorize-encoder.js";
+import { encodeAuthorizeResponse, encodeMintTokenResponse } from "../../src/rpc/authorize-encoder.js";
 
 type Init = MessageInitShape<typeof AuthorizeResponseSchema>;
 
@@ -258,5 +259,76 @@ describe("encodeAuthorizeResponse falls back to protobuf-es, with the same bytes
   ])("decodes a revision of %s back exactly", (_name, revision) => {
     const bytes = expectSameBytes({ ...base, policyRevision: revision });
     expect(fromBinary(AuthorizeResponseSchema, bytes).policyRevision).toBe(revision);
+  });
+});
+
+type MintInit = MessageInitShape<typeof MintTokenResponseSchema>;
+
+/** MintTokenResponse: the hand encoder against protobuf-es, as hex. */
+function expectSameMintBytes(m: MintInit): Buffer {
+  const got = encodeMintTokenResponse(m);
+  expect(Buffer.isBuffer(got)).toBe(true);
+  const want = Buffer.from(toBinary(MintTokenResponseSchema, create(MintTokenResponseSchema, m)));
+  expect(got.toString("hex")).toBe(want.toString("hex"));
+  return got;
+}
+
+const secondsArb = fc.oneof(
+  fc.constantFrom(0n, 1n, 127n, 128n, 1_700_000_600n, 4_102_444_800n, MAX_SAFE),
+  fc.bigInt({ min: 0n, max: MAX_SAFE }),
+);
+
+const mintInitArb: fc.Arbitrary<MintInit> = fc.record(
+  {
+    token: textArb,
+    tokenId: textArb,
+    expiresAt: fc.oneof(
+      fc.constant(undefined),
+      secondsArb.map((seconds) => ({ seconds })),
+      secondsArb.map((seconds) => create(TimestampSchema, { seconds })),
+    ),
+  },
+  { requiredKeys: [] },
+);
+
+describe("encodeMintTokenResponse matches protobuf-es byte for byte", () => {
+  it("for any token, id and whole-second expiry (property)", () => {
+    fc.assert(
+      fc.property(mintInitArb, (init) => {
+        const bytes = expectSameMintBytes(init);
+        const back = fromBinary(MintTokenResponseSchema, bytes);
+        expect(back.token).toBe(utf8(init.token ?? ""));
+        expect(back.tokenId).toBe(utf8(init.tokenId ?? ""));
+        expect(back.expiresAt?.seconds).toBe(init.expiresAt?.seconds ?? undefined);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("for a minted answer: a token of about 500 bytes, its expiry and its id", () => {
+    const token = `${"h".repeat(60)}.${"c".repeat(380)}.${"s".repeat(86)}`;
+    const bytes = expectSameMintBytes({
+      token,
+      expiresAt: create(TimestampSchema, { seconds: 1_700_000_600n }),
+      tokenId: "6a1f3c1e-0000-4000-8000-000000000001",
+    });
+    expect(fromBinary(MintTokenResponseSchema, bytes).token).toBe(token);
+  });
+
+  it("for the empty response, and an expiry of 0 (written, empty)", () => {
+    expect(expectSameMintBytes({})).toHaveLength(0);
+    expect(expectSameMintBytes({ expiresAt: { seconds: 0n } }).toString("hex")).toBe("1200");
+  });
+
+  it("falls back to protobuf-es for nanos, a negative expiry or unknown fields, with the same bytes", () => {
+    expectSameMintBytes({ token: "t", expiresAt: { seconds: 5n, nanos: 1 } });
+    expectSameMintBytes({ token: "t", expiresAt: { seconds: -1n } });
+    const known = Buffer.from(
+      toBinary(MintTokenResponseSchema, create(MintTokenResponseSchema, { token: "t" })),
+    );
+    const message = fromBinary(MintTokenResponseSchema, Buffer.concat([known, Buffer.from([0x78, 0x2a])]));
+    expect(encodeMintTokenResponse(message).toString("hex")).toBe(
+      Buffer.from(toBinary(MintTokenResponseSchema, message)).toString("hex"),
+    );
   });
 });
