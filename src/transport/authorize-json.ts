@@ -1,7 +1,6 @@
 import type * as http from "node:http";
 import type * as http2 from "node:http2";
-import { create, type DescMessage, type MessageShape, toJsonString } from "@bufbuild/protobuf";
-import { StructSchema } from "@bufbuild/protobuf/wkt";
+import { create, type DescMessage, toJsonString } from "@bufbuild/protobuf";
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import { codeToHttpStatus, errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
 import {
@@ -38,16 +37,16 @@ const ATTRS = new Set(["id", "tier", "roles"]);
 const RESOURCE = new Set(["kind", "id", "attr"]);
 const str = (v: unknown) => v === undefined || typeof v === "string";
 
-/** A Struct of string values only; undefined when it is anything else. */
-function stringStruct(v: unknown): MessageShape<typeof StructSchema> | undefined {
+/** A Struct of string values only, as protobuf-es holds a Struct (a JSON object); undefined when it is anything else. */
+function stringStruct(v: unknown): Record<string, string> | undefined {
   if (!isObject(v)) return undefined;
-  const fields: Record<string, { kind: { case: "stringValue"; value: string } }> = {};
+  const fields: Record<string, string> = {};
   for (const key of Object.keys(v)) {
     const value = v[key];
     if (typeof value !== "string" || key === "__proto__") return undefined;
-    fields[key] = { kind: { case: "stringValue", value } };
+    fields[key] = value;
   }
-  return create(StructSchema, { fields });
+  return fields;
 }
 
 /**
