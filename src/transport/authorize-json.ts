@@ -105,11 +105,12 @@ function headerOf(req: NodeRequest) {
 
 /**
  * Whether a request may take the direct path, from its headers alone: a Connect unary JSON POST
- * to Authorize with a declared length within the limit, and nothing the direct path would have
+ * to Authorize over HTTP/1.x with a declared length within the limit, and nothing the direct path would have
  * to interpret (compression either way, a deadline, a query string, another protocol version).
  */
 export function directCandidate(req: NodeRequest, maxBytes: number): number | undefined {
-  if (req.method !== "POST" || req.url !== AUTHORIZE_PATH) return undefined;
+  // HTTP/1.x only: the plaintext port, where the tests compare both paths (HTTP/2 over TLS stays on the router).
+  if (req.httpVersionMajor !== 1 || req.method !== "POST" || req.url !== AUTHORIZE_PATH) return undefined;
   const h = req.headers;
   if (h["content-type"] !== "application/json") return undefined;
   if (h["content-encoding"] !== undefined || h["accept-encoding"] !== undefined) return undefined;
