@@ -112,6 +112,8 @@ export function createHttpServer(opts: HttpOptions): http.Server | http2.Http2Se
       chunks.push(c);
       size += c.length;
     });
+    // A client gone mid-body: nothing to answer (the socket is closed), nothing to throw.
+    req.on("error", () => {});
     req.on("end", () => {
       const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
       const request = size === length ? decodeAuthorizeJson(body) : undefined;

@@ -135,6 +135,27 @@ describe("Authorize Connect JSON: the direct path answers as the router does", (
     });
   }
 
+  it("a client gone mid-body leaves the server answering", async () => {
+    await new Promise<void>((resolve) => {
+      const req = http.request({
+        host: "127.0.0.1",
+        port: server.httpPort,
+        path: AUTHORIZE,
+        method: "POST",
+        headers: { "content-type": "application/json", "content-length": "100", ...key },
+      });
+      req.on("error", () => resolve());
+      req.write('{"scope":');
+      setTimeout(() => {
+        req.destroy();
+        resolve();
+      }, 50);
+    });
+    const r = await both(server.httpPort, attrs(), key);
+    expect(r.took).toBe(true);
+    expect(r.direct).toEqual(r.router);
+  });
+
   it("any request of the known shape: the same answer (property)", async () => {
     const text = fc.string({ maxLength: 12 });
     const tier = fc.constantFrom(
