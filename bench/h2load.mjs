@@ -104,7 +104,8 @@ export function logPercentiles(path) {
 }
 
 /**
- * Runs h2load against one gRPC method (or, with `target.h1`, one plain HTTP/1.1 POST endpoint)
+ * Runs h2load against one gRPC method (or, with `target.h1`, one plain HTTP/1.1 POST endpoint;
+ * with `target.plain` and no `h1`, one plain POST endpoint over h2c)
  * and checks every request came back 200 with a body of the expected size (a gRPC error has no
  * message, a DENY a different one). Options: n, c, m, rps (per connection), logFile,
  * expectBytes (the framed response size), timeoutMs. Over HTTP/1.1, -m is h2load's pipelining
@@ -113,7 +114,8 @@ export function logPercentiles(path) {
 export async function h2load(target, { n, c, m, rps, logFile, timeoutMs = 120_000 }) {
   const args = ["-n", String(n), "-c", String(c), "-m", String(m), "-t", "1", "-d", target.body];
   if (target.h1) args.push("--h1");
-  else args.push("-H", "content-type: application/grpc", "-H", "te: trailers");
+  // A plain HTTP case over h2c (prior knowledge) brings its own headers; gRPC needs these.
+  else if (!target.plain) args.push("-H", "content-type: application/grpc", "-H", "te: trailers");
   for (const [k, v] of Object.entries(target.headers ?? {})) args.push("-H", `${k}: ${v}`);
   if (rps) args.push(`--rps=${rps}`);
   if (logFile) {

@@ -25,11 +25,19 @@ export const CASES = {
   limited: "Authorize, attributes, every key rate-limited (never hit)",
   extauthz: "ext_authz Check, token in the checked request, routed",
   authzen: "AuthZEN /access/v1/evaluation (HTTP/1.1 JSON)",
+  json: "Authorize, Connect JSON on the HTTP port (HTTP/1.1)",
+  "json-h2c": "Authorize, Connect JSON on the HTTP port (h2c)",
 };
 const TARGET_CASE = {
   cerbos: {
     attrs: "CheckResources, the same question",
     authzen: "its own AuthZEN /access/v1/evaluation, the same body",
+    json: "REST /api/check/resources, the same question (HTTP/1.1)",
+    "json-h2c": "REST /api/check/resources, the same question (h2c)",
+  },
+  limit: {
+    json: "bare connect-node, constant Authorize, Connect JSON (HTTP/1.1)",
+    "json-h2c": "bare connect-node, constant Authorize, Connect JSON (h2c)",
   },
 };
 export const caseLabel = (target, caseId) => TARGET_CASE[target]?.[caseId] ?? CASES[caseId];
@@ -418,6 +426,78 @@ export function meshSummary(d) {
     `${goals.length - missed.length}/${goals.length} mesh goals met${missed.length ? `; missed: ${missed.map((r) => r.name).join("; ")}` : ""}`,
   );
   console.log("wrote bench/results/mesh.json");
+}
+
+/**
+ * The JSON path's goals (issue #15), per protocol where both sides ran: Tessera's Connect JSON
+ * Authorize against Cerbos's REST check and against bare connect-node (the HTTP port's limit).
+ */
+export function jsonRatios(rows) {
+  const out = [];
+  for (const [caseId, proto] of [
+    ["json", "HTTP/1.1"],
+    ["json-h2c", "h2c"],
+  ]) {
+    const rps = (t) => find(rows, t, caseId)?.reqPerSec;
+    const cpu = (t) => find(rows, t, caseId)?.cpuUsPerReq;
+    if (!rps("tessera")) continue;
+    if (rps("cerbos"))
+      out.push(
+        atLeast(
+          `Connect JSON Authorize / Cerbos REST check, req/s (${proto})`,
+          rps("tessera") / rps("cerbos"),
+          1.5,
+        ),
+      );
+    if (rps("limit"))
+      out.push(
+        atLeast(
+          `Connect JSON Authorize / bare connect-node, req/s (${proto})`,
+          rps("tessera") / rps("limit"),
+          0.85,
+        ),
+      );
+    if (cpu("tessera") && cpu("cerbos"))
+      out.push(
+        info(`server CPU per request, Cerbos REST / Tessera JSON (${proto})`, cpu("cerbos") / cpu("tessera")),
+      );
+    if (cpu("tessera") && cpu("limit"))
+      out.push(
+        info(
+          `server CPU per request, bare connect-node / Tessera JSON (${proto})`,
+          cpu("limit") / cpu("tessera"),
+        ),
+      );
+  }
+  return out;
+}
+
+/** `BENCH_ONLY=json`: the table, the goals, bench/results/json.json. */
+export function jsonSummary(d) {
+  const list = jsonRatios(d.rows);
+  console.log(`\n${table(d)}\n\n${ratioTable(list)}\n`);
+  mkdirSync(RESULTS, { recursive: true });
+  const json = {
+    date: new Date(d.started).toISOString(),
+    command: "BENCH_ONLY=json node bench/run.mjs",
+    seconds: Number(d.seconds.toFixed(1)),
+    machine: machine(),
+    workers: d.workers,
+    versions: { ...d.versions, node: process.version },
+    settings: d.settings,
+    rounds: d.rounds,
+    h2c: d.h2c,
+    results: d.rows.map((r) => ({ ...r, case: caseLabel(r.target, r.caseId) })),
+    allRounds: d.allRounds,
+    ratios: list,
+  };
+  writeFileSync(join(RESULTS, "json.json"), `${JSON.stringify(json, null, 2)}\n`);
+  const goals = list.filter((r) => r.met !== null);
+  const missed = goals.filter((r) => !r.met);
+  console.log(
+    `${goals.length - missed.length}/${goals.length} JSON-path goals met${missed.length ? `; missed: ${missed.map((r) => r.name).join("; ")}` : ""}`,
+  );
+  console.log("wrote bench/results/json.json");
 }
 
 /**

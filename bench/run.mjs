@@ -6,12 +6,13 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "nod
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create, toBinary, toJsonString } from "@bufbuild/protobuf";
 import { Effect } from "@cerbos/api/cerbos/effect/v1/effect_pb";
+import { CheckResourcesRequestSchema } from "@cerbos/api/cerbos/request/v1/request_pb";
 import { CerbosService } from "@cerbos/api/cerbos/svc/v1/svc_pb";
 import { Authorization } from "../dist/gen/envoy/service/auth/v3/external_auth_pb.js";
 import { AdminService } from "../dist/gen/tessera/v1/admin_service_pb.js";
-import { AuthService, Decision } from "../dist/gen/tessera/v1/auth_service_pb.js";
+import { AuthorizeRequestSchema, AuthService, Decision } from "../dist/gen/tessera/v1/auth_service_pb.js";
 import { AuthMethod, Tier } from "../dist/gen/tessera/v1/types_pb.js";
 import { framedSize, grpcCall, grpcClient, pathOf } from "./grpc-call.mjs";
 import { ensureH2load, h2load, writeBody, writeGrpcBody } from "./h2load.mjs";
@@ -19,11 +20,11 @@ import { httpPost } from "./http-call.mjs";
 import { OVERLOAD, overload } from "./overload.mjs";
 import { createBenchDatabase, pgSkipReason } from "./pg.mjs";
 import { childPids, cpuSeconds, killAllNow, pauseAllBut, run, stop, stopAll, waitFor } from "./proc.mjs";
-import { durabilityRatio, meshSummary, mintSummary, replicasSummary, report } from "./report.mjs";
+import { durabilityRatio, jsonSummary, meshSummary, mintSummary, replicasSummary, report } from "./report.mjs";
 import { bigPolicy } from "./scenario/big-policy.mjs";
 import * as req from "./scenario/requests.mjs";
 import { cerbosBinary, cerbosVersion, startCerbos } from "./targets/cerbos.mjs";
-import { startLimit } from "./targets/limit.mjs";
+import { startConnectLimit, startLimit } from "./targets/limit.mjs";
 import { decisionLogOff, decisionLogSync, serveOptions, startTessera } from "./targets/tessera.mjs";
 
 const HERE = fileURLToPath(new URL(".", import.meta.url));
@@ -313,7 +314,11 @@ async function alone(c, fn) {
 
 async function throughput(c, round) {
   const load = c.load ?? { c: 4, m: 32 };
-  const extra = c.h1 ? { load: `--h1 -c ${load.c} -m ${load.m}` } : {};
+  const extra = c.h1
+    ? { load: `--h1 -c ${load.c} -m ${load.m}` }
+    : c.plain
+      ? { load: `h2c -c ${load.c} -m ${load.m}` }
+      : {};
   return alone(c, async () => {
     await h2load(c, { n: WARMUP, ...load, timeoutMs: 60_000 });
     // The server's CPU time over the measurement: per request, it barely moves with other load.
@@ -499,6 +504,142 @@ async function meshOnly() {
     allRounds: rows,
     rounds: ROUNDS,
     settings: { n: N, warmup: WARMUP, httpConnections: HTTP_CONNECTIONS },
+  });
+}
+
+const AUTHORIZE_PATH = pathOf(AuthService.method.authorize);
+// The h2c cases: as many streams in flight as the HTTP/1.1 cases, over 4 connections.
+const H2C_LOAD = { c: 4, m: Math.max(1, Math.round(HTTP_CONNECTIONS / 4)) };
+
+/** Connect JSON Authorize answered ALLOW by the scenario's rule (decision as its enum name). */
+const connectJsonAllowed = (what, revision) => (r) => {
+  expect(r.status === 200, `${what}: HTTP ${r.status} ${r.text}`);
+  expect(
+    r.json?.decision === "DECISION_ALLOW" && r.json.rule === "scenario/propose",
+    `${what}: expected DECISION_ALLOW by scenario/propose, got ${r.text}`,
+  );
+  if (revision)
+    expect(Number(r.json.policyRevision) === revision, `${what}: revision ${r.json.policyRevision}`);
+};
+/** Cerbos's REST check answered EFFECT_ALLOW for the scenario's action. */
+const cerbosRestAllowed = (r) =>
+  expect(
+    r.status === 200 && r.json?.results?.[0]?.actions?.[req.CERBOS_ACTION] === "EFFECT_ALLOW",
+    `Cerbos REST: HTTP ${r.status} ${r.text}`,
+  );
+
+/**
+ * The same plain HTTP case over h2c (prior knowledge), when the port speaks it: one h2load
+ * request decides (a port that is HTTP/1.1 only fails it). Undefined when it does not.
+ */
+async function h2cVariant(c) {
+  const h2c = {
+    ...c,
+    caseId: `${c.caseId}-h2c`,
+    label: `${c.label} h2c`,
+    h1: false,
+    plain: true,
+    load: H2C_LOAD,
+  };
+  try {
+    await h2load(h2c, { n: 1, c: 1, m: 1, timeoutMs: 10_000 });
+    return h2c;
+  } catch {
+    log(`${c.label}: the port does not serve h2c (prior knowledge); no h2c case`);
+    return undefined;
+  }
+}
+
+/**
+ * `BENCH_ONLY=json npm run bench` (issue #15): Authorize over Connect JSON on Tessera's HTTP
+ * port, the same question to Cerbos's REST /api/check/resources, and the HTTP port's limit, a
+ * bare connect-node server answering a constant Authorize; HTTP/1.1 keep-alive (--h1) and h2c
+ * where the port serves it; interleaved rounds; the raw figures in bench/results/json.json.
+ */
+async function jsonOnly() {
+  const h2loadVersion = await ensureH2load();
+  cerbosBinary();
+  const options = serveOptions();
+  const hasWorkers = options.has("--workers");
+  const workers = hasWorkers ? Number(process.env.BENCH_WORKERS ?? availableParallelism()) : 1;
+  log(
+    `${h2loadVersion}; Tessera and bare connect-node with ${hasWorkers ? `${workers} workers` : "one process"}, n=${N}; --h1 -c ${HTTP_CONNECTIONS} -m 1, h2c -c ${H2C_LOAD.c} -m ${H2C_LOAD.m}`,
+  );
+  const cerbos = await startCerbos(tmp, cerbosReady);
+  const limit = await startConnectLimit(workers);
+  // BENCH_CPU_PROF=<dir>: every Tessera process (its workers too) writes a CPU profile there on exit.
+  const profileDir = process.env.BENCH_CPU_PROF;
+  const tessera = await startTessera({
+    instance: "small",
+    tmp,
+    workers: hasWorkers ? workers : undefined,
+    policy: SCENARIO_POLICY,
+    ready: scenarioReady(workers),
+    nodeArgs: profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : undefined,
+  });
+  const calls = workers * 2;
+  const json = { "content-type": "application/json" };
+  const body = toJsonString(AuthorizeRequestSchema, req.authorizeAttributes());
+  const tesseraJson = await prepareHttp(
+    tessera,
+    "json",
+    tessera.httpPort,
+    AUTHORIZE_PATH,
+    body,
+    { ...json, "x-api-key": tessera.apiKey },
+    connectJsonAllowed("Tessera Connect JSON", tessera.revision),
+    calls,
+  );
+  const limitJson = await prepareHttp(
+    limit,
+    "json",
+    limit.port,
+    AUTHORIZE_PATH,
+    body,
+    { ...json, "x-api-key": tessera.apiKey },
+    connectJsonAllowed("bare connect-node"),
+    calls,
+  );
+  const cerbosBody = toJsonString(CheckResourcesRequestSchema, req.cerbosCheck());
+  const cerbosRest = await waitFor(
+    "Cerbos's REST check",
+    () =>
+      prepareHttp(
+        cerbos,
+        "json",
+        cerbos.httpPort,
+        "/api/check/resources",
+        cerbosBody,
+        json,
+        cerbosRestAllowed,
+        2,
+      ),
+    { proc: cerbos.proc, timeoutMs: 10_000, intervalMs: 200 },
+  );
+  const h1Cases = [cerbosRest, limitJson, tesseraJson];
+  const h2cCases = [];
+  for (const c of h1Cases) {
+    const h2c = await h2cVariant(c);
+    if (h2c) h2cCases.push(h2c);
+  }
+  // BENCH_CASES=tessera/json,…: measure only these (e.g. to profile one case alone).
+  const only = process.env.BENCH_CASES && new Set(process.env.BENCH_CASES.split(","));
+  log("every target answered as expected (DECISION_ALLOW / EFFECT_ALLOW); measuring");
+  for (let round = 1; round <= ROUNDS; round++) {
+    log(`throughput, round ${round} of ${ROUNDS}`);
+    for (const c of [...h1Cases, ...h2cCases])
+      if (!only || only.has(`${c.target}/${c.caseId}`)) await throughput(c, round);
+  }
+  jsonSummary({
+    started,
+    seconds: (Date.now() - started) / 1000,
+    workers,
+    versions: { h2load: h2loadVersion, cerbos: await cerbosVersion() },
+    rows: best(),
+    allRounds: rows,
+    rounds: ROUNDS,
+    settings: { n: N, warmup: WARMUP, httpConnections: HTTP_CONNECTIONS, h2c: H2C_LOAD },
+    h2c: h2cCases.map((c) => c.target),
   });
 }
 
@@ -1118,6 +1259,7 @@ try {
     mint: mintOnly,
     ops: opsOnly,
     replicas: replicasOnly,
+    json: jsonOnly,
   };
   const only = process.env.BENCH_ONLY;
   if (only && !(only in onlyCases))

@@ -16,3 +16,20 @@ export async function startLimit(workers, mintTemplate) {
   });
   return { name: "limit", port, proc };
 }
+
+const CONNECT_SERVER = fileURLToPath(new URL("../connect-limit-server.mjs", import.meta.url));
+
+/** The HTTP port's limit (issue #15): bare connect-node on node:http, as many processes as Tessera. */
+export async function startConnectLimit(workers) {
+  const [port] = await freePorts(1);
+  const proc = start("connect-limit", process.execPath, [CONNECT_SERVER, String(port), String(workers)]);
+  await waitFor(
+    "the connect-node limit server to listen",
+    () => proc.out.includes("connect limit listening"),
+    {
+      proc,
+      timeoutMs: 20_000,
+    },
+  );
+  return { name: "limit", port, httpPort: port, proc };
+}

@@ -2,7 +2,7 @@ import type * as http from "node:http";
 import type * as http2 from "node:http2";
 import { type DescMethod, fromBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, type ConnectRouter, createConnectRouter } from "@connectrpc/connect";
-import { readAllBytes, type UniversalServerRequest } from "@connectrpc/connect/protocol";
+import { createAsyncIterable, readAllBytes, type UniversalServerRequest } from "@connectrpc/connect/protocol";
 import { parseContentType } from "@connectrpc/connect/protocol-connect";
 import {
   compressionBrotli,
@@ -32,7 +32,9 @@ export interface ConnectHandlerOptions {
  * (gRPC-Web+json) is decoded strictly too, in the library's words. Binary is untouched.
  * Unknown paths are answered 404.
  */
-export function connectHandler(opts: ConnectHandlerOptions): (req: NodeRequest, res: NodeResponse) => void {
+export function connectHandler(
+  opts: ConnectHandlerOptions,
+): (req: NodeRequest, res: NodeResponse, body?: Uint8Array) => void {
   const router = createConnectRouter({
     readMaxBytes: opts.maxMessageBytes,
     acceptCompression: COMPRESSIONS,
@@ -40,14 +42,16 @@ export function connectHandler(opts: ConnectHandlerOptions): (req: NodeRequest, 
   });
   opts.routes(router);
   const paths = new Map(router.handlers.map((h) => [h.requestPath, h]));
-  return (req, res) => {
+  // With `body`: the request's body, already read (by the direct path, which declined it).
+  return (req, res, body) => {
     const handler = paths.get((req.url ?? "").split("?", 1)[0] ?? "");
     if (!handler) {
       res.writeHead(404);
       res.end();
       return;
     }
-    const uReq = universalRequestFromNodeRequest(req, res, undefined, requestContextValues(req));
+    let uReq = universalRequestFromNodeRequest(req, res, undefined, requestContextValues(req));
+    if (body) uReq = { ...uReq, body: createAsyncIterable([body]) };
     handler(strictJson(uReq, handler.method, opts.maxMessageBytes))
       .then((uRes) => universalResponseToNodeResponse(uRes, res))
       .catch((err: unknown) => {

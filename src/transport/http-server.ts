@@ -1,8 +1,11 @@
 import * as http from "node:http";
 import * as http2 from "node:http2";
+import { AuthService } from "../../gen/tessera/v1/auth_service_pb.js";
 import type { CallMeter } from "../observe/call-meter.js";
 import type { PlainHandler } from "../rpc/authzen.js";
+import { reportInternal } from "../rpc/errors.js";
 import type { ServiceBinding } from "../rpc/handlers.js";
+import { type ConnectImpl, decodeAuthorizeJson, directCandidate, serveDirect } from "./authorize-json.js";
 import { addConnectService } from "./connect-adapter.js";
 import { connectHandler } from "./connect-node.js";
 import { corsPolicy } from "./cors.js";
@@ -36,9 +39,17 @@ export interface HttpOptions {
         readonly forBrowsers?: ((path: string) => boolean) | undefined;
       }
     | undefined;
+  /**
+   * Authorize's Connect JSON of the usual shape served by a direct path (authorize-json.ts)
+   * rather than the Connect router, with the same answers; false: always the router.
+   */
+  readonly directJson?: boolean | undefined;
   /** Browser origins allowed to call (CORS, see cors.ts); none (the default): no CORS headers. */
   readonly corsOrigins?: readonly string[] | undefined;
 }
+
+type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
+type NodeResponse = http.ServerResponse | http2.Http2ServerResponse;
 
 type NodeHandler = (
   req: http.IncomingMessage | http2.Http2ServerRequest,
@@ -81,12 +92,35 @@ function serveMetrics(
  * endpoints. Built, not started: the caller listens.
  */
 export function createHttpServer(opts: HttpOptions): http.Server | http2.Http2SecureServer {
+  let authorizeImpl: ConnectImpl | undefined;
   const connect = connectHandler({
     routes: (router) => {
-      for (const b of opts.bindings) addConnectService(router, b, opts.meter);
+      for (const b of opts.bindings) {
+        const impls = addConnectService(router, b, opts.meter);
+        if (b.service.typeName === AuthService.typeName && opts.directJson !== false)
+          authorizeImpl = impls[AuthService.method.authorize.localName];
+      }
     },
     maxMessageBytes: opts.maxMessageBytes,
   });
+  const authorizeOutput = AuthService.method.authorize.output;
+  /** Authorize's Connect JSON of the usual shape, decoded by hand; anything else to Connect. */
+  const direct = (req: NodeRequest, res: NodeResponse, impl: ConnectImpl, length: number) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (c: Buffer) => {
+      chunks.push(c);
+      size += c.length;
+    });
+    // A client gone mid-body: nothing to answer (the socket is closed), nothing to throw.
+    req.on("error", () => {});
+    req.on("end", () => {
+      const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
+      const request = size === length ? decodeAuthorizeJson(body) : undefined;
+      if (!request) return connect(req, res, body);
+      serveDirect(impl, authorizeOutput, request, req, res).catch(reportInternal);
+    });
+  };
   const cors = corsPolicy(opts.corsOrigins ?? []);
   // The paths browsers call: every Connect method, the JWKS and the plain ones meant for them.
   const connectPaths = new Set(
@@ -116,6 +150,8 @@ export function createHttpServer(opts: HttpOptions): http.Server | http2.Http2Se
         tally,
       });
     }
+    const length = authorizeImpl && directCandidate(req, opts.maxMessageBytes);
+    if (authorizeImpl && length) return direct(req, res, authorizeImpl, length);
     connect(req, res);
   };
   const limits = opts.limits ?? DEFAULT_LIMITS;
