@@ -20,7 +20,14 @@ import { httpPost } from "./http-call.mjs";
 import { OVERLOAD, overload } from "./overload.mjs";
 import { createBenchDatabase, pgSkipReason } from "./pg.mjs";
 import { childPids, cpuSeconds, killAllNow, pauseAllBut, run, stop, stopAll, waitFor } from "./proc.mjs";
-import { durabilityRatio, jsonSummary, meshSummary, mintSummary, replicasSummary, report } from "./report.mjs";
+import {
+  durabilityRatio,
+  jsonSummary,
+  meshSummary,
+  mintSummary,
+  replicasSummary,
+  report,
+} from "./report.mjs";
 import { bigPolicy } from "./scenario/big-policy.mjs";
 import * as req from "./scenario/requests.mjs";
 import { cerbosBinary, cerbosVersion, startCerbos } from "./targets/cerbos.mjs";

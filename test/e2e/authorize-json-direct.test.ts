@@ -135,6 +135,42 @@ describe("Authorize Connect JSON: the direct path answers as the router does", (
     });
   }
 
+  it("hands conditions the same resource attributes and principal as the router (ALLOW and DENY)", async () => {
+    await server.tessera.policies.put(
+      server.org.orgId,
+      `apiVersion: tessera.dev/v1
+kind: Policy
+metadata:
+  name: attrs
+spec:
+  rules:
+    - name: staging-only
+      scopes: ["deploy:run"]
+      resources: ["tool"]
+      effect: allow
+      condition: 'resource.attr.env == "staging" && principal.id == "agent_abc123" && "operator" in principal.roles'
+`,
+    );
+    const ask = (env: string, id = "agent_abc123") =>
+      JSON.stringify({
+        attributes: { id, tier: "TIER_VERIFIED", roles: ["operator"] },
+        scope: "deploy:run",
+        resource: { kind: "tool", id: "t1", attr: { env } },
+      });
+    const decisions: string[] = [];
+    for (const [env, id] of [
+      ["staging", "agent_abc123"],
+      ["prod", "agent_abc123"],
+      ["staging", "agent_other"],
+    ] as const) {
+      const r = await both(server.httpPort, ask(env, id), key);
+      expect(r.took).toBe(true);
+      expect(r.direct).toEqual(r.router);
+      decisions.push((JSON.parse(r.direct.body) as { decision: string }).decision);
+    }
+    expect(decisions).toEqual(["DECISION_ALLOW", "DECISION_DENY", "DECISION_DENY"]);
+  });
+
   it("a client gone mid-body leaves the server answering", async () => {
     await new Promise<void>((resolve) => {
       const req = http.request({
