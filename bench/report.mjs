@@ -399,16 +399,16 @@ export function updateMarkdown(text, path = join(ROOT, "BENCHMARKS.md")) {
 }
 
 /**
- * `BENCH_ONLY=mesh`: the mesh cases' table and goals on stdout, their raw figures in
- * bench/results/mesh.json. BENCHMARKS.md is left alone (its dated sections are written by hand).
+ * One `BENCH_ONLY=<group>` run's ending: the ratios on stdout after `tables`, the raw figures
+ * (with `extra` fields) in bench/results/<group>.json, and how many goals were met. BENCHMARKS.md
+ * is left alone (its dated sections are written by hand).
  */
-export function meshSummary(d) {
-  const list = meshRatios(d.rows);
-  console.log(`\n${table(d)}\n\n${ratioTable(list)}\n`);
+function groupSummary(d, group, label, list, extra = {}, tables = table(d)) {
+  console.log(`\n${tables}\n\n${ratioTable(list)}\n`);
   mkdirSync(RESULTS, { recursive: true });
   const json = {
     date: new Date(d.started).toISOString(),
-    command: "BENCH_ONLY=mesh node bench/run.mjs",
+    command: `BENCH_ONLY=${group} node bench/run.mjs`,
     seconds: Number(d.seconds.toFixed(1)),
     machine: machine(),
     workers: d.workers,
@@ -417,15 +417,24 @@ export function meshSummary(d) {
     rounds: d.rounds,
     results: d.rows.map((r) => ({ ...r, case: caseLabel(r.target, r.caseId) })),
     allRounds: d.allRounds,
+    ...extra,
     ratios: list,
   };
-  writeFileSync(join(RESULTS, "mesh.json"), `${JSON.stringify(json, null, 2)}\n`);
+  writeFileSync(join(RESULTS, `${group}.json`), `${JSON.stringify(json, null, 2)}\n`);
   const goals = list.filter((r) => r.met !== null);
   const missed = goals.filter((r) => !r.met);
   console.log(
-    `${goals.length - missed.length}/${goals.length} mesh goals met${missed.length ? `; missed: ${missed.map((r) => r.name).join("; ")}` : ""}`,
+    `${goals.length - missed.length}/${goals.length} ${label} goals met${missed.length ? `; missed: ${missed.map((r) => r.name).join("; ")}` : ""}`,
   );
-  console.log("wrote bench/results/mesh.json");
+  console.log(`wrote bench/results/${group}.json`);
+}
+
+/**
+ * `BENCH_ONLY=mesh`: the mesh cases' table and goals on stdout, their raw figures in
+ * bench/results/mesh.json. BENCHMARKS.md is left alone (its dated sections are written by hand).
+ */
+export function meshSummary(d) {
+  groupSummary(d, "mesh", "mesh", meshRatios(d.rows));
 }
 
 /**
@@ -474,30 +483,7 @@ export function jsonRatios(rows) {
 
 /** `BENCH_ONLY=json`: the table, the goals, bench/results/json.json. */
 export function jsonSummary(d) {
-  const list = jsonRatios(d.rows);
-  console.log(`\n${table(d)}\n\n${ratioTable(list)}\n`);
-  mkdirSync(RESULTS, { recursive: true });
-  const json = {
-    date: new Date(d.started).toISOString(),
-    command: "BENCH_ONLY=json node bench/run.mjs",
-    seconds: Number(d.seconds.toFixed(1)),
-    machine: machine(),
-    workers: d.workers,
-    versions: { ...d.versions, node: process.version },
-    settings: d.settings,
-    rounds: d.rounds,
-    h2c: d.h2c,
-    results: d.rows.map((r) => ({ ...r, case: caseLabel(r.target, r.caseId) })),
-    allRounds: d.allRounds,
-    ratios: list,
-  };
-  writeFileSync(join(RESULTS, "json.json"), `${JSON.stringify(json, null, 2)}\n`);
-  const goals = list.filter((r) => r.met !== null);
-  const missed = goals.filter((r) => !r.met);
-  console.log(
-    `${goals.length - missed.length}/${goals.length} JSON-path goals met${missed.length ? `; missed: ${missed.map((r) => r.name).join("; ")}` : ""}`,
-  );
-  console.log("wrote bench/results/json.json");
+  groupSummary(d, "json", "JSON-path", jsonRatios(d.rows), { h2c: d.h2c });
 }
 
 /**
@@ -514,29 +500,7 @@ export function mintSummary(d) {
         find(d.rows, "tessera", "mint").reqPerSec / d.ed25519OpsPerSec,
       ),
     );
-  console.log(`\n${table(d)}\n\n${ratioTable(list)}\n`);
-  mkdirSync(RESULTS, { recursive: true });
-  const json = {
-    date: new Date(d.started).toISOString(),
-    command: "BENCH_ONLY=mint node bench/run.mjs",
-    seconds: Number(d.seconds.toFixed(1)),
-    machine: machine(),
-    workers: d.workers,
-    versions: { ...d.versions, node: process.version },
-    settings: d.settings,
-    rounds: d.rounds,
-    results: d.rows.map((r) => ({ ...r, case: caseLabel(r.target, r.caseId) })),
-    allRounds: d.allRounds,
-    rawEd25519OpsPerSec: d.ed25519OpsPerSec,
-    ratios: list,
-  };
-  writeFileSync(join(RESULTS, "mint.json"), `${JSON.stringify(json, null, 2)}\n`);
-  const goals = list.filter((r) => r.met !== null);
-  const missed = goals.filter((r) => !r.met);
-  console.log(
-    `${goals.length - missed.length}/${goals.length} MintToken goals met${missed.length ? `; missed: ${missed.map((r) => r.name).join("; ")}` : ""}`,
-  );
-  console.log("wrote bench/results/mint.json");
+  groupSummary(d, "mint", "MintToken", list, { rawEd25519OpsPerSec: d.ed25519OpsPerSec });
 }
 
 /** Nearest-rank percentile `q` (0–1) of `values`. */
@@ -634,30 +598,15 @@ function convergenceTable(conv) {
 export function replicasSummary(d) {
   const conv = d.convergence?.length ? convergenceStats(d.convergence) : undefined;
   const list = replicaRatios(d.rows, conv);
-  console.log(`\n${table(d)}\n\n${conv ? `${convergenceTable(conv)}\n\n` : ""}${ratioTable(list)}\n`);
-  mkdirSync(RESULTS, { recursive: true });
-  const json = {
-    date: new Date(d.started).toISOString(),
-    command: "BENCH_ONLY=replicas node bench/run.mjs",
-    seconds: Number(d.seconds.toFixed(1)),
-    machine: machine(),
-    workers: d.workers,
-    versions: { ...d.versions, node: process.version },
-    settings: d.settings,
-    rounds: d.rounds,
-    results: d.rows.map((r) => ({ ...r, case: caseLabel(r.target, r.caseId) })),
-    allRounds: d.allRounds,
-    convergence: conv,
-    convergenceSamples: d.convergence,
-    ratios: list,
-  };
-  writeFileSync(join(RESULTS, "replicas.json"), `${JSON.stringify(json, null, 2)}\n`);
-  const goals = list.filter((r) => r.met !== null);
-  const missed = goals.filter((r) => !r.met);
-  console.log(
-    `${goals.length - missed.length}/${goals.length} replicas goals met${missed.length ? `; missed: ${missed.map((r) => r.name).join("; ")}` : ""}`,
+  const tables = `${table(d)}${conv ? `\n\n${convergenceTable(conv)}` : ""}`;
+  groupSummary(
+    d,
+    "replicas",
+    "replicas",
+    list,
+    { convergence: conv, convergenceSamples: d.convergence },
+    tables,
   );
-  console.log("wrote bench/results/replicas.json");
 }
 
 export function report(d) {
