@@ -6,3 +6,20 @@ export function databaseUrlFromEnv(env: NodeJS.ProcessEnv = process.env): string
   const url = env.TESSERA_DATABASE_URL?.trim();
   return url ? url : undefined;
 }
+
+/** True when `url` names a PostgreSQL database (`postgres://` or `postgresql://`). */
+export function isPostgresUrl(url: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(url);
+}
+
+/** `url` with its password (in the userinfo or a `password` parameter) masked, for printing. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    if (u.searchParams.has("password")) u.searchParams.set("password", "***");
+    return u.toString();
+  } catch {
+    return "(the PostgreSQL URL, unparsable)";
+  }
+}

@@ -1,3 +1,4 @@
+import { redactUrl } from "./database-url.js";
 import { formatDuration, parseDuration } from "./duration.js";
 
 /** A value as a flag, an environment variable or a YAML file gives it. */
@@ -54,7 +55,7 @@ export const databaseUrl: ValueType<string> = {
     }
     return raw.trim();
   },
-  show: (v) => v.replace(/\/\/([^:@/]+):[^@/]*@/, "//$1:***@"),
+  show: redactUrl,
 };
 
 export const port: ValueType<number> = {

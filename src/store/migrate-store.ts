@@ -1,6 +1,7 @@
 import { statSync } from "node:fs";
 import Database from "better-sqlite3";
 import type pg from "pg";
+import { redactUrl } from "../config/database-url.js";
 import { databasePath } from "./db.js";
 import { copyTable, sqliteCounts } from "./migrate-store-copy.js";
 import { MigrateStoreError } from "./migrate-store-error.js";
@@ -50,18 +51,6 @@ export interface MigrateStoreOptions {
 
 /** The newest SQLite schema this build knows: the only one it copies from. */
 export const LATEST_SQLITE_VERSION = MIGRATIONS.at(-1)?.version ?? 0;
-
-/** `url` with its password (in the userinfo or a `password` parameter) masked, for printing. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = "***";
-    if (u.searchParams.has("password")) u.searchParams.set("password", "***");
-    return u.toString();
-  } catch {
-    return "(the PostgreSQL URL, unparsable)";
-  }
-}
 
 /** The secrets in `url`, as written and decoded, to scrub from any message. */
 function secretsOf(url: string): string[] {

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
+import { redactUrl } from "../../src/config/database-url.js";
 import { migratePg } from "../../src/store/postgres/migrate.js";
 import { PgDb } from "../../src/store/postgres/pg-db.js";
 
@@ -17,7 +18,7 @@ async function probe(): Promise<string | undefined> {
     await client.query("SELECT 1");
     return undefined;
   } catch (err) {
-    return `no PostgreSQL at ${redact(PG_ADMIN_URL)} (${(err as Error).message}); set TESSERA_TEST_DATABASE_URL`;
+    return `no PostgreSQL at ${redactUrl(PG_ADMIN_URL)} (${(err as Error).message}); set TESSERA_TEST_DATABASE_URL`;
   } finally {
     await client.end().catch(() => {});
   }
@@ -29,10 +30,6 @@ async function probe(): Promise<string | undefined> {
  */
 export const pgSkipReason: string | undefined = await probe();
 if (pgSkipReason && process.env.TESSERA_TEST_REQUIRE_POSTGRES) throw new Error(pgSkipReason);
-
-function redact(url: string): string {
-  return url.replace(/\/\/([^:@/]+):[^@/]*@/, "//$1:***@");
-}
 
 function withDatabase(url: string, name: string): string {
   const u = new URL(url);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { sqliteSource } from "../../src/cli/commands/migrate-store.js";
 import { UsageError } from "../../src/cli/output.js";
-import { redactUrl } from "../../src/store/migrate-store.js";
+import { redactUrl } from "../../src/config/database-url.js";
 
 describe("migrate-store's --from", () => {
   it.each([

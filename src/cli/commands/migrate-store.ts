@@ -42,8 +42,7 @@ export function sqliteSource(from: string): string {
 
 /** The PostgreSQL URL from --to or TESSERA_DATABASE_URL; never echoed (it may hold a password). */
 async function targetUrl(to: string | undefined): Promise<string> {
-  const { databaseUrlFromEnv } = await import("../../config/database-url.js");
-  const { isPostgresUrl } = await import("../../store/postgres/pg-db.js");
+  const { databaseUrlFromEnv, isPostgresUrl } = await import("../../config/database-url.js");
   const url = to ?? databaseUrlFromEnv();
   if (!url) throw new UsageError("name the PostgreSQL database: --to postgres://… or TESSERA_DATABASE_URL");
   if (!isPostgresUrl(url))

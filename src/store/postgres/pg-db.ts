@@ -160,8 +160,3 @@ export class PgDb implements Sql {
     await this.pool.end();
   }
 }
-
-/** True when `url` names a PostgreSQL database (`postgres://` or `postgresql://`). */
-export function isPostgresUrl(url: string): boolean {
-  return /^postgres(ql)?:\/\//i.test(url);
-}
