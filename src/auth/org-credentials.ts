@@ -64,11 +64,6 @@ export class OrgCredentials {
     for (const l of this.listeners) l();
   }
 
-  /** The same as reload: kept as the name the change feed and the writers use. */
-  invalidate(): Promise<void> {
-    return this.reload();
-  }
-
   /** Every live API key's own rate limit, by `api_key:ID` (what RateLimits keys its buckets by). */
   keyRateLimits(): Map<string, { rps: number; burst: number }> {
     const limits = new Map<string, { rps: number; burst: number }>();
@@ -78,7 +73,7 @@ export class OrgCredentials {
   }
 
   /** Told after every reload (what else derives from credentials rereads it: rate limits). */
-  onInvalidate(listener: () => void): void {
+  onReload(listener: () => void): void {
     this.listeners.push(listener);
   }
 

@@ -78,7 +78,7 @@ export function startSync(store: TesseraStore, targets: SyncTargets, opts: SyncO
       // A change this process made is already in force; recompile only when the store differs.
       await refreshPolicy(store.policies, targets.engine, c.orgId);
     } else if (c.kind === "credential") {
-      await targets.credentials.invalidate();
+      await targets.credentials.reload();
     } else if (c.kind === "identity") {
       await targets.identities?.reload();
     }

@@ -195,7 +195,7 @@ export async function buildTessera(
   const minter = new Minter({ settings, access, verifier, signer, agents: agentCache, now });
   const apiKeys = new ApiKeyService({ orgs: store.orgs, credentials, now });
   const rateLimits = new RateLimits(rateLimitDefaults(settings), () => credentials.keyRateLimits());
-  credentials.onInvalidate(() => rateLimits.reload());
+  credentials.onReload(() => rateLimits.reload());
   const evaluations = new Evaluations({
     auth,
     access,

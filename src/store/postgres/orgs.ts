@@ -186,15 +186,6 @@ export class PgOrgRepository {
     });
   }
 
-  /** Every live API key with its own rate limit, by credential id as callers are named (`api_key:ID`). */
-  async keyRateLimits(): Promise<Map<string, { rps: number; burst: number }>> {
-    const rows = await this.db.query<{ id: string; rps: number; burst: number }>(
-      `SELECT id, rate_limit_rps AS rps, rate_limit_burst AS burst FROM org_credentials
-       WHERE kind = 'api_key' AND revoked_at IS NULL AND rate_limit_rps IS NOT NULL AND rate_limit_burst IS NOT NULL`,
-    );
-    return new Map(rows.map((r) => [`api_key:${r.id}`, { rps: r.rps, burst: r.burst }]));
-  }
-
   /**
    * Sets (or with undefined clears) an API key's own rate limit; records a credential change.
    * False when the org has no such live key.
