@@ -23,7 +23,6 @@ import { UserRepository } from "./users.js";
 
 /** The embedded store: every repository over one SQLite file, answering synchronously. */
 export interface Store extends TesseraStore {
-  readonly backend: "sqlite";
   readonly db: Db;
   readonly orgs: OrgRepository;
   readonly orgTrust: OrgTrustRepository;
@@ -52,7 +51,6 @@ export function openStore(dataDir: string): Store {
   const logDb = openLogConnection(dataDir);
   const decisions = new DecisionRepository(logDb);
   return {
-    backend: "sqlite",
     answersAtOnce: true,
     dataDir,
     db,

@@ -20,10 +20,7 @@ import type { SigningKeyRepository } from "../signing-keys.js";
 import type { UserRepository } from "../users.js";
 import type { Async, Awaitable } from "./async.js";
 
-/** Which database a store runs on. */
-export type Backend = "sqlite" | "postgres";
-
-/** What the store says about its own connection, for readiness. */
+/** A running watch for other processes' changes (see `watchChanges`). */
 export interface ChangeWatch {
   /** Stops watching. */
   stop(): void;
@@ -35,7 +32,6 @@ export interface ChangeWatch {
  * provide it; only src/store/open.ts knows which it built.
  */
 export interface TesseraStore {
-  readonly backend: Backend;
   /**
    * Every answer is there at once, with no I/O wait (SQLite, in this process): a lookup missing
    * from memory may then ask the store, costing microseconds. False where asking costs a network

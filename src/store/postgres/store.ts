@@ -26,7 +26,6 @@ import { PgUserRepository } from "./users.js";
 
 /** The PostgreSQL store, as every replica opens it. */
 export interface PgStore extends TesseraStore {
-  readonly backend: "postgres";
   readonly db: PgDb;
 }
 
@@ -46,7 +45,6 @@ export async function openPgStore(url: string, dataDir: string): Promise<PgStore
   }
   const decisions = new PgDecisionRepository(db);
   return {
-    backend: "postgres",
     answersAtOnce: false,
     dataDir,
     db,
