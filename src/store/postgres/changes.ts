@@ -17,12 +17,14 @@ export async function recordChange(
   orgId: string | null,
   ref: string | null = null,
 ) {
+  // One round trip: count, insert, and queue the notification.
   await sql.query(
-    `WITH next AS (UPDATE change_seq SET seq = seq + 1 RETURNING seq)
-     INSERT INTO changes (seq, kind, org_id, ref, at) SELECT seq, $1, $2, $3, $4 FROM next`,
-    [kind, orgId, ref, Math.floor(Date.now() / 1000)],
+    `WITH next AS (UPDATE change_seq SET seq = seq + 1 RETURNING seq),
+          added AS (INSERT INTO changes (seq, kind, org_id, ref, at)
+                    SELECT seq, $1, $2, $3, $4 FROM next RETURNING seq)
+     SELECT pg_notify($5, '') FROM added`,
+    [kind, orgId, ref, Math.floor(Date.now() / 1000), CHANGE_CHANNEL],
   );
-  await sql.query("SELECT pg_notify($1, '')", [CHANGE_CHANNEL]);
 }
 
 /** Records one admin change inside the caller's transaction (see the SQLite AdminAuditLog). */
