@@ -52,10 +52,14 @@ export interface SyncHandle {
   stalenessMs(): number;
 }
 
-/** Ticks between two comparisons of every compiled policy revision with the store (about a second at 25 ms). */
-const POLICY_CHECK_TICKS = 40;
-/** Ticks between two comparisons of the revocation and suspension state with the store (about 5 s). */
-const LIVENESS_CHECK_TICKS = 200;
+/**
+ * How often each periodic job runs, whatever wakes the loop (timer or notification): comparing
+ * every compiled policy revision with the store, comparing the revocation and suspension state
+ * (and the other verifiable copies) with it, and pruning the change log.
+ */
+const POLICY_CHECK_MS = 1000;
+const LIVENESS_CHECK_MS = 5000;
+const PRUNE_CHANGES_MS = 60_000;
 
 /**
  * Keeps this process's in-memory state (compiled policies, credentials, …) in step with changes
@@ -68,7 +72,15 @@ export function startSync(store: TesseraStore, targets: SyncTargets, opts: SyncO
   let seen = opts.from;
   let running = false;
   let again = false;
-  let ticks = 0;
+  const started = Date.now();
+  const lastRun = { policies: started, liveness: started, prune: started };
+  /** True (and noted) when `job` last ran at least `everyMs` ago. */
+  const due = (job: keyof typeof lastRun, everyMs: number): boolean => {
+    const now = Date.now();
+    if (now - lastRun[job] < everyMs) return false;
+    lastRun[job] = now;
+    return true;
+  };
   let lastRead = Date.now();
   let fresh = true;
   let lastReported = 0;
@@ -105,10 +117,10 @@ export function startSync(store: TesseraStore, targets: SyncTargets, opts: SyncO
         lastRead = Date.now();
         lastReported = 0;
       } while (again);
-      if (++ticks % POLICY_CHECK_TICKS === 0) await verifyPolicies(store.policies, targets.engine);
-      if (ticks % LIVENESS_CHECK_TICKS === 0)
+      if (due("policies", POLICY_CHECK_MS)) await verifyPolicies(store.policies, targets.engine);
+      if (due("liveness", LIVENESS_CHECK_MS))
         for (const v of [targets.liveness, ...(targets.verifiable ?? [])]) await v?.verify();
-      if (ticks % 2400 === 0) await store.changes.prune(3600); // about once a minute at 25 ms
+      if (due("prune", PRUNE_CHANGES_MS)) await store.changes.prune(3600);
     } catch (err) {
       // A database that is down fails every tick: say so once, then every half minute.
       const now = Date.now();
