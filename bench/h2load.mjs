@@ -1,8 +1,9 @@
 // h2load as a gRPC load generator: install it when missing, write request bodies, run it,
 // and read its report (and its per-request log for percentiles) strictly.
 import { spawnSync } from "node:child_process";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { readLatencyLog } from "./latency.mjs";
 import { runOk } from "./proc.mjs";
 
 /** Installs nghttp2-client when h2load is not on PATH; returns h2load's version line. */
@@ -87,20 +88,13 @@ export function parseReport(text) {
   };
 }
 
-/** Latency percentiles (µs) from h2load's --log-file (start µs, status, duration µs per line). */
+/**
+ * Latency record (µs) of h2load's --log-file (start µs, status, duration µs per line): count,
+ * bad (not 200), minUs, meanUs, maxUs, p50Us, p90Us, p99Us, p999Us, p9999Us (nearest rank over
+ * every latency) and the HdrHistogram-style distribution; see latency.mjs. Throws on a bad line.
+ */
 export function logPercentiles(path) {
-  const lat = [];
-  let bad = 0;
-  for (const line of readFileSync(path, "utf8").split("\n")) {
-    if (!line) continue;
-    const [, status, us] = line.split("\t");
-    if (status !== "200") bad++;
-    lat.push(Number(us));
-  }
-  lat.sort((a, b) => a - b);
-  const q = (p) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))];
-  const mean = lat.reduce((a, b) => a + b, 0) / lat.length;
-  return { count: lat.length, bad, p50Us: q(0.5), p99Us: q(0.99), meanUs: mean, maxUs: lat[lat.length - 1] };
+  return readLatencyLog(path);
 }
 
 /**
