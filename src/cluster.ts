@@ -8,6 +8,7 @@ import type { Logger } from "./log.js";
 import { bootstrapDevOrg, readTlsOrRefuse } from "./main.js";
 import { clusterMetricsText } from "./observe/metrics.js";
 import { openTesseraStore } from "./store/open.js";
+import type { ConnectionDispatcher } from "./transport/connection-dispatch.js";
 import type { HealthReport } from "./transport/health-port.js";
 
 /**
@@ -113,12 +114,15 @@ export function runPrimary(
   config: Config,
   log: Logger,
   events: PrimaryEvents,
+  grpc: ConnectionDispatcher,
   health = new WorkerHealth(),
 ): void {
-  // Workers accept connections themselves (the kernel hands each to one of them). With the
-  // default round-robin the primary accepts and passes each connection on: one passed to a
-  // worker that has just died is neither served nor closed, and its client hangs until its own
-  // deadline. Here a dead worker's connections are reset at once, and new ones go to the living.
+  // The HTTP port: workers accept connections themselves (the kernel hands each to one of them).
+  // With the cluster module's round robin the primary accepts and passes each connection on: one
+  // passed to a worker that has just died is neither served nor closed, and its client hangs
+  // until its own deadline. Here a dead worker's connections are reset at once, and new ones go
+  // to the living. The gRPC port, whose few long-lived connections must be spread evenly, is
+  // dealt by `grpc` (transport/connection-dispatch.ts).
   cluster.schedulingPolicy = cluster.SCHED_NONE;
   preferPrimary(log);
   let stopping = false;
@@ -134,6 +138,7 @@ export function runPrimary(
   const quota = new QuotaBuckets();
   const stopAll = (): void => {
     stopping = true;
+    grpc.close();
     for (const w of Object.values(cluster.workers ?? {})) w?.process.kill("SIGTERM");
     setTimeout(() => process.exit(1), 15_000).unref();
   };
@@ -165,18 +170,20 @@ export function runPrimary(
       if (m?.type === "metrics") return answerMetrics(w, m.id);
       if (m?.type !== "listening") return;
       started.add(w);
+      grpc.add(w);
       health.heard(w.id, true);
       ready++;
       replacementFailures = 0;
       if (ready === config.workers) {
         everServed = true;
-        events.onListening({ grpcPort: m.grpcPort, httpPort: m.httpPort });
+        events.onListening({ grpcPort: grpc.port, httpPort: m.httpPort });
       }
     });
     return w;
   };
   cluster.on("exit", (worker, code, signal) => {
     health.gone(worker.id);
+    grpc.remove(worker);
     if (stopping) {
       if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(failed ? 1 : 0);
       return;

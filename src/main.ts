@@ -10,7 +10,7 @@ import type { CallObserver } from "./rpc/request-log.js";
 import type { TesseraStore } from "./store/contract/store.js";
 import { openTesseraStore } from "./store/open.js";
 import { closeHttpServer } from "./transport/http-server.js";
-import { listenBoth } from "./transport/listen.js";
+import { listenBoth, listenHandedGrpc } from "./transport/listen.js";
 import { createServers } from "./transport/servers.js";
 import { grpcServerCredentials, readTls, type TlsMaterial } from "./transport/tls.js";
 
@@ -80,6 +80,8 @@ export interface StartOptions {
   readonly metricsText?: ((own: Metrics) => Promise<string>) | undefined;
   /** This process's cluster worker id (serve --workers N), as GetServerStatus reports it; 0 (default) for a single process. */
   readonly workerId?: number | undefined;
+  /** A cluster worker: the primary holds the gRPC port and hands each connection over. */
+  readonly grpcFromPrimary?: boolean | undefined;
 }
 
 /** Rotates the signing key when it is due; every process asks, one rotates (the ring guards it). */
@@ -131,7 +133,9 @@ export async function startTessera(config: Config, opts: StartOptions = {}): Pro
     });
     let ports: { grpcPort: number; httpPort: number };
     try {
-      ports = await listenBoth(servers, config, grpcServerCredentials(tls));
+      ports = opts.grpcFromPrimary
+        ? await listenHandedGrpc(servers, config, grpcServerCredentials(tls), config.maxConnections)
+        : await listenBoth(servers, config, grpcServerCredentials(tls));
     } catch (err) {
       await tessera.decisionLog?.close();
       throw err;

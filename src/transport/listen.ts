@@ -1,6 +1,7 @@
 import type { AddressInfo } from "node:net";
 import { promisify } from "node:util";
 import type * as grpc from "@grpc/grpc-js";
+import { takeConnections } from "./connection-dispatch.js";
 import { type HealthPort, type HealthReport, listenHealthPort } from "./health-port.js";
 import { listenMetricsPort, type MetricsSource } from "./metrics-port.js";
 import type { Servers } from "./servers.js";
@@ -44,11 +45,26 @@ export async function listenBoth(
   try {
     grpcPort = await bindGrpc(servers.grpc, `${host}:${at.grpcPort}`, creds);
   } catch (err) {
-    throw new ListenError(
-      `cannot listen for gRPC on ${host}:${at.grpcPort}: ${why(err)}; choose another with --grpc-port (TESSERA_GRPC_PORT)`,
-    );
+    throw grpcListenError(at.host, at.grpcPort, err);
   }
   servers.limitGrpc();
+  try {
+    return { grpcPort, httpPort: await listenHttp(servers, at) };
+  } catch (err) {
+    servers.grpc.forceShutdown();
+    throw err;
+  }
+}
+
+/** Why the gRPC port could not be bound, naming its flag (the primary binds it too, with --workers). */
+export function grpcListenError(host: string, port: number, err: unknown): ListenError {
+  const shown = host.includes(":") ? `[${host}]` : host;
+  return new ListenError(
+    `cannot listen for gRPC on ${shown}:${port}: ${why(err)}; choose another with --grpc-port (TESSERA_GRPC_PORT)`,
+  );
+}
+
+async function listenHttp(servers: Servers, at: ListenAddress): Promise<number> {
   try {
     await new Promise<void>((resolve, reject) => {
       servers.http.once("error", reject);
@@ -58,12 +74,41 @@ export async function listenBoth(
       });
     });
   } catch (err) {
-    servers.grpc.forceShutdown();
+    const host = at.host.includes(":") ? `[${at.host}]` : at.host;
     throw new ListenError(
       `cannot listen for HTTP on ${host}:${at.httpPort}: ${why(err)}; choose another with --http-port (TESSERA_HTTP_PORT)`,
     );
   }
-  return { grpcPort, httpPort: (servers.http.address() as AddressInfo).port };
+  return (servers.http.address() as AddressInfo).port;
+}
+
+/**
+ * A cluster worker: the gRPC connections come from the primary, which holds the port
+ * (connection-dispatch.ts); the HTTP port is bound as usual (shared by the workers). Each
+ * worker holds at most `maxConnections` of the connections handed to it, as a listener would.
+ */
+export async function listenHandedGrpc(
+  servers: Servers,
+  at: ListenAddress,
+  creds: grpc.ServerCredentials,
+  maxConnections: number,
+): Promise<{ grpcPort: number; httpPort: number }> {
+  const injector = servers.grpc.createConnectionInjector(creds);
+  servers.limitGrpc();
+  let open = 0;
+  const stop = takeConnections((socket) => {
+    if (open >= maxConnections) return void socket.destroy();
+    open++;
+    socket.once("close", () => open--);
+    injector.injectConnection(socket);
+  });
+  try {
+    return { grpcPort: at.grpcPort, httpPort: await listenHttp(servers, at) };
+  } catch (err) {
+    stop();
+    servers.grpc.forceShutdown();
+    throw err;
+  }
 }
 
 /** Binds the health port, or throws a ListenError naming its flag. */

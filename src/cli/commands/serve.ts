@@ -20,8 +20,9 @@ import { answerClusterScrapes, clusterMetricsText, METRICS_CONTENT_TYPE } from "
 import { checkEnvOf, enforceProduction, ProductionRefusal, productionConfig } from "../../ops/production.js";
 import { setInternalErrorLogger } from "../../rpc/errors.js";
 import type { CallObserver } from "../../rpc/request-log.js";
+import { dispatchConnections } from "../../transport/connection-dispatch.js";
 import type { HealthPort, HealthReport } from "../../transport/health-port.js";
-import { listenHealth, listenMetrics } from "../../transport/listen.js";
+import { grpcListenError, listenHealth, listenMetrics } from "../../transport/listen.js";
 import { CliError, EXIT } from "../output.js";
 import { addSettingFlags } from "./serve-options.js";
 
@@ -132,6 +133,7 @@ async function runServer(config: Config, log: Logger): Promise<void> {
       // With --workers, /metrics on the HTTP port answers for the whole server.
       metricsText: cluster.isWorker ? () => metricsFromPrimary() : undefined,
       workerId: cluster.worker?.id ?? 0,
+      grpcFromPrimary: cluster.isWorker,
     });
   } catch (err) {
     await health?.close();
@@ -242,6 +244,10 @@ export function registerServe(program: Command): void {
         process.exitCode = EXIT.failed;
       },
     };
-    runPrimary(config, log, primaryEvents, workers);
+    // The gRPC port is the primary's: it deals connections to the workers in turn.
+    const grpc = await dispatchConnections(config.host, config.grpcPort).catch((err: unknown) => {
+      throw grpcListenError(config.host, config.grpcPort, err);
+    });
+    runPrimary(config, log, primaryEvents, grpc, workers);
   });
 }
