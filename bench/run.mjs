@@ -263,11 +263,12 @@ function record(c, mode, r, round, extra = {}) {
     mode,
     round,
     requests: r.done,
-    reqPerSec: mode === "open-loop" ? r.done / r.seconds : r.reqPerSec,
+    reqPerSec: mode.startsWith("open-loop") ? r.done / r.seconds : r.reqPerSec,
     meanUs: r.log?.meanUs ?? r.meanUs,
     maxUs: r.log?.maxUs ?? r.maxUs,
     p50Us: r.log?.p50Us,
     p99Us: r.log?.p99Us,
+    p999Us: r.log?.p999Us,
     cpuUsPerReq: r.cpuSeconds === undefined ? undefined : (r.cpuSeconds * 1e6) / r.done,
     ...extra,
   };
@@ -294,7 +295,7 @@ function best() {
   for (const r of rows) {
     const key = `${r.target}/${r.caseId}/${r.mode}`;
     const cur = out.get(key);
-    if (!cur || pick[r.mode](cur, r)) out.set(key, r);
+    if (!cur || (pick[r.mode] ?? pick["open-loop"])(cur, r)) out.set(key, r);
   }
   // Server CPU per request: the lowest of any round (the least disturbed one, as for req/s).
   return [...out.values()].map((b) => {
@@ -351,14 +352,14 @@ async function serial(c, round) {
 }
 
 /** Open loop: h2load --rps sends on a timer whatever the responses; every latency logged. */
-function openLoop(c, rate, round) {
-  return alone(c, () => openLoopAlone(c, rate, round));
+function openLoop(c, rate, round, mode = "open-loop") {
+  return alone(c, () => openLoopAlone(c, rate, round, mode));
 }
 
-async function openLoopAlone(c, rate, round) {
+async function openLoopAlone(c, rate, round, mode = "open-loop") {
   const perConnection = Math.max(1, Math.round(rate / 4));
   const n = perConnection * 4 * OPEN_LOOP_SECONDS;
-  const logFile = join(tmp, `${c.target}-${c.caseId}-open.log`);
+  const logFile = join(tmp, `${c.target}-${c.caseId}-${mode}-r${round}.log`);
   const r = await h2load(c, {
     n,
     c: 4,
@@ -367,7 +368,7 @@ async function openLoopAlone(c, rate, round) {
     logFile,
     timeoutMs: (OPEN_LOOP_SECONDS + 30) * 1000,
   });
-  return record(c, "open-loop", r, round, { targetRate: perConnection * 4 });
+  return record(c, mode, r, round, { targetRate: perConnection * 4, logFile });
 }
 
 /** N processes of raw Ed25519 signing at once, every target paused; total ops/s. */
@@ -1258,8 +1259,84 @@ async function main() {
   });
 }
 
+/**
+ * `BENCH_ONLY=tail npm run bench` (issue #15): only the tail, Authorize (attributes) p99 and
+ * p99.9 in an open loop at 50% and 80% of Cerbos's best throughput, on Cerbos, the limit and
+ * the 5-rule Tessera. TESSERA_NODE_ARGS (space-separated) passes V8 flags to every Tessera
+ * process (e.g. `--max-semi-space-size=32`); TAIL_RATE fixes the 100% rate. For looking into a
+ * tail: TAIL_ENV (JSON) adds to Tessera's environment (a NODE_OPTIONS=--require probe, say),
+ * TAIL_OUT=<file> keeps the tail of Tessera's output, TAIL_KEEP=<dir> keeps every h2load log.
+ */
+async function tailOnly() {
+  const h2loadVersion = await ensureH2load();
+  const workers = Number(process.env.BENCH_WORKERS ?? availableParallelism());
+  const nodeArgs = process.env.TESSERA_NODE_ARGS?.split(" ").filter(Boolean);
+  log(`${h2loadVersion}; Tessera with --workers ${workers}${nodeArgs ? ` and ${nodeArgs.join(" ")}` : ""}`);
+  const limit = await startLimit(workers);
+  const cerbos = await startCerbos(tmp, cerbosReady);
+  const tessera = await startTessera({
+    instance: "small",
+    tmp,
+    workers,
+    policy: SCENARIO_POLICY,
+    ready: scenarioReady(workers),
+    nodeArgs,
+    env: process.env.TAIL_ENV ? JSON.parse(process.env.TAIL_ENV) : undefined,
+  });
+  const cerbosCase = await prepare(
+    cerbos,
+    "attrs",
+    CerbosService.method.checkResources,
+    req.cerbosCheck(),
+    {},
+    cerbosAllowed,
+  );
+  const limitAttrs = await prepare(
+    limit,
+    "attrs",
+    AuthService.method.authorize,
+    req.authorizeAttributes(),
+    { "x-api-key": tessera.apiKey },
+    allowed("limit"),
+    workers * 2,
+  );
+  const attrs = await authorizeAttrs(tessera, "attrs", "attributes", workers);
+  let full = Number(process.env.TAIL_RATE ?? 0);
+  if (!full) full = (await throughput(cerbosCase, 1)).reqPerSec;
+  for (let round = 1; round <= ROUNDS; round++)
+    for (const [mode, share] of [
+      ["open-loop", 0.5],
+      ["open-loop-80", 0.8],
+    ])
+      for (const c of [cerbosCase, limitAttrs, attrs])
+        await openLoop(c, Math.round(full * share), round, mode);
+  const us = (v) => (v === undefined ? "-" : `${(v / 1000).toFixed(2)} ms`);
+  for (const r of best().filter((r) => r.mode.startsWith("open-loop")))
+    log(
+      `best: ${r.target.padEnd(8)} ${r.mode.padEnd(13)} p50 ${us(r.p50Us)} p99 ${us(r.p99Us)} p99.9 ${us(r.p999Us)} max ${us(r.maxUs)}`,
+    );
+  for (const mode of ["open-loop", "open-loop-80"]) {
+    const t = best().find((r) => r.target === "tessera" && r.mode === mode);
+    const c = best().find((r) => r.target === "cerbos" && r.mode === mode);
+    log(
+      `${mode}: p99 Tessera / Cerbos ${(t.p99Us / c.p99Us).toFixed(3)}; p99.9 ${(t.p999Us / c.p999Us).toFixed(3)}`,
+    );
+  }
+  if (process.env.TAIL_OUT) writeFileSync(process.env.TAIL_OUT, tessera.proc.out);
+  if (process.env.TAIL_KEEP)
+    for (const r of rows)
+      if (r.logFile) copyFileSync(r.logFile, join(process.env.TAIL_KEEP, r.logFile.split("/").at(-1)));
+  log(
+    `RSS after: ${tessera
+      .rss()
+      .map((p) => `${p.primary ? "primary" : "worker"} ${p.rssMiB.toFixed(0)} MiB`)
+      .join(", ")}`,
+  );
+}
+
 try {
   const onlyCases = {
+    tail: tailOnly,
     durability: durabilityOnly,
     overload: overloadOnly,
     mesh: meshOnly,
