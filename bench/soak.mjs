@@ -29,9 +29,9 @@ const HERE = fileURLToPath(new URL(".", import.meta.url));
 export const SCENARIO_POLICY = join(HERE, "scenario/policy.yaml");
 const CONNECTIONS = 4; // as run.mjs's open loop: the rate split over 4 connections
 const STREAMS = 64;
-// Flatness over the last FLAT_WINDOW_S seconds (the goal's 5 minutes; the last half of a
-// shorter soak): per process, the least-squares slope of RSS over time under FLAT_SLOPE MiB/min
-// and its growth (the window's largest RSS minus its first sample) under FLAT_GROWTH MiB.
+// Flatness over the last FLAT.windowSeconds (the goal's 5 minutes; the last half of a shorter
+// soak): per process, the least-squares slope of RSS over time under FLAT.slopeMiBPerMin and its
+// growth (the window's largest RSS minus its first sample) under FLAT.growthMiB.
 export const FLAT = { windowSeconds: 300, slopeMiBPerMin: 1, growthMiB: 10 };
 export const RSS_GOAL_MIB = 200;
 
@@ -313,7 +313,7 @@ export function soakReport(result) {
         .map(([k, g]) => `${k} ${g.count} (total ${g.totalMs.toFixed(0)} ms, max ${g.maxMs.toFixed(1)} ms)`)
         .join(", ");
       lines.push(
-        `  ${(role.get(f.pid) ?? "?").padEnd(7)} ${String(f.pid).padEnd(7)} max ${f.maxPauseMs.toFixed(1)} ms (process CPU during it ${f.maxPauseCpuMs.toFixed(1)} ms), ${f.over10} > 10 ms, ${f.over50} > 50 ms; GC: ${gc || "none"}`,
+        `  ${(role.get(f.pid) ?? "?").padEnd(7)} ${String(f.pid).padEnd(7)} max ${f.maxPauseMs.toFixed(1)} ms (process CPU during it ${f.maxPauseCpuMs.toFixed(1)} ms), ${f.over10} > 10 ms, ${f.over50} > 50 ms; loop delay p99 ${f.eldP99Ms?.toFixed(1)} ms (monitorEventLoopDelay); GC: ${gc || "none"}`,
       );
     }
     const w = result.longestPause;
