@@ -30,6 +30,7 @@ import {
 } from "./report.mjs";
 import { bigPolicy } from "./scenario/big-policy.mjs";
 import * as req from "./scenario/requests.mjs";
+import { soakOnly } from "./soak.mjs";
 import { cerbosBinary, cerbosVersion, startCerbos } from "./targets/cerbos.mjs";
 import { startConnectLimit, startLimit } from "./targets/limit.mjs";
 import { decisionLogOff, decisionLogSync, serveOptions, startTessera } from "./targets/tessera.mjs";
@@ -1344,6 +1345,7 @@ try {
     ops: opsOnly,
     replicas: replicasOnly,
     json: jsonOnly,
+    soak: soakOnly,
   };
   const only = process.env.BENCH_ONLY;
   if (only && !(only in onlyCases))

@@ -13,7 +13,7 @@ const ROLES = [["viewer"], ["operator"], ["admin"], ["viewer", "operator"]];
 const store = openStore(dataDir);
 try {
   const now = new Date();
-  const org = createOrg(store, "bench", now);
+  const org = await createOrg(store, "bench", now);
   const insert = store.db.prepare(
     "INSERT INTO agents (id, org_id, name, tier, roles, tags, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
   );
