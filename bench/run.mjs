@@ -17,6 +17,7 @@ import { AuthMethod, Tier } from "../dist/gen/tessera/v1/types_pb.js";
 import { framedSize, grpcCall, grpcClient, pathOf } from "./grpc-call.mjs";
 import { ensureH2load, h2load, writeBody, writeGrpcBody } from "./h2load.mjs";
 import { httpPost } from "./http-call.mjs";
+import { longestPause, probeEnv, readProbe, resetProbe } from "./loop-probe-read.mjs";
 import { OVERLOAD, overload } from "./overload.mjs";
 import { createBenchDatabase, pgSkipReason } from "./pg.mjs";
 import { childPids, cpuSeconds, killAllNow, pauseAllBut, run, stop, stopAll, waitFor } from "./proc.mjs";
@@ -30,7 +31,7 @@ import {
 } from "./report.mjs";
 import { bigPolicy } from "./scenario/big-policy.mjs";
 import * as req from "./scenario/requests.mjs";
-import { soakOnly } from "./soak.mjs";
+import { soak, soakOnly, soakReport } from "./soak.mjs";
 import { cerbosBinary, cerbosVersion, startCerbos } from "./targets/cerbos.mjs";
 import { startConnectLimit, startLimit } from "./targets/limit.mjs";
 import { decisionLogOff, decisionLogSync, serveOptions, startTessera } from "./targets/tessera.mjs";
@@ -51,9 +52,11 @@ const OPEN_LOOP_SECONDS = 10;
 const OVERLOAD_SECONDS = 10;
 const BIG_AGENTS = 100_000;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2); // interleaved; the best round counts
-// npm run bench must finish within 15 minutes, build included (the cost cases of issue #13,
-// metrics off and rate limits on, took a full run past the earlier 10).
-const TIME_LIMIT_MS = 14.5 * 60_000;
+// npm run bench must finish within 40 minutes, build included: about 15 for the cases, 10 for
+// the soak (issue #15), and room for a slow machine.
+const TIME_LIMIT_MS = 40 * 60_000;
+// Issue #15's soak: the big Tessera at 50% of Cerbos's throughput for this long (BENCH_SOAK_SECONDS).
+const SOAK_SECONDS = Number(process.env.BENCH_SOAK_SECONDS ?? 600);
 
 const started = Date.now();
 const tmp = mkdtempSync(join(tmpdir(), "tessera-bench-"));
@@ -358,6 +361,8 @@ function openLoop(c, rate, round, mode = "open-loop") {
 }
 
 async function openLoopAlone(c, rate, round, mode = "open-loop") {
+  // A target started with the loop probe: its longest event-loop pause over this run.
+  if (c.probeDir) await resetProbe(c.probeDir, c.pids());
   const perConnection = Math.max(1, Math.round(rate / 4));
   const n = perConnection * 4 * OPEN_LOOP_SECONDS;
   const logFile = join(tmp, `${c.target}-${c.caseId}-${mode}-r${round}.log`);
@@ -369,7 +374,47 @@ async function openLoopAlone(c, rate, round, mode = "open-loop") {
     logFile,
     timeoutMs: (OPEN_LOOP_SECONDS + 30) * 1000,
   });
-  return record(c, mode, r, round, { targetRate: perConnection * 4, logFile });
+  const pauses = c.probeDir ? probeSummary(await readProbe(c.probeDir, c.pids()), c.proc.pid) : {};
+  return record(c, mode, r, round, { targetRate: perConnection * 4, logFile, latency: r.log, ...pauses });
+}
+
+/**
+ * The loop probe's figures of one run: the longest pause of a worker (the processes that answer
+ * calls; the primary's, which only deals connections, apart), with the CPU its process spent
+ * meanwhile, and the workers' GC by kind (count, total and longest ms).
+ */
+function probeSummary(figures, primaryPid) {
+  const workers = Object.values(figures).filter((f) => f.pid !== primaryPid);
+  const worst = longestPause(Object.fromEntries(workers.map((f) => [f.pid, f])));
+  const gc = {};
+  for (const f of workers)
+    for (const [kind, g] of Object.entries(f.gc)) {
+      gc[kind] ??= { count: 0, totalMs: 0, maxMs: 0 };
+      const sum = gc[kind];
+      sum.count += g.count;
+      sum.totalMs += g.totalMs;
+      sum.maxMs = Math.max(sum.maxMs, g.maxMs);
+    }
+  return {
+    maxPauseMs: worst.maxPauseMs,
+    maxPauseCpuMs: worst.maxPauseCpuMs,
+    pausesOver10: worst.over10,
+    primaryMaxPauseMs: figures[primaryPid]?.maxPauseMs,
+    gc,
+  };
+}
+
+/** What the report keeps of a soak: the samples, the flatness verdict, the latency, the pauses (not h2load's raw output). */
+function soakFigures(r) {
+  const { distribution, ...latency } = r.latency;
+  return {
+    rate: r.rate,
+    seconds: r.seconds,
+    samples: r.samples,
+    flatness: r.flatness,
+    latency: { ...latency, distribution },
+    longestPause: r.longestPause,
+  };
 }
 
 /** N processes of raw Ed25519 signing at once, every target paused; total ops/s. */
@@ -560,33 +605,11 @@ async function h2cVariant(c) {
 }
 
 /**
- * `BENCH_ONLY=json npm run bench` (issue #15): Authorize over Connect JSON on Tessera's HTTP
- * port, the same question to Cerbos's REST /api/check/resources, and the HTTP port's limit, a
- * bare connect-node server answering a constant Authorize; HTTP/1.1 keep-alive (--h1) and h2c
- * where the port serves it; interleaved rounds; the raw figures in bench/results/json.json.
+ * The JSON-path cases (issue #15), each answer checked first: Authorize over Connect JSON on
+ * Tessera's HTTP port, the same on the bare connect-node limit, and Cerbos's REST check; over
+ * HTTP/1.1 keep-alive, and h2c where a port serves it.
  */
-async function jsonOnly() {
-  const h2loadVersion = await ensureH2load();
-  cerbosBinary();
-  const options = serveOptions();
-  const hasWorkers = options.has("--workers");
-  const workers = hasWorkers ? Number(process.env.BENCH_WORKERS ?? availableParallelism()) : 1;
-  log(
-    `${h2loadVersion}; Tessera and bare connect-node with ${hasWorkers ? `${workers} workers` : "one process"}, n=${N}; --h1 -c ${HTTP_CONNECTIONS} -m 1, h2c -c ${H2C_LOAD.c} -m ${H2C_LOAD.m}`,
-  );
-  const cerbos = await startCerbos(tmp, cerbosReady);
-  const limit = await startConnectLimit(workers);
-  // BENCH_CPU_PROF=<dir>: every Tessera process (its workers too) writes a CPU profile there on exit.
-  const profileDir = process.env.BENCH_CPU_PROF;
-  const tessera = await startTessera({
-    instance: "small",
-    tmp,
-    workers: hasWorkers ? workers : undefined,
-    policy: SCENARIO_POLICY,
-    ready: scenarioReady(workers),
-    nodeArgs: profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : undefined,
-  });
-  const calls = workers * 2;
+async function jsonCases(tessera, cerbos, limit, calls) {
   const json = { "content-type": "application/json" };
   const body = toJsonString(AuthorizeRequestSchema, req.authorizeAttributes());
   const tesseraJson = await prepareHttp(
@@ -631,6 +654,37 @@ async function jsonOnly() {
     const h2c = await h2cVariant(c);
     if (h2c) h2cCases.push(h2c);
   }
+  return { h1Cases, h2cCases };
+}
+
+/**
+ * `BENCH_ONLY=json npm run bench` (issue #15): Authorize over Connect JSON on Tessera's HTTP
+ * port, the same question to Cerbos's REST /api/check/resources, and the HTTP port's limit, a
+ * bare connect-node server answering a constant Authorize; HTTP/1.1 keep-alive (--h1) and h2c
+ * where the port serves it; interleaved rounds; the raw figures in bench/results/json.json.
+ */
+async function jsonOnly() {
+  const h2loadVersion = await ensureH2load();
+  cerbosBinary();
+  const options = serveOptions();
+  const hasWorkers = options.has("--workers");
+  const workers = hasWorkers ? Number(process.env.BENCH_WORKERS ?? availableParallelism()) : 1;
+  log(
+    `${h2loadVersion}; Tessera and bare connect-node with ${hasWorkers ? `${workers} workers` : "one process"}, n=${N}; --h1 -c ${HTTP_CONNECTIONS} -m 1, h2c -c ${H2C_LOAD.c} -m ${H2C_LOAD.m}`,
+  );
+  const cerbos = await startCerbos(tmp, cerbosReady);
+  const limit = await startConnectLimit(workers);
+  // BENCH_CPU_PROF=<dir>: every Tessera process (its workers too) writes a CPU profile there on exit.
+  const profileDir = process.env.BENCH_CPU_PROF;
+  const tessera = await startTessera({
+    instance: "small",
+    tmp,
+    workers: hasWorkers ? workers : undefined,
+    policy: SCENARIO_POLICY,
+    ready: scenarioReady(workers),
+    nodeArgs: profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : undefined,
+  });
+  const { h1Cases, h2cCases } = await jsonCases(tessera, cerbos, limit, workers * 2);
   // BENCH_CASES=tessera/json,…: measure only these (e.g. to profile one case alone).
   const only = process.env.BENCH_CASES && new Set(process.env.BENCH_CASES.split(","));
   log("every target answered as expected (DECISION_ALLOW / EFFECT_ALLOW); measuring");
@@ -991,15 +1045,19 @@ async function main() {
 
   // The targets.
   const limit = await startLimit(workers);
+  const connectLimit = await startConnectLimit(workers);
   const cerbos = await startCerbos(tmp, cerbosReady);
   const ready = scenarioReady(workers);
   // The mesh RouteMap and its rule ride along: the rule is of its own resource kind, never a
   // candidate for the scenario's `tool`, so the 5-rule cases decide exactly as before.
+  // The 5-rule Tessera and the big one carry the event-loop pause probe (bench/loop-probe.cjs).
+  const probeDir = join(tmp, "probe");
   const tessera = await startTessera({
     instance: "small",
     tmp,
     workers: hasWorkers ? workers : undefined,
     policy: scenarioWithMesh(),
+    env: probeEnv(probeDir),
     ready,
   });
   // Scale: 10,000 more rules over 2,000 scopes and 100,000 agents; the same request.
@@ -1013,7 +1071,7 @@ async function main() {
     workers: hasWorkers ? workers : undefined,
     policy: bigDir,
     seedAgents: BIG_AGENTS,
-    env: { TESSERA_MAX_MESSAGE_BYTES: String(8 * 1024 * 1024) },
+    env: { TESSERA_MAX_MESSAGE_BYTES: String(8 * 1024 * 1024), ...probeEnv(probeDir) },
     ready,
   });
   // Decision logging's cost: the same Tessera with its decision log off, when it has a switch.
@@ -1158,6 +1216,10 @@ async function main() {
   const nometricsAttrs = nometrics && (await authorizeAttrs(nometrics, "nometrics", "metrics off", workers));
   const limitedAttrs = limited && (await authorizeAttrs(limited, "limited", "rate limits not hit", workers));
   const mesh = await meshCases(tessera, cerbos, calls);
+  const json = await jsonCases(tessera, cerbos, connectLimit, calls);
+  // The open loops' pauses are the workers' own, seen by the probe.
+  attrs.probeDir = probeDir;
+  bigAttrs.probeDir = probeDir;
   log(
     "every target answered as expected (ALLOW / EFFECT_ALLOW / a principal / a token / ok_response / decision true); measuring",
   );
@@ -1185,6 +1247,8 @@ async function main() {
       limitMintSign,
       mint,
       decideMint,
+      ...json.h1Cases,
+      ...json.h2cCases,
     ])
       if (c) await throughput(c, round);
   }
@@ -1199,6 +1263,9 @@ async function main() {
     );
     for (const c of [cerbosCase, limitAttrs, attrs, token]) await serial(c, round);
     for (const c of [cerbosCase, limitAttrs, attrs]) await openLoop(c, rate, round);
+    // Issue #15: the tail as load rises, at 80% of Cerbos's best throughput.
+    for (const c of [cerbosCase, limitAttrs, attrs])
+      await openLoop(c, Math.round(cerbosBest * 0.8), round, "open-loop-80");
     ed25519 = Math.max(ed25519, await rawEd25519(workers));
   }
   const rssBig = big.rss();
@@ -1224,6 +1291,10 @@ async function main() {
   log(
     `RSS with 100k agents and 10,005 rules: ${rssBig.map((p) => `${p.primary ? "primary" : "worker"} ${p.rssMiB.toFixed(0)} MiB`).join(", ")}`,
   );
+  // Issue #15's soak, last: the big Tessera at 50% of Cerbos's throughput, RSS sampled.
+  log(`soak: the big Tessera at ${rate} req/s for ${SOAK_SECONDS} s`);
+  const soaked = await soak(big, { c: bigAttrs, rate, seconds: SOAK_SECONDS, probeDir });
+  log(soakReport(soaked));
 
   const skipped = [
     ...(logOff
@@ -1245,7 +1316,10 @@ async function main() {
     ed25519OpsPerSec: ed25519,
     rss: { big: rssBig, small: rssSmall },
     openLoopRate: rate,
+    openLoopRate80: Math.round(cerbosBest * 0.8),
     overload: { ...overloaded, connections: OVERLOAD.c, streams: OVERLOAD.m, sustainable },
+    soak: soakFigures(soaked),
+    h2c: json.h2cCases.map((c) => c.target),
     decisionLogOff: logOff?.how,
     decisionLogSync: logSync?.how,
     skipped,
@@ -1254,6 +1328,7 @@ async function main() {
       warmup: WARMUP,
       serial: N_SERIAL,
       openLoopSeconds: OPEN_LOOP_SECONDS,
+      soakSeconds: SOAK_SECONDS,
       agents: BIG_AGENTS,
       httpConnections: HTTP_CONNECTIONS,
     },
@@ -1263,27 +1338,38 @@ async function main() {
 /**
  * `BENCH_ONLY=tail npm run bench` (issue #15): only the tail, Authorize (attributes) p99 and
  * p99.9 in an open loop at 50% and 80% of Cerbos's best throughput, on Cerbos, the limit and
- * the 5-rule Tessera. TESSERA_NODE_ARGS (space-separated) passes V8 flags to every Tessera
- * process (e.g. `--max-semi-space-size=32`); TAIL_RATE fixes the 100% rate. For looking into a
- * tail: TAIL_ENV (JSON) adds to Tessera's environment (a NODE_OPTIONS=--require probe, say),
- * TAIL_OUT=<file> keeps the tail of Tessera's output, TAIL_KEEP=<dir> keeps every h2load log.
+ * the 5-rule Tessera, with the longest event-loop pause of its workers. TAIL_VARIANTS
+ * ("default;--max-semi-space-size=32", `;`-separated) starts one Tessera per set of V8 flags and
+ * measures each in turn, in the same rounds; TAIL_RATE fixes the 100% rate. For looking into a
+ * tail: TAIL_ENV (JSON) adds to Tessera's environment, TAIL_KEEP=<dir> keeps every h2load log.
  */
 async function tailOnly() {
   const h2loadVersion = await ensureH2load();
   const workers = Number(process.env.BENCH_WORKERS ?? availableParallelism());
-  const nodeArgs = process.env.TESSERA_NODE_ARGS?.split(" ").filter(Boolean);
-  log(`${h2loadVersion}; Tessera with --workers ${workers}${nodeArgs ? ` and ${nodeArgs.join(" ")}` : ""}`);
+  // TAIL_VARIANTS="default;--max-semi-space-size=32": one Tessera per setting, measured in turn.
+  const variants = (process.env.TAIL_VARIANTS ?? process.env.TESSERA_NODE_ARGS ?? "default")
+    .split(";")
+    .map((v) => v.trim());
+  log(`${h2loadVersion}; Tessera with --workers ${workers}; V8 settings: ${variants.join(" | ")}`);
   const limit = await startLimit(workers);
   const cerbos = await startCerbos(tmp, cerbosReady);
-  const tessera = await startTessera({
-    instance: "small",
-    tmp,
-    workers,
-    policy: SCENARIO_POLICY,
-    ready: scenarioReady(workers),
-    nodeArgs,
-    env: process.env.TAIL_ENV ? JSON.parse(process.env.TAIL_ENV) : undefined,
-  });
+  const probeDir = join(tmp, "probe");
+  const tesseras = [];
+  for (const [i, v] of variants.entries()) {
+    const nodeArgs = v === "default" ? [] : v.split(" ").filter(Boolean);
+    const t = await startTessera({
+      instance: `small-${i}`,
+      tmp,
+      workers,
+      policy: SCENARIO_POLICY,
+      ready: scenarioReady(workers),
+      nodeArgs,
+      env: { ...probeEnv(probeDir), ...(process.env.TAIL_ENV ? JSON.parse(process.env.TAIL_ENV) : {}) },
+    });
+    const c = await authorizeAttrs(t, variants.length > 1 ? `attrs ${v}` : "attrs", "attributes", workers);
+    c.probeDir = probeDir;
+    tesseras.push({ t, c });
+  }
   const cerbosCase = await prepare(
     cerbos,
     "attrs",
@@ -1297,11 +1383,10 @@ async function tailOnly() {
     "attrs",
     AuthService.method.authorize,
     req.authorizeAttributes(),
-    { "x-api-key": tessera.apiKey },
+    { "x-api-key": tesseras[0].t.apiKey },
     allowed("limit"),
     workers * 2,
   );
-  const attrs = await authorizeAttrs(tessera, "attrs", "attributes", workers);
   let full = Number(process.env.TAIL_RATE ?? 0);
   if (!full) full = (await throughput(cerbosCase, 1)).reqPerSec;
   for (let round = 1; round <= ROUNDS; round++)
@@ -1309,30 +1394,31 @@ async function tailOnly() {
       ["open-loop", 0.5],
       ["open-loop-80", 0.8],
     ])
-      for (const c of [cerbosCase, limitAttrs, attrs])
+      for (const c of [cerbosCase, limitAttrs, ...tesseras.map((x) => x.c)])
         await openLoop(c, Math.round(full * share), round, mode);
   const us = (v) => (v === undefined ? "-" : `${(v / 1000).toFixed(2)} ms`);
-  for (const r of best().filter((r) => r.mode.startsWith("open-loop")))
+  const bestRows = best().filter((r) => r.mode.startsWith("open-loop"));
+  for (const r of bestRows)
     log(
-      `best: ${r.target.padEnd(8)} ${r.mode.padEnd(13)} p50 ${us(r.p50Us)} p99 ${us(r.p99Us)} p99.9 ${us(r.p999Us)} max ${us(r.maxUs)}`,
+      `best: ${r.target.padEnd(8)} ${r.caseId.padEnd(36)} ${r.mode.padEnd(13)} p50 ${us(r.p50Us)} p99 ${us(r.p99Us)} p99.9 ${us(r.p999Us)} max ${us(r.maxUs)}${r.maxPauseMs === undefined ? "" : ` pause ${r.maxPauseMs.toFixed(1)} ms (CPU ${r.maxPauseCpuMs.toFixed(1)}) GC ${JSON.stringify(r.gc)}`}`,
     );
   for (const mode of ["open-loop", "open-loop-80"]) {
-    const t = best().find((r) => r.target === "tessera" && r.mode === mode);
-    const c = best().find((r) => r.target === "cerbos" && r.mode === mode);
-    log(
-      `${mode}: p99 Tessera / Cerbos ${(t.p99Us / c.p99Us).toFixed(3)}; p99.9 ${(t.p999Us / c.p999Us).toFixed(3)}`,
-    );
+    const c = bestRows.find((r) => r.target === "cerbos" && r.mode === mode);
+    for (const t of bestRows.filter((r) => r.target === "tessera" && r.mode === mode))
+      log(
+        `${mode} ${t.caseId}: p99 Tessera / Cerbos ${(t.p99Us / c.p99Us).toFixed(3)}; p99.9 ${(t.p999Us / c.p999Us).toFixed(3)}`,
+      );
   }
-  if (process.env.TAIL_OUT) writeFileSync(process.env.TAIL_OUT, tessera.proc.out);
+  for (const { t } of tesseras)
+    log(
+      `RSS after (${t.instance}): ${t
+        .rss()
+        .map((p) => `${p.primary ? "primary" : "worker"} ${p.rssMiB.toFixed(0)} MiB`)
+        .join(", ")}`,
+    );
   if (process.env.TAIL_KEEP)
     for (const r of rows)
       if (r.logFile) copyFileSync(r.logFile, join(process.env.TAIL_KEEP, r.logFile.split("/").at(-1)));
-  log(
-    `RSS after: ${tessera
-      .rss()
-      .map((p) => `${p.primary ? "primary" : "worker"} ${p.rssMiB.toFixed(0)} MiB`)
-      .join(", ")}`,
-  );
 }
 
 try {
