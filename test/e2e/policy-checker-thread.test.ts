@@ -99,4 +99,24 @@ describe("the policy checker's thread", () => {
       "ok",
     ]);
   });
+
+  it("stops its thread once idle for idleMs, and starts a new one for the next check", async () => {
+    checker = new PolicyChecker({ threadUrl: THREAD, idleMs: 200 });
+    expect(checker.threadUp).toBe(false);
+    await expect(checker.run(job(SMALL))).resolves.toEqual({ names: ["small"], ruleCount: 1 });
+    expect(checker.threadUp).toBe(true);
+    // A check within idleMs of the last one finds the thread still up.
+    await new Promise((r) => setTimeout(r, 50));
+    await expect(checker.run(job(SMALL))).resolves.toEqual({ names: ["small"], ruleCount: 1 });
+    expect(checker.threadUp).toBe(true);
+    const until = Date.now() + 5_000;
+    while (checker.threadUp && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    expect(checker.threadUp).toBe(false);
+    // The stop is no failure: the next check runs on a new thread, refusals included.
+    await expect(checker.run(job(SMALL))).resolves.toEqual({ names: ["small"], ruleCount: 1 });
+    await expect(checker.run(job(SMALL.replace("effect: allow", "effect: permit")))).rejects.toMatchObject({
+      reason: "POLICY_INVALID",
+    });
+    expect(checker.threadUp).toBe(true);
+  });
 });

@@ -1,6 +1,6 @@
 import { constants, PerformanceObserver } from "node:perf_hooks";
 import { describe, expect, it } from "vitest";
-import { reclaimAfterCompile } from "../../src/core/heap.js";
+import { HEAP_GROWING_PERCENT, limitHeapGrowth, reclaimAfterCompile } from "../../src/core/heap.js";
 
 /** Resolves with the kinds of the garbage collections seen while `fn` and the next turns run. */
 async function collectionsDuring(fn: () => void): Promise<number[]> {
@@ -27,5 +27,18 @@ describe("reclaimAfterCompile", () => {
       for (let i = 0; i < 5; i++) reclaimAfterCompile(10_000);
     });
     expect(kinds.filter((k) => k === constants.NODE_PERFORMANCE_GC_MAJOR).length).toBe(1);
+  });
+});
+
+describe("limitHeapGrowth", () => {
+  it("leaves V8's --heap-growing-percent to the operator when given on node's command line", () => {
+    expect(limitHeapGrowth(["--heap-growing-percent=50"])).toBeUndefined();
+    expect(limitHeapGrowth(["--max-old-space-size=512", "--heap_growing_percent", "50"])).toBeUndefined();
+  });
+
+  it("sets its own percent otherwise", () => {
+    expect(limitHeapGrowth(["--max-old-space-size=512", "--heap-growing-percents-are-not-this"])).toBe(
+      HEAP_GROWING_PERCENT,
+    );
   });
 });

@@ -14,6 +14,7 @@ import {
 import { type Config, type ConfigInput, loadConfig } from "../../config/config.js";
 import { devCredentialsPath, readDevCredentials, writeDevCredentials } from "../../config/dev-credentials.js";
 import type { NewOrg } from "../../core/bootstrap.js";
+import { limitHeapGrowth } from "../../core/heap.js";
 import { createLogger, type Logger, resolveLogFormat } from "../../log.js";
 import { readTlsOrRefuse, startTessera } from "../../main.js";
 import { answerClusterScrapes, clusterMetricsText, METRICS_CONTENT_TYPE } from "../../observe/metrics.js";
@@ -114,6 +115,7 @@ function warnWithoutMasterKey(config: Config, log: Logger): void {
 
 /** A worker or single process: start, report, and drain on SIGTERM/SIGINT. */
 async function runServer(config: Config, log: Logger): Promise<void> {
+  limitHeapGrowth();
   let running: Awaited<ReturnType<typeof startTessera>> | undefined;
   // A single process answers its own health port (a worker leaves it to the primary).
   const health = cluster.isWorker
