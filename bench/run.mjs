@@ -1343,6 +1343,14 @@ async function main() {
  * measures each in turn, in the same rounds; TAIL_RATE fixes the 100% rate. For looking into a
  * tail: TAIL_ENV (JSON) adds to Tessera's environment, TAIL_KEEP=<dir> keeps every h2load log.
  */
+/** The loop probe's environment, and TAIL_ENV's (its NODE_OPTIONS after the probe's). */
+function tailEnv(probeDir) {
+  const env = probeEnv(probeDir);
+  const extra = process.env.TAIL_ENV ? JSON.parse(process.env.TAIL_ENV) : {};
+  const nodeOptions = [env.NODE_OPTIONS, extra.NODE_OPTIONS].filter(Boolean).join(" ");
+  return { ...env, ...extra, NODE_OPTIONS: nodeOptions };
+}
+
 async function tailOnly() {
   const h2loadVersion = await ensureH2load();
   const workers = Number(process.env.BENCH_WORKERS ?? availableParallelism());
@@ -1364,7 +1372,7 @@ async function tailOnly() {
       policy: SCENARIO_POLICY,
       ready: scenarioReady(workers),
       nodeArgs,
-      env: { ...probeEnv(probeDir), ...(process.env.TAIL_ENV ? JSON.parse(process.env.TAIL_ENV) : {}) },
+      env: tailEnv(probeDir),
     });
     const c = await authorizeAttrs(t, variants.length > 1 ? `attrs ${v}` : "attrs", "attributes", workers);
     c.probeDir = probeDir;
@@ -1389,6 +1397,10 @@ async function tailOnly() {
   );
   let full = Number(process.env.TAIL_RATE ?? 0);
   if (!full) full = (await throughput(cerbosCase, 1)).reqPerSec;
+  // Warmed as in the full run, where the throughput rounds come first: a process's first
+  // thousands of calls run unoptimised code.
+  for (const c of [limitAttrs, ...tesseras.map((x) => x.c)])
+    await alone(c, () => h2load(c, { n: WARMUP, c: 4, m: 32, timeoutMs: 60_000 }));
   for (let round = 1; round <= ROUNDS; round++)
     for (const [mode, share] of [
       ["open-loop", 0.5],
