@@ -48,8 +48,9 @@ async function workerOf(c: AuthClient): Promise<{ workerId: number; workers: num
 }
 
 /**
- * With `serve --workers N` each worker accepts its own connections (SCHED_NONE) and the kernel
- * picks which: a series of fresh connections may all land on one worker. This opens fresh
+ * With `serve --workers N` the primary deals gRPC connections to the workers in turn, but which
+ * worker a fresh connection reaches still depends on every connection opened before it (other
+ * tests' included). This opens fresh
  * connections, a few at a time, and asks each which worker answered (GetServerStatus), until it
  * holds one connection to each of the `workers` workers; the rest are closed. It throws, naming
  * the workers it did reach, when `maxConnections` were not enough, so a test written with it
