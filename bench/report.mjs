@@ -398,7 +398,7 @@ ratio against targets measured in the same run, same load generator, same machin
 - **Machine:** ${m.cpuModel}, ${m.cpus} cores, ${m.memGiB} GiB, Linux ${m.kernel}; Node ${m.node}.
 - **Load:** ${d.versions.h2load}, one thread: throughput \`-n ${d.settings.n} -c 4 -m 32 -t 1\`
   (after ${d.settings.warmup.toLocaleString("en-US")} warm-up requests), serial \`-n ${d.settings.serial} -c 1 -m 1\`,
-  latency percentiles open-loop with \`--rps\` at half of Cerbos's throughput for ${d.settings.openLoopSeconds} s, every latency logged.${
+  latency percentiles open-loop with \`--rps\` at 50% and 80% of Cerbos's throughput for ${d.settings.openLoopSeconds} s each, every latency logged.${
     d.settings.httpConnections
       ? `
   The AuthZEN cases (plain HTTP/1.1 JSON) \`--h1 -c ${d.settings.httpConnections} -m 1\`: one request in flight per connection, no pipelining.`
