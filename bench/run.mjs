@@ -6,7 +6,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "nod
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { create, toBinary, toJsonString } from "@bufbuild/protobuf";
+import { create, toJsonString } from "@bufbuild/protobuf";
 import { Effect } from "@cerbos/api/cerbos/effect/v1/effect_pb";
 import { CheckResourcesRequestSchema } from "@cerbos/api/cerbos/request/v1/request_pb";
 import { CerbosService } from "@cerbos/api/cerbos/svc/v1/svc_pb";
@@ -14,8 +14,8 @@ import { Authorization } from "../dist/gen/envoy/service/auth/v3/external_auth_p
 import { AdminService } from "../dist/gen/tessera/v1/admin_service_pb.js";
 import { AuthorizeRequestSchema, AuthService, Decision } from "../dist/gen/tessera/v1/auth_service_pb.js";
 import { AuthMethod, Tier } from "../dist/gen/tessera/v1/types_pb.js";
-import { framedSize, grpcCall, grpcClient, pathOf } from "./grpc-call.mjs";
-import { ensureH2load, h2load, writeBody, writeGrpcBody } from "./h2load.mjs";
+import { grpcCall, grpcClient, pathOf } from "./grpc-call.mjs";
+import { ensureH2load, h2load, writeBody } from "./h2load.mjs";
 import { httpPost } from "./http-call.mjs";
 import { longestPause, probeEnv, readProbe, resetProbe } from "./loop-probe-read.mjs";
 import { OVERLOAD, overload } from "./overload.mjs";
@@ -31,7 +31,7 @@ import {
 } from "./report.mjs";
 import { bigPolicy } from "./scenario/big-policy.mjs";
 import * as req from "./scenario/requests.mjs";
-import { soak, soakOnly, soakReport } from "./soak.mjs";
+import { prepareCase, soak, soakOnly, soakReport } from "./soak.mjs";
 import { cerbosBinary, cerbosVersion, startCerbos } from "./targets/cerbos.mjs";
 import { startConnectLimit, startLimit } from "./targets/limit.mjs";
 import { decisionLogOff, decisionLogSync, serveOptions, startTessera } from "./targets/tessera.mjs";
@@ -98,23 +98,8 @@ function expect(ok, what) {
  * A measurable case: calls it `calls` times with a real client (fresh connections, so every
  * cluster worker answers at least once), checks each answer, and writes h2load's body file.
  */
-async function prepare(target, caseId, method, message, headers, check, calls = 1) {
-  let res;
-  for (let i = 0; i < calls; i++) {
-    res = await grpcCall(target.port, pathOf(method), method, message, headers);
-    check(res);
-  }
-  return {
-    target: target.name,
-    proc: target.proc,
-    pids: target.pids ?? (() => [target.proc.pid, ...childPids(target.proc.pid)]),
-    caseId,
-    label: `${target.name} ${caseId}`,
-    url: `http://127.0.0.1:${target.port}${pathOf(method)}`,
-    body: writeGrpcBody(tmp, `${target.name}-${caseId}`, toBinary(method.input, message)),
-    headers,
-    expectBytes: framedSize(method, res),
-  };
+function prepare(target, caseId, method, message, headers, check, calls = 1) {
+  return prepareCase(tmp, target, caseId, method, message, headers, check, calls);
 }
 
 /**
