@@ -20,7 +20,7 @@ import { httpPost } from "./http-call.mjs";
 import { longestPause, probeEnv, readProbe, resetProbe } from "./loop-probe-read.mjs";
 import { OVERLOAD, overload } from "./overload.mjs";
 import { createBenchDatabase, pgSkipReason } from "./pg.mjs";
-import { childPids, cpuSeconds, killAllNow, pauseAllBut, run, stop, stopAll, waitFor } from "./proc.mjs";
+import { cpuSeconds, killAllNow, pauseAllBut, run, stop, stopAll, waitFor } from "./proc.mjs";
 import {
   durabilityRatio,
   jsonSummary,
@@ -31,7 +31,7 @@ import {
 } from "./report.mjs";
 import { bigPolicy } from "./scenario/big-policy.mjs";
 import * as req from "./scenario/requests.mjs";
-import { prepareCase, soak, soakOnly, soakReport } from "./soak.mjs";
+import { caseOf, prepareCase, soak, soakOnly, soakReport } from "./soak.mjs";
 import { cerbosBinary, cerbosVersion, startCerbos } from "./targets/cerbos.mjs";
 import { startConnectLimit, startLimit } from "./targets/limit.mjs";
 import { decisionLogOff, decisionLogSync, serveOptions, startTessera } from "./targets/tessera.mjs";
@@ -113,18 +113,12 @@ async function prepareHttp(target, caseId, port, path, body, headers, check, cal
     res = await httpPost(port, path, body, headers);
     check(res);
   }
+  const url = `http://127.0.0.1:${port}${path}`;
+  const file = writeBody(tmp, `${target.name}-${caseId}`, body);
   return {
-    target: target.name,
-    proc: target.proc,
-    pids: target.pids ?? (() => [target.proc.pid, ...childPids(target.proc.pid)]),
-    caseId,
-    label: `${target.name} ${caseId}`,
-    url: `http://127.0.0.1:${port}${path}`,
-    body: writeBody(tmp, `${target.name}-${caseId}`, body),
-    headers,
+    ...caseOf(target, caseId, url, file, headers, Buffer.byteLength(res.text)),
     h1: true,
     load: { c: HTTP_CONNECTIONS, m: 1 },
-    expectBytes: Buffer.byteLength(res.text),
   };
 }
 
@@ -433,6 +427,22 @@ const authorizeAttrs = (t, caseId, what, workers) =>
     { "x-api-key": t.apiKey },
     allowedByScenario(what, t.revision),
     workers * 2,
+  );
+
+/** Cerbos's side of the scenario: CheckResources, the same question, EFFECT_ALLOW checked. */
+const cerbosAttrs = (cerbos) =>
+  prepare(cerbos, "attrs", CerbosService.method.checkResources, req.cerbosCheck(), {}, cerbosAllowed);
+
+/** The limit's Authorize (attributes), every worker answering ALLOW first. */
+const limitAttrsCase = (limit, apiKey, calls) =>
+  prepare(
+    limit,
+    "attrs",
+    AuthService.method.authorize,
+    req.authorizeAttributes(),
+    { "x-api-key": apiKey },
+    allowed("limit"),
+    calls,
   );
 
 /** Cerbos answers the scenario's CheckResources (its readiness check). */
@@ -1101,23 +1111,8 @@ async function main() {
   const calls = workers * 2;
   const keyHeader = { "x-api-key": tessera.apiKey };
   const adminHeaders = { "x-api-key": tessera.apiKey, "x-admin-token": tessera.adminToken };
-  const cerbosCase = await prepare(
-    cerbos,
-    "attrs",
-    CerbosService.method.checkResources,
-    req.cerbosCheck(),
-    {},
-    cerbosAllowed,
-  );
-  const limitAttrs = await prepare(
-    limit,
-    "attrs",
-    A.authorize,
-    req.authorizeAttributes(),
-    keyHeader,
-    allowed("limit"),
-    calls,
-  );
+  const cerbosCase = await cerbosAttrs(cerbos);
+  const limitAttrs = await limitAttrsCase(limit, tessera.apiKey, calls);
   const limitAuthn = await prepare(
     limit,
     "authn",
@@ -1363,23 +1358,8 @@ async function tailOnly() {
     c.probeDir = probeDir;
     tesseras.push({ t, c });
   }
-  const cerbosCase = await prepare(
-    cerbos,
-    "attrs",
-    CerbosService.method.checkResources,
-    req.cerbosCheck(),
-    {},
-    cerbosAllowed,
-  );
-  const limitAttrs = await prepare(
-    limit,
-    "attrs",
-    AuthService.method.authorize,
-    req.authorizeAttributes(),
-    { "x-api-key": tesseras[0].t.apiKey },
-    allowed("limit"),
-    workers * 2,
-  );
+  const cerbosCase = await cerbosAttrs(cerbos);
+  const limitAttrs = await limitAttrsCase(limit, tesseras[0].t.apiKey, workers * 2);
   let full = Number(process.env.TAIL_RATE ?? 0);
   if (!full) full = (await throughput(cerbosCase, 1)).reqPerSec;
   // Warmed as in the full run, where the throughput rounds come first: a process's first

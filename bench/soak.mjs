@@ -49,16 +49,27 @@ export async function prepareCase(tmp, target, caseId, method, message, headers,
     res = await grpcCall(target.port, pathOf(method), method, message, headers);
     check(res);
   }
+  const url = `http://127.0.0.1:${target.port}${pathOf(method)}`;
+  const body = writeGrpcBody(tmp, `${target.name}-${caseId}`, toBinary(method.input, message));
+  return caseOf(target, caseId, url, body, headers, framedSize(method, res));
+}
+
+/**
+ * What h2load needs of a case, and what the bench records of it: the target's processes (to
+ * pause the others, and to count its CPU), the URL, h2load's body file and headers, and the
+ * size every answer must have.
+ */
+export function caseOf(target, caseId, url, body, headers, expectBytes) {
   return {
     target: target.name,
     proc: target.proc,
     pids: target.pids ?? (() => [target.proc.pid, ...childPids(target.proc.pid)]),
     caseId,
     label: `${target.name} ${caseId}`,
-    url: `http://127.0.0.1:${target.port}${pathOf(method)}`,
-    body: writeGrpcBody(tmp, `${target.name}-${caseId}`, toBinary(method.input, message)),
+    url,
+    body,
     headers,
-    expectBytes: framedSize(method, res),
+    expectBytes,
   };
 }
 
