@@ -43,6 +43,8 @@ export async function dispatchConnections(host: string, port: number): Promise<C
   let ids = 0;
   let closing = false;
   const deal = (socket: net.Socket): void => {
+    // A client that gave up while its connection was held: nothing to hand over, nor to track.
+    if (socket.destroyed) return;
     if (closing || (ready.length === 0 && held.length >= MAX_HELD)) return void socket.destroy();
     if (ready.length > 0) {
       send(socket);
@@ -76,7 +78,7 @@ export async function dispatchConnections(host: string, port: number): Promise<C
     handed.delete(worker);
     const untaken = [...(pending?.values() ?? [])];
     pending?.clear();
-    for (const socket of untaken) if (!socket.destroyed) deal(socket);
+    for (const socket of untaken) deal(socket);
   };
   // Paused: the primary never reads a byte, so a connection can go to another worker whole.
   const server = net.createServer({ pauseOnConnect: true, noDelay: true }, deal);
@@ -103,7 +105,7 @@ export async function dispatchConnections(host: string, port: number): Promise<C
         pending.delete(m.id);
       });
       worker.once("disconnect", () => drop(worker));
-      for (const socket of held.splice(0)) send(socket);
+      for (const socket of held.splice(0)) deal(socket);
     },
     remove: drop,
     close() {
